@@ -1,1 +1,1 @@
-"""trainer package."""
+"""Trainer modules: shared inputs and towers (common/), the ranking and the retrieval models."""

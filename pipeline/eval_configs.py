@@ -1,0 +1,55 @@
+"""TFMA evaluation configs: what the Evaluator measures, how it slices, and when it blesses."""
+
+from typing import List, Sequence
+
+import tensorflow_model_analysis as tfma
+
+from pipeline.configs import RankingGate
+from schema import features
+from trainer.ranking import export as ranking_export
+
+
+def ranking_eval_config(gate: RankingGate,
+                        segment_columns: Sequence[str] = features.USER_SEGMENT_COLUMNS) -> tfma.EvalConfig:
+  """RMSE overall and per user segment; blesses below `gate.max_rmse` and without regression.
+
+  The model is called through its `serving_default` signature on raw examples (TFMA cannot call a TFRS model
+  object), its `transform_features` signature supplies derived slicing columns (the age bucket), and the
+  default metrics are off because a TFRS model has no compiled loss TFMA understands.
+
+  Args:
+    gate: the blessing thresholds.
+    segment_columns: raw or transformed columns to slice by, one slice spec each.
+  """
+  rmse_threshold = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(upper_bound={'value': gate.max_rmse}),
+      change_threshold=tfma.GenericChangeThreshold(
+          direction=tfma.MetricDirection.LOWER_IS_BETTER, absolute={'value': gate.max_rmse_increase}))
+  return tfma.EvalConfig(
+      model_specs=[
+          tfma.ModelSpec(
+              signature_name=ranking_export.SERVING_SIGNATURE,
+              preprocessing_function_names=[ranking_export.TRANSFORM_SIGNATURE],
+              label_key=features.LABEL_KEY,
+              prediction_key=ranking_export.PREDICTIONS_OUTPUT)
+      ],
+      slicing_specs=[tfma.SlicingSpec()] + _segment_slices(segment_columns),
+      metrics_specs=[
+          tfma.MetricsSpec(metrics=[
+              tfma.MetricConfig(class_name='ExampleCount'),
+              # The gate applies to the overall slice only; segments are reported, not gated, here.
+              tfma.MetricConfig(
+                  class_name='RootMeanSquaredError',
+                  per_slice_thresholds=[
+                      tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)
+                  ]),
+              tfma.MetricConfig(class_name='MeanAbsoluteError'),
+              tfma.MetricConfig(class_name='MeanLabel'),
+              tfma.MetricConfig(class_name='MeanPrediction'),
+          ])
+      ],
+      options=tfma.Options(include_default_metrics={'value': False}))
+
+
+def _segment_slices(columns: Sequence[str]) -> List[tfma.SlicingSpec]:
+  return [tfma.SlicingSpec(feature_keys=[column]) for column in columns]

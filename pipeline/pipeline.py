@@ -1,0 +1,118 @@
+"""create_pipeline: wires the recommender's TFX components (no paths, globals or side effects here)."""
+
+from typing import List, Optional
+
+import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.anomalies_gate import AnomaliesGate
+from pipeline import configs
+from trainer.ranking import hparams as ranking_hparams
+
+TRAIN_SPLIT = 'train'
+EVAL_SPLIT = 'eval'
+
+
+def create_pipeline(
+    *,
+    pipeline_name: str,
+    pipeline_root: str,
+    examples_dir: str,
+    serving_dir: str,
+    ranking_hyperparameters: ranking_hparams.RankingHyperparameters,
+    ranking_eval_config: tfma.EvalConfig,
+    schema_path: Optional[str] = None,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    beam_pipeline_args: Optional[List[str]] = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+  """Builds the pipeline: examples -> statistics -> schema -> validation -> Transform -> Trainer -> gate -> push.
+
+  Args:
+    pipeline_name: the pipeline's name in ML Metadata.
+    pipeline_root: where component outputs are written.
+    examples_dir: directory holding `train/` and `eval/` tf.Example TFRecord files (see `ingestion.prepare`).
+    serving_dir: root of the TF Serving model directories; the ranking model goes to `<serving_dir>/ranking`.
+    ranking_hyperparameters: the ranking model's configuration (passed to the Trainer's custom_config).
+    ranking_eval_config: the Evaluator's metrics, slices and blessing thresholds.
+    schema_path: a curated schema.pbtxt to validate against; None infers one from the statistics.
+    metadata_connection_config: ML Metadata store; None leaves it to the runner (e.g. Kubeflow).
+    beam_pipeline_args: arguments of the Beam runner the data components use.
+    enable_cache: reuse outputs of components whose inputs and settings did not change.
+  """
+  example_gen = tfx.components.ImportExampleGen(
+      input_base=examples_dir,
+      input_config=tfx.proto.Input(splits=[
+          tfx.proto.Input.Split(name=TRAIN_SPLIT, pattern=f'{TRAIN_SPLIT}/*'),
+          tfx.proto.Input.Split(name=EVAL_SPLIT, pattern=f'{EVAL_SPLIT}/*'),
+      ])).with_id(configs.EXAMPLE_GEN_ID)
+
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs['examples']).with_id(configs.STATISTICS_GEN_ID)
+
+  if schema_path:
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path).with_id(configs.SCHEMA_GEN_ID)
+  else:
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs['statistics'],
+        infer_feature_shape=True).with_id(configs.SCHEMA_GEN_ID)
+
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'],
+      schema=schema_gen.outputs['schema']).with_id(configs.EXAMPLE_VALIDATOR_ID)
+
+  anomalies_gate = AnomaliesGate(
+      anomalies=example_validator.outputs['anomalies']).with_id(configs.ANOMALIES_GATE_ID)
+
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs['examples'],
+      schema=schema_gen.outputs['schema'],
+      preprocessing_fn=configs.PREPROCESSING_FN).with_id(configs.TRANSFORM_ID)
+  transform.add_upstream_node(anomalies_gate)
+
+  ranking_trainer = tfx.components.Trainer(
+      run_fn=configs.RANKING_RUN_FN,
+      examples=transform.outputs['transformed_examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      schema=schema_gen.outputs['schema'],
+      train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
+      eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+      custom_config={ranking_hparams.CUSTOM_CONFIG_KEY: ranking_hyperparameters.to_config()},
+  ).with_id(configs.RANKING_TRAINER_ID)
+
+  ranking_model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.Model, producer_component_id=configs.RANKING_TRAINER_ID),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing,
+          producer_component_id=configs.RANKING_EVALUATOR_ID),
+  ).with_id(configs.RANKING_MODEL_RESOLVER_ID)
+
+  ranking_evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs['examples'],
+      model=ranking_trainer.outputs['model'],
+      baseline_model=ranking_model_resolver.outputs['model'],
+      eval_config=ranking_eval_config,
+      example_splits=[EVAL_SPLIT]).with_id(configs.RANKING_EVALUATOR_ID)
+
+  ranking_pusher = tfx.components.Pusher(
+      model=ranking_trainer.outputs['model'],
+      model_blessing=ranking_evaluator.outputs['blessing'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=f'{serving_dir.rstrip("/")}/{configs.RANKING_SERVING_SUBDIR}')),
+  ).with_id(configs.RANKING_PUSHER_ID)
+
+  return tfx.dsl.Pipeline(
+      pipeline_name=pipeline_name,
+      pipeline_root=pipeline_root,
+      components=[
+          example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, transform,
+          ranking_trainer, ranking_model_resolver, ranking_evaluator, ranking_pusher,
+      ],
+      enable_cache=enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=beam_pipeline_args or [],
+  )

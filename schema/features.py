@@ -1,0 +1,87 @@
+"""Every feature, label and vocabulary name of the interactions data contract, in one place.
+
+The interactions format (see README, "Data contract") is a UTF-8 CSV with a header and one row per
+interaction. Four columns are required; any number of optional user and item feature columns may follow,
+recognised by their prefixes. Multi-valued fields hold their values separated by `MULTI_VALUE_SEPARATOR`.
+"""
+
+from typing import Iterable, List, Tuple
+
+# Required columns of the interactions format.
+USER_ID = 'user_id'
+ITEM_ID = 'item_id'
+RATING = 'rating'
+TIMESTAMP = 'timestamp'
+REQUIRED_COLUMNS: Tuple[str, ...] = (USER_ID, ITEM_ID, RATING, TIMESTAMP)
+
+# Optional feature columns are recognised by these prefixes.
+USER_FEATURE_PREFIX = 'user_'
+ITEM_FEATURE_PREFIX = 'item_'
+MULTI_VALUE_SEPARATOR = '|'
+
+# The label the ranking model predicts (stars, float).
+LABEL_KEY = RATING
+
+# Optional columns written by the MovieLens 100K adapter (and by the synthetic fixture generator).
+USER_AGE = 'user_age'
+USER_GENDER = 'user_gender'
+USER_OCCUPATION = 'user_occupation'
+USER_ZIP = 'user_zip'
+ITEM_TITLE = 'item_title'
+ITEM_GENRES = 'item_genres'
+ITEM_RELEASE_YEAR = 'item_release_year'
+MOVIELENS_COLUMNS: Tuple[str, ...] = REQUIRED_COLUMNS + (
+    USER_AGE, USER_GENDER, USER_OCCUPATION, USER_ZIP, ITEM_TITLE, ITEM_GENRES, ITEM_RELEASE_YEAR)
+
+# Derived features Transform adds for evaluation slicing (not model inputs).
+USER_AGE_BUCKET = 'user_age_bucket'
+# Upper bounds (exclusive) of the age buckets, years; the last bucket is open-ended.
+AGE_BUCKET_BOUNDARIES: Tuple[int, ...] = (18, 25, 35, 45, 50, 56)
+
+# Columns the evaluation is sliced by (user segments), when present in the data.
+USER_SEGMENT_COLUMNS: Tuple[str, ...] = (USER_GENDER, USER_OCCUPATION, USER_AGE_BUCKET)
+
+# Suffix of transformed (Transform output) feature names.
+TRANSFORMED_SUFFIX = '_xf'
+
+
+def transformed_name(key: str) -> str:
+    """Returns the Transform output name of raw feature `key` (e.g. 'user_id' -> 'user_id_xf')."""
+    return key + TRANSFORMED_SUFFIX
+
+
+def raw_name(transformed_key: str) -> str:
+    """Inverse of `transformed_name`.
+
+    Raises:
+      ValueError: if `transformed_key` does not end with the transformed suffix.
+    """
+    if not transformed_key.endswith(TRANSFORMED_SUFFIX):
+        raise ValueError(
+            f'{transformed_key!r} is not a transformed feature name: it should end with '
+            f'{TRANSFORMED_SUFFIX!r}.')
+    return transformed_key[:-len(TRANSFORMED_SUFFIX)]
+
+
+def vocabulary_name(key: str) -> str:
+    """Returns the name of the Transform vocabulary file of categorical feature `key`.
+
+    The vocabulary is named after the raw column, so `user_id` and `item_id` vocabularies are found as
+    'user_id' and 'item_id' by both the ranking and the retrieval trainers.
+    """
+    return key
+
+
+def is_user_feature(column: str) -> bool:
+    """True for optional user feature columns (`user_*` other than `user_id`)."""
+    return column.startswith(USER_FEATURE_PREFIX) and column != USER_ID
+
+
+def is_item_feature(column: str) -> bool:
+    """True for optional item feature columns (`item_*` other than `item_id`)."""
+    return column.startswith(ITEM_FEATURE_PREFIX) and column != ITEM_ID
+
+
+def optional_columns(columns: Iterable[str]) -> List[str]:
+    """Returns the optional user and item feature columns among `columns`, in their order."""
+    return [c for c in columns if is_user_feature(c) or is_item_feature(c)]

@@ -1,0 +1,1 @@
+"""Inputs and feature encoders shared by the ranking and retrieval trainers."""

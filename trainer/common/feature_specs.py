@@ -1,0 +1,101 @@
+"""Describes the Transform outputs the towers can encode: which are ids, token bags or numbers, and sizes.
+
+Derived from the Transform graph (its transformed schema and vocabulary files), never from hard-coded sizes,
+so the same trainer code serves MovieLens and the network's own interactions with other `user_*`/`item_*`
+columns.
+"""
+
+import dataclasses
+import enum
+from typing import Dict, List, Optional, Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from schema import features
+from transform import preprocessing
+
+
+class FeatureKind(enum.Enum):
+  """How a transformed feature is encoded."""
+  ID = 'id'  # one vocabulary index per row, int64 [batch]
+  TOKEN_BAG = 'token_bag'  # vocabulary indices, SparseTensor int64 [batch, None]
+  NUMERIC = 'numeric'  # z-scored float32 [batch]
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+  """One model input.
+
+  Attributes:
+    raw_key: the interactions column, e.g. 'item_genres'.
+    kind: how it is encoded.
+    input_dim: embedding table rows (vocabulary size + out-of-vocabulary buckets); 0 for numeric features.
+  """
+  raw_key: str
+  kind: FeatureKind
+  input_dim: int = 0
+
+  @property
+  def transformed_key(self) -> str:
+    return features.transformed_name(self.raw_key)
+
+
+@dataclasses.dataclass(frozen=True)
+class TowerFeatures:
+  """The inputs of the two sides of a model: the user (query) side and the item (candidate) side."""
+  user: Sequence[FeatureSpec]
+  item: Sequence[FeatureSpec]
+
+
+def model_features(tf_transform_output: tft.TFTransformOutput,
+                   user_features: Optional[Sequence[str]] = None,
+                   item_features: Optional[Sequence[str]] = None) -> TowerFeatures:
+  """Lists the features each tower encodes, from the Transform output.
+
+  Args:
+    tf_transform_output: the Transform graph of this pipeline run.
+    user_features: raw columns the user side uses (e.g. ('user_id',)); None means `user_id` and every
+      `user_*` column Transform produced.
+    item_features: the same for the item side; None means `item_id` and every `item_*` column.
+
+  Returns:
+    The features of each side, ids first, then the others by name.
+
+  Raises:
+    ValueError: if a requested column is not among the Transform outputs.
+  """
+  available = available_features(tf_transform_output)
+  user_keys = _select(available, user_features, features.USER_ID, features.is_user_feature, 'user_features')
+  item_keys = _select(available, item_features, features.ITEM_ID, features.is_item_feature, 'item_features')
+  return TowerFeatures(user=[available[k] for k in user_keys], item=[available[k] for k in item_keys])
+
+
+def available_features(tf_transform_output: tft.TFTransformOutput) -> Dict[str, FeatureSpec]:
+  """Returns a FeatureSpec per raw column Transform produced a model input for, keyed by raw column."""
+  specs: Dict[str, FeatureSpec] = {}
+  for transformed_key, spec in tf_transform_output.transformed_feature_spec().items():
+    if not transformed_key.endswith(features.TRANSFORMED_SUFFIX):
+      continue
+    raw_key = features.raw_name(transformed_key)
+    if raw_key == features.LABEL_KEY:
+      continue
+    if spec.dtype == tf.float32:
+      specs[raw_key] = FeatureSpec(raw_key, FeatureKind.NUMERIC)
+      continue
+    vocabulary_size = tf_transform_output.vocabulary_size_by_name(features.vocabulary_name(raw_key))
+    kind = FeatureKind.TOKEN_BAG if isinstance(spec, tf.io.VarLenFeature) else FeatureKind.ID
+    specs[raw_key] = FeatureSpec(raw_key, kind, vocabulary_size + preprocessing.NUM_OOV_BUCKETS)
+  return specs
+
+
+def _select(available: Dict[str, FeatureSpec], requested: Optional[Sequence[str]], id_key: str,
+            is_side_feature, parameter: str) -> List[str]:
+  if requested is None:
+    return [id_key] + sorted(k for k in available if is_side_feature(k))
+  missing = [k for k in requested if k not in available]
+  if missing:
+    raise ValueError(
+        f'{parameter} names {missing}, which the Transform output does not hold; available: '
+        f'{sorted(available)}. Fix the {parameter} hyperparameter or add the column to the interactions data.')
+  return list(requested)

@@ -1,0 +1,1 @@
+"""Ranking model: predicts a user's rating of an item (stars)."""

@@ -1,0 +1,58 @@
+"""Exports the ranking model as a self-contained SavedModel for TF Serving and TFMA.
+
+Signatures (both take `examples`: string `[batch]` of serialized tf.Example with the raw interaction columns,
+`rating` absent or ignored):
+
+* `serving_default` -> `predictions`: float32 `[batch, 1]`, predicted stars.
+* `transform_features` -> the dense Transform outputs (e.g. `user_age_bucket`), which the Evaluator uses to
+  slice metrics by user segment.
+
+The Transform graph is attached to the saved object, so the export answers after the pipeline's Transform
+output is deleted.
+"""
+
+from typing import Dict
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from schema import features
+
+SERVING_SIGNATURE = 'serving_default'
+TRANSFORM_SIGNATURE = 'transform_features'
+EXAMPLES_INPUT = 'examples'
+PREDICTIONS_OUTPUT = 'predictions'
+
+
+def serving_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, tf.io.FixedLenFeature]:
+  """The raw feature spec a serving request is parsed with: every raw column but the label."""
+  spec = dict(tf_transform_output.raw_feature_spec())
+  spec.pop(features.LABEL_KEY, None)
+  return spec
+
+
+def export_ranking_model(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput,
+                         export_dir: str) -> None:
+  """Saves `model` with the Transform layer and the serving signatures to `export_dir`.
+
+  Args:
+    model: the trained ranking model; called on transformed features, returns `[batch, 1]`.
+    tf_transform_output: the Transform graph the model was trained on.
+    export_dir: the Trainer's serving model directory.
+  """
+  model.tft_layer = tf_transform_output.transform_features_layer()
+  feature_spec = serving_feature_spec(tf_transform_output)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+  def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    transformed = model.tft_layer(tf.io.parse_example(examples, feature_spec))
+    return {PREDICTIONS_OUTPUT: model(transformed)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+  def transform_features(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    transformed = model.tft_layer(tf.io.parse_example(examples, feature_spec))
+    return {k: v for k, v in transformed.items() if isinstance(v, tf.Tensor)}
+
+  tf.saved_model.save(
+      model, export_dir,
+      signatures={SERVING_SIGNATURE: serve_examples, TRANSFORM_SIGNATURE: transform_features})

@@ -1,0 +1,110 @@
+"""Ranking model hyperparameters: a frozen dataclass, its named configurations and the custom_config codec."""
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from schema import features
+
+# Trainer custom_config key holding the ranking hyperparameters (a dict of RankingHyperparameters fields).
+CUSTOM_CONFIG_KEY = 'ranking_hyperparameters'
+OPTIMIZERS = ('adam', 'adagrad', 'sgd')
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingHyperparameters:
+  """Everything that shapes and trains the ranking model.
+
+  Attributes:
+    user_features: raw columns the user side encodes; None = user_id and every user_* column.
+    item_features: raw columns the item side encodes; None = item_id and every item_* column.
+    id_embedding_dim: width of user/item id embeddings.
+    feature_embedding_dim: width of the embeddings of other categorical features.
+    hidden_units: widths of the ReLU layers of the rating network, input side first.
+    dropout: dropout rate after each hidden layer (0 disables it).
+    embedding_l2: L2 penalty on embedding weights.
+    bias_terms: add a learned per-user and per-item rating bias to the network's output.
+    optimizer: one of OPTIMIZERS.
+    learning_rate: the optimizer's learning rate.
+    batch_size: training examples per step.
+    epochs: passes over the training split.
+    seed: seed of weight initialisation and shuffling.
+  """
+  user_features: Optional[Tuple[str, ...]] = None
+  item_features: Optional[Tuple[str, ...]] = None
+  id_embedding_dim: int = 32
+  feature_embedding_dim: int = 8
+  hidden_units: Tuple[int, ...] = (256, 64)
+  dropout: float = 0.0
+  embedding_l2: float = 0.0
+  bias_terms: bool = True
+  optimizer: str = 'adam'
+  learning_rate: float = 1e-3
+  batch_size: int = 1024
+  epochs: int = 10
+  seed: int = 42
+
+  def __post_init__(self) -> None:
+    if self.optimizer not in OPTIMIZERS:
+      raise ValueError(f'optimizer={self.optimizer!r} is not supported; choose one of {OPTIMIZERS}.')
+    for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name}={getattr(self, name)} must be a positive integer.')
+    if self.learning_rate <= 0:
+      raise ValueError(f'learning_rate={self.learning_rate} must be positive.')
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f'dropout={self.dropout} must be in [0, 1).')
+    if any(units < 1 for units in self.hidden_units):
+      raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
+
+  def to_config(self) -> Dict[str, Any]:
+    """Returns a JSON-serialisable dict (lists for tuples), the form stored in Trainer custom_config."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any]) -> 'RankingHyperparameters':
+    """Inverse of `to_config`.
+
+    Raises:
+      ValueError: on a key that is not a hyperparameter.
+    """
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+      raise ValueError(f'Unknown ranking hyperparameters {unknown}; known: {sorted(known)}.')
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return cls(**values)
+
+
+# The seed notebook's model: user id and movie title embeddings of 32, Dense 256-64-1, MSE, Adagrad 0.1,
+# batch 8192, 3 epochs.
+SEED_NOTEBOOK = RankingHyperparameters(
+    user_features=(features.USER_ID,),
+    item_features=(features.ITEM_TITLE,),
+    id_embedding_dim=32,
+    feature_embedding_dim=32,
+    hidden_units=(256, 64),
+    bias_terms=False,
+    optimizer='adagrad',
+    learning_rate=0.1,
+    batch_size=8192,
+    epochs=3,
+)
+
+DEFAULT = RankingHyperparameters()
+
+NAMED_CONFIGURATIONS: Dict[str, RankingHyperparameters] = {
+    'default': DEFAULT,
+    'seed': SEED_NOTEBOOK,
+}
+
+
+def named_configuration(name: str) -> RankingHyperparameters:
+  """Returns the configuration called `name`.
+
+  Raises:
+    ValueError: for an unknown name, listing the known ones.
+  """
+  if name not in NAMED_CONFIGURATIONS:
+    raise ValueError(
+        f'Unknown ranking configuration {name!r}; choose one of {sorted(NAMED_CONFIGURATIONS)}.')
+  return NAMED_CONFIGURATIONS[name]

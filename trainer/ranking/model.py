@@ -1,0 +1,82 @@
+"""The ranking model: predicts the rating (stars) a user gives an item, trained with mean squared error."""
+
+from typing import Dict
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from schema import features
+from trainer.common.encoders import FeatureEncoder
+from trainer.common.feature_specs import FeatureSpec, TowerFeatures
+from trainer.ranking.hparams import RankingHyperparameters
+
+
+class RatingNetwork(tf.keras.Model):
+  """Rating = network(user encoding ++ item encoding) [+ user bias + item bias] + rating offset.
+
+  The offset (the training mean rating) centres the output so the network learns deviations from it.
+  """
+
+  def __init__(self, tower_features: TowerFeatures, hparams: RankingHyperparameters,
+               rating_offset: float) -> None:
+    super().__init__()
+    self.user_encoder = FeatureEncoder(
+        tower_features.user, hparams.id_embedding_dim, hparams.feature_embedding_dim, hparams.embedding_l2,
+        name='user_encoder')
+    self.item_encoder = FeatureEncoder(
+        tower_features.item, hparams.id_embedding_dim, hparams.feature_embedding_dim, hparams.embedding_l2,
+        name='item_encoder')
+    layers = []
+    for units in hparams.hidden_units:
+      layers.append(tf.keras.layers.Dense(units, activation='relu'))
+      if hparams.dropout:
+        layers.append(tf.keras.layers.Dropout(hparams.dropout, seed=hparams.seed))
+    layers.append(tf.keras.layers.Dense(1))
+    self.rating_layers = tf.keras.Sequential(layers, name='rating_layers')
+    self.user_bias = self._bias(tower_features.user, features.USER_ID, hparams, 'user_bias')
+    self.item_bias = self._bias(tower_features.item, features.ITEM_ID, hparams, 'item_bias')
+    self.rating_offset = float(rating_offset)
+
+  @staticmethod
+  def _bias(specs, id_key: str, hparams: RankingHyperparameters, name: str):
+    id_specs = [s for s in specs if s.raw_key == id_key]
+    if not hparams.bias_terms or not id_specs:
+      return None
+    return tf.keras.layers.Embedding(id_specs[0].input_dim, 1, embeddings_initializer='zeros', name=name)
+
+  def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    """Args: inputs: transformed features, `[batch]` each. Returns: predicted ratings, float32 `[batch, 1]`."""
+    encoded = tf.concat([self.user_encoder(inputs), self.item_encoder(inputs)], axis=1)
+    rating = self.rating_layers(encoded, training=training) + self.rating_offset
+    if self.user_bias is not None:
+      rating += self.user_bias(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]))
+    if self.item_bias is not None:
+      rating += self.item_bias(tf.reshape(inputs[features.transformed_name(features.ITEM_ID)], [-1]))
+    return rating
+
+
+class RankingModel(tfrs.models.Model):
+  """TFRS wrapper: mean squared error between predicted and given ratings, RMSE as metric."""
+
+  def __init__(self, tower_features: TowerFeatures, hparams: RankingHyperparameters,
+               rating_offset: float) -> None:
+    super().__init__()
+    self.rating_network = RatingNetwork(tower_features, hparams, rating_offset)
+    self.task = tfrs.tasks.Ranking(
+        loss=tf.keras.losses.MeanSquaredError(),
+        metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
+
+  def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    """Predicted ratings, float32 `[batch, 1]`."""
+    return self.rating_network(inputs, training=training)
+
+  def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    """Mean squared error of the batch (plus regularisation losses, added by tfrs.Model)."""
+    labels = tf.reshape(inputs[features.transformed_name(features.LABEL_KEY)], [-1, 1])
+    return self.task(labels=labels, predictions=self(inputs, training=training))
+
+
+def feature_specs_used(model: RankingModel) -> Dict[str, FeatureSpec]:
+  """The transformed features the model reads, keyed by transformed name."""
+  network = model.rating_network
+  return {s.transformed_key: s for s in list(network.user_encoder.specs) + list(network.item_encoder.specs)}

@@ -1,0 +1,64 @@
+"""TFX Trainer entry point of the ranking model: read data, build, train, export."""
+
+import json
+import os
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+
+from schema import features
+from trainer.common import feature_specs, inputs
+from trainer.ranking import export, hparams as hparams_lib, model as model_lib
+
+# Evaluation batch size (does not affect results).
+_EVAL_BATCH_SIZE = 8192
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+  """Trains the ranking model and saves it to `fn_args.serving_model_dir`.
+
+  Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
+  per-epoch training and evaluation RMSE are written to `<model_run_dir>/history.json`.
+  """
+  config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
+  hparams = hparams_lib.RankingHyperparameters.from_config(config)
+  logging.info('Ranking hyperparameters: %s', hparams)
+  tf.keras.utils.set_random_seed(hparams.seed)
+
+  tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+  train_split = inputs.load_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
+  eval_split = inputs.load_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
+
+  tower_features = feature_specs.model_features(
+      tf_transform_output, hparams.user_features, hparams.item_features)
+  model = model_lib.RankingModel(tower_features, hparams, rating_offset=mean_rating(train_split))
+  model.compile(optimizer=_optimizer(hparams))
+  history = model.fit(
+      inputs.training_batches(train_split, hparams.batch_size, hparams.seed),
+      validation_data=inputs.evaluation_batches(eval_split, _EVAL_BATCH_SIZE),
+      epochs=hparams.epochs, verbose=2)
+
+  export.export_ranking_model(model, tf_transform_output, fn_args.serving_model_dir)
+  tf.io.gfile.makedirs(fn_args.model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
+    json.dump({k: [float(x) for x in v] for k, v in history.history.items()}, f)
+
+
+def mean_rating(split: tf.data.Dataset) -> float:
+  """Mean label of a split of transformed examples (stars)."""
+  label_key = features.transformed_name(features.LABEL_KEY)
+  total, count = split.map(lambda x: (x[label_key], 1.0)).reduce(
+      (0.0, 0.0), lambda state, row: (state[0] + row[0], state[1] + row[1]))
+  if float(count) == 0:
+    raise ValueError('The training split holds no examples; check the interactions file and the split.')
+  return float(total) / float(count)
+
+
+def _optimizer(hparams: hparams_lib.RankingHyperparameters) -> tf.keras.optimizers.Optimizer:
+  if hparams.optimizer == 'adagrad':
+    return tf.keras.optimizers.Adagrad(learning_rate=hparams.learning_rate)
+  if hparams.optimizer == 'sgd':
+    return tf.keras.optimizers.SGD(learning_rate=hparams.learning_rate)
+  return tf.keras.optimizers.Adam(learning_rate=hparams.learning_rate)

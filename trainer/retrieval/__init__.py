@@ -1,0 +1,1 @@
+"""Retrieval model: two towers narrowing the catalogue to candidates."""

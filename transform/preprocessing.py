@@ -1,0 +1,114 @@
+"""Transform's preprocessing_fn: shared vocabularies and feature transforms for both recommender models.
+
+Every model input is derived here, once, so ranking and retrieval see the same ids:
+
+* `user_id`, `item_id` -> int64 vocabulary index `[batch]`, vocabularies named 'user_id' / 'item_id' with one
+  out-of-vocabulary bucket (index == vocabulary size) for users and items unseen in training.
+* string `user_*` / `item_*` columns -> a bag of vocabulary indices (SparseTensor `[batch, None]`): the raw
+  value is split on '|' so multi-valued fields (genres) and single-valued ones (gender) share one path.
+* numeric `user_*` / `item_*` columns -> z-score float32 `[batch]`, missing values imputed with the mean.
+* `rating` -> float32 label `[batch]`, passed through.
+* `user_age` (when present) -> also a string `user_age_bucket` `[batch]` used only to slice evaluation.
+"""
+
+from typing import Dict, Union
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from schema import features
+
+Tensor = Union[tf.Tensor, tf.SparseTensor, tf.RaggedTensor]
+
+# Out-of-vocabulary buckets of every vocabulary: one, shared by all unseen values.
+NUM_OOV_BUCKETS = 1
+# Label of the age bucket of users whose age is missing.
+UNKNOWN_AGE_BUCKET = 'unknown'
+
+
+def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
+  """Maps raw interaction features to model inputs.
+
+  Args:
+    inputs: raw features parsed with the pipeline schema: dense `[batch]` or `[batch, 1]` tensors for
+      required columns, SparseTensor `[batch, 1]` for optional columns with missing values.
+
+  Returns:
+    Transformed features keyed by `features.transformed_name(raw_key)`, plus `features.USER_AGE_BUCKET`.
+  """
+  outputs: Dict[str, Tensor] = {}
+  for key, value in sorted(inputs.items()):
+    if key in (features.USER_ID, features.ITEM_ID):
+      ids = _to_dense(value, default_value='')
+      outputs[features.transformed_name(key)] = tft.compute_and_apply_vocabulary(
+          ids, num_oov_buckets=NUM_OOV_BUCKETS, vocab_filename=features.vocabulary_name(key))
+    elif key == features.LABEL_KEY:
+      outputs[features.transformed_name(key)] = tf.cast(_to_dense(value, default_value=0.0), tf.float32)
+    elif features.is_user_feature(key) or features.is_item_feature(key):
+      if value.dtype == tf.string:
+        outputs[features.transformed_name(key)] = _token_bag_ids(value, key)
+      else:
+        outputs[features.transformed_name(key)] = _standardized(value)
+  if features.USER_AGE in inputs:
+    outputs[features.USER_AGE_BUCKET] = age_bucket(inputs[features.USER_AGE])
+  return outputs
+
+
+def age_bucket(age: Tensor) -> tf.Tensor:
+  """Labels each user's age with its bucket, e.g. 23 -> '18-24', 61 -> '56+', missing -> 'unknown'.
+
+  Args:
+    age: ages in years, int or float, dense `[batch]`/`[batch, 1]` or SparseTensor `[batch, 1]`.
+
+  Returns:
+    string `[batch]`.
+  """
+  present = _presence(age)
+  years = tf.cast(_to_dense(age, default_value=tf.constant(0, age.dtype)), tf.float32)
+  boundaries = features.AGE_BUCKET_BOUNDARIES
+  labels = [f'<{boundaries[0]}']
+  labels += [f'{low}-{high - 1}' for low, high in zip(boundaries[:-1], boundaries[1:])]
+  labels.append(f'{boundaries[-1]}+')
+  index = tf.raw_ops.Bucketize(input=years, boundaries=[float(b) for b in boundaries])
+  bucket = tf.gather(tf.constant(labels), index)
+  return tf.where(present, bucket, tf.constant(UNKNOWN_AGE_BUCKET))
+
+
+def _token_bag_ids(value: Tensor, key: str) -> tf.SparseTensor:
+  """Splits '|'-separated values and maps each token to its vocabulary index; SparseTensor `[batch, None]`."""
+  text = _to_dense(value, default_value='')
+  tokens = tf.strings.split(text, sep=features.MULTI_VALUE_SEPARATOR)
+  tokens = tf.ragged.boolean_mask(tokens, tf.strings.length(tokens) > 0)
+  return tft.compute_and_apply_vocabulary(
+      tokens.to_sparse(), num_oov_buckets=NUM_OOV_BUCKETS, vocab_filename=features.vocabulary_name(key))
+
+
+def _standardized(value: Tensor) -> tf.Tensor:
+  """Z-scores a numeric feature; missing values take the training mean (so score 0). float32 `[batch]`."""
+  if isinstance(value, tf.SparseTensor):
+    mean = tft.mean(tf.cast(value.values, tf.float32))
+    dense = _to_dense(tf.SparseTensor(value.indices, tf.cast(value.values, tf.float32), value.dense_shape),
+                      default_value=mean)
+  else:
+    dense = tf.cast(_to_dense(value, default_value=0.0), tf.float32)
+  return tft.scale_to_z_score(dense)
+
+
+def _presence(value: Tensor) -> tf.Tensor:
+  """True where a row holds a value; bool `[batch]`."""
+  if isinstance(value, tf.SparseTensor):
+    counts = tf.sparse.reduce_sum(
+        tf.SparseTensor(value.indices, tf.ones_like(value.indices[:, 0]), value.dense_shape), axis=1,
+        output_is_sparse=False)
+    return counts > 0
+  return tf.ones_like(tf.reshape(value, [-1]), dtype=tf.bool)
+
+
+def _to_dense(value: Tensor, default_value) -> tf.Tensor:
+  """Turns a single-valued feature into a dense `[batch]` tensor, filling missing rows with `default_value`."""
+  if isinstance(value, tf.SparseTensor):
+    value = tf.sparse.to_dense(
+        tf.sparse.reset_shape(value, [value.dense_shape[0], 1]), default_value=default_value)
+  elif isinstance(value, tf.RaggedTensor):
+    value = value.to_tensor(default_value=default_value, shape=[None, 1])
+  return tf.reshape(value, [-1])

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sourced by bin/run-pipeline and bin/run-tests: makes the locked Python 3.10 environment (.venv) ready.
+#
+# 1. uv: used from PATH, else installed from PyPI with the machine's python3 (pip --user).
+# 2. Python 3.10: a pyenv-installed 3.10 if there is one (pyenv's python3.10 shim fails unless
+#    PYENV_VERSION is set, so the interpreter is taken from $(pyenv root)/versions/3.10.*), else a working
+#    python3.10 on PATH, else uv finds or downloads one itself.
+# 3. `uv sync --frozen`: installs exactly what uv.lock pins, plus this package in editable mode.
+set -euo pipefail
+
+WOONKLY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TF_USE_LEGACY_KERAS=1
+
+woonkly_find_uv() {
+  if command -v uv >/dev/null 2>&1; then command -v uv; return 0; fi
+  local user_base
+  user_base="$(python3 -m site --user-base 2>/dev/null || true)"
+  if [ -n "$user_base" ] && [ -x "$user_base/bin/uv" ]; then echo "$user_base/bin/uv"; return 0; fi
+  return 1
+}
+
+woonkly_find_python310() {
+  local candidate
+  if command -v pyenv >/dev/null 2>&1; then
+    for candidate in "$(pyenv root)"/versions/3.10.*/bin/python3; do
+      if [ -x "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+        echo "$candidate"; return 0
+      fi
+    done
+  fi
+  if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys' >/dev/null 2>&1; then
+    command -v python3.10; return 0
+  fi
+  echo "3.10"  # let uv find a managed interpreter or download one
+}
+
+UV="$(woonkly_find_uv || true)"
+if [ -z "$UV" ]; then
+  echo "bootstrap: installing uv from PyPI ..." >&2
+  python3 -m pip install --user --quiet uv
+  UV="$(woonkly_find_uv)"
+fi
+
+WOONKLY_PYTHON_REQUEST="$(woonkly_find_python310)"
+(cd "$WOONKLY_ROOT" && "$UV" sync --frozen --all-extras --python "$WOONKLY_PYTHON_REQUEST" --quiet)
+WOONKLY_PYTHON="$WOONKLY_ROOT/.venv/bin/python"

@@ -1,0 +1,113 @@
+"""Runs the recommender pipeline on this machine with LocalDagRunner and an embedded SQLite ML Metadata store.
+
+MovieLens 100K (a local copy, or downloaded with a checksum check when --data-dir is left out):
+  python local_runner.py --data-dir ~/data/ml-100k --split seed --output-dir outputs/ml100k
+The network's own interactions (the format in README, "Data contract"):
+  python local_runner.py --interactions interactions.csv --output-dir outputs/own
+
+Everything a run writes goes under --output-dir: prepared examples (data/), component outputs (tfx/),
+the ML Metadata store (metadata.sqlite) and the pushed models (serving/ranking/<version>/).
+"""
+
+from pipeline import environment
+
+environment.use_legacy_keras()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import argparse
+import os
+import sys
+import time
+from typing import Optional, Sequence, Tuple
+
+from absl import logging
+
+from ingestion import movielens, prepare, splits
+from ingestion.interactions import InteractionsFormatError
+from pipeline import configs, run_config, run_report
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  """Parses the command line; invalid values exit with a message naming the flag."""
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  source = parser.add_mutually_exclusive_group()
+  source.add_argument('--data-dir', help='Local MovieLens 100K folder (holding u.data, u.item, u.user).')
+  source.add_argument('--interactions', help='An interactions CSV in the documented data contract.')
+  parser.add_argument('--output-dir', required=True, help='Where the run writes everything.')
+  parser.add_argument('--split', default='seed', choices=splits.SPLIT_METHODS,
+                      help='seed: the canonical 80/20 split of the benchmarks; random: --eval-fraction and '
+                      '--split-seed; temporal: the latest --eval-fraction of interactions by timestamp.')
+  parser.add_argument('--eval-fraction', type=float, default=0.2)
+  parser.add_argument('--split-seed', type=int, default=42)
+  parser.add_argument('--rating-scale', type=float, nargs=2, metavar=('MIN', 'MAX'), default=(1.0, 5.0))
+  parser.add_argument('--schema', default=None,
+                      help='Curated schema.pbtxt to validate against. Default: the bundled MovieLens-shaped '
+                      'schema with --data-dir/download; inferred from the data with --interactions.')
+  parser.add_argument('--cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'woonkly'),
+                      help='Where a downloaded MovieLens copy is kept.')
+  run_config.add_model_flags(parser)
+  return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Prepares the data, runs the pipeline and prints the run summary. Returns the process exit code."""
+  args = parse_args(argv)
+  logging.set_verbosity(logging.INFO)
+  output_dir = os.path.abspath(args.output_dir)
+  started = time.time()
+  try:
+    interactions_csv, schema_path = _interactions_source(args, output_dir)
+    prepared = prepare.prepare_examples(
+        interactions_csv,
+        splits.SplitSpec(method=args.split, eval_fraction=args.eval_fraction, seed=args.split_seed),
+        os.path.join(output_dir, configs.PREPARED_DATA_SUBDIR),
+        rating_scale=tuple(args.rating_scale),
+        column_types=run_config.column_types_from_schema(schema_path) if schema_path else None)
+  except (InteractionsFormatError, movielens.MovieLensError, ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  ranking_hparams = run_config.ranking_hyperparameters(args)
+  print(f'Prepared {prepared.counts} interactions from {interactions_csv}; training the ranking model with '
+        f'{ranking_hparams}', flush=True)
+
+  from tfx import v1 as tfx
+  from pipeline import eval_configs, pipeline as pipeline_lib
+
+  tfx_pipeline = pipeline_lib.create_pipeline(
+      pipeline_name=configs.PIPELINE_NAME,
+      pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
+      examples_dir=prepared.examples_dir,
+      serving_dir=os.path.join(output_dir, configs.SERVING_SUBDIR),
+      ranking_hyperparameters=ranking_hparams,
+      ranking_eval_config=eval_configs.ranking_eval_config(run_config.ranking_gate(args)),
+      schema_path=schema_path,
+      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          os.path.join(output_dir, configs.METADATA_FILE)),
+      beam_pipeline_args=configs.local_beam_pipeline_args(sum(prepared.counts.values())),
+  )
+  failure = None
+  try:
+    tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+  except Exception as e:  # pylint: disable=broad-except
+    # A component failed: report what ran and what did not, then exit non-zero with the cause.
+    logging.exception('The pipeline run failed.')
+    failure = e
+  print(run_report.format_run_report(output_dir, total_seconds=time.time() - started), flush=True)
+  if failure is not None:
+    print(f'error: the pipeline stopped: {failure}', file=sys.stderr)
+    return 1
+  return 0
+
+
+def _interactions_source(args: argparse.Namespace, output_dir: str) -> Tuple[str, Optional[str]]:
+  """Returns (interactions CSV path, schema path or None) for the chosen data source."""
+  if args.interactions:
+    return os.path.abspath(args.interactions), args.schema
+  ml100k_dir = movielens.locate_movielens(args.data_dir, cache_dir=args.cache_dir)
+  interactions_csv = os.path.join(output_dir, configs.PREPARED_DATA_SUBDIR, 'movielens-100k.csv')
+  movielens.write_movielens_interactions(ml100k_dir, interactions_csv)
+  return interactions_csv, args.schema or configs.CURATED_SCHEMA_PATH
+
+
+if __name__ == '__main__':
+  sys.exit(main())

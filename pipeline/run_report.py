@@ -1,0 +1,46 @@
+"""Formats the end-of-run summary: per-component wall time, eval RMSE, blessing and push destination."""
+
+import os
+from typing import List, Optional
+
+import tensorflow_model_analysis as tfma
+
+from pipeline import configs, run_summary
+
+RMSE_METRIC = 'root_mean_squared_error'
+
+
+def overall_metric(evaluation_uri: str, metric: str) -> Optional[float]:
+  """The overall-slice value of `metric` in a TFMA evaluation output, or None when absent."""
+  result = tfma.load_eval_result(evaluation_uri)
+  for slice_key, metrics in result.slicing_metrics:
+    if slice_key == ():
+      value = metrics.get('', {}).get('', {}).get(metric, {})
+      return value.get('doubleValue')
+  return None
+
+
+def format_run_report(output_dir: str, total_seconds: float) -> str:
+  """A human-readable summary of the latest run stored under `output_dir`."""
+  store = run_summary.open_store(os.path.join(output_dir, configs.METADATA_FILE))
+  summary = run_summary.latest_run(store, configs.PIPELINE_NAME)
+  if summary is None:
+    return f'No pipeline run is recorded under {output_dir}.'
+  lines: List[str] = [f'Run {summary.run_id} ({total_seconds:.0f} s wall in all):']
+  for component in summary.components:
+    lines.append(f'  {component.component_id:<40} {component.state:<9} {component.wall_seconds:7.1f} s')
+  evaluation = summary.output_artifacts.get(configs.RANKING_EVALUATOR_ID, {})
+  if evaluation.get('evaluation'):
+    rmse = overall_metric(evaluation['evaluation'][0].uri, RMSE_METRIC)
+    lines.append(f'Ranking eval RMSE: {rmse:.4f}' if rmse is not None else 'Ranking eval RMSE: not computed')
+  if evaluation.get('blessing'):
+    blessed = evaluation['blessing'][0].custom_properties['blessed'].int_value == 1
+    lines.append(f'Ranking model blessed: {"yes" if blessed else "no"}')
+  pushed = summary.output_artifacts.get(configs.RANKING_PUSHER_ID, {}).get('pushed_model')
+  if pushed:
+    properties = pushed[0].custom_properties
+    if properties['pushed'].int_value == 1:
+      lines.append(f'Ranking model pushed to {properties["pushed_destination"].string_value}')
+    else:
+      lines.append('Ranking model not pushed (not blessed); the previously served version stays.')
+  return '\n'.join(lines)

@@ -1,0 +1,68 @@
+"""preprocessing_fn on six hand-made rows: vocabularies, token bags, z-scores, age buckets, OOV ids."""
+
+import numpy as np
+import pytest
+
+from schema import features
+from tests.transform_fixtures import movielens_like_row, run_transform
+
+X = features.transformed_name
+
+ROWS = [
+    movielens_like_row('u1', 'i1', 4.0, age=17, genres='Action|Comedy', year=(1990,)),
+    movielens_like_row('u2', 'i2', 3.0, age=23, genres='Comedy', year=(2000,)),
+    movielens_like_row('u2', 'i2', 5.0, age=23, genres='', year=()),
+    movielens_like_row('u3', 'i3', 2.0, age=61, genres='Drama|Comedy', year=(1995,)),
+    movielens_like_row('u3', 'i3', 1.0, age=61, genres='Action', year=(1995,)),
+    movielens_like_row('u3', 'i3', 4.5, age=35, gender='M', genres='Comedy', year=(1995,)),
+]
+
+
+@pytest.fixture(scope='module')
+def transformed(tmp_path_factory):
+  new_row = movielens_like_row('stranger', 'i9', 3.0, genres='Western|Comedy')
+  return run_transform(ROWS, str(tmp_path_factory.mktemp('tft')), new_rows=[new_row])
+
+
+def test_vocabularies_are_ordered_by_frequency(transformed):
+  tf_transform_output, _, _ = transformed
+  # Counts: u3 x3, u2 x2, u1 x1; i3 x3, i2 x2, i1 x1; Comedy x4, Action x2, Drama x1.
+  assert tf_transform_output.vocabulary_by_name('user_id') == [b'u3', b'u2', b'u1']
+  assert tf_transform_output.vocabulary_by_name('item_id') == [b'i3', b'i2', b'i1']
+  assert tf_transform_output.vocabulary_by_name('item_genres') == [b'Comedy', b'Action', b'Drama']
+  assert tf_transform_output.vocabulary_by_name('user_gender') == [b'F', b'M']
+
+
+def test_ids_and_label(transformed):
+  _, rows, _ = transformed
+  assert [int(r[X('user_id')]) for r in rows] == [2, 1, 1, 0, 0, 0]
+  assert [int(r[X('item_id')]) for r in rows] == [2, 1, 1, 0, 0, 0]
+  assert [float(r[X('rating')]) for r in rows] == [4.0, 3.0, 5.0, 2.0, 1.0, 4.5]
+
+
+def test_multi_valued_genres_become_token_bags(transformed):
+  _, rows, _ = transformed
+  # Action|Comedy -> [1, 0]; Comedy -> [0]; '' -> []; Drama|Comedy -> [2, 0]; Action -> [1]; Comedy -> [0].
+  assert [list(r[X('item_genres')]) for r in rows] == [[1, 0], [0], [], [2, 0], [1], [0]]
+
+
+def test_numeric_feature_is_z_scored_with_missing_imputed_by_mean(transformed):
+  _, rows, _ = transformed
+  # Present years 1990, 2000, 1995, 1995, 1995 have mean 1995, so row 3 (no year) is imputed 1995.
+  # Over the six imputed rows (1990, 2000, 1995 x4): mean 1995, population std sqrt((25 + 25) / 6).
+  std = np.sqrt(50.0 / 6.0)
+  expected = [-5 / std, 5 / std, 0.0, 0.0, 0.0, 0.0]
+  np.testing.assert_allclose([float(r[X('item_release_year')]) for r in rows], expected, rtol=1e-5)
+
+
+def test_age_buckets(transformed):
+  _, rows, _ = transformed
+  assert [r[features.USER_AGE_BUCKET].decode() for r in rows] == ['<18', '18-24', '18-24', '56+', '56+', '35-44']
+
+
+def test_unseen_values_map_to_the_out_of_vocabulary_bucket(transformed):
+  _, _, new_rows = transformed
+  # Vocabulary sizes are 3, so the one OOV bucket is index 3; 'Western' is unseen, 'Comedy' is 0.
+  assert int(new_rows[0][X('user_id')]) == 3
+  assert int(new_rows[0][X('item_id')]) == 3
+  assert list(new_rows[0][X('item_genres')]) == [3, 0]

@@ -1,0 +1,62 @@
+"""Export -> delete the Transform output -> reload -> serving_default on serialized tf.Examples."""
+
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from schema import features
+from tests.transform_fixtures import movielens_like_row, run_transform
+from trainer.common import feature_specs
+from trainer.ranking import export, hparams as hparams_lib
+from trainer.ranking.model import RankingModel
+
+ROWS = [
+    movielens_like_row('u1', 'i1', 4.0, genres='Action|Comedy'),
+    movielens_like_row('u2', 'i2', 2.0, age=50, gender='M', genres='Drama', year=()),
+    movielens_like_row('u3', 'i1', 5.0, age=19, genres='Comedy'),
+]
+
+
+def _serialized(row) -> bytes:
+  """A serving request row: every raw column but the rating."""
+  feature = {}
+  for key, value in row.items():
+    if key == features.RATING:
+      continue
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, str):
+      feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+    else:
+      feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
+  transform_dir = str(tmp_path / 'transform')
+  tf_transform_output, _, _ = run_transform(ROWS, transform_dir)
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, hidden_units=(8,))
+  towers = feature_specs.model_features(tf_transform_output)
+  assert [s.raw_key for s in towers.user] == ['user_id', 'user_age', 'user_gender']
+  assert [s.raw_key for s in towers.item] == ['item_id', 'item_genres', 'item_release_year']
+  model = RankingModel(towers, hparams, rating_offset=3.5)
+
+  requests = tf.constant([_serialized(r) for r in ROWS])
+  # Expected: the in-memory model on the same requests, transformed while the Transform output exists.
+  transform_layer = tf_transform_output.transform_features_layer()
+  expected = model(transform_layer(
+      tf.io.parse_example(requests, export.serving_feature_spec(tf_transform_output)))).numpy()
+  export_dir = str(tmp_path / 'serving_model')
+  export.export_ranking_model(model, tf_transform_output, export_dir)
+  shutil.rmtree(transform_dir)
+  assert not os.path.exists(transform_dir)
+
+  reloaded = tf.saved_model.load(export_dir)
+  serving = reloaded.signatures[export.SERVING_SIGNATURE]
+  predictions = serving(examples=requests)[export.PREDICTIONS_OUTPUT]
+  assert predictions.shape == (3, 1) and predictions.dtype == tf.float32
+  np.testing.assert_allclose(predictions.numpy(), expected, rtol=1e-5)
+
+  segments = reloaded.signatures[export.TRANSFORM_SIGNATURE](examples=requests)
+  assert [v.decode() for v in segments[features.USER_AGE_BUCKET].numpy()] == ['25-34', '50-55', '18-24']

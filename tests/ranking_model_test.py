@@ -1,0 +1,93 @@
+"""RankingModel.compute_loss on a four-row batch with weights set by hand, and the hyperparameter codec."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from schema import features
+from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
+from trainer.ranking import hparams as hparams_lib
+from trainer.ranking.model import RankingModel
+
+X = features.transformed_name
+TOWERS = TowerFeatures(user=[FeatureSpec(features.USER_ID, FeatureKind.ID, 3)],
+                       item=[FeatureSpec(features.ITEM_ID, FeatureKind.ID, 3)])
+BATCH = {
+    X(features.USER_ID): tf.constant([0, 1, 2, 0], tf.int64),
+    X(features.ITEM_ID): tf.constant([0, 1, 2, 2], tf.int64),
+    X(features.RATING): tf.constant([4.0, 5.0, 5.0, 2.0]),
+}
+
+
+def _model_with_weights(bias_terms: bool) -> RankingModel:
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=1, hidden_units=(), bias_terms=bias_terms)
+  model = RankingModel(TOWERS, hparams, rating_offset=3.0)
+  model(BATCH)  # builds the weights
+  values = {
+      'user_id_embedding': [[1.0], [2.0], [3.0]],
+      'item_id_embedding': [[0.5], [0.0], [-1.0]],
+      'user_bias': [[0.1], [0.0], [0.0]],
+      'item_bias': [[0.0], [0.0], [0.0]],
+  }
+  for weight in model.weights:
+    for name, value in values.items():
+      if f'/{name}/' in weight.name or weight.name.startswith(f'{name}/'):
+        weight.assign(value)
+  dense = model.rating_network.rating_layers.layers[-1]
+  dense.set_weights([np.array([[1.0], [1.0]], np.float32), np.array([0.0], np.float32)])
+  return model
+
+
+def test_predictions_and_loss_without_bias_terms():
+  model = _model_with_weights(bias_terms=False)
+  # rating = 3 (offset) + user embedding + item embedding: 4.5, 5, 5, 3 against labels 4, 5, 5, 2.
+  np.testing.assert_allclose(model(BATCH).numpy().ravel(), [4.5, 5.0, 5.0, 3.0], rtol=1e-6)
+  # squared errors 0.25, 0, 0, 1 -> mean 0.3125
+  assert float(model.compute_loss(BATCH)) == pytest.approx(0.3125, rel=1e-6)
+
+
+def test_loss_with_user_and_item_bias_terms():
+  model = _model_with_weights(bias_terms=True)
+  # user 0 has bias 0.1: predictions 4.6, 5, 5, 3.1 -> squared errors 0.36, 0, 0, 1.21 -> mean 0.3925
+  np.testing.assert_allclose(model(BATCH).numpy().ravel(), [4.6, 5.0, 5.0, 3.1], rtol=1e-6)
+  assert float(model.compute_loss(BATCH)) == pytest.approx(0.3925, rel=1e-5)
+
+
+def test_one_training_step_lowers_the_loss():
+  model = _model_with_weights(bias_terms=True)
+  model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=0.1))
+  before = float(model.compute_loss(BATCH))
+  model.fit(tf.data.Dataset.from_tensors(BATCH), epochs=1, verbose=0)
+  assert float(model.compute_loss(BATCH)) < before
+
+
+def test_hyperparameters_round_trip_through_custom_config():
+  hparams = dataclasses.replace(hparams_lib.SEED_NOTEBOOK, epochs=7)
+  config = hparams.to_config()
+  assert config['hidden_units'] == [256, 64] and config['item_features'] == ['item_title']
+  assert hparams_lib.RankingHyperparameters.from_config(config) == hparams
+
+
+def test_seed_configuration_matches_the_seed_notebook():
+  seed = hparams_lib.named_configuration('seed')
+  assert (seed.id_embedding_dim, seed.hidden_units, seed.optimizer, seed.learning_rate, seed.batch_size,
+          seed.epochs) == (32, (256, 64), 'adagrad', 0.1, 8192, 3)
+  assert seed.user_features == ('user_id',) and seed.item_features == ('item_title',)
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('optimizer', 'rmsprop', 'optimizer'),
+    ('learning_rate', 0.0, 'learning_rate'),
+    ('dropout', 1.0, 'dropout'),
+    ('epochs', 0, 'epochs'),
+])
+def test_invalid_hyperparameters_are_refused_with_their_name(field, value, message):
+  with pytest.raises(ValueError, match=message):
+    dataclasses.replace(hparams_lib.DEFAULT, **{field: value})
+
+
+def test_unknown_hyperparameter_in_custom_config_is_refused():
+  with pytest.raises(ValueError, match='embeding_dim'):
+    hparams_lib.RankingHyperparameters.from_config({'embeding_dim': 8})

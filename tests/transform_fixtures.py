@@ -1,0 +1,59 @@
+"""Runs the project's preprocessing_fn with tf.Transform on a handful of in-memory rows (for unit tests)."""
+
+import os
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+
+from schema import features
+from transform import preprocessing
+
+# Raw feature spec of the MovieLens-shaped interactions (release year optional, as in schema/schema.pbtxt).
+RAW_FEATURE_SPEC: Dict[str, tf.io.FixedLenFeature] = {
+    features.USER_ID: tf.io.FixedLenFeature([], tf.string),
+    features.ITEM_ID: tf.io.FixedLenFeature([], tf.string),
+    features.RATING: tf.io.FixedLenFeature([], tf.float32),
+    features.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
+    features.USER_AGE: tf.io.FixedLenFeature([], tf.int64),
+    features.USER_GENDER: tf.io.FixedLenFeature([], tf.string),
+    features.ITEM_GENRES: tf.io.FixedLenFeature([], tf.string),
+    features.ITEM_RELEASE_YEAR: tf.io.VarLenFeature(tf.int64),
+}
+
+
+def run_transform(rows: Sequence[Mapping], output_dir: str,
+                  new_rows: Sequence[Mapping] = ()) -> Tuple[tft.TFTransformOutput, List[Dict], List[Dict]]:
+  """Analyzes and transforms `rows`, writes the Transform output, then transforms `new_rows` with it.
+
+  Args:
+    rows: raw instances (dicts keyed by raw column; VarLen values as lists).
+    output_dir: where the transform_fn and transformed metadata are written.
+    new_rows: rows transformed with the vocabularies learned from `rows` (to check out-of-vocabulary ids).
+
+  Returns:
+    (the Transform output, transformed `rows`, transformed `new_rows`).
+  """
+  metadata = dataset_metadata.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
+  with tft_beam.Context(temp_dir=os.path.join(output_dir, 'tmp'), force_tf_compat_v1=False):
+    (transformed, _), transform_fn = ((list(rows), metadata)
+                                      | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn))
+    _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
+    new_transformed = []
+    if new_rows:
+      new_transformed, _ = (((list(new_rows), metadata), transform_fn) | tft_beam.TransformDataset())
+  # The raw schema, where the TFX Transform component writes it (serving parses requests with it).
+  metadata_io.write_metadata(metadata, os.path.join(output_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
+  return tft.TFTransformOutput(output_dir), list(transformed), list(new_transformed)
+
+
+def movielens_like_row(user: str, item: str, rating: float, age: int = 30, gender: str = 'F',
+                       genres: str = 'Comedy', year=(1995,)) -> Dict:
+  """One invented raw row in the MovieLens-shaped format (not MovieLens data)."""
+  return {
+      features.USER_ID: user, features.ITEM_ID: item, features.RATING: rating, features.TIMESTAMP: 1,
+      features.USER_AGE: age, features.USER_GENDER: gender, features.ITEM_GENRES: genres,
+      features.ITEM_RELEASE_YEAR: list(year),
+  }

@@ -1,0 +1,480 @@
+"""Reads and writes the interactions format: a UTF-8 CSV with one row per user-item interaction.
+
+The format (the project's data contract):
+
+- UTF-8 text, comma separated, with a header line; fields holding commas are quoted ("Heat, The (1995)").
+- Required columns `user_id` (string), `item_id` (string), `rating` (float, inside the rating scale) and
+  `timestamp` (int, unix seconds, >= 0); their names live in `schema.features.REQUIRED_COLUMNS`.
+- Optional user columns (`user_*`) and item columns (`item_*`). Their type is INT, FLOAT or STRING, inferred
+  from the values unless a curated schema declares it. An empty field is a missing value.
+- Multi-valued fields (genres) hold their values separated by `|` and stay ONE raw string here; Transform
+  splits them.
+
+Every problem is reported before any training as an `InteractionsFormatError` naming the file, the line
+(1-based, the header is line 1), the column and the fix.
+"""
+
+import csv
+import dataclasses
+import enum
+import io
+import math
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from absl import logging
+import numpy as np
+
+from schema import features
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+DEFAULT_RATING_SCALE: Tuple[float, float] = (1.0, 5.0)
+
+
+class ColumnType(enum.Enum):
+    """Value type of a column; decides the tf.train.Example list type (int64, float, bytes)."""
+    INT = 'int'
+    FLOAT = 'float'
+    STRING = 'string'
+
+
+# Types of the required columns are fixed by the contract.
+REQUIRED_COLUMN_TYPES: Mapping[str, ColumnType] = {
+    features.USER_ID: ColumnType.STRING,
+    features.ITEM_ID: ColumnType.STRING,
+    features.RATING: ColumnType.FLOAT,
+    features.TIMESTAMP: ColumnType.INT,
+}
+
+
+class InteractionsFormatError(ValueError):
+    """An interactions file breaks the format; the message names file, line, column and the fix.
+
+    Attributes:
+      path: the file.
+      line: 1-based line number (the header is line 1), or None when the problem is the file itself.
+      column: the column name, or None when the problem is not tied to one column.
+      problem: what is wrong.
+      fix: what to do about it.
+    """
+
+    def __init__(self, path: str, problem: str, fix: str, line: Optional[int] = None,
+                 column: Optional[str] = None) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        self.problem = problem
+        self.fix = fix
+        where = str(path)
+        if line is not None:
+            where += f', line {line}'
+        if column is not None:
+            where += f', column {column!r}'
+        super().__init__(f'{where}: {problem}. Fix: {fix}')
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Interactions:
+    """Interactions held column-wise, columns in file order.
+
+    Attributes:
+      columns: column name -> values, one per row. `user_id` and `item_id` are lists of str, `rating` a
+        float64 array, `timestamp` an int64 array (unix seconds); optional columns are lists of int, float or
+        str with None for a missing value.
+      column_types: column name -> ColumnType, same keys and order as `columns`.
+      path: the file the interactions were read from, if any.
+    """
+    columns: Dict[str, Any]
+    column_types: Dict[str, ColumnType]
+    path: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        missing = [c for c in features.REQUIRED_COLUMNS if c not in self.columns]
+        if missing:
+            raise ValueError(f'Interactions lack required columns {missing}; pass all of '
+                             f'{list(features.REQUIRED_COLUMNS)}.')
+        if list(self.columns) != list(self.column_types):
+            raise ValueError(f'column_types keys {list(self.column_types)} must equal the columns '
+                             f'{list(self.columns)}, in the same order.')
+        lengths = {name: len(values) for name, values in self.columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f'All columns must have one value per row; got lengths {lengths}.')
+
+    @property
+    def num_rows(self) -> int:
+        """Number of interactions."""
+        return len(self.columns[features.USER_ID])
+
+    @property
+    def column_names(self) -> Tuple[str, ...]:
+        """Column names in file order."""
+        return tuple(self.columns)
+
+    def column(self, name: str) -> Any:
+        """Returns the values of column `name` (see the class docstring for their container)."""
+        if name not in self.columns:
+            raise KeyError(f'No column {name!r}; the columns are {list(self.columns)}.')
+        return self.columns[name]
+
+    def row(self, index: int) -> Dict[str, Any]:
+        """Returns row `index` (0-based) as column name -> value, None for a missing optional value."""
+        return {name: _python_value(values[index]) for name, values in self.columns.items()}
+
+    def take(self, indices: Sequence[int]) -> 'Interactions':
+        """Returns the rows at `indices` (0-based), in that order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        taken = {}
+        for name, values in self.columns.items():
+            if isinstance(values, np.ndarray):
+                taken[name] = values[idx]
+            else:
+                taken[name] = [values[i] for i in idx]
+        return Interactions(columns=taken, column_types=dict(self.column_types), path=self.path)
+
+
+def _python_value(value: Any) -> Any:
+    """Converts numpy scalars to the matching Python scalar."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _parse_int(text: str) -> Optional[int]:
+    """Returns `text` as an int64-range int, or None if it is not one."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def _parse_float(text: str) -> Optional[float]:
+    """Returns `text` as a float (NaN and inf included), or None if it is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_missing(text: str) -> bool:
+    return not text.strip()
+
+
+def infer_column_types(
+        raw_columns: Mapping[str, Sequence[str]],
+        column_types: Optional[Mapping[str, ColumnType]] = None) -> Dict[str, ColumnType]:
+    """Returns the type of every column, given its raw string values.
+
+    Required columns have their fixed contract type. An optional column is INT if every non-empty value
+    parses as an int64, else FLOAT if every non-empty value parses as a float, else STRING (an all-empty
+    column is STRING). A type declared in `column_types` (e.g. from the curated schema) wins; whether the
+    values fit it is checked when they are converted (`read_interactions`).
+
+    Args:
+      raw_columns: column name -> raw CSV field strings, in file order.
+      column_types: declared types, column name -> ColumnType; names not in `raw_columns` are ignored.
+
+    Returns:
+      Column name -> ColumnType, in the order of `raw_columns`.
+
+    Raises:
+      ValueError: if `column_types` declares a required column with a type other than its contract type.
+    """
+    declared = dict(column_types or {})
+    for name, required_type in REQUIRED_COLUMN_TYPES.items():
+        if name in declared and declared[name] != required_type:
+            raise ValueError(
+                f'column_types declares {name!r} as {declared[name].name}, but the contract fixes it as '
+                f'{required_type.name}. Fix: drop {name!r} from column_types.')
+    inferred: Dict[str, ColumnType] = {}
+    for name, values in raw_columns.items():
+        if name in REQUIRED_COLUMN_TYPES:
+            inferred[name] = REQUIRED_COLUMN_TYPES[name]
+        elif name in declared:
+            inferred[name] = ColumnType(declared[name])
+        else:
+            inferred[name] = _infer_type(values)
+    return inferred
+
+
+def _infer_type(values: Sequence[str]) -> ColumnType:
+    """Infers the type of one optional column from its raw values."""
+    present = [v for v in values if not _is_missing(v)]
+    if not present:
+        return ColumnType.STRING
+    if all(_parse_int(v) is not None for v in present):
+        return ColumnType.INT
+    if all(_parse_float(v) is not None for v in present):
+        return ColumnType.FLOAT
+    return ColumnType.STRING
+
+
+def _decode_utf8(path: str, data: bytes) -> str:
+    """Decodes `data` as UTF-8 (a leading BOM is dropped) or raises naming the line and column."""
+    try:
+        return data.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line = data.count(b'\n', 0, e.start) + 1
+        column = None
+        if line > 1:
+            header_bytes = data[:data.index(b'\n')]
+            header = next(csv.reader([header_bytes.decode('utf-8-sig', errors='replace')]), [])
+            line_start = data.rfind(b'\n', 0, e.start) + 1
+            prefix = data[line_start:e.start].decode('utf-8', errors='replace')
+            field_index = len(next(csv.reader([prefix]), [''])) - 1 if prefix else 0
+            if field_index < len(header):
+                column = header[field_index]
+        raise InteractionsFormatError(
+            path, f'byte 0x{data[e.start]:02x} is not valid UTF-8',
+            'save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)',
+            line=line, column=column) from e
+
+
+def _check_header(path: str, header: List[str]) -> None:
+    """Raises if the header has duplicate, unknown or missing columns."""
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise InteractionsFormatError(
+                path, 'the column appears twice in the header', 'rename or drop one of the two columns',
+                line=1, column=name)
+        seen.add(name)
+    for name in header:
+        if name not in features.REQUIRED_COLUMNS and not (
+                features.is_user_feature(name) or features.is_item_feature(name)):
+            raise InteractionsFormatError(
+                path, 'unknown column: it is neither required '
+                f'({", ".join(features.REQUIRED_COLUMNS)}) nor a user or item feature',
+                f'rename it with the prefix {features.USER_FEATURE_PREFIX!r} (user feature) or '
+                f'{features.ITEM_FEATURE_PREFIX!r} (item feature), or drop the column',
+                line=1, column=name)
+    missing = [name for name in features.REQUIRED_COLUMNS if name not in seen]
+    if missing:
+        raise InteractionsFormatError(
+            path, f'required column missing (the header lacks {", ".join(missing)})',
+            f'add the column(s) {", ".join(missing)}; the required columns are '
+            f'{", ".join(features.REQUIRED_COLUMNS)}', line=1, column=missing[0])
+
+
+def read_interactions(
+        path: str,
+        rating_scale: Tuple[float, float] = DEFAULT_RATING_SCALE,
+        column_types: Optional[Mapping[str, ColumnType]] = None) -> Interactions:
+    """Reads and validates an interactions CSV.
+
+    Args:
+      path: the CSV file.
+      rating_scale: (min, max) allowed ratings, inclusive.
+      column_types: declared types of optional columns (e.g. from the curated schema); they win over
+        inference and every value must fit them.
+
+    Returns:
+      The interactions, columns in file order.
+
+    Raises:
+      InteractionsFormatError: on any format problem, naming the file, line, column and the fix.
+      ValueError: if `rating_scale` is not (min, max) with finite min < max.
+    """
+    low, high = _check_rating_scale(rating_scale)
+    if not os.path.isfile(path):
+        raise InteractionsFormatError(
+            path, 'no such file' if not os.path.exists(path) else 'not a file',
+            'pass the path of an interactions CSV (e.g. one written by ingestion.movielens or '
+            'ingestion.fixtures)')
+    with open(path, 'rb') as f:
+        data = f.read()
+    text = _decode_utf8(path, data)
+    if not text.strip():
+        raise InteractionsFormatError(
+            path, 'the file is empty',
+            f'write a header line ({",".join(features.REQUIRED_COLUMNS)}, ...) and one row per '
+            'interaction', line=1)
+
+    reader = csv.reader(io.StringIO(text, newline=''))
+    header = next(reader)
+    _check_header(path, header)
+    index_of = {name: i for i, name in enumerate(header)}
+    raw: Dict[str, List[str]] = {name: [] for name in header}
+    line_numbers: List[int] = []
+    record_start = reader.line_num + 1
+    for record in reader:
+        line = record_start
+        record_start = reader.line_num + 1
+        if not record:  # a blank line
+            continue
+        if len(record) != len(header):
+            column = header[len(record)] if len(record) < len(header) else header[-1]
+            raise InteractionsFormatError(
+                path, f'the row has {len(record)} fields but the header has {len(header)}',
+                'give every row one field per header column; quote fields that contain commas '
+                '("a, b")', line=line, column=column)
+        for name, value in zip(header, record):
+            raw[name].append(value)
+        line_numbers.append(line)
+    if not line_numbers:
+        raise InteractionsFormatError(
+            path, 'the file has a header but no rows', 'add one row per interaction below the header',
+            line=2)
+
+    types = infer_column_types(raw, column_types)
+    columns: Dict[str, Any] = {}
+    for name in header:
+        values = raw[name]
+        if name in (features.USER_ID, features.ITEM_ID):
+            columns[name] = _convert_ids(path, name, values, line_numbers)
+        elif name == features.RATING:
+            columns[name] = _convert_ratings(path, values, line_numbers, low, high)
+        elif name == features.TIMESTAMP:
+            columns[name] = _convert_timestamps(path, values, line_numbers)
+        else:
+            columns[name] = _convert_optional(path, name, values, line_numbers, types[name],
+                                              declared=bool(column_types and name in column_types))
+    interactions = Interactions(columns=columns, column_types=types, path=path)
+    logging.info('Read %d interactions with columns %s from %s', interactions.num_rows,
+                 {name: t.name for name, t in types.items()}, path)
+    return interactions
+
+
+def _check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]:
+    """Returns (min, max) of a valid rating scale or raises."""
+    try:
+        low, high = (float(v) for v in rating_scale)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'rating_scale must be (min, max) numbers, got {rating_scale!r}.') from e
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f'rating_scale must be finite with min < max, got {rating_scale!r}. '
+                         'Fix: pass e.g. --rating-scale 1 5.')
+    return low, high
+
+
+def _convert_ids(path: str, name: str, values: List[str], lines: List[int]) -> List[str]:
+    for value, line in zip(values, lines):
+        if _is_missing(value):
+            raise InteractionsFormatError(
+                path, 'empty value in a required column', f'give every row a {name}, or drop the row',
+                line=line, column=name)
+    return values
+
+
+def _convert_ratings(path: str, values: List[str], lines: List[int], low: float,
+                     high: float) -> np.ndarray:
+    ratings = np.empty(len(values), dtype=np.float64)
+    name = features.RATING
+    for i, (value, line) in enumerate(zip(values, lines)):
+        if _is_missing(value):
+            raise InteractionsFormatError(
+                path, 'empty value in a required column', 'give every row a rating, or drop the row',
+                line=line, column=name)
+        rating = _parse_float(value)
+        if rating is None:
+            raise InteractionsFormatError(
+                path, f'rating {value!r} is not a number', 'write the rating as a number, e.g. 4 or 3.5',
+                line=line, column=name)
+        if not math.isfinite(rating):
+            raise InteractionsFormatError(
+                path, f'rating {value!r} is not a finite number', 'write a finite rating or drop the row',
+                line=line, column=name)
+        if not low <= rating <= high:
+            raise InteractionsFormatError(
+                path, f'rating {value!r} is outside the rating scale [{low:g}, {high:g}]',
+                'correct the rating, or pass the scale your data uses with --rating-scale MIN MAX '
+                '(rating_scale=(MIN, MAX) in Python)', line=line, column=name)
+        ratings[i] = rating
+    return ratings
+
+
+def _convert_timestamps(path: str, values: List[str], lines: List[int]) -> np.ndarray:
+    timestamps = np.empty(len(values), dtype=np.int64)
+    name = features.TIMESTAMP
+    fix = 'write the time as whole unix seconds (an integer >= 0, e.g. 881250949)'
+    for i, (value, line) in enumerate(zip(values, lines)):
+        if _is_missing(value):
+            raise InteractionsFormatError(
+                path, 'empty value in a required column', f'{fix}, or drop the row', line=line,
+                column=name)
+        timestamp = _parse_int(value)
+        if timestamp is None:
+            as_float = _parse_float(value)
+            if as_float is not None and not math.isfinite(as_float):
+                problem = f'timestamp {value!r} is not a finite number'
+            else:
+                problem = f'timestamp {value!r} is not an integer'
+            raise InteractionsFormatError(path, problem, fix, line=line, column=name)
+        if timestamp < 0:
+            raise InteractionsFormatError(
+                path, f'timestamp {value!r} is negative', fix, line=line, column=name)
+        timestamps[i] = timestamp
+    return timestamps
+
+
+def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
+                      column_type: ColumnType, declared: bool) -> List[Any]:
+    """Converts an optional column to its type; missing values become None."""
+    if column_type == ColumnType.STRING:
+        return [None if _is_missing(v) else v for v in values]
+    parse = _parse_int if column_type == ColumnType.INT else _parse_float
+    source = 'the declared column_types' if declared else 'the other values of the column'
+    converted: List[Any] = []
+    for value, line in zip(values, lines):
+        if _is_missing(value):
+            converted.append(None)
+            continue
+        parsed = parse(value)
+        if parsed is None:
+            raise InteractionsFormatError(
+                path, f'value {value!r} is not {column_type.name} as {source} require',
+                f'correct the value, leave the field empty for a missing value, or declare '
+                f'{name!r} with another type', line=line, column=name)
+        if column_type == ColumnType.FLOAT and not math.isfinite(parsed):
+            raise InteractionsFormatError(
+                path, f'value {value!r} is not a finite number',
+                'write a finite number, or leave the field empty for a missing value', line=line,
+                column=name)
+        converted.append(parsed)
+    return converted
+
+
+def format_value(value: Any, column_type: ColumnType, keep_float_marker: bool = True) -> str:
+    """Formats one value as a CSV field of the interactions format.
+
+    Args:
+      value: the value; None is a missing value (empty field).
+      column_type: the column's type.
+      keep_float_marker: write integral floats as '3.0' so that a re-read optional column stays FLOAT;
+        False writes '3' (used for `rating`, FLOAT by contract).
+
+    Returns:
+      The field text.
+    """
+    if value is None:
+        return ''
+    if column_type == ColumnType.INT:
+        return str(int(value))
+    if column_type == ColumnType.FLOAT:
+        number = float(value)
+        if not keep_float_marker and number.is_integer():
+            return str(int(number))
+        return repr(number)
+    return str(value)
+
+
+def write_interactions(interactions: Interactions, path: str) -> None:
+    """Writes `interactions` as an interactions CSV (UTF-8, header, `\\n` line ends).
+
+    Args:
+      interactions: the interactions to write.
+      path: the output file; its folder is created if needed.
+    """
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    names = interactions.column_names
+    formats = [(interactions.column(name), interactions.column_types[name], name != features.RATING)
+               for name in names]
+    with open(path, 'w', encoding='utf-8', newline='') as f:
+        writer = csv.writer(f, lineterminator='\n')
+        writer.writerow(names)
+        for i in range(interactions.num_rows):
+            writer.writerow([format_value(_python_value(values[i]), column_type, keep_marker)
+                             for values, column_type, keep_marker in formats])
+    logging.info('Wrote %d interactions to %s', interactions.num_rows, path)

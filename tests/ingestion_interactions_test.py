@@ -1,0 +1,157 @@
+"""Tests for ingestion.interactions: reading, validating and writing the interactions CSV format."""
+
+import os
+
+import numpy as np
+import pytest
+
+from ingestion import interactions as il
+
+ColumnType = il.ColumnType
+HEADER = 'user_id,item_id,rating,timestamp'
+
+
+def _write(tmp_path, content, name='interactions.csv') -> str:
+    path = os.path.join(str(tmp_path), name)
+    mode = 'wb' if isinstance(content, bytes) else 'w'
+    with open(path, mode, **({} if isinstance(content, bytes) else {'encoding': 'utf-8', 'newline': ''})) as f:
+        f.write(content)
+    return path
+
+
+def test_reads_columns_types_and_missing_values(tmp_path):
+    path = _write(tmp_path, (
+        'user_id,item_id,rating,timestamp,user_age,item_title,item_genres,item_score\n'
+        'u1,i1,4,100,30,"Heat, The (1995)",Action|Crime,0.5\n'
+        'u2,i2,3.5,200,,Plain,,2\n'))
+    got = il.read_interactions(path)
+    assert got.num_rows == 2
+    assert got.column_names == ('user_id', 'item_id', 'rating', 'timestamp', 'user_age', 'item_title',
+                                'item_genres', 'item_score')
+    assert got.column('user_id') == ['u1', 'u2']
+    np.testing.assert_array_equal(got.column('rating'), [4.0, 3.5])
+    assert got.column('timestamp').dtype == np.int64
+    np.testing.assert_array_equal(got.column('timestamp'), [100, 200])
+    assert got.column('user_age') == [30, None]
+    assert got.column('item_title') == ['Heat, The (1995)', 'Plain']
+    assert got.column('item_genres') == ['Action|Crime', None]
+    assert got.column('item_score') == [0.5, 2.0]
+    assert got.column_types == {
+        'user_id': ColumnType.STRING, 'item_id': ColumnType.STRING, 'rating': ColumnType.FLOAT,
+        'timestamp': ColumnType.INT, 'user_age': ColumnType.INT, 'item_title': ColumnType.STRING,
+        'item_genres': ColumnType.STRING, 'item_score': ColumnType.FLOAT}
+    assert got.row(1) == {'user_id': 'u2', 'item_id': 'i2', 'rating': 3.5, 'timestamp': 200,
+                          'user_age': None, 'item_title': 'Plain', 'item_genres': None, 'item_score': 2.0}
+
+
+def test_infer_column_types_and_override():
+    raw = {'user_id': ['7'], 'user_a': ['1', '', '2'], 'user_b': ['1', '2.5'], 'item_c': ['x', '1'],
+           'item_d': ['', '']}
+    assert il.infer_column_types(raw) == {
+        'user_id': ColumnType.STRING, 'user_a': ColumnType.INT, 'user_b': ColumnType.FLOAT,
+        'item_c': ColumnType.STRING, 'item_d': ColumnType.STRING}
+    overridden = il.infer_column_types(raw, {'user_a': ColumnType.STRING, 'item_absent': ColumnType.INT})
+    assert overridden['user_a'] == ColumnType.STRING
+    assert 'item_absent' not in overridden
+    with pytest.raises(ValueError, match="'rating'"):
+        il.infer_column_types(raw, {'rating': ColumnType.INT})
+
+
+def test_declared_type_wins_and_misfit_names_line_and_column(tmp_path):
+    path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,100,01234\nu2,i2,3,100,99\n')
+    got = il.read_interactions(path, column_types={'user_zip': ColumnType.STRING})
+    assert got.column('user_zip') == ['01234', '99']
+    bad = _write(tmp_path, f'{HEADER},user_age\nu1,i1,4,100,30\nu2,i2,3,100,old\n', 'bad.csv')
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(bad, column_types={'user_age': ColumnType.INT})
+    assert (e.value.line, e.value.column) == (3, 'user_age')
+    assert "value 'old' is not INT as the declared column_types require" in str(e.value)
+
+
+def test_error_message_format(tmp_path):
+    path = _write(tmp_path, f'{HEADER}\nu1,i1,4,100\nu2,i2,6,100\n')
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert str(e.value).startswith(
+        f"{path}, line 3, column 'rating': rating '6' is outside the rating scale [1, 5]. Fix: ")
+    assert '--rating-scale MIN MAX' in str(e.value)
+
+
+def test_other_rating_scale_accepts_the_rating(tmp_path):
+    path = _write(tmp_path, f'{HEADER}\nu1,i1,10,100\n')
+    np.testing.assert_array_equal(il.read_interactions(path, rating_scale=(0, 10)).column('rating'), [10.0])
+    with pytest.raises(ValueError, match='min < max'):
+        il.read_interactions(path, rating_scale=(5, 1))
+
+
+@pytest.mark.parametrize('content, line, column, words', [
+    ('', 1, None, 'empty'),
+    (f'{HEADER}\n', 2, None, 'no rows'),
+    ('user_id,item_id,rating\nu1,i1,4\n', 1, 'timestamp', 'required column missing'),
+    (f'{HEADER},user_age,user_age\nu1,i1,4,1,2,3\n', 1, 'user_age', 'appears twice'),
+    (f'{HEADER},age\nu1,i1,4,1,2\n', 1, 'age', "rename it with the prefix 'user_'"),
+    (f'{HEADER}\nu1,i1,4,100\nu2,i2,4\n', 3, 'timestamp', 'has 3 fields but the header has 4'),
+    (f'{HEADER}\nu1,i1,4,100,extra\n', 2, 'timestamp', 'has 5 fields'),
+    (f'{HEADER}\n,i1,4,100\n', 2, 'user_id', 'empty value in a required column'),
+    (f'{HEADER}\nu1,,4,100\n', 2, 'item_id', 'empty value in a required column'),
+    (f'{HEADER}\nu1,i1,,100\n', 2, 'rating', 'empty value'),
+    (f'{HEADER}\nu1,i1,four,100\n', 2, 'rating', 'is not a number'),
+    (f'{HEADER}\nu1,i1,0.5,100\n', 2, 'rating', 'outside the rating scale'),
+    (f'{HEADER}\nu1,i1,nan,100\n', 2, 'rating', 'not a finite number'),
+    (f'{HEADER}\nu1,i1,4,1.5\n', 2, 'timestamp', 'is not an integer'),
+    (f'{HEADER}\nu1,i1,4,-5\n', 2, 'timestamp', 'is negative'),
+    (f'{HEADER}\nu1,i1,4,inf\n', 2, 'timestamp', 'not a finite number'),
+    (f'{HEADER}\nu1,i1,4,\n', 2, 'timestamp', 'empty value'),
+    (f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,1,inf\n', 3, 'item_score', 'not a finite number'),
+    # A quoted field spanning two lines: the next row starts on line 4.
+    (f'{HEADER},item_title\nu1,i1,4,1,"two\nlines"\nu2,i2,x,1,t\n', 4, 'rating', 'is not a number'),
+])
+def test_format_errors_name_line_and_column(tmp_path, content, line, column, words):
+    path = _write(tmp_path, content)
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert (e.value.line, e.value.column) == (line, column)
+    assert words in str(e.value)
+    assert 'Fix: ' in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(il.InteractionsFormatError, match='no such file') as e:
+        il.read_interactions(os.path.join(str(tmp_path), 'absent.csv'))
+    assert e.value.line is None
+
+
+def test_non_utf8_names_line_and_column(tmp_path):
+    path = _write(tmp_path, f'{HEADER},item_title\nu1,i1,4,1,ok\nu2,i2,4,1,Caf\xe9\n'.encode('latin-1'))
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert (e.value.line, e.value.column) == (3, 'item_title')
+    assert 'byte 0xe9 is not valid UTF-8' in str(e.value)
+
+
+def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path):
+    path = _write(tmp_path, f'\ufeff{HEADER}\r\nu1,i1,4,1\r\n\r\nu2,i2,5,2\r\n')
+    got = il.read_interactions(path)
+    assert got.column('user_id') == ['u1', 'u2']
+
+
+def test_write_interactions_exact_text_and_round_trip(tmp_path):
+    content = ('user_id,item_id,rating,timestamp,user_age,item_title,item_score\n'
+               'u1,i1,4,100,30,"Heat, The (1995)",2.0\n'
+               'u2,i2,3.5,200,,Café,\n')
+    got = il.read_interactions(_write(tmp_path, content))
+    out = os.path.join(str(tmp_path), 'out', 'copy.csv')
+    il.write_interactions(got, out)
+    with open(out, encoding='utf-8', newline='') as f:
+        assert f.read() == content
+    again = il.read_interactions(out)
+    assert again.column_types == got.column_types
+    assert again.row(1) == got.row(1)
+
+
+def test_take_keeps_types_and_order(tmp_path):
+    got = il.read_interactions(_write(tmp_path, f'{HEADER},user_age\na,x,1,1,\nb,y,2,2,5\nc,z,3,3,6\n'))
+    taken = got.take([2, 0])
+    assert taken.column('user_id') == ['c', 'a']
+    np.testing.assert_array_equal(taken.column('rating'), [3.0, 1.0])
+    assert taken.column('user_age') == [6, None]

@@ -1,0 +1,135 @@
+"""Tests for ingestion.movielens on an invented ml-100k folder, a loopback download, and (opt-in) real data."""
+
+import functools
+import hashlib
+import http.server
+import os
+import socket
+import threading
+import time
+import zipfile
+
+import pytest
+
+from ingestion import interactions as il
+from ingestion import movielens
+
+# Invented rows in the ml-100k layout (not MovieLens data).
+FAKE_FILES = {
+    'u.genre': 'unknown|0\nAction|1\nComedy|2\n\n'.encode('latin-1'),
+    'u.item': ('1|Synthetic Film A (1990)|01-Jan-1990||http://example.invalid/a|0|1|1\n'
+               '2|Synthétic Film B, The (2001)|15-Mar-2001||http://example.invalid/b|0|0|1\n'
+               '3|unknown||||1|0|0\n').encode('latin-1'),
+    'u.user': b'1|24|M|technician|12345\n2|53|F|other|K1A0B\n',
+    'u.data': b'2\t3\t5\t900000002\n1\t1\t3\t900000001\n1\t2\t4\t900000003\n',
+}
+EXPECTED_CSV = (
+    'user_id,item_id,rating,timestamp,user_age,user_gender,user_occupation,user_zip,item_title,'
+    'item_genres,item_release_year\n'
+    '2,3,5,900000002,53,F,other,K1A0B,unknown,unknown,\n'
+    '1,1,3,900000001,24,M,technician,12345,Synthetic Film A (1990),Action|Comedy,1990\n'
+    '1,2,4,900000003,24,M,technician,12345,"Synthétic Film B, The (2001)",Comedy,2001\n')
+
+
+def _fake_dir(root, files=None) -> str:
+    folder = os.path.join(str(root), 'ml-100k')
+    os.makedirs(folder, exist_ok=True)
+    for name, data in (files or FAKE_FILES).items():
+        with open(os.path.join(folder, name), 'wb') as f:
+            f.write(data)
+    return folder
+
+
+def test_converts_in_u_data_order_with_exact_rows(tmp_path):
+    out = os.path.join(str(tmp_path), 'out.csv')
+    assert movielens.write_movielens_interactions(_fake_dir(tmp_path), out) == 3
+    with open(out, encoding='utf-8', newline='') as f:
+        assert f.read() == EXPECTED_CSV
+    read_back = il.read_interactions(out)
+    assert read_back.column_types == {**il.REQUIRED_COLUMN_TYPES, **movielens.MOVIELENS_COLUMN_TYPES}
+    assert read_back.column('item_release_year') == [None, 1990, 2001]
+
+
+def test_local_dir_missing_file_is_named(tmp_path):
+    files = {k: v for k, v in FAKE_FILES.items() if k != 'u.user'}
+    with pytest.raises(movielens.MovieLensError, match='missing file u.user'):
+        movielens.locate_movielens(_fake_dir(tmp_path, files), cache_dir=str(tmp_path))
+
+
+def test_unknown_item_in_u_data_names_file_and_line(tmp_path):
+    files = dict(FAKE_FILES, **{'u.data': b'1\t1\t3\t1\n1\t9\t3\t2\n'})
+    with pytest.raises(movielens.MovieLensError, match=r"u.data, line 2: item '9' is not in u.item"):
+        movielens.read_movielens(_fake_dir(tmp_path, files))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def zip_server(tmp_path):
+    """Serves ml-100k.zip (built from FAKE_FILES) on 127.0.0.1; yields its URL."""
+    site = tmp_path / 'site'
+    site.mkdir()
+    with zipfile.ZipFile(site / 'ml-100k.zip', 'w') as archive:
+        for name, data in FAKE_FILES.items():
+            archive.writestr(f'ml-100k/{name}', data)
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{server.server_address[1]}/ml-100k.zip', server
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_checksum_mismatch_names_the_file(tmp_path, zip_server):
+    url, _ = zip_server
+    with pytest.raises(movielens.MovieLensError) as e:
+        movielens.locate_movielens(None, cache_dir=str(tmp_path / 'cache'), url=url)
+    assert 'checksum mismatch for u.data' in str(e.value)
+    assert '--data-dir PATH' in str(e.value)
+
+
+def test_download_verifies_extracts_and_reuses_the_cache(tmp_path, zip_server):
+    url, server = zip_server
+    sha256 = {name: hashlib.sha256(FAKE_FILES[name]).hexdigest() for name in ('u.data', 'u.item', 'u.user')}
+    cache = str(tmp_path / 'cache')
+    folder = movielens.locate_movielens(None, cache_dir=cache, url=url, expected_sha256=sha256)
+    assert folder == os.path.join(cache, 'ml-100k')
+    with open(os.path.join(folder, 'u.item'), 'rb') as f:
+        assert f.read() == FAKE_FILES['u.item']
+    server.shutdown()  # a verified cache needs no network
+    assert movielens.locate_movielens(None, cache_dir=cache, url=url, expected_sha256=sha256) == folder
+
+
+def test_no_network_fails_fast_with_the_fix(tmp_path):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    url = f'http://127.0.0.1:{port}/ml-100k.zip'  # nothing listens there any more
+    start = time.monotonic()
+    with pytest.raises(movielens.MovieLensError) as e:
+        movielens.locate_movielens(None, cache_dir=str(tmp_path), url=url)
+    assert time.monotonic() - start < 15
+    message = str(e.value)
+    assert f'Could not download MovieLens 100K from {url}' in message
+    assert 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user)' in message
+
+
+@pytest.mark.real_data
+def test_real_movielens_100k(tmp_path):
+    data_dir = os.environ.get('WOONKLY_ML100K_DIR')
+    if not data_dir:
+        pytest.skip('WOONKLY_ML100K_DIR is unset; point it at a MovieLens 100K folder to run this test')
+    movielens.verify_checksums(data_dir)
+    out = os.path.join(str(tmp_path), 'movielens.csv')
+    assert movielens.write_movielens_interactions(movielens.locate_movielens(data_dir, str(tmp_path)),
+                                                  out) == 100000
+    got = il.read_interactions(out)
+    assert got.num_rows == 100000
+    assert len(set(got.column('user_id'))) == 943
+    assert len(set(got.column('item_id'))) == 1682
+    first = got.row(0)
+    assert (first['user_id'], first['item_id'], first['rating']) == ('196', '242', 3.0)

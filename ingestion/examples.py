@@ -1,0 +1,143 @@
+"""Writes interactions as GZIP TFRecord files of tf.train.Example, one file per split, for ImportExampleGen.
+
+Layout: `<examples_dir>/<split>/interactions.tfrecord.gz`, so ImportExampleGen reads it with
+`input_config` split patterns `train/*` and `eval/*`. Feature lists: `user_id`/`item_id` bytes, `rating` float,
+`timestamp` int64, optional columns by their ColumnType (STRING -> bytes (UTF-8), INT -> int64,
+FLOAT -> float); a missing optional value omits the feature. Serialization is deterministic (map keys
+sorted), so the same interactions always give byte-identical files.
+"""
+
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from ingestion import interactions as interactions_lib
+
+ColumnType = interactions_lib.ColumnType
+
+EXAMPLES_FILE_NAME = 'interactions.tfrecord.gz'
+TFRECORD_COMPRESSION = 'GZIP'
+
+
+def example_path(examples_dir: str, split_name: str) -> str:
+    """Returns the TFRecord file of split `split_name` under `examples_dir`."""
+    return os.path.join(examples_dir, split_name, EXAMPLES_FILE_NAME)
+
+
+def _add_value(example: tf.train.Example, name: str, value: Any, column_type: ColumnType) -> None:
+    """Sets feature `name` of `example` to the single `value` of type `column_type`."""
+    feature = example.features.feature[name]
+    if column_type == ColumnType.STRING:
+        feature.bytes_list.value.append(value if isinstance(value, bytes) else str(value).encode('utf-8'))
+    elif column_type == ColumnType.INT:
+        feature.int64_list.value.append(int(value))
+    else:
+        feature.float_list.value.append(float(value))
+
+
+def serialize_example(row: Mapping[str, Any], column_types: Mapping[str, ColumnType]) -> bytes:
+    """Serializes one interaction (or a serving request) as a tf.train.Example.
+
+    Any column may be absent or None (e.g. `rating` in a serving request) and is then omitted.
+
+    Args:
+      row: column name -> value (str/bytes, int or float; numpy scalars allowed).
+      column_types: types of the optional columns in `row` (required columns have their contract types
+        and need not be listed).
+
+    Returns:
+      The serialized tf.train.Example (deterministic bytes).
+
+    Raises:
+      ValueError: if `row` has a column with no known type, or a value that does not fit its type.
+    """
+    types = dict(interactions_lib.REQUIRED_COLUMN_TYPES)
+    types.update(column_types)
+    unknown = [name for name in row if name not in types]
+    if unknown:
+        raise ValueError(f'Columns {unknown} have no type; pass them in column_types '
+                         f'(known: {sorted(types)}) or drop them from the row.')
+    example = tf.train.Example()
+    for name in sorted(row):
+        value = row[name]
+        if value is None:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        try:
+            _add_value(example, name, value, types[name])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'Column {name!r}: value {value!r} is not {types[name].name}. '
+                             f'Fix: pass a {types[name].name.lower()} value or None.') from e
+    return example.SerializeToString(deterministic=True)
+
+
+def serialize_interactions(interactions: interactions_lib.Interactions,
+                           indices: Sequence[int]) -> Iterator[bytes]:
+    """Yields the serialized tf.train.Example of each row in `indices` (0-based), in that order."""
+    columns: List[Tuple[str, Any, ColumnType]] = []
+    for name in sorted(interactions.column_names):  # sorted: the deterministic map order
+        values = interactions.column(name)
+        if isinstance(values, np.ndarray):
+            values = values.tolist()  # Python scalars are much faster to put into protos
+        column_type = interactions.column_types[name]
+        if column_type == ColumnType.STRING:
+            values = [None if v is None else v.encode('utf-8') for v in values]
+        columns.append((name, values, column_type))
+    for i in indices:
+        example = tf.train.Example()
+        feature_map = example.features.feature
+        for name, values, column_type in columns:
+            value = values[i]
+            if value is None:
+                continue
+            if column_type == ColumnType.STRING:
+                feature_map[name].bytes_list.value.append(value)
+            elif column_type == ColumnType.INT:
+                feature_map[name].int64_list.value.append(value)
+            else:
+                feature_map[name].float_list.value.append(value)
+        yield example.SerializeToString(deterministic=True)
+
+
+def write_tfrecord(records: Iterable[bytes], path: str) -> int:
+    """Writes `records` to a GZIP TFRecord file at `path` (folder created if needed); returns the count."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    count = 0
+    with tf.io.TFRecordWriter(path, options=TFRECORD_COMPRESSION) as writer:
+        for record in records:
+            writer.write(record)
+            count += 1
+    return count
+
+
+def write_examples(interactions: interactions_lib.Interactions,
+                   split_indices: Mapping[str, Sequence[int]], examples_dir: str) -> Dict[str, int]:
+    """Writes one `<examples_dir>/<split>/interactions.tfrecord.gz` per split.
+
+    Args:
+      interactions: the interactions.
+      split_indices: split name -> row indices (0-based) of that split, e.g. {'train': ..., 'eval': ...}.
+      examples_dir: the folder to hold one sub-folder per split.
+
+    Returns:
+      Split name -> number of examples written.
+    """
+    counts: Dict[str, int] = {}
+    for split_name, indices in split_indices.items():
+        path = example_path(examples_dir, split_name)
+        counts[split_name] = write_tfrecord(serialize_interactions(interactions, indices), path)
+        logging.info('Wrote %d %s examples to %s', counts[split_name], split_name, path)
+    return counts
+
+
+def read_examples(path: str) -> List[tf.train.Example]:
+    """Reads back every tf.train.Example of a GZIP TFRecord file (for tests and inspection)."""
+    dataset = tf.data.TFRecordDataset(path, compression_type=TFRECORD_COMPRESSION)
+    return [tf.train.Example.FromString(record.numpy()) for record in dataset]
+

@@ -1,0 +1,235 @@
+"""Prepares ImportExampleGen input from an interactions CSV: split examples plus the item catalog, idempotently.
+
+Output layout under `output_dir`:
+  examples/train/interactions.tfrecord.gz, examples/eval/interactions.tfrecord.gz  (ImportExampleGen input)
+  catalog/items.csv  (item_id and every item_* column, first non-missing value per item; serving reads titles)
+
+TFX fingerprints ImportExampleGen input by path, size and mtime, so a file whose new content is
+byte-identical to what is on disk is left untouched (written to a staging file, compared, replaced only on
+change); re-running with the same data then hits the TFX cache.
+
+CLI: `python -m ingestion.prepare --output-dir DIR [--interactions CSV | --data-dir ML100K_DIR]
+[--split seed|random|temporal] [--eval-fraction F] [--seed N] [--rating-scale MIN MAX]`; without
+--interactions the MovieLens 100K folder is converted (downloaded and verified when --data-dir is absent).
+"""
+
+import argparse
+import csv
+import dataclasses
+import filecmp
+import os
+import sys
+import uuid
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
+
+from absl import logging
+
+from ingestion import examples as examples_lib
+from ingestion import interactions as interactions_lib
+from ingestion import movielens
+from ingestion import splits
+from schema import features
+
+ColumnType = interactions_lib.ColumnType
+T = TypeVar('T')
+
+EXAMPLES_DIR_NAME = 'examples'
+CATALOG_DIR_NAME = 'catalog'
+CATALOG_FILE_NAME = 'items.csv'
+STAGING_DIR_NAME = '.staging'
+MOVIELENS_CSV_NAME = 'movielens_interactions.csv'
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedExamples:
+    """What `prepare_examples` produced.
+
+    Attributes:
+      examples_dir: the folder holding `train/` and `eval/` (ImportExampleGen `input_base`).
+      counts: split name -> number of examples.
+      column_types: column name -> ColumnType of every column written.
+      interactions_path: the interactions CSV the examples came from.
+      catalog_path: the item catalog CSV.
+      changed_files: files (re)written by this call; empty when everything was already up to date.
+    """
+    examples_dir: str
+    counts: Dict[str, int]
+    column_types: Dict[str, ColumnType]
+    interactions_path: str
+    catalog_path: str
+    changed_files: Tuple[str, ...]
+
+
+def _staging_file(staging_dir: str, suffix: str) -> str:
+    """Returns a fresh file name in `staging_dir` (created); the file itself is created by its writer.
+
+    Not `mkstemp`: its 0600 mode would be carried to the final file and hide it from pipeline workers.
+    """
+    os.makedirs(staging_dir, exist_ok=True)
+    return os.path.join(staging_dir, f'{os.getpid()}-{uuid.uuid4().hex}{suffix}')
+
+
+def _write_if_changed(staging_dir: str, final_path: str, write: Callable[[str], T]) -> Tuple[T, bool]:
+    """Calls `write(staged_path)` then `replace_if_changed`; returns (what write returned, whether changed).
+
+    The staged file is removed if `write` fails.
+    """
+    staged = _staging_file(staging_dir, os.path.basename(final_path))
+    try:
+        result = write(staged)
+        return result, replace_if_changed(staged, final_path)
+    finally:
+        if os.path.exists(staged):
+            os.remove(staged)
+
+
+def replace_if_changed(new_path: str, final_path: str) -> bool:
+    """Moves `new_path` to `final_path` unless the latter already has identical bytes.
+
+    Args:
+      new_path: the freshly written file; removed either way.
+      final_path: the destination; left untouched (same mtime) when its content is identical.
+
+    Returns:
+      True if `final_path` was (re)written.
+    """
+    if os.path.isfile(final_path) and filecmp.cmp(new_path, final_path, shallow=False):
+        os.remove(new_path)
+        return False
+    os.makedirs(os.path.dirname(final_path) or '.', exist_ok=True)
+    os.replace(new_path, final_path)
+    return True
+
+
+def item_catalog(interactions: interactions_lib.Interactions) -> Tuple[List[str], List[List[Any]]]:
+    """Returns (columns, rows) of the item catalog: one row per item in first-seen order.
+
+    Columns are `item_id` then the item_* columns in file order; each value is the item's first non-missing
+    value of that column (None if always missing).
+    """
+    columns = [features.ITEM_ID] + [c for c in interactions.column_names if features.is_item_feature(c)]
+    values = [interactions.column(c) for c in columns]
+    rows: Dict[str, List[Any]] = {}
+    for i, item_id in enumerate(interactions.column(features.ITEM_ID)):
+        row = rows.get(item_id)
+        if row is None:
+            rows[item_id] = [column_values[i] for column_values in values]
+        elif None in row:
+            for j, column_values in enumerate(values):
+                if row[j] is None:
+                    row[j] = column_values[i]
+    return columns, list(rows.values())
+
+
+def _write_catalog(interactions: interactions_lib.Interactions, path: str) -> int:
+    columns, rows = item_catalog(interactions)
+    types = [interactions.column_types[c] for c in columns]
+    with open(path, 'w', encoding='utf-8', newline='') as f:
+        writer = csv.writer(f, lineterminator='\n')
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([interactions_lib.format_value(v, t) for v, t in zip(row, types)])
+    return len(rows)
+
+
+def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir: str,
+                     rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE,
+                     column_types: Optional[Mapping[str, ColumnType]] = None) -> PreparedExamples:
+    """Validates an interactions CSV and writes split examples and the item catalog under `output_dir`.
+
+    Args:
+      interactions_csv: the interactions CSV.
+      split: how to split the rows into train and eval.
+      output_dir: where `examples/` and `catalog/` go.
+      rating_scale: (min, max) allowed ratings, inclusive.
+      column_types: declared types of optional columns (e.g. from the curated schema).
+
+    Returns:
+      What was prepared (see PreparedExamples).
+
+    Raises:
+      interactions.InteractionsFormatError: if the CSV breaks the format.
+      ValueError: if the split cannot be made.
+    """
+    interactions = interactions_lib.read_interactions(interactions_csv, rating_scale, column_types)
+    indices = splits.split_interactions(interactions.column(features.TIMESTAMP), split)
+    examples_dir = os.path.join(output_dir, EXAMPLES_DIR_NAME)
+    # Staging lives outside examples_dir so ImportExampleGen never sees half-written files.
+    staging_dir = os.path.join(output_dir, STAGING_DIR_NAME)
+    changed: List[str] = []
+    counts: Dict[str, int] = {}
+    for split_name, split_indices in ((splits.TRAIN_SPLIT, indices.train),
+                                      (splits.EVAL_SPLIT, indices.eval)):
+        final = examples_lib.example_path(examples_dir, split_name)
+        counts[split_name], was_changed = _write_if_changed(
+            staging_dir, final,
+            lambda path, rows=split_indices: examples_lib.write_tfrecord(
+                examples_lib.serialize_interactions(interactions, rows), path))
+        if was_changed:
+            changed.append(final)
+
+    catalog_path = os.path.join(output_dir, CATALOG_DIR_NAME, CATALOG_FILE_NAME)
+    num_items, was_changed = _write_if_changed(
+        staging_dir, catalog_path, lambda path: _write_catalog(interactions, path))
+    if was_changed:
+        changed.append(catalog_path)
+    _remove_if_empty(staging_dir)
+
+    logging.info('Prepared %s examples (%s split) and %d catalog items under %s; rewritten: %s',
+                 counts, split.method, num_items, output_dir, changed or 'nothing (all up to date)')
+    return PreparedExamples(examples_dir=examples_dir, counts=counts,
+                            column_types=dict(interactions.column_types),
+                            interactions_path=interactions_csv, catalog_path=catalog_path,
+                            changed_files=tuple(changed))
+
+
+def _remove_if_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass  # not empty: another prepare run is staging files there
+
+
+def write_movielens_csv(data_dir: Optional[str], output_dir: str,
+                        cache_dir: str = movielens.DEFAULT_CACHE_DIR) -> str:
+    """Converts MovieLens 100K (local `data_dir`, else the verified download) to `<output_dir>/movielens_interactions.csv`.
+
+    The CSV is replaced only when its content changes. Returns its path.
+    """
+    ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
+    path = os.path.join(output_dir, MOVIELENS_CSV_NAME)
+    staging_dir = os.path.join(output_dir, STAGING_DIR_NAME)
+    _write_if_changed(staging_dir, path,
+                      lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged))
+    _remove_if_empty(staging_dir)
+    return path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """CLI entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--output-dir', required=True, help='folder for examples/ and catalog/')
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--interactions', help='an interactions CSV')
+    source.add_argument('--data-dir', help='a local MovieLens 100K folder (u.data, u.item, u.user)')
+    parser.add_argument('--cache-dir', default=movielens.DEFAULT_CACHE_DIR,
+                        help='where the MovieLens download is kept')
+    parser.add_argument('--split', choices=splits.SPLIT_METHODS, default='seed')
+    parser.add_argument('--eval-fraction', type=float, default=splits.CANONICAL_EVAL_FRACTION)
+    parser.add_argument('--seed', type=int, default=splits.CANONICAL_SEED)
+    parser.add_argument('--rating-scale', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                        default=interactions_lib.DEFAULT_RATING_SCALE)
+    args = parser.parse_args(argv)
+    try:
+        spec = splits.SplitSpec(args.split, args.eval_fraction, args.seed)
+        csv_path = args.interactions or write_movielens_csv(args.data_dir, args.output_dir, args.cache_dir)
+        prepared = prepare_examples(csv_path, spec, args.output_dir, tuple(args.rating_scale))
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(f'Examples {prepared.counts} in {prepared.examples_dir}; catalog {prepared.catalog_path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

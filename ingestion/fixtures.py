@@ -1,4 +1,4 @@
-"""Generates synthetic, learnable interactions with the MovieLens column set, for tests (never cut from MovieLens).
+"""Generates synthetic, learnable interactions with the MovieLens columns for tests (never cut from MovieLens).
 
 Ratings come from a planted low-rank structure: `3 + user_bias + item_bias + <user_factors, item_factors>
 / sqrt(rank) + noise`, rounded and clipped to 1..5, so a model has something to learn. Users whose gender is a
@@ -129,7 +129,7 @@ def generate_interactions(num_users: int = 60, num_items: int = 40, interactions
 
 
 def write_synthetic_interactions(path: str, **kwargs: object) -> interactions_lib.Interactions:
-    """Generates interactions (`generate_interactions(**kwargs)`), writes them as a CSV at `path`, returns them."""
+    """Writes `generate_interactions(**kwargs)` as an interactions CSV at `path`; returns the interactions."""
     interactions = generate_interactions(**kwargs)  # type: ignore[arg-type]
     interactions_lib.write_interactions(interactions, path)
     return interactions

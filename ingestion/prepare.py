@@ -1,4 +1,4 @@
-"""Prepares ImportExampleGen input from an interactions CSV: split examples plus the item catalog, idempotently.
+"""Prepares ImportExampleGen input from an interactions CSV: split examples and item catalog, idempotently.
 
 Output layout under `output_dir`:
   examples/train/interactions.tfrecord.gz, examples/eval/interactions.tfrecord.gz  (ImportExampleGen input)
@@ -192,9 +192,10 @@ def _remove_if_empty(folder: str) -> None:
 
 def write_movielens_csv(data_dir: Optional[str], output_dir: str,
                         cache_dir: str = movielens.DEFAULT_CACHE_DIR) -> str:
-    """Converts MovieLens 100K (local `data_dir`, else the verified download) to `<output_dir>/movielens_interactions.csv`.
+    """Converts MovieLens 100K to `<output_dir>/movielens_interactions.csv`; returns its path.
 
-    The CSV is replaced only when its content changes. Returns its path.
+    Reads the local `data_dir`, else the verified download in `cache_dir`. The CSV is replaced only when
+    its content changes.
     """
     ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
     path = os.path.join(output_dir, MOVIELENS_CSV_NAME)

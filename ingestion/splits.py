@@ -1,8 +1,8 @@
 """Splits interaction rows into train and eval row indices (canonical seed split, random, temporal).
 
 The canonical split ('seed') is the one every quality figure compared with peers uses: rows in file order
-(u.data order for MovieLens), `perm = numpy.random.default_rng(42).permutation(n)`, train = `perm[:int(0.8 * n)]`,
-eval = the rest.
+(u.data order for MovieLens), `perm = numpy.random.default_rng(42).permutation(n)`,
+train = `perm[:int(0.8 * n)]`, eval = the rest.
 """
 
 import dataclasses

@@ -1,6 +1,8 @@
 """Tests for ingestion.interactions: reading, validating and writing the interactions CSV format."""
 
 import os
+import pathlib
+from typing import Optional, Union
 
 import numpy as np
 import pytest
@@ -11,15 +13,15 @@ ColumnType = il.ColumnType
 HEADER = 'user_id,item_id,rating,timestamp'
 
 
-def _write(tmp_path, content, name='interactions.csv') -> str:
+def _write(tmp_path: pathlib.Path, content: Union[str, bytes], name: str = 'interactions.csv') -> str:
     path = os.path.join(str(tmp_path), name)
-    mode = 'wb' if isinstance(content, bytes) else 'w'
-    with open(path, mode, **({} if isinstance(content, bytes) else {'encoding': 'utf-8', 'newline': ''})) as f:
-        f.write(content)
+    data = content if isinstance(content, bytes) else content.encode('utf-8')
+    with open(path, 'wb') as f:
+        f.write(data)
     return path
 
 
-def test_reads_columns_types_and_missing_values(tmp_path):
+def test_reads_columns_types_and_missing_values(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, (
         'user_id,item_id,rating,timestamp,user_age,item_title,item_genres,item_score\n'
         'u1,i1,4,100,30,"Heat, The (1995)",Action|Crime,0.5\n'
@@ -44,7 +46,7 @@ def test_reads_columns_types_and_missing_values(tmp_path):
                           'user_age': None, 'item_title': 'Plain', 'item_genres': None, 'item_score': 2.0}
 
 
-def test_infer_column_types_and_override():
+def test_infer_column_types_and_override() -> None:
     raw = {'user_id': ['7'], 'user_a': ['1', '', '2'], 'user_b': ['1', '2.5'], 'item_c': ['x', '1'],
            'item_d': ['', '']}
     assert il.infer_column_types(raw) == {
@@ -57,7 +59,7 @@ def test_infer_column_types_and_override():
         il.infer_column_types(raw, {'rating': ColumnType.INT})
 
 
-def test_declared_type_wins_and_misfit_names_line_and_column(tmp_path):
+def test_declared_type_wins_and_misfit_names_line_and_column(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,100,01234\nu2,i2,3,100,99\n')
     got = il.read_interactions(path, column_types={'user_zip': ColumnType.STRING})
     assert got.column('user_zip') == ['01234', '99']
@@ -68,7 +70,7 @@ def test_declared_type_wins_and_misfit_names_line_and_column(tmp_path):
     assert "value 'old' is not INT as the declared column_types require" in str(e.value)
 
 
-def test_error_message_format(tmp_path):
+def test_error_message_format(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, f'{HEADER}\nu1,i1,4,100\nu2,i2,6,100\n')
     with pytest.raises(il.InteractionsFormatError) as e:
         il.read_interactions(path)
@@ -77,7 +79,7 @@ def test_error_message_format(tmp_path):
     assert '--rating-scale MIN MAX' in str(e.value)
 
 
-def test_other_rating_scale_accepts_the_rating(tmp_path):
+def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, f'{HEADER}\nu1,i1,10,100\n')
     np.testing.assert_array_equal(il.read_interactions(path, rating_scale=(0, 10)).column('rating'), [10.0])
     with pytest.raises(ValueError, match='min < max'):
@@ -106,7 +108,8 @@ def test_other_rating_scale_accepts_the_rating(tmp_path):
     # A quoted field spanning two lines: the next row starts on line 4.
     (f'{HEADER},item_title\nu1,i1,4,1,"two\nlines"\nu2,i2,x,1,t\n', 4, 'rating', 'is not a number'),
 ])
-def test_format_errors_name_line_and_column(tmp_path, content, line, column, words):
+def test_format_errors_name_line_and_column(tmp_path: pathlib.Path, content: str, line: Optional[int],
+                                            column: Optional[str], words: str) -> None:
     path = _write(tmp_path, content)
     with pytest.raises(il.InteractionsFormatError) as e:
         il.read_interactions(path)
@@ -115,13 +118,13 @@ def test_format_errors_name_line_and_column(tmp_path, content, line, column, wor
     assert 'Fix: ' in str(e.value)
 
 
-def test_missing_file(tmp_path):
+def test_missing_file(tmp_path: pathlib.Path) -> None:
     with pytest.raises(il.InteractionsFormatError, match='no such file') as e:
         il.read_interactions(os.path.join(str(tmp_path), 'absent.csv'))
     assert e.value.line is None
 
 
-def test_non_utf8_names_line_and_column(tmp_path):
+def test_non_utf8_names_line_and_column(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, f'{HEADER},item_title\nu1,i1,4,1,ok\nu2,i2,4,1,Caf\xe9\n'.encode('latin-1'))
     with pytest.raises(il.InteractionsFormatError) as e:
         il.read_interactions(path)
@@ -129,13 +132,13 @@ def test_non_utf8_names_line_and_column(tmp_path):
     assert 'byte 0xe9 is not valid UTF-8' in str(e.value)
 
 
-def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path):
+def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, f'\ufeff{HEADER}\r\nu1,i1,4,1\r\n\r\nu2,i2,5,2\r\n')
     got = il.read_interactions(path)
     assert got.column('user_id') == ['u1', 'u2']
 
 
-def test_write_interactions_exact_text_and_round_trip(tmp_path):
+def test_write_interactions_exact_text_and_round_trip(tmp_path: pathlib.Path) -> None:
     content = ('user_id,item_id,rating,timestamp,user_age,item_title,item_score\n'
                'u1,i1,4,100,30,"Heat, The (1995)",2.0\n'
                'u2,i2,3.5,200,,Café,\n')
@@ -149,7 +152,7 @@ def test_write_interactions_exact_text_and_round_trip(tmp_path):
     assert again.row(1) == got.row(1)
 
 
-def test_take_keeps_types_and_order(tmp_path):
+def test_take_keeps_types_and_order(tmp_path: pathlib.Path) -> None:
     got = il.read_interactions(_write(tmp_path, f'{HEADER},user_age\na,x,1,1,\nb,y,2,2,5\nc,z,3,3,6\n'))
     taken = got.take([2, 0])
     assert taken.column('user_id') == ['c', 'a']

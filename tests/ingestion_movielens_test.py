@@ -1,13 +1,15 @@
-"""Tests for ingestion.movielens on an invented ml-100k folder, a loopback download, and (opt-in) real data."""
+"""Tests for ingestion.movielens: an invented ml-100k folder, a loopback download, opt-in real data."""
 
 import functools
 import hashlib
 import http.server
 import os
+import pathlib
 import socket
 import threading
 import time
 import zipfile
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 
@@ -31,7 +33,7 @@ EXPECTED_CSV = (
     '1,2,4,900000003,24,M,technician,12345,"Synthétic Film B, The (2001)",Comedy,2001\n')
 
 
-def _fake_dir(root, files=None) -> str:
+def _fake_dir(root: pathlib.Path, files: Optional[Dict[str, bytes]] = None) -> str:
     folder = os.path.join(str(root), 'ml-100k')
     os.makedirs(folder, exist_ok=True)
     for name, data in (files or FAKE_FILES).items():
@@ -40,7 +42,7 @@ def _fake_dir(root, files=None) -> str:
     return folder
 
 
-def test_converts_in_u_data_order_with_exact_rows(tmp_path):
+def test_converts_in_u_data_order_with_exact_rows(tmp_path: pathlib.Path) -> None:
     out = os.path.join(str(tmp_path), 'out.csv')
     assert movielens.write_movielens_interactions(_fake_dir(tmp_path), out) == 3
     with open(out, encoding='utf-8', newline='') as f:
@@ -50,25 +52,28 @@ def test_converts_in_u_data_order_with_exact_rows(tmp_path):
     assert read_back.column('item_release_year') == [None, 1990, 2001]
 
 
-def test_local_dir_missing_file_is_named(tmp_path):
+def test_local_dir_missing_file_is_named(tmp_path: pathlib.Path) -> None:
     files = {k: v for k, v in FAKE_FILES.items() if k != 'u.user'}
     with pytest.raises(movielens.MovieLensError, match='missing file u.user'):
         movielens.locate_movielens(_fake_dir(tmp_path, files), cache_dir=str(tmp_path))
 
 
-def test_unknown_item_in_u_data_names_file_and_line(tmp_path):
+def test_unknown_item_in_u_data_names_file_and_line(tmp_path: pathlib.Path) -> None:
     files = dict(FAKE_FILES, **{'u.data': b'1\t1\t3\t1\n1\t9\t3\t2\n'})
     with pytest.raises(movielens.MovieLensError, match=r"u.data, line 2: item '9' is not in u.item"):
         movielens.read_movielens(_fake_dir(tmp_path, files))
 
 
+ServedZip = Tuple[str, http.server.ThreadingHTTPServer]  # (URL, server)
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep test output clean
+    def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
 
 
 @pytest.fixture
-def zip_server(tmp_path):
+def zip_server(tmp_path: pathlib.Path) -> Iterator[ServedZip]:
     """Serves ml-100k.zip (built from FAKE_FILES) on 127.0.0.1; yields its URL."""
     site = tmp_path / 'site'
     site.mkdir()
@@ -84,7 +89,7 @@ def zip_server(tmp_path):
     server.server_close()
 
 
-def test_download_checksum_mismatch_names_the_file(tmp_path, zip_server):
+def test_download_checksum_mismatch_names_the_file(tmp_path: pathlib.Path, zip_server: ServedZip) -> None:
     url, _ = zip_server
     with pytest.raises(movielens.MovieLensError) as e:
         movielens.locate_movielens(None, cache_dir=str(tmp_path / 'cache'), url=url)
@@ -92,7 +97,8 @@ def test_download_checksum_mismatch_names_the_file(tmp_path, zip_server):
     assert '--data-dir PATH' in str(e.value)
 
 
-def test_download_verifies_extracts_and_reuses_the_cache(tmp_path, zip_server):
+def test_download_verifies_extracts_and_reuses_the_cache(tmp_path: pathlib.Path,
+                                                          zip_server: ServedZip) -> None:
     url, server = zip_server
     sha256 = {name: hashlib.sha256(FAKE_FILES[name]).hexdigest() for name in ('u.data', 'u.item', 'u.user')}
     cache = str(tmp_path / 'cache')
@@ -104,7 +110,7 @@ def test_download_verifies_extracts_and_reuses_the_cache(tmp_path, zip_server):
     assert movielens.locate_movielens(None, cache_dir=cache, url=url, expected_sha256=sha256) == folder
 
 
-def test_no_network_fails_fast_with_the_fix(tmp_path):
+def test_no_network_fails_fast_with_the_fix(tmp_path: pathlib.Path) -> None:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -119,7 +125,7 @@ def test_no_network_fails_fast_with_the_fix(tmp_path):
 
 
 @pytest.mark.real_data
-def test_real_movielens_100k(tmp_path):
+def test_real_movielens_100k(tmp_path: pathlib.Path) -> None:
     data_dir = os.environ.get('WOONKLY_ML100K_DIR')
     if not data_dir:
         pytest.skip('WOONKLY_ML100K_DIR is unset; point it at a MovieLens 100K folder to run this test')

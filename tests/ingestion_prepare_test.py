@@ -1,6 +1,7 @@
-"""Tests for ingestion.examples, ingestion.prepare (idempotent ExampleGen input, catalog) and ingestion.fixtures."""
+"""Tests for ingestion.examples, ingestion.prepare (idempotent ExampleGen input) and ingestion.fixtures."""
 
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -37,36 +38,46 @@ def _as_dict(example: tf.train.Example) -> dict:
     return out
 
 
-def _write_csv(tmp_path, content: str = CSV) -> str:
+def _write_csv(tmp_path: pathlib.Path, content: str = CSV) -> str:
     path = os.path.join(str(tmp_path), 'interactions.csv')
     with open(path, 'w', encoding='utf-8', newline='') as f:
         f.write(content)
     return path
 
 
-def test_serialize_example_omits_missing_and_absent_columns():
+def test_serialize_example_omits_missing_and_absent_columns() -> None:
     data = examples.serialize_example(
-        {'user_id': 'u1', 'item_id': 'i9', 'user_age': np.int64(30), 'item_genres': 'A|B', 'item_score': None},
+        {'user_id': 'u1', 'item_id': 'i9', 'user_age': np.int64(30), 'item_genres': 'A|B',
+         'item_score': None},
         {'user_age': ColumnType.INT, 'item_genres': ColumnType.STRING, 'item_score': ColumnType.FLOAT})
     assert _as_dict(tf.train.Example.FromString(data)) == {
         'user_id': [b'u1'], 'item_id': [b'i9'], 'user_age': [30], 'item_genres': [b'A|B']}
 
 
-def test_serialize_example_rejects_unknown_columns_and_misfit_values():
+def test_serialize_example_rejects_unknown_columns_and_misfit_values() -> None:
     with pytest.raises(ValueError, match="'user_agee'"):
         examples.serialize_example({'user_id': 'u1', 'user_agee': 3}, {'user_age': ColumnType.INT})
     with pytest.raises(ValueError, match="Column 'user_age': value 'old' is not INT"):
         examples.serialize_example({'user_age': 'old'}, {'user_age': ColumnType.INT})
 
 
-def test_bulk_serialization_equals_serialize_example(tmp_path):
+def test_bulk_serialization_equals_serialize_example(tmp_path: pathlib.Path) -> None:
     got = il.read_interactions(_write_csv(tmp_path))
     bulk = list(examples.serialize_interactions(got, [3, 0]))
     assert bulk == [examples.serialize_example(got.row(3), got.column_types),
                     examples.serialize_example(got.row(0), got.column_types)]
+    # Negative ints (10-byte varints), non-integral floats, non-ASCII and long (>127 bytes) strings.
+    edge = il.Interactions(
+        columns={'user_id': ['é' * 100, 'u'], 'item_id': ['i', 'j'], 'rating': np.array([0.1, 2.5]),
+                 'timestamp': np.array([0, 2**40]), 'user_delta': [-5, None], 'item_score': [-1e-3, 3.0]},
+        column_types={**il.REQUIRED_COLUMN_TYPES, 'user_delta': ColumnType.INT,
+                      'item_score': ColumnType.FLOAT})
+    assert list(examples.serialize_interactions(edge, [0, 1])) == [
+        examples.serialize_example(edge.row(0), edge.column_types),
+        examples.serialize_example(edge.row(1), edge.column_types)]
 
 
-def test_prepare_writes_split_examples_with_typed_features(tmp_path):
+def test_prepare_writes_split_examples_with_typed_features(tmp_path: pathlib.Path) -> None:
     prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
     assert prepared.counts == {'train': 3, 'eval': 2}
     assert prepared.examples_dir == str(tmp_path / 'out' / 'examples')
@@ -87,7 +98,7 @@ def test_prepare_writes_split_examples_with_typed_features(tmp_path):
     assert prepared.column_types['item_release_year'] == ColumnType.INT
 
 
-def test_catalog_has_first_seen_items_and_first_non_missing_values(tmp_path):
+def test_catalog_has_first_seen_items_and_first_non_missing_values(tmp_path: pathlib.Path) -> None:
     prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
     with open(prepared.catalog_path, encoding='utf-8', newline='') as f:
         assert f.read() == ('item_id,item_title,item_release_year\n'
@@ -96,7 +107,7 @@ def test_catalog_has_first_seen_items_and_first_non_missing_values(tmp_path):
                             'i3,Gamma,1980\n')
 
 
-def test_prepare_is_idempotent_and_rewrites_only_changed_files(tmp_path):
+def test_prepare_is_idempotent_and_rewrites_only_changed_files(tmp_path: pathlib.Path) -> None:
     csv_path = _write_csv(tmp_path)
     out = str(tmp_path / 'out')
     first = prepare.prepare_examples(csv_path, TEMPORAL, out)
@@ -118,14 +129,14 @@ def test_prepare_is_idempotent_and_rewrites_only_changed_files(tmp_path):
     assert os.stat(train).st_mtime == 1000
 
 
-def test_prepare_reports_format_errors_before_writing(tmp_path):
+def test_prepare_reports_format_errors_before_writing(tmp_path: pathlib.Path) -> None:
     csv_path = _write_csv(tmp_path, CSV.replace('u2,i3,1,20', 'u2,i3,9,20'))
     with pytest.raises(il.InteractionsFormatError, match='line 6'):
         prepare.prepare_examples(csv_path, TEMPORAL, str(tmp_path / 'out'))
     assert not os.path.exists(tmp_path / 'out')
 
 
-def test_prepare_cli(tmp_path, capsys):
+def test_prepare_cli(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
     csv_path = _write_csv(tmp_path)
     out = str(tmp_path / 'out')
     assert prepare.main(['--output-dir', out, '--interactions', csv_path, '--split', 'temporal',
@@ -135,7 +146,7 @@ def test_prepare_cli(tmp_path, capsys):
     assert '--rating-scale MIN MAX' in capsys.readouterr().err
 
 
-def test_fixture_shape_determinism_and_contract():
+def test_fixture_shape_determinism_and_contract() -> None:
     data = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=1)
     assert data.column_names == features.MOVIELENS_COLUMNS
     assert data.num_rows == 24
@@ -158,7 +169,7 @@ def test_fixture_shape_determinism_and_contract():
         fixtures.generate_interactions(num_users=2, num_items=5, interactions_per_user=6)
 
 
-def test_segment_rating_noise_changes_only_that_segment():
+def test_segment_rating_noise_changes_only_that_segment() -> None:
     plain = fixtures.generate_interactions(seed=3)
     noisy = fixtures.generate_interactions(seed=3, segment_rating_noise={'F': 2.0})
     female = np.array([g == 'F' for g in plain.column('user_gender')])
@@ -184,7 +195,7 @@ def _als_heldout_mse(users, items, ratings, train, test, rank: int = 3, steps: i
     return float(np.mean((ratings[test] - predicted) ** 2))
 
 
-def test_fixture_has_learnable_user_item_structure():
+def test_fixture_has_learnable_user_item_structure() -> None:
     # The planted low-rank structure lets a rank-3 factorization predict held-out ratings far better than
     # the per-item mean (which only sees item bias); with random ratings the two would be about equal.
     data = fixtures.generate_interactions(num_users=100, num_items=40, interactions_per_user=20, seed=0)
@@ -199,7 +210,7 @@ def test_fixture_has_learnable_user_item_structure():
     assert _als_heldout_mse(users, items, ratings, train, test) < 0.6 * item_mean_mse
 
 
-def test_fixture_cli_writes_a_csv_that_reads_back_with_the_same_types(tmp_path):
+def test_fixture_cli_writes_a_csv_that_reads_back_with_the_same_types(tmp_path: pathlib.Path) -> None:
     path = str(tmp_path / 'fx.csv')
     assert fixtures.main(['--output', path, '--users', '12', '--items', '6', '--per-user', '3',
                           '--segment-noise', 'F=1.5']) == 0

@@ -1,19 +1,21 @@
 """Tests for ingestion.splits: canonical seed, random and temporal train/eval splits."""
 
+from typing import Any, Dict, List
+
 import numpy as np
 import pytest
 
 from ingestion import splits
 
 
-def test_seed_split_is_the_canonical_split():
+def test_seed_split_is_the_canonical_split() -> None:
     perm = np.random.default_rng(42).permutation(10)
     got = splits.split_interactions(10, splits.SplitSpec('seed'))
     np.testing.assert_array_equal(got.train, np.sort(perm[:8]))
     np.testing.assert_array_equal(got.eval, np.sort(perm[8:]))
 
 
-def test_seed_split_on_100k_rows_matches_the_bench_definition():
+def test_seed_split_on_100k_rows_matches_the_bench_definition() -> None:
     perm = np.random.default_rng(42).permutation(100000)
     train, eval_ = splits.split_interactions(np.zeros(100000, dtype=np.int64))
     assert len(train) == 80000 and len(eval_) == 20000
@@ -21,7 +23,7 @@ def test_seed_split_on_100k_rows_matches_the_bench_definition():
     np.testing.assert_array_equal(eval_, np.sort(perm[80000:]))
 
 
-def test_random_split_uses_fraction_and_seed():
+def test_random_split_uses_fraction_and_seed() -> None:
     perm = np.random.default_rng(7).permutation(10)
     got = splits.split_interactions(10, splits.SplitSpec('random', eval_fraction=0.3, seed=7))
     np.testing.assert_array_equal(got.train, np.sort(perm[:7]))
@@ -31,7 +33,7 @@ def test_random_split_uses_fraction_and_seed():
     np.testing.assert_array_equal(same.train, canonical.train)
 
 
-def test_temporal_split_puts_latest_rows_in_eval_ties_by_row_order():
+def test_temporal_split_puts_latest_rows_in_eval_ties_by_row_order() -> None:
     # Order by (timestamp, row): rows 1(10), 4(20), 2(30), 3(30), 0(50); 3 train rows, 2 eval rows.
     got = splits.split_interactions([50, 10, 30, 30, 20], splits.SplitSpec('temporal', eval_fraction=0.4))
     np.testing.assert_array_equal(got.train, [1, 2, 4])
@@ -46,14 +48,14 @@ def test_temporal_split_puts_latest_rows_in_eval_ties_by_row_order():
     (dict(method='random', seed=-1), ['seed=-1']),
     (dict(method='seed', eval_fraction=0.3), ["method='random'"]),
 ])
-def test_invalid_spec_names_parameter_and_choices(kwargs, words):
+def test_invalid_spec_names_parameter_and_choices(kwargs: Dict[str, Any], words: List[str]) -> None:
     with pytest.raises(ValueError) as e:
         splits.SplitSpec(**kwargs)
     for word in words:
         assert word in str(e.value)
 
 
-def test_temporal_needs_timestamps_and_splits_must_not_be_empty():
+def test_temporal_needs_timestamps_and_splits_must_not_be_empty() -> None:
     with pytest.raises(ValueError, match='timestamps'):
         splits.split_interactions(10, splits.SplitSpec('temporal'))
     with pytest.raises(ValueError, match='train split empty'):

@@ -24,7 +24,7 @@ from absl import logging
 
 from ingestion import movielens, prepare, splits
 from ingestion.interactions import InteractionsFormatError
-from pipeline import configs, run_config, run_report
+from pipeline import beam_args, configs, run_config, run_report
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -83,7 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       schema_path=schema_path,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           os.path.join(output_dir, configs.METADATA_FILE)),
-      beam_pipeline_args=configs.local_beam_pipeline_args(sum(prepared.counts.values())),
+      beam_pipeline_args=beam_args.local_beam_pipeline_args(sum(prepared.counts.values())),
   )
   failure = None
   try:

@@ -1,11 +1,11 @@
-"""Pipeline and environment settings: names, user-code paths, gates and Beam arguments (plain values).
+"""Pipeline and environment settings: names, user-code paths and gates (plain values).
 
-Runners own paths; model hyperparameters live in `trainer/*/hparams.py`; the data contract in `schema/`.
+Runners own paths; model hyperparameters live in `trainer/*/hparams.py`; the data contract in `schema/`;
+Beam runner arguments in `pipeline/beam_args.py`.
 """
 
 import dataclasses
 import os
-from typing import List
 
 PIPELINE_NAME = 'woonkly-recommender'
 
@@ -36,10 +36,6 @@ RANKING_SERVING_SUBDIR = 'ranking'
 CURATED_SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'schema',
                                    'schema.pbtxt')
 
-# Above this many interactions the local DirectRunner uses one worker process per core; below it the
-# in-memory runner is faster (measured on 100K rows, 2 cores: 120 s in memory vs 190 s multi-process).
-MULTI_PROCESSING_MIN_ROWS = 2_000_000
-
 
 @dataclasses.dataclass(frozen=True)
 class RankingGate:
@@ -57,10 +53,3 @@ class RankingGate:
       raise ValueError(f'max_rmse={self.max_rmse} must be positive (stars).')
     if self.max_rmse_increase < 0:
       raise ValueError(f'max_rmse_increase={self.max_rmse_increase} must be >= 0 (stars).')
-
-
-def local_beam_pipeline_args(num_rows: int) -> List[str]:
-  """DirectRunner arguments for a local run over `num_rows` interactions."""
-  if num_rows >= MULTI_PROCESSING_MIN_ROWS:
-    return ['--direct_running_mode=multi_processing', '--direct_num_workers=0']
-  return ['--direct_running_mode=in_memory', '--direct_num_workers=1']

@@ -1,0 +1,123 @@
+"""Opens a pipeline's ML Metadata store read-only: the local SQLite file of a run, or a MySQL server.
+
+A local run (`local_runner.py --output-dir D`) keeps its store in `D/metadata.sqlite`. A store that is missing,
+is not SQLite, or is SQLite but not ML Metadata raises `StoreError` with the path and the fix, before ML Metadata
+gets a chance to fail with a bare SQL message.
+"""
+
+import dataclasses
+import os
+import sqlite3
+from typing import Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import configs
+
+# A table every ML Metadata SQLite store holds (it records the schema version).
+_MLMD_MARKER_TABLE = 'MLMDEnv'
+# The environment variable the MySQL password is read from (never a flag: it would show in `ps`).
+MYSQL_PASSWORD_VARIABLE = 'WOONKLY_MLMD_MYSQL_PASSWORD'
+
+
+class StoreError(RuntimeError):
+  """The ML Metadata store is missing, foreign, or holds no run of the pipeline."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MySqlSettings:
+  """Connection settings of a MySQL-backed ML Metadata store (e.g. Kubeflow's `metadata-mysql` service).
+
+  Attributes:
+    host: server host name.
+    port: server TCP port.
+    database: the database holding the store (Kubeflow: `metadb`).
+    user: the MySQL user; its password is read from $WOONKLY_MLMD_MYSQL_PASSWORD.
+  """
+  host: str
+  database: str
+  port: int = 3306
+  user: str = 'root'
+
+
+def metadata_path_of(output_dir: str) -> str:
+  """The SQLite store of the run written under `output_dir` (a `local_runner.py --output-dir`)."""
+  return os.path.join(output_dir, configs.METADATA_FILE)
+
+
+def open_sqlite_store(metadata_path: str) -> metadata_store.MetadataStore:
+  """Opens an existing SQLite ML Metadata store read-only.
+
+  Args:
+    metadata_path: the store file, e.g. `<output_dir>/metadata.sqlite`.
+
+  Raises:
+    StoreError: if there is no file at `metadata_path`, or it is not an ML Metadata SQLite store.
+  """
+  if not os.path.isfile(metadata_path):
+    raise StoreError(
+        f'No ML Metadata store at {metadata_path}: pass the --output-dir of a pipeline run (it holds '
+        f'{configs.METADATA_FILE}) or --metadata-path of the store file.')
+  _check_is_mlmd_sqlite(metadata_path)
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  return metadata_store.MetadataStore(config)
+
+
+def open_mysql_store(settings: MySqlSettings) -> metadata_store.MetadataStore:
+  """Connects to a MySQL-backed ML Metadata store.
+
+  Raises:
+    StoreError: if the server cannot be reached or refuses the connection.
+  """
+  config = metadata_store_pb2.ConnectionConfig()
+  config.mysql.host = settings.host
+  config.mysql.port = settings.port
+  config.mysql.database = settings.database
+  config.mysql.user = settings.user
+  config.mysql.password = os.environ.get(MYSQL_PASSWORD_VARIABLE, '')
+  try:
+    return metadata_store.MetadataStore(config)
+  except RuntimeError as e:
+    raise StoreError(
+        f'Cannot open the ML Metadata store in MySQL database {settings.database!r} at '
+        f'{settings.host}:{settings.port} as {settings.user!r}: {e}. Check the host, port and database, and '
+        f'set ${MYSQL_PASSWORD_VARIABLE}.') from e
+
+
+def open_store(output_dir: Optional[str] = None, metadata_path: Optional[str] = None,
+               mysql: Optional[MySqlSettings] = None) -> metadata_store.MetadataStore:
+  """Opens the store named by exactly one of `output_dir`, `metadata_path` or `mysql`.
+
+  Raises:
+    StoreError: if none or several are given, or the store cannot be opened (see the two openers).
+  """
+  given = [name for name, value in
+           (('output_dir', output_dir), ('metadata_path', metadata_path), ('mysql', mysql)) if value]
+  if len(given) != 1:
+    raise StoreError(
+        f'Name exactly one ML Metadata store (got {given or "none"}): --output-dir of a local run, '
+        '--metadata-path of a SQLite store, or --mysql-host/--mysql-database.')
+  if mysql is not None:
+    return open_mysql_store(mysql)
+  return open_sqlite_store(metadata_path or metadata_path_of(output_dir or ''))
+
+
+def _check_is_mlmd_sqlite(metadata_path: str) -> None:
+  """Raises StoreError unless `metadata_path` is a SQLite database holding ML Metadata's tables."""
+  try:
+    connection = sqlite3.connect(f'file:{metadata_path}?mode=ro', uri=True)
+    try:
+      tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+      connection.close()
+  except sqlite3.DatabaseError as e:
+    raise StoreError(
+        f'{metadata_path} is not a SQLite database ({e}): pass the {configs.METADATA_FILE} a pipeline run '
+        'wrote, or its --output-dir.') from e
+  if _MLMD_MARKER_TABLE not in tables:
+    raise StoreError(
+        f'{metadata_path} is a SQLite database but not an ML Metadata store (no {_MLMD_MARKER_TABLE} table; '
+        f'tables: {sorted(tables) or "none"}): pass the {configs.METADATA_FILE} a pipeline run wrote.')

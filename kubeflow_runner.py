@@ -1,0 +1,188 @@
+"""Compiles the recommender pipeline into a Kubeflow Pipelines v2 PipelineSpec (YAML), without any cluster.
+
+The spec runs on a KFP 2 cluster or on Vertex AI Pipelines (see docs/kubeflow.md). It is the same
+`pipeline.pipeline.create_pipeline(...)` the local runner runs; every component runs in --image, the pipeline
+image the Dockerfile builds (locked dependencies + this package, so the dotted user-code paths import there).
+
+  python kubeflow_runner.py --image europe-docker.pkg.dev/my-project/woonkly/pipeline:0.1.0 \\
+      --pipeline-root gs://my-bucket/woonkly/root --data-root gs://my-bucket/woonkly/data \\
+      --serving-dir gs://my-bucket/woonkly/serving \\
+      --beam-runner dataflow --dataflow-project my-project --dataflow-region europe-west1 \\
+      --dataflow-temp-location gs://my-bucket/woonkly/dataflow-tmp
+
+--data-root holds the prepared train/ and eval/ tf.Example TFRecord files (ingestion.prepare writes them).
+"""
+
+from pipeline import environment
+
+environment.use_legacy_keras()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import argparse
+import importlib.resources
+import os
+import posixpath
+import sys
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+from absl import logging
+
+from pipeline import beam_args, configs, run_config
+
+if TYPE_CHECKING:
+  from tfx import v1 as tfx
+
+DEFAULT_OUTPUT = 'woonkly_pipeline.yaml'
+
+# Where the Dockerfile installs the locked environment and this package (its UV_PROJECT_ENVIRONMENT); files
+# bundled with the package (the curated schema) are read from there inside the container.
+IMAGE_VENV = '/opt/venv'
+IMAGE_SITE_PACKAGES = f'{IMAGE_VENV}/lib/python3.10/site-packages'
+
+SCHEMA_PACKAGE = 'schema'
+SCHEMA_FILE = 'schema.pbtxt'
+
+
+def image_schema_path() -> str:
+  """The bundled curated schema's path inside the pipeline image.
+
+  The schema is package data of the installed `schema` package; its place relative to the packages' root
+  is the same in this installation and in the image's site-packages.
+
+  Returns:
+    e.g. `/opt/venv/lib/python3.10/site-packages/schema/schema.pbtxt`.
+
+  Raises:
+    FileNotFoundError: the installed `schema` package has no schema.pbtxt (package-data missing).
+  """
+  bundled = importlib.resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE)
+  if not bundled.is_file():
+    raise FileNotFoundError(
+        f'The installed {SCHEMA_PACKAGE!r} package has no {SCHEMA_FILE} ({bundled}). Reinstall the package '
+        '(uv sync); pyproject.toml must list it under [tool.setuptools.package-data].')
+  return posixpath.join(IMAGE_SITE_PACKAGES, SCHEMA_PACKAGE, SCHEMA_FILE)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  """Parses the command line; invalid values exit with a message naming the flag."""
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--image', required=True,
+                      help='The pipeline image every component runs in (built from the Dockerfile), '
+                      'e.g. europe-docker.pkg.dev/<project>/<repo>/pipeline:<tag>.')
+  parser.add_argument('--pipeline-root', required=True,
+                      help='Where component outputs are written, readable and writable by every pod, '
+                      'e.g. gs://<bucket>/woonkly/root (written as the spec\'s defaultPipelineRoot).')
+  parser.add_argument('--data-root', required=True,
+                      help='Directory holding the prepared train/ and eval/ tf.Example TFRecord files '
+                      '(ingestion.prepare output), e.g. gs://<bucket>/woonkly/data.')
+  parser.add_argument('--serving-dir', required=True,
+                      help='Push destination: blessed models go to <serving-dir>/ranking/<version>/, '
+                      'e.g. gs://<bucket>/woonkly/serving.')
+  parser.add_argument('--schema', default=None,
+                      help='Curated schema.pbtxt, as a path readable inside the image (or a gs:// URI). '
+                      'Default: the schema bundled with the installed package, '
+                      f'{IMAGE_SITE_PACKAGES}/{SCHEMA_PACKAGE}/{SCHEMA_FILE}.')
+  parser.add_argument('--pipeline-name', default=configs.PIPELINE_NAME, help='Default: %(default)s.')
+  parser.add_argument('--disable-cache', action='store_true',
+                      help='Run every component even when its inputs and settings did not change.')
+  parser.add_argument('--output', default=DEFAULT_OUTPUT,
+                      help='The PipelineSpec file to write (.yaml). Default: %(default)s.')
+  beam_args.add_beam_flags(parser)
+  run_config.add_model_flags(parser)
+  args = parser.parse_args(argv)
+  for flag, location in (('--pipeline-root', args.pipeline_root), ('--data-root', args.data_root),
+                         ('--serving-dir', args.serving_dir), ('--schema', args.schema)):
+    if location is not None and not (location.startswith('/') or '://' in location):
+      parser.error(f'{flag}={location!r} must be a URI (gs://...) or an absolute path that the pods see; '
+                   'a relative path would resolve inside each container.')
+  if not args.output.endswith(('.yaml', '.yml')):
+    parser.error(f'--output={args.output!r} must end in .yaml: KFP 2 and Vertex AI take a YAML PipelineSpec.')
+  return args
+
+
+def build_pipeline(args: argparse.Namespace, beam_pipeline_args: List[str]) -> 'tfx.dsl.Pipeline':
+  """The recommender pipeline with Kubeflow's paths and settings (no ML Metadata config: KFP owns it).
+
+  Args:
+    args: the parsed command line.
+    beam_pipeline_args: the chosen Beam runner's arguments (`beam_args.beam_pipeline_args_from_flags`).
+
+  Returns:
+    The `tfx.dsl.Pipeline` that `compile_pipeline` turns into a spec.
+  """
+  from pipeline import eval_configs, pipeline as pipeline_lib
+
+  return pipeline_lib.create_pipeline(
+      pipeline_name=args.pipeline_name,
+      pipeline_root=args.pipeline_root,
+      examples_dir=args.data_root,
+      serving_dir=args.serving_dir,
+      ranking_hyperparameters=run_config.ranking_hyperparameters(args),
+      ranking_eval_config=eval_configs.ranking_eval_config(run_config.ranking_gate(args)),
+      schema_path=args.schema or image_schema_path(),
+      metadata_connection_config=None,
+      beam_pipeline_args=beam_pipeline_args,
+      enable_cache=not args.disable_cache,
+  )
+
+
+def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_path: str) -> Dict[str, Any]:
+  """Compiles `tfx_pipeline` with KubeflowV2DagRunner and writes its PipelineSpec as YAML.
+
+  TFX writes only the PipelineSpec to a .yaml file, which drops the pipeline root (it lives in the
+  PipelineJob's runtime config). This writes the same PipelineSpec with `defaultPipelineRoot` set, so a run
+  started from the file writes under --pipeline-root unless the submitter overrides it.
+
+  Args:
+    tfx_pipeline: the pipeline from `build_pipeline`.
+    image: the container image of every component.
+    output_path: the YAML file to write (local path or gs:// URI).
+
+  Returns:
+    The PipelineSpec as a JSON-style dict (what the file holds).
+  """
+  from google.protobuf import json_format
+  from kfp.pipeline_spec import pipeline_spec_pb2
+  from tfx import v1 as tfx  # pylint: disable=redefined-outer-name
+  from tfx.dsl.io import fileio
+  import yaml
+
+  runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+          default_image=image,
+          # Schema 2.1.0: what the KFP 2 backend accepts; Vertex AI Pipelines takes it too.
+          use_pipeline_spec_2_1=True))
+  pipeline_job = runner.run(tfx_pipeline, write_out=False)
+  spec = pipeline_job['pipelineSpec']
+  spec['defaultPipelineRoot'] = tfx_pipeline.pipeline_info.pipeline_root
+  json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # Fails on a field KFP would not know.
+  output_dir = os.path.dirname(output_path)
+  if output_dir and not fileio.exists(output_dir):
+    fileio.makedirs(output_dir)
+  with fileio.open(output_path, 'w') as f:
+    f.write(f'# PIPELINE DEFINITION\n# Name: {spec["pipelineInfo"]["name"]}\n'
+            f'# Compiled by kubeflow_runner.py from TFX ({spec.get("sdkVersion", "")}).\n')
+    yaml.safe_dump(spec, f, sort_keys=True)
+  return spec
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Compiles the pipeline spec and prints where it went. Returns the process exit code."""
+  args = parse_args(argv)
+  logging.set_verbosity(logging.INFO)
+  try:
+    runner_args = beam_args.beam_pipeline_args_from_flags(args, image=args.image)
+    ranking_hparams = run_config.ranking_hyperparameters(args)
+    tfx_pipeline = build_pipeline(args, runner_args)
+  except (ValueError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  spec = compile_pipeline(tfx_pipeline, image=args.image, output_path=args.output)
+  print(f'Wrote the pipeline spec ({len(spec["root"]["dag"]["tasks"])} tasks, image {args.image}, '
+        f'pipeline root {args.pipeline_root}) to {args.output}\n'
+        f'Beam: {" ".join(runner_args)}\nRanking model: {ranking_hparams}', flush=True)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

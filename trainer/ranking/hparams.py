@@ -35,7 +35,7 @@ class RankingHyperparameters:
   feature_embedding_dim: int = 8
   hidden_units: Tuple[int, ...] = (256, 64)
   dropout: float = 0.0
-  embedding_l2: float = 0.0
+  embedding_l2: float = 1e-4
   bias_terms: bool = True
   optimizer: str = 'adam'
   learning_rate: float = 1e-3
@@ -83,6 +83,7 @@ SEED_NOTEBOOK = RankingHyperparameters(
     id_embedding_dim=32,
     feature_embedding_dim=32,
     hidden_units=(256, 64),
+    embedding_l2=0.0,
     bias_terms=False,
     optimizer='adagrad',
     learning_rate=0.1,
@@ -90,6 +91,8 @@ SEED_NOTEBOOK = RankingHyperparameters(
     epochs=3,
 )
 
+# Chosen on the canonical split (tuning runs of 8-14 epochs, L2 0 / 1e-5 / 1e-4, dropout 0 / 0.3): eval RMSE
+# levels off after about 10 epochs with L2 1e-4 on the embeddings.
 DEFAULT = RankingHyperparameters()
 
 NAMED_CONFIGURATIONS: Dict[str, RankingHyperparameters] = {

@@ -253,7 +253,7 @@ def test_spark_job_server_and_master_are_exclusive():
 
 
 def test_local_runs_switch_to_multi_processing_at_two_million_rows():
-  assert beam_args.local_beam_pipeline_args(1_999_999) == [
-      '--runner=DirectRunner', '--direct_running_mode=in_memory', '--direct_num_workers=1']
+  # Below the threshold: no arguments, i.e. Beam's default in-memory DirectRunner (and no TFX sdist build).
+  assert beam_args.local_beam_pipeline_args(1_999_999) == []
   assert beam_args.local_beam_pipeline_args(2_000_000) == [
       '--runner=DirectRunner', '--direct_running_mode=multi_processing', '--direct_num_workers=0']

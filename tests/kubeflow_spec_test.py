@@ -41,7 +41,7 @@ def _argv(output: str, *extra: str) -> List[str]:
 
 @pytest.fixture(scope='module')
 def compiled(tmp_path_factory):
-  """(PipelineSpec proto, deployment config proto, the TFX pipeline object, CLI stdout) of one compilation."""
+  """(PipelineSpec, its PipelineDeploymentConfig, the TFX pipeline object) of one CLI compilation."""
   output = str(tmp_path_factory.mktemp('kfp') / 'woonkly_pipeline.yaml')
   argv = _argv(output, *DATAFLOW_FLAGS)
   assert kubeflow_runner.main(argv) == 0

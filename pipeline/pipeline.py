@@ -7,6 +7,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.anomalies_gate import AnomaliesGate
+from components.serving_pusher import ServingPusher
 from pipeline import configs
 from trainer.ranking import hparams as ranking_hparams
 
@@ -97,7 +98,7 @@ def create_pipeline(
       eval_config=ranking_eval_config,
       example_splits=[EVAL_SPLIT]).with_id(configs.RANKING_EVALUATOR_ID)
 
-  ranking_pusher = tfx.components.Pusher(
+  ranking_pusher = ServingPusher(
       model=ranking_trainer.outputs['model'],
       model_blessing=ranking_evaluator.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(

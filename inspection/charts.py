@@ -8,9 +8,9 @@ COLOURS: Tuple[str, ...] = ('#0072B2', '#E69F00', '#009E73', '#CC79A7', '#D55E00
 
 # Line chart layout, pixels.
 LINE_WIDTH, LINE_HEIGHT = 480, 260
-LINE_MARGIN_LEFT, LINE_MARGIN_RIGHT, LINE_MARGIN_TOP, LINE_MARGIN_BOTTOM = 50, 20, 50, 40
+LINE_MARGIN_LEFT, LINE_MARGIN_RIGHT, LINE_MARGIN_TOP, LINE_MARGIN_BOTTOM = 64, 20, 50, 40
 # Legend entries sit in one row under the title, this far apart (pixels).
-LEGEND_Y, LEGEND_SPACING = 36, 140
+LEGEND_Y, LEGEND_SPACING = 36, 210
 
 # Bar chart layout, pixels.
 BAR_LABEL_WIDTH, BAR_AREA_WIDTH, BAR_VALUE_WIDTH = 220, 300, 70
@@ -63,7 +63,7 @@ def line_chart(title: str, series: Dict[str, Sequence[float]], x_label: str = 'e
   parts.append(f'<line x1="{LINE_MARGIN_LEFT}" y1="{LINE_MARGIN_TOP}" x2="{LINE_MARGIN_LEFT}" y2="{bottom}" '
                'stroke="#444"/>')
   for value, y in ((y_max, LINE_MARGIN_TOP), (y_min, bottom)):
-    parts.append(f'<text x="{LINE_MARGIN_LEFT - 4}" y="{y + 4}" text-anchor="end" font-size="11">{value:.3f}</text>')
+    parts.append(f'<text x="{LINE_MARGIN_LEFT - 4}" y="{y + 4}" text-anchor="end" font-size="11">{value:.4g}</text>')
   num_epochs = max(len(s) for s in series.values())
   for i, (x, _) in enumerate(polyline_points([y_min] * num_epochs, y_min, y_max)):
     parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" font-size="11">{i + 1}</text>')

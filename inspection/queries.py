@@ -35,6 +35,10 @@ PUSHED_PROPERTY = 'pushed'
 PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
 PUSHED_VERSION_PROPERTY = 'pushed_version'
 SPLIT_NAMES_PROPERTY = 'split_names'
+# The Evaluator's input holding the last blessed model (tfx.types.standard_component_specs.BASELINE_MODEL_KEY).
+BASELINE_MODEL_INPUT = 'baseline_model'
+# The Evaluator's execution property holding its EvalConfig as JSON (standard_component_specs.EVAL_CONFIG_KEY).
+EVAL_CONFIG_PROPERTY = 'eval_config'
 
 # Name of the slice holding every example, in tables.
 OVERALL_SLICE = 'Overall'
@@ -176,7 +180,8 @@ class ModelValidation:
     evaluation_uri: its ModelEvaluation artifact.
     blessed: the ModelBlessing decision; None when no blessing was written.
     validation_ok: TFMA's verdict over all thresholds; None when not recorded.
-    rubber_stamp: True when there was no baseline, so change thresholds were skipped.
+    rubber_stamp: True when change thresholds are configured but there was no baseline model to compare with,
+      so they were skipped (the first blessing).
     slices: metrics per slice, overall first.
     thresholds: the configured thresholds.
     failures: the thresholds broken, per slice.
@@ -403,6 +408,12 @@ def model_validations(store: metadata_store.MetadataStore, run: PipelineRun) -> 
       slices = [SliceMetrics(slice_name(key), _metric_values(metrics)) for key, metrics in result.slicing_metrics]
       slices.sort(key=lambda s: (s.slice != OVERALL_SLICE, s.slice))
       validation = _load_validation(tfma, evaluation.uri)
+      thresholds = _threshold_rules(_configured_eval_config(store, component.execution_id) or result.config)
+      # Without a baseline TFX drops the change thresholds before TFMA runs (rubber stamp), so TFMA's own
+      # `rubber_stamp` flag stays False: the missing baseline input is what tells.
+      has_baseline = bool(_artifacts_by_key(store, component.execution_id, _INPUT_EVENTS).get(BASELINE_MODEL_INPUT))
+      rubber_stamp = bool(validation is not None and validation.rubber_stamp) or (
+          not has_baseline and any(t.change_direction for t in thresholds))
       blessed = None
       if blessings and BLESSED_PROPERTY in blessings[0].custom_properties:
         blessed = blessings[0].custom_properties[BLESSED_PROPERTY].int_value == 1
@@ -412,9 +423,9 @@ def model_validations(store: metadata_store.MetadataStore, run: PipelineRun) -> 
           evaluation_uri=evaluation.uri,
           blessed=blessed,
           validation_ok=validation.validation_ok if validation is not None else None,
-          rubber_stamp=bool(validation is not None and validation.rubber_stamp),
+          rubber_stamp=rubber_stamp,
           slices=slices,
-          thresholds=_threshold_rules(result.config),
+          thresholds=thresholds,
           failures=_threshold_failures(validation)))
   return validations
 
@@ -590,6 +601,19 @@ def _load_validation(tfma_module, evaluation_uri: str):  # -> Optional[Validatio
   if not tf.io.gfile.glob(os.path.join(evaluation_uri, 'validations*')):
     return None
   return tfma_module.load_validation_result(evaluation_uri)
+
+
+def _configured_eval_config(store: metadata_store.MetadataStore, execution_id: int):  # -> Optional[EvalConfig]
+  """The EvalConfig as the pipeline configured it (the Evaluator's `eval_config` execution property).
+
+  The copy TFX writes beside the evaluation has the change thresholds removed when there was no baseline.
+  """
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  from tensorflow_model_analysis.proto import config_pb2  # pylint: disable=g-import-not-at-top
+  [execution] = store.get_executions_by_id([execution_id])
+  encoded = execution.custom_properties[EVAL_CONFIG_PROPERTY].string_value if (
+      EVAL_CONFIG_PROPERTY in execution.custom_properties) else ''
+  return json_format.Parse(encoded, config_pb2.EvalConfig()) if encoded else None
 
 
 def _threshold_rules(eval_config) -> List[ThresholdRule]:  # eval_config: tfma.EvalConfig

@@ -1,0 +1,98 @@
+"""Inspection without a pipeline run: clear errors on missing or foreign stores, chart geometry, text tables."""
+
+import os
+import sqlite3
+
+import pytest
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from inspection import charts, cli, queries, store, tables
+
+
+def test_missing_store_names_the_path_and_the_fix(tmp_path):
+  with pytest.raises(store.StoreError, match=f'No ML Metadata store at {tmp_path}/metadata.sqlite: pass the '
+                     '--output-dir of a pipeline run'):
+    store.open_store(output_dir=str(tmp_path))
+
+
+def test_text_file_is_not_a_sqlite_store(tmp_path):
+  path = tmp_path / 'metadata.sqlite'
+  path.write_text('not a database')
+  with pytest.raises(store.StoreError, match=f'{path} is not a SQLite database'):
+    store.open_store(metadata_path=str(path))
+
+
+def test_foreign_sqlite_file_is_not_an_mlmd_store(tmp_path):
+  path = tmp_path / 'other.sqlite'
+  connection = sqlite3.connect(path)
+  connection.execute('CREATE TABLE ratings (user TEXT, stars REAL)')
+  connection.commit()
+  connection.close()
+  with pytest.raises(store.StoreError, match=r"not an ML Metadata store \(no MLMDEnv table; tables: \['ratings'\]\)"):
+    store.open_store(metadata_path=str(path))
+  assert os.path.getsize(path) > 0  # Opened read-only: ML Metadata did not add its tables.
+  assert [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")] == ['ratings']
+
+
+def _empty_mlmd_store(path: str) -> None:
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  metadata_store.MetadataStore(config)
+
+
+def test_mlmd_store_without_a_run_of_the_pipeline(tmp_path):
+  _empty_mlmd_store(str(tmp_path / 'metadata.sqlite'))
+  opened = store.open_store(output_dir=str(tmp_path))
+  assert queries.pipeline_runs(opened, 'woonkly-recommender') == []
+  with pytest.raises(store.StoreError, match=r"holds no run of pipeline 'woonkly-recommender' \(pipelines "
+                     r"recorded: none\)"):
+    queries.require_run(opened, 'woonkly-recommender', 'the store')
+
+
+@pytest.mark.parametrize('command', [['runs'], ['artifacts'], ['validation'], ['anomalies'], ['lineage', '1']])
+def test_cli_exits_2_with_the_reason_on_a_foreign_store(tmp_path, capsys, command):
+  _empty_mlmd_store(str(tmp_path / 'metadata.sqlite'))
+  assert cli.main(['--output-dir', str(tmp_path)] + command) == 2
+  captured = capsys.readouterr()
+  assert captured.out == ''
+  assert captured.err.startswith(f'error: The ML Metadata store {tmp_path}/metadata.sqlite holds no run of '
+                                 "pipeline 'woonkly-recommender'")
+
+
+def test_cli_exits_2_on_a_missing_store(tmp_path, capsys):
+  assert cli.main(['--output-dir', str(tmp_path / 'nowhere'), 'runs']) == 2
+  assert f'No ML Metadata store at {tmp_path}/nowhere/metadata.sqlite' in capsys.readouterr().err
+
+
+def test_mysql_needs_host_and_database(capsys):
+  assert cli.main(['--mysql-host', 'metadata-mysql', 'runs']) == 2
+  assert 'needs both --mysql-host and --mysql-database' in capsys.readouterr().err
+
+
+def test_line_chart_points_worked_by_hand():
+  # Plot area: x 64..460 (480 - 64 - 20 wide = 396), y 50..220 (260 - 50 - 40 high = 170).
+  assert charts.polyline_points([1.0, 0.5, 0.0], y_min=0.0, y_max=1.0) == [(64.0, 50.0), (262.0, 135.0),
+                                                                          (460.0, 220.0)]
+  svg = charts.line_chart('loss', {'train loss': [1.0, 0.0]})
+  assert 'points="64.0,50.0 460.0,220.0"' in svg
+  with pytest.raises(ValueError, match='y_max=1 must exceed y_min=1'):
+    charts.polyline_points([1.0], y_min=1, y_max=1)
+
+
+def test_bar_widths_scale_to_the_largest_value_or_threshold():
+  assert charts.bar_width(0.5, scale_max=2.0) == 75.0  # 0.5 / 2 of 300 px.
+  svg = charts.bar_chart('RMSE', [('Overall', 0.9), ('user_gender=F', 1.2)], threshold=1.0)
+  assert '<rect x="220" y="30" width="225.0" height="16" fill="#0072B2"/>' in svg  # 0.9 / 1.2 * 300.
+  assert '<rect x="220" y="50" width="300.0" height="16" fill="#D55E00"/>' in svg  # Over the threshold.
+  assert '<line x1="470.0"' in svg  # Threshold 1.0 at 220 + 250.
+
+
+def test_text_table_and_slice_names():
+  assert tables.format_table(['a', 'bb'], [['xyz', 1], [None, 0.25], ['', 3.0]]) == (
+      'a    bb\n---  ------\nxyz  1\n     0.2500\n     3')
+  assert queries.slice_name(()) == 'Overall'
+  assert queries.slice_name((('user_gender', 'F'),)) == 'user_gender=F'
+  assert queries.slice_name((('user_gender', b'M'), ('user_age_bucket', '<18'))) == (
+      'user_gender=M & user_age_bucket=<18')

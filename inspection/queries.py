@@ -207,7 +207,8 @@ class MetricArtifact:
     type: artifact type name.
     uri: where its files are.
     metrics: its float-valued custom properties.
-    blessed: its integer 'blessed' property as a bool; None when it has none.
+    blessed: its integer 'blessed' property as a bool, else that of the one sibling output that has one (a
+      gate's blessing); None when there is none.
   """
   component_id: str
   output_key: str
@@ -434,13 +435,17 @@ def metric_artifacts(store: metadata_store.MetadataStore, run: PipelineRun) -> L
   """Output artifacts of `run` that carry float custom properties (metrics), e.g. the retrieval gate's."""
   found = []
   for component in run.components:
-    for key, artifacts in _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS).items():
+    outputs = _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS)
+    # A gate may write its metrics and its verdict to two outputs (evaluation + blessing), as the Evaluator does.
+    verdicts = [a.custom_properties[BLESSED_PROPERTY].int_value == 1 for group in outputs.values() for a in group
+                if BLESSED_PROPERTY in a.custom_properties]
+    for key, artifacts in outputs.items():
       for artifact in artifacts:
         metrics = {name: value.double_value for name, value in sorted(artifact.custom_properties.items())
                    if value.WhichOneof('value') == 'double_value'}
         if not metrics:
           continue
-        blessed = None
+        blessed = verdicts[0] if len(verdicts) == 1 else None
         if BLESSED_PROPERTY in artifact.custom_properties:
           blessed = artifact.custom_properties[BLESSED_PROPERTY].int_value == 1
         found.append(MetricArtifact(component.component_id, key, _type_name(store, artifact), artifact.uri,

@@ -1,0 +1,282 @@
+"""RetrievalGate: measures the retrieval model on the evaluation split and blesses it for the Pusher.
+
+TFMA has no recommender metrics, so this component ranks the whole catalogue for every evaluation user with the
+exported model (its `query_embedding` and `candidate_embeddings` signatures) and computes, as
+`components.retrieval_metrics` defines them, top-K accuracy (seen items kept) and Recall@K with the user's
+training items removed, overall and per user segment (gender, occupation, age bucket, when present).
+
+Outputs:
+* `evaluation` (ModelEvaluation): the metrics as custom properties (visible in ML Metadata) and in
+  `metrics.json` (with the per-segment table and the baseline's metrics).
+* `blessing` (ModelBlessing): custom property `blessed` 1/0 (what Pusher reads) and `current_model_id` (what
+  LatestBlessedModelStrategy reads). Blessed only when Recall@100 and top-100 accuracy reach their minimums and
+  neither falls below the last blessed model's (re-measured on this evaluation split) by more than the
+  tolerance.
+"""
+
+import collections
+import dataclasses
+import json
+import os
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tfx import v1 as tfx
+from tfx.types import artifact, artifact_utils
+from tfx.utils import path_utils
+
+from components import retrieval_metrics
+from schema import features
+from trainer.retrieval import candidates as candidates_lib
+from trainer.retrieval import export as retrieval_export
+
+TRAIN_SPLIT = 'train'
+EVAL_SPLIT = 'eval'
+# Cut-offs of the reported metrics; the gate uses GATED_K.
+CUTOFFS: Tuple[int, ...] = (10, 100)
+GATED_K = 100
+METRICS_FILE = 'metrics.json'
+# Blessing custom properties, as tfx.components.Evaluator writes them (Pusher and the resolver read them).
+BLESSED_KEY = 'blessed'
+CURRENT_MODEL_KEY = 'current_model'
+CURRENT_MODEL_ID_KEY = 'current_model_id'
+BASELINE_MODEL_KEY = 'baseline_model'
+BASELINE_MODEL_ID_KEY = 'baseline_model_id'
+BLESSED_FILE = 'BLESSED'
+NOT_BLESSED_FILE = 'NOT_BLESSED'
+# Examples read per step.
+_READ_BATCH_SIZE = 4096
+
+
+def recall_key(k: int) -> str:
+  """Name of the Recall@k (training items removed) metric, e.g. 'recall_at_100'."""
+  return f'recall_at_{k}'
+
+
+def accuracy_key(k: int) -> str:
+  """Name of the top-k categorical accuracy metric, e.g. 'top_100_accuracy'."""
+  return f'top_{k}_accuracy'
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationData:
+  """What the metrics need from the examples, keyed by raw ids.
+
+  Attributes:
+    user_ids: the evaluation users, `[num_users]`.
+    user_examples: one serialized raw evaluation example per user (its query), `[num_users]`.
+    pairs: (user id, item id) of every evaluation interaction.
+    seen_items: user id -> the item ids of the user's training interactions.
+  """
+  user_ids: List[bytes]
+  user_examples: List[bytes]
+  pairs: List[Tuple[bytes, bytes]]
+  seen_items: Dict[bytes, Set[bytes]]
+
+
+def read_evaluation_data(train_files: Sequence[str], eval_files: Sequence[str]) -> EvaluationData:
+  """Reads the user/item pairs of both splits and one query example per evaluation user."""
+  id_spec = {features.USER_ID: tf.io.FixedLenFeature([], tf.string),
+             features.ITEM_ID: tf.io.FixedLenFeature([], tf.string)}
+  seen: Dict[bytes, Set[bytes]] = collections.defaultdict(set)
+  for batch in candidates_lib.serialized_examples(train_files).batch(_READ_BATCH_SIZE):
+    ids = tf.io.parse_example(batch, id_spec)
+    for user, item in zip(ids[features.USER_ID].numpy(), ids[features.ITEM_ID].numpy()):
+      seen[user].add(item)
+  first_example: Dict[bytes, bytes] = {}
+  pairs: List[Tuple[bytes, bytes]] = []
+  for batch in candidates_lib.serialized_examples(eval_files).batch(_READ_BATCH_SIZE):
+    ids = tf.io.parse_example(batch, id_spec)
+    for user, item, record in zip(ids[features.USER_ID].numpy(), ids[features.ITEM_ID].numpy(), batch.numpy()):
+      first_example.setdefault(user, record)
+      pairs.append((user, item))
+  if not pairs:
+    raise ValueError(f'The evaluation split {list(eval_files)} holds no examples; the retrieval model cannot '
+                     'be measured. Check the split settings.')
+  return EvaluationData(user_ids=list(first_example), user_examples=list(first_example.values()), pairs=pairs,
+                        seen_items=dict(seen))
+
+
+def user_segments(user_examples: Sequence[bytes], transformed_users: Mapping[str, np.ndarray],
+                  columns: Sequence[str] = features.USER_SEGMENT_COLUMNS) -> Dict[str, List[str]]:
+  """Each user's value of each segment column present in the data (raw column or Transform output).
+
+  Args:
+    user_examples: one serialized raw example per user.
+    transformed_users: the export's `transform_features` outputs for those examples, `[num_users]` each.
+    columns: the segment columns to look for.
+
+  Returns:
+    column -> one string per user; columns found neither raw nor transformed are left out.
+  """
+  parsed = [tf.train.Example.FromString(e).features.feature for e in user_examples]
+  segments: Dict[str, List[str]] = {}
+  for column in columns:
+    if column in transformed_users:
+      segments[column] = [v.decode() if isinstance(v, bytes) else str(v) for v in transformed_users[column]]
+    elif any(column in f for f in parsed):
+      segments[column] = [_feature_text(f[column]) if column in f else '' for f in parsed]
+  return segments
+
+
+def _feature_text(feature: tf.train.Feature) -> str:
+  kind = feature.WhichOneof('kind')
+  values = list(getattr(feature, kind).value) if kind else []
+  return '|'.join(v.decode() if isinstance(v, bytes) else str(v) for v in values)
+
+
+def measure(model_dir: str, data: EvaluationData) -> Dict:
+  """Ranks the catalogue for every evaluation user with the SavedModel at `model_dir` and measures it.
+
+  Returns:
+    {'overall': {metric: value, 'num_eval_pairs', 'num_recall_users'},
+     'segments': {column: {value: {'recall_at_100': r, 'num_users': n}}}}.
+
+  Raises:
+    ValueError: if the export lacks the signatures the gate needs.
+  """
+  loaded = tf.saved_model.load(model_dir)
+  missing = [s for s in (retrieval_export.QUERY_EMBEDDING_SIGNATURE, retrieval_export.CANDIDATE_EMBEDDINGS_SIGNATURE,
+                         retrieval_export.TRANSFORM_SIGNATURE) if s not in loaded.signatures]
+  if missing:
+    raise ValueError(f'The model at {model_dir} has no {missing} signatures; export it with '
+                     'trainer.retrieval.export.export_retrieval_model.')
+  catalogue = loaded.signatures[retrieval_export.CANDIDATE_EMBEDDINGS_SIGNATURE]()
+  item_ids = catalogue[retrieval_export.ITEM_IDS_OUTPUT].numpy()
+  item_embeddings = catalogue[retrieval_export.EMBEDDINGS_OUTPUT].numpy()
+  examples = tf.constant(data.user_examples, dtype=tf.string)
+  query_embeddings = np.concatenate([
+      loaded.signatures[retrieval_export.QUERY_EMBEDDING_SIGNATURE](examples=batch)[
+          retrieval_export.EMBEDDINGS_OUTPUT].numpy()
+      for batch in tf.data.Dataset.from_tensor_slices(examples).batch(_READ_BATCH_SIZE)])
+  transformed_users = {k: v.numpy() for k, v in
+                       loaded.signatures[retrieval_export.TRANSFORM_SIGNATURE](examples=examples).items()}
+  scores = query_embeddings @ item_embeddings.T
+
+  column_of = {item: column for column, item in enumerate(item_ids)}
+  row_of = {user: row for row, user in enumerate(data.user_ids)}
+  unknown = sorted({item for _, item in data.pairs if item not in column_of})
+  if unknown:
+    raise ValueError(f'{len(unknown)} evaluation items (e.g. {unknown[:3]}) are not in the model\'s catalogue; '
+                     'the retrieval Trainer must take its candidates from both splits.')
+  pair_users = [row_of[user] for user, _ in data.pairs]
+  pair_items = [column_of[item] for _, item in data.pairs]
+  eval_items: List[Set[int]] = [set() for _ in data.user_ids]
+  for row, column in zip(pair_users, pair_items):
+    eval_items[row].add(column)
+  seen_items = [{column_of[i] for i in data.seen_items.get(user, ()) if i in column_of} for user in data.user_ids]
+
+  overall: Dict[str, float] = {'num_eval_pairs': len(data.pairs)}
+  recalls_at_gate = None
+  for k in CUTOFFS:
+    overall[accuracy_key(k)] = retrieval_metrics.top_k_accuracy(scores, pair_users, pair_items, k)
+    recalls = retrieval_metrics.recall_per_user(scores, eval_items, seen_items, k)
+    overall[recall_key(k)] = retrieval_metrics.mean_recall(recalls)
+    if k == GATED_K:
+      recalls_at_gate = recalls
+      overall['num_recall_users'] = int(np.sum(~np.isnan(recalls)))
+  segments: Dict[str, Dict[str, Dict[str, float]]] = {}
+  for column, values in user_segments(data.user_examples, transformed_users).items():
+    by_value: Dict[str, List[float]] = collections.defaultdict(list)
+    for value, recall in zip(values, recalls_at_gate):
+      if not np.isnan(recall):
+        by_value[value].append(recall)
+    segments[column] = {value: {recall_key(GATED_K): float(np.mean(r)), 'num_users': len(r)}
+                        for value, r in sorted(by_value.items())}
+  return {'overall': overall, 'segments': segments}
+
+
+def blessing_decision(candidate: Mapping[str, float], baseline: Optional[Mapping[str, float]],
+                      min_recall_at_100: float, min_top_100_accuracy: float,
+                      max_decrease: float) -> Tuple[bool, List[str]]:
+  """Whether to bless, and why not.
+
+  Args:
+    candidate: the new model's overall metrics.
+    baseline: the last blessed model's overall metrics on the same data, or None on the first run.
+    min_recall_at_100: Recall@100 (seen removed) must be at least this.
+    min_top_100_accuracy: top-100 accuracy must be at least this.
+    max_decrease: neither may fall below the baseline's by more than this.
+
+  Returns:
+    (blessed, reasons for refusal — empty when blessed).
+  """
+  reasons = []
+  for key, minimum in ((recall_key(GATED_K), min_recall_at_100), (accuracy_key(GATED_K), min_top_100_accuracy)):
+    value = candidate[key]
+    if not value >= minimum:
+      reasons.append(f'{key}={value:.4f} is below the minimum {minimum:.4f}')
+    if baseline is not None and value < baseline[key] - max_decrease:
+      reasons.append(f'{key}={value:.4f} is worse than the last blessed model\'s {baseline[key]:.4f} by more '
+                     f'than {max_decrease:.4f}')
+  return not reasons, reasons
+
+
+def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
+                       baseline_model: Optional[artifact.Artifact], evaluation: artifact.Artifact,
+                       blessing: artifact.Artifact, min_recall_at_100: float, min_top_100_accuracy: float,
+                       max_decrease: float) -> bool:
+  """The component's work on artifacts (callable without a pipeline, e.g. in tests). Returns `blessed`."""
+  split_names = artifact_utils.decode_split_names(examples.split_names)
+  for split in (TRAIN_SPLIT, EVAL_SPLIT):
+    if split not in split_names:
+      raise ValueError(f'The examples have splits {split_names}; the retrieval gate needs {TRAIN_SPLIT!r} '
+                       f'and {EVAL_SPLIT!r}.')
+  data = read_evaluation_data(
+      [os.path.join(artifact_utils.get_split_uri([examples], TRAIN_SPLIT), '*')],
+      [os.path.join(artifact_utils.get_split_uri([examples], EVAL_SPLIT), '*')])
+  result = measure(_serving_dir(model), data)
+  baseline_result = measure(_serving_dir(baseline_model), data) if baseline_model is not None else None
+  blessed, reasons = blessing_decision(
+      result['overall'], baseline_result['overall'] if baseline_result else None, min_recall_at_100,
+      min_top_100_accuracy, max_decrease)
+  logging.info('Retrieval metrics: %s; baseline: %s; blessed: %s %s', result['overall'],
+               baseline_result['overall'] if baseline_result else None, blessed, '; '.join(reasons))
+
+  for key, value in result['overall'].items():
+    evaluation.set_float_custom_property(key, float(value))
+  if baseline_result:
+    for key, value in baseline_result['overall'].items():
+      evaluation.set_float_custom_property(f'baseline_{key}', float(value))
+  report = {'metrics': result['overall'], 'segments': result['segments'],
+            'baseline_metrics': baseline_result['overall'] if baseline_result else None,
+            'blessed': blessed, 'reasons_not_blessed': reasons,
+            'thresholds': {'min_recall_at_100': min_recall_at_100, 'min_top_100_accuracy': min_top_100_accuracy,
+                           'max_decrease': max_decrease}}
+  tf.io.gfile.makedirs(evaluation.uri)
+  with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), 'w') as f:
+    json.dump(report, f, indent=2)
+
+  blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
+  blessing.set_string_custom_property(CURRENT_MODEL_KEY, model.uri)
+  blessing.set_int_custom_property(CURRENT_MODEL_ID_KEY, model.id)
+  if baseline_model is not None:
+    blessing.set_string_custom_property(BASELINE_MODEL_KEY, baseline_model.uri)
+    blessing.set_int_custom_property(BASELINE_MODEL_ID_KEY, baseline_model.id)
+  tf.io.gfile.makedirs(blessing.uri)
+  with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), 'w') as f:
+    f.write('\n'.join(reasons))
+  return blessed
+
+
+def _serving_dir(model: artifact.Artifact) -> str:
+  """The SavedModel directory inside a Trainer's Model artifact."""
+  return path_utils.serving_model_path(model.uri)
+
+
+@tfx.dsl.components.component
+def RetrievalGate(
+    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
+    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
+    evaluation: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ModelEvaluation],
+    blessing: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    min_recall_at_100: tfx.dsl.components.Parameter[float],
+    min_top_100_accuracy: tfx.dsl.components.Parameter[float],
+    max_decrease: tfx.dsl.components.Parameter[float],
+    baseline_model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model] = None,
+) -> None:
+  """Measures `model` on the eval split of raw `examples` and blesses it (see the module docstring)."""
+  evaluate_and_bless(examples, model, baseline_model, evaluation, blessing, min_recall_at_100,
+                     min_top_100_accuracy, max_decrease)

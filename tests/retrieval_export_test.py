@@ -1,0 +1,112 @@
+"""Retrieval export: catalogue from both splits -> export -> delete the Transform output -> reload -> query."""
+
+import os
+import shutil
+from typing import Dict, List, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from schema import features
+from tests.transform_fixtures import movielens_like_row, run_transform
+from trainer.common import feature_specs
+from trainer.retrieval import candidates, export, hparams as hparams_lib
+from trainer.retrieval.model import RetrievalModel
+
+TRAIN_ROWS = [
+    movielens_like_row('u1', 'i1', 4.0, genres='Action|Comedy'),
+    movielens_like_row('u2', 'i2', 2.0, age=50, gender='M', genres='Drama', year=()),
+    movielens_like_row('u3', 'i1', 5.0, age=19, genres='Comedy'),
+    movielens_like_row('u3', 'i3', 3.0, age=19, genres='Horror', year=(1980,)),
+]
+# 'i9' appears only in the evaluation split: it must still be a candidate, under its raw id.
+EVAL_ROWS = [movielens_like_row('u1', 'i9', 5.0, genres='Drama|Comedy'),
+             movielens_like_row('u2', 'i3', 4.0, age=50, gender='M', genres='Horror', year=(1980,))]
+
+
+def serialized(row: Mapping, keep=lambda column: True) -> bytes:
+  """A tf.Example of `row`'s columns that `keep` accepts."""
+  feature = {}
+  for key, value in row.items():
+    if not keep(key):
+      continue
+    values = value if isinstance(value, list) else [value]
+    if isinstance(value, str):
+      feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+    elif isinstance(value, float):
+      feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    else:
+      feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_split(rows: List[Dict], path: str) -> None:
+  """Writes `rows` as a gzipped TFRecord of tf.Example, as ExampleGen does."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with tf.io.TFRecordWriter(path, options='GZIP') as writer:
+    for row in rows:
+      writer.write(serialized(row))
+
+
+def is_user_column(column: str) -> bool:
+  return column == features.USER_ID or features.is_user_feature(column)
+
+
+def test_catalogue_holds_every_item_of_both_splits_once(tmp_path):
+  write_split(TRAIN_ROWS, str(tmp_path / 'Split-train' / 'data.gz'))
+  write_split(EVAL_ROWS, str(tmp_path / 'Split-eval' / 'data.gz'))
+  catalogue = candidates.catalogue_examples([str(tmp_path / 'Split-train' / '*'), str(tmp_path / 'Split-eval' / '*')])
+  item_ids = [tf.train.Example.FromString(e).features.feature[features.ITEM_ID].bytes_list.value[0]
+              for e in catalogue.numpy()]
+  assert item_ids == [b'i1', b'i2', b'i3', b'i9']
+
+
+def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
+  transform_dir = str(tmp_path / 'transform')
+  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
+  hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
+                                                 top_k=2)
+  tower_features = feature_specs.model_features(tf_transform_output)
+  model = RetrievalModel(tower_features, hparams)
+  transform_layer = tf_transform_output.transform_features_layer()
+  catalogue = tf.constant([serialized(r) for r in (TRAIN_ROWS[0], TRAIN_ROWS[1], EVAL_ROWS[0])])
+  item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
+                                                     transform_layer)
+  assert item_ids.numpy().tolist() == [b'i1', b'i2', b'i9']
+
+  # Requests hold only the user columns; 'u404' is not in the vocabulary.
+  users = [TRAIN_ROWS[0], TRAIN_ROWS[1], movielens_like_row('u404', 'i1', 1.0, age=33, gender='M')]
+  requests = tf.constant([serialized(r, keep=is_user_column) for r in users])
+  # Expected: the in-memory query tower and catalogue, while the Transform output exists.
+  queries = model.query_tower(transform_layer(
+      tf.io.parse_example(requests, candidates.user_feature_spec(tf_transform_output)))).numpy()
+  expected_scores = queries @ item_embeddings.numpy().T  # [3 users, 3 items]
+  expected_top = np.argsort(-expected_scores, axis=1)[:, :2]
+
+  export_dir = str(tmp_path / 'serving_model')
+  export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
+                                export_dir)
+  shutil.rmtree(transform_dir)
+  assert not os.path.exists(transform_dir)
+
+  reloaded = tf.saved_model.load(export_dir)
+  answer = reloaded.signatures[export.SERVING_SIGNATURE](examples=requests)
+  assert answer[export.ITEM_IDS_OUTPUT].dtype == tf.string and answer[export.ITEM_IDS_OUTPUT].shape == (3, 2)
+  assert answer[export.SCORES_OUTPUT].dtype == tf.float32 and answer[export.SCORES_OUTPUT].shape == (3, 2)
+  np.testing.assert_array_equal(answer[export.ITEM_IDS_OUTPUT].numpy(), item_ids.numpy()[expected_top])
+  np.testing.assert_allclose(answer[export.SCORES_OUTPUT].numpy(),
+                             np.take_along_axis(expected_scores, expected_top, axis=1), rtol=1e-5)
+
+  # The unknown user is answered from the out-of-vocabulary row of the user id embedding.
+  user_id_spec = tower_features.user[0]
+  assert user_id_spec.raw_key == features.USER_ID
+  oov_index = user_id_spec.input_dim - 1
+  transformed = reloaded.signatures[export.TRANSFORM_SIGNATURE](examples=requests)
+  assert transformed[features.transformed_name(features.USER_ID)].numpy()[2] == oov_index
+  assert [v.decode() for v in transformed[features.USER_AGE_BUCKET].numpy()] == ['25-34', '50-55', '25-34']
+
+  embedded = reloaded.signatures[export.QUERY_EMBEDDING_SIGNATURE](examples=requests)[export.EMBEDDINGS_OUTPUT]
+  np.testing.assert_allclose(embedded.numpy(), queries, rtol=1e-5)
+  catalogue_out = reloaded.signatures[export.CANDIDATE_EMBEDDINGS_SIGNATURE]()
+  assert catalogue_out[export.ITEM_IDS_OUTPUT].numpy().tolist() == [b'i1', b'i2', b'i9']
+  np.testing.assert_allclose(catalogue_out[export.EMBEDDINGS_OUTPUT].numpy(), item_embeddings.numpy())

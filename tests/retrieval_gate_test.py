@@ -1,0 +1,114 @@
+"""Retrieval gate on artifacts in tmp_path: a good model is blessed and pushed; a bad one is neither, and the
+served version stays."""
+
+import json
+import os
+
+import tensorflow as tf
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+
+from components import retrieval_gate
+from components.serving_pusher import ServingPusherExecutor, served_versions
+from schema import features
+from tests.retrieval_export_test import write_split
+from tests.transform_fixtures import movielens_like_row, run_transform
+from trainer.retrieval import export, hparams as hparams_lib
+
+NUM_USERS = 10
+ITEMS_PER_USER = 14  # 12 trained on, 2 evaluated; 140 items in all, so top 100 is a real cut.
+NUM_EVAL_PER_USER = 2
+
+
+def _rows():
+  train, evaluation = [], []
+  for user in range(NUM_USERS):
+    for offset in range(ITEMS_PER_USER):
+      row = movielens_like_row(f'u{user}', f'i{user * ITEMS_PER_USER + offset}', 4.0,
+                               gender='F' if user % 2 else 'M')
+      (evaluation if offset >= ITEMS_PER_USER - NUM_EVAL_PER_USER else train).append(row)
+  return train, evaluation
+
+
+class OneHotUserTower(tf.keras.Model):
+  """Query embedding = one-hot of the user's vocabulary index, so item embedding columns are per-user scores."""
+
+  def __init__(self, depth: int) -> None:
+    super().__init__()
+    self._depth = depth
+
+  def call(self, inputs):
+    return tf.one_hot(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]), self._depth)
+
+
+def _export_model(uri, tf_transform_output, train_rows, eval_rows, truth_score: float):
+  """A model scoring each user's eval items `truth_score` and every other item 0."""
+  vocabulary = tf_transform_output.vocabulary_by_name(features.vocabulary_name(features.USER_ID))
+  user_index = {user.decode(): i for i, user in enumerate(vocabulary)}
+  depth = len(vocabulary) + 1
+  item_ids = sorted({r[features.ITEM_ID] for r in train_rows + eval_rows})
+  embeddings = [[0.0] * depth for _ in item_ids]
+  for row in eval_rows:
+    embeddings[item_ids.index(row[features.ITEM_ID])][user_index[row[features.USER_ID]]] = truth_score
+  model = standard_artifacts.Model()
+  model.uri = uri
+  export.export_retrieval_model(
+      OneHotUserTower(depth), tf.constant(item_ids), tf.constant(embeddings, tf.float32), tf_transform_output,
+      hparams_lib.RetrievalHyperparameters(top_k=5), os.path.join(uri, 'Format-Serving'))
+  return model
+
+
+def _gate_and_push(examples, model, baseline, tmp_path, name, serving_dir):
+  evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
+  evaluation.uri, blessing.uri = str(tmp_path / f'{name}_evaluation'), str(tmp_path / f'{name}_blessing')
+  blessed = retrieval_gate.evaluate_and_bless(examples, model, baseline, evaluation, blessing,
+                                              min_recall_at_100=0.55, min_top_100_accuracy=0.30, max_decrease=0.01)
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / f'{name}_pushed')
+  destination = pusher_pb2.PushDestination(
+      filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir))
+  ServingPusherExecutor().Do(
+      {standard_component_specs.MODEL_KEY: [model], standard_component_specs.MODEL_BLESSING_KEY: [blessing]},
+      {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
+      {standard_component_specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(destination)})
+  return blessed, evaluation, blessing, pushed
+
+
+def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
+  train_rows, eval_rows = _rows()
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'examples')
+  examples.split_names = json.dumps(['train', 'eval'])
+  write_split(train_rows, os.path.join(examples.uri, 'Split-train', 'data.gz'))
+  write_split(eval_rows, os.path.join(examples.uri, 'Split-eval', 'data.gz'))
+  tf_transform_output, _, _ = run_transform(train_rows, str(tmp_path / 'transform'))
+  serving_dir = str(tmp_path / 'serving' / 'retrieval')
+
+  good = _export_model(str(tmp_path / 'good'), tf_transform_output, train_rows, eval_rows, truth_score=1.0)
+  good.id = 1
+  blessed, evaluation, blessing, pushed = _gate_and_push(examples, good, None, tmp_path, 'good', serving_dir)
+  # Each user's 2 eval items score 1, the other 138 items 0: both are in the top 100 with or without seen items.
+  assert blessed
+  assert evaluation.get_float_custom_property('recall_at_100') == 1.0
+  assert evaluation.get_float_custom_property('top_100_accuracy') == 1.0
+  assert blessing.get_int_custom_property('blessed') == 1
+  assert blessing.get_int_custom_property('current_model_id') == 1
+  assert pushed.get_int_custom_property('pushed') == 1
+  [version] = served_versions(serving_dir)
+  with open(os.path.join(evaluation.uri, retrieval_gate.METRICS_FILE), encoding='utf-8') as f:
+    report = json.load(f)
+  assert report['segments'][features.USER_GENDER] == {
+      'F': {'recall_at_100': 1.0, 'num_users': 5}, 'M': {'recall_at_100': 1.0, 'num_users': 5}}
+
+  bad = _export_model(str(tmp_path / 'bad'), tf_transform_output, train_rows, eval_rows, truth_score=-1.0)
+  bad.id = 2
+  blessed, evaluation, blessing, pushed = _gate_and_push(examples, bad, good, tmp_path, 'bad', serving_dir)
+  # The eval items now score -1, below 138 items at 0 (126 once seen items are removed): none in the top 100.
+  assert not blessed
+  assert evaluation.get_float_custom_property('recall_at_100') == 0.0
+  assert evaluation.get_float_custom_property('baseline_recall_at_100') == 1.0
+  assert blessing.get_int_custom_property('blessed') == 0
+  assert pushed.get_int_custom_property('pushed') == 0
+  assert served_versions(serving_dir) == [version]
+  assert os.path.isfile(os.path.join(serving_dir, str(version), 'saved_model.pb'))

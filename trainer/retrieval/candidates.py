@@ -1,0 +1,113 @@
+"""Reads the raw interaction examples the retrieval Trainer receives: training pairs and the item catalogue.
+
+The retrieval Trainer takes ExampleGen's raw examples (not Transform's materialized ones) together with the
+Transform graph, because the candidate set must hold every item of the catalogue with its raw `item_id`,
+including items that appear only in the evaluation split (their id is out of vocabulary, but their `item_*`
+features still place them). Features are transformed here with the Transform layer, so vocabularies are the
+ones the ranking model uses.
+"""
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from schema import features
+
+# Rows parsed and transformed per step (not the training batch size).
+_READ_BATCH_SIZE = 4096
+# ExampleGen writes each split as gzipped TFRecord files of tf.Example.
+_COMPRESSION = 'GZIP'
+
+
+def user_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, tf.io.FixedLenFeature]:
+  """The raw columns a query is parsed from: `user_id` and every `user_*` column of the raw schema."""
+  return {k: v for k, v in tf_transform_output.raw_feature_spec().items()
+          if k == features.USER_ID or features.is_user_feature(k)}
+
+
+def item_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, tf.io.FixedLenFeature]:
+  """The raw columns a candidate is parsed from: `item_id` and every `item_*` column of the raw schema."""
+  return {k: v for k, v in tf_transform_output.raw_feature_spec().items()
+          if k == features.ITEM_ID or features.is_item_feature(k)}
+
+
+def serialized_examples(file_patterns: Sequence[str]) -> tf.data.Dataset:
+  """The serialized tf.Example records of the files matching `file_patterns`, in file order.
+
+  Raises:
+    ValueError: if no file matches.
+  """
+  files: List[str] = []
+  for pattern in file_patterns:
+    files.extend(sorted(tf.io.gfile.glob(pattern)))
+  if not files:
+    raise ValueError(f'No example files match {list(file_patterns)}; check the Trainer/gate examples input.')
+  return tf.data.TFRecordDataset(files, compression_type=_COMPRESSION)
+
+
+def transformed_pairs(file_patterns: Sequence[str], tf_transform_output: tft.TFTransformOutput,
+                      transform_layer: tf.keras.layers.Layer) -> tf.data.Dataset:
+  """One element per interaction: the transformed user and item features plus the raw `item_id`.
+
+  Args:
+    file_patterns: the split's raw example files.
+    tf_transform_output: the Transform graph (its raw schema parses the examples).
+    transform_layer: `tf_transform_output.transform_features_layer()`, created once by the caller.
+
+  Returns:
+    An unbatched, cached dataset of dicts keyed by transformed names, plus `features.ITEM_ID` (string).
+  """
+  spec = {**user_feature_spec(tf_transform_output), **item_feature_spec(tf_transform_output)}
+  return serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).map(
+      lambda batch: _transformed_with_item_id(transform_layer, tf.io.parse_example(batch, spec))
+  ).unbatch().cache()
+
+
+def item_shares(pairs: tf.data.Dataset, num_item_indices: int) -> np.ndarray:
+  """Each item's share of the interactions in `pairs`, indexed by transformed `item_id`.
+
+  Args:
+    pairs: the dataset `transformed_pairs` returns.
+    num_item_indices: the item vocabulary size plus its out-of-vocabulary buckets.
+
+  Returns:
+    float64 `[num_item_indices]` summing to 1.
+
+  Raises:
+    ValueError: if `pairs` is empty.
+  """
+  key = features.transformed_name(features.ITEM_ID)
+  counts = np.zeros(num_item_indices, dtype=np.float64)
+  for batch in pairs.map(lambda pair: pair[key]).batch(_READ_BATCH_SIZE):
+    counts += np.bincount(batch.numpy(), minlength=num_item_indices)[:num_item_indices]
+  if counts.sum() == 0:
+    raise ValueError('The training split holds no interactions; check the interactions file and the split.')
+  return counts / counts.sum()
+
+
+def _transformed_with_item_id(transform_layer: tf.keras.layers.Layer,
+                              raw: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """Transformed features plus the raw item id, string `[batch]` (FactorizedTopK's identifiers)."""
+  transformed = dict(transform_layer(raw))
+  transformed[features.ITEM_ID] = tf.reshape(raw[features.ITEM_ID], [-1])
+  return transformed
+
+
+def catalogue_examples(file_patterns: Sequence[str]) -> tf.Tensor:
+  """One serialized example per distinct item of the files, the first one met: the candidate catalogue.
+
+  Args:
+    file_patterns: raw example files of every split whose items are candidates (train and eval).
+
+  Returns:
+    string `[num_items]`, items in order of first appearance.
+  """
+  id_spec = {features.ITEM_ID: tf.io.FixedLenFeature([], tf.string)}
+  first_rows: Dict[bytes, bytes] = {}
+  for batch in serialized_examples(file_patterns).batch(_READ_BATCH_SIZE):
+    item_ids = tf.io.parse_example(batch, id_spec)[features.ITEM_ID].numpy()
+    for item_id, record in zip(item_ids, batch.numpy()):
+      first_rows.setdefault(item_id, record)
+  return tf.constant(np.array(list(first_rows.values()), dtype=object), dtype=tf.string)

@@ -1,0 +1,151 @@
+"""Exports the retrieval model with its candidate index as a self-contained SavedModel.
+
+Signatures (those taking `examples` expect string `[batch]` of serialized tf.Example holding `user_id` and the
+`user_*` columns; only those columns are parsed, any others are ignored):
+
+* `serving_default` -> `item_ids` string `[batch, K]` and `scores` float32 `[batch, K]`, best first, from the
+  candidate index (brute force by default; ScaNN with `index='scann'`). K is `top_k` (at most the catalogue).
+* `query_embedding` -> `embeddings` float32 `[batch, embedding_dim]`, the query tower's output.
+* `candidate_embeddings` (no input) -> `item_ids` string `[num_items]` and `embeddings` float32
+  `[num_items, embedding_dim]`, the whole catalogue, so the retrieval gate can rank every item.
+* `transform_features` -> the dense Transform outputs of the user columns (e.g. `user_age_bucket`), which the
+  gate uses to report metrics per user segment.
+
+A user id outside the training vocabulary maps to the out-of-vocabulary bucket and is answered from its
+embedding (plus the other user features). The Transform graph is attached to the saved object, so the export
+answers after the pipeline's Transform output is deleted. A ScaNN index holds ops stock TF Serving lacks:
+serving it needs a ScaNN-enabled TF Serving build (see docs/retrieval.md).
+"""
+
+from typing import Dict, Tuple
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+import tensorflow_transform as tft
+from absl import logging
+
+from schema import features
+from trainer.retrieval import candidates as candidates_lib
+from trainer.retrieval.hparams import SCANN_INDEX, RetrievalHyperparameters
+from trainer.retrieval.model import Tower
+
+SERVING_SIGNATURE = 'serving_default'
+QUERY_EMBEDDING_SIGNATURE = 'query_embedding'
+CANDIDATE_EMBEDDINGS_SIGNATURE = 'candidate_embeddings'
+TRANSFORM_SIGNATURE = 'transform_features'
+EXAMPLES_INPUT = 'examples'
+ITEM_IDS_OUTPUT = 'item_ids'
+SCORES_OUTPUT = 'scores'
+EMBEDDINGS_OUTPUT = 'embeddings'
+# The op namespace ScaNN's index ops live in; saving a ScaNN index must allow it.
+SCANN_OP_NAMESPACE = 'Scann'
+# Catalogue items embedded per step while building the index.
+_EMBED_BATCH_SIZE = 4096
+
+
+def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
+                    hparams: RetrievalHyperparameters) -> tfrs.layers.factorized_top_k.TopK:
+  """Builds the index that answers queries with the top-K catalogue items.
+
+  Args:
+    item_ids: string `[num_items]`, raw item ids.
+    item_embeddings: float32 `[num_items, embedding_dim]`, the candidate tower's outputs.
+    hparams: `index`, `top_k` and the ScaNN settings are read.
+
+  Returns:
+    A TopK layer taking query embeddings `[batch, embedding_dim]`; it has been called once (saving an uncalled
+    BruteForce index fails, recommenders#131).
+  """
+  num_items = int(item_ids.shape[0])
+  k = min(hparams.top_k, num_items)
+  if k < hparams.top_k:
+    logging.warning('top_k=%d exceeds the %d catalogue items; the export returns %d.', hparams.top_k, num_items, k)
+  if hparams.index == SCANN_INDEX:
+    num_leaves = min(hparams.scann_num_leaves, num_items)
+    index = tfrs.layers.factorized_top_k.ScaNN(
+        k=k, num_leaves=num_leaves, num_leaves_to_search=min(hparams.scann_num_leaves_to_search, num_leaves))
+  else:
+    index = tfrs.layers.factorized_top_k.BruteForce(k=k)
+  index.index(candidates=item_embeddings, identifiers=item_ids)
+  index(tf.zeros([1, item_embeddings.shape[1]], tf.float32))
+  return index
+
+
+def embed_catalogue(candidate_tower: Tower, catalogue: tf.Tensor, tf_transform_output: tft.TFTransformOutput,
+                    transform_layer: tf.keras.layers.Layer) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Runs every catalogue item through the candidate tower.
+
+  Args:
+    candidate_tower: the trained item tower.
+    catalogue: string `[num_items]`, one serialized raw example per item (`candidates.catalogue_examples`).
+    tf_transform_output: the Transform graph the tower was trained on.
+    transform_layer: its `transform_features_layer()`.
+
+  Returns:
+    (raw item ids string `[num_items]`, embeddings float32 `[num_items, embedding_dim]`).
+  """
+  item_spec = candidates_lib.item_feature_spec(tf_transform_output)
+  item_ids, item_embeddings = [], []
+  for batch in tf.data.Dataset.from_tensor_slices(catalogue).batch(_EMBED_BATCH_SIZE):
+    raw = tf.io.parse_example(batch, item_spec)
+    item_ids.append(tf.reshape(raw[features.ITEM_ID], [-1]))
+    item_embeddings.append(candidate_tower(transform_layer(raw)))
+  return tf.concat(item_ids, 0), tf.concat(item_embeddings, 0)
+
+
+def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddings: tf.Tensor,
+                           tf_transform_output: tft.TFTransformOutput, hparams: RetrievalHyperparameters,
+                           export_dir: str) -> None:
+  """Builds the candidate index and saves the serving SavedModel to `export_dir`.
+
+  Args:
+    query_tower: the trained user tower.
+    item_ids: string `[num_items]`, the catalogue's raw item ids.
+    item_embeddings: float32 `[num_items, embedding_dim]`, their candidate tower outputs (`embed_catalogue`).
+    tf_transform_output: the Transform graph the towers were trained on.
+    hparams: the model's configuration (`index`, `top_k` and the ScaNN settings).
+    export_dir: the Trainer's serving model directory.
+  """
+  module = tf.Module()
+  module.query_tower = query_tower
+  module.tft_layer = tf_transform_output.transform_features_layer()
+  user_spec = candidates_lib.user_feature_spec(tf_transform_output)
+  module.candidate_item_ids = tf.Variable(item_ids, trainable=False, name='candidate_item_ids')
+  module.candidate_embeddings = tf.Variable(item_embeddings, trainable=False, name='candidate_embeddings')
+  module.index = candidate_index(module.candidate_item_ids, module.candidate_embeddings, hparams)
+
+  def transformed_users(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    return module.tft_layer(tf.io.parse_example(examples, user_spec))
+
+  examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
+
+  @tf.function(input_signature=[examples_spec])
+  def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    scores, item_ids_topk = module.index(module.query_tower(transformed_users(examples)))
+    return {ITEM_IDS_OUTPUT: item_ids_topk, SCORES_OUTPUT: scores}
+
+  @tf.function(input_signature=[examples_spec])
+  def query_embedding(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    return {EMBEDDINGS_OUTPUT: module.query_tower(transformed_users(examples))}
+
+  @tf.function(input_signature=[])
+  def candidate_embeddings() -> Dict[str, tf.Tensor]:
+    return {ITEM_IDS_OUTPUT: tf.identity(module.candidate_item_ids),
+            EMBEDDINGS_OUTPUT: tf.identity(module.candidate_embeddings)}
+
+  @tf.function(input_signature=[examples_spec])
+  def transform_features(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    return {k: v for k, v in transformed_users(examples).items() if isinstance(v, tf.Tensor)}
+
+  options = None
+  if hparams.index == SCANN_INDEX:
+    options = tf.saved_model.SaveOptions(namespace_whitelist=[SCANN_OP_NAMESPACE])
+  tf.saved_model.save(
+      module, export_dir,
+      signatures={
+          SERVING_SIGNATURE: serve_examples,
+          QUERY_EMBEDDING_SIGNATURE: query_embedding,
+          CANDIDATE_EMBEDDINGS_SIGNATURE: candidate_embeddings,
+          TRANSFORM_SIGNATURE: transform_features,
+      },
+      options=options)

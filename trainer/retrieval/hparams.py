@@ -1,0 +1,120 @@
+"""Retrieval model hyperparameters: a frozen dataclass, its named configurations and the custom_config codec."""
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+# Trainer custom_config key holding the retrieval hyperparameters (a dict of RetrievalHyperparameters fields).
+CUSTOM_CONFIG_KEY = 'retrieval_hyperparameters'
+OPTIMIZERS = ('adam', 'adagrad', 'sgd')
+# Candidate indexes the export can hold: exact scoring of every item (stock TF Serving) or ScaNN (needs a
+# ScaNN-enabled TF Serving build).
+BRUTE_FORCE_INDEX = 'brute_force'
+SCANN_INDEX = 'scann'
+INDEXES = (BRUTE_FORCE_INDEX, SCANN_INDEX)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalHyperparameters:
+  """Everything that shapes, trains and exports the two-tower retrieval model.
+
+  Attributes:
+    user_features: raw columns the query tower encodes; None = user_id and every user_* column.
+    item_features: raw columns the candidate tower encodes; None = item_id and every item_* column.
+    id_embedding_dim: width of user/item id embeddings.
+    feature_embedding_dim: width of the embeddings of other categorical features.
+    hidden_units: widths of the ReLU layers of each tower, input side first (may be empty).
+    embedding_dim: width of the query and candidate embeddings the towers output.
+    normalize_embeddings: L2-normalise both embeddings, so scores are cosines scaled by 1/temperature.
+    temperature: the in-batch softmax's logits are divided by this (smaller = sharper).
+    remove_accidental_hits: do not count other rows of the batch with the same item as negatives.
+    sampling_bias_correction: subtract log(item's share of training interactions) from its logits, so the
+      scores keep the popularity signal in-batch negatives otherwise remove.
+    embedding_l2: L2 penalty on embedding weights.
+    optimizer: one of OPTIMIZERS.
+    learning_rate: the optimizer's learning rate.
+    batch_size: training examples per step (also the number of in-batch negatives + 1).
+    epochs: passes over the training split.
+    seed: seed of weight initialisation and shuffling.
+    top_k: candidates the exported `serving_default` returns per query (K).
+    index: the exported candidate index, one of INDEXES.
+    scann_num_leaves: ScaNN partitions (index='scann'); at most the number of catalogue items.
+    scann_num_leaves_to_search: ScaNN partitions searched per query.
+  """
+  user_features: Optional[Tuple[str, ...]] = None
+  item_features: Optional[Tuple[str, ...]] = None
+  id_embedding_dim: int = 64
+  feature_embedding_dim: int = 16
+  hidden_units: Tuple[int, ...] = ()
+  embedding_dim: int = 64
+  normalize_embeddings: bool = True
+  temperature: float = 0.05
+  remove_accidental_hits: bool = True
+  sampling_bias_correction: bool = True
+  embedding_l2: float = 0.0
+  optimizer: str = 'adam'
+  learning_rate: float = 0.01
+  batch_size: int = 1024
+  epochs: int = 5
+  seed: int = 42
+  top_k: int = 100
+  index: str = BRUTE_FORCE_INDEX
+  scann_num_leaves: int = 40
+  scann_num_leaves_to_search: int = 10
+
+  def __post_init__(self) -> None:
+    if self.optimizer not in OPTIMIZERS:
+      raise ValueError(f'optimizer={self.optimizer!r} is not supported; choose one of {OPTIMIZERS}.')
+    if self.index not in INDEXES:
+      raise ValueError(f'index={self.index!r} is not supported; choose one of {INDEXES}.')
+    for name in ('id_embedding_dim', 'feature_embedding_dim', 'embedding_dim', 'batch_size', 'epochs', 'top_k',
+                 'scann_num_leaves', 'scann_num_leaves_to_search'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name}={getattr(self, name)} must be a positive integer.')
+    if self.scann_num_leaves_to_search > self.scann_num_leaves:
+      raise ValueError(f'scann_num_leaves_to_search={self.scann_num_leaves_to_search} exceeds '
+                       f'scann_num_leaves={self.scann_num_leaves}; lower it.')
+    if self.learning_rate <= 0:
+      raise ValueError(f'learning_rate={self.learning_rate} must be positive.')
+    if self.temperature <= 0:
+      raise ValueError(f'temperature={self.temperature} must be positive.')
+    if self.embedding_l2 < 0:
+      raise ValueError(f'embedding_l2={self.embedding_l2} must be >= 0.')
+    if any(units < 1 for units in self.hidden_units):
+      raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
+
+  def to_config(self) -> Dict[str, Any]:
+    """Returns a JSON-serialisable dict (lists for tuples), the form stored in Trainer custom_config."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any]) -> 'RetrievalHyperparameters':
+    """Inverse of `to_config`.
+
+    Raises:
+      ValueError: on a key that is not a hyperparameter.
+    """
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+      raise ValueError(f'Unknown retrieval hyperparameters {unknown}; known: {sorted(known)}.')
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return cls(**values)
+
+
+DEFAULT = RetrievalHyperparameters()
+
+NAMED_CONFIGURATIONS: Dict[str, RetrievalHyperparameters] = {
+    'default': DEFAULT,
+}
+
+
+def named_configuration(name: str) -> RetrievalHyperparameters:
+  """Returns the configuration called `name`.
+
+  Raises:
+    ValueError: for an unknown name, listing the known ones.
+  """
+  if name not in NAMED_CONFIGURATIONS:
+    raise ValueError(
+        f'Unknown retrieval configuration {name!r}; choose one of {sorted(NAMED_CONFIGURATIONS)}.')
+  return NAMED_CONFIGURATIONS[name]

@@ -1,0 +1,96 @@
+"""TFX Trainer entry point of the retrieval model: read pairs and catalogue, build, train, evaluate, export.
+
+The Trainer's `examples` input is ExampleGen's raw examples and `transform_graph` the Transform output; see
+`trainer.retrieval.candidates` for why.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Dict, List
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+
+from schema import features
+from trainer.common import feature_specs, inputs
+from trainer.retrieval import candidates as candidates_lib
+from trainer.retrieval import export, hparams as hparams_lib, model as model_lib
+
+# Evaluation batch size (does not affect results).
+_EVAL_BATCH_SIZE = 4096
+HISTORY_FILE = 'history.json'
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+  """Trains the retrieval model and saves it, with its candidate index, to `fn_args.serving_model_dir`.
+
+  Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
+  per-epoch training loss and the final evaluation's FactorizedTopK accuracies are written to
+  `<model_run_dir>/history.json`.
+  """
+  config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
+  hparams = hparams_lib.RetrievalHyperparameters.from_config(config)
+  logging.info('Retrieval hyperparameters: %s', hparams)
+  tf.keras.utils.set_random_seed(hparams.seed)
+
+  tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+  transform_layer = tf_transform_output.transform_features_layer()
+  train_pairs = candidates_lib.transformed_pairs(fn_args.train_files, tf_transform_output, transform_layer)
+  eval_pairs = candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer)
+  catalogue = candidates_lib.catalogue_examples(list(fn_args.train_files) + list(fn_args.eval_files))
+  logging.info('Retrieval catalogue: %d items.', int(catalogue.shape[0]))
+
+  tower_features = feature_specs.model_features(
+      tf_transform_output, hparams.user_features, hparams.item_features)
+  sampling_probability = None
+  if hparams.sampling_bias_correction:
+    sampling_probability = candidates_lib.item_shares(train_pairs, _item_id_spec(tower_features).input_dim)
+  model = model_lib.RetrievalModel(tower_features, hparams, item_sampling_probability=sampling_probability)
+  model.compile(optimizer=_optimizer(hparams))
+  history = model.fit(inputs.training_batches(train_pairs, hparams.batch_size, hparams.seed),
+                      epochs=hparams.epochs, verbose=2)
+
+  item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
+                                                     transform_layer)
+  num_items = int(item_ids.shape[0])
+  ks = sorted({min(k, num_items) for k in model_lib.TOP_K_METRIC_CUTOFFS})
+  model.measure_top_k_against(
+      export.candidate_index(item_ids, item_embeddings, dataclasses.replace(
+          hparams, index=hparams_lib.BRUTE_FORCE_INDEX, top_k=max(ks))), ks)
+  evaluation = model.evaluate(inputs.evaluation_batches(eval_pairs, _EVAL_BATCH_SIZE), return_dict=True,
+                              verbose=2)
+  logging.info('Retrieval evaluation (FactorizedTopK, seen items kept): %s', evaluation)
+
+  export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
+                                fn_args.serving_model_dir)
+  tf.io.gfile.makedirs(fn_args.model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
+    json.dump({'train': _floats(history.history), 'eval': {k: float(v) for k, v in evaluation.items()}}, f)
+
+
+def _item_id_spec(tower_features: feature_specs.TowerFeatures) -> feature_specs.FeatureSpec:
+  """The item id feature of the candidate tower (its vocabulary size bounds the sampling probabilities).
+
+  Raises:
+    ValueError: if the candidate tower does not encode `item_id` (sampling-bias correction needs it).
+  """
+  for spec in tower_features.item:
+    if spec.raw_key == features.ITEM_ID:
+      return spec
+  raise ValueError(f'sampling_bias_correction needs {features.ITEM_ID!r} among item_features; add it or set '
+                   'sampling_bias_correction=False.')
+
+
+def _floats(history: Dict[str, List[float]]) -> Dict[str, List[float]]:
+  return {k: [float(x) for x in v] for k, v in history.items()}
+
+
+def _optimizer(hparams: hparams_lib.RetrievalHyperparameters) -> tf.keras.optimizers.Optimizer:
+  if hparams.optimizer == 'adagrad':
+    return tf.keras.optimizers.Adagrad(learning_rate=hparams.learning_rate)
+  if hparams.optimizer == 'sgd':
+    return tf.keras.optimizers.SGD(learning_rate=hparams.learning_rate)
+  return tf.keras.optimizers.Adam(learning_rate=hparams.learning_rate)

@@ -1,0 +1,195 @@
+"""Benchmark: HTTP load on the recommendation service over loopback — requests/s, latency and errors.
+
+  .venv/bin/python benchmarks/serving_http_load.py --serving-dir OUTPUT_DIR/serving \
+      [--clients 32] [--duration-s 30] [--client-processes 2]
+  .venv/bin/python benchmarks/serving_http_load.py --url http://127.0.0.1:8080 --user-ids 1,2,3   # running service
+
+Without --url it starts `python -m serving.app` on a free loopback port, waits for /healthz and stops it at the
+end. `--clients` concurrent clients (threads spread over `--client-processes` processes, each with a kept-alive
+connection) send `GET /v1/recommendations?user_id=...&k=10` back to back for `--duration-s`, cycling through
+the known users (and one unknown user in every `--unknown-every` requests). An error is any answer other
+than 200 or a failed connection. Targets on the 2-core machine: >= 200 requests/s and 0 errors.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from pipeline import environment
+
+STARTUP_TIMEOUT_S = 180.0
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _get(host: str, port: int, path: str, timeout_s: float = 5.0) -> Tuple[int, bytes]:
+  connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+  try:
+    connection.request('GET', path)
+    response = connection.getresponse()
+    return response.status, response.read()
+  finally:
+    connection.close()
+
+
+def _wait_healthy(host: str, port: int, process: Optional[subprocess.Popen]) -> Dict:
+  deadline = time.time() + STARTUP_TIMEOUT_S
+  while time.time() < deadline:
+    if process is not None and process.poll() is not None:
+      raise RuntimeError(f'The service exited with code {process.returncode} before becoming healthy.')
+    try:
+      status, body = _get(host, port, '/healthz')
+      if status == 200:
+        return json.loads(body)
+    except OSError:
+      pass
+    time.sleep(0.5)
+  raise RuntimeError(f'The service on {host}:{port} was not healthy after {STARTUP_TIMEOUT_S:.0f} s.')
+
+
+def _client_process(host: str, port: int, paths: List[str], clients: int, duration_s: float, offset: int,
+                    results: 'multiprocessing.Queue') -> None:
+  """Runs `clients` threads for `duration_s`; puts (latencies_s, errors, error_samples) on `results`."""
+  latencies: List[float] = []
+  errors = [0]
+  samples: List[str] = []
+  lock = threading.Lock()
+  stop_at = time.time() + duration_s
+
+  def client(index: int) -> None:
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    local_latencies, local_errors, i = [], 0, offset + index * 7919
+    while time.time() < stop_at:
+      path = paths[i % len(paths)]
+      i += 1
+      start = time.perf_counter()
+      try:
+        connection.request('GET', path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+          local_errors += 1
+          if len(samples) < 5:
+            samples.append(f'{response.status} {body[:200]!r}')
+        else:
+          local_latencies.append(time.perf_counter() - start)
+      except (OSError, http.client.HTTPException) as e:
+        local_errors += 1
+        if len(samples) < 5:
+          samples.append(repr(e))
+        connection.close()
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+    connection.close()
+    with lock:
+      latencies.extend(local_latencies)
+      errors[0] += local_errors
+
+  threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  results.put((latencies, errors[0], samples))
+
+
+def _served_user_ids(serving_dir: str, retrieval_version: int) -> List[str]:
+  """The known users of the served retrieval version's assets, in file order."""
+  environment.use_legacy_keras()
+  # pylint: disable=g-import-not-at-top  (TensorFlow loads here, after the Keras setting)
+  from serving import assets as assets_lib
+  from serving import models as models_lib
+  assets_dir = assets_lib.assets_dir_of(
+      models_lib.version_dir(serving_dir, models_lib.RETRIEVAL_MODEL, retrieval_version))
+  return sorted(assets_lib.load_serving_assets(assets_dir).user_profiles)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--serving-dir', help='Start the service on this serving directory.')
+  parser.add_argument('--url', help='Load an already running service instead (needs --user-ids).')
+  parser.add_argument('--user-ids', help='Comma-separated user ids to request (default: the assets\' users).')
+  parser.add_argument('--clients', type=int, default=32)
+  parser.add_argument('--client-processes', type=int, default=2)
+  parser.add_argument('--duration-s', type=float, default=30.0)
+  parser.add_argument('--k', type=int, default=10)
+  parser.add_argument('--unknown-every', type=int, default=20,
+                      help='Every n-th request asks for an unknown user (0: never).')
+  args = parser.parse_args(argv)
+  if bool(args.serving_dir) == bool(args.url):
+    parser.error('Pass exactly one of --serving-dir and --url.')
+
+  process = None
+  if args.url:
+    parsed = urllib.parse.urlparse(args.url)
+    host, port = parsed.hostname, parsed.port or 80
+    if not args.user_ids:
+      parser.error('--url needs --user-ids.')
+  else:
+    host, port = '127.0.0.1', _free_port()
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'serving.app', '--serving-dir', args.serving_dir, '--host', host, '--port',
+         str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    health = _wait_healthy(host, port, process)
+    if args.user_ids:
+      users = args.user_ids.split(',')
+    else:
+      users = _served_user_ids(args.serving_dir, int(health['model_versions']['retrieval']))
+    paths = []
+    for i, user in enumerate(users):
+      if args.unknown_every and i % args.unknown_every == 0:
+        paths.append(f'/v1/recommendations?user_id=unknown-{i}&k={args.k}')
+      paths.append(f'/v1/recommendations?user_id={urllib.parse.quote(user)}&k={args.k}')
+
+    # Client processes are spawned (not forked from this process, which may have loaded TensorFlow).
+    context = multiprocessing.get_context('spawn')
+    results = context.Queue()
+    per_process = [args.clients // args.client_processes + (i < args.clients % args.client_processes)
+                   for i in range(args.client_processes)]
+    workers = [context.Process(target=_client_process,
+                                       args=(host, port, paths, n, args.duration_s, i * 104729, results))
+               for i, n in enumerate(per_process) if n]
+    started = time.time()
+    for worker in workers:
+      worker.start()
+    latencies: List[float] = []
+    errors, samples = 0, []
+    for _ in workers:
+      worker_latencies, worker_errors, worker_samples = results.get()
+      latencies += worker_latencies
+      errors += worker_errors
+      samples += worker_samples
+    for worker in workers:
+      worker.join()
+    wall = time.time() - started
+    ms = np.array(latencies) * 1e3
+    print(f'model_versions {health["model_versions"]}')
+    print(f'clients={args.clients} (processes={len(workers)}) duration={wall:.1f}s ok={len(latencies)} '
+          f'errors={errors} requests_per_s={len(latencies) / wall:.1f}')
+    if len(ms):
+      print(f'latency p50={np.percentile(ms, 50):.1f}ms p99={np.percentile(ms, 99):.1f}ms')
+    for sample in samples[:5]:
+      print(f'error sample: {sample}')
+  finally:
+    if process is not None:
+      process.terminate()
+      process.wait(timeout=30)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

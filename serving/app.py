@@ -1,0 +1,186 @@
+"""HTTP service: JSON recommendations from the newest pushed models, swapping in new pushes while serving.
+
+  python -m serving.app --serving-dir OUTPUT_DIR/serving [--host 127.0.0.1] [--port 8080] \
+      [--poll-interval-s 5] [--tf-serving-url http://127.0.0.1:8501]
+
+Endpoints:
+
+* `GET /v1/recommendations?user_id=42&k=10[&exclude_seen=false][&user_gender=F&user_age=23...]` -> 200 with
+  `Recommendations.to_json_dict()`; 400 `{"error": ...}` for a missing/empty user_id, a k that is not an
+  integer in 1..max_k, an exclude_seen that is not true/false, an unknown parameter or a bad user column
+  value; 503 while no model is loaded.
+* `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}}` once both models are loaded, else 503.
+
+Binds loopback (127.0.0.1) unless told otherwise. A thread polls the serving directory and swaps in newly
+pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
+is dropped during a swap.
+"""
+
+import argparse
+import dataclasses
+import http.server
+import json
+import sys
+import urllib.parse
+from typing import Any, Dict, List, Optional, Tuple
+
+from absl import logging
+
+from pipeline import environment
+from schema import features
+
+RECOMMENDATIONS_PATH = '/v1/recommendations'
+HEALTH_PATH = '/healthz'
+USER_ID_PARAM = 'user_id'
+K_PARAM = 'k'
+EXCLUDE_SEEN_PARAM = 'exclude_seen'
+DEFAULT_K = 10
+LOOPBACK_HOST = '127.0.0.1'
+DEFAULT_PORT = 8080
+_TRUE_VALUES = ('true', '1', 'yes')
+_FALSE_VALUES = ('false', '0', 'no')
+
+
+class BadRequestError(ValueError):
+  """A request parameter is missing or invalid; the message says which and what to send."""
+
+
+def parse_recommendation_query(query: str) -> Tuple[str, int, bool, Dict[str, str]]:
+  """Parses the query string of a recommendations request.
+
+  Args:
+    query: e.g. 'user_id=42&k=10&user_gender=F'.
+
+  Returns:
+    (user_id, k, exclude_seen, user_features as text).
+
+  Raises:
+    BadRequestError: for a missing, empty or repeated parameter, a non-integer k, an exclude_seen that is
+      not true/false, or a parameter that is neither known nor a `user_*` column.
+  """
+  params = urllib.parse.parse_qs(query, keep_blank_values=True)
+  repeated = sorted(name for name, values in params.items() if len(values) > 1)
+  if repeated:
+    raise BadRequestError(f'Parameters {repeated} are repeated; send each once.')
+  values = {name: v[0] for name, v in params.items()}
+  user_id = values.pop(USER_ID_PARAM, '').strip()
+  if not user_id:
+    raise BadRequestError(f'Missing {USER_ID_PARAM}: send e.g. {RECOMMENDATIONS_PATH}?{USER_ID_PARAM}=42&k=10.')
+  k_text = values.pop(K_PARAM, str(DEFAULT_K))
+  try:
+    k = int(k_text)
+  except ValueError as e:
+    raise BadRequestError(f'{K_PARAM}={k_text!r} is not an integer; send e.g. {K_PARAM}=10.') from e
+  exclude_text = values.pop(EXCLUDE_SEEN_PARAM, 'true').lower()
+  if exclude_text not in _TRUE_VALUES + _FALSE_VALUES:
+    raise BadRequestError(f'{EXCLUDE_SEEN_PARAM}={exclude_text!r} must be true or false.')
+  unknown = sorted(name for name in values if not features.is_user_feature(name))
+  if unknown:
+    raise BadRequestError(f'Unknown parameters {unknown}; use {USER_ID_PARAM}, {K_PARAM}, {EXCLUDE_SEEN_PARAM} '
+                          'and user_* columns.')
+  return user_id, k, exclude_text in _TRUE_VALUES, values
+
+
+def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
+                port: int = DEFAULT_PORT) -> http.server.ThreadingHTTPServer:
+  """Builds the threaded HTTP server (not started: call `serve_forever()`).
+
+  Args:
+    recommender: a `serving.recommender.Recommender`.
+    registry: the `serving.models.ModelRegistry` it answers from (for /healthz).
+    host: interface to bind; loopback by default.
+    port: TCP port; 0 picks a free one (see `server.server_address`).
+  """
+  # pylint: disable=g-import-not-at-top  (imports TensorFlow: not before the entry point's Keras setting)
+  from serving import models
+
+  class RecommendationHandler(http.server.BaseHTTPRequestHandler):
+    """Answers the two GET endpoints with JSON; keeps connections alive (HTTP/1.1)."""
+    protocol_version = 'HTTP/1.1'
+
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
+      path, _, query = self.path.partition('?')
+      try:
+        if path == HEALTH_PATH:
+          bundle = registry.current()
+          self._send(200, {'status': 'ok', 'model_versions': dataclasses.asdict(bundle.versions)})
+        elif path == RECOMMENDATIONS_PATH:
+          user_id, k, exclude_seen, user_features = parse_recommendation_query(query)
+          result = recommender.recommend(user_id, k=k, exclude_seen=exclude_seen, user_features=user_features)
+          self._send(200, result.to_json_dict())
+        else:
+          self._send(404, {'error': f'No endpoint {path!r}; use {RECOMMENDATIONS_PATH} or {HEALTH_PATH}.'})
+      except ValueError as e:
+        self._send(400, {'error': str(e)})
+      except models.ModelsNotReadyError as e:
+        self._send(503, {'status': 'unavailable', 'error': str(e)})
+      except Exception as e:  # pylint: disable=broad-except
+        # The request boundary: log the failure with its traceback and answer 500 instead of dropping
+        # the connection; the server keeps serving other requests.
+        logging.exception('Request %s failed.', self.path)
+        self._send(500, {'error': f'{type(e).__name__}: {e}'})
+
+    def _send(self, status: int, body: Dict[str, Any]) -> None:
+      payload = json.dumps(body, ensure_ascii=False).encode('utf-8')
+      self.send_response(status)
+      self.send_header('Content-Type', 'application/json; charset=utf-8')
+      self.send_header('Content-Length', str(len(payload)))
+      self.end_headers()
+      self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
+      logging.debug('%s %s', self.address_string(), format % args)
+
+  server = http.server.ThreadingHTTPServer((host, port), RecommendationHandler)
+  server.daemon_threads = True
+  return server
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--serving-dir', required=True,
+                      help='The pipeline serving directory holding retrieval/ and ranking/ versions.')
+  parser.add_argument('--host', default=LOOPBACK_HOST,
+                      help='Interface to bind (default loopback; 0.0.0.0 exposes the service to the network).')
+  parser.add_argument('--port', type=int, default=DEFAULT_PORT)
+  parser.add_argument('--poll-interval-s', type=float, default=None,
+                      help='Seconds between looks for newly pushed versions (default 5).')
+  parser.add_argument('--ranking-weight', type=float, default=None,
+                      help='Weight of the predicted rating in the final score, 0..1 (default: the documented one).')
+  parser.add_argument('--tf-serving-url', default=None,
+                      help='Call TF Serving REST at this URL instead of loading the models in process.')
+  return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  """Serves until interrupted; returns the exit code."""
+  args = _parser().parse_args(argv)
+  environment.use_legacy_keras()
+  # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
+  from serving import models, recommender, tf_serving_backend
+  logging.set_verbosity(logging.INFO)
+  loader = models.load_in_process
+  if args.tf_serving_url:
+    loader = tf_serving_backend.bundle_loader(args.tf_serving_url)
+  registry = models.ModelRegistry(
+      args.serving_dir, loader=loader,
+      poll_interval_s=args.poll_interval_s or models.DEFAULT_POLL_INTERVAL_S)
+  registry.refresh()
+  registry.start_polling()
+  weight = recommender.DEFAULT_RANKING_WEIGHT if args.ranking_weight is None else args.ranking_weight
+  server = make_server(recommender.Recommender(registry, ranking_weight=weight), registry, args.host, args.port)
+  if args.host != LOOPBACK_HOST:
+    logging.warning('Binding %s: the service is reachable from other machines.', args.host)
+  logging.info('Serving on http://%s:%d%s', *server.server_address[:2], RECOMMENDATIONS_PATH)
+  try:
+    server.serve_forever()
+  except KeyboardInterrupt:
+    logging.info('Interrupted; shutting down.')
+  finally:
+    server.server_close()
+    registry.stop_polling()
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

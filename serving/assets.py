@@ -1,0 +1,272 @@
+"""Serving assets: the item catalogue, users' profiles and training items, and popularity, beside a model.
+
+The two-stage recommender needs more than the two models: item titles and features (the ranking model scores
+full rows), each known user's profile (the models' user columns) and training items (to exclude what the user
+has seen), and item popularity (the fallback for unknown users, per user segment). The retrieval Trainer
+writes them with `write_serving_assets` into its SavedModel's `assets.extra/` directory (TF Serving's place for
+extra files), so they travel with the model version: the pusher publishes both in one atomic rename, and
+`load_serving_assets` always reads the files that belong to the model being served.
+
+Files (UTF-8):
+
+* `catalogue.jsonl`: one JSON object per item, its raw `item_id` and `item_*` columns (first row seen).
+* `users.jsonl`: one JSON object per training user: `profile` (raw `user_id` and `user_*` columns) and
+  `seen_item_ids` (the items of the user's training interactions, sorted).
+* `popularity.json`: training interaction counts, best first, as `[item_id, count]` pairs: `global` and
+  `segments[column][value]` for the user segment columns (`features.USER_SEGMENT_COLUMNS`), each list cut
+  at `max_popular_items`.
+* `column_types.json`: the value type (`string`, `int`, `float`) of every column seen, so requests are
+  serialized as the models parse them.
+"""
+
+import collections
+import dataclasses
+import json
+import os
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from ingestion.interactions import ColumnType
+from schema import features
+
+ASSETS_DIR = 'assets.extra'
+CATALOGUE_FILE = 'catalogue.jsonl'
+USERS_FILE = 'users.jsonl'
+POPULARITY_FILE = 'popularity.json'
+COLUMN_TYPES_FILE = 'column_types.json'
+ASSET_FILES: Tuple[str, ...] = (CATALOGUE_FILE, USERS_FILE, POPULARITY_FILE, COLUMN_TYPES_FILE)
+
+# Keys inside the files (not feature names).
+PROFILE_KEY = 'profile'
+SEEN_ITEMS_KEY = 'seen_item_ids'
+GLOBAL_KEY = 'global'
+SEGMENTS_KEY = 'segments'
+
+# Popular items kept per list (global and each segment value).
+DEFAULT_MAX_POPULAR_ITEMS = 1000
+# ExampleGen writes each split as gzipped TFRecord files of tf.Example.
+_COMPRESSION = 'GZIP'
+# Examples parsed per step.
+_READ_BATCH_SIZE = 4096
+
+PopularityList = Tuple[Tuple[str, int], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Popularity:
+  """Training interaction counts of the most popular items.
+
+  Attributes:
+    global_items: (item_id, count) pairs, most interactions first.
+    segment_items: segment column (e.g. `user_gender`) -> segment value (e.g. 'F') -> (item_id, count)
+      pairs of the users of that segment, most interactions first.
+  """
+  global_items: PopularityList
+  segment_items: Mapping[str, Mapping[str, PopularityList]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingAssets:
+  """Everything the recommender needs beside the two models.
+
+  Attributes:
+    items: item_id -> raw item columns (`item_id` and every `item_*` column), the candidate catalogue.
+    user_profiles: user_id -> raw user columns (`user_id` and every `user_*` column) of each training user.
+    seen_items: user_id -> the items of that user's training interactions.
+    popularity: the fallback lists.
+    column_types: column -> value type of every column of the examples.
+  """
+  items: Mapping[str, Mapping[str, Any]]
+  user_profiles: Mapping[str, Mapping[str, Any]]
+  seen_items: Mapping[str, FrozenSet[str]]
+  popularity: Popularity
+  column_types: Mapping[str, ColumnType]
+
+
+def age_bucket_label(age: int) -> str:
+  """The age bucket of `age` years, labelled as `transform.preprocessing.age_bucket` does (23 -> '18-24').
+
+  Kept in pure Python so segment lookups for unknown users need no TensorFlow call; a test checks it agrees
+  with the Transform function.
+  """
+  boundaries = features.AGE_BUCKET_BOUNDARIES
+  if age < boundaries[0]:
+    return f'<{boundaries[0]}'
+  for low, high in zip(boundaries[:-1], boundaries[1:]):
+    if low <= age < high:
+      return f'{low}-{high - 1}'
+  return f'{boundaries[-1]}+'
+
+
+def user_segments(user_columns: Mapping[str, Any]) -> Dict[str, str]:
+  """The user's segment values, keyed by `features.USER_SEGMENT_COLUMNS` entries, from raw user columns.
+
+  `user_age` gives `user_age_bucket` (an explicit `user_age_bucket` value is used as given); columns that are
+  absent or None give no segment.
+  """
+  columns = dict(user_columns)
+  if columns.get(features.USER_AGE) is not None and columns.get(features.USER_AGE_BUCKET) is None:
+    columns[features.USER_AGE_BUCKET] = age_bucket_label(int(columns[features.USER_AGE]))
+  return {column: str(columns[column]) for column in features.USER_SEGMENT_COLUMNS
+          if columns.get(column) is not None}
+
+
+def _column_types_of(record: bytes) -> Dict[str, ColumnType]:
+  """The value type of each column of one serialized tf.Example."""
+  kinds = {'bytes_list': ColumnType.STRING, 'int64_list': ColumnType.INT, 'float_list': ColumnType.FLOAT}
+  example = tf.train.Example.FromString(record)
+  return {name: kinds[feature.WhichOneof('kind')] for name, feature in example.features.feature.items()
+          if feature.WhichOneof('kind') in kinds}
+
+
+def _example_rows(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, Any], Dict[str, ColumnType]]]:
+  """Yields (raw columns, their value types) of every tf.Example in the gzipped TFRecord files.
+
+  Examples are parsed in batches; a batch's column types are read from its first example (every example
+  of a split has the same columns and types; a column missing from a row is absent from that row's dict).
+
+  Raises:
+    ValueError: if no file matches, or an example holds a column with more than one value.
+  """
+  files: List[str] = []
+  for pattern in file_patterns:
+    files.extend(sorted(tf.io.gfile.glob(pattern)))
+  if not files:
+    raise ValueError(f'No example files match {list(file_patterns)}; pass the raw ExampleGen split files.')
+  dtypes = {ColumnType.STRING: tf.string, ColumnType.INT: tf.int64, ColumnType.FLOAT: tf.float32}
+  dataset = tf.data.TFRecordDataset(files, compression_type=_COMPRESSION).batch(_READ_BATCH_SIZE)
+  for batch in dataset:
+    types = _column_types_of(batch[0].numpy())
+    parsed = tf.io.parse_example(batch, {name: tf.io.VarLenFeature(dtypes[t]) for name, t in types.items()})
+    columns: Dict[str, List[Any]] = {}
+    for name, sparse in parsed.items():
+      rows, values = sparse.indices[:, 0].numpy(), sparse.values.numpy()
+      if np.any(sparse.indices[:, 1].numpy() > 0):
+        raise ValueError(f'Column {name!r} holds several values in one example; the interactions format has '
+                         f'one value per column (join multiple values with {features.MULTI_VALUE_SEPARATOR!r}).')
+      column: List[Any] = [None] * int(batch.shape[0])
+      for row, value in zip(rows.tolist(), values.tolist()):
+        column[row] = value.decode('utf-8') if types[name] == ColumnType.STRING else value
+      columns[name] = column
+    for i in range(int(batch.shape[0])):
+      yield {name: column[i] for name, column in columns.items() if column[i] is not None}, types
+
+
+def _ranked(counts: Mapping[str, int], limit: int) -> List[List[Any]]:
+  """[item_id, count] pairs, most interactions first (ties: item_id ascending), at most `limit`."""
+  return [[item, count] for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patterns: Sequence[str],
+                         assets_dir: str, max_popular_items: int = DEFAULT_MAX_POPULAR_ITEMS) -> None:
+  """Writes the serving assets of a model trained on `train_file_patterns` to `assets_dir`.
+
+  Args:
+    train_file_patterns: the raw training examples (gzipped tf.Example TFRecords, as ExampleGen writes):
+      users' profiles, seen items and popularity come from these.
+    catalogue_file_patterns: the raw examples whose items are candidates (train and eval): the catalogue.
+    assets_dir: e.g. `<serving_model_dir>/assets.extra`; created if needed.
+    max_popular_items: length limit of each popularity list.
+
+  Raises:
+    ValueError: if no file matches a pattern, or `max_popular_items` < 1.
+  """
+  if max_popular_items < 1:
+    raise ValueError(f'max_popular_items={max_popular_items} must be at least 1.')
+  column_types: Dict[str, ColumnType] = {}
+  profiles: Dict[str, Dict[str, Any]] = {}
+  seen: Dict[str, set] = collections.defaultdict(set)
+  global_counts: Dict[str, int] = collections.Counter()
+  segment_counts: Dict[str, Dict[str, Dict[str, int]]] = collections.defaultdict(
+      lambda: collections.defaultdict(collections.Counter))
+  user_item_counts: Dict[str, Dict[str, int]] = collections.defaultdict(collections.Counter)
+  for row, types in _example_rows(train_file_patterns):
+    column_types.update(types)
+    user_id, item_id = row[features.USER_ID], row[features.ITEM_ID]
+    if user_id not in profiles:
+      profiles[user_id] = {k: v for k, v in row.items() if k == features.USER_ID or features.is_user_feature(k)}
+    user_item_counts[user_id][item_id] += 1
+  for user_id, item_counts in user_item_counts.items():
+    seen[user_id] = set(item_counts)
+    global_counts.update(item_counts)
+    for column, value in user_segments(profiles[user_id]).items():
+      segment_counts[column][value].update(item_counts)
+  items: Dict[str, Dict[str, Any]] = {}
+  for row, types in _example_rows(catalogue_file_patterns):
+    column_types.update(types)
+    items.setdefault(row[features.ITEM_ID],
+                     {k: v for k, v in row.items() if k == features.ITEM_ID or features.is_item_feature(k)})
+
+  tf.io.gfile.makedirs(assets_dir)
+  with tf.io.gfile.GFile(os.path.join(assets_dir, CATALOGUE_FILE), 'w') as f:
+    for item_id in sorted(items):
+      f.write(json.dumps(items[item_id], sort_keys=True) + '\n')
+  with tf.io.gfile.GFile(os.path.join(assets_dir, USERS_FILE), 'w') as f:
+    for user_id in sorted(profiles):
+      f.write(json.dumps({PROFILE_KEY: profiles[user_id], SEEN_ITEMS_KEY: sorted(seen[user_id])},
+                         sort_keys=True) + '\n')
+  popularity = {
+      GLOBAL_KEY: _ranked(global_counts, max_popular_items),
+      SEGMENTS_KEY: {column: {value: _ranked(counts, max_popular_items) for value, counts in sorted(by_value.items())}
+                     for column, by_value in sorted(segment_counts.items())},
+  }
+  with tf.io.gfile.GFile(os.path.join(assets_dir, POPULARITY_FILE), 'w') as f:
+    json.dump(popularity, f, sort_keys=True)
+  with tf.io.gfile.GFile(os.path.join(assets_dir, COLUMN_TYPES_FILE), 'w') as f:
+    json.dump({k: v.value for k, v in sorted(column_types.items())}, f, sort_keys=True)
+  logging.info('Serving assets written to %s: %d items, %d users.', assets_dir, len(items), len(profiles))
+
+
+def _json_lines(path: str) -> Iterable[Dict[str, Any]]:
+  with tf.io.gfile.GFile(path, 'r') as f:
+    for line in f:
+      if line.strip():
+        yield json.loads(line)
+
+
+def _popularity_list(pairs: Sequence[Sequence[Any]]) -> PopularityList:
+  return tuple((str(item), int(count)) for item, count in pairs)
+
+
+def load_serving_assets(assets_dir: str) -> ServingAssets:
+  """Reads the files `write_serving_assets` wrote.
+
+  Raises:
+    FileNotFoundError: if a file is missing (the model was exported without serving assets: retrain it with
+      the retrieval Trainer, which writes them).
+  """
+  missing = [name for name in ASSET_FILES if not tf.io.gfile.exists(os.path.join(assets_dir, name))]
+  if missing:
+    raise FileNotFoundError(
+        f'{assets_dir} lacks the serving assets {missing}; push a retrieval model exported by '
+        'trainer.retrieval.run (it writes them with serving.assets.write_serving_assets).')
+  items = {row[features.ITEM_ID]: row for row in _json_lines(os.path.join(assets_dir, CATALOGUE_FILE))}
+  profiles: Dict[str, Mapping[str, Any]] = {}
+  seen: Dict[str, FrozenSet[str]] = {}
+  for user in _json_lines(os.path.join(assets_dir, USERS_FILE)):
+    user_id = user[PROFILE_KEY][features.USER_ID]
+    profiles[user_id] = user[PROFILE_KEY]
+    seen[user_id] = frozenset(user[SEEN_ITEMS_KEY])
+  with tf.io.gfile.GFile(os.path.join(assets_dir, POPULARITY_FILE), 'r') as f:
+    raw_popularity = json.load(f)
+  popularity = Popularity(
+      global_items=_popularity_list(raw_popularity[GLOBAL_KEY]),
+      segment_items={column: {value: _popularity_list(pairs) for value, pairs in by_value.items()}
+                     for column, by_value in raw_popularity[SEGMENTS_KEY].items()})
+  with tf.io.gfile.GFile(os.path.join(assets_dir, COLUMN_TYPES_FILE), 'r') as f:
+    column_types = {k: ColumnType(v) for k, v in json.load(f).items()}
+  return ServingAssets(items=items, user_profiles=profiles, seen_items=seen, popularity=popularity,
+                       column_types=column_types)
+
+
+def assets_dir_of(model_version_dir: str) -> str:
+  """The assets directory inside one pushed model version."""
+  return os.path.join(model_version_dir, ASSETS_DIR)
+
+
+def optional_user_columns(profile: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+  """The `user_*` columns of a profile (without `user_id`)."""
+  return {k: v for k, v in (profile or {}).items() if features.is_user_feature(k)}

@@ -1,0 +1,230 @@
+"""Two-stage recommend(): retrieve candidates, drop seen items, predict ratings, order by the final score.
+
+For a user the training data knows (a profile in the serving assets):
+
+1. Retrieval: the retrieval model's `serving_default` returns its top-K items (K fixed at export, 100 by
+   default) with their query-candidate scores.
+2. Filter: with `exclude_seen`, the items of the user's training interactions are dropped.
+3. Ranking: the ranking model predicts the user's rating (stars) of every remaining candidate.
+4. Order by the final score, a blend of the two stages' scores standardized over the user's candidates:
+
+       final_score = (1 - ranking_weight) * z(retrieval_score) + ranking_weight * z(predicted_rating)
+
+   where z(x) = (x - mean(x)) / std(x) over this user's candidates (0 when all are equal). ranking_weight=0
+   is the retrieval order, 1 the predicted-rating order. The default (`DEFAULT_RANKING_WEIGHT`) is the weight
+   at which the final top-10 was measured not worse than retrieval alone on the canonical MovieLens split
+   (benchmarks/serving_quality.py; see docs/serving.md). Ties go to the higher retrieval score.
+5. If fewer than k candidates remain (a user who has seen most of the top-K), the list is completed with the
+   most popular unseen items (`source='popular'`).
+
+A user id the assets do not know gets the popular-items fallback, never an error: items ranked by their
+share of the training interactions, averaged over the user's segments (`features.USER_SEGMENT_COLUMNS`) when
+`user_features` give any, else over all users.
+"""
+
+import dataclasses
+import itertools
+from typing import Any, Collection, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from schema import features
+from serving import assets as assets_lib
+from serving import models as models_lib
+from serving import requests as requests_lib
+
+# The final score's weight on the ranking stage; see the module docstring and docs/serving.md.
+DEFAULT_RANKING_WEIGHT = 0.5
+# Largest k a caller may ask for.
+DEFAULT_MAX_K = 100
+
+SOURCE_TWO_STAGE = 'two_stage'
+SOURCE_POPULAR = 'popular'
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommendedItem:
+  """One recommended item.
+
+  Attributes:
+    item_id: the raw item id.
+    item_title: the catalogue title, or None when the catalogue has no titles.
+    score: the final score the list is ordered by (two-stage: the blend; popular: the popularity share).
+    retrieval_score: the retrieval model's score (None for popular items).
+    predicted_rating: the ranking model's predicted stars (None for popular items).
+    source: SOURCE_TWO_STAGE or SOURCE_POPULAR.
+  """
+  item_id: str
+  item_title: Optional[str]
+  score: float
+  retrieval_score: Optional[float]
+  predicted_rating: Optional[float]
+  source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendations:
+  """The answer to one recommend() call.
+
+  Attributes:
+    user_id: as asked.
+    known_user: whether the models were trained on this user (False: popular-items fallback).
+    versions: the model versions that answered.
+    items: at most k items, best first.
+  """
+  user_id: str
+  known_user: bool
+  versions: models_lib.ServedVersions
+  items: Tuple[RecommendedItem, ...]
+
+  def to_json_dict(self) -> Dict[str, Any]:
+    """A JSON-ready dict (the HTTP and CLI response body)."""
+    return {
+        'user_id': self.user_id,
+        'known_user': self.known_user,
+        'model_versions': dataclasses.asdict(self.versions),
+        'items': [dataclasses.asdict(item) for item in self.items],
+    }
+
+
+def standardized(values: np.ndarray) -> np.ndarray:
+  """z-scores of `values` float `[n]` over themselves; zeros when they are all equal."""
+  values = np.asarray(values, dtype=np.float64)
+  if values.size == 0:
+    return values
+  std = values.std()
+  if std == 0:
+    return np.zeros_like(values)
+  return (values - values.mean()) / std
+
+
+def final_scores(retrieval_scores: np.ndarray, predicted_ratings: np.ndarray, ranking_weight: float) -> np.ndarray:
+  """The final score of each candidate, float64 `[n]`; see the module docstring."""
+  return ((1.0 - ranking_weight) * standardized(retrieval_scores)
+          + ranking_weight * standardized(predicted_ratings))
+
+
+def popular_items(popularity: assets_lib.Popularity, segments: Mapping[str, str]) -> List[Tuple[str, float]]:
+  """(item_id, score) by popularity, best first: share of interactions averaged over `segments`.
+
+  Args:
+    popularity: the pushed popularity lists.
+    segments: segment column -> value (e.g. {'user_gender': 'F'}); segments without a list are skipped; with
+      none left, the global list is used.
+
+  Returns:
+    Items and their mean share (0..1) of the segments' training interactions; ties by item id.
+  """
+  lists = [popularity.segment_items.get(column, {}).get(value) for column, value in segments.items()]
+  lists = [pairs for pairs in lists if pairs]
+  if not lists:
+    lists = [popularity.global_items]
+  shares: Dict[str, float] = {}
+  for pairs in lists:
+    total = float(sum(count for _, count in pairs)) or 1.0
+    for item_id, count in pairs:
+      shares[item_id] = shares.get(item_id, 0.0) + count / total / len(lists)
+  return sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class Recommender:
+  """The two-stage recommender over the models a `ModelRegistry` serves."""
+
+  def __init__(self, registry: models_lib.ModelRegistry, ranking_weight: float = DEFAULT_RANKING_WEIGHT,
+               max_k: int = DEFAULT_MAX_K):
+    """Args:
+      registry: serves the current model bundle (refresh it before the first call).
+      ranking_weight: the final score's weight on the predicted rating, in [0, 1].
+      max_k: the largest k accepted.
+
+    Raises:
+      ValueError: for a ranking_weight outside [0, 1] or max_k < 1.
+    """
+    if not 0.0 <= ranking_weight <= 1.0:
+      raise ValueError(f'ranking_weight={ranking_weight} must be within [0, 1].')
+    if max_k < 1:
+      raise ValueError(f'max_k={max_k} must be at least 1.')
+    self._registry = registry
+    self._ranking_weight = ranking_weight
+    self._max_k = max_k
+
+  @property
+  def max_k(self) -> int:
+    return self._max_k
+
+  def recommend(self, user_id: str, k: int = 10, exclude_seen: bool = True,
+                user_features: Optional[Mapping[str, Any]] = None) -> Recommendations:
+    """The best `k` items for `user_id` now.
+
+    Args:
+      user_id: the raw user id; an unknown one gets the popular-items fallback.
+      k: items wanted, 1..max_k.
+      exclude_seen: drop the items of the user's training interactions.
+      user_features: raw `user_*` columns (values as their types or as text): for a known user they replace
+        the profile's values; for an unknown user they choose the popularity segment.
+
+    Returns:
+      At most k items, best first (fewer only if the catalogue has fewer unseen items).
+
+    Raises:
+      ValueError: for a k outside 1..max_k, an empty user_id, or user_features naming an unknown column or
+        holding a value of the wrong type.
+      models.ModelsNotReadyError: while no models are loaded.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self._max_k:
+      raise ValueError(f'k={k!r} must be an integer from 1 to {self._max_k}.')
+    if not user_id:
+      raise ValueError('user_id is empty; pass the raw user id.')
+    bundle = self._registry.current()
+    given = requests_lib.coerce_user_features(user_features, bundle.assets.column_types)
+    profile = bundle.assets.user_profiles.get(user_id)
+    if profile is None:
+      items = self._popular(bundle, assets_lib.user_segments(given), frozenset(), k, exclude=())
+      return Recommendations(user_id=user_id, known_user=False, versions=bundle.versions, items=tuple(items))
+    user_columns = {**profile, **given}
+    seen = bundle.assets.seen_items.get(user_id, frozenset()) if exclude_seen else frozenset()
+    ranked = self._two_stage(bundle, user_columns, seen)[:k]
+    if len(ranked) < k:
+      ranked += self._popular(bundle, {}, seen, k - len(ranked), exclude={item.item_id for item in ranked})
+    return Recommendations(user_id=user_id, known_user=True, versions=bundle.versions, items=tuple(ranked))
+
+  def _two_stage(self, bundle: models_lib.ModelBundle, user_columns: Mapping[str, Any],
+                 seen: frozenset) -> List[RecommendedItem]:
+    """Every unseen retrieved candidate, ordered by the final score."""
+    encoder = bundle.encoder
+    item_ids, scores = bundle.backend.retrieve([encoder.user_request(user_columns)])
+    candidates = [(item_id, float(score)) for item_id, score in zip(item_ids[0], scores[0])
+                  if item_id not in seen and item_id in bundle.assets.items]
+    if not candidates:
+      return []
+    candidate_ids = [item_id for item_id, _ in candidates]
+    retrieval_scores = np.array([score for _, score in candidates])
+    ratings = bundle.backend.predict_ratings(encoder.ranking_requests(user_columns, candidate_ids))
+    blended = final_scores(retrieval_scores, ratings, self._ranking_weight)
+    order = sorted(range(len(candidates)), key=lambda i: (-blended[i], -retrieval_scores[i], candidate_ids[i]))
+    return [RecommendedItem(item_id=candidate_ids[i], item_title=_title(bundle.assets, candidate_ids[i]),
+                            score=float(blended[i]), retrieval_score=float(retrieval_scores[i]),
+                            predicted_rating=float(ratings[i]), source=SOURCE_TWO_STAGE) for i in order]
+
+  def _popular(self, bundle: models_lib.ModelBundle, segments: Mapping[str, str], seen: frozenset, k: int,
+               exclude: Collection[str]) -> List[RecommendedItem]:
+    """The k most popular items of the segments (then of all users) that are neither seen nor excluded."""
+    items: List[RecommendedItem] = []
+    taken = set(exclude)
+    ranked = popular_items(bundle.assets.popularity, segments)
+    if segments:
+      ranked = itertools.chain(ranked, popular_items(bundle.assets.popularity, {}))
+    for item_id, share in ranked:
+      if item_id in seen or item_id in taken:
+        continue
+      taken.add(item_id)
+      items.append(RecommendedItem(item_id=item_id, item_title=_title(bundle.assets, item_id), score=share,
+                                   retrieval_score=None, predicted_rating=None, source=SOURCE_POPULAR))
+      if len(items) == k:
+        break
+    return items
+
+
+def _title(serving_assets: assets_lib.ServingAssets, item_id: str) -> Optional[str]:
+  title = serving_assets.items.get(item_id, {}).get(features.ITEM_TITLE)
+  return None if title is None else str(title)

@@ -1,0 +1,129 @@
+"""Serialized tf.Example requests of the two models: one per user (retrieval), one per user-item pair (ranking).
+
+A ranking request holds every raw column but the rating: the user's columns, the candidate's columns and a
+timestamp. Serializing a hundred full examples per recommendation in Python would cost milliseconds, so each
+catalogue item's feature entries are serialized once per model version and a request is assembled by joining
+byte strings: a tf.Example is `Example{features: Features{feature: map entries}}`, and the map entries of
+different columns can be concatenated into one `Features` message (protobuf wire format), which
+`tf.io.parse_example` reads as one example.
+"""
+
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from ingestion import examples as examples_lib
+from ingestion.interactions import ColumnType
+from schema import features
+from serving import assets as assets_lib
+
+# Wire tag of `Example.features` (field 1, length-delimited).
+_FEATURES_TAG = 0x0A
+
+
+def _varint(value: int) -> bytes:
+  """Protobuf base-128 varint of a non-negative `value`."""
+  out = bytearray()
+  while value > 0x7F:
+    out.append((value & 0x7F) | 0x80)
+    value >>= 7
+  out.append(value)
+  return bytes(out)
+
+
+def _feature_entries(serialized_example: bytes) -> bytes:
+  """The `Features` payload (the concatenated map entries) of a serialized tf.Example.
+
+  Raises:
+    ValueError: if the bytes do not start with the `features` field of an Example.
+  """
+  if not serialized_example:
+    return b''
+  if serialized_example[0] != _FEATURES_TAG:
+    raise ValueError(f'Not a serialized tf.Example with features: starts with byte {serialized_example[0]:#x}.')
+  length, shift, position = 0, 0, 1
+  while True:
+    byte = serialized_example[position]
+    length |= (byte & 0x7F) << shift
+    position += 1
+    shift += 7
+    if not byte & 0x80:
+      break
+  if position + length != len(serialized_example):
+    raise ValueError('A serialized tf.Example with more than one features field cannot be joined.')
+  return serialized_example[position:]
+
+
+def _example_of_entries(entries: bytes) -> bytes:
+  """Wraps concatenated `Features` map entries into a serialized tf.Example."""
+  return bytes([_FEATURES_TAG]) + _varint(len(entries)) + entries
+
+
+def coerce_user_features(user_features: Optional[Mapping[str, Any]],
+                         column_types: Mapping[str, ColumnType]) -> Dict[str, Any]:
+  """Validates caller-given user columns and converts their values (e.g. query-string text) to column types.
+
+  Args:
+    user_features: raw `user_*` column -> value (str, int or float), or None.
+    column_types: the models' column types (`ServingAssets.column_types`).
+
+  Returns:
+    The columns with values of their types (a None value is dropped).
+
+  Raises:
+    ValueError: naming the column, for a column that is not a `user_*` column the models know, or a value
+      that does not convert to the column's type.
+  """
+  coerced: Dict[str, Any] = {}
+  known = sorted(c for c in column_types if features.is_user_feature(c))
+  for column, value in (user_features or {}).items():
+    if column not in known:
+      raise ValueError(f'{column!r} is not a user feature of the served models; use one of {known}.')
+    if value is None:
+      continue
+    column_type = column_types[column]
+    try:
+      if column_type == ColumnType.INT:
+        coerced[column] = int(value)
+      elif column_type == ColumnType.FLOAT:
+        coerced[column] = float(value)
+      else:
+        coerced[column] = str(value)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f'{column}={value!r} is not a valid {column_type.value}; pass a {column_type.value} '
+                       'value.') from e
+  return coerced
+
+
+class RequestEncoder:
+  """Builds the models' serialized requests from raw columns, with item entries serialized once."""
+
+  def __init__(self, serving_assets: assets_lib.ServingAssets):
+    """Serializes every catalogue item's columns once.
+
+    Args:
+      serving_assets: the catalogue and column types of the served models.
+    """
+    self._column_types = dict(serving_assets.column_types)
+    self._item_entries: Dict[str, bytes] = {
+        item_id: _feature_entries(examples_lib.serialize_example(row, self._column_types))
+        for item_id, row in serving_assets.items.items()}
+
+  def user_request(self, user_columns: Mapping[str, Any]) -> bytes:
+    """The retrieval request of one user: `user_id` and `user_*` columns, serialized tf.Example."""
+    return examples_lib.serialize_example(user_columns, self._column_types)
+
+  def ranking_requests(self, user_columns: Mapping[str, Any], item_ids: Sequence[str],
+                       timestamp: Optional[int] = None) -> List[bytes]:
+    """One serialized tf.Example per candidate: the user's columns, the item's columns and `timestamp`.
+
+    Args:
+      user_columns: `user_id` and `user_*` columns.
+      item_ids: candidates; each must be in the catalogue.
+      timestamp: seconds since the epoch; default now (the request time).
+
+    Raises:
+      KeyError: for an item id missing from the catalogue.
+    """
+    shared = {**user_columns, features.TIMESTAMP: int(time.time()) if timestamp is None else timestamp}
+    user_entries = _feature_entries(examples_lib.serialize_example(shared, self._column_types))
+    return [_example_of_entries(user_entries + self._item_entries[item_id]) for item_id in item_ids]

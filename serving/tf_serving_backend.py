@@ -1,0 +1,141 @@
+"""Model backend that calls TensorFlow Serving's REST API instead of loading the models in process.
+
+TF Serving (see `serving/models.config` and `serving/docker-compose.yaml`) serves the two models from the same
+serving directory the pipeline pushes to, so the service reads the serving assets from that directory and asks
+TF Serving for exactly the versions it found there:
+
+* `GET  <url>/v1/models/<model>/versions/<v>` — the bundle is used only once both versions are AVAILABLE
+  (until then the registry keeps the previous bundle and retries at the next poll);
+* `POST <url>/v1/models/<model>/versions/<v>:predict` with the columnar body
+  `{"signature_name": "serving_default", "inputs": {"examples": [{"b64": ...}, ...]}}`; the answer is
+  `{"outputs": {name: values}}`, or `{"outputs": values}` when the signature has a single output.
+
+Connections are kept alive, one per thread.
+"""
+
+import base64
+import http.client
+import json
+import threading
+import urllib.parse
+from typing import Any, Dict, Sequence, Tuple
+
+import numpy as np
+
+from serving import models as models_lib
+from trainer.ranking import export as ranking_export
+from trainer.retrieval import export as retrieval_export
+
+AVAILABLE_STATE = 'AVAILABLE'
+# Seconds to wait for TF Serving to answer one call.
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class TFServingError(RuntimeError):
+  """TF Serving answered with an error status."""
+
+
+class TFServingClient:
+  """A minimal TF Serving REST client (predict and model status), one kept-alive connection per thread."""
+
+  def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+    """Args:
+      url: TF Serving's REST address, e.g. 'http://127.0.0.1:8501'.
+      timeout_s: seconds to wait for one answer.
+
+    Raises:
+      ValueError: for a URL that is not http://host[:port].
+    """
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme != 'http' or not parsed.hostname:
+      raise ValueError(f'tf_serving_url={url!r} must look like http://HOST:PORT (TF Serving REST, port 8501).')
+    self._host = parsed.hostname
+    self._port = parsed.port or 80
+    self._timeout_s = timeout_s
+    self._local = threading.local()
+
+  def _connection(self) -> http.client.HTTPConnection:
+    connection = getattr(self._local, 'connection', None)
+    if connection is None:
+      connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+      self._local.connection = connection
+    return connection
+
+  def _call(self, method: str, path: str, body: Any = None) -> Dict[str, Any]:
+    payload = None if body is None else json.dumps(body).encode('utf-8')
+    headers = {'Content-Type': 'application/json'} if payload is not None else {}
+    for attempt in range(2):  # a kept-alive connection the server closed is reopened once
+      connection = self._connection()
+      try:
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode('utf-8')
+        break
+      except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+        connection.close()
+        self._local.connection = None
+        if attempt == 1:
+          raise
+    if response.status != 200:
+      raise TFServingError(f'TF Serving {method} {path} answered {response.status}: {text[:500]}')
+    return json.loads(text)
+
+  def model_state(self, model: str, version: int) -> str:
+    """The state TF Serving reports for a model version (e.g. 'AVAILABLE'); '' if it does not know it."""
+    try:
+      status = self._call('GET', f'/v1/models/{model}/versions/{version}')
+    except (TFServingError, OSError):  # not loaded yet, or the server is not up yet: both mean "not yet"
+      return ''
+    for entry in status.get('model_version_status', []):
+      if str(entry.get('version')) == str(version):
+        return str(entry.get('state', ''))
+    return ''
+
+  def predict(self, model: str, version: int, examples: Sequence[bytes]) -> Any:
+    """Calls `serving_default` of a model version on serialized examples; returns the `outputs` value."""
+    body = {
+        'signature_name': retrieval_export.SERVING_SIGNATURE,
+        'inputs': {retrieval_export.EXAMPLES_INPUT: [{'b64': base64.b64encode(e).decode('ascii')}
+                                                     for e in examples]},
+    }
+    return self._call('POST', f'/v1/models/{model}/versions/{version}:predict', body)['outputs']
+
+
+class TFServingModels:
+  """`ModelBackend` over TF Serving for one pair of versions."""
+
+  def __init__(self, client: TFServingClient, versions: models_lib.ServedVersions):
+    self._client = client
+    self._versions = versions
+
+  def retrieve(self, requests: Sequence[bytes]) -> Tuple[np.ndarray, np.ndarray]:
+    outputs = self._client.predict(models_lib.RETRIEVAL_MODEL, self._versions.retrieval, requests)
+    item_ids = np.array(outputs[retrieval_export.ITEM_IDS_OUTPUT], dtype=str)
+    return item_ids, np.array(outputs[retrieval_export.SCORES_OUTPUT], dtype=np.float32)
+
+  def predict_ratings(self, requests: Sequence[bytes]) -> np.ndarray:
+    outputs = self._client.predict(models_lib.RANKING_MODEL, self._versions.ranking, requests)
+    if isinstance(outputs, dict):
+      outputs = outputs[ranking_export.PREDICTIONS_OUTPUT]
+    return np.array(outputs, dtype=np.float32).reshape([-1])
+
+
+def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.BundleLoader:
+  """A `ModelRegistry` loader whose bundles call TF Serving at `url` for the versions found on disk.
+
+  Raises:
+    ValueError: for a malformed url.
+  """
+  client = TFServingClient(url, timeout_s)
+
+  def load(serving_dir: str, versions: models_lib.ServedVersions) -> models_lib.ModelBundle:
+    for model, version in ((models_lib.RETRIEVAL_MODEL, versions.retrieval),
+                           (models_lib.RANKING_MODEL, versions.ranking)):
+      state = client.model_state(model, version)
+      if state != AVAILABLE_STATE:
+        raise models_lib.VersionNotAvailableError(
+            f'TF Serving at {url} reports {model} version {version} as {state or "unknown"!r}.')
+    retrieval_dir = models_lib.version_dir(serving_dir, models_lib.RETRIEVAL_MODEL, versions.retrieval)
+    return models_lib.make_bundle(versions, TFServingModels(client, versions), retrieval_dir)
+
+  return load

@@ -1,0 +1,266 @@
+"""recommend() on a hand-made fixture: expected order, seen-item exclusion, padding and the popular fallback.
+
+The two models here are small SavedModels with hand-set outputs that honour the exported signatures'
+contracts (`serving_default(examples)` -> `item_ids`/`scores` `[batch, K]`, and -> `predictions` `[batch, 1]`,
+parsing the raw columns the real models require), so every expected order below is worked out by hand. They
+are loaded through the same `serving.models` path as pushed models; the serving assets are written from
+gzipped tf.Example files by `serving.assets.write_serving_assets`, as the retrieval Trainer does.
+The project's real exported models are exercised in tests/serving_pipeline_test.py.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ingestion import examples as examples_lib
+from ingestion.interactions import ColumnType
+from schema import features
+from serving import assets as assets_lib
+from serving import models, recommender
+from serving import requests as requests_lib
+from transform import preprocessing
+from trainer.ranking import export as ranking_export
+from trainer.retrieval import export as retrieval_export
+
+COLUMN_TYPES = {features.USER_AGE: ColumnType.INT, features.USER_GENDER: ColumnType.STRING,
+                features.ITEM_TITLE: ColumnType.STRING, features.ITEM_GENRES: ColumnType.STRING}
+
+
+def row(user: str, item: str, age: int, gender: str, genres: str = 'Drama') -> Dict:
+  """One invented interaction (not MovieLens data)."""
+  return {features.USER_ID: user, features.ITEM_ID: item, features.RATING: 4.0, features.TIMESTAMP: 1,
+          features.USER_AGE: age, features.USER_GENDER: gender, features.ITEM_TITLE: f'Title {item}',
+          features.ITEM_GENRES: genres}
+
+
+# u1 (23, F) saw i1, i2; u2 (40, M) saw i1, i3; u3 (23, M) saw i1. i4..i6 appear only in the eval split.
+TRAIN_ROWS = [row('u1', 'i1', 23, 'F'), row('u1', 'i2', 23, 'F'), row('u2', 'i1', 40, 'M'),
+              row('u2', 'i3', 40, 'M'), row('u3', 'i1', 23, 'M')]
+EVAL_ROWS = [row('u1', 'i4', 23, 'F'), row('u2', 'i5', 40, 'M'), row('u3', 'i6', 23, 'M')]
+
+# Retrieval's top-5 per user (hand-set), best first.
+RETRIEVAL_V1 = {
+    'u1': [('i1', 0.9), ('i4', 0.8), ('i5', 0.6), ('i2', 0.5), ('i6', 0.4)],
+    'u2': [('i4', 0.7), ('i1', 0.6), ('i6', 0.5), ('i5', 0.4), ('i3', 0.3)],
+    'u3': [('i2', 0.9), ('i3', 0.8), ('i4', 0.7), ('i5', 0.6), ('i6', 0.5)],
+}
+# Predicted stars per (user, item); other pairs get DEFAULT_RATING.
+RATINGS = {('u1', 'i1'): 5.0, ('u1', 'i2'): 1.0, ('u1', 'i4'): 2.0, ('u1', 'i5'): 4.0, ('u1', 'i6'): 3.0}
+DEFAULT_RATING = 3.0
+
+
+def write_examples(rows: Sequence[Mapping], path: str) -> None:
+  """Gzipped TFRecord of tf.Example, as ExampleGen writes a split."""
+  examples_lib.write_tfrecord((examples_lib.serialize_example(r, COLUMN_TYPES) for r in rows), path)
+
+
+class RetrievalStub(tf.Module):
+  """A retrieval SavedModel with hand-set top-K lists per user (unknown users get the last list)."""
+
+  def __init__(self, top_k: Mapping[str, List[Tuple[str, float]]]):
+    super().__init__()
+    users = sorted(top_k)
+    self.rows = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(users), tf.range(len(users), dtype=tf.int64)),
+        default_value=len(users) - 1)
+    self.item_ids = tf.constant([[item for item, _ in top_k[u]] for u in users])
+    self.scores = tf.constant([[score for _, score in top_k[u]] for u in users], tf.float32)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=retrieval_export.EXAMPLES_INPUT)])
+  def serve(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    # The user columns the real model requires; item columns are not parsed.
+    parsed = tf.io.parse_example(examples, {
+        features.USER_ID: tf.io.FixedLenFeature([1], tf.string),
+        features.USER_AGE: tf.io.FixedLenFeature([1], tf.int64),
+        features.USER_GENDER: tf.io.FixedLenFeature([1], tf.string)})
+    rows = self.rows.lookup(tf.reshape(parsed[features.USER_ID], [-1]))
+    return {retrieval_export.ITEM_IDS_OUTPUT: tf.gather(self.item_ids, rows),
+            retrieval_export.SCORES_OUTPUT: tf.gather(self.scores, rows)}
+
+
+class RankingStub(tf.Module):
+  """A ranking SavedModel predicting hand-set stars per (user, item)."""
+
+  def __init__(self, ratings: Mapping[Tuple[str, str], float]):
+    super().__init__()
+    keys = [f'{user}/{item}' for user, item in ratings]
+    self.stars = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(list(ratings.values()), tf.float32)),
+        default_value=DEFAULT_RATING)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=ranking_export.EXAMPLES_INPUT)])
+  def serve(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    # Every raw column but the rating, as the real model parses them (all required).
+    parsed = tf.io.parse_example(examples, {
+        name: tf.io.FixedLenFeature([1], tf.int64 if name in (features.USER_AGE, features.TIMESTAMP) else tf.string)
+        for name in (features.USER_ID, features.ITEM_ID, features.TIMESTAMP, features.USER_AGE,
+                     features.USER_GENDER, features.ITEM_TITLE, features.ITEM_GENRES)})
+    keys = tf.strings.join([parsed[features.USER_ID], parsed[features.ITEM_ID]], separator='/')
+    return {ranking_export.PREDICTIONS_OUTPUT: self.stars.lookup(keys)}
+
+
+def save_retrieval(top_k: Mapping[str, List[Tuple[str, float]]], version_dir: str, examples_dir: str) -> str:
+  """Saves a retrieval stub with serving assets written from the fixture's example files."""
+  stub = RetrievalStub(top_k)
+  tf.saved_model.save(stub, version_dir, signatures={retrieval_export.SERVING_SIGNATURE: stub.serve})
+  assets_lib.write_serving_assets([os.path.join(examples_dir, 'train', '*')],
+                                  [os.path.join(examples_dir, split, '*') for split in ('train', 'eval')],
+                                  assets_lib.assets_dir_of(version_dir))
+  return version_dir
+
+
+def save_ranking(ratings: Mapping[Tuple[str, str], float], version_dir: str) -> str:
+  stub = RankingStub(ratings)
+  tf.saved_model.save(stub, version_dir, signatures={ranking_export.SERVING_SIGNATURE: stub.serve})
+  return version_dir
+
+
+def build_serving_dir(root: str) -> str:
+  """`<root>/serving` holding retrieval/1 and ranking/1 of the fixture; returns the serving dir."""
+  examples_dir = os.path.join(root, 'examples')
+  write_examples(TRAIN_ROWS, os.path.join(examples_dir, 'train', 'data.gz'))
+  write_examples(EVAL_ROWS, os.path.join(examples_dir, 'eval', 'data.gz'))
+  serving_dir = os.path.join(root, 'serving')
+  save_retrieval(RETRIEVAL_V1, os.path.join(serving_dir, models.RETRIEVAL_MODEL, '1'), examples_dir)
+  save_ranking(RATINGS, os.path.join(serving_dir, models.RANKING_MODEL, '1'))
+  return serving_dir
+
+
+@pytest.fixture(scope='module')
+def serving_dir(tmp_path_factory) -> str:
+  return build_serving_dir(str(tmp_path_factory.mktemp('serving_fixture')))
+
+
+@pytest.fixture(scope='module')
+def registry(serving_dir) -> models.ModelRegistry:
+  registry = models.ModelRegistry(serving_dir)
+  assert registry.refresh()
+  return registry
+
+
+def ids(result: recommender.Recommendations) -> List[str]:
+  return [item.item_id for item in result.items]
+
+
+def test_assets_hold_catalogue_profiles_seen_items_and_segment_popularity(serving_dir):
+  loaded = assets_lib.load_serving_assets(
+      assets_lib.assets_dir_of(os.path.join(serving_dir, models.RETRIEVAL_MODEL, '1')))
+  assert sorted(loaded.items) == ['i1', 'i2', 'i3', 'i4', 'i5', 'i6']
+  assert loaded.items['i4'] == {features.ITEM_ID: 'i4', features.ITEM_TITLE: 'Title i4',
+                                features.ITEM_GENRES: 'Drama'}
+  assert loaded.user_profiles['u2'] == {features.USER_ID: 'u2', features.USER_AGE: 40, features.USER_GENDER: 'M'}
+  assert loaded.seen_items == {'u1': {'i1', 'i2'}, 'u2': {'i1', 'i3'}, 'u3': {'i1'}}
+  assert loaded.popularity.global_items == (('i1', 3), ('i2', 1), ('i3', 1))
+  assert loaded.popularity.segment_items[features.USER_GENDER]['M'] == (('i1', 2), ('i3', 1))
+  assert loaded.popularity.segment_items[features.USER_AGE_BUCKET]['18-24'] == (('i1', 2), ('i2', 1))
+  assert loaded.column_types[features.USER_AGE] == ColumnType.INT
+  assert loaded.column_types[features.ITEM_TITLE] == ColumnType.STRING
+
+
+def test_age_bucket_label_agrees_with_transform():
+  ages = [5, 17, 18, 24, 25, 34, 35, 44, 45, 49, 50, 55, 56, 80]
+  expected = [v.decode() for v in preprocessing.age_bucket(tf.constant(ages, tf.int64)).numpy()]
+  assert [assets_lib.age_bucket_label(a) for a in ages] == expected
+  assert assets_lib.age_bucket_label(23) == '18-24'
+
+
+def test_ranking_requests_are_full_examples():
+  serving_assets = assets_lib.ServingAssets(
+      items={'i1': {features.ITEM_ID: 'i1', features.ITEM_TITLE: 'T é'}}, user_profiles={}, seen_items={},
+      popularity=assets_lib.Popularity((), {}), column_types=COLUMN_TYPES)
+  user = {features.USER_ID: 'u1', features.USER_AGE: 23}
+  request = requests_lib.RequestEncoder(serving_assets).ranking_requests(user, ['i1'], timestamp=7)[0]
+  expected = examples_lib.serialize_example({**user, features.ITEM_ID: 'i1', features.ITEM_TITLE: 'T é',
+                                             features.TIMESTAMP: 7}, COLUMN_TYPES)
+  assert tf.train.Example.FromString(request) == tf.train.Example.FromString(expected)
+
+
+def test_recommend_orders_by_the_blend_and_excludes_seen_items(registry):
+  # u1's unseen candidates i4, i5, i6 have retrieval scores 0.8, 0.6, 0.4 -> z = +1.2247, 0, -1.2247 and
+  # predicted stars 2, 4, 3 -> z = -1.2247, +1.2247, 0. Blend 0.5/0.5: i4 0, i5 +0.6124, i6 -0.6124.
+  result = recommender.Recommender(registry, ranking_weight=0.5).recommend('u1', k=3)
+  assert result.known_user and ids(result) == ['i5', 'i4', 'i6']
+  np.testing.assert_allclose([i.score for i in result.items], [0.61237, 0.0, -0.61237], atol=1e-4)
+  first = result.items[0]
+  assert (first.item_title, first.predicted_rating, first.source) == ('Title i5', 4.0, 'two_stage')
+  assert first.retrieval_score == pytest.approx(0.6)
+  # Weight 0 is the retrieval order, weight 1 the predicted-rating order.
+  assert ids(recommender.Recommender(registry, ranking_weight=0.0).recommend('u1', k=3)) == ['i4', 'i5', 'i6']
+  assert ids(recommender.Recommender(registry, ranking_weight=1.0).recommend('u1', k=3)) == ['i5', 'i6', 'i4']
+
+
+def test_recommend_keeps_seen_items_when_asked(registry):
+  result = recommender.Recommender(registry, ranking_weight=0.0).recommend('u1', k=5, exclude_seen=False)
+  assert ids(result) == ['i1', 'i4', 'i5', 'i2', 'i6']
+
+
+def test_short_candidate_lists_are_completed_with_popular_unseen_items(registry):
+  # u1 has 3 unseen candidates; the 4th item is the most popular unseen one (i3: 1 of 5 interactions), and
+  # no further item has training interactions.
+  result = recommender.Recommender(registry, ranking_weight=0.5).recommend('u1', k=5)
+  assert ids(result) == ['i5', 'i4', 'i6', 'i3']
+  assert result.items[3].source == 'popular' and result.items[3].score == pytest.approx(0.2)
+  assert result.items[3].predicted_rating is None
+
+
+def test_unknown_users_get_popular_items_of_their_segment(registry):
+  service = recommender.Recommender(registry)
+  everyone = service.recommend('stranger', k=3)
+  assert not everyone.known_user and ids(everyone) == ['i1', 'i2', 'i3']
+  np.testing.assert_allclose([i.score for i in everyone.items], [0.6, 0.2, 0.2])
+  # Men (u2, u3): i1 2/3, i3 1/3; then the global list completes it with i2.
+  assert ids(service.recommend('stranger', k=3, user_features={features.USER_GENDER: 'M'})) == ['i1', 'i3', 'i2']
+  # 18-24 (u1, u3): i1 2/3, i2 1/3; averaged with men: i1 2/3, i2 1/6, i3 1/6.
+  both = service.recommend('stranger', k=3, user_features={features.USER_GENDER: 'M', features.USER_AGE: '23'})
+  assert ids(both) == ['i1', 'i2', 'i3']
+  np.testing.assert_allclose([i.score for i in both.items], [2 / 3, 1 / 6, 1 / 6])
+
+
+@pytest.mark.parametrize('k', [0, 101, -1, 2.5, True])
+def test_bad_k_is_refused(registry, k):
+  with pytest.raises(ValueError, match='k='):
+    recommender.Recommender(registry).recommend('u1', k=k)
+
+
+def test_bad_user_features_are_refused(registry):
+  service = recommender.Recommender(registry)
+  with pytest.raises(ValueError, match='user_age'):
+    service.recommend('stranger', user_features={features.USER_AGE: 'old'})
+  with pytest.raises(ValueError, match='user_shoe_size'):
+    service.recommend('stranger', user_features={'user_shoe_size': '42'})
+
+
+def test_registry_loads_only_complete_numeric_versions(tmp_path, serving_dir):
+  ranking = os.path.join(serving_dir, models.RANKING_MODEL)
+  assert models.complete_versions(ranking) == [1]
+  fake = tmp_path / 'ranking'
+  for name in ('1', '7', '.staging-9', 'notes'):
+    (fake / name).mkdir(parents=True)
+  (fake / '1' / models.SAVED_MODEL_FILE).write_bytes(b'')
+  (fake / '.staging-9' / models.SAVED_MODEL_FILE).write_bytes(b'')
+  # '7' is half-written (no saved_model.pb yet); '.staging-9' is the pusher's copy in progress.
+  assert models.complete_versions(str(fake)) == [1]
+  assert models.newest_versions(str(tmp_path)) is None  # no retrieval model there
+
+
+def test_no_models_yet_is_reported(tmp_path):
+  registry = models.ModelRegistry(str(tmp_path))
+  assert not registry.refresh()
+  with pytest.raises(models.ModelsNotReadyError, match='retrieval'):
+    registry.current()
+
+
+def test_cli_prints_json(serving_dir):
+  completed = subprocess.run(
+      [sys.executable, '-m', 'serving.recommend', '--serving-dir', serving_dir, '--user-id', 'u1', '--k', '3',
+       '--ranking-weight', '0.5'], capture_output=True, text=True, check=False, timeout=300)
+  assert completed.returncode == 0, completed.stderr[-2000:]
+  body = json.loads(completed.stdout)
+  assert [item['item_id'] for item in body['items']] == ['i5', 'i4', 'i6']
+  assert body['model_versions'] == {'retrieval': 1, 'ranking': 1}

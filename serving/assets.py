@@ -23,7 +23,7 @@ import collections
 import dataclasses
 import json
 import os
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -122,11 +122,11 @@ def _column_types_of(record: bytes) -> Dict[str, ColumnType]:
           if feature.WhichOneof('kind') in kinds}
 
 
-def _example_rows(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, Any], Dict[str, ColumnType]]]:
-  """Yields (raw columns, their value types) of every tf.Example in the gzipped TFRecord files.
+def _example_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, List[Any]], Dict[str, ColumnType]]]:
+  """Yields the tf.Examples of the gzipped TFRecord files as batches of columns, with the columns' types.
 
-  Examples are parsed in batches; a batch's column types are read from its first example (every example
-  of a split has the same columns and types; a column missing from a row is absent from that row's dict).
+  A batch's column types are read from its first example (every example of a split has the same columns and
+  types). A column holds one value per example, None where the example lacks it.
 
   Raises:
     ValueError: if no file matches, or an example holds a column with more than one value.
@@ -143,16 +143,24 @@ def _example_rows(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, Any]
     parsed = tf.io.parse_example(batch, {name: tf.io.VarLenFeature(dtypes[t]) for name, t in types.items()})
     columns: Dict[str, List[Any]] = {}
     for name, sparse in parsed.items():
-      rows, values = sparse.indices[:, 0].numpy(), sparse.values.numpy()
-      if np.any(sparse.indices[:, 1].numpy() > 0):
+      indices, values = sparse.indices.numpy(), sparse.values.numpy()
+      if np.any(indices[:, 1] > 0):
         raise ValueError(f'Column {name!r} holds several values in one example; the interactions format has '
                          f'one value per column (join multiple values with {features.MULTI_VALUE_SEPARATOR!r}).')
+      if types[name] == ColumnType.STRING:
+        values = [v.decode('utf-8') for v in values.tolist()]
+      else:
+        values = values.tolist()
       column: List[Any] = [None] * int(batch.shape[0])
-      for row, value in zip(rows.tolist(), values.tolist()):
-        column[row] = value.decode('utf-8') if types[name] == ColumnType.STRING else value
+      for row, value in zip(indices[:, 0].tolist(), values):
+        column[row] = value
       columns[name] = column
-    for i in range(int(batch.shape[0])):
-      yield {name: column[i] for name, column in columns.items() if column[i] is not None}, types
+    yield columns, types
+
+
+def _row(columns: Mapping[str, List[Any]], names: Sequence[str], i: int) -> Dict[str, Any]:
+  """Row `i` of the columns `names` of a batch (missing values left out)."""
+  return {name: columns[name][i] for name in names if columns[name][i] is not None}
 
 
 def _ranked(counts: Mapping[str, int], limit: int) -> List[List[Any]]:
@@ -183,22 +191,25 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
   segment_counts: Dict[str, Dict[str, Dict[str, int]]] = collections.defaultdict(
       lambda: collections.defaultdict(collections.Counter))
   user_item_counts: Dict[str, Dict[str, int]] = collections.defaultdict(collections.Counter)
-  for row, types in _example_rows(train_file_patterns):
+  for columns, types in _example_batches(train_file_patterns):
     column_types.update(types)
-    user_id, item_id = row[features.USER_ID], row[features.ITEM_ID]
-    if user_id not in profiles:
-      profiles[user_id] = {k: v for k, v in row.items() if k == features.USER_ID or features.is_user_feature(k)}
-    user_item_counts[user_id][item_id] += 1
+    user_columns = [c for c in columns if c == features.USER_ID or features.is_user_feature(c)]
+    for i, (user_id, item_id) in enumerate(zip(columns[features.USER_ID], columns[features.ITEM_ID])):
+      if user_id not in profiles:
+        profiles[user_id] = _row(columns, user_columns, i)
+      user_item_counts[user_id][item_id] += 1
   for user_id, item_counts in user_item_counts.items():
     seen[user_id] = set(item_counts)
     global_counts.update(item_counts)
     for column, value in user_segments(profiles[user_id]).items():
       segment_counts[column][value].update(item_counts)
   items: Dict[str, Dict[str, Any]] = {}
-  for row, types in _example_rows(catalogue_file_patterns):
+  for columns, types in _example_batches(catalogue_file_patterns):
     column_types.update(types)
-    items.setdefault(row[features.ITEM_ID],
-                     {k: v for k, v in row.items() if k == features.ITEM_ID or features.is_item_feature(k)})
+    item_columns = [c for c in columns if c == features.ITEM_ID or features.is_item_feature(c)]
+    for i, item_id in enumerate(columns[features.ITEM_ID]):
+      if item_id not in items:
+        items[item_id] = _row(columns, item_columns, i)
 
   tf.io.gfile.makedirs(assets_dir)
   with tf.io.gfile.GFile(os.path.join(assets_dir, CATALOGUE_FILE), 'w') as f:
@@ -266,7 +277,3 @@ def assets_dir_of(model_version_dir: str) -> str:
   """The assets directory inside one pushed model version."""
   return os.path.join(model_version_dir, ASSETS_DIR)
 
-
-def optional_user_columns(profile: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-  """The `user_*` columns of a profile (without `user_id`)."""
-  return {k: v for k, v in (profile or {}).items() if features.is_user_feature(k)}

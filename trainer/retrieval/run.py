@@ -15,6 +15,7 @@ from absl import logging
 from tfx import v1 as tfx
 
 from schema import features
+from serving import assets as serving_assets
 from trainer.common import feature_specs, inputs
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, model as model_lib
@@ -66,6 +67,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
   export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
                                 fn_args.serving_model_dir)
+  # Catalogue, users' profiles and seen items, popularity: in assets.extra/, pushed with this version.
+  serving_assets.write_serving_assets(fn_args.train_files, list(fn_args.train_files) + list(fn_args.eval_files),
+                                      serving_assets.assets_dir_of(fn_args.serving_model_dir))
   tf.io.gfile.makedirs(fn_args.model_run_dir)
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
     json.dump({'train': _floats(history.history), 'eval': {k: float(v) for k, v in evaluation.items()}}, f)

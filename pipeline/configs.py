@@ -12,6 +12,7 @@ PIPELINE_NAME = 'woonkly-recommender'
 # User code, passed to TFX as dotted paths into this installed package (no module_file wheels).
 PREPROCESSING_FN = 'transform.preprocessing.preprocessing_fn'
 RANKING_RUN_FN = 'trainer.ranking.run.run_fn'
+RETRIEVAL_RUN_FN = 'trainer.retrieval.run.run_fn'
 
 # Component ids (stable: ML Metadata, the run summary and the inspection CLI look components up by them).
 EXAMPLE_GEN_ID = 'ImportExampleGen'
@@ -24,6 +25,10 @@ RANKING_TRAINER_ID = 'ranking_trainer'
 RANKING_MODEL_RESOLVER_ID = 'latest_blessed_ranking_model_resolver'
 RANKING_EVALUATOR_ID = 'ranking_evaluator'
 RANKING_PUSHER_ID = 'ranking_pusher'
+RETRIEVAL_TRAINER_ID = 'retrieval_trainer'
+RETRIEVAL_MODEL_RESOLVER_ID = 'latest_blessed_retrieval_model_resolver'
+RETRIEVAL_GATE_ID = 'retrieval_gate'
+RETRIEVAL_PUSHER_ID = 'retrieval_pusher'
 
 # Layout of one output directory (the runners' --output-dir).
 PREPARED_DATA_SUBDIR = 'data'
@@ -31,6 +36,7 @@ PIPELINE_ROOT_SUBDIR = 'tfx'
 METADATA_FILE = 'metadata.sqlite'
 SERVING_SUBDIR = 'serving'
 RANKING_SERVING_SUBDIR = 'ranking'
+RETRIEVAL_SERVING_SUBDIR = 'retrieval'
 
 # The curated schema of the MovieLens-shaped interactions format.
 CURATED_SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'schema',
@@ -53,3 +59,27 @@ class RankingGate:
       raise ValueError(f'max_rmse={self.max_rmse} must be positive (stars).')
     if self.max_rmse_increase < 0:
       raise ValueError(f'max_rmse_increase={self.max_rmse_increase} must be >= 0 (stars).')
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalGate:
+  """The retrieval gate's blessing rule (metrics on the eval split, every catalogue item ranked).
+
+  The minimums are the retrieval targets on MovieLens 100K (popularity reaches 0.425 and 0.295); set them
+  for other data with the runner's flags.
+
+  Attributes:
+    min_recall_at_100: bless only if Recall@100 with the user's training items removed reaches this.
+    min_top_100_accuracy: ... and top-100 categorical accuracy (seen items kept) reaches this.
+    max_decrease: ... and neither is below the last blessed retrieval model's by more than this.
+  """
+  min_recall_at_100: float = 0.55
+  min_top_100_accuracy: float = 0.30
+  max_decrease: float = 0.01
+
+  def __post_init__(self) -> None:
+    for name in ('min_recall_at_100', 'min_top_100_accuracy'):
+      if not 0.0 <= getattr(self, name) <= 1.0:
+        raise ValueError(f'{name}={getattr(self, name)} must be in [0, 1].')
+    if not 0.0 <= self.max_decrease <= 1.0:
+      raise ValueError(f'max_decrease={self.max_decrease} must be in [0, 1].')

@@ -7,9 +7,11 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.anomalies_gate import AnomaliesGate
+from components.retrieval_gate import RetrievalGate
 from components.serving_pusher import ServingPusher
 from pipeline import configs
 from trainer.ranking import hparams as ranking_hparams
+from trainer.retrieval import hparams as retrieval_hparams
 
 TRAIN_SPLIT = 'train'
 EVAL_SPLIT = 'eval'
@@ -23,6 +25,8 @@ def create_pipeline(
     serving_dir: str,
     ranking_hyperparameters: ranking_hparams.RankingHyperparameters,
     ranking_eval_config: tfma.EvalConfig,
+    retrieval_hyperparameters: retrieval_hparams.RetrievalHyperparameters = retrieval_hparams.DEFAULT,
+    retrieval_gate: configs.RetrievalGate = configs.RetrievalGate(),
     schema_path: Optional[str] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
@@ -37,6 +41,8 @@ def create_pipeline(
     serving_dir: root of the TF Serving model directories; the ranking model goes to `<serving_dir>/ranking`.
     ranking_hyperparameters: the ranking model's configuration (passed to the Trainer's custom_config).
     ranking_eval_config: the Evaluator's metrics, slices and blessing thresholds.
+    retrieval_hyperparameters: the retrieval model's configuration (the retrieval Trainer's custom_config).
+    retrieval_gate: the retrieval gate's blessing thresholds; the model goes to `<serving_dir>/retrieval`.
     schema_path: a curated schema.pbtxt to validate against; None infers one from the statistics.
     metadata_connection_config: ML Metadata store; None leaves it to the runner (e.g. Kubeflow).
     beam_pipeline_args: arguments of the Beam runner the data components use.
@@ -106,12 +112,50 @@ def create_pipeline(
               base_directory=f'{serving_dir.rstrip("/")}/{configs.RANKING_SERVING_SUBDIR}')),
   ).with_id(configs.RANKING_PUSHER_ID)
 
+  # The retrieval Trainer reads the raw examples (its candidates must keep the raw ids of eval-only items) and
+  # transforms them with the shared Transform graph.
+  retrieval_trainer = tfx.components.Trainer(
+      run_fn=configs.RETRIEVAL_RUN_FN,
+      examples=example_gen.outputs['examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      schema=schema_gen.outputs['schema'],
+      train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT]),
+      eval_args=tfx.proto.EvalArgs(splits=[EVAL_SPLIT]),
+      custom_config={retrieval_hparams.CUSTOM_CONFIG_KEY: retrieval_hyperparameters.to_config()},
+  ).with_id(configs.RETRIEVAL_TRAINER_ID)
+
+  retrieval_model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.Model, producer_component_id=configs.RETRIEVAL_TRAINER_ID),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing, producer_component_id=configs.RETRIEVAL_GATE_ID),
+  ).with_id(configs.RETRIEVAL_MODEL_RESOLVER_ID)
+
+  retrieval_evaluation_gate = RetrievalGate(
+      examples=example_gen.outputs['examples'],
+      model=retrieval_trainer.outputs['model'],
+      baseline_model=retrieval_model_resolver.outputs['model'],
+      min_recall_at_100=retrieval_gate.min_recall_at_100,
+      min_top_100_accuracy=retrieval_gate.min_top_100_accuracy,
+      max_decrease=retrieval_gate.max_decrease,
+  ).with_id(configs.RETRIEVAL_GATE_ID)
+
+  retrieval_pusher = ServingPusher(
+      model=retrieval_trainer.outputs['model'],
+      model_blessing=retrieval_evaluation_gate.outputs['blessing'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=f'{serving_dir.rstrip("/")}/{configs.RETRIEVAL_SERVING_SUBDIR}')),
+  ).with_id(configs.RETRIEVAL_PUSHER_ID)
+
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[
           example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, transform,
           ranking_trainer, ranking_model_resolver, ranking_evaluator, ranking_pusher,
+          retrieval_trainer, retrieval_model_resolver, retrieval_evaluation_gate, retrieval_pusher,
       ],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,

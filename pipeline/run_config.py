@@ -8,9 +8,10 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ingestion.interactions import ColumnType
-from pipeline.configs import RankingGate
+from pipeline.configs import RankingGate, RetrievalGate
 from schema import features
 from trainer.ranking import hparams as ranking_hparams
+from trainer.retrieval import hparams as retrieval_hparams
 
 # Schema feature types (tensorflow_metadata FeatureType names) -> interactions column types.
 _SCHEMA_TYPES = {'INT': ColumnType.INT, 'FLOAT': ColumnType.FLOAT, 'BYTES': ColumnType.STRING}
@@ -30,6 +31,27 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                     help='Bless (and push) the ranking model only if its eval RMSE is below this (stars).')
   gate.add_argument('--max-rmse-increase', type=float, default=RankingGate.max_rmse_increase,
                     help='... and only if it is not worse than the last blessed model by this much (stars).')
+  retrieval = parser.add_argument_group('retrieval model')
+  retrieval.add_argument('--retrieval-config', default='default',
+                         choices=sorted(retrieval_hparams.NAMED_CONFIGURATIONS), help='Named configuration.')
+  retrieval.add_argument('--retrieval-epochs', type=int, help='Training epochs (overrides the configuration).')
+  retrieval.add_argument('--retrieval-batch-size', type=int, help='Training batch size (in-batch negatives + 1).')
+  retrieval.add_argument('--retrieval-learning-rate', type=float, help='Optimizer learning rate.')
+  retrieval.add_argument('--retrieval-temperature', type=float, help='In-batch softmax temperature.')
+  retrieval.add_argument('--retrieval-k', type=int, help='Candidates the exported model returns per user (K).')
+  retrieval.add_argument('--retrieval-index', choices=retrieval_hparams.INDEXES,
+                         help='Candidate index of the export; scann needs a ScaNN-enabled TF Serving.')
+  retrieval_gate_flags = parser.add_argument_group('retrieval gate')
+  retrieval_gate_flags.add_argument(
+      '--min-recall-at-100', type=float, default=RetrievalGate.min_recall_at_100,
+      help='Bless (and push) the retrieval model only if its eval Recall@100 (seen items removed) reaches this.')
+  retrieval_gate_flags.add_argument(
+      '--min-top-100-accuracy', type=float, default=RetrievalGate.min_top_100_accuracy,
+      help='... and its top-100 accuracy (seen items kept) reaches this.')
+  retrieval_gate_flags.add_argument(
+      '--max-retrieval-decrease', type=float, default=RetrievalGate.max_decrease,
+      help='... and neither is below the last blessed retrieval model\'s by more than this.')
+
 
 
 def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.RankingHyperparameters:
@@ -43,6 +65,21 @@ def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.Ranking
 def ranking_gate(args: argparse.Namespace) -> RankingGate:
   """The ranking model's blessing thresholds from the flags."""
   return RankingGate(max_rmse=args.max_rmse, max_rmse_increase=args.max_rmse_increase)
+
+
+def retrieval_hyperparameters(args: argparse.Namespace) -> retrieval_hparams.RetrievalHyperparameters:
+  """The named retrieval configuration with the flags that were given applied on top."""
+  overrides = {field: value for field, value in (
+      ('epochs', args.retrieval_epochs), ('batch_size', args.retrieval_batch_size),
+      ('learning_rate', args.retrieval_learning_rate), ('temperature', args.retrieval_temperature),
+      ('top_k', args.retrieval_k), ('index', args.retrieval_index)) if value is not None}
+  return dataclasses.replace(retrieval_hparams.named_configuration(args.retrieval_config), **overrides)
+
+
+def retrieval_gate(args: argparse.Namespace) -> RetrievalGate:
+  """The retrieval model's blessing thresholds from the flags."""
+  return RetrievalGate(min_recall_at_100=args.min_recall_at_100, min_top_100_accuracy=args.min_top_100_accuracy,
+                       max_decrease=args.max_retrieval_decrease)
 
 
 def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:

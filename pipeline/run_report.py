@@ -5,6 +5,7 @@ from typing import List, Optional
 
 import tensorflow_model_analysis as tfma
 
+from components import retrieval_gate
 from pipeline import configs, run_summary
 
 RMSE_METRIC = 'root_mean_squared_error'
@@ -43,4 +44,27 @@ def format_run_report(output_dir: str, total_seconds: float) -> str:
       lines.append(f'Ranking model pushed to {properties["pushed_destination"].string_value}')
     else:
       lines.append('Ranking model not pushed (not blessed); the previously served version stays.')
+  lines.extend(_retrieval_lines(summary))
   return '\n'.join(lines)
+
+def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:
+  """The retrieval gate's metrics and blessing and the retrieval push, as report lines."""
+  lines = []
+  gate = summary.output_artifacts.get(configs.RETRIEVAL_GATE_ID, {})
+  if gate.get('evaluation'):
+    properties = gate['evaluation'][0].custom_properties
+    names = [retrieval_gate.recall_key(k) for k in retrieval_gate.CUTOFFS] + [
+        retrieval_gate.accuracy_key(k) for k in retrieval_gate.CUTOFFS]
+    values = [f'{n}={properties[n].double_value:.4f}' for n in names if n in properties]
+    lines.append('Retrieval eval (recall: seen items removed; accuracy: seen kept): ' + ' '.join(values))
+  if gate.get('blessing'):
+    blessed = gate['blessing'][0].custom_properties[retrieval_gate.BLESSED_KEY].int_value == 1
+    lines.append(f'Retrieval model blessed: {"yes" if blessed else "no"}')
+  pushed = summary.output_artifacts.get(configs.RETRIEVAL_PUSHER_ID, {}).get('pushed_model')
+  if pushed:
+    properties = pushed[0].custom_properties
+    if properties['pushed'].int_value == 1:
+      lines.append(f'Retrieval model pushed to {properties["pushed_destination"].string_value}')
+    else:
+      lines.append('Retrieval model not pushed (not blessed); the previously served version stays.')
+  return lines

@@ -21,7 +21,7 @@ from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, model as model_lib
 
 # Evaluation batch size (does not affect results).
-_EVAL_BATCH_SIZE = 4096
+_EVAL_BATCH_SIZE = 1024
 HISTORY_FILE = 'history.json'
 
 

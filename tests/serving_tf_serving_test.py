@@ -1,0 +1,150 @@
+"""TF Serving backend: the shipped models.config and compose file, and the REST client against a stand-in server.
+
+No TF Serving binary or Docker engine is available here, so the REST calls go to a stand-in on loopback that
+answers TF Serving's documented REST shapes (model status; columnar `inputs` -> `outputs`, one output unnamed)
+by calling the fixture's SavedModels. It checks our side of the protocol, not TF Serving itself.
+"""
+
+import base64
+import http.server
+import json
+import os
+import threading
+from typing import Any, Dict, Iterator, Set, Tuple
+
+import pytest
+import tensorflow as tf
+import yaml
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving import models, recommender, tf_serving_backend
+from tests import serving_recommender_test as fixture
+from trainer.ranking import export as ranking_export
+from trainer.retrieval import export as retrieval_export
+
+SERVING_PACKAGE_DIR = os.path.dirname(os.path.abspath(models.__file__))
+
+
+def test_models_config_parses_and_names_both_models():
+  with open(os.path.join(SERVING_PACKAGE_DIR, 'models.config'), encoding='utf-8') as f:
+    config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+  entries = {c.name: c for c in config.model_config_list.config}
+  assert sorted(entries) == sorted([models.RETRIEVAL_MODEL, models.RANKING_MODEL])
+  for name, entry in entries.items():
+    assert entry.base_path == f'/models/{name}'
+    assert entry.model_platform == 'tensorflow'
+    assert entry.model_version_policy.latest.num_versions == 2
+
+
+def test_compose_mounts_the_serving_dir_and_the_config():
+  with open(os.path.join(SERVING_PACKAGE_DIR, 'docker-compose.yaml'), encoding='utf-8') as f:
+    compose = yaml.safe_load(f)
+  tf_serving = compose['services']['tf-serving']
+  assert tf_serving['image'].startswith('tensorflow/serving:')
+  assert '--model_config_file=/config/models.config' in tf_serving['command']
+  assert any(v.endswith(':/models:ro') for v in tf_serving['volumes'])
+  assert './models.config:/config/models.config:ro' in tf_serving['volumes']
+  service = compose['services']['recommender']
+  assert '--tf-serving-url=http://tf-serving:8501' in service['command']
+  assert all(port.startswith('127.0.0.1:') for s in compose['services'].values() for port in s['ports'])
+
+
+class StandInTFServing:
+  """Answers TF Serving's REST API for the versions in `available` from the SavedModels on disk."""
+
+  def __init__(self, serving_dir: str):
+    self.available: Set[Tuple[str, int]] = set()
+    self.predict_calls = 0
+    loaded: Dict[Tuple[str, int], Any] = {}
+    stand_in = self
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+      protocol_version = 'HTTP/1.1'
+
+      def _answer(self, status: int, body: Dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header('Content-Length', str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+      def _model_version(self) -> Tuple[str, int]:
+        parts = self.path.split(':')[0].split('/')  # /v1/models/<name>/versions/<v>
+        return parts[3], int(parts[5])
+
+      def do_GET(self) -> None:  # pylint: disable=invalid-name
+        name, version = self._model_version()
+        if (name, version) not in stand_in.available:
+          self._answer(404, {'error': f'Servable not found for request: Specific({name}, {version})'})
+          return
+        self._answer(200, {'model_version_status': [{'version': str(version), 'state': 'AVAILABLE',
+                                                     'status': {'error_code': 'OK', 'error_message': ''}}]})
+
+      def do_POST(self) -> None:  # pylint: disable=invalid-name
+        name, version = self._model_version()
+        request = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+        if (name, version) not in stand_in.available or request['signature_name'] != 'serving_default':
+          self._answer(404, {'error': 'not served'})
+          return
+        stand_in.predict_calls += 1
+        if (name, version) not in loaded:
+          loaded[(name, version)] = tf.saved_model.load(models.version_dir(serving_dir, name, version))
+        examples = [base64.b64decode(e['b64']) for e in request['inputs']['examples']]
+        outputs = loaded[(name, version)].signatures['serving_default'](examples=tf.constant(examples))
+        if len(outputs) == 1:  # TF Serving drops the name of a single output
+          body = {'outputs': next(iter(outputs.values())).numpy().tolist()}
+        else:
+          body = {'outputs': {k: v.numpy().tolist() for k, v in outputs.items()}}
+        self._answer(200, json.loads(json.dumps(body, default=lambda b: b.decode())))
+
+      def log_message(self, *args: Any) -> None:
+        pass
+
+    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
+    threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+  def close(self) -> None:
+    self.server.shutdown()
+    self.server.server_close()
+
+
+@pytest.fixture()
+def stand_in(tmp_path) -> Iterator[Tuple[StandInTFServing, str]]:
+  serving_dir = fixture.build_serving_dir(str(tmp_path))
+  server = StandInTFServing(serving_dir)
+  yield server, serving_dir
+  server.close()
+
+
+def test_recommendations_through_tf_serving_equal_in_process(stand_in):
+  server, serving_dir = stand_in
+  registry = models.ModelRegistry(serving_dir, loader=tf_serving_backend.bundle_loader(server.url))
+  # TF Serving has not loaded the versions yet: nothing is served, and it is retried at the next refresh.
+  assert not registry.refresh()
+  with pytest.raises(models.ModelsNotReadyError):
+    registry.current()
+  server.available = {(models.RETRIEVAL_MODEL, 1), (models.RANKING_MODEL, 1)}
+  assert registry.refresh()
+  remote = recommender.Recommender(registry, ranking_weight=0.5).recommend('u1', k=3)
+  assert server.predict_calls == 4  # warm-up and this request: one retrieval and one ranking call each
+
+  local_registry = models.ModelRegistry(serving_dir)
+  assert local_registry.refresh()
+  local = recommender.Recommender(local_registry, ranking_weight=0.5).recommend('u1', k=3)
+  assert remote.items == local.items
+  assert [item.item_id for item in remote.items] == ['i5', 'i4', 'i6']
+
+
+def test_tf_serving_errors_are_raised_with_the_answer(stand_in):
+  server, _ = stand_in
+  client = tf_serving_backend.TFServingClient(server.url)
+  with pytest.raises(tf_serving_backend.TFServingError, match='404'):
+    client.predict(models.RANKING_MODEL, 1, [b''])
+  assert retrieval_export.SERVING_SIGNATURE == ranking_export.SERVING_SIGNATURE == 'serving_default'
+
+
+def test_malformed_url_is_refused():
+  with pytest.raises(ValueError, match='http://HOST:PORT'):
+    tf_serving_backend.TFServingClient('localhost:8501')

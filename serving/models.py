@@ -28,7 +28,7 @@ from trainer.retrieval import export as retrieval_export
 
 SAVED_MODEL_FILE = 'saved_model.pb'
 # Model names: the sub-directories of the serving directory the pipeline's pushers write to.
-RETRIEVAL_MODEL = 'retrieval'
+RETRIEVAL_MODEL = configs.RETRIEVAL_SERVING_SUBDIR
 RANKING_MODEL = configs.RANKING_SERVING_SUBDIR
 # Seconds between two looks for new versions.
 DEFAULT_POLL_INTERVAL_S = 5.0

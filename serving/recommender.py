@@ -34,7 +34,7 @@ from serving import models as models_lib
 from serving import requests as requests_lib
 
 # The final score's weight on the ranking stage; see the module docstring and docs/serving.md.
-DEFAULT_RANKING_WEIGHT = 0.5
+DEFAULT_RANKING_WEIGHT = 0.2
 # Largest k a caller may ask for.
 DEFAULT_MAX_K = 100
 

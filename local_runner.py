@@ -80,6 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       serving_dir=os.path.join(output_dir, configs.SERVING_SUBDIR),
       ranking_hyperparameters=ranking_hparams,
       ranking_eval_config=eval_configs.ranking_eval_config(run_config.ranking_gate(args)),
+      segment_gate=run_config.segment_gate(args),
       retrieval_hyperparameters=run_config.retrieval_hyperparameters(args),
       retrieval_gate=run_config.retrieval_gate(args),
       schema_path=schema_path,

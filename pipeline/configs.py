@@ -24,6 +24,7 @@ TRANSFORM_ID = 'Transform'
 RANKING_TRAINER_ID = 'ranking_trainer'
 RANKING_MODEL_RESOLVER_ID = 'latest_blessed_ranking_model_resolver'
 RANKING_EVALUATOR_ID = 'ranking_evaluator'
+RANKING_SEGMENT_GATE_ID = 'ranking_segment_gate'
 RANKING_PUSHER_ID = 'ranking_pusher'
 RETRIEVAL_TRAINER_ID = 'retrieval_trainer'
 RETRIEVAL_MODEL_RESOLVER_ID = 'latest_blessed_retrieval_model_resolver'
@@ -83,3 +84,25 @@ class RetrievalGate:
         raise ValueError(f'{name}={getattr(self, name)} must be in [0, 1].')
     if not 0.0 <= self.max_decrease <= 1.0:
       raise ValueError(f'max_decrease={self.max_decrease} must be in [0, 1].')
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentGate:
+  """The objective segmentation rule for the ranking model (applied after the Evaluator's overall gate).
+
+  Attributes:
+    min_examples: segments (one value of a slicing column) with fewer evaluation examples are reported only.
+    max_margin: bless only if no gated segment's RMSE is above the overall RMSE by more than this (stars).
+    max_regression: ... and none is above the last blessed model's RMSE on that segment by more than this.
+  """
+  min_examples: int = 500
+  max_margin: float = 0.08
+  max_regression: float = 0.02
+
+  def __post_init__(self) -> None:
+    if self.min_examples < 1:
+      raise ValueError(f'min_examples={self.min_examples} must be a positive number of evaluation examples.')
+    if self.max_margin < 0:
+      raise ValueError(f'max_margin={self.max_margin} must be >= 0 (stars).')
+    if self.max_regression < 0:
+      raise ValueError(f'max_regression={self.max_regression} must be >= 0 (stars).')

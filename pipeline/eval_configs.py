@@ -10,12 +10,12 @@ from trainer.ranking import export as ranking_export
 
 
 def ranking_eval_config(gate: RankingGate,
-                        segment_columns: Sequence[str] = features.USER_SEGMENT_COLUMNS) -> tfma.EvalConfig:
-  """RMSE overall and per user segment; blesses below `gate.max_rmse` and without regression.
+                        segment_columns: Sequence[str] = features.SEGMENT_COLUMNS) -> tfma.EvalConfig:
+  """RMSE overall and per user/item segment; blesses below `gate.max_rmse` and without regression.
 
   The model is called through its `serving_default` signature on raw examples (TFMA cannot call a TFRS model
-  object), its `transform_features` signature supplies derived slicing columns (the age bucket), and the
-  default metrics are off because a TFRS model has no compiled loss TFMA understands.
+  object), its `transform_features` signature supplies derived slicing columns (the age and item popularity
+  buckets), and the default metrics are off because a TFRS model has no compiled loss TFMA understands.
 
   Args:
     gate: the blessing thresholds.
@@ -37,7 +37,7 @@ def ranking_eval_config(gate: RankingGate,
       metrics_specs=[
           tfma.MetricsSpec(metrics=[
               tfma.MetricConfig(class_name='ExampleCount'),
-              # The gate applies to the overall slice only; segments are reported, not gated, here.
+              # The Evaluator gates the overall slice only; components/segment_gate.py gates the segments.
               tfma.MetricConfig(
                   class_name='RootMeanSquaredError',
                   per_slice_thresholds=[

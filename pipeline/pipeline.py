@@ -8,6 +8,7 @@ from tfx import v1 as tfx
 
 from components.anomalies_gate import AnomaliesGate
 from components.retrieval_gate import RetrievalGate
+from components.segment_gate import SegmentGate
 from components.serving_pusher import ServingPusher
 from pipeline import configs
 from trainer.ranking import hparams as ranking_hparams
@@ -25,6 +26,7 @@ def create_pipeline(
     serving_dir: str,
     ranking_hyperparameters: ranking_hparams.RankingHyperparameters,
     ranking_eval_config: tfma.EvalConfig,
+    segment_gate: configs.SegmentGate = configs.SegmentGate(),
     retrieval_hyperparameters: retrieval_hparams.RetrievalHyperparameters = retrieval_hparams.DEFAULT,
     retrieval_gate: configs.RetrievalGate = configs.RetrievalGate(),
     schema_path: Optional[str] = None,
@@ -41,6 +43,7 @@ def create_pipeline(
     serving_dir: root of the TF Serving model directories; the ranking model goes to `<serving_dir>/ranking`.
     ranking_hyperparameters: the ranking model's configuration (passed to the Trainer's custom_config).
     ranking_eval_config: the Evaluator's metrics, slices and blessing thresholds.
+    segment_gate: the segmentation rule the ranking model must also pass before it is pushed.
     retrieval_hyperparameters: the retrieval model's configuration (the retrieval Trainer's custom_config).
     retrieval_gate: the retrieval gate's blessing thresholds; the model goes to `<serving_dir>/retrieval`.
     schema_path: a curated schema.pbtxt to validate against; None infers one from the statistics.
@@ -94,7 +97,7 @@ def create_pipeline(
           type=tfx.types.standard_artifacts.Model, producer_component_id=configs.RANKING_TRAINER_ID),
       model_blessing=tfx.dsl.Channel(
           type=tfx.types.standard_artifacts.ModelBlessing,
-          producer_component_id=configs.RANKING_EVALUATOR_ID),
+          producer_component_id=configs.RANKING_SEGMENT_GATE_ID),
   ).with_id(configs.RANKING_MODEL_RESOLVER_ID)
 
   ranking_evaluator = tfx.components.Evaluator(
@@ -104,9 +107,20 @@ def create_pipeline(
       eval_config=ranking_eval_config,
       example_splits=[EVAL_SPLIT]).with_id(configs.RANKING_EVALUATOR_ID)
 
+  # The Evaluator gates the overall RMSE; this gate adds the per-segment rule on the same evaluation and its
+  # blessing is the one the Pusher and the resolver of the last blessed model read.
+  ranking_segment_gate = SegmentGate(
+      model=ranking_trainer.outputs['model'],
+      evaluation=ranking_evaluator.outputs['evaluation'],
+      evaluator_blessing=ranking_evaluator.outputs['blessing'],
+      min_examples=segment_gate.min_examples,
+      max_margin=segment_gate.max_margin,
+      max_regression=segment_gate.max_regression,
+  ).with_id(configs.RANKING_SEGMENT_GATE_ID)
+
   ranking_pusher = ServingPusher(
       model=ranking_trainer.outputs['model'],
-      model_blessing=ranking_evaluator.outputs['blessing'],
+      model_blessing=ranking_segment_gate.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=f'{serving_dir.rstrip("/")}/{configs.RANKING_SERVING_SUBDIR}')),
@@ -154,7 +168,7 @@ def create_pipeline(
       pipeline_root=pipeline_root,
       components=[
           example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate, transform,
-          ranking_trainer, ranking_model_resolver, ranking_evaluator, ranking_pusher,
+          ranking_trainer, ranking_model_resolver, ranking_evaluator, ranking_segment_gate, ranking_pusher,
           retrieval_trainer, retrieval_model_resolver, retrieval_evaluation_gate, retrieval_pusher,
       ],
       enable_cache=enable_cache,

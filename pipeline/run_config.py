@@ -8,7 +8,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ingestion.interactions import ColumnType
-from pipeline.configs import RankingGate, RetrievalGate
+from pipeline.configs import RankingGate, RetrievalGate, SegmentGate
 from schema import features
 from trainer.ranking import hparams as ranking_hparams
 from trainer.retrieval import hparams as retrieval_hparams
@@ -31,6 +31,14 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                     help='Bless (and push) the ranking model only if its eval RMSE is below this (stars).')
   gate.add_argument('--max-rmse-increase', type=float, default=RankingGate.max_rmse_increase,
                     help='... and only if it is not worse than the last blessed model by this much (stars).')
+  segments = parser.add_argument_group('ranking segment gate')
+  segments.add_argument('--segment-min-examples', type=int, default=SegmentGate.min_examples,
+                        help='Gate only segments (e.g. user_occupation=writer) with at least this many eval '
+                        'examples; smaller ones are reported.')
+  segments.add_argument('--segment-max-margin', type=float, default=SegmentGate.max_margin,
+                        help='Bless only if no gated segment\'s RMSE exceeds the overall RMSE by more (stars).')
+  segments.add_argument('--segment-max-regression', type=float, default=SegmentGate.max_regression,
+                        help='... and none exceeds the last blessed model\'s RMSE on it by more (stars).')
   retrieval = parser.add_argument_group('retrieval model')
   retrieval.add_argument('--retrieval-config', default='default',
                          choices=sorted(retrieval_hparams.NAMED_CONFIGURATIONS), help='Named configuration.')
@@ -53,13 +61,18 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
       help='... and neither is below the last blessed retrieval model\'s by more than this.')
 
 
-
 def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.RankingHyperparameters:
   """The named configuration with the flags that were given applied on top."""
   overrides = {field: value for field, value in (
       ('epochs', args.epochs), ('batch_size', args.batch_size), ('learning_rate', args.learning_rate),
       ('id_embedding_dim', args.embedding_dim)) if value is not None}
   return dataclasses.replace(ranking_hparams.named_configuration(args.ranking_config), **overrides)
+
+
+def segment_gate(args: argparse.Namespace) -> SegmentGate:
+  """The ranking model's segmentation rule from the flags."""
+  return SegmentGate(min_examples=args.segment_min_examples, max_margin=args.segment_max_margin,
+                     max_regression=args.segment_max_regression)
 
 
 def ranking_gate(args: argparse.Namespace) -> RankingGate:

@@ -41,6 +41,18 @@ AGE_BUCKET_BOUNDARIES: Tuple[int, ...] = (18, 25, 35, 45, 50, 56)
 # Columns the evaluation is sliced by (user segments), when present in the data.
 USER_SEGMENT_COLUMNS: Tuple[str, ...] = (USER_GENDER, USER_OCCUPATION, USER_AGE_BUCKET)
 
+# Derived item feature for evaluation slicing: the item's popularity in the training split. Items are ordered by
+# their number of training interactions; an item is in the 'head' while the items more popular than it hold
+# less than the first share of all training interactions, in the 'torso' while they hold less than the second,
+# and in the 'tail' otherwise. Items without training interactions are 'unseen'.
+ITEM_POPULARITY_BUCKET = 'item_popularity_bucket'
+POPULARITY_BUCKET_SHARES: Tuple[float, ...] = (1 / 3, 2 / 3)
+POPULARITY_BUCKET_LABELS: Tuple[str, ...] = ('head', 'torso', 'tail')
+UNSEEN_ITEM_BUCKET = 'unseen'
+
+# Columns the evaluation is sliced by (user and item segments), when present in the data.
+SEGMENT_COLUMNS: Tuple[str, ...] = USER_SEGMENT_COLUMNS + (ITEM_POPULARITY_BUCKET,)
+
 # Suffix of transformed (Transform output) feature names.
 TRANSFORMED_SUFFIX = '_xf'
 

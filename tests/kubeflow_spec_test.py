@@ -112,7 +112,8 @@ def test_hand_checked_dependencies(compiled):
   assert set(tasks['ranking_trainer'].dependent_tasks) == {'Transform', 'SchemaGen'}
   assert set(tasks['ranking_evaluator'].dependent_tasks) == {
       'ImportExampleGen', 'ranking_trainer', 'latest_blessed_ranking_model_resolver-model-resolver'}
-  assert set(tasks['ranking_pusher'].dependent_tasks) == {'ranking_trainer', 'ranking_evaluator'}
+  assert set(tasks['ranking_segment_gate'].dependent_tasks) == {'ranking_trainer', 'ranking_evaluator'}
+  assert set(tasks['ranking_pusher'].dependent_tasks) == {'ranking_trainer', 'ranking_segment_gate'}
 
 
 def test_every_component_runs_the_image_through_the_tfx_entrypoint(compiled):

@@ -66,3 +66,12 @@ def test_unseen_values_map_to_the_out_of_vocabulary_bucket(transformed):
   assert int(new_rows[0][X('user_id')]) == 3
   assert int(new_rows[0][X('item_id')]) == 3
   assert list(new_rows[0][X('item_genres')]) == [3, 0]
+
+
+def test_item_popularity_buckets(transformed):
+  _, rows, new_rows = transformed
+  # Training counts i3: 3, i2: 2, i1: 1 of 6; items more popular than i3 hold 0/6 (< 1/3: head), than i2 3/6
+  # (< 2/3: torso), than i1 5/6 (tail). i9 has no training interaction.
+  assert [r[features.ITEM_POPULARITY_BUCKET].decode() for r in rows] == [
+      'tail', 'torso', 'torso', 'head', 'head', 'head']
+  assert new_rows[0][features.ITEM_POPULARITY_BUCKET].decode() == 'unseen'

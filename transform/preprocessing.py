@@ -9,6 +9,8 @@ Every model input is derived here, once, so ranking and retrieval see the same i
 * numeric `user_*` / `item_*` columns -> z-score float32 `[batch]`, missing values imputed with the mean.
 * `rating` -> float32 label `[batch]`, passed through.
 * `user_age` (when present) -> also a string `user_age_bucket` `[batch]` used only to slice evaluation.
+* `item_id` -> also a string `item_popularity_bucket` `[batch]` ('head'/'torso'/'tail' by the item's share of
+  training interactions, 'unseen' for items without any), used only to slice evaluation.
 """
 
 from typing import Dict, Union
@@ -34,7 +36,8 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
       required columns, SparseTensor `[batch, 1]` for optional columns with missing values.
 
   Returns:
-    Transformed features keyed by `features.transformed_name(raw_key)`, plus `features.USER_AGE_BUCKET`.
+    Transformed features keyed by `features.transformed_name(raw_key)`, plus the slicing-only features
+    `features.USER_AGE_BUCKET` and `features.ITEM_POPULARITY_BUCKET`.
   """
   outputs: Dict[str, Tensor] = {}
   for key, value in sorted(inputs.items()):
@@ -51,7 +54,42 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
         outputs[features.transformed_name(key)] = _standardized(value)
   if features.USER_AGE in inputs:
     outputs[features.USER_AGE_BUCKET] = age_bucket(inputs[features.USER_AGE])
+  if features.ITEM_ID in inputs:
+    outputs[features.ITEM_POPULARITY_BUCKET] = popularity_bucket(
+        _to_dense(inputs[features.ITEM_ID], default_value=''),
+        outputs[features.transformed_name(features.ITEM_ID)])
   return outputs
+
+
+def popularity_bucket(item_ids: tf.Tensor, item_indices: tf.Tensor) -> tf.Tensor:
+  """Labels each item with its popularity bucket in the analyzed (training) data, e.g. 'head' or 'unseen'.
+
+  With training counts i3: 3, i2: 2, i1: 1 (6 interactions), the items more popular than i3 hold 0/6, than
+  i2 3/6 and than i1 5/6 of them, so with shares (1/3, 2/3) i3 -> 'head', i2 -> 'torso', i1 -> 'tail'.
+
+  Args:
+    item_ids: raw item ids, string `[batch]`.
+    item_indices: their `item_id` vocabulary indices, int64 `[batch]`. The vocabulary is ordered by training
+      count, most frequent first, so index r holds the r-th largest count; the OOV index marks unseen items.
+
+  Returns:
+    string `[batch]`, one of `features.POPULARITY_BUCKET_LABELS` or `features.UNSEEN_ITEM_BUCKET`.
+  """
+  _, counts = tft.count_per_key(item_ids)
+  descending = tf.sort(tf.cast(counts, tf.int64), direction='DESCENDING')
+  num_items = tf.size(descending, out_type=tf.int64)
+  seen = item_indices < num_items
+  item_counts = tf.gather(descending, tf.minimum(item_indices, tf.maximum(num_items - 1, 0)))
+  ascending = tf.reverse(descending, axis=[0])
+  # prefix[i] = interactions of the i least popular items; prefix[-1] = all interactions.
+  prefix = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(ascending)], axis=0)
+  total = prefix[-1]
+  at_most = tf.searchsorted(ascending, item_counts, side='right', out_type=tf.int64)
+  above = tf.cast(total - tf.gather(prefix, at_most), tf.float32)
+  share_above = above / tf.cast(tf.maximum(total, 1), tf.float32)
+  index = tf.raw_ops.Bucketize(input=share_above, boundaries=list(features.POPULARITY_BUCKET_SHARES))
+  bucket = tf.gather(tf.constant(features.POPULARITY_BUCKET_LABELS), index)
+  return tf.where(seen, bucket, tf.constant(features.UNSEEN_ITEM_BUCKET))
 
 
 def age_bucket(age: Tensor) -> tf.Tensor:

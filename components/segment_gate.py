@@ -1,0 +1,191 @@
+"""SegmentGate: blesses the ranking model only if the Evaluator did and no large user or item segment is left behind.
+
+The Evaluator gates the overall RMSE (a threshold and no regression against the last blessed model). This
+component reads the same evaluation (TFMA metrics per slice, written by the Evaluator; with a baseline model
+they hold the candidate's and the baseline's metrics for every slice) and applies the segmentation rule of
+`components.segment_rules`: every segment (one value of one slicing column) with at least `min_examples`
+evaluation examples must have an RMSE at most `max_margin` above the overall RMSE, and at most
+`max_regression` above the last blessed model's RMSE on the same segment.
+
+Output `blessing` (ModelBlessing), read by the ranking Pusher and by the resolver of the last blessed model:
+custom properties `blessed` (1/0), `current_model`/`current_model_id` (and `baseline_model`/`baseline_model_id`
+when there was one), `reasons` (JSON list of sentences, empty when blessed), `worst_segment` and
+`worst_segment_margin`; files `BLESSED`/`NOT_BLESSED` (the reasons, one per line) and `segment_gate.json` (the
+whole segment table).
+"""
+
+import json
+import math
+import os
+from typing import Dict, List, Optional, Tuple
+
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from absl import logging
+from tfx import v1 as tfx
+from tfx.types import artifact
+
+from components import segment_rules
+
+# TFMA metric names of the metrics the rule reads (configured in pipeline/eval_configs.py).
+RMSE_METRIC = 'root_mean_squared_error'
+EXAMPLE_COUNT_METRIC = 'example_count'
+# Model names TFX's Evaluator gives the two models when a baseline is resolved; '' without a baseline.
+CANDIDATE_MODEL_NAMES = ('', tfma.CANDIDATE_KEY)
+BASELINE_MODEL_NAME = tfma.BASELINE_KEY
+# Blessing custom properties, as tfx.components.Evaluator writes them (Pusher and the resolver read them).
+BLESSED_KEY = 'blessed'
+CURRENT_MODEL_KEY = 'current_model'
+CURRENT_MODEL_ID_KEY = 'current_model_id'
+BASELINE_MODEL_KEY = 'baseline_model'
+BASELINE_MODEL_ID_KEY = 'baseline_model_id'
+REASONS_KEY = 'reasons'
+WORST_SEGMENT_KEY = 'worst_segment'
+WORST_SEGMENT_MARGIN_KEY = 'worst_segment_margin'
+BLESSED_FILE = 'BLESSED'
+NOT_BLESSED_FILE = 'NOT_BLESSED'
+REPORT_FILE = 'segment_gate.json'
+
+# (column, value) of a slice; () for the overall slice.
+SliceKey = Tuple[Tuple[str, str], ...]
+
+
+def read_slice_metrics(evaluation_uri: str) -> Dict[str, Dict[SliceKey, Dict[str, float]]]:
+  """Reads the Evaluator's metrics per model and slice.
+
+  Args:
+    evaluation_uri: the Evaluator's `evaluation` (ModelEvaluation) artifact URI.
+
+  Returns:
+    {'candidate' | 'baseline': {slice key: {metric name: value}}}; 'baseline' only when the Evaluator had a
+    baseline model. Diff metrics (candidate minus baseline) are left out: they follow from the two.
+
+  Raises:
+    ValueError: if the evaluation holds no metrics.
+  """
+  by_model: Dict[str, Dict[SliceKey, Dict[str, float]]] = {}
+  for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+    slice_key = tuple((column, _text(value)) for column, value in
+                      tfma.slicer.deserialize_slice_key(metrics_for_slice.slice_key))
+    for entry in metrics_for_slice.metric_keys_and_values:
+      if entry.key.is_diff or not entry.value.HasField('double_value'):
+        continue
+      model = tfma.BASELINE_KEY if entry.key.model_name == BASELINE_MODEL_NAME else tfma.CANDIDATE_KEY
+      by_model.setdefault(model, {}).setdefault(slice_key, {})[entry.key.name] = entry.value.double_value.value
+  if tfma.CANDIDATE_KEY not in by_model:
+    raise ValueError(f'The evaluation at {evaluation_uri} holds no metrics; the Evaluator must run with the '
+                     'ranking eval config (pipeline/eval_configs.py) before the segment gate.')
+  return by_model
+
+
+def overall_and_segments(metrics: Dict[SliceKey, Dict[str, float]]
+                         ) -> Tuple[float, List[segment_rules.SegmentMetrics]]:
+  """Splits one model's slices into its overall RMSE and its per-segment metrics.
+
+  Raises:
+    ValueError: if the overall slice or the RMSE/example count metrics are missing.
+  """
+  overall = metrics.get(())
+  if overall is None or RMSE_METRIC not in overall:
+    raise ValueError(f'The evaluation has no overall {RMSE_METRIC!r}; configure it in the eval config (found '
+                     f'slices {sorted(metrics)[:5]}...).')
+  segments = []
+  for slice_key, values in sorted(metrics.items()):
+    if not slice_key:
+      continue
+    if RMSE_METRIC not in values or EXAMPLE_COUNT_METRIC not in values:
+      raise ValueError(f'Slice {slice_key} lacks {RMSE_METRIC!r} or {EXAMPLE_COUNT_METRIC!r}; add both to the '
+                       'eval config\'s metrics (ExampleCount, RootMeanSquaredError).')
+    segments.append(segment_rules.SegmentMetrics(
+        column=','.join(c for c, _ in slice_key), value=','.join(v for _, v in slice_key),
+        rmse=values[RMSE_METRIC], example_count=int(round(values[EXAMPLE_COUNT_METRIC]))))
+  return overall[RMSE_METRIC], segments
+
+
+def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_examples: int, max_margin: float,
+                     max_regression: float) -> Tuple[bool, List[str], Dict]:
+  """Applies the Evaluator's verdict and the segmentation rule to an evaluation.
+
+  Returns:
+    (blessed, reasons for refusal, the JSON report written next to the blessing).
+  """
+  by_model = read_slice_metrics(evaluation_uri)
+  overall_rmse, segments = overall_and_segments(by_model[tfma.CANDIDATE_KEY])
+  baseline_rmse: Optional[Dict[segment_rules.SegmentKey, float]] = None
+  if tfma.BASELINE_KEY in by_model:
+    _, baseline_segments = overall_and_segments(by_model[tfma.BASELINE_KEY])
+    baseline_rmse = {s.key: s.rmse for s in baseline_segments}
+  verdict = segment_rules.judge_segments(overall_rmse, segments, baseline_rmse, min_examples=min_examples,
+                                         max_margin=max_margin, max_regression=max_regression)
+  reasons = []
+  if not evaluator_blessed:
+    reasons.append('the Evaluator did not bless the model (overall RMSE above its threshold or worse than the '
+                   'last blessed model)')
+  reasons.extend(verdict.reasons)
+  report = segment_rules.verdict_to_json(verdict, overall_rmse)
+  report.update({
+      'blessed': not reasons, 'evaluator_blessed': evaluator_blessed, 'reasons': reasons,
+      'has_baseline': baseline_rmse is not None,
+      'thresholds': {'min_examples': min_examples, 'max_margin': max_margin, 'max_regression': max_regression},
+  })
+  return not reasons, reasons, report
+
+
+def gate(model: artifact.Artifact, evaluation: artifact.Artifact, evaluator_blessing: artifact.Artifact,
+         blessing: artifact.Artifact, *, min_examples: int, max_margin: float, max_regression: float) -> bool:
+  """The component's work on artifacts (callable without a pipeline, e.g. in tests). Returns `blessed`."""
+  evaluator_blessed = evaluator_blessing.get_int_custom_property(BLESSED_KEY) == 1
+  blessed, reasons, report = judge_evaluation(
+      evaluation.uri, evaluator_blessed, min_examples=min_examples, max_margin=max_margin,
+      max_regression=max_regression)
+  logging.info('Segment gate: blessed=%s; worst segment %s; reasons: %s', blessed, report['worst_segment'],
+               reasons)
+
+  blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
+  blessing.set_string_custom_property(CURRENT_MODEL_KEY, model.uri)
+  blessing.set_int_custom_property(CURRENT_MODEL_ID_KEY, model.id)
+  if evaluator_blessing.has_custom_property(BASELINE_MODEL_ID_KEY):
+    blessing.set_string_custom_property(
+        BASELINE_MODEL_KEY, evaluator_blessing.get_string_custom_property(BASELINE_MODEL_KEY))
+    blessing.set_int_custom_property(
+        BASELINE_MODEL_ID_KEY, evaluator_blessing.get_int_custom_property(BASELINE_MODEL_ID_KEY))
+  blessing.set_string_custom_property(REASONS_KEY, json.dumps(reasons))
+  worst = report['worst_segment']
+  if worst is not None:
+    blessing.set_string_custom_property(WORST_SEGMENT_KEY, f'{worst["column"]}={worst["value"]}')
+    blessing.set_float_custom_property(WORST_SEGMENT_MARGIN_KEY, float(worst['margin']))
+  tf.io.gfile.makedirs(blessing.uri)
+  with tf.io.gfile.GFile(os.path.join(blessing.uri, REPORT_FILE), 'w') as f:
+    json.dump(report, f, indent=2)
+  with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), 'w') as f:
+    f.write('\n'.join(reasons))
+  return blessed
+
+
+def read_report(blessing_uri: str) -> Dict:
+  """The segment table a SegmentGate wrote next to its blessing (see `judge_evaluation`)."""
+  with tf.io.gfile.GFile(os.path.join(blessing_uri, REPORT_FILE)) as f:
+    return json.load(f)
+
+
+def _text(value) -> str:
+  if isinstance(value, bytes):
+    return value.decode('utf-8')
+  if isinstance(value, float) and math.isfinite(value) and value == int(value):
+    return str(int(value))
+  return str(value)
+
+
+@tfx.dsl.components.component
+def SegmentGate(
+    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
+    evaluation: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelEvaluation],
+    evaluator_blessing: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    blessing: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    min_examples: tfx.dsl.components.Parameter[int],
+    max_margin: tfx.dsl.components.Parameter[float],
+    max_regression: tfx.dsl.components.Parameter[float],
+) -> None:
+  """Blesses `model` when the Evaluator did and every large segment passes (see the module docstring)."""
+  gate(model, evaluation, evaluator_blessing, blessing, min_examples=min_examples, max_margin=max_margin,
+       max_regression=max_regression)

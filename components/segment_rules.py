@@ -1,0 +1,146 @@
+"""The objective segmentation rule: whether every large-enough segment is served about as well as the average.
+
+Pure functions on metric values (no TFX, no TFMA), so the rule is tested by hand and reused by the segment gate
+and the quality report. A segment is one value of one slicing column (e.g. `user_occupation=writer`).
+
+A model passes when, for every segment with at least `min_examples` evaluation examples:
+
+* its RMSE exceeds the model's overall RMSE by at most `max_margin` (stars), and
+* when a last blessed model was measured on the same examples, its RMSE exceeds that model's RMSE on the same
+  segment by at most `max_regression` (stars).
+
+Smaller segments are reported but not gated: their RMSE is too noisy to refuse a model on.
+"""
+
+import dataclasses
+import math
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+# A segment: (slicing column, value), e.g. ('user_gender', 'F').
+SegmentKey = Tuple[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentMetrics:
+  """A model's error on one segment of the evaluation examples.
+
+  Attributes:
+    column: the slicing column, e.g. 'user_occupation'.
+    value: the segment's value of that column, e.g. 'writer'.
+    rmse: root mean squared error on the segment (stars).
+    example_count: evaluation examples in the segment.
+  """
+  column: str
+  value: str
+  rmse: float
+  example_count: int
+
+  @property
+  def key(self) -> SegmentKey:
+    return (self.column, self.value)
+
+  @property
+  def name(self) -> str:
+    """Readable name, e.g. 'user_occupation=writer'."""
+    return f'{self.column}={self.value}'
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentRow:
+  """One line of the segment table: the candidate's figures, the baseline's, and whether the segment is gated.
+
+  Attributes:
+    segment: the candidate's metrics on the segment.
+    margin: segment RMSE minus overall RMSE (stars).
+    gated: whether the segment has enough examples to be gated.
+    baseline_rmse: the last blessed model's RMSE on the segment, None without a baseline.
+    violations: why this segment fails the rule (empty when it passes or is not gated).
+  """
+  segment: SegmentMetrics
+  margin: float
+  gated: bool
+  baseline_rmse: Optional[float]
+  violations: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentVerdict:
+  """The outcome of the rule.
+
+  Attributes:
+    passed: no gated segment violates the rule.
+    reasons: one sentence per violation (empty when passed).
+    rows: every segment, worst margin first.
+    worst: the gated segment with the largest margin, None when no segment is large enough.
+  """
+  passed: bool
+  reasons: Tuple[str, ...]
+  rows: Tuple[SegmentRow, ...]
+  worst: Optional[SegmentRow]
+
+
+def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
+                   baseline_rmse: Optional[Mapping[SegmentKey, float]], *, min_examples: int,
+                   max_margin: float, max_regression: float) -> SegmentVerdict:
+  """Applies the segmentation rule (see the module docstring).
+
+  Args:
+    overall_rmse: the candidate's RMSE on all evaluation examples (stars).
+    segments: the candidate's metrics per segment.
+    baseline_rmse: the last blessed model's RMSE per segment on the same examples; None on a first run.
+      Segments missing from it are not checked for regression.
+    min_examples: segments with fewer evaluation examples are reported, not gated.
+    max_margin: largest allowed `segment RMSE - overall RMSE` (stars).
+    max_regression: largest allowed `segment RMSE - baseline segment RMSE` (stars).
+
+  Returns:
+    The verdict with every segment's row.
+
+  Raises:
+    ValueError: on a negative threshold or a non-finite overall RMSE.
+  """
+  if min_examples < 1:
+    raise ValueError(f'min_examples={min_examples} must be >= 1.')
+  if max_margin < 0 or max_regression < 0:
+    raise ValueError(f'max_margin={max_margin} and max_regression={max_regression} must be >= 0 (stars).')
+  if not math.isfinite(overall_rmse):
+    raise ValueError(f'overall_rmse={overall_rmse} is not a number; the evaluation produced no RMSE.')
+  rows: List[SegmentRow] = []
+  reasons: List[str] = []
+  for segment in segments:
+    margin = segment.rmse - overall_rmse
+    gated = segment.example_count >= min_examples
+    before = baseline_rmse.get(segment.key) if baseline_rmse is not None else None
+    violations = []
+    if gated and not margin <= max_margin:
+      violations.append(
+          f'{segment.name} ({segment.example_count} examples) has RMSE {segment.rmse:.4f}, '
+          f'{margin:+.4f} above the overall {overall_rmse:.4f}; the allowed margin is {max_margin:.4f}')
+    if gated and before is not None and not segment.rmse - before <= max_regression:
+      violations.append(
+          f'{segment.name} ({segment.example_count} examples) regressed from RMSE {before:.4f} (last blessed '
+          f'model) to {segment.rmse:.4f}, by {segment.rmse - before:+.4f}; the allowed regression is '
+          f'{max_regression:.4f}')
+    reasons.extend(violations)
+    rows.append(SegmentRow(segment, margin, gated, before, tuple(violations)))
+  rows.sort(key=lambda r: (-r.margin, r.segment.key))
+  gated_rows = [r for r in rows if r.gated]
+  return SegmentVerdict(passed=not reasons, reasons=tuple(reasons), rows=tuple(rows),
+                        worst=gated_rows[0] if gated_rows else None)
+
+
+def verdict_to_json(verdict: SegmentVerdict, overall_rmse: float) -> Dict:
+  """A JSON-serialisable form of the verdict (what the gate writes and the quality report reads)."""
+  return {
+      'passed': verdict.passed,
+      'reasons': list(verdict.reasons),
+      'overall_rmse': overall_rmse,
+      'worst_segment': _row_json(verdict.worst) if verdict.worst else None,
+      'segments': [_row_json(r) for r in verdict.rows],
+  }
+
+
+def _row_json(row: SegmentRow) -> Dict:
+  return {'column': row.segment.column, 'value': row.segment.value, 'rmse': row.segment.rmse,
+          'example_count': row.segment.example_count, 'margin': row.margin, 'gated': row.gated,
+          'baseline_rmse': row.baseline_rmse, 'violations': list(row.violations)}

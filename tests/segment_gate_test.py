@@ -1,0 +1,116 @@
+"""The segmentation rule worked by hand, its configuration round-trips, and the gate in a pipeline run.
+
+The pipeline test runs on generated interactions whose female users' ratings carry 2 stars of extra noise
+(`ingestion.fixtures.generate_interactions(segment_rating_noise={'F': 2.0})`): the Evaluator's overall gate
+(loose here) blesses the model, the segment gate refuses it and nothing is pushed.
+"""
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from components import segment_gate, segment_rules
+from components.segment_rules import SegmentMetrics
+from pipeline import configs, run_config, run_summary
+from tests import pipeline_runs
+from trainer.ranking import hparams as hparams_lib
+
+SEGMENTS = [
+    SegmentMetrics('user_gender', 'F', rmse=1.00, example_count=600),  # +0.10 over 0.90: fails at 0.08
+    SegmentMetrics('user_gender', 'M', rmse=0.88, example_count=1400),  # -0.02: passes
+    SegmentMetrics('user_occupation', 'writer', rmse=1.30, example_count=40),  # +0.40 but too small to gate
+    SegmentMetrics('user_age_bucket', '45-49', rmse=0.98, example_count=500),  # +0.08 exactly: passes
+]
+
+
+def test_segment_above_the_margin_is_refused_and_small_segments_are_only_reported():
+  verdict = segment_rules.judge_segments(0.90, SEGMENTS, None, min_examples=500, max_margin=0.08,
+                                         max_regression=0.02)
+  assert not verdict.passed
+  assert len(verdict.reasons) == 1 and verdict.reasons[0].startswith('user_gender=F (600 examples)')
+  # Rows are sorted by margin: writer +0.40 (not gated), F +0.10, 45-49 +0.08, M -0.02.
+  assert [r.segment.name for r in verdict.rows] == [
+      'user_occupation=writer', 'user_gender=F', 'user_age_bucket=45-49', 'user_gender=M']
+  assert [r.gated for r in verdict.rows] == [False, True, True, True]
+  assert verdict.worst.segment.name == 'user_gender=F'
+  assert verdict.worst.margin == pytest.approx(0.10)
+
+
+def test_segment_regression_against_the_last_blessed_model_is_refused():
+  # With margin 0.2 nobody fails the margin; F was 0.97 under the last blessed model: +0.03 > 0.02.
+  # M was 0.87: +0.01 passes; 45-49 has no baseline figure and is not checked for regression.
+  baseline = {('user_gender', 'F'): 0.97, ('user_gender', 'M'): 0.87, ('user_occupation', 'writer'): 0.50}
+  verdict = segment_rules.judge_segments(0.90, SEGMENTS, baseline, min_examples=500, max_margin=0.2,
+                                         max_regression=0.02)
+  assert not verdict.passed
+  assert len(verdict.reasons) == 1
+  assert 'user_gender=F' in verdict.reasons[0] and 'regressed from RMSE 0.9700' in verdict.reasons[0]
+  rows = {r.segment.name: r for r in verdict.rows}
+  assert rows['user_gender=M'].baseline_rmse == 0.87 and not rows['user_gender=M'].violations
+  # writer got far worse (0.50 -> 1.30) but has 40 examples: reported, not gated.
+  assert not rows['user_occupation=writer'].violations
+
+
+def test_model_passes_when_every_large_segment_is_within_the_margin():
+  verdict = segment_rules.judge_segments(0.90, SEGMENTS, None, min_examples=500, max_margin=0.10,
+                                         max_regression=0.0)
+  assert verdict.passed and verdict.reasons == ()
+  report = segment_rules.verdict_to_json(verdict, 0.90)
+  assert json.loads(json.dumps(report))['worst_segment']['value'] == 'F'
+
+
+def test_no_segment_large_enough_passes_without_a_worst_segment():
+  verdict = segment_rules.judge_segments(0.90, SEGMENTS, None, min_examples=10_000, max_margin=0.0,
+                                         max_regression=0.0)
+  assert verdict.passed and verdict.worst is None
+
+
+@pytest.mark.parametrize('kwargs', [{'min_examples': 0}, {'max_margin': -0.1}, {'max_regression': -1.0}])
+def test_invalid_segment_gate_settings_are_refused(kwargs):
+  with pytest.raises(ValueError, match=next(iter(kwargs))):
+    configs.SegmentGate(**kwargs)
+
+
+def test_segment_gate_flags_round_trip():
+  import local_runner
+  args = local_runner.parse_args(['--output-dir', '/tmp/x', '--segment-min-examples', '120',
+                                  '--segment-max-margin', '0.05', '--segment-max-regression', '0.01'])
+  assert run_config.segment_gate(args) == configs.SegmentGate(min_examples=120, max_margin=0.05,
+                                                              max_regression=0.01)
+  defaults = local_runner.parse_args(['--output-dir', '/tmp/x'])
+  assert run_config.segment_gate(defaults) == configs.SegmentGate(min_examples=500, max_margin=0.08,
+                                                                  max_regression=0.02)
+
+
+def test_new_ranking_hyperparameters_round_trip_through_custom_config():
+  hparams = dataclasses.replace(hparams_lib.DEFAULT, cross_layers=2, cross_projection_dim=16,
+                                factorization_dim=8, validation_fraction=0.1, early_stopping_patience=2)
+  assert hparams_lib.RankingHyperparameters.from_config(json.loads(json.dumps(hparams.to_config()))) == hparams
+  with pytest.raises(ValueError, match='validation_fraction'):
+    hparams_lib.RankingHyperparameters(validation_fraction=0.0, early_stopping_patience=3)
+
+
+@pytest.mark.slow
+def test_pipeline_refuses_a_model_that_serves_one_segment_much_worse(tmp_path):
+  csv = pipeline_runs.write_fixture_interactions(str(tmp_path / 'noisy.csv'), segment_rating_noise={'F': 2.0})
+  run = pipeline_runs.run_pipeline(
+      str(tmp_path / 'output'), csv,
+      extra_args=pipeline_runs.FAST_TRAINING_ARGS + ('--max-rmse', '3.0', '--segment-min-examples', '20'))
+  assert run.exit_code == 0  # the run succeeded; the gate said no
+  store = run_summary.open_store(os.path.join(run.output_dir, configs.METADATA_FILE))
+  outputs = run_summary.latest_run(store, configs.PIPELINE_NAME).output_artifacts
+  evaluator_blessing = outputs[configs.RANKING_EVALUATOR_ID]['blessing'][0]
+  gate_blessing = outputs[configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
+  assert evaluator_blessing.custom_properties[segment_gate.BLESSED_KEY].int_value == 1
+  assert gate_blessing.custom_properties[segment_gate.BLESSED_KEY].int_value == 0
+  reasons = json.loads(gate_blessing.custom_properties[segment_gate.REASONS_KEY].string_value)
+  assert any(r.startswith('user_gender=F ') for r in reasons), reasons
+  report = segment_gate.read_report(gate_blessing.uri)
+  sliced_columns = {row['column'] for row in report['segments']}
+  assert sliced_columns == {'user_gender', 'user_occupation', 'user_age_bucket', 'item_popularity_bucket'}
+  female = next(r for r in report['segments'] if r['column'] == 'user_gender' and r['value'] == 'F')
+  assert female['margin'] > 0.08 and female['violations']
+  assert os.path.exists(os.path.join(gate_blessing.uri, segment_gate.NOT_BLESSED_FILE))
+  assert run.pushed_versions() == []

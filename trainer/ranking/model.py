@@ -14,6 +14,10 @@ from trainer.ranking.hparams import RankingHyperparameters
 class RatingNetwork(tf.keras.Model):
   """Rating = network(user encoding ++ item encoding) [+ user bias + item bias] + rating offset.
 
+  The network is optional deep & cross layers (DCN-v2: x_{l+1} = x0 * (W x_l + b) + x_l, explicit feature
+  crosses such as age x genre) followed by the ReLU layers and a linear output, plus an optional
+  factorization term <P_u user encoding, P_i item encoding> (matrix factorization over all features).
+
   The offset (the training mean rating) centres the output so the network learns deviations from it.
   """
 
@@ -26,6 +30,10 @@ class RatingNetwork(tf.keras.Model):
     self.item_encoder = FeatureEncoder(
         tower_features.item, hparams.id_embedding_dim, hparams.feature_embedding_dim, hparams.embedding_l2,
         name='item_encoder')
+    self.cross_layers = [
+        tfrs.layers.dcn.Cross(projection_dim=hparams.cross_projection_dim, kernel_initializer='glorot_uniform',
+                              name=f'cross_{i}')
+        for i in range(hparams.cross_layers)]
     layers = []
     for units in hparams.hidden_units:
       layers.append(tf.keras.layers.Dense(units, activation='relu'))
@@ -33,6 +41,12 @@ class RatingNetwork(tf.keras.Model):
         layers.append(tf.keras.layers.Dropout(hparams.dropout, seed=hparams.seed))
     layers.append(tf.keras.layers.Dense(1))
     self.rating_layers = tf.keras.Sequential(layers, name='rating_layers')
+    self.user_projection = self.item_projection = None
+    if hparams.factorization_dim:
+      self.user_projection = tf.keras.layers.Dense(hparams.factorization_dim, use_bias=False,
+                                                   name='user_projection')
+      self.item_projection = tf.keras.layers.Dense(hparams.factorization_dim, use_bias=False,
+                                                   name='item_projection')
     self.user_bias = self._bias(tower_features.user, features.USER_ID, hparams, 'user_bias')
     self.item_bias = self._bias(tower_features.item, features.ITEM_ID, hparams, 'item_bias')
     self.rating_offset = float(rating_offset)
@@ -46,8 +60,16 @@ class RatingNetwork(tf.keras.Model):
 
   def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     """Args: inputs: transformed features, `[batch]` each. Returns: predicted ratings, float32 `[batch, 1]`."""
-    encoded = tf.concat([self.user_encoder(inputs), self.item_encoder(inputs)], axis=1)
+    user_encoded, item_encoded = self.user_encoder(inputs), self.item_encoder(inputs)
+    encoded = tf.concat([user_encoded, item_encoded], axis=1)
+    crossed = encoded
+    for cross in self.cross_layers:
+      crossed = cross(encoded, crossed)
+    encoded = crossed
     rating = self.rating_layers(encoded, training=training) + self.rating_offset
+    if self.user_projection is not None:
+      rating += tf.reduce_sum(self.user_projection(user_encoded) * self.item_projection(item_encoded), axis=1,
+                              keepdims=True)
     if self.user_bias is not None:
       rating += self.user_bias(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]))
     if self.item_bias is not None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+from typing import List, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -20,7 +21,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the ranking model and saves it to `fn_args.serving_model_dir`.
 
   Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
-  per-epoch training and evaluation RMSE are written to `<model_run_dir>/history.json`.
+  per-epoch training and validation RMSE are written to `<model_run_dir>/history.json`. With
+  `validation_fraction` > 0 a slice of the TRAIN split is held out to watch (and, with
+  `early_stopping_patience`, to choose the epoch); otherwise the eval split is only watched, never used to choose.
   """
   config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
   hparams = hparams_lib.RankingHyperparameters.from_config(config)
@@ -30,6 +33,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   train_split = inputs.load_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
   eval_split = inputs.load_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
+  if hparams.validation_fraction:
+    train_split, watched_split = carve_validation(train_split, hparams.validation_fraction)
+  else:
+    watched_split = eval_split
 
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features)
@@ -37,8 +44,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   model.compile(optimizer=_optimizer(hparams))
   history = model.fit(
       inputs.training_batches(train_split, hparams.batch_size, hparams.seed),
-      validation_data=inputs.evaluation_batches(eval_split, _EVAL_BATCH_SIZE),
-      epochs=hparams.epochs, verbose=2)
+      validation_data=inputs.evaluation_batches(watched_split, _EVAL_BATCH_SIZE),
+      epochs=hparams.epochs, verbose=2, callbacks=_early_stopping(hparams))
+  if hparams.validation_fraction:
+    logging.info('Eval split after training (reported, not used to choose): %s',
+                 model.evaluate(inputs.evaluation_batches(eval_split, _EVAL_BATCH_SIZE), return_dict=True,
+                                verbose=0))
 
   export.export_ranking_model(model, tf_transform_output, fn_args.serving_model_dir)
   tf.io.gfile.makedirs(fn_args.model_run_dir)
@@ -54,6 +65,26 @@ def mean_rating(split: tf.data.Dataset) -> float:
   if float(count) == 0:
     raise ValueError('The training split holds no examples; check the interactions file and the split.')
   return float(total) / float(count)
+
+
+def carve_validation(split: tf.data.Dataset, fraction: float) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
+  """Holds out every round(1/fraction)-th example of a split (its stored order is already shuffled).
+
+  Returns:
+    (the remaining examples, the held-out validation examples), both cached.
+  """
+  every = max(2, round(1 / fraction))
+  indexed = split.enumerate()
+  kept = indexed.filter(lambda i, _: i % every != 0).map(lambda _, x: x).cache()
+  held_out = indexed.filter(lambda i, _: i % every == 0).map(lambda _, x: x).cache()
+  return kept, held_out
+
+
+def _early_stopping(hparams: hparams_lib.RankingHyperparameters) -> List[tf.keras.callbacks.Callback]:
+  if not hparams.early_stopping_patience:
+    return []
+  return [tf.keras.callbacks.EarlyStopping(monitor='val_rmse', patience=hparams.early_stopping_patience,
+                                           restore_best_weights=True)]
 
 
 def _optimizer(hparams: hparams_lib.RankingHyperparameters) -> tf.keras.optimizers.Optimizer:

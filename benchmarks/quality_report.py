@@ -1,0 +1,253 @@
+"""Quality report: this project's seed and default configurations beside the peers, with the per-segment table.
+
+MovieLens 100K, canonical split (the figures in docs/quality.md):
+  .venv/bin/python benchmarks/quality_report.py --data-dir /work/shared/data/ml-100k --work-dir /tmp/quality \\
+      --markdown /tmp/quality/report.md
+Own interactions (the README's data contract; peers are MovieLens scripts, so they are skipped):
+  .venv/bin/python benchmarks/quality_report.py --interactions interactions.csv --work-dir /tmp/quality
+
+Each configuration (`--configs`, default: seed and default) is one run of local_runner.py in its own output
+directory `<work-dir>/<config>/`; the report reads that run's ML Metadata store: the Evaluator's overall RMSE,
+the segment gate's table (`components/segment_gate.py`) and, when the retrieval stage ran, the retrieval gate's
+metrics. The peers (`/work/shared/bench/seed_baseline.py`, `retrieval_baselines.py`) run as subprocesses with
+this project's Python on the same split. `--reuse` reports on runs already present in the work directory.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from pipeline import environment
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_PEERS_DIR = os.path.join(os.path.dirname(REPO_ROOT), 'shared', 'bench')
+SEED_BASELINE_SCRIPT = 'seed_baseline.py'
+RETRIEVAL_BASELINES_SCRIPT = 'retrieval_baselines.py'
+# Peers whose rows are reported even when the script does not print them (optional dependencies).
+EXPECTED_RANKING_PEERS = ('seed_tfrs_ranking_3ep', 'surprise_baselineonly', 'surprise_svd')
+SURPRISE_PEERS = ('surprise_baselineonly', 'surprise_svd')
+NOT_INSTALLED = 'not installed (scikit-surprise)'
+DEFAULT_CONFIGS = ('seed', 'default')
+# Issue 7 targets, stars: overall test RMSE and the worst gated segment's margin over it.
+TARGET_RMSE = 0.93
+TARGET_WORST_MARGIN = 0.05
+
+_PEER_RMSE = re.compile(r'^(?P<name>\S+) rmse=(?P<rmse>[0-9.]+) wall_s=(?P<wall>[0-9.]+)$')
+_PEER_RETRIEVAL = re.compile(
+    r'^(?P<name>\S+) top(?P<k>\d+)_acc=(?P<acc>[0-9.]+) recall@(?P=k)_seen_removed=(?P<recall>[0-9.]+)$')
+
+
+@dataclasses.dataclass
+class ConfigurationResult:
+  """One pipeline run of a named ranking configuration, as read from its ML Metadata store."""
+  name: str
+  output_dir: str
+  exit_code: int
+  wall_seconds: Optional[float]
+  rmse: Optional[float] = None
+  blessed: Optional[bool] = None
+  reasons: List[str] = dataclasses.field(default_factory=list)
+  segments: Optional[Dict] = None
+  retrieval: Optional[Dict[str, float]] = None
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  """Parses the command line."""
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument('--data-dir', help='Local MovieLens 100K folder; runs the canonical (seed) split.')
+  source.add_argument('--interactions', help='An interactions CSV (peers are skipped).')
+  parser.add_argument('--work-dir', required=True, help='Where each configuration\'s run is written.')
+  parser.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
+                      help='Named ranking configurations to run (default: %(default)s).')
+  parser.add_argument('--peers-dir', default=DEFAULT_PEERS_DIR,
+                      help='Folder of the peer scripts (default: %(default)s).')
+  parser.add_argument('--no-peers', action='store_true', help='Skip the peer scripts.')
+  parser.add_argument('--reuse', action='store_true',
+                      help='Report on runs already in --work-dir instead of running them again.')
+  parser.add_argument('--markdown', help='Also write the report as Markdown to this file.')
+  parser.add_argument('--json', help='Also write the figures as JSON to this file.')
+  parser.add_argument('runner_args', nargs=argparse.REMAINDER,
+                      help='After "--": extra local_runner.py flags for every configuration.')
+  args = parser.parse_args(argv)
+  if args.runner_args and args.runner_args[0] == '--':
+    args.runner_args = args.runner_args[1:]
+  return args
+
+
+def run_configuration(name: str, args: argparse.Namespace) -> ConfigurationResult:
+  """Runs local_runner.py for configuration `name` in a subprocess (unless reusing) and reads its results."""
+  output_dir = os.path.join(os.path.abspath(args.work_dir), name)
+  exit_code, wall = 0, None
+  if not (args.reuse and os.path.exists(os.path.join(output_dir, _metadata_file()))):
+    source = (['--data-dir', args.data_dir, '--split', 'seed'] if args.data_dir
+              else ['--interactions', args.interactions])
+    command = [sys.executable, os.path.join(REPO_ROOT, 'local_runner.py'), *source, '--output-dir', output_dir,
+               '--ranking-config', name, *args.runner_args]
+    print(f'[quality] {name}: {" ".join(command)}', file=sys.stderr, flush=True)
+    started = time.time()
+    exit_code = subprocess.run(command, check=False).returncode
+    wall = time.time() - started
+  result = ConfigurationResult(name=name, output_dir=output_dir, exit_code=exit_code, wall_seconds=wall)
+  if exit_code == 0:
+    read_run_results(result)
+  return result
+
+
+def _metadata_file() -> str:
+  from pipeline import configs
+  return configs.METADATA_FILE
+
+
+def read_run_results(result: ConfigurationResult) -> None:
+  """Fills `result` from the latest run in its output directory's ML Metadata store."""
+  from components import retrieval_gate, segment_gate
+  from pipeline import configs, run_report, run_summary
+
+  store = run_summary.open_store(os.path.join(result.output_dir, configs.METADATA_FILE))
+  summary = run_summary.latest_run(store, configs.PIPELINE_NAME)
+  if summary is None:
+    raise ValueError(f'No pipeline run is recorded under {result.output_dir}; run it without --reuse.')
+  outputs = summary.output_artifacts
+  evaluation = outputs.get(configs.RANKING_EVALUATOR_ID, {}).get('evaluation')
+  if evaluation:
+    result.rmse = run_report.overall_metric(evaluation[0].uri, run_report.RMSE_METRIC)
+  blessing = outputs.get(configs.RANKING_SEGMENT_GATE_ID, {}).get('blessing')
+  if blessing:
+    report = segment_gate.read_report(blessing[0].uri)
+    result.blessed = bool(report['blessed'])
+    result.reasons = list(report['reasons'])
+    result.segments = report
+  retrieval = outputs.get(getattr(configs, 'RETRIEVAL_GATE_ID', ''), {}).get('evaluation')
+  if retrieval:
+    properties = retrieval[0].custom_properties
+    names = ([retrieval_gate.recall_key(k) for k in retrieval_gate.CUTOFFS] +
+             [retrieval_gate.accuracy_key(k) for k in retrieval_gate.CUTOFFS])
+    result.retrieval = {n: properties[n].double_value for n in names if n in properties}
+
+
+def run_peers(data_dir: str, peers_dir: str) -> Dict[str, Dict]:
+  """Runs the peer scripts on the canonical split; returns {'ranking': {...}, 'retrieval': {...}}."""
+  ranking: Dict[str, Dict] = {}
+  retrieval: Dict[str, Dict] = {}
+  for script in (SEED_BASELINE_SCRIPT, RETRIEVAL_BASELINES_SCRIPT):
+    path = os.path.join(peers_dir, script)
+    if not os.path.exists(path):
+      print(f'[quality] peer script {path} not found; its rows are left out (set --peers-dir).',
+            file=sys.stderr)
+      continue
+    print(f'[quality] peer: {script}', file=sys.stderr, flush=True)
+    completed = subprocess.run([sys.executable, path, data_dir], capture_output=True, text=True, check=False,
+                               env={**os.environ, 'TF_USE_LEGACY_KERAS': '1'})
+    if completed.returncode != 0:
+      print(f'[quality] {script} failed ({completed.returncode}): {completed.stderr[-2000:]}', file=sys.stderr)
+      continue
+    parse_peer_output(completed.stdout, ranking, retrieval)
+  if ranking or os.path.exists(os.path.join(peers_dir, SEED_BASELINE_SCRIPT)):
+    for name in EXPECTED_RANKING_PEERS:
+      ranking.setdefault(name, {'rmse': None, 'wall_seconds': None,
+                                'note': NOT_INSTALLED if name in SURPRISE_PEERS else 'not reported'})
+  return {'ranking': ranking, 'retrieval': retrieval}
+
+
+def parse_peer_output(text: str, ranking: Dict[str, Dict], retrieval: Dict[str, Dict]) -> None:
+  """Reads the peers' `name rmse=… wall_s=…` and `name topK_acc=… recall@K_seen_removed=…` lines."""
+  for line in text.splitlines():
+    line = line.strip()
+    match = _PEER_RMSE.match(line)
+    if match:
+      ranking[match['name']] = {'rmse': float(match['rmse']), 'wall_seconds': float(match['wall']), 'note': ''}
+      continue
+    match = _PEER_RETRIEVAL.match(line)
+    if match:
+      k = match['k']
+      retrieval.setdefault(match['name'], {}).update(
+          {f'top_{k}_accuracy': float(match['acc']), f'recall_at_{k}': float(match['recall'])})
+
+
+def to_json(results: Sequence[ConfigurationResult], peers: Optional[Dict], source: str) -> Dict:
+  """The report's figures as one JSON-serialisable dict."""
+  return {'source': source, 'configurations': [dataclasses.asdict(r) for r in results], 'peers': peers}
+
+
+def format_markdown(report: Dict) -> str:
+  """The report as Markdown tables (what the README links)."""
+  lines = [f'Data: {report["source"]}', '', '### Ranking: test RMSE (stars)', '',
+           '| system | RMSE | wall s | blessed | note |', '|---|---|---|---|---|']
+  for config in report['configurations']:
+    rmse = _number(config['rmse'])
+    note = 'run failed' if config['exit_code'] else '; '.join(config['reasons'][:1])
+    blessed = '' if config['blessed'] is None else ('yes' if config['blessed'] else 'no')
+    lines.append(f'| this project, `{config["name"]}` configuration | {rmse} | {_number(config["wall_seconds"], 0)}'
+                 f' | {blessed} | {note} |')
+  peers = report['peers'] or {}
+  for name, peer in sorted((peers.get('ranking') or {}).items()):
+    lines.append(f'| {name} | {_number(peer["rmse"])} | {_number(peer["wall_seconds"], 1)} | | {peer["note"]} |')
+  if report['peers'] is None:
+    lines.append('| peers | | | | not run (MovieLens scripts; `--interactions` data or `--no-peers`) |')
+  for config in report['configurations']:
+    segments = config['segments']
+    if not segments:
+      continue
+    worst = segments['worst_segment']
+    lines += ['', f'### Segments of the `{config["name"]}` configuration (overall RMSE {segments["overall_rmse"]:.4f}; '
+              f'gated: >= {segments["thresholds"]["min_examples"]} eval examples, margin <= '
+              f'{segments["thresholds"]["max_margin"]})', '']
+    rmse_met = config['rmse'] is not None and config['rmse'] <= TARGET_RMSE
+    margin_met = worst is None or worst['margin'] <= TARGET_WORST_MARGIN
+    lines.append(f'Targets: RMSE <= {TARGET_RMSE} ({"met" if rmse_met else "not met"}), worst gated segment '
+                 f'within {TARGET_WORST_MARGIN} of overall ({"met" if margin_met else "not met"}).')
+    lines.append('Worst gated segment: ' + (
+        f'`{worst["column"]}={worst["value"]}` RMSE {worst["rmse"]:.4f} ({worst["margin"]:+.4f}, '
+        f'{worst["example_count"]} examples)' if worst else 'none (no segment is large enough)'))
+    lines += ['', '| segment | eval examples | RMSE | margin | gated | verdict |', '|---|---|---|---|---|---|']
+    for row in segments['segments']:
+      verdict = 'fails' if row['violations'] else ('passes' if row['gated'] else 'reported')
+      lines.append(f'| {row["column"]}={row["value"]} | {row["example_count"]} | {row["rmse"]:.4f} | '
+                   f'{row["margin"]:+.4f} | {"yes" if row["gated"] else "no"} | {verdict} |')
+  retrieval_rows = [(f'this project (`{c["name"]}` run)', c['retrieval']) for c in report['configurations']
+                    if c['retrieval']]
+  retrieval_rows += sorted((peers.get('retrieval') or {}).items())
+  if retrieval_rows:
+    lines += ['', '### Retrieval (Recall@K: the user\'s training items removed; accuracy: seen kept)', '',
+              '| system | Recall@10 | Recall@100 | top-100 accuracy |', '|---|---|---|---|']
+    for name, metrics in retrieval_rows:
+      lines.append(f'| {name} | {_number(metrics.get("recall_at_10"))} | {_number(metrics.get("recall_at_100"))} '
+                   f'| {_number(metrics.get("top_100_accuracy"))} |')
+  return '\n'.join(lines) + '\n'
+
+
+def _number(value: Optional[float], digits: int = 4) -> str:
+  return '—' if value is None else f'{value:.{digits}f}'
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Runs the configurations and the peers, prints the report. Returns the process exit code."""
+  args = parse_args(argv)
+  environment.use_legacy_keras()
+  results = [run_configuration(name, args) for name in args.configs]
+  peers = None
+  if args.data_dir and not args.no_peers:
+    peers = run_peers(args.data_dir, args.peers_dir)
+  source = (f'MovieLens 100K ({args.data_dir}), canonical split' if args.data_dir
+            else f'interactions {args.interactions}')
+  report = to_json(results, peers, source)
+  markdown = format_markdown(report)
+  print(markdown)
+  if args.markdown:
+    with open(args.markdown, 'w', encoding='utf-8') as f:
+      f.write(markdown)
+  if args.json:
+    with open(args.json, 'w', encoding='utf-8') as f:
+      json.dump(report, f, indent=2)
+  return 1 if any(r.exit_code for r in results) else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

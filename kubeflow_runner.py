@@ -110,15 +110,14 @@ def build_pipeline(args: argparse.Namespace, beam_pipeline_args: List[str]) -> '
   Returns:
     The `tfx.dsl.Pipeline` that `compile_pipeline` turns into a spec.
   """
-  from pipeline import eval_configs, pipeline as pipeline_lib
+  from pipeline import pipeline as pipeline_lib
 
   return pipeline_lib.create_pipeline(
       pipeline_name=args.pipeline_name,
       pipeline_root=args.pipeline_root,
       examples_dir=args.data_root,
       serving_dir=args.serving_dir,
-      ranking_hyperparameters=run_config.ranking_hyperparameters(args),
-      ranking_eval_config=eval_configs.ranking_eval_config(run_config.ranking_gate(args)),
+      **run_config.model_settings(args),
       schema_path=args.schema or image_schema_path(),
       metadata_connection_config=None,
       beam_pipeline_args=beam_pipeline_args,

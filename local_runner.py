@@ -56,6 +56,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   output_dir = os.path.abspath(args.output_dir)
   started = time.time()
   try:
+    model_settings = run_config.model_settings(args)  # bad hyperparameters or gates: refused first
     interactions_csv, schema_path = _interactions_source(args, output_dir)
     prepared = prepare.prepare_examples(
         interactions_csv,
@@ -66,23 +67,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except (InteractionsFormatError, movielens.MovieLensError, ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  ranking_hparams = run_config.ranking_hyperparameters(args)
+  ranking_hparams = model_settings['ranking_hyperparameters']
   print(f'Prepared {prepared.counts} interactions from {interactions_csv}; training the ranking model with '
         f'{ranking_hparams}', flush=True)
 
   from tfx import v1 as tfx
-  from pipeline import eval_configs, pipeline as pipeline_lib
+  from pipeline import pipeline as pipeline_lib
 
   tfx_pipeline = pipeline_lib.create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_SUBDIR),
       examples_dir=prepared.examples_dir,
       serving_dir=os.path.join(output_dir, configs.SERVING_SUBDIR),
-      ranking_hyperparameters=ranking_hparams,
-      ranking_eval_config=eval_configs.ranking_eval_config(run_config.ranking_gate(args)),
-      segment_gate=run_config.segment_gate(args),
-      retrieval_hyperparameters=run_config.retrieval_hyperparameters(args),
-      retrieval_gate=run_config.retrieval_gate(args),
+      **model_settings,
       schema_path=schema_path,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           os.path.join(output_dir, configs.METADATA_FILE)),

@@ -2,7 +2,7 @@
 
 import argparse
 import dataclasses
-from typing import Dict
+from typing import Any, Dict
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -101,3 +101,18 @@ def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:
     schema = text_format.Parse(f.read(), schema_pb2.Schema())
   return {f.name: _SCHEMA_TYPES[schema_pb2.FeatureType.Name(f.type)] for f in schema.feature
           if features.is_user_feature(f.name) or features.is_item_feature(f.name)}
+
+
+def model_settings(args: argparse.Namespace) -> Dict[str, Any]:
+  """The models' hyperparameters and gates from the flags, as `create_pipeline` keyword arguments.
+
+  Both runners (local and Kubeflow) pass these, so a flag means the same thing wherever the pipeline runs.
+  """
+  from pipeline import eval_configs  # pylint: disable=g-import-not-at-top  (imports TFMA)
+  return {
+      'ranking_hyperparameters': ranking_hyperparameters(args),
+      'ranking_eval_config': eval_configs.ranking_eval_config(ranking_gate(args)),
+      'segment_gate': segment_gate(args),
+      'retrieval_hyperparameters': retrieval_hyperparameters(args),
+      'retrieval_gate': retrieval_gate(args),
+  }

@@ -1,11 +1,12 @@
 """Formats the end-of-run summary: per-component wall time, eval RMSE, blessing and push destination."""
 
+import json
 import os
 from typing import List, Optional
 
 import tensorflow_model_analysis as tfma
 
-from components import retrieval_gate
+from components import retrieval_gate, segment_gate
 from pipeline import configs, run_summary
 
 RMSE_METRIC = 'root_mean_squared_error'
@@ -36,7 +37,14 @@ def format_run_report(output_dir: str, total_seconds: float) -> str:
     lines.append(f'Ranking eval RMSE: {rmse:.4f}' if rmse is not None else 'Ranking eval RMSE: not computed')
   if evaluation.get('blessing'):
     blessed = evaluation['blessing'][0].custom_properties['blessed'].int_value == 1
-    lines.append(f'Ranking model blessed: {"yes" if blessed else "no"}')
+    lines.append(f'Ranking overall RMSE gate (Evaluator): {"passed" if blessed else "failed"}')
+  segment_blessing = summary.output_artifacts.get(configs.RANKING_SEGMENT_GATE_ID, {}).get('blessing')
+  if segment_blessing:
+    properties = segment_blessing[0].custom_properties
+    blessed = properties['blessed'].int_value == 1
+    lines.append(f'Ranking model blessed (overall and every user segment): {"yes" if blessed else "no"}')
+    if not blessed and segment_gate.REASONS_KEY in properties:
+      lines.extend(f'  refused: {reason}' for reason in json.loads(properties[segment_gate.REASONS_KEY].string_value))
   pushed = summary.output_artifacts.get(configs.RANKING_PUSHER_ID, {}).get('pushed_model')
   if pushed:
     properties = pushed[0].custom_properties

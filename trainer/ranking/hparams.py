@@ -1,17 +1,17 @@
 """Ranking model hyperparameters: a frozen dataclass, its named configurations and the custom_config codec."""
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from schema import features
+from trainer.common.hyperparameters import ConfigCodec, check_optimizer
 
 # Trainer custom_config key holding the ranking hyperparameters (a dict of RankingHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'ranking_hyperparameters'
-OPTIMIZERS = ('adam', 'adagrad', 'sgd')
 
 
 @dataclasses.dataclass(frozen=True)
-class RankingHyperparameters:
+class RankingHyperparameters(ConfigCodec):
   """Everything that shapes and trains the ranking model.
 
   Attributes:
@@ -28,7 +28,7 @@ class RankingHyperparameters:
     dropout: dropout rate after each hidden layer (0 disables it).
     embedding_l2: L2 penalty on embedding weights.
     bias_terms: add a learned per-user and per-item rating bias to the network's output.
-    optimizer: one of OPTIMIZERS.
+    optimizer: one of trainer.common.hyperparameters.OPTIMIZERS.
     learning_rate: the optimizer's learning rate.
     batch_size: training examples per step.
     epochs: passes over the training split.
@@ -58,8 +58,7 @@ class RankingHyperparameters:
   early_stopping_patience: int = 0
 
   def __post_init__(self) -> None:
-    if self.optimizer not in OPTIMIZERS:
-      raise ValueError(f'optimizer={self.optimizer!r} is not supported; choose one of {OPTIMIZERS}.')
+    check_optimizer(self.optimizer)
     for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name}={getattr(self, name)} must be a positive integer.')
@@ -82,24 +81,6 @@ class RankingHyperparameters:
                        'validation_fraction > 0 (e.g. 0.05).')
     if any(units < 1 for units in self.hidden_units):
       raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
-
-  def to_config(self) -> Dict[str, Any]:
-    """Returns a JSON-serialisable dict (lists for tuples), the form stored in Trainer custom_config."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-  @classmethod
-  def from_config(cls, config: Mapping[str, Any]) -> 'RankingHyperparameters':
-    """Inverse of `to_config`.
-
-    Raises:
-      ValueError: on a key that is not a hyperparameter.
-    """
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-      raise ValueError(f'Unknown ranking hyperparameters {unknown}; known: {sorted(known)}.')
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return cls(**values)
 
 
 # The seed notebook's model: user id and movie title embeddings of 32, Dense 256-64-1, MSE, Adagrad 0.1,

@@ -10,7 +10,7 @@ from absl import logging
 from tfx import v1 as tfx
 
 from schema import features
-from trainer.common import feature_specs, inputs
+from trainer.common import feature_specs, hyperparameters, inputs
 from trainer.ranking import export, hparams as hparams_lib, model as model_lib
 
 # Evaluation batch size (does not affect results).
@@ -41,7 +41,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features)
   model = model_lib.RankingModel(tower_features, hparams, rating_offset=mean_rating(train_split))
-  model.compile(optimizer=_optimizer(hparams))
+  model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
   history = model.fit(
       inputs.training_batches(train_split, hparams.batch_size, hparams.seed),
       validation_data=inputs.evaluation_batches(watched_split, _EVAL_BATCH_SIZE),
@@ -85,11 +85,3 @@ def _early_stopping(hparams: hparams_lib.RankingHyperparameters) -> List[tf.kera
     return []
   return [tf.keras.callbacks.EarlyStopping(monitor='val_rmse', patience=hparams.early_stopping_patience,
                                            restore_best_weights=True)]
-
-
-def _optimizer(hparams: hparams_lib.RankingHyperparameters) -> tf.keras.optimizers.Optimizer:
-  if hparams.optimizer == 'adagrad':
-    return tf.keras.optimizers.Adagrad(learning_rate=hparams.learning_rate)
-  if hparams.optimizer == 'sgd':
-    return tf.keras.optimizers.SGD(learning_rate=hparams.learning_rate)
-  return tf.keras.optimizers.Adam(learning_rate=hparams.learning_rate)

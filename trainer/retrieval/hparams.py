@@ -1,11 +1,12 @@
 """Retrieval model hyperparameters: a frozen dataclass, its named configurations and the custom_config codec."""
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Dict, Optional, Tuple
+
+from trainer.common.hyperparameters import ConfigCodec, check_optimizer
 
 # Trainer custom_config key holding the retrieval hyperparameters (a dict of RetrievalHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'retrieval_hyperparameters'
-OPTIMIZERS = ('adam', 'adagrad', 'sgd')
 # Candidate indexes the export can hold: exact scoring of every item (stock TF Serving) or ScaNN (needs a
 # ScaNN-enabled TF Serving build).
 BRUTE_FORCE_INDEX = 'brute_force'
@@ -14,7 +15,7 @@ INDEXES = (BRUTE_FORCE_INDEX, SCANN_INDEX)
 
 
 @dataclasses.dataclass(frozen=True)
-class RetrievalHyperparameters:
+class RetrievalHyperparameters(ConfigCodec):
   """Everything that shapes, trains and exports the two-tower retrieval model.
 
   Attributes:
@@ -30,7 +31,7 @@ class RetrievalHyperparameters:
     sampling_bias_correction: subtract log(item's share of training interactions) from its logits, so the
       scores keep the popularity signal in-batch negatives otherwise remove.
     embedding_l2: L2 penalty on embedding weights.
-    optimizer: one of OPTIMIZERS.
+    optimizer: one of trainer.common.hyperparameters.OPTIMIZERS.
     learning_rate: the optimizer's learning rate.
     batch_size: training examples per step (also the number of in-batch negatives + 1).
     epochs: passes over the training split.
@@ -62,8 +63,7 @@ class RetrievalHyperparameters:
   scann_num_leaves_to_search: int = 10
 
   def __post_init__(self) -> None:
-    if self.optimizer not in OPTIMIZERS:
-      raise ValueError(f'optimizer={self.optimizer!r} is not supported; choose one of {OPTIMIZERS}.')
+    check_optimizer(self.optimizer)
     if self.index not in INDEXES:
       raise ValueError(f'index={self.index!r} is not supported; choose one of {INDEXES}.')
     for name in ('id_embedding_dim', 'feature_embedding_dim', 'embedding_dim', 'batch_size', 'epochs', 'top_k',
@@ -81,24 +81,6 @@ class RetrievalHyperparameters:
       raise ValueError(f'embedding_l2={self.embedding_l2} must be >= 0.')
     if any(units < 1 for units in self.hidden_units):
       raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
-
-  def to_config(self) -> Dict[str, Any]:
-    """Returns a JSON-serialisable dict (lists for tuples), the form stored in Trainer custom_config."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-  @classmethod
-  def from_config(cls, config: Mapping[str, Any]) -> 'RetrievalHyperparameters':
-    """Inverse of `to_config`.
-
-    Raises:
-      ValueError: on a key that is not a hyperparameter.
-    """
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-      raise ValueError(f'Unknown retrieval hyperparameters {unknown}; known: {sorted(known)}.')
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
-    return cls(**values)
 
 
 # Chosen on the canonical MovieLens split (measured with the retrieval gate's metrics): with sampling-bias

@@ -16,7 +16,7 @@ from tfx import v1 as tfx
 
 from schema import features
 from serving import assets as serving_assets
-from trainer.common import feature_specs, inputs
+from trainer.common import feature_specs, hyperparameters, inputs
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, model as model_lib
 
@@ -50,7 +50,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   if hparams.sampling_bias_correction:
     sampling_probability = candidates_lib.item_shares(train_pairs, _item_id_spec(tower_features).input_dim)
   model = model_lib.RetrievalModel(tower_features, hparams, item_sampling_probability=sampling_probability)
-  model.compile(optimizer=_optimizer(hparams))
+  model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
   history = model.fit(inputs.training_batches(train_pairs, hparams.batch_size, hparams.seed),
                       epochs=hparams.epochs, verbose=2)
 
@@ -90,11 +90,3 @@ def _item_id_spec(tower_features: feature_specs.TowerFeatures) -> feature_specs.
 
 def _floats(history: Dict[str, List[float]]) -> Dict[str, List[float]]:
   return {k: [float(x) for x in v] for k, v in history.items()}
-
-
-def _optimizer(hparams: hparams_lib.RetrievalHyperparameters) -> tf.keras.optimizers.Optimizer:
-  if hparams.optimizer == 'adagrad':
-    return tf.keras.optimizers.Adagrad(learning_rate=hparams.learning_rate)
-  if hparams.optimizer == 'sgd':
-    return tf.keras.optimizers.SGD(learning_rate=hparams.learning_rate)
-  return tf.keras.optimizers.Adam(learning_rate=hparams.learning_rate)

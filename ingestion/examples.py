@@ -76,7 +76,7 @@ def serialize_example(row: Mapping[str, Any], column_types: Mapping[str, ColumnT
     return example.SerializeToString(deterministic=True)
 
 
-def _varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
     """Protobuf base-128 varint of `value` (negative int64 as 10-byte two's complement)."""
     value &= (1 << 64) - 1
     out = bytearray()
@@ -87,9 +87,9 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _length_delimited(tag: int, payload: bytes) -> bytes:
+def length_delimited(tag: int, payload: bytes) -> bytes:
     """Wire bytes of a length-delimited field: tag byte, varint length, payload."""
-    return bytes([tag]) + _varint(len(payload)) + payload
+    return bytes([tag]) + encode_varint(len(payload)) + payload
 
 
 def _feature_entry(name: bytes, value: Any, column_type: ColumnType) -> bytes:
@@ -99,12 +99,12 @@ def _feature_entry(name: bytes, value: Any, column_type: ColumnType) -> bytes:
     value=2: Feature{bytes_list=1 | float_list=2 | int64_list=3: {packed value=1}}}.
     """
     if column_type == ColumnType.STRING:
-        feature = _length_delimited(0x0A, _length_delimited(0x0A, value))
+        feature = length_delimited(0x0A, length_delimited(0x0A, value))
     elif column_type == ColumnType.INT:
-        feature = _length_delimited(0x1A, _length_delimited(0x0A, _varint(value)))
+        feature = length_delimited(0x1A, length_delimited(0x0A, encode_varint(value)))
     else:
-        feature = _length_delimited(0x12, _length_delimited(0x0A, struct.pack('<f', value)))
-    return _length_delimited(0x0A, _length_delimited(0x0A, name) + _length_delimited(0x12, feature))
+        feature = length_delimited(0x12, length_delimited(0x0A, struct.pack('<f', value)))
+    return length_delimited(0x0A, length_delimited(0x0A, name) + length_delimited(0x12, feature))
 
 
 def serialize_interactions(interactions: interactions_lib.Interactions,
@@ -138,7 +138,7 @@ def serialize_interactions(interactions: interactions_lib.Interactions,
             if entry is None:
                 entry = cache[value] = encode(value)
             entries.append(entry)
-        yield _length_delimited(0x0A, b''.join(entries))
+        yield length_delimited(0x0A, b''.join(entries))
 
 
 def write_tfrecord(records: Iterable[bytes], path: str) -> int:

@@ -20,16 +20,6 @@ from serving import assets as assets_lib
 _FEATURES_TAG = 0x0A
 
 
-def _varint(value: int) -> bytes:
-  """Protobuf base-128 varint of a non-negative `value`."""
-  out = bytearray()
-  while value > 0x7F:
-    out.append((value & 0x7F) | 0x80)
-    value >>= 7
-  out.append(value)
-  return bytes(out)
-
-
 def _feature_entries(serialized_example: bytes) -> bytes:
   """The `Features` payload (the concatenated map entries) of a serialized tf.Example.
 
@@ -55,7 +45,7 @@ def _feature_entries(serialized_example: bytes) -> bytes:
 
 def _example_of_entries(entries: bytes) -> bytes:
   """Wraps concatenated `Features` map entries into a serialized tf.Example."""
-  return bytes([_FEATURES_TAG]) + _varint(len(entries)) + entries
+  return examples_lib.length_delimited(_FEATURES_TAG, entries)
 
 
 def coerce_user_features(user_features: Optional[Mapping[str, Any]],

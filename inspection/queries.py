@@ -25,6 +25,8 @@ NODE_CONTEXT = 'node'
 EXAMPLE_ANOMALIES_TYPE = 'ExampleAnomalies'
 EXAMPLE_STATISTICS_TYPE = 'ExampleStatistics'
 MODEL_EVALUATION_TYPE = 'ModelEvaluation'
+# The file TFMA writes beside its metrics in every evaluation output.
+TFMA_EVAL_CONFIG_FILE = 'eval_config.json'
 MODEL_BLESSING_TYPE = 'ModelBlessing'
 MODEL_RUN_TYPE = 'ModelRun'
 PUSHED_MODEL_TYPE = 'PushedModel'
@@ -402,7 +404,8 @@ def model_validations(store: metadata_store.MetadataStore, run: PipelineRun) -> 
   validations = []
   for component in run.components:
     outputs = _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS)
-    evaluations = [a for group in outputs.values() for a in group if _type_name(store, a) == MODEL_EVALUATION_TYPE]
+    evaluations = [a for group in outputs.values() for a in group if _type_name(store, a) == MODEL_EVALUATION_TYPE
+                   and _is_tfma_output(a.uri)]
     blessings = [a for group in outputs.values() for a in group if _type_name(store, a) == MODEL_BLESSING_TYPE]
     for evaluation in evaluations:
       result = tfma.load_eval_result(evaluation.uri)
@@ -429,6 +432,13 @@ def model_validations(store: metadata_store.MetadataStore, run: PipelineRun) -> 
           thresholds=thresholds,
           failures=_threshold_failures(validation)))
   return validations
+
+
+def _is_tfma_output(evaluation_uri: str) -> bool:
+  """True for an Evaluator's (TFMA's) output; other ModelEvaluation artifacts (e.g. the retrieval gate's
+  metrics.json) are read by `metric_artifacts` instead."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow; only here; reads gs:// URIs too)
+  return tf.io.gfile.exists(os.path.join(evaluation_uri, TFMA_EVAL_CONFIG_FILE))
 
 
 def metric_artifacts(store: metadata_store.MetadataStore, run: PipelineRun) -> List[MetricArtifact]:

@@ -5,6 +5,7 @@ import shutil
 from typing import Dict, List, Mapping
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from schema import features
@@ -110,3 +111,42 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   catalogue_out = reloaded.signatures[export.CANDIDATE_EMBEDDINGS_SIGNATURE]()
   assert catalogue_out[export.ITEM_IDS_OUTPUT].numpy().tolist() == [b'i1', b'i2', b'i9']
   np.testing.assert_allclose(catalogue_out[export.EMBEDDINGS_OUTPUT].numpy(), item_embeddings.numpy())
+
+
+def _scann_export(tmp_path, catalogue_rows):
+  transform_dir = str(tmp_path / 'transform')
+  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
+  hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
+                                                 top_k=2, index=hparams_lib.SCANN_INDEX)
+  model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
+  catalogue = tf.constant([serialized(r) for r in catalogue_rows])
+  item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
+                                                     tf_transform_output.transform_features_layer())
+  export_dir = str(tmp_path / 'scann_model')
+  export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
+                                export_dir)
+  shutil.rmtree(transform_dir)
+  return export_dir
+
+
+def test_scann_index_export_loads_and_answers_with_scann_ops(tmp_path):
+  # ScaNN's ops are registered by importing scann (a ScaNN-enabled server has them built in).
+  import scann  # pylint: disable=g-import-not-at-top,unused-import
+  genres = ['Action', 'Comedy', 'Drama', 'Horror']
+  catalogue_ids = {f'i{n}'.encode() for n in range(20)}
+  export_dir = _scann_export(tmp_path, [
+      movielens_like_row('u1', f'i{n}', 3.0, genres=genres[n % 4], year=(1950 + n,)) for n in range(20)])
+
+  requests = tf.constant([serialized(r, keep=is_user_column) for r in (TRAIN_ROWS[0], TRAIN_ROWS[1])])
+  answer = tf.saved_model.load(export_dir).signatures[export.SERVING_SIGNATURE](examples=requests)
+  ids, scores = answer[export.ITEM_IDS_OUTPUT].numpy(), answer[export.SCORES_OUTPUT].numpy()
+  assert ids.shape == (2, 2) and scores.shape == (2, 2)
+  # Every answer is a catalogue item, each user's two answers differ, best first.
+  assert set(ids.ravel()) <= catalogue_ids
+  assert all(row[0] != row[1] for row in ids)
+  assert np.all(scores[:, 0] >= scores[:, 1])
+
+
+def test_scann_index_on_a_tiny_catalogue_is_refused_naming_the_fix(tmp_path):
+  with pytest.raises(ValueError, match='brute_force'):
+    _scann_export(tmp_path, [TRAIN_ROWS[0], TRAIN_ROWS[1], EVAL_ROWS[0]])

@@ -26,6 +26,7 @@ from absl import logging
 
 from schema import features
 from trainer.retrieval import candidates as candidates_lib
+from trainer.retrieval import hparams as hparams_lib
 from trainer.retrieval.hparams import SCANN_INDEX, RetrievalHyperparameters
 from trainer.retrieval.model import Tower
 
@@ -39,6 +40,8 @@ SCORES_OUTPUT = 'scores'
 EMBEDDINGS_OUTPUT = 'embeddings'
 # The op namespace ScaNN's index ops live in; saving a ScaNN index must allow it.
 SCANN_OP_NAMESPACE = 'Scann'
+# ScaNN's asymmetric hashing trains 16 clusters per block: it needs at least that many catalogue items.
+SCANN_MIN_CATALOGUE_ITEMS = 16
 # Catalogue items embedded per step while building the index.
 _EMBED_BATCH_SIZE = 4096
 
@@ -61,6 +64,11 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
   if k < hparams.top_k:
     logging.warning('top_k=%d exceeds the %d catalogue items; the export returns %d.', hparams.top_k, num_items, k)
   if hparams.index == SCANN_INDEX:
+    if num_items < SCANN_MIN_CATALOGUE_ITEMS:
+      raise ValueError(
+          f'index={SCANN_INDEX!r} needs at least {SCANN_MIN_CATALOGUE_ITEMS} catalogue items to train its '
+          f'quantizer; this catalogue has {num_items}. Use index={hparams_lib.BRUTE_FORCE_INDEX!r} '
+          '(--retrieval-index brute_force), which is exact and fast at this size.')
     num_leaves = min(hparams.scann_num_leaves, num_items)
     index = tfrs.layers.factorized_top_k.ScaNN(
         k=k, num_leaves=num_leaves, num_leaves_to_search=min(hparams.scann_num_leaves_to_search, num_leaves))

@@ -45,3 +45,14 @@ def build_optimizer(name: str, learning_rate: float) -> tf.keras.optimizers.Opti
   if name == 'sgd':
     return tf.keras.optimizers.SGD(learning_rate=learning_rate)
   return tf.keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def choose_configuration(configurations: Mapping[str, _Config], name: str, model: str) -> _Config:
+  """Returns `configurations[name]`, the named configuration of `model` ('ranking', 'retrieval').
+
+  Raises:
+    ValueError: for an unknown name, listing the known ones.
+  """
+  if name not in configurations:
+    raise ValueError(f'Unknown {model} configuration {name!r}; choose one of {sorted(configurations)}.')
+  return configurations[name]

@@ -4,7 +4,7 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from schema import features
-from trainer.common.hyperparameters import ConfigCodec, check_optimizer
+from trainer.common.hyperparameters import ConfigCodec, check_optimizer, choose_configuration
 
 # Trainer custom_config key holding the ranking hyperparameters (a dict of RankingHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'ranking_hyperparameters'
@@ -112,12 +112,5 @@ NAMED_CONFIGURATIONS: Dict[str, RankingHyperparameters] = {
 
 
 def named_configuration(name: str) -> RankingHyperparameters:
-  """Returns the configuration called `name`.
-
-  Raises:
-    ValueError: for an unknown name, listing the known ones.
-  """
-  if name not in NAMED_CONFIGURATIONS:
-    raise ValueError(
-        f'Unknown ranking configuration {name!r}; choose one of {sorted(NAMED_CONFIGURATIONS)}.')
-  return NAMED_CONFIGURATIONS[name]
+  """Returns the ranking configuration called `name` (ValueError listing the known ones otherwise)."""
+  return choose_configuration(NAMED_CONFIGURATIONS, name, 'ranking')

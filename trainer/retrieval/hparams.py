@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Dict, Optional, Tuple
 
-from trainer.common.hyperparameters import ConfigCodec, check_optimizer
+from trainer.common.hyperparameters import ConfigCodec, check_optimizer, choose_configuration
 
 # Trainer custom_config key holding the retrieval hyperparameters (a dict of RetrievalHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'retrieval_hyperparameters'
@@ -94,12 +94,5 @@ NAMED_CONFIGURATIONS: Dict[str, RetrievalHyperparameters] = {
 
 
 def named_configuration(name: str) -> RetrievalHyperparameters:
-  """Returns the configuration called `name`.
-
-  Raises:
-    ValueError: for an unknown name, listing the known ones.
-  """
-  if name not in NAMED_CONFIGURATIONS:
-    raise ValueError(
-        f'Unknown retrieval configuration {name!r}; choose one of {sorted(NAMED_CONFIGURATIONS)}.')
-  return NAMED_CONFIGURATIONS[name]
+  """Returns the retrieval configuration called `name` (ValueError listing the known ones otherwise)."""
+  return choose_configuration(NAMED_CONFIGURATIONS, name, 'retrieval')

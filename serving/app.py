@@ -28,6 +28,7 @@ from absl import logging
 
 from pipeline import environment
 from schema import features
+from serving import backend_flags
 
 RECOMMENDATIONS_PATH = '/v1/recommendations'
 HEALTH_PATH = '/healthz'
@@ -138,17 +139,12 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--serving-dir', required=True,
-                      help='The pipeline serving directory holding retrieval/ and ranking/ versions.')
+  backend_flags.add_backend_flags(parser)
   parser.add_argument('--host', default=LOOPBACK_HOST,
                       help='Interface to bind (default loopback; 0.0.0.0 exposes the service to the network).')
   parser.add_argument('--port', type=int, default=DEFAULT_PORT)
   parser.add_argument('--poll-interval-s', type=float, default=None,
                       help='Seconds between looks for newly pushed versions (default 5).')
-  parser.add_argument('--ranking-weight', type=float, default=None,
-                      help='Weight of the predicted rating in the final score, 0..1 (default: the documented one).')
-  parser.add_argument('--tf-serving-url', default=None,
-                      help='Call TF Serving REST at this URL instead of loading the models in process.')
   return parser
 
 
@@ -156,19 +152,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   """Serves until interrupted; returns the exit code."""
   args = _parser().parse_args(argv)
   environment.use_legacy_keras()
-  # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
-  from serving import models, recommender, tf_serving_backend
   logging.set_verbosity(logging.INFO)
-  loader = models.load_in_process
-  if args.tf_serving_url:
-    loader = tf_serving_backend.bundle_loader(args.tf_serving_url)
-  registry = models.ModelRegistry(
-      args.serving_dir, loader=loader,
-      poll_interval_s=args.poll_interval_s or models.DEFAULT_POLL_INTERVAL_S)
-  registry.refresh()
+  registry, two_stage = backend_flags.recommender_from_flags(args, poll_interval_s=args.poll_interval_s)
   registry.start_polling()
-  weight = recommender.DEFAULT_RANKING_WEIGHT if args.ranking_weight is None else args.ranking_weight
-  server = make_server(recommender.Recommender(registry, ranking_weight=weight), registry, args.host, args.port)
+  server = make_server(two_stage, registry, args.host, args.port)
   if args.host != LOOPBACK_HOST:
     logging.warning('Binding %s: the service is reachable from other machines.', args.host)
   logging.info('Serving on http://%s:%d%s', *server.server_address[:2], RECOMMENDATIONS_PATH)

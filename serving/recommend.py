@@ -10,6 +10,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from pipeline import environment
+from serving import backend_flags
 
 
 def parse_user_features(pairs: Sequence[str]) -> Dict[str, str]:
@@ -29,18 +30,13 @@ def parse_user_features(pairs: Sequence[str]) -> Dict[str, str]:
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--serving-dir', required=True,
-                      help='The pipeline serving directory holding retrieval/ and ranking/ versions.')
+  backend_flags.add_backend_flags(parser)
   parser.add_argument('--user-id', required=True, help='The raw user id.')
   parser.add_argument('--k', type=int, default=10, help='Number of items (default 10).')
   parser.add_argument('--include-seen', action='store_true',
                       help="Keep items of the user's training interactions (excluded by default).")
   parser.add_argument('--user-feature', action='append', default=[], metavar='COLUMN=VALUE',
                       help='A user column (repeatable); chooses the popularity segment of unknown users.')
-  parser.add_argument('--ranking-weight', type=float, default=None,
-                      help='Weight of the predicted rating in the final score, 0..1 (default: the documented one).')
-  parser.add_argument('--tf-serving-url', default=None,
-                      help='Call TF Serving REST at this URL instead of loading the models in process.')
   return parser
 
 
@@ -49,15 +45,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = _parser().parse_args(argv)
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
-  from serving import models, recommender, tf_serving_backend
-  loader = models.load_in_process
-  if args.tf_serving_url:
-    loader = tf_serving_backend.bundle_loader(args.tf_serving_url)
-  registry = models.ModelRegistry(args.serving_dir, loader=loader)
-  registry.refresh()
-  weight = recommender.DEFAULT_RANKING_WEIGHT if args.ranking_weight is None else args.ranking_weight
+  from serving import models
+  _, two_stage = backend_flags.recommender_from_flags(args)
   try:
-    result = recommender.Recommender(registry, ranking_weight=weight).recommend(
+    result = two_stage.recommend(
         args.user_id, k=args.k, exclude_seen=not args.include_seen,
         user_features=parse_user_features(args.user_feature))
   except (ValueError, models.ModelsNotReadyError) as e:

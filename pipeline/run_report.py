@@ -45,15 +45,21 @@ def format_run_report(output_dir: str, total_seconds: float) -> str:
     lines.append(f'Ranking model blessed (overall and every user segment): {"yes" if blessed else "no"}')
     if not blessed and segment_gate.REASONS_KEY in properties:
       lines.extend(f'  refused: {reason}' for reason in json.loads(properties[segment_gate.REASONS_KEY].string_value))
-  pushed = summary.output_artifacts.get(configs.RANKING_PUSHER_ID, {}).get('pushed_model')
-  if pushed:
-    properties = pushed[0].custom_properties
-    if properties['pushed'].int_value == 1:
-      lines.append(f'Ranking model pushed to {properties["pushed_destination"].string_value}')
-    else:
-      lines.append('Ranking model not pushed (not blessed); the previously served version stays.')
+  lines.extend(_push_lines(summary, configs.RANKING_PUSHER_ID, 'Ranking'))
   lines.extend(_retrieval_lines(summary))
   return '\n'.join(lines)
+
+
+def _push_lines(summary: run_summary.RunSummary, pusher_id: str, model: str) -> List[str]:
+  """Where the Pusher `pusher_id` put the `model` ('Ranking', 'Retrieval'), or that it kept the served one."""
+  pushed = summary.output_artifacts.get(pusher_id, {}).get('pushed_model')
+  if not pushed:
+    return []
+  properties = pushed[0].custom_properties
+  if properties['pushed'].int_value == 1:
+    return [f'{model} model pushed to {properties["pushed_destination"].string_value}']
+  return [f'{model} model not pushed (not blessed); the previously served version stays.']
+
 
 def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:
   """The retrieval gate's metrics and blessing and the retrieval push, as report lines."""
@@ -68,11 +74,5 @@ def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:
   if gate.get('blessing'):
     blessed = gate['blessing'][0].custom_properties[retrieval_gate.BLESSED_KEY].int_value == 1
     lines.append(f'Retrieval model blessed: {"yes" if blessed else "no"}')
-  pushed = summary.output_artifacts.get(configs.RETRIEVAL_PUSHER_ID, {}).get('pushed_model')
-  if pushed:
-    properties = pushed[0].custom_properties
-    if properties['pushed'].int_value == 1:
-      lines.append(f'Retrieval model pushed to {properties["pushed_destination"].string_value}')
-    else:
-      lines.append('Retrieval model not pushed (not blessed); the previously served version stays.')
+  lines.extend(_push_lines(summary, configs.RETRIEVAL_PUSHER_ID, 'Retrieval'))
   return lines

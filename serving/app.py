@@ -9,7 +9,10 @@ Endpoints:
   `Recommendations.to_json_dict()`; 400 `{"error": ...}` for a missing/empty user_id, a k that is not an
   integer in 1..max_k, an exclude_seen that is not true/false, an unknown parameter or a bad user column
   value; 503 while no model is loaded.
-* `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}}` once both models are loaded, else 503.
+* `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
+  loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
+  "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);
+  503 while no retrieval model is loaded.
 
 Binds loopback (127.0.0.1) unless told otherwise. A thread polls the serving directory and swaps in newly
 pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
@@ -32,6 +35,9 @@ from serving import backend_flags
 
 RECOMMENDATIONS_PATH = '/v1/recommendations'
 HEALTH_PATH = '/healthz'
+HEALTH_OK = 'ok'
+HEALTH_DEGRADED = 'degraded'
+HEALTH_UNAVAILABLE = 'unavailable'
 USER_ID_PARAM = 'user_id'
 K_PARAM = 'k'
 EXCLUDE_SEEN_PARAM = 'exclude_seen'
@@ -82,6 +88,14 @@ def parse_recommendation_query(query: str) -> Tuple[str, int, bool, Dict[str, st
   return user_id, k, exclude_text in _TRUE_VALUES, values
 
 
+def health_body(versions: Any) -> Dict[str, Any]:
+  """The /healthz answer for the served `serving.models.ServedVersions`: status ok, or degraded while a model
+  (the ranking one) is missing, with the versions (null for a missing model) and the missing models' names."""
+  missing = list(versions.missing_models())
+  return {'status': HEALTH_DEGRADED if missing else HEALTH_OK, 'model_versions': dataclasses.asdict(versions),
+          'missing_models': missing}
+
+
 def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
                 port: int = DEFAULT_PORT) -> http.server.ThreadingHTTPServer:
   """Builds the threaded HTTP server (not started: call `serve_forever()`).
@@ -103,8 +117,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
       path, _, query = self.path.partition('?')
       try:
         if path == HEALTH_PATH:
-          bundle = registry.current()
-          self._send(200, {'status': 'ok', 'model_versions': dataclasses.asdict(bundle.versions)})
+          self._send(200, health_body(registry.current().versions))
         elif path == RECOMMENDATIONS_PATH:
           user_id, k, exclude_seen, user_features = parse_recommendation_query(query)
           result = recommender.recommend(user_id, k=k, exclude_seen=exclude_seen, user_features=user_features)
@@ -114,7 +127,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
       except ValueError as e:
         self._send(400, {'error': str(e)})
       except models.ModelsNotReadyError as e:
-        self._send(503, {'status': 'unavailable', 'error': str(e)})
+        self._send(503, {'status': HEALTH_UNAVAILABLE, 'error': str(e)})
       except Exception as e:  # pylint: disable=broad-except
         # The request boundary: log the failure with its traceback and answer 500 instead of dropping
         # the connection; the server keeps serving other requests.

@@ -9,6 +9,12 @@ else are ignored, so a half-written version is never loaded.
 either model appears: the new bundle is loaded completely first and then swapped in under a lock, so requests
 in flight keep the bundle they started with and no request sees a missing model. A version that fails to load
 is logged and skipped until a newer one appears; the served bundle stays.
+
+Degraded mode: the retrieval model is required, the ranking model is not. While `<serving_dir>/ranking` has no
+complete version (e.g. the pipeline's segment gate refused the first ranking model), the registry serves the
+retrieval model alone (`ServedVersions.ranking` is None) and the recommender orders by retrieval score; the
+first complete ranking version is then swapped in like any new version. Without a retrieval version nothing
+is served (`ModelsNotReadyError`).
 """
 
 import dataclasses
@@ -32,10 +38,13 @@ RETRIEVAL_MODEL = configs.RETRIEVAL_SERVING_SUBDIR
 RANKING_MODEL = configs.RANKING_SERVING_SUBDIR
 # Seconds between two looks for new versions.
 DEFAULT_POLL_INTERVAL_S = 5.0
+# What a backend without a ranking model answers a ranking request with.
+NO_RANKING_MESSAGE = ('No ranking model is served (retrieval-only, degraded mode); check '
+                      'ModelBundle.versions.has_ranking before asking for predicted ratings.')
 
 
 class ModelsNotReadyError(RuntimeError):
-  """No complete version of one of the two models is available yet."""
+  """No complete retrieval model version is available yet (or a ranking model was asked for in degraded mode)."""
 
 
 class VersionNotAvailableError(RuntimeError):
@@ -56,20 +65,33 @@ class ModelBackend(Protocol):
     """
 
   def predict_ratings(self, requests: Sequence[bytes]) -> np.ndarray:
-    """Predicted stars, float32 `[batch]`, of serialized (user, item) examples with every raw column."""
+    """Predicted stars, float32 `[batch]`, of serialized (user, item) examples with every raw column.
+
+    Raises:
+      ModelsNotReadyError: if the backend serves no ranking model (`ServedVersions.ranking` is None).
+    """
 
 
 @dataclasses.dataclass(frozen=True)
 class ServedVersions:
-  """The version numbers of the two models being served."""
+  """The version numbers of the models being served; `ranking` is None in retrieval-only (degraded) mode."""
   retrieval: int
-  ranking: int
+  ranking: Optional[int]
+
+  @property
+  def has_ranking(self) -> bool:
+    """Whether a ranking model is served (False: retrieval-only, degraded mode)."""
+    return self.ranking is not None
+
+  def missing_models(self) -> Tuple[str, ...]:
+    """The names of the models without a served version: `(RANKING_MODEL,)` in degraded mode, else `()`."""
+    return () if self.has_ranking else (RANKING_MODEL,)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelBundle:
-  """The two models of one pair of versions, the serving assets pushed with the retrieval model, and the
-  request encoder of that catalogue."""
+  """The models of one set of versions (retrieval, and ranking unless degraded), the serving assets pushed with
+  the retrieval model, and the request encoder of that catalogue."""
   versions: ServedVersions
   backend: ModelBackend
   assets: assets_lib.ServingAssets
@@ -84,7 +106,8 @@ def make_bundle(versions: ServedVersions, backend: ModelBackend, retrieval_dir: 
 
 
 def warm_up(bundle: ModelBundle) -> None:
-  """Answers one retrieval and one ranking request, so the first real requests do not pay for it.
+  """Answers one retrieval and (when a ranking model is served) one ranking request, so the first real
+  requests do not pay for it.
 
   Without this, the first concurrent calls of freshly loaded signatures stall each other (seen: 32 concurrent
   first requests waited over 30 s; after one warm-up request they took ~0.1 s).
@@ -96,7 +119,8 @@ def warm_up(bundle: ModelBundle) -> None:
     raise ValueError('The serving assets hold no users or no items; check the retrieval model\'s assets.extra.')
   profile = next(iter(bundle.assets.user_profiles.values()))
   bundle.backend.retrieve([bundle.encoder.user_request(profile)])
-  bundle.backend.predict_ratings(bundle.encoder.ranking_requests(profile, [next(iter(bundle.assets.items))]))
+  if bundle.versions.has_ranking:
+    bundle.backend.predict_ratings(bundle.encoder.ranking_requests(profile, [next(iter(bundle.assets.items))]))
 
 
 # Builds the bundle of the given versions under a serving directory.
@@ -120,12 +144,17 @@ def complete_versions(model_dir: str) -> List[int]:
 
 
 def newest_versions(serving_dir: str) -> Optional[ServedVersions]:
-  """The newest complete version of each model under `serving_dir`, or None while either has none."""
+  """The newest complete version of each model under `serving_dir`.
+
+  Returns:
+    None while the retrieval model has no complete version; `ranking` is None while only the ranking model
+    has none (retrieval-only, degraded mode).
+  """
   retrieval = complete_versions(os.path.join(serving_dir, RETRIEVAL_MODEL))
-  ranking = complete_versions(os.path.join(serving_dir, RANKING_MODEL))
-  if not retrieval or not ranking:
+  if not retrieval:
     return None
-  return ServedVersions(retrieval=retrieval[-1], ranking=ranking[-1])
+  ranking = complete_versions(os.path.join(serving_dir, RANKING_MODEL))
+  return ServedVersions(retrieval=retrieval[-1], ranking=ranking[-1] if ranking else None)
 
 
 def version_dir(serving_dir: str, model: str, version: int) -> str:
@@ -134,19 +163,19 @@ def version_dir(serving_dir: str, model: str, version: int) -> str:
 
 
 class InProcessModels:
-  """Both SavedModels loaded into this process; their `serving_default` signatures answer requests."""
+  """The SavedModels loaded into this process; their `serving_default` signatures answer requests."""
 
-  def __init__(self, retrieval_dir: str, ranking_dir: str):
-    """Loads the two SavedModels.
+  def __init__(self, retrieval_dir: str, ranking_dir: Optional[str]):
+    """Loads the SavedModels.
 
     Args:
       retrieval_dir: a retrieval model version directory.
-      ranking_dir: a ranking model version directory.
+      ranking_dir: a ranking model version directory, or None for retrieval only (degraded mode).
     """
     self._retrieval = tf.saved_model.load(retrieval_dir)
-    self._ranking = tf.saved_model.load(ranking_dir)
     self._retrieve = self._retrieval.signatures[retrieval_export.SERVING_SIGNATURE]
-    self._rank = self._ranking.signatures[ranking_export.SERVING_SIGNATURE]
+    self._ranking = None if ranking_dir is None else tf.saved_model.load(ranking_dir)
+    self._rank = None if self._ranking is None else self._ranking.signatures[ranking_export.SERVING_SIGNATURE]
 
   def retrieve(self, requests: Sequence[bytes]) -> Tuple[np.ndarray, np.ndarray]:
     outputs = self._retrieve(**{retrieval_export.EXAMPLES_INPUT: tf.constant(list(requests), tf.string)})
@@ -154,15 +183,18 @@ class InProcessModels:
     return item_ids, outputs[retrieval_export.SCORES_OUTPUT].numpy()
 
   def predict_ratings(self, requests: Sequence[bytes]) -> np.ndarray:
+    if self._rank is None:
+      raise ModelsNotReadyError(NO_RANKING_MESSAGE)
     outputs = self._rank(**{ranking_export.EXAMPLES_INPUT: tf.constant(list(requests), tf.string)})
     return outputs[ranking_export.PREDICTIONS_OUTPUT].numpy().reshape([-1])
 
 
 def load_in_process(serving_dir: str, versions: ServedVersions) -> ModelBundle:
-  """Loads both model versions into this process, with the assets of the retrieval version."""
+  """Loads the model versions (the ranking one only if given) into this process, with the assets of the
+  retrieval version."""
   retrieval_dir = version_dir(serving_dir, RETRIEVAL_MODEL, versions.retrieval)
-  backend = InProcessModels(retrieval_dir, version_dir(serving_dir, RANKING_MODEL, versions.ranking))
-  return make_bundle(versions, backend, retrieval_dir)
+  ranking_dir = version_dir(serving_dir, RANKING_MODEL, versions.ranking) if versions.has_ranking else None
+  return make_bundle(versions, InProcessModels(retrieval_dir, ranking_dir), retrieval_dir)
 
 
 class ModelRegistry:
@@ -199,14 +231,14 @@ class ModelRegistry:
     """The bundle to answer one request with (keep it for the whole request).
 
     Raises:
-      ModelsNotReadyError: while no complete version of both models has been loaded.
+      ModelsNotReadyError: while no complete retrieval model version has been loaded.
     """
     with self._lock:
       bundle = self._bundle
     if bundle is None:
       raise ModelsNotReadyError(
-          f'No model loaded yet: {self._serving_dir} needs a complete version of both {RETRIEVAL_MODEL!r} and '
-          f'{RANKING_MODEL!r} (run the pipeline to push them).')
+          f'No model loaded yet: {self._serving_dir} needs a complete version of {RETRIEVAL_MODEL!r} (and of '
+          f'{RANKING_MODEL!r} for the two-stage order); run the pipeline to push them.')
     return bundle
 
   def refresh(self) -> bool:
@@ -235,6 +267,9 @@ class ModelRegistry:
     with self._lock:
       self._bundle = bundle
     logging.info('Now serving %s from %s (was %s).', versions, self._serving_dir, served)
+    if not versions.has_ranking:
+      logging.warning('Degraded mode: %s has no complete %r version; recommendations are ordered by retrieval '
+                      'score until one is pushed.', self._serving_dir, RANKING_MODEL)
     return True
 
   def start_polling(self) -> None:

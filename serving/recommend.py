@@ -2,6 +2,9 @@
 
   python -m serving.recommend --serving-dir OUTPUT_DIR/serving --user-id 42 --k 10 \
       [--include-seen] [--user-feature user_gender=F ...] [--tf-serving-url http://127.0.0.1:8501]
+
+With a retrieval model but no ranking model pushed (degraded mode), it still answers, in retrieval order
+(`"ranking": null` in `model_versions`, items with `"source": "retrieval_only"`), and says so on stderr.
 """
 
 import argparse
@@ -54,6 +57,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   except (ValueError, models.ModelsNotReadyError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  if not result.versions.has_ranking:
+    print(f'note: degraded mode: {args.serving_dir} has no complete {models.RANKING_MODEL!r} version, so the '
+          'items are in retrieval order (source retrieval_only).', file=sys.stderr)
   print(json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False))
   return 0
 

@@ -17,6 +17,10 @@ For a user the training data knows (a profile in the serving assets):
 5. If fewer than k candidates remain (a user who has seen most of the top-K), the list is completed with the
    most popular unseen items (`source='popular'`).
 
+Degraded mode (retrieval only): while no ranking model is served (`ServedVersions.ranking` is None, see
+`serving.models`), step 3 is skipped and the unseen candidates are ordered by retrieval score (ties by item id):
+`score` is the retrieval score, `predicted_rating` None, `source='retrieval_only'`. Steps 2 and 5 are unchanged.
+
 A user id the assets do not know gets the popular-items fallback, never an error: items ranked by their
 share of the training interactions, averaged over the user's segments (`features.USER_SEGMENT_COLUMNS`) when
 `user_features` give any, else over all users.
@@ -38,7 +42,9 @@ DEFAULT_RANKING_WEIGHT = 0.2
 # Largest k a caller may ask for.
 DEFAULT_MAX_K = 100
 
+# Where a recommended item comes from (`RecommendedItem.source`).
 SOURCE_TWO_STAGE = 'two_stage'
+SOURCE_RETRIEVAL_ONLY = 'retrieval_only'
 SOURCE_POPULAR = 'popular'
 
 
@@ -49,10 +55,11 @@ class RecommendedItem:
   Attributes:
     item_id: the raw item id.
     item_title: the catalogue title, or None when the catalogue has no titles.
-    score: the final score the list is ordered by (two-stage: the blend; popular: the popularity share).
+    score: the final score the list is ordered by (two-stage: the blend; retrieval-only: the retrieval score;
+      popular: the popularity share).
     retrieval_score: the retrieval model's score (None for popular items).
-    predicted_rating: the ranking model's predicted stars (None for popular items).
-    source: SOURCE_TWO_STAGE or SOURCE_POPULAR.
+    predicted_rating: the ranking model's predicted stars (None for retrieval-only and popular items).
+    source: SOURCE_TWO_STAGE, SOURCE_RETRIEVAL_ONLY (no ranking model served) or SOURCE_POPULAR.
   """
   item_id: str
   item_title: Optional[str]
@@ -69,7 +76,7 @@ class Recommendations:
   Attributes:
     user_id: as asked.
     known_user: whether the models were trained on this user (False: popular-items fallback).
-    versions: the model versions that answered.
+    versions: the model versions that answered (`ranking` None in retrieval-only, degraded mode).
     items: at most k items, best first.
   """
   user_id: str
@@ -128,13 +135,15 @@ def popular_items(popularity: assets_lib.Popularity, segments: Mapping[str, str]
 
 
 class Recommender:
-  """The two-stage recommender over the models a `ModelRegistry` serves."""
+  """The two-stage recommender over the models a `ModelRegistry` serves (retrieval only while it serves no
+  ranking model)."""
 
   def __init__(self, registry: models_lib.ModelRegistry, ranking_weight: float = DEFAULT_RANKING_WEIGHT,
                max_k: int = DEFAULT_MAX_K):
     """Args:
       registry: serves the current model bundle (refresh it before the first call).
-      ranking_weight: the final score's weight on the predicted rating, in [0, 1].
+      ranking_weight: the final score's weight on the predicted rating, in [0, 1] (unused while no ranking
+        model is served).
       max_k: the largest k accepted.
 
     Raises:
@@ -183,23 +192,38 @@ class Recommender:
       return Recommendations(user_id=user_id, known_user=False, versions=bundle.versions, items=tuple(items))
     user_columns = {**profile, **given}
     seen = bundle.assets.seen_items.get(user_id, frozenset()) if exclude_seen else frozenset()
-    ranked = self._two_stage(bundle, user_columns, seen)[:k]
+    if bundle.versions.has_ranking:
+      ranked = self._two_stage(bundle, user_columns, seen)[:k]
+    else:
+      ranked = self._retrieval_only(bundle, user_columns, seen)[:k]
     if len(ranked) < k:
       ranked += self._popular(bundle, {}, seen, k - len(ranked), exclude={item.item_id for item in ranked})
     return Recommendations(user_id=user_id, known_user=True, versions=bundle.versions, items=tuple(ranked))
 
+  def _candidates(self, bundle: models_lib.ModelBundle, user_columns: Mapping[str, Any],
+                  seen: frozenset) -> List[Tuple[str, float]]:
+    """The retrieval model's (item_id, retrieval score) candidates that are in the catalogue and not seen."""
+    item_ids, scores = bundle.backend.retrieve([bundle.encoder.user_request(user_columns)])
+    return [(item_id, float(score)) for item_id, score in zip(item_ids[0], scores[0])
+            if item_id not in seen and item_id in bundle.assets.items]
+
+  def _retrieval_only(self, bundle: models_lib.ModelBundle, user_columns: Mapping[str, Any],
+                      seen: frozenset) -> List[RecommendedItem]:
+    """Every unseen retrieved candidate, ordered by retrieval score (degraded mode: no ranking model)."""
+    candidates = sorted(self._candidates(bundle, user_columns, seen), key=lambda pair: (-pair[1], pair[0]))
+    return [RecommendedItem(item_id=item_id, item_title=_title(bundle.assets, item_id), score=score,
+                            retrieval_score=score, predicted_rating=None, source=SOURCE_RETRIEVAL_ONLY)
+            for item_id, score in candidates]
+
   def _two_stage(self, bundle: models_lib.ModelBundle, user_columns: Mapping[str, Any],
                  seen: frozenset) -> List[RecommendedItem]:
     """Every unseen retrieved candidate, ordered by the final score."""
-    encoder = bundle.encoder
-    item_ids, scores = bundle.backend.retrieve([encoder.user_request(user_columns)])
-    candidates = [(item_id, float(score)) for item_id, score in zip(item_ids[0], scores[0])
-                  if item_id not in seen and item_id in bundle.assets.items]
+    candidates = self._candidates(bundle, user_columns, seen)
     if not candidates:
       return []
     candidate_ids = [item_id for item_id, _ in candidates]
     retrieval_scores = np.array([score for _, score in candidates])
-    ratings = bundle.backend.predict_ratings(encoder.ranking_requests(user_columns, candidate_ids))
+    ratings = bundle.backend.predict_ratings(bundle.encoder.ranking_requests(user_columns, candidate_ids))
     blended = final_scores(retrieval_scores, ratings, self._ranking_weight)
     order = sorted(range(len(candidates)), key=lambda i: (-blended[i], -retrieval_scores[i], candidate_ids[i]))
     return [RecommendedItem(item_id=candidate_ids[i], item_title=_title(bundle.assets, candidate_ids[i]),

@@ -4,11 +4,17 @@ TF Serving (see `serving/models.config` and `serving/docker-compose.yaml`) serve
 serving directory the pipeline pushes to, so the service reads the serving assets from that directory and asks
 TF Serving for exactly the versions it found there:
 
-* `GET  <url>/v1/models/<model>/versions/<v>` — the bundle is used only once both versions are AVAILABLE
+* `GET  <url>/v1/models/<model>/versions/<v>` — the bundle is used only once its versions are AVAILABLE
   (until then the registry keeps the previous bundle and retries at the next poll);
 * `POST <url>/v1/models/<model>/versions/<v>:predict` with the columnar body
   `{"signature_name": "serving_default", "inputs": {"examples": [{"b64": ...}, ...]}}`; the answer is
   `{"outputs": {name: values}}`, or `{"outputs": values}` when the signature has a single output.
+
+Degraded mode: with no ranking version on disk (`ServedVersions.ranking` None) only the retrieval model is
+asked for; the ranking model's status is not checked and it is never called. TF Serving itself must then not
+be configured with the ranking model: it does not start while a configured model has no version
+(tensorflow/serving#1175), which is why `serving.tf_serving_config` writes its model config from the models
+found on disk.
 
 Connections are kept alive, one per thread.
 """
@@ -102,7 +108,7 @@ class TFServingClient:
 
 
 class TFServingModels:
-  """`ModelBackend` over TF Serving for one pair of versions."""
+  """`ModelBackend` over TF Serving for one set of versions (retrieval only when `versions.ranking` is None)."""
 
   def __init__(self, client: TFServingClient, versions: models_lib.ServedVersions):
     self._client = client
@@ -114,6 +120,8 @@ class TFServingModels:
     return item_ids, np.array(outputs[retrieval_export.SCORES_OUTPUT], dtype=np.float32)
 
   def predict_ratings(self, requests: Sequence[bytes]) -> np.ndarray:
+    if not self._versions.has_ranking:
+      raise models_lib.ModelsNotReadyError(models_lib.NO_RANKING_MESSAGE)
     outputs = self._client.predict(models_lib.RANKING_MODEL, self._versions.ranking, requests)
     if isinstance(outputs, dict):
       outputs = outputs[ranking_export.PREDICTIONS_OUTPUT]
@@ -129,8 +137,10 @@ def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.
   client = TFServingClient(url, timeout_s)
 
   def load(serving_dir: str, versions: models_lib.ServedVersions) -> models_lib.ModelBundle:
-    for model, version in ((models_lib.RETRIEVAL_MODEL, versions.retrieval),
-                           (models_lib.RANKING_MODEL, versions.ranking)):
+    served = [(models_lib.RETRIEVAL_MODEL, versions.retrieval)]
+    if versions.has_ranking:
+      served.append((models_lib.RANKING_MODEL, versions.ranking))
+    for model, version in served:
       state = client.model_state(model, version)
       if state != AVAILABLE_STATE:
         raise models_lib.VersionNotAvailableError(

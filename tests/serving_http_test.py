@@ -63,7 +63,8 @@ def service(tmp_path) -> Iterator[Service]:
 
 def test_binds_loopback_and_answers_health(service):
   assert service.server.server_address[0] == '127.0.0.1'
-  assert service.get('/healthz') == (200, {'status': 'ok', 'model_versions': {'retrieval': 1, 'ranking': 1}})
+  assert service.get('/healthz') == (200, {'status': 'ok', 'model_versions': {'retrieval': 1, 'ranking': 1},
+                                           'missing_models': []})
 
 
 def test_recommendations_happy_path(service):

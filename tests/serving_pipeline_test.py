@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import shutil
 import threading
 
 import pytest
@@ -57,3 +58,23 @@ def test_http_service_answers_over_the_pushed_models(registry):
   finally:
     server.shutdown()
     server.server_close()
+
+
+def test_pushed_retrieval_model_alone_serves_in_retrieval_order(fixture_pipeline_run, tmp_path):
+  """Degraded mode over the real exported retrieval model: a serving dir holding only its pushed version."""
+  versions = models.newest_versions(fixture_pipeline_run.serving_dir)
+  serving_dir = str(tmp_path / 'serving')
+  shutil.copytree(models.version_dir(fixture_pipeline_run.serving_dir, models.RETRIEVAL_MODEL, versions.retrieval),
+                  models.version_dir(serving_dir, models.RETRIEVAL_MODEL, versions.retrieval))
+  registry = models.ModelRegistry(serving_dir)
+  assert registry.refresh()
+  bundle = registry.current()
+  assert bundle.versions == models.ServedVersions(retrieval=versions.retrieval, ranking=None)
+  user_id = sorted(bundle.assets.user_profiles)[0]
+  result = recommender.Recommender(registry).recommend(user_id, k=5)
+  assert len(result.items) == 5 and not {item.item_id for item in result.items} & bundle.assets.seen_items[user_id]
+  retrieved = [item for item in result.items if item.source == recommender.SOURCE_RETRIEVAL_ONLY]
+  assert retrieved, 'every item came from the popularity fallback'
+  assert all(item.predicted_rating is None and item.score == item.retrieval_score for item in retrieved)
+  scores = [item.retrieval_score for item in retrieved]
+  assert scores == sorted(scores, reverse=True)

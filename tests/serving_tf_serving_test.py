@@ -1,4 +1,5 @@
-"""TF Serving backend: the shipped models.config and compose file, and the REST client against a stand-in server.
+"""TF Serving backend: the shipped models.config, the config writer, the compose file, and the REST client
+against a stand-in server.
 
 No TF Serving binary or Docker engine is available here, so the REST calls go to a stand-in on loopback that
 answers TF Serving's documented REST shapes (model status; columnar `inputs` -> `outputs`, one output unnamed)
@@ -18,7 +19,7 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import models, recommender, tf_serving_backend
+from serving import models, recommender, tf_serving_backend, tf_serving_config
 from tests import serving_recommender_test as fixture
 from trainer.ranking import export as ranking_export
 from trainer.retrieval import export as retrieval_export
@@ -37,17 +38,78 @@ def test_models_config_parses_and_names_both_models():
     assert entry.model_version_policy.latest.num_versions == 2
 
 
-def test_compose_mounts_the_serving_dir_and_the_config():
+def test_compose_mounts_the_serving_dir_and_the_written_config():
   with open(os.path.join(SERVING_PACKAGE_DIR, 'docker-compose.yaml'), encoding='utf-8') as f:
     compose = yaml.safe_load(f)
-  tf_serving = compose['services']['tf-serving']
+  services = compose['services']
+  tf_serving = services['tf-serving']
   assert tf_serving['image'].startswith('tensorflow/serving:')
   assert '--model_config_file=/config/models.config' in tf_serving['command']
+  assert '--model_config_file_poll_wait_seconds=5' in tf_serving['command']  # re-reads the written config
   assert any(v.endswith(':/models:ro') for v in tf_serving['volumes'])
-  assert './models.config:/config/models.config:ro' in tf_serving['volumes']
-  service = compose['services']['recommender']
+  assert 'tf-serving-config:/config:ro' in tf_serving['volumes']
+  assert tf_serving['depends_on'] == {'tf-serving-config': {'condition': 'service_healthy'}}
+  # The writer: the shipped models.config as template, the config into the volume TF Serving reads.
+  writer = services['tf-serving-config']
+  assert writer['entrypoint'] == ['python', '-m', 'serving.tf_serving_config']
+  assert './models.config:/config-template/models.config:ro' in writer['volumes']
+  assert 'tf-serving-config:/config' in writer['volumes']
+  assert {'--serving-dir=/models', '--template=/config-template/models.config',
+          '--output=/config/models.config'} <= set(writer['command'])
+  assert 'tf-serving-config' in compose['volumes']
+  service = services['recommender']
   assert '--tf-serving-url=http://tf-serving:8501' in service['command']
-  assert all(port.startswith('127.0.0.1:') for s in compose['services'].values() for port in s['ports'])
+  assert all(port.startswith('127.0.0.1:') for s in services.values() for port in s.get('ports', []))
+
+
+def _complete_version(serving_dir: str, model: str, version: int) -> None:
+  path = models.version_dir(serving_dir, model, version)
+  os.makedirs(path)
+  with open(os.path.join(path, models.SAVED_MODEL_FILE), 'wb'):
+    pass
+
+
+def test_written_config_lists_only_models_with_a_complete_version(tmp_path):
+  template_path = os.path.join(SERVING_PACKAGE_DIR, 'models.config')
+  template = tf_serving_config.read_model_server_config(template_path)
+  serving_dir, output = str(tmp_path / 'serving'), str(tmp_path / 'config' / 'models.config')
+
+  def written() -> model_server_config_pb2.ModelServerConfig:
+    return tf_serving_config.read_model_server_config(output)
+
+  # Nothing pushed yet: an empty model list (TF Serving starts and serves no model).
+  assert tf_serving_config.update(template_path, serving_dir, output)
+  assert written().WhichOneof('config') == 'model_config_list' and not written().model_config_list.config
+  # Retrieval pushed, the ranking model refused (its directory holds only a staging copy): retrieval only,
+  # with the template's entry unchanged.
+  _complete_version(serving_dir, models.RETRIEVAL_MODEL, 1)
+  os.makedirs(os.path.join(serving_dir, models.RANKING_MODEL, '.staging-2'))
+  assert tf_serving_config.update(template_path, serving_dir, output)
+  assert list(written().model_config_list.config) == [
+      entry for entry in template.model_config_list.config if entry.name == models.RETRIEVAL_MODEL]
+  assert not tf_serving_config.update(template_path, serving_dir, output)  # unchanged: not rewritten
+  # Both pushed: the template itself.
+  _complete_version(serving_dir, models.RANKING_MODEL, 2)
+  assert tf_serving_config.update(template_path, serving_dir, output)
+  assert written() == template
+  assert sorted(os.listdir(os.path.dirname(output))) == ['models.config']  # no temporary file left
+
+
+def test_config_writer_cli_writes_once(tmp_path):
+  serving_dir, output = str(tmp_path / 'serving'), str(tmp_path / 'models.config')
+  _complete_version(serving_dir, models.RETRIEVAL_MODEL, 7)
+  template_path = os.path.join(SERVING_PACKAGE_DIR, 'models.config')
+  assert tf_serving_config.main(['--serving-dir', serving_dir, '--template', template_path,
+                                 '--output', output, '--once']) == 0
+  names = [c.name for c in tf_serving_config.read_model_server_config(output).model_config_list.config]
+  assert names == [models.RETRIEVAL_MODEL]
+
+
+def test_template_entries_must_point_at_their_model_directory(tmp_path):
+  template = model_server_config_pb2.ModelServerConfig()
+  template.model_config_list.config.add(name='ranking', base_path='/models/rank', model_platform='tensorflow')
+  with pytest.raises(ValueError, match="base_path '/models/rank'"):
+    tf_serving_config.servable_config(template, str(tmp_path))
 
 
 class StandInTFServing:

@@ -10,7 +10,10 @@ Each configuration (`--configs`, default: seed and default) is one run of local_
 directory `<work-dir>/<config>/`; the report reads that run's ML Metadata store: the Evaluator's overall RMSE,
 the segment gate's table (`components/segment_gate.py`) and, when the retrieval stage ran, the retrieval gate's
 metrics. The peers (`/work/shared/bench/seed_baseline.py`, `retrieval_baselines.py`) run as subprocesses with
-this project's Python on the same split. `--reuse` reports on runs already present in the work directory.
+this project's Python on the same split; the Surprise peers' segment tables (`benchmarks/peer_segments.py`) run
+in this process beside ours ("Segments of the peers"). `--our-concentration` also calls each configuration's
+trained ranking model on its eval examples to tell how much of its worst user segment's error one user holds.
+`--reuse` reports on runs already present in the work directory.
 """
 
 import argparse
@@ -23,6 +26,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+import peer_segments
 from pipeline import environment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,8 +34,8 @@ DEFAULT_PEERS_DIR = os.path.join(os.path.dirname(REPO_ROOT), 'shared', 'bench')
 SEED_BASELINE_SCRIPT = 'seed_baseline.py'
 RETRIEVAL_BASELINES_SCRIPT = 'retrieval_baselines.py'
 # Peers whose rows are reported even when the script does not print them (optional dependencies).
-EXPECTED_RANKING_PEERS = ('seed_tfrs_ranking_3ep', 'surprise_baselineonly', 'surprise_svd')
-SURPRISE_PEERS = ('surprise_baselineonly', 'surprise_svd')
+SURPRISE_PEERS = peer_segments.PEERS
+EXPECTED_RANKING_PEERS = ('seed_tfrs_ranking_3ep',) + SURPRISE_PEERS
 NOT_INSTALLED = 'not installed (scikit-surprise)'
 DEFAULT_CONFIGS = ('seed', 'default')
 # Issue 7 targets, stars: overall test RMSE and the worst gated segment's margin over it.
@@ -55,6 +59,7 @@ class ConfigurationResult:
   reasons: List[str] = dataclasses.field(default_factory=list)
   segments: Optional[Dict] = None
   retrieval: Optional[Dict[str, float]] = None
+  concentration: Optional[Dict] = None
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -68,7 +73,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       help='Named ranking configurations to run (default: %(default)s).')
   parser.add_argument('--peers-dir', default=DEFAULT_PEERS_DIR,
                       help='Folder of the peer scripts (default: %(default)s).')
-  parser.add_argument('--no-peers', action='store_true', help='Skip the peer scripts.')
+  parser.add_argument('--no-peers', action='store_true', help='Skip the peer scripts and the peers\' segments.')
+  parser.add_argument('--our-concentration', action='store_true',
+                      help='Call each configuration\'s trained ranking model on its eval examples to find the user '
+                      'holding the largest share of its worst user segment\'s squared error (~15 s each).')
   parser.add_argument('--reuse', action='store_true',
                       help='Report on runs already in --work-dir instead of running them again.')
   parser.add_argument('--markdown', help='Also write the report as Markdown to this file.')
@@ -156,6 +164,33 @@ def run_peers(data_dir: str, peers_dir: str) -> Dict[str, Dict]:
   return {'ranking': ranking, 'retrieval': retrieval}
 
 
+def run_peer_segments(data_dir: str, results: Sequence[ConfigurationResult] = ()) -> Dict:
+  """The Surprise peers' segment reports on the canonical split: {'note': '' or why not, 'peers': {name: report}}.
+
+  Each peer's report also holds its concentration on our reference segment (see `_reference_segment`).
+  """
+  if not peer_segments.surprise_installed():
+    return {'note': NOT_INSTALLED, 'peers': {}}
+  print('[quality] peers\' segments: benchmarks/peer_segments.py', file=sys.stderr, flush=True)
+  reference = _reference_segment([dataclasses.asdict(r) for r in results])
+  return {'note': '', 'peers': peer_segments.peer_segment_reports(
+      data_dir, concentration_segments=[(reference['column'], reference['value'])] if reference else ())}
+
+
+def _reference_segment(configurations: Sequence[Dict]) -> Optional[Dict]:
+  """Our last configuration's worst user segment (a segment gate row), None when no configuration has one."""
+  tables = [c['segments']['segments'] for c in configurations if c['segments']]
+  return peer_segments.worst_user_segment(tables[-1]) if tables else None
+
+
+def add_concentration(result: ConfigurationResult) -> None:
+  """Sets `result.concentration` for the worst user segment of its segment gate's table (needs a trained model)."""
+  worst = peer_segments.worst_user_segment(result.segments['segments']) if result.segments else None
+  if worst is not None:
+    result.concentration = peer_segments.concentration(
+        peer_segments.run_predictions(result.output_dir), worst['column'], worst['value'])
+
+
 def parse_peer_output(text: str, ranking: Dict[str, Dict], retrieval: Dict[str, Dict]) -> None:
   """Reads the peers' `name rmse=… wall_s=…` and `name topK_acc=… recall@K_seen_removed=…` lines."""
   for line in text.splitlines():
@@ -171,9 +206,11 @@ def parse_peer_output(text: str, ranking: Dict[str, Dict], retrieval: Dict[str, 
           {f'top_{k}_accuracy': float(match['acc']), f'recall_at_{k}': float(match['recall'])})
 
 
-def to_json(results: Sequence[ConfigurationResult], peers: Optional[Dict], source: str) -> Dict:
-  """The report's figures as one JSON-serialisable dict."""
-  return {'source': source, 'configurations': [dataclasses.asdict(r) for r in results], 'peers': peers}
+def to_json(results: Sequence[ConfigurationResult], peers: Optional[Dict], source: str,
+            peer_segment_reports: Optional[Dict] = None) -> Dict:
+  """The report's figures as one JSON-serialisable dict (`peer_segment_reports`: see `run_peer_segments`)."""
+  return {'source': source, 'configurations': [dataclasses.asdict(r) for r in results], 'peers': peers,
+          'peer_segments': peer_segment_reports}
 
 
 def format_markdown(report: Dict) -> str:
@@ -206,11 +243,18 @@ def format_markdown(report: Dict) -> str:
     lines.append('Worst gated segment: ' + (
         f'`{worst["column"]}={worst["value"]}` RMSE {worst["rmse"]:.4f} ({worst["margin"]:+.4f}, '
         f'{worst["example_count"]} examples)' if worst else 'none (no segment is large enough)'))
+    if config['concentration']:
+      lines.append(f'Concentration of the worst user segment: '
+                   f'{peer_segments.concentration_sentence(config["concentration"])}')
+    elif peer_segments.worst_user_segment(segments['segments']) is not None:
+      lines.append('Concentration of the worst user segment: not computed (pass --our-concentration).')
     lines += ['', '| segment | eval examples | RMSE | margin | gated | verdict |', '|---|---|---|---|---|---|']
     for row in segments['segments']:
       verdict = 'fails' if row['violations'] else ('passes' if row['gated'] else 'reported')
       lines.append(f'| {row["column"]}={row["value"]} | {row["example_count"]} | {row["rmse"]:.4f} | '
                    f'{row["margin"]:+.4f} | {"yes" if row["gated"] else "no"} | {verdict} |')
+  if report.get('peer_segments') is not None:
+    lines += ['', *_peer_segments_lines(report['configurations'], report['peer_segments'])]
   retrieval_rows = [(f'this project (`{c["name"]}` run)', c['retrieval']) for c in report['configurations']
                     if c['retrieval']]
   retrieval_rows += sorted((peers.get('retrieval') or {}).items())
@@ -223,6 +267,40 @@ def format_markdown(report: Dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _peer_segments_lines(configurations: Sequence[Dict], peer_segment_reports: Dict) -> List[str]:
+  """The "Segments of the peers" section: each system's worst user segment, ours first, and concentrations."""
+  # Our concentration lines are in each configuration's own section.
+  systems = {f'this project, `{c["name"]}` configuration': {**c['segments'], 'concentration': None}
+             for c in configurations if c['segments']}
+  systems.update(peer_segment_reports['peers'])
+  min_examples = {str(s['thresholds']['min_examples']) for s in systems.values()}
+  lines = [f'### Segments of the peers (same eval examples and segments; user segments with >= '
+           f'{" or ".join(sorted(min_examples)) or "—"} eval examples; target: worst within {TARGET_WORST_MARGIN} '
+           'of overall)', '',
+           'The peers are retrained here (`benchmarks/peer_segments.py`: items keyed by `item_id`, train rows in file '
+           'order); the bench script keys items by title and trains in permuted order, so their overall RMSE differs '
+           'slightly from the table above (SVD\'s also with its seed).', '']
+  if peer_segment_reports['note']:
+    lines += [f'Peers: {peer_segment_reports["note"]}.', '']
+  if systems:
+    lines.append(peer_segments.format_summary(systems, TARGET_WORST_MARGIN))
+  reference = _reference_segment(configurations)
+  if reference is not None and peer_segment_reports['peers']:
+    margins = []
+    for name, peer in peer_segment_reports['peers'].items():
+      row = next((r for r in peer['segments'] if (r['column'], r['value']) == (reference['column'],
+                                                                                reference['value'])), None)
+      margins.append(f'{name} {_signed(row["margin"] if row else None)}')
+    name = f'{reference["column"]}={reference["value"]}'
+    lines += ['', f'The peers on `{name}` (our last configuration\'s worst user segment): {", ".join(margins)}.',
+              '', *peer_segments.format_concentrations(peer_segment_reports['peers'], name)]
+  return lines
+
+
+def _signed(value: Optional[float]) -> str:
+  return '—' if value is None else f'{value:+.4f}'
+
+
 def _number(value: Optional[float], digits: int = 4) -> str:
   return '—' if value is None else f'{value:.{digits}f}'
 
@@ -232,12 +310,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parse_args(argv)
   environment.use_legacy_keras()
   results = [run_configuration(name, args) for name in args.configs]
-  peers = None
+  if args.our_concentration:
+    for result in results:
+      if result.exit_code == 0:
+        add_concentration(result)
+  peers, peer_segment_reports = None, None
   if args.data_dir and not args.no_peers:
     peers = run_peers(args.data_dir, args.peers_dir)
+    peer_segment_reports = run_peer_segments(args.data_dir, results)
   source = (f'MovieLens 100K ({args.data_dir}), canonical split' if args.data_dir
             else f'interactions {args.interactions}')
-  report = to_json(results, peers, source)
+  report = to_json(results, peers, source, peer_segment_reports)
   markdown = format_markdown(report)
   print(markdown)
   if args.markdown:

@@ -53,3 +53,62 @@ def test_report_on_generated_interactions_matches_the_metrics_store(tmp_path, ca
   seed_rmse = report['configurations'][0]['rmse']
   assert f'| this project, `seed` configuration | {seed_rmse:.4f} |' in markdown
   assert '### Segments of the `default` configuration' in markdown
+
+
+def _row(column, value, rmse, examples, margin):
+  return {'column': column, 'value': value, 'rmse': rmse, 'example_count': examples, 'margin': margin,
+          'gated': True, 'baseline_rmse': None, 'violations': []}
+
+
+def _report_with_peer_segments(peer_segment_reports):
+  """Our `default` run (worst user segment healthcare +0.10) beside one peer (writer +0.08, healthcare +0.04)."""
+  healthcare = _row('user_occupation', 'healthcare', 1.1, 572, 0.1)
+  ours = quality_report.ConfigurationResult(
+      name='default', output_dir='/nowhere', exit_code=0, wall_seconds=None, rmse=1.0, blessed=False,
+      segments={'overall_rmse': 1.0, 'worst_segment': _row('item_popularity_bucket', 'tail', 1.2, 600, 0.2),
+                'thresholds': {'min_examples': 500, 'max_margin': 0.08, 'max_regression': 0.02},
+                'segments': [_row('item_popularity_bucket', 'tail', 1.2, 600, 0.2), healthcare,
+                             _row('user_gender', 'F', 1.03, 5000, 0.03)]},
+      concentration={'segment': 'user_occupation=healthcare', 'segment_examples': 572, 'segment_rmse': 1.1,
+                     'user_id': '405', 'user_examples': 158, 'user_rmse': 1.3, 'share_of_squared_error': 0.44,
+                     'rmse_without_user': 0.9})
+  return quality_report.to_json([ours], {'ranking': {}, 'retrieval': {}}, 'test data', peer_segment_reports)
+
+
+def test_markdown_sets_the_peers_worst_user_segments_beside_ours():
+  peer = {'overall_rmse': 0.95, 'thresholds': {'min_examples': 500, 'max_margin': 0.08}, 'concentration': None,
+          'segments': [_row('user_occupation', 'writer', 1.03, 1105, 0.08),
+                       _row('user_occupation', 'healthcare', 0.99, 572, 0.04)],
+          'segment_concentrations': {'user_occupation=healthcare': {
+              'segment': 'user_occupation=healthcare', 'segment_examples': 572, 'segment_rmse': 0.99, 'user_id': '405',
+              'user_examples': 158, 'user_rmse': 1.2, 'share_of_squared_error': 0.4, 'rmse_without_user': None}}}
+  markdown = quality_report.format_markdown(_report_with_peer_segments({'note': '', 'peers': {'surprise_svd': peer}}))
+  assert ('Concentration of the worst user segment: `user_occupation=healthcare` (572 eval ratings, RMSE 1.1000): '
+          'user 405 has 158 of them and 44.0 % of the squared error (RMSE 1.3000 on them); without that user the '
+          'segment\'s RMSE is 0.9000.') in markdown
+  section = markdown[markdown.index('### Segments of the peers'):]  # the last section: no retrieval figures
+  assert '| system | overall RMSE | worst user segment | eval examples | RMSE | margin | within 0.05 |' in section
+  # Ours: the item segment tail is worse, but the target is about user segments.
+  assert ('| this project, `default` configuration | 1.0000 | user_occupation=healthcare | 572 | 1.1000 | +0.1000 '
+          '| no |') in section
+  assert '| surprise_svd | 0.9500 | user_occupation=writer | 1105 | 1.0300 | +0.0800 | no |' in section
+  assert ('The peers on `user_occupation=healthcare` (our last configuration\'s worst user segment): '
+          'surprise_svd +0.0400.') in section
+  assert ('- surprise_svd: `user_occupation=healthcare` (572 eval ratings, RMSE 0.9900): user 405 has 158 of them '
+          'and 40.0 % of the squared error (RMSE 1.2000 on them); without that user the segment\'s RMSE is — (the '
+          'only user).') in section
+
+
+def test_markdown_says_when_the_peers_segments_cannot_run():
+  not_installed = quality_report.format_markdown(
+      _report_with_peer_segments({'note': quality_report.NOT_INSTALLED, 'peers': {}}))
+  assert 'Peers: not installed (scikit-surprise).' in not_installed
+  assert '| this project, `default` configuration | 1.0000 | user_occupation=healthcare |' in not_installed
+  not_run = quality_report.format_markdown(_report_with_peer_segments(None))  # --interactions or --no-peers
+  assert '### Segments of the peers' not in not_run
+
+
+def test_peer_segments_are_reported_not_installed_without_surprise(monkeypatch):
+  monkeypatch.setattr(quality_report.peer_segments, 'surprise_installed', lambda: False)
+  assert quality_report.run_peer_segments('/no/movielens/needed') == {'note': quality_report.NOT_INSTALLED,
+                                                                      'peers': {}}

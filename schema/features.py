@@ -50,6 +50,17 @@ POPULARITY_BUCKET_SHARES: Tuple[float, ...] = (1 / 3, 2 / 3)
 POPULARITY_BUCKET_LABELS: Tuple[str, ...] = ('head', 'torso', 'tail')
 UNSEEN_ITEM_BUCKET = 'unseen'
 
+# Interaction-time ("context") features Transform derives from `timestamp`: they describe the moment of the
+# interaction, not the user or the item. At serving time the moment is the request's (its timestamp), clipped to
+# the training period so a model is never asked about a time it has not seen.
+# The interaction time, days since the epoch, z-scored.
+INTERACTION_TIME = 'interaction_time'
+# The item's age at the interaction, years (interaction year - item_release_year), z-scored; only derived when
+# the data holds item_release_year. (Context names must not start with the user_/item_ column prefixes: those
+# mark the columns of the user and item towers.)
+INTERACTION_ITEM_AGE = 'interaction_item_age'
+CONTEXT_FEATURES: Tuple[str, ...] = (INTERACTION_TIME, INTERACTION_ITEM_AGE)
+
 # Columns the evaluation is sliced by (user and item segments), when present in the data.
 SEGMENT_COLUMNS: Tuple[str, ...] = USER_SEGMENT_COLUMNS + (ITEM_POPULARITY_BUCKET,)
 
@@ -92,6 +103,11 @@ def is_user_feature(column: str) -> bool:
 def is_item_feature(column: str) -> bool:
     """True for optional item feature columns (`item_*` other than `item_id`)."""
     return column.startswith(ITEM_FEATURE_PREFIX) and column != ITEM_ID
+
+
+def is_context_feature(name: str) -> bool:
+    """True for the interaction-time features Transform derives (`CONTEXT_FEATURES`)."""
+    return name in CONTEXT_FEATURES
 
 
 def optional_columns(columns: Iterable[str]) -> List[str]:

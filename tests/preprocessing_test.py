@@ -7,21 +7,27 @@ from schema import features
 from tests.transform_fixtures import movielens_like_row, run_transform
 
 X = features.transformed_name
+DAY = 86400
+# 2000-01-01T00:00:00Z is day 10957 since the epoch.
+Y2K_DAY = 10957
 
 ROWS = [
-    movielens_like_row('u1', 'i1', 4.0, age=17, genres='Action|Comedy', year=(1990,)),
-    movielens_like_row('u2', 'i2', 3.0, age=23, genres='Comedy', year=(2000,)),
-    movielens_like_row('u2', 'i2', 5.0, age=23, genres='', year=()),
-    movielens_like_row('u3', 'i3', 2.0, age=61, genres='Drama|Comedy', year=(1995,)),
-    movielens_like_row('u3', 'i3', 1.0, age=61, genres='Action', year=(1995,)),
-    movielens_like_row('u3', 'i3', 4.5, age=35, gender='M', genres='Comedy', year=(1995,)),
+    movielens_like_row('u1', 'i1', 4.0, age=17, genres='Action|Comedy', year=(1990,), timestamp=Y2K_DAY * DAY),
+    movielens_like_row('u2', 'i2', 3.0, age=23, genres='Comedy', year=(2000,), timestamp=(Y2K_DAY + 1) * DAY),
+    movielens_like_row('u2', 'i2', 5.0, age=23, genres='', year=(), timestamp=(Y2K_DAY + 2) * DAY),
+    movielens_like_row('u3', 'i3', 2.0, age=61, genres='Drama|Comedy', year=(1995,), timestamp=(Y2K_DAY + 3) * DAY),
+    movielens_like_row('u3', 'i3', 1.0, age=61, genres='Action', year=(1995,), timestamp=(Y2K_DAY + 4) * DAY),
+    movielens_like_row('u3', 'i3', 4.5, age=35, gender='M', genres='Comedy', year=(1995,),
+                       timestamp=(Y2K_DAY + 5) * DAY),
 ]
 
 
 @pytest.fixture(scope='module')
 def transformed(tmp_path_factory):
-  new_row = movielens_like_row('stranger', 'i9', 3.0, genres='Western|Comedy')
-  return run_transform(ROWS, str(tmp_path_factory.mktemp('tft')), new_rows=[new_row])
+  # A serving-time request far after the training period (day Y2K + 100) and before it (day 0).
+  new_rows = [movielens_like_row('stranger', 'i9', 3.0, genres='Western|Comedy', timestamp=(Y2K_DAY + 100) * DAY),
+              movielens_like_row('u1', 'i1', 3.0, year=(1995,), timestamp=0)]
+  return run_transform(ROWS, str(tmp_path_factory.mktemp('tft')), new_rows=new_rows)
 
 
 def test_vocabularies_are_ordered_by_frequency(transformed):
@@ -75,3 +81,26 @@ def test_item_popularity_buckets(transformed):
   assert [r[features.ITEM_POPULARITY_BUCKET].decode() for r in rows] == [
       'tail', 'torso', 'torso', 'head', 'head', 'head']
   assert new_rows[0][features.ITEM_POPULARITY_BUCKET].decode() == 'unseen'
+
+
+def test_interaction_time_is_z_scored_days_clipped_to_the_training_period(transformed):
+  _, rows, new_rows = transformed
+  # Days Y2K+0..5: mean Y2K+2.5, population std sqrt(17.5 / 6) = 1.7078; so z = (d - 2.5) / 1.7078.
+  std = np.sqrt(17.5 / 6.0)
+  expected = [(d - 2.5) / std for d in range(6)]
+  np.testing.assert_allclose([float(r[X(features.INTERACTION_TIME)]) for r in rows], expected, atol=1e-3)
+  # Later and earlier requests are clipped to the last and first training day.
+  np.testing.assert_allclose([float(r[X(features.INTERACTION_TIME)]) for r in new_rows],
+                             [2.5 / std, -2.5 / std], atol=1e-3)
+
+
+def test_item_age_at_interaction_is_years_since_release(transformed):
+  _, rows, new_rows = transformed
+  # Interaction years are 2000 + d / 365.2425 for days d = 0..5 after 2000-01-01; release years 1990, 2000,
+  # (missing: mean 1995), 1995, 1995, 1995. Ages: 10 + 0/y, 0 + 1/y, 5 + 2/y, 5 + 3/y, 5 + 4/y, 5 + 5/y.
+  year = 365.2425
+  ages = np.array([10.0, 0.0, 5.0, 5.0, 5.0, 5.0]) + np.arange(6) / year
+  expected = (ages - ages.mean()) / ages.std()
+  np.testing.assert_allclose([float(r[X(features.INTERACTION_ITEM_AGE)]) for r in rows], expected, atol=1e-3)
+  # On day 0 (1970) a 1995 film is -25 years old: clipped to the youngest training age, 0 + 1/y.
+  assert float(new_rows[1][X(features.INTERACTION_ITEM_AGE)]) == pytest.approx(expected[1], abs=1e-3)

@@ -50,10 +50,10 @@ def run_transform(rows: Sequence[Mapping], output_dir: str,
 
 
 def movielens_like_row(user: str, item: str, rating: float, age: int = 30, gender: str = 'F',
-                       genres: str = 'Comedy', year=(1995,)) -> Dict:
-  """One invented raw row in the MovieLens-shaped format (not MovieLens data)."""
+                       genres: str = 'Comedy', year=(1995,), timestamp: int = 1) -> Dict:
+  """One invented raw row in the MovieLens-shaped format (not MovieLens data); `timestamp` in unix seconds."""
   return {
-      features.USER_ID: user, features.ITEM_ID: item, features.RATING: rating, features.TIMESTAMP: 1,
+      features.USER_ID: user, features.ITEM_ID: item, features.RATING: rating, features.TIMESTAMP: timestamp,
       features.USER_AGE: age, features.USER_GENDER: gender, features.ITEM_GENRES: genres,
       features.ITEM_RELEASE_YEAR: list(year),
   }

@@ -11,6 +11,8 @@ Every model input is derived here, once, so ranking and retrieval see the same i
 * `user_age` (when present) -> also a string `user_age_bucket` `[batch]` used only to slice evaluation.
 * `item_id` -> also a string `item_popularity_bucket` `[batch]` ('head'/'torso'/'tail' by the item's share of
   training interactions, 'unseen' for items without any), used only to slice evaluation.
+* `timestamp` -> the context features `interaction_time` (days) and, with `item_release_year`,
+  `interaction_item_age` (years): float32 `[batch]`, clipped to the training range, then z-scored.
 """
 
 from typing import Dict, Union
@@ -26,6 +28,10 @@ Tensor = Union[tf.Tensor, tf.SparseTensor, tf.RaggedTensor]
 NUM_OOV_BUCKETS = 1
 # Label of the age bucket of users whose age is missing.
 UNKNOWN_AGE_BUCKET = 'unknown'
+SECONDS_PER_DAY = 86400.0
+# Mean Gregorian year, days; the epoch (day 0) is 1970-01-01.
+DAYS_PER_YEAR = 365.2425
+EPOCH_YEAR = 1970.0
 
 
 def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -54,10 +60,31 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
         outputs[features.transformed_name(key)] = _standardized(value)
   if features.USER_AGE in inputs:
     outputs[features.USER_AGE_BUCKET] = age_bucket(inputs[features.USER_AGE])
+  if features.TIMESTAMP in inputs:
+    outputs.update(context_features(inputs))
   if features.ITEM_ID in inputs:
     outputs[features.ITEM_POPULARITY_BUCKET] = popularity_bucket(
         _to_dense(inputs[features.ITEM_ID], default_value=''),
         outputs[features.transformed_name(features.ITEM_ID)])
+  return outputs
+
+
+def context_features(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
+  """The interaction-time features of `inputs` (which hold `timestamp`), keyed by transformed name.
+
+  E.g. timestamps of days 0..5 give interaction_time (d - 2.5) / 1.708; a serving request of day 100 is clipped
+  to day 5. With release year 1995, an interaction on 2000-01-01 (day 10957) is 5.0 years after release.
+
+  Returns:
+    float32 `[batch]` each: `interaction_time`, and `interaction_item_age` when `item_release_year` is present.
+  """
+  days = tf.cast(_to_dense(inputs[features.TIMESTAMP], default_value=tf.constant(0, tf.int64)),
+                 tf.float32) / SECONDS_PER_DAY
+  outputs = {features.transformed_name(features.INTERACTION_TIME): _clipped_z_score(days)}
+  if features.ITEM_RELEASE_YEAR in inputs:
+    release_year = _imputed_with_mean(inputs[features.ITEM_RELEASE_YEAR])
+    item_age = EPOCH_YEAR + days / DAYS_PER_YEAR - release_year
+    outputs[features.transformed_name(features.INTERACTION_ITEM_AGE)] = _clipped_z_score(item_age)
   return outputs
 
 
@@ -123,13 +150,33 @@ def _token_bag_ids(value: Tensor, key: str) -> tf.SparseTensor:
 
 def _standardized(value: Tensor) -> tf.Tensor:
   """Z-scores a numeric feature; missing values take the training mean (so score 0). float32 `[batch]`."""
+  return tft.scale_to_z_score(_imputed_with_mean(value))
+
+
+def _imputed_with_mean(value: Tensor) -> tf.Tensor:
+  """A numeric feature as float32 `[batch]`, missing values replaced by the training mean of the present ones."""
   if isinstance(value, tf.SparseTensor):
     mean = tft.mean(tf.cast(value.values, tf.float32))
-    dense = _to_dense(tf.SparseTensor(value.indices, tf.cast(value.values, tf.float32), value.dense_shape),
-                      default_value=mean)
-  else:
-    dense = tf.cast(_to_dense(value, default_value=0.0), tf.float32)
-  return tft.scale_to_z_score(dense)
+    return _to_dense(tf.SparseTensor(value.indices, tf.cast(value.values, tf.float32), value.dense_shape),
+                     default_value=mean)
+  return tf.cast(_to_dense(value, default_value=0.0), tf.float32)
+
+
+def _clipped_z_score(value: tf.Tensor) -> tf.Tensor:
+  """Z-scores float32 `[batch]` values with the training mean and std, clipped to the training range.
+
+  The clip is applied to the z-score (bounds z(min), z(max)) rather than to the value before scaling: the same
+  result, since training values lie within their own range, in one analysis phase (analyzing a clipped value
+  would chain analyzers, which leaves Beam's in-memory runner with unexecuted bundles).
+  """
+  mean = tft.mean(value)
+  std = tf.sqrt(tft.var(value))
+  scale = tf.where(std > 0, 1.0 / std, tf.ones_like(std))
+
+  def z(x):
+    return (x - mean) * scale
+
+  return tf.clip_by_value(z(value), z(tft.min(value)), z(tft.max(value)))
 
 
 def _presence(value: Tensor) -> tf.Tensor:

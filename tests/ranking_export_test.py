@@ -4,6 +4,7 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from schema import features
@@ -60,3 +61,32 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
 
   segments = reloaded.signatures[export.TRANSFORM_SIGNATURE](examples=requests)
   assert [v.decode() for v in segments[features.USER_AGE_BUCKET].numpy()] == ['25-34', '50-55', '18-24']
+
+
+def test_exported_model_reads_the_request_time(tmp_path):
+  day = 86400
+  rows = [movielens_like_row('u1', 'i1', 4.0, timestamp=0), movielens_like_row('u2', 'i2', 2.0, timestamp=10 * day),
+          movielens_like_row('u3', 'i1', 5.0, timestamp=20 * day)]
+  tf_transform_output, _, _ = run_transform(rows, str(tmp_path / 'transform'))
+  context = (features.INTERACTION_TIME, features.INTERACTION_ITEM_AGE)
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, hidden_units=(8,),
+                                               context_features=context)
+  towers = feature_specs.model_features(tf_transform_output, context_features=context)
+  assert [s.raw_key for s in towers.context] == list(context)
+  export_dir = str(tmp_path / 'serving_model')
+  export.export_ranking_model(RankingModel(towers, hparams, rating_offset=3.5), tf_transform_output, export_dir)
+  serving = tf.saved_model.load(export_dir).signatures[export.SERVING_SIGNATURE]
+
+  def predict(timestamp: int) -> float:
+    request = _serialized(movielens_like_row('u1', 'i1', 0.0, timestamp=timestamp))
+    return float(serving(examples=tf.constant([request]))[export.PREDICTIONS_OUTPUT][0, 0])
+
+  # Day 10 and day 20 of the training period differ; days after the period are clipped to its last day.
+  assert predict(10 * day) != predict(20 * day)
+  assert predict(400 * day) == predict(20 * day)
+
+
+def test_context_features_must_be_interaction_time_features(tmp_path):
+  tf_transform_output, _, _ = run_transform(ROWS, str(tmp_path / 'transform'))
+  with pytest.raises(ValueError, match=r"context_features names \['user_age'\]"):
+    feature_specs.model_features(tf_transform_output, context_features=(features.USER_AGE,))

@@ -91,3 +91,22 @@ def test_invalid_hyperparameters_are_refused_with_their_name(field, value, messa
 def test_unknown_hyperparameter_in_custom_config_is_refused():
   with pytest.raises(ValueError, match='embeding_dim'):
     hparams_lib.RankingHyperparameters.from_config({'embeding_dim': 8})
+
+
+def test_context_features_feed_the_rating_network():
+  towers = dataclasses.replace(TOWERS, context=[FeatureSpec(features.INTERACTION_TIME, FeatureKind.NUMERIC)])
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=1, hidden_units=(), bias_terms=False,
+                                               context_features=(features.INTERACTION_TIME,))
+  model = RankingModel(towers, hparams, rating_offset=3.0)
+  batch = {**BATCH, X(features.INTERACTION_TIME): tf.constant([0.0, 1.0, -1.0, 2.0])}
+  model(batch)
+  for weight in model.weights:
+    if 'user_id_embedding' in weight.name:
+      weight.assign([[1.0], [2.0], [3.0]])
+    elif 'item_id_embedding' in weight.name:
+      weight.assign([[0.5], [0.0], [-1.0]])
+  # Output layer input: [user embedding, item embedding, interaction time] with weights 1, 1, 0.5.
+  model.rating_network.rating_layers.layers[-1].set_weights(
+      [np.array([[1.0], [1.0], [0.5]], np.float32), np.array([0.0], np.float32)])
+  # 3 + u + i + 0.5 t: 3 + 1 + 0.5 + 0 = 4.5; 3 + 2 + 0 + 0.5 = 5.5; 3 + 3 - 1 - 0.5 = 4.5; 3 + 1 - 1 + 1 = 4.
+  np.testing.assert_allclose(model(batch).numpy().ravel(), [4.5, 5.5, 4.5, 4.0], rtol=1e-6)

@@ -17,6 +17,8 @@ class RankingHyperparameters(ConfigCodec):
   Attributes:
     user_features: raw columns the user side encodes; None = user_id and every user_* column.
     item_features: raw columns the item side encodes; None = item_id and every item_* column.
+    context_features: interaction-time features (schema.features.CONTEXT_FEATURES) fed to the rating network
+      beside the user and item encodings; at serving time they describe the request's moment.
     id_embedding_dim: width of user/item id embeddings.
     feature_embedding_dim: width of the embeddings of other categorical features.
     hidden_units: widths of the ReLU layers of the rating network, input side first.
@@ -40,6 +42,7 @@ class RankingHyperparameters(ConfigCodec):
   """
   user_features: Optional[Tuple[str, ...]] = None
   item_features: Optional[Tuple[str, ...]] = None
+  context_features: Tuple[str, ...] = ()
   id_embedding_dim: int = 32
   feature_embedding_dim: int = 8
   hidden_units: Tuple[int, ...] = (256, 64)

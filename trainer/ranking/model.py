@@ -7,12 +7,12 @@ import tensorflow_recommenders as tfrs
 
 from schema import features
 from trainer.common.encoders import FeatureEncoder
-from trainer.common.feature_specs import FeatureSpec, TowerFeatures
+from trainer.common.feature_specs import TowerFeatures
 from trainer.ranking.hparams import RankingHyperparameters
 
 
 class RatingNetwork(tf.keras.Model):
-  """Rating = network(user encoding ++ item encoding) [+ user bias + item bias] + rating offset.
+  """Rating = network(user encoding ++ item encoding [++ context]) [+ user bias + item bias] + rating offset.
 
   The network is optional deep & cross layers (DCN-v2: x_{l+1} = x0 * (W x_l + b) + x_l, explicit feature
   crosses such as age x genre) followed by the ReLU layers and a linear output, plus an optional
@@ -30,6 +30,11 @@ class RatingNetwork(tf.keras.Model):
     self.item_encoder = FeatureEncoder(
         tower_features.item, hparams.id_embedding_dim, hparams.feature_embedding_dim, hparams.embedding_l2,
         name='item_encoder')
+    self.context_encoder = None
+    if tower_features.context:
+      self.context_encoder = FeatureEncoder(
+          tower_features.context, hparams.id_embedding_dim, hparams.feature_embedding_dim, hparams.embedding_l2,
+          name='context_encoder')
     self.cross_layers = [
         tfrs.layers.dcn.Cross(projection_dim=hparams.cross_projection_dim, kernel_initializer='glorot_uniform',
                               name=f'cross_{i}')
@@ -61,7 +66,10 @@ class RatingNetwork(tf.keras.Model):
   def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     """Args: inputs: transformed features, `[batch]` each. Returns: predicted ratings, float32 `[batch, 1]`."""
     user_encoded, item_encoded = self.user_encoder(inputs), self.item_encoder(inputs)
-    encoded = tf.concat([user_encoded, item_encoded], axis=1)
+    parts = [user_encoded, item_encoded]
+    if self.context_encoder is not None:
+      parts.append(self.context_encoder(inputs))
+    encoded = tf.concat(parts, axis=1)
     crossed = encoded
     for cross in self.cross_layers:
       crossed = cross(encoded, crossed)
@@ -97,8 +105,3 @@ class RankingModel(tfrs.models.Model):
     labels = tf.reshape(inputs[features.transformed_name(features.LABEL_KEY)], [-1, 1])
     return self.task(labels=labels, predictions=self(inputs, training=training))
 
-
-def feature_specs_used(model: RankingModel) -> Dict[str, FeatureSpec]:
-  """The transformed features the model reads, keyed by transformed name."""
-  network = model.rating_network
-  return {s.transformed_key: s for s in list(network.user_encoder.specs) + list(network.item_encoder.specs)}

@@ -2,16 +2,20 @@
 
 import argparse
 import dataclasses
-from typing import Any, Dict
+import json
+from typing import Any, Dict, Mapping, Optional, Type, TypeVar
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ingestion.interactions import ColumnType
+from trainer.common.hyperparameters import ConfigCodec
 from pipeline.configs import RankingGate, RetrievalGate, SegmentGate
 from schema import features
 from trainer.ranking import hparams as ranking_hparams
 from trainer.retrieval import hparams as retrieval_hparams
+
+_Hyperparameters = TypeVar('_Hyperparameters', bound=ConfigCodec)
 
 # Schema feature types (tensorflow_metadata FeatureType names) -> interactions column types.
 _SCHEMA_TYPES = {'INT': ColumnType.INT, 'FLOAT': ColumnType.FLOAT, 'BYTES': ColumnType.STRING}
@@ -22,6 +26,10 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
   group = parser.add_argument_group('ranking model')
   group.add_argument('--ranking-config', default='default', choices=sorted(ranking_hparams.NAMED_CONFIGURATIONS),
                      help="Named configuration; 'seed' reproduces the seed notebook's model.")
+  group.add_argument('--ranking-hparams', metavar='JSON',
+                     help='A JSON object of RankingHyperparameters fields (trainer/ranking/hparams.py) applied on '
+                          'top of the named configuration, e.g. \'{"context_features": ["interaction_time"]}\'; '
+                          'the flags below apply last.')
   group.add_argument('--epochs', type=int, help='Training epochs (overrides the configuration).')
   group.add_argument('--batch-size', type=int, help='Training batch size.')
   group.add_argument('--learning-rate', type=float, help='Optimizer learning rate.')
@@ -42,6 +50,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
   retrieval = parser.add_argument_group('retrieval model')
   retrieval.add_argument('--retrieval-config', default='default',
                          choices=sorted(retrieval_hparams.NAMED_CONFIGURATIONS), help='Named configuration.')
+  retrieval.add_argument('--retrieval-hparams', metavar='JSON',
+                         help='A JSON object of RetrievalHyperparameters fields (trainer/retrieval/hparams.py) '
+                              'applied on top of the named configuration; the flags below apply last.')
   retrieval.add_argument('--retrieval-epochs', type=int, help='Training epochs (overrides the configuration).')
   retrieval.add_argument('--retrieval-batch-size', type=int, help='Training batch size (in-batch negatives + 1).')
   retrieval.add_argument('--retrieval-learning-rate', type=float, help='Optimizer learning rate.')
@@ -66,7 +77,9 @@ def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.Ranking
   overrides = {field: value for field, value in (
       ('epochs', args.epochs), ('batch_size', args.batch_size), ('learning_rate', args.learning_rate),
       ('id_embedding_dim', args.embedding_dim)) if value is not None}
-  return dataclasses.replace(ranking_hparams.named_configuration(args.ranking_config), **overrides)
+  configured = with_json_fields(ranking_hparams.named_configuration(args.ranking_config), args.ranking_hparams,
+                                '--ranking-hparams')
+  return dataclasses.replace(configured, **overrides)
 
 
 def segment_gate(args: argparse.Namespace) -> SegmentGate:
@@ -86,7 +99,30 @@ def retrieval_hyperparameters(args: argparse.Namespace) -> retrieval_hparams.Ret
       ('epochs', args.retrieval_epochs), ('batch_size', args.retrieval_batch_size),
       ('learning_rate', args.retrieval_learning_rate), ('temperature', args.retrieval_temperature),
       ('top_k', args.retrieval_k), ('index', args.retrieval_index)) if value is not None}
-  return dataclasses.replace(retrieval_hparams.named_configuration(args.retrieval_config), **overrides)
+  configured = with_json_fields(retrieval_hparams.named_configuration(args.retrieval_config),
+                                args.retrieval_hparams, '--retrieval-hparams')
+  return dataclasses.replace(configured, **overrides)
+
+
+def with_json_fields(hparams: _Hyperparameters, text: Optional[str], flag: str) -> _Hyperparameters:
+  """`hparams` with the fields of the JSON object `text` replaced (unchanged when `text` is None).
+
+  Raises:
+    ValueError: naming `flag`, when `text` is not a JSON object or names an unknown field or a bad value.
+  """
+  if text is None:
+    return hparams
+  try:
+    fields: Mapping[str, Any] = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(f'{flag} is not valid JSON ({e}); pass an object such as \'{{"epochs": 5}}\'.') from e
+  if not isinstance(fields, dict):
+    raise ValueError(f'{flag} must be a JSON object of hyperparameter fields, got {text!r}.')
+  codec: Type[_Hyperparameters] = type(hparams)
+  try:
+    return codec.from_config({**hparams.to_config(), **fields})
+  except (TypeError, ValueError) as e:
+    raise ValueError(f'{flag}: {e}') from e
 
 
 def retrieval_gate(args: argparse.Namespace) -> RetrievalGate:

@@ -1,0 +1,43 @@
+"""Hyperparameters from the command line: named configuration, then the JSON object, then single flags."""
+
+import argparse
+
+import pytest
+
+from pipeline import run_config
+from schema import features
+from trainer.ranking import hparams as ranking_hparams
+from trainer.retrieval import hparams as retrieval_hparams
+
+
+def _args(*argv: str) -> argparse.Namespace:
+  parser = argparse.ArgumentParser()
+  run_config.add_model_flags(parser)
+  return parser.parse_args(list(argv))
+
+
+def test_json_fields_apply_on_the_named_configuration_and_single_flags_last():
+  args = _args('--ranking-config', 'seed', '--ranking-hparams',
+               '{"context_features": ["interaction_time"], "epochs": 4, "hidden_units": [16]}', '--epochs', '6')
+  hparams = run_config.ranking_hyperparameters(args)
+  assert hparams.context_features == (features.INTERACTION_TIME,)
+  assert hparams.hidden_units == (16,)
+  assert hparams.epochs == 6  # --epochs wins over the JSON's 4
+  assert hparams.optimizer == ranking_hparams.SEED_NOTEBOOK.optimizer  # untouched fields keep the seed's
+
+
+def test_retrieval_json_fields():
+  hparams = run_config.retrieval_hyperparameters(_args('--retrieval-hparams', '{"temperature": 0.5}'))
+  assert hparams.temperature == 0.5
+  assert hparams.epochs == retrieval_hparams.DEFAULT.epochs
+
+
+@pytest.mark.parametrize('text,message', [
+    ('{"epochs": ', r'--ranking-hparams is not valid JSON'),
+    ('[1, 2]', r'--ranking-hparams must be a JSON object'),
+    ('{"epoch": 3}', r"--ranking-hparams: Unknown RankingHyperparameters fields \['epoch'\]"),
+    ('{"dropout": 2}', r'--ranking-hparams: dropout=2 must be in \[0, 1\)'),
+])
+def test_bad_json_names_the_flag_and_the_problem(text, message):
+  with pytest.raises(ValueError, match=message):
+    run_config.ranking_hyperparameters(_args('--ranking-hparams', text))

@@ -76,9 +76,9 @@ def model_features(tf_transform_output: tft.TFTransformOutput,
   if not_context:
     raise ValueError(f'context_features names {not_context}, which are not context features; choose from '
                      f'{list(features.CONTEXT_FEATURES)}.')
-  context_keys = _select(available, context_features, '', features.is_context_feature, 'context_features')
+  _require_available(available, context_features, 'context_features')
   return TowerFeatures(user=[available[k] for k in user_keys], item=[available[k] for k in item_keys],
-                       context=[available[k] for k in context_keys])
+                       context=[available[k] for k in context_features])
 
 
 def available_features(tf_transform_output: tft.TFTransformOutput) -> Dict[str, FeatureSpec]:
@@ -103,9 +103,14 @@ def _select(available: Dict[str, FeatureSpec], requested: Optional[Sequence[str]
             is_side_feature, parameter: str) -> List[str]:
   if requested is None:
     return [id_key] + sorted(k for k in available if is_side_feature(k))
+  _require_available(available, requested, parameter)
+  return list(requested)
+
+
+def _require_available(available: Dict[str, FeatureSpec], requested: Sequence[str], parameter: str) -> None:
+  """Raises ValueError, naming `parameter` and the fix, unless Transform produced every `requested` feature."""
   missing = [k for k in requested if k not in available]
   if missing:
     raise ValueError(
         f'{parameter} names {missing}, which the Transform output does not hold; available: '
         f'{sorted(available)}. Fix the {parameter} hyperparameter or add the column to the interactions data.')
-  return list(requested)

@@ -231,7 +231,7 @@ def _decode_utf8(path: str, data: bytes) -> str:
 
 
 def _check_header(path: str, header: List[str]) -> None:
-    """Raises if the header has duplicate, unknown or missing columns."""
+    """Raises if the header has duplicate, reserved, unknown or missing columns."""
     seen = set()
     for name in header:
         if name in seen:
@@ -240,6 +240,11 @@ def _check_header(path: str, header: List[str]) -> None:
                 line=1, column=name)
         seen.add(name)
     for name in header:
+        if name in features.DERIVED_COLUMNS:
+            raise InteractionsFormatError(
+                path, 'the column name is reserved: the pipeline derives a feature of that name '
+                f'(reserved: {", ".join(features.DERIVED_COLUMNS)})',
+                f'rename the column (e.g. {name}_given) or drop it', line=1, column=name)
         if name not in features.REQUIRED_COLUMNS and not (
                 features.is_user_feature(name) or features.is_item_feature(name)):
             raise InteractionsFormatError(

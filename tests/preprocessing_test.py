@@ -83,6 +83,17 @@ def test_item_popularity_buckets(transformed):
   assert new_rows[0][features.ITEM_POPULARITY_BUCKET].decode() == 'unseen'
 
 
+def test_item_popularity_is_log_count_z_scored_over_training_items(transformed):
+  _, rows, new_rows = transformed
+  # Training counts i3: 3, i2: 2, i1: 1 -> ln 4 = 1.3863, ln 3 = 1.0986, ln 2 = 0.6931; mean 1.0594, population
+  # std 0.2843. z: i3 (1.3863 - 1.0594) / 0.2843 = 1.150, i2 0.138, i1 -1.288; i9 is unseen: (0 - 1.0594) / 0.2843.
+  np.testing.assert_allclose([float(r[X(features.ITEM_POPULARITY)]) for r in rows],
+                             [-1.288, 0.138, 0.138, 1.150, 1.150, 1.150], atol=1e-3)
+  assert float(new_rows[0][X(features.ITEM_POPULARITY)]) == pytest.approx(-3.726, abs=1e-3)
+  # i1 is seen (one interaction): the serving-time row of i1 gets the training value.
+  assert float(new_rows[1][X(features.ITEM_POPULARITY)]) == pytest.approx(-1.288, abs=1e-3)
+
+
 def test_interaction_time_is_z_scored_days_clipped_to_the_training_period(transformed):
   _, rows, new_rows = transformed
   # Days Y2K+0..5: mean Y2K+2.5, population std sqrt(17.5 / 6) = 1.7078; so z = (d - 2.5) / 1.7078.

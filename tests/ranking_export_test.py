@@ -40,7 +40,8 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, hidden_units=(8,))
   towers = feature_specs.model_features(tf_transform_output)
   assert [s.raw_key for s in towers.user] == ['user_id', 'user_age', 'user_gender']
-  assert [s.raw_key for s in towers.item] == ['item_id', 'item_genres', 'item_release_year']
+  # item_popularity is derived by Transform from item_id (not a column of the requests).
+  assert [s.raw_key for s in towers.item] == ['item_id', 'item_genres', 'item_popularity', 'item_release_year']
   model = RankingModel(towers, hparams, rating_offset=3.5)
 
   requests = tf.constant([_serialized(r) for r in ROWS])

@@ -10,7 +10,8 @@ Every model input is derived here, once, so ranking and retrieval see the same i
 * `rating` -> float32 label `[batch]`, passed through.
 * `user_age` (when present) -> also a string `user_age_bucket` `[batch]` used only to slice evaluation.
 * `item_id` -> also a string `item_popularity_bucket` `[batch]` ('head'/'torso'/'tail' by the item's share of
-  training interactions, 'unseen' for items without any), used only to slice evaluation.
+  training interactions, 'unseen' for items without any), used only to slice evaluation, and the model input
+  `item_popularity` float32 `[batch]`: log(1 + the item's training interactions), z-scored over the items.
 * `timestamp` -> the context features `interaction_time` (days) and, with `item_release_year`,
   `interaction_item_age` (years): float32 `[batch]`, clipped to the training range, then z-scored.
 """
@@ -63,9 +64,10 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
   if features.TIMESTAMP in inputs:
     outputs.update(context_features(inputs))
   if features.ITEM_ID in inputs:
-    outputs[features.ITEM_POPULARITY_BUCKET] = popularity_bucket(
-        _to_dense(inputs[features.ITEM_ID], default_value=''),
-        outputs[features.transformed_name(features.ITEM_ID)])
+    item_counts = ItemCounts.analyze(_to_dense(inputs[features.ITEM_ID], default_value=''))
+    item_indices = outputs[features.transformed_name(features.ITEM_ID)]
+    outputs[features.ITEM_POPULARITY_BUCKET] = popularity_bucket(item_counts, item_indices)
+    outputs[features.transformed_name(features.ITEM_POPULARITY)] = item_popularity(item_counts, item_indices)
   return outputs
 
 
@@ -88,35 +90,80 @@ def context_features(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
   return outputs
 
 
-def popularity_bucket(item_ids: tf.Tensor, item_indices: tf.Tensor) -> tf.Tensor:
+class ItemCounts:
+  """The training interactions of every item, as the analysis of the training data found them.
+
+  Attributes:
+    descending: int64 `[num_items]`, the items' training counts, largest first. The `item_id` vocabulary is
+      ordered by training count, most frequent first, so vocabulary index r holds the count `descending[r]`.
+  """
+
+  def __init__(self, descending: tf.Tensor) -> None:
+    self.descending = descending
+
+  @classmethod
+  def analyze(cls, item_ids: tf.Tensor) -> 'ItemCounts':
+    """Counts the raw item ids (string `[batch]`) over the analyzed (training) data: one tft analyzer."""
+    _, counts = tft.count_per_key(item_ids)
+    return cls(tf.sort(tf.cast(counts, tf.int64), direction='DESCENDING'))
+
+  @property
+  def num_items(self) -> tf.Tensor:
+    return tf.size(self.descending, out_type=tf.int64)
+
+  def seen(self, item_indices: tf.Tensor) -> tf.Tensor:
+    """True for items with training interactions (the OOV index marks unseen ones); bool `[batch]`."""
+    return item_indices < self.num_items
+
+  def of(self, item_indices: tf.Tensor) -> tf.Tensor:
+    """The training count of each `item_id` vocabulary index (int64 `[batch]`); 0 for unseen items."""
+    counts = tf.gather(self.descending, tf.minimum(item_indices, tf.maximum(self.num_items - 1, 0)))
+    return tf.where(self.seen(item_indices), counts, tf.zeros_like(counts))
+
+
+def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:
+  """The items' popularity as a model input: log(1 + training count), z-scored over the training items.
+
+  With training counts i3: 3, i2: 2, i1: 1, the logs are ln 4, ln 3, ln 2 (mean 1.0594, population std 0.2844),
+  so i3 -> 1.150, i2 -> 0.138, i1 -> -1.288 and an unseen item (count 0, ln 1 = 0) -> -3.726.
+
+  Args:
+    item_counts: the training counts of the items.
+    item_indices: `item_id` vocabulary indices, int64 `[batch]`.
+
+  Returns:
+    float32 `[batch]`.
+  """
+  logs = tf.math.log1p(tf.cast(item_counts.descending, tf.float32))
+  mean = tf.reduce_mean(logs)
+  std = tf.math.reduce_std(logs)
+  scale = tf.where(std > 0, 1.0 / std, tf.ones_like(std))
+  return (tf.math.log1p(tf.cast(item_counts.of(item_indices), tf.float32)) - mean) * scale
+
+
+def popularity_bucket(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:
   """Labels each item with its popularity bucket in the analyzed (training) data, e.g. 'head' or 'unseen'.
 
   With training counts i3: 3, i2: 2, i1: 1 (6 interactions), the items more popular than i3 hold 0/6, than
   i2 3/6 and than i1 5/6 of them, so with shares (1/3, 2/3) i3 -> 'head', i2 -> 'torso', i1 -> 'tail'.
 
   Args:
-    item_ids: raw item ids, string `[batch]`.
-    item_indices: their `item_id` vocabulary indices, int64 `[batch]`. The vocabulary is ordered by training
-      count, most frequent first, so index r holds the r-th largest count; the OOV index marks unseen items.
+    item_counts: the training counts of the items.
+    item_indices: `item_id` vocabulary indices, int64 `[batch]`.
 
   Returns:
     string `[batch]`, one of `features.POPULARITY_BUCKET_LABELS` or `features.UNSEEN_ITEM_BUCKET`.
   """
-  _, counts = tft.count_per_key(item_ids)
-  descending = tf.sort(tf.cast(counts, tf.int64), direction='DESCENDING')
-  num_items = tf.size(descending, out_type=tf.int64)
-  seen = item_indices < num_items
-  item_counts = tf.gather(descending, tf.minimum(item_indices, tf.maximum(num_items - 1, 0)))
-  ascending = tf.reverse(descending, axis=[0])
+  ascending = tf.reverse(item_counts.descending, axis=[0])
   # prefix[i] = interactions of the i least popular items; prefix[-1] = all interactions.
   prefix = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(ascending)], axis=0)
   total = prefix[-1]
-  at_most = tf.searchsorted(ascending, item_counts, side='right', out_type=tf.int64)
+  at_most = tf.searchsorted(ascending, item_counts.of(item_indices), side='right', out_type=tf.int64)
   above = tf.cast(total - tf.gather(prefix, at_most), tf.float32)
   share_above = above / tf.cast(tf.maximum(total, 1), tf.float32)
   index = tf.raw_ops.Bucketize(input=share_above, boundaries=list(features.POPULARITY_BUCKET_SHARES))
   bucket = tf.gather(tf.constant(features.POPULARITY_BUCKET_LABELS), index)
-  return tf.where(seen, bucket, tf.constant(features.UNSEEN_ITEM_BUCKET))
+  return tf.where(item_counts.seen(item_indices), bucket, tf.constant(features.UNSEEN_ITEM_BUCKET))
 
 
 def age_bucket(age: Tensor) -> tf.Tensor:

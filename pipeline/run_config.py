@@ -9,9 +9,9 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ingestion.interactions import ColumnType
-from trainer.common.hyperparameters import ConfigCodec
 from pipeline.configs import RankingGate, RetrievalGate, SegmentGate
 from schema import features
+from trainer.common.hyperparameters import ConfigCodec
 from trainer.ranking import hparams as ranking_hparams
 from trainer.retrieval import hparams as retrieval_hparams
 

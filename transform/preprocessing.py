@@ -135,10 +135,8 @@ def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tens
     float32 `[batch]`.
   """
   logs = tf.math.log1p(tf.cast(item_counts.descending, tf.float32))
-  mean = tf.reduce_mean(logs)
-  std = tf.math.reduce_std(logs)
-  scale = tf.where(std > 0, 1.0 / std, tf.ones_like(std))
-  return (tf.math.log1p(tf.cast(item_counts.of(item_indices), tf.float32)) - mean) * scale
+  return _z_score(tf.math.log1p(tf.cast(item_counts.of(item_indices), tf.float32)), tf.reduce_mean(logs),
+                  tf.math.reduce_std(logs))
 
 
 def popularity_bucket(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:
@@ -218,12 +216,13 @@ def _clipped_z_score(value: tf.Tensor) -> tf.Tensor:
   """
   mean = tft.mean(value)
   std = tf.sqrt(tft.var(value))
-  scale = tf.where(std > 0, 1.0 / std, tf.ones_like(std))
+  return tf.clip_by_value(_z_score(value, mean, std), _z_score(tft.min(value), mean, std),
+                          _z_score(tft.max(value), mean, std))
 
-  def z(x):
-    return (x - mean) * scale
 
-  return tf.clip_by_value(z(value), z(tft.min(value)), z(tft.max(value)))
+def _z_score(value: tf.Tensor, mean: tf.Tensor, std: tf.Tensor) -> tf.Tensor:
+  """(value - mean) / std, float32 like `value`; a zero std (constant training values) scales by 1."""
+  return (value - mean) * tf.where(std > 0, 1.0 / std, tf.ones_like(std))
 
 
 def _presence(value: Tensor) -> tf.Tensor:

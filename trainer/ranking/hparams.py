@@ -16,7 +16,8 @@ class RankingHyperparameters(ConfigCodec):
 
   Attributes:
     user_features: raw columns the user side encodes; None = user_id and every user_* column.
-    item_features: raw columns the item side encodes; None = item_id and every item_* column.
+    item_features: raw columns the item side encodes; None = item_id, every item_* column and the derived
+      item_popularity (schema.features.ITEM_POPULARITY).
     context_features: interaction-time features (schema.features.CONTEXT_FEATURES) fed to the rating network
       beside the user and item encodings; at serving time they describe the request's moment.
     id_embedding_dim: width of user/item id embeddings.

@@ -20,7 +20,8 @@ class RetrievalHyperparameters(ConfigCodec):
 
   Attributes:
     user_features: raw columns the query tower encodes; None = user_id and every user_* column.
-    item_features: raw columns the candidate tower encodes; None = item_id and every item_* column.
+    item_features: raw columns the candidate tower encodes; None = item_id, every item_* column and the derived
+      item_popularity (schema.features.ITEM_POPULARITY).
     id_embedding_dim: width of user/item id embeddings.
     feature_embedding_dim: width of the embeddings of other categorical features.
     hidden_units: widths of the ReLU layers of each tower, input side first (may be empty).

@@ -23,8 +23,10 @@ import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from absl import logging
+import numpy as np
 
 from ingestion import examples as examples_lib
+from ingestion import history
 from ingestion import interactions as interactions_lib
 from ingestion import movielens
 from ingestion import splits
@@ -121,6 +123,23 @@ def item_catalog(interactions: interactions_lib.Interactions) -> Tuple[List[str]
     return columns, list(rows.values())
 
 
+def with_recent_ratings(interactions: interactions_lib.Interactions,
+                        train_rows: Sequence[int]) -> interactions_lib.Interactions:
+    """Adds the FLOAT column `recent_rating` (ingestion/history.py), from the ratings of `train_rows` only.
+
+    Returns:
+      The same interactions with one more column (None where the user has no earlier training rating).
+    """
+    means = history.recent_ratings(
+        interactions.column(features.USER_ID), interactions.column(features.TIMESTAMP),
+        interactions.column(features.RATING), train_rows)
+    columns = dict(interactions.columns)
+    columns[features.RECENT_RATING] = [None if np.isnan(m) else float(m) for m in means]
+    column_types = dict(interactions.column_types)
+    column_types[features.RECENT_RATING] = ColumnType.FLOAT
+    return interactions_lib.Interactions(columns=columns, column_types=column_types, path=interactions.path)
+
+
 def _write_catalog(interactions: interactions_lib.Interactions, path: str) -> int:
     columns, rows = item_catalog(interactions)
     types = [interactions.column_types[c] for c in columns]
@@ -153,6 +172,7 @@ def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir:
     """
     interactions = interactions_lib.read_interactions(interactions_csv, rating_scale, column_types)
     indices = splits.split_interactions(interactions.column(features.TIMESTAMP), split)
+    interactions = with_recent_ratings(interactions, indices.train)
     examples_dir = os.path.join(output_dir, EXAMPLES_DIR_NAME)
     # Staging lives outside examples_dir so ImportExampleGen never sees half-written files.
     staging_dir = os.path.join(output_dir, STAGING_DIR_NAME)

@@ -94,6 +94,7 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     (f'{HEADER},age\nu1,i1,4,1,2\n', 1, 'age', "rename it with the prefix 'user_'"),
     (f'{HEADER},item_popularity\nu1,i1,4,1,2\n', 1, 'item_popularity', 'the column name is reserved'),
     (f'{HEADER},user_age_bucket\nu1,i1,4,1,18-24\n', 1, 'user_age_bucket', 'the column name is reserved'),
+    (f'{HEADER},recent_rating\nu1,i1,4,1,3.5\n', 1, 'recent_rating', 'the column name is reserved'),
     (f'{HEADER}\nu1,i1,4,100\nu2,i2,4\n', 3, 'timestamp', 'has 3 fields but the header has 4'),
     (f'{HEADER}\nu1,i1,4,100,extra\n', 2, 'timestamp', 'has 5 fields'),
     (f'{HEADER}\n,i1,4,100\n', 2, 'user_id', 'empty value in a required column'),

@@ -89,12 +89,17 @@ def test_prepare_writes_split_examples_with_typed_features(tmp_path: pathlib.Pat
         {'user_id': [b'u1'], 'item_id': [b'i2'], 'rating': [5.0], 'timestamp': [30], 'user_gender': [b'F'],
          'item_title': [b'Beta'], 'item_release_year': [2001]},
         {'user_id': [b'u2'], 'item_id': [b'i3'], 'rating': [1.0], 'timestamp': [20], 'user_gender': [b'M'],
-         'item_title': [b'Gamma'], 'item_release_year': [1980]},
+         'item_title': [b'Gamma'], 'item_release_year': [1980], 'recent_rating': [3.0]},
     ]
     eval_ = [_as_dict(e) for e in examples.read_examples(
         os.path.join(prepared.examples_dir, 'eval', 'interactions.tfrecord.gz'))]
     assert [e['user_id'] for e in eval_] == [[b'u1'], [b'u3']]
     assert 'user_gender' not in eval_[1]
+    # recent_rating comes from training ratings strictly earlier only: u2's 3 stars (t=10) for u2 at t=20, u1's
+    # 5 stars (t=30, train) for u1's eval row at t=50; u1's own train row at t=30 and u3 have none before.
+    assert eval_[0]['recent_rating'] == [5.0]
+    assert 'recent_rating' not in eval_[1]
+    assert prepared.column_types['recent_rating'] == ColumnType.FLOAT
     assert prepared.column_types['item_release_year'] == ColumnType.INT
 
 

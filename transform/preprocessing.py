@@ -14,6 +14,8 @@ Every model input is derived here, once, so ranking and retrieval see the same i
   `item_popularity` float32 `[batch]`: log(1 + the item's training interactions), z-scored over the items.
 * `timestamp` -> the context features `interaction_time` (days) and, with `item_release_year`,
   `interaction_item_age` (years): float32 `[batch]`, clipped to the training range, then z-scored.
+* `recent_rating` (the context feature ingestion derives: the mean of the user's last training ratings) ->
+  z-score float32 `[batch]`, missing (no earlier rating) imputed with the training mean (z-score 0).
 """
 
 from typing import Dict, Union
@@ -54,6 +56,8 @@ def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
           ids, num_oov_buckets=NUM_OOV_BUCKETS, vocab_filename=features.vocabulary_name(key))
     elif key == features.LABEL_KEY:
       outputs[features.transformed_name(key)] = tf.cast(_to_dense(value, default_value=0.0), tf.float32)
+    elif key == features.RECENT_RATING:
+      outputs[features.transformed_name(key)] = _standardized(value)
     elif features.is_user_feature(key) or features.is_item_feature(key):
       if value.dtype == tf.string:
         outputs[features.transformed_name(key)] = _token_bag_ids(value, key)

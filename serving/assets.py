@@ -10,8 +10,9 @@ extra files), so they travel with the model version: the pusher publishes both i
 Files (UTF-8):
 
 * `catalogue.jsonl`: one JSON object per item, its raw `item_id` and `item_*` columns (first row seen).
-* `users.jsonl`: one JSON object per training user: `profile` (raw `user_id` and `user_*` columns) and
-  `seen_item_ids` (the items of the user's training interactions, sorted).
+* `users.jsonl`: one JSON object per training user: `profile` (raw `user_id` and `user_*` columns),
+  `seen_item_ids` (the items of the user's training interactions, sorted) and `recent_rating` (the mean of the
+  user's last `features.RECENT_RATING_WINDOW` training ratings, the ranking model's context at serving time).
 * `popularity.json`: training interaction counts, best first, as `[item_id, count]` pairs: `global` and
   `segments[column][value]` for the user segment columns (`features.USER_SEGMENT_COLUMNS`), each list cut
   at `max_popular_items`.
@@ -29,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from ingestion import history
 from ingestion.interactions import ColumnType
 from schema import features
 
@@ -42,6 +44,7 @@ ASSET_FILES: Tuple[str, ...] = (CATALOGUE_FILE, USERS_FILE, POPULARITY_FILE, COL
 # Keys inside the files (not feature names).
 PROFILE_KEY = 'profile'
 SEEN_ITEMS_KEY = 'seen_item_ids'
+RECENT_RATING_KEY = features.RECENT_RATING
 GLOBAL_KEY = 'global'
 SEGMENTS_KEY = 'segments'
 
@@ -78,12 +81,15 @@ class ServingAssets:
     seen_items: user_id -> the items of that user's training interactions.
     popularity: the fallback lists.
     column_types: column -> value type of every column of the examples.
+    recent_ratings: user_id -> the mean of the user's last training ratings (stars), the `recent_rating` of
+      a ranking request now; users without one (and models exported before the feature) send none.
   """
   items: Mapping[str, Mapping[str, Any]]
   user_profiles: Mapping[str, Mapping[str, Any]]
   seen_items: Mapping[str, FrozenSet[str]]
   popularity: Popularity
   column_types: Mapping[str, ColumnType]
+  recent_ratings: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 def age_bucket_label(age: int) -> str:
@@ -125,8 +131,8 @@ def _column_types_of(record: bytes) -> Dict[str, ColumnType]:
 def _example_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, List[Any]], Dict[str, ColumnType]]]:
   """Yields the tf.Examples of the gzipped TFRecord files as batches of columns, with the columns' types.
 
-  A batch's column types are read from its first example (every example of a split has the same columns and
-  types). A column holds one value per example, None where the example lacks it.
+  A batch's columns and types are those of any of its examples. A column holds one value per example, None
+  where the example lacks it.
 
   Raises:
     ValueError: if no file matches, or an example holds a column with more than one value.
@@ -139,7 +145,9 @@ def _example_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, L
   dtypes = {ColumnType.STRING: tf.string, ColumnType.INT: tf.int64, ColumnType.FLOAT: tf.float32}
   dataset = tf.data.TFRecordDataset(files, compression_type=_COMPRESSION).batch(_READ_BATCH_SIZE)
   for batch in dataset:
-    types = _column_types_of(batch[0].numpy())
+    types: Dict[str, ColumnType] = {}
+    for record in batch.numpy():  # union over the batch: an optional column may be missing from some examples
+      types.update(_column_types_of(record))
     parsed = tf.io.parse_example(batch, {name: tf.io.VarLenFeature(dtypes[t]) for name, t in types.items()})
     columns: Dict[str, List[Any]] = {}
     for name, sparse in parsed.items():
@@ -191,6 +199,7 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
   segment_counts: Dict[str, Dict[str, Dict[str, int]]] = collections.defaultdict(
       lambda: collections.defaultdict(collections.Counter))
   user_item_counts: Dict[str, Dict[str, int]] = collections.defaultdict(collections.Counter)
+  rating_history: Dict[str, List[Any]] = {features.USER_ID: [], features.TIMESTAMP: [], features.RATING: []}
   for columns, types in _example_batches(train_file_patterns):
     column_types.update(types)
     user_columns = [c for c in columns if c == features.USER_ID or features.is_user_feature(c)]
@@ -198,6 +207,12 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
       if user_id not in profiles:
         profiles[user_id] = _row(columns, user_columns, i)
       user_item_counts[user_id][item_id] += 1
+    for name, values in rating_history.items():
+      values.extend(columns[name])
+  recent = history.latest_recent_ratings(rating_history[features.USER_ID], rating_history[features.TIMESTAMP],
+                                         rating_history[features.RATING])
+  # Requests carry it even when no training example had an earlier rating to hold it.
+  column_types[features.RECENT_RATING] = ColumnType.FLOAT
   for user_id, item_counts in user_item_counts.items():
     seen[user_id] = set(item_counts)
     global_counts.update(item_counts)
@@ -217,8 +232,8 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
       f.write(json.dumps(items[item_id], sort_keys=True) + '\n')
   with tf.io.gfile.GFile(os.path.join(assets_dir, USERS_FILE), 'w') as f:
     for user_id in sorted(profiles):
-      f.write(json.dumps({PROFILE_KEY: profiles[user_id], SEEN_ITEMS_KEY: sorted(seen[user_id])},
-                         sort_keys=True) + '\n')
+      f.write(json.dumps({PROFILE_KEY: profiles[user_id], SEEN_ITEMS_KEY: sorted(seen[user_id]),
+                          RECENT_RATING_KEY: recent[user_id]}, sort_keys=True) + '\n')
   popularity = {
       GLOBAL_KEY: _ranked(global_counts, max_popular_items),
       SEGMENTS_KEY: {column: {value: _ranked(counts, max_popular_items) for value, counts in sorted(by_value.items())}
@@ -257,10 +272,13 @@ def load_serving_assets(assets_dir: str) -> ServingAssets:
   items = {row[features.ITEM_ID]: row for row in _json_lines(os.path.join(assets_dir, CATALOGUE_FILE))}
   profiles: Dict[str, Mapping[str, Any]] = {}
   seen: Dict[str, FrozenSet[str]] = {}
+  recent: Dict[str, float] = {}
   for user in _json_lines(os.path.join(assets_dir, USERS_FILE)):
     user_id = user[PROFILE_KEY][features.USER_ID]
     profiles[user_id] = user[PROFILE_KEY]
     seen[user_id] = frozenset(user[SEEN_ITEMS_KEY])
+    if RECENT_RATING_KEY in user:
+      recent[user_id] = float(user[RECENT_RATING_KEY])
   with tf.io.gfile.GFile(os.path.join(assets_dir, POPULARITY_FILE), 'r') as f:
     raw_popularity = json.load(f)
   popularity = Popularity(
@@ -269,8 +287,8 @@ def load_serving_assets(assets_dir: str) -> ServingAssets:
                      for column, by_value in raw_popularity[SEGMENTS_KEY].items()})
   with tf.io.gfile.GFile(os.path.join(assets_dir, COLUMN_TYPES_FILE), 'r') as f:
     column_types = {k: ColumnType(v) for k, v in json.load(f).items()}
-  return ServingAssets(items=items, user_profiles=profiles, seen_items=seen, popularity=popularity,
-                       column_types=column_types)
+  return ServingAssets(items=items, user_profiles=profiles, seen_items=seen, recent_ratings=recent,
+                       popularity=popularity, column_types=column_types)
 
 
 def assets_dir_of(model_version_dir: str) -> str:

@@ -223,7 +223,9 @@ class Recommender:
       return []
     candidate_ids = [item_id for item_id, _ in candidates]
     retrieval_scores = np.array([score for _, score in candidates])
-    ratings = bundle.backend.predict_ratings(bundle.encoder.ranking_requests(user_columns, candidate_ids))
+    recent_rating = bundle.assets.recent_ratings.get(user_columns[features.USER_ID])
+    ratings = bundle.backend.predict_ratings(
+        bundle.encoder.ranking_requests(user_columns, candidate_ids, recent_rating=recent_rating))
     blended = final_scores(retrieval_scores, ratings, self._ranking_weight)
     order = sorted(range(len(candidates)), key=lambda i: (-blended[i], -retrieval_scores[i], candidate_ids[i]))
     return [RecommendedItem(item_id=candidate_ids[i], item_title=_title(bundle.assets, candidate_ids[i]),

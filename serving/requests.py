@@ -1,7 +1,7 @@
 """Serialized tf.Example requests of the two models: one per user (retrieval), one per user-item pair (ranking).
 
-A ranking request holds every raw column but the rating: the user's columns, the candidate's columns and a
-timestamp. Serializing a hundred full examples per recommendation in Python would cost milliseconds, so each
+A ranking request holds every raw column but the rating: the user's columns, the candidate's columns, a
+timestamp and the user's recent rating. Serializing a hundred full examples per recommendation in Python would cost milliseconds, so each
 catalogue item's feature entries are serialized once per model version and a request is assembled by joining
 byte strings: a tf.Example is `Example{features: Features{feature: map entries}}`, and the map entries of
 different columns can be concatenated into one `Features` message (protobuf wire format), which
@@ -103,17 +103,22 @@ class RequestEncoder:
     return examples_lib.serialize_example(user_columns, self._column_types)
 
   def ranking_requests(self, user_columns: Mapping[str, Any], item_ids: Sequence[str],
-                       timestamp: Optional[int] = None) -> List[bytes]:
-    """One serialized tf.Example per candidate: the user's columns, the item's columns and `timestamp`.
+                       timestamp: Optional[int] = None, recent_rating: Optional[float] = None) -> List[bytes]:
+    """One serialized tf.Example per candidate: the user's columns, the item's columns, `timestamp` and
+    `recent_rating`.
 
     Args:
       user_columns: `user_id` and `user_*` columns.
       item_ids: candidates; each must be in the catalogue.
       timestamp: seconds since the epoch; default now (the request time).
+      recent_rating: the mean of the user's latest ratings, stars (`ServingAssets.recent_ratings`); None leaves
+        it out (the model then uses the training mean).
 
     Raises:
       KeyError: for an item id missing from the catalogue.
     """
     shared = {**user_columns, features.TIMESTAMP: int(time.time()) if timestamp is None else timestamp}
+    if recent_rating is not None:
+      shared[features.RECENT_RATING] = recent_rating
     user_entries = _feature_entries(examples_lib.serialize_example(shared, self._column_types))
     return [_example_of_entries(user_entries + self._item_entries[item_id]) for item_id in item_ids]

@@ -32,15 +32,18 @@ COLUMN_TYPES = {features.USER_AGE: ColumnType.INT, features.USER_GENDER: ColumnT
                 features.ITEM_TITLE: ColumnType.STRING, features.ITEM_GENRES: ColumnType.STRING}
 
 
-def row(user: str, item: str, age: int, gender: str, genres: str = 'Drama') -> Dict:
+def row(user: str, item: str, age: int, gender: str, genres: str = 'Drama', rating: float = 4.0,
+        timestamp: int = 1) -> Dict:
   """One invented interaction (not MovieLens data)."""
-  return {features.USER_ID: user, features.ITEM_ID: item, features.RATING: 4.0, features.TIMESTAMP: 1,
+  return {features.USER_ID: user, features.ITEM_ID: item, features.RATING: rating, features.TIMESTAMP: timestamp,
           features.USER_AGE: age, features.USER_GENDER: gender, features.ITEM_TITLE: f'Title {item}',
           features.ITEM_GENRES: genres}
 
 
-# u1 (23, F) saw i1, i2; u2 (40, M) saw i1, i3; u3 (23, M) saw i1. i4..i6 appear only in the eval split.
-TRAIN_ROWS = [row('u1', 'i1', 23, 'F'), row('u1', 'i2', 23, 'F'), row('u2', 'i1', 40, 'M'),
+# u1 (23, F) saw i1 (5 stars), i2 (2 stars); u2 (40, M) saw i1, i3; u3 (23, M) saw i1 (4 stars each). i4..i6
+# appear only in the eval split.
+TRAIN_ROWS = [row('u1', 'i1', 23, 'F', rating=5.0, timestamp=1), row('u1', 'i2', 23, 'F', rating=2.0, timestamp=2),
+              row('u2', 'i1', 40, 'M'),
               row('u2', 'i3', 40, 'M'), row('u3', 'i1', 23, 'M')]
 EVAL_ROWS = [row('u1', 'i4', 23, 'F'), row('u2', 'i5', 40, 'M'), row('u3', 'i6', 23, 'M')]
 
@@ -161,6 +164,9 @@ def test_assets_hold_catalogue_profiles_seen_items_and_segment_popularity(servin
   assert loaded.popularity.segment_items[features.USER_AGE_BUCKET]['18-24'] == (('i1', 2), ('i2', 1))
   assert loaded.column_types[features.USER_AGE] == ColumnType.INT
   assert loaded.column_types[features.ITEM_TITLE] == ColumnType.STRING
+  # The mean of each user's last (up to 10) training ratings: u1 (5 + 2) / 2.
+  assert loaded.recent_ratings == {'u1': 3.5, 'u2': 4.0, 'u3': 4.0}
+  assert loaded.column_types[features.RECENT_RATING] == ColumnType.FLOAT
 
 
 def test_age_bucket_label_agrees_with_transform():
@@ -173,12 +179,32 @@ def test_age_bucket_label_agrees_with_transform():
 def test_ranking_requests_are_full_examples():
   serving_assets = assets_lib.ServingAssets(
       items={'i1': {features.ITEM_ID: 'i1', features.ITEM_TITLE: 'T é'}}, user_profiles={}, seen_items={},
-      popularity=assets_lib.Popularity((), {}), column_types=COLUMN_TYPES)
+      popularity=assets_lib.Popularity((), {}),
+      column_types={**COLUMN_TYPES, features.RECENT_RATING: ColumnType.FLOAT})
   user = {features.USER_ID: 'u1', features.USER_AGE: 23}
   request = requests_lib.RequestEncoder(serving_assets).ranking_requests(user, ['i1'], timestamp=7)[0]
   expected = examples_lib.serialize_example({**user, features.ITEM_ID: 'i1', features.ITEM_TITLE: 'T é',
                                              features.TIMESTAMP: 7}, COLUMN_TYPES)
   assert tf.train.Example.FromString(request) == tf.train.Example.FromString(expected)
+  with_recent = requests_lib.RequestEncoder(serving_assets).ranking_requests(user, ['i1'], timestamp=7,
+                                                                             recent_rating=3.5)[0]
+  assert tf.train.Example.FromString(with_recent).features.feature[features.RECENT_RATING].float_list.value == [3.5]
+
+
+def test_two_stage_requests_carry_the_users_recent_rating(registry, monkeypatch):
+  backend = registry.current().backend
+  sent: List[bytes] = []
+  predict = backend.predict_ratings
+
+  def recording(requests):
+    sent.extend(requests)
+    return predict(requests)
+
+  monkeypatch.setattr(backend, 'predict_ratings', recording)
+  recommender.Recommender(registry).recommend('u1', k=3)
+  assert len(sent) == 3  # u1's unseen candidates i4, i5, i6
+  assert {tuple(tf.train.Example.FromString(r).features.feature[features.RECENT_RATING].float_list.value)
+          for r in sent} == {(3.5,)}
 
 
 def test_recommend_orders_by_the_blend_and_excludes_seen_items(registry):

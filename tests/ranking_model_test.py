@@ -110,3 +110,40 @@ def test_context_features_feed_the_rating_network():
       [np.array([[1.0], [1.0], [0.5]], np.float32), np.array([0.0], np.float32)])
   # 3 + u + i + 0.5 t: 3 + 1 + 0.5 + 0 = 4.5; 3 + 2 + 0 + 0.5 = 5.5; 3 + 3 - 1 - 0.5 = 4.5; 3 + 1 - 1 + 1 = 4.
   np.testing.assert_allclose(model(batch).numpy().ravel(), [4.5, 5.5, 4.5, 4.0], rtol=1e-6)
+
+
+def test_user_slope_features_add_a_global_plus_per_user_linear_term():
+  towers = dataclasses.replace(TOWERS, slopes=[FeatureSpec(features.RECENT_RATING, FeatureKind.NUMERIC)])
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=1, hidden_units=(), bias_terms=False,
+                                               user_slope_features=(features.RECENT_RATING,), user_slope_l2=0.5,
+                                               embedding_l2=0.0)
+  model = RankingModel(towers, hparams, rating_offset=3.0)
+  batch = {**BATCH, X(features.RECENT_RATING): tf.constant([1.0, -2.0, 0.0, -1.0])}
+  model(batch)
+  for weight in model.weights:
+    if 'user_id_embedding' in weight.name:
+      weight.assign([[1.0], [2.0], [3.0]])
+    elif 'item_id_embedding' in weight.name:
+      weight.assign([[0.5], [0.0], [-1.0]])
+    elif 'user_slopes' in weight.name:
+      weight.assign([[0.5], [0.0], [-1.0]])
+    elif 'global_slopes' in weight.name:
+      weight.assign([[0.25]])
+  model.rating_network.rating_layers.layers[-1].set_weights(
+      [np.array([[1.0], [1.0]], np.float32), np.array([0.0], np.float32)])
+  # 3 + u + i + (0.25 + s_u) x: 4.5 + 0.75 * 1 = 5.25; 5 + 0.25 * -2 = 4.5; 5 + (-0.75) * 0 = 5;
+  # 3 + 0.75 * -1 = 2.25.
+  np.testing.assert_allclose(model(batch).numpy().ravel(), [5.25, 4.5, 5.0, 2.25], rtol=1e-6)
+  # Squared errors 1.5625, 0.25, 0, 0.0625 -> mean 0.46875; the regularisation loss (added by tfrs.Model when
+  # training) is L2 0.5 * (0.25 + 0 + 1) = 0.625 on the per-user slopes only.
+  assert float(model.compute_loss(batch)) == pytest.approx(0.46875, rel=1e-5)
+  assert float(tf.add_n(model.losses)) == pytest.approx(0.625, rel=1e-5)
+
+
+def test_user_slope_features_need_the_user_id():
+  with pytest.raises(ValueError, match="user_features must include 'user_id'"):
+    hparams_lib.RankingHyperparameters(user_features=('user_age',), user_slope_features=(features.RECENT_RATING,))
+  towers = TowerFeatures(user=[FeatureSpec(features.USER_AGE, FeatureKind.NUMERIC)], item=TOWERS.item,
+                         slopes=[FeatureSpec(features.RECENT_RATING, FeatureKind.NUMERIC)])
+  with pytest.raises(ValueError, match='add user_id to user_features'):
+    RankingModel(towers, hparams_lib.RankingHyperparameters(user_slope_features=(features.RECENT_RATING,)), 3.0)

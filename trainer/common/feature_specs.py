@@ -44,16 +44,19 @@ class FeatureSpec:
 @dataclasses.dataclass(frozen=True)
 class TowerFeatures:
   """The inputs of a model: the user (query) side, the item (candidate) side and the interaction's context
-  (interaction-time features; only the ranking model reads them)."""
+  (context features, fed to the rating network, and context features with a per-user linear slope; only the
+  ranking model reads the context)."""
   user: Sequence[FeatureSpec]
   item: Sequence[FeatureSpec]
   context: Sequence[FeatureSpec] = ()
+  slopes: Sequence[FeatureSpec] = ()
 
 
 def model_features(tf_transform_output: tft.TFTransformOutput,
                    user_features: Optional[Sequence[str]] = None,
                    item_features: Optional[Sequence[str]] = None,
-                   context_features: Sequence[str] = ()) -> TowerFeatures:
+                   context_features: Sequence[str] = (),
+                   slope_features: Sequence[str] = ()) -> TowerFeatures:
   """Lists the features each tower encodes, from the Transform output.
 
   Args:
@@ -61,10 +64,11 @@ def model_features(tf_transform_output: tft.TFTransformOutput,
     user_features: raw columns the user side uses (e.g. ('user_id',)); None means `user_id` and every
       `user_*` column Transform produced.
     item_features: the same for the item side; None means `item_id` and every `item_*` column.
-    context_features: interaction-time features (`features.CONTEXT_FEATURES`) to read; none by default.
+    context_features: context features (`features.CONTEXT_FEATURES`) the rating network reads; none by default.
+    slope_features: context features whose effect is a global plus a per-user linear slope; none by default.
 
   Returns:
-    The features of each side, ids first, then the others by name; the context features as given.
+    The features of each side, ids first, then the others by name; the context and slope features as given.
 
   Raises:
     ValueError: if a requested column is not among the Transform outputs, or a context feature is not one.
@@ -72,13 +76,15 @@ def model_features(tf_transform_output: tft.TFTransformOutput,
   available = available_features(tf_transform_output)
   user_keys = _select(available, user_features, features.USER_ID, features.is_user_feature, 'user_features')
   item_keys = _select(available, item_features, features.ITEM_ID, features.is_item_feature, 'item_features')
-  not_context = [k for k in context_features if not features.is_context_feature(k)]
-  if not_context:
-    raise ValueError(f'context_features names {not_context}, which are not context features; choose from '
-                     f'{list(features.CONTEXT_FEATURES)}.')
-  _require_available(available, context_features, 'context_features')
+  for parameter, requested in (('context_features', context_features), ('user_slope_features', slope_features)):
+    not_context = [k for k in requested if not features.is_context_feature(k)]
+    if not_context:
+      raise ValueError(f'{parameter} names {not_context}, which are not context features; choose from '
+                       f'{list(features.CONTEXT_FEATURES)}.')
+    _require_available(available, requested, parameter)
   return TowerFeatures(user=[available[k] for k in user_keys], item=[available[k] for k in item_keys],
-                       context=[available[k] for k in context_features])
+                       context=[available[k] for k in context_features],
+                       slopes=[available[k] for k in slope_features])
 
 
 def available_features(tf_transform_output: tft.TFTransformOutput) -> Dict[str, FeatureSpec]:

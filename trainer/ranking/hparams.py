@@ -18,8 +18,12 @@ class RankingHyperparameters(ConfigCodec):
     user_features: raw columns the user side encodes; None = user_id and every user_* column.
     item_features: raw columns the item side encodes; None = item_id, every item_* column and the derived
       item_popularity (schema.features.ITEM_POPULARITY).
-    context_features: interaction-time features (schema.features.CONTEXT_FEATURES) fed to the rating network
-      beside the user and item encodings; at serving time they describe the request's moment.
+    context_features: context features (schema.features.CONTEXT_FEATURES) fed to the rating network beside the
+      user and item encodings; at serving time they describe the request's moment and the user's recent ratings.
+    user_slope_features: context features added to the rating linearly, each with a learned global slope plus a
+      per-user slope (an embedding of user_id, initialised to 0): rating += (w_f + s_{u,f}) * x_f. How much a
+      user's ratings follow their recent ratings differs from user to user.
+    user_slope_l2: L2 penalty on the per-user slopes.
     id_embedding_dim: width of user/item id embeddings.
     feature_embedding_dim: width of the embeddings of other categorical features.
     hidden_units: widths of the ReLU layers of the rating network, input side first.
@@ -44,6 +48,8 @@ class RankingHyperparameters(ConfigCodec):
   user_features: Optional[Tuple[str, ...]] = None
   item_features: Optional[Tuple[str, ...]] = None
   context_features: Tuple[str, ...] = ()
+  user_slope_features: Tuple[str, ...] = ()
+  user_slope_l2: float = 1e-3
   id_embedding_dim: int = 32
   feature_embedding_dim: int = 8
   hidden_units: Tuple[int, ...] = (256, 64)
@@ -83,6 +89,11 @@ class RankingHyperparameters(ConfigCodec):
     if self.early_stopping_patience and not self.validation_fraction:
       raise ValueError(f'early_stopping_patience={self.early_stopping_patience} needs a validation slice: set '
                        'validation_fraction > 0 (e.g. 0.05).')
+    if self.user_slope_l2 < 0:
+      raise ValueError(f'user_slope_l2={self.user_slope_l2} must be >= 0.')
+    if self.user_slope_features and self.user_features is not None and features.USER_ID not in self.user_features:
+      raise ValueError(f'user_slope_features={self.user_slope_features} needs per-user slopes, so user_features '
+                       f'must include {features.USER_ID!r} (or be None).')
     if any(units < 1 for units in self.hidden_units):
       raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
 

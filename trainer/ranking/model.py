@@ -12,11 +12,15 @@ from trainer.ranking.hparams import RankingHyperparameters
 
 
 class RatingNetwork(tf.keras.Model):
-  """Rating = network(user encoding ++ item encoding [++ context]) [+ user bias + item bias] + rating offset.
+  """Rating = network(user encoding ++ item encoding [++ context]) [+ user bias + item bias]
+  [+ sum_f (w_f + s_{u,f}) x_f] + rating offset.
 
   The network is optional deep & cross layers (DCN-v2: x_{l+1} = x0 * (W x_l + b) + x_l, explicit feature
   crosses such as age x genre) followed by the ReLU layers and a linear output, plus an optional
   factorization term <P_u user encoding, P_i item encoding> (matrix factorization over all features).
+
+  The last optional term gives each slope feature x_f (a z-scored context feature such as the user's recent
+  rating) a global slope w_f plus a per-user slope s_{u,f} (both start at 0; the per-user ones are L2-penalised).
 
   The offset (the training mean rating) centres the output so the network learns deviations from it.
   """
@@ -55,6 +59,19 @@ class RatingNetwork(tf.keras.Model):
     self.user_bias = self._bias(tower_features.user, features.USER_ID, hparams, 'user_bias')
     self.item_bias = self._bias(tower_features.item, features.ITEM_ID, hparams, 'item_bias')
     self.rating_offset = float(rating_offset)
+    self.slope_keys = [spec.transformed_key for spec in tower_features.slopes]
+    self.global_slopes = self.user_slopes = None
+    if self.slope_keys:
+      user_ids = [s for s in tower_features.user if s.raw_key == features.USER_ID]
+      if not user_ids:
+        raise ValueError(f'Slope features {[s.raw_key for s in tower_features.slopes]} need the user_id feature '
+                         'for per-user slopes; add user_id to user_features.')
+      self.global_slopes = tf.keras.layers.Dense(1, use_bias=False, kernel_initializer='zeros',
+                                                 name='global_slopes')
+      self.user_slopes = tf.keras.layers.Embedding(
+          user_ids[0].input_dim, len(self.slope_keys), embeddings_initializer='zeros',
+          embeddings_regularizer=tf.keras.regularizers.l2(hparams.user_slope_l2) if hparams.user_slope_l2 else None,
+          name='user_slopes')
 
   @staticmethod
   def _bias(specs, id_key: str, hparams: RankingHyperparameters, name: str):
@@ -82,6 +99,11 @@ class RatingNetwork(tf.keras.Model):
       rating += self.user_bias(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]))
     if self.item_bias is not None:
       rating += self.item_bias(tf.reshape(inputs[features.transformed_name(features.ITEM_ID)], [-1]))
+    if self.slope_keys:
+      slope_inputs = tf.concat([tf.reshape(tf.cast(inputs[k], tf.float32), [-1, 1]) for k in self.slope_keys],
+                               axis=1)  # [batch, num_slope_features]
+      user_slopes = self.user_slopes(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]))
+      rating += self.global_slopes(slope_inputs) + tf.reduce_sum(user_slopes * slope_inputs, axis=1, keepdims=True)
     return rating
 
 

@@ -39,7 +39,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     watched_split = eval_split
 
   tower_features = feature_specs.model_features(
-      tf_transform_output, hparams.user_features, hparams.item_features, hparams.context_features)
+      tf_transform_output, hparams.user_features, hparams.item_features, hparams.context_features,
+      hparams.user_slope_features)
   model = model_lib.RankingModel(tower_features, hparams, rating_offset=mean_rating(train_split))
   model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
   history = model.fit(

@@ -115,3 +115,21 @@ def test_item_age_at_interaction_is_years_since_release(transformed):
   np.testing.assert_allclose([float(r[X(features.INTERACTION_ITEM_AGE)]) for r in rows], expected, atol=1e-3)
   # On day 0 (1970) a 1995 film is -25 years old: clipped to the youngest training age, 0 + 1/y.
   assert float(new_rows[1][X(features.INTERACTION_ITEM_AGE)]) == pytest.approx(expected[1], abs=1e-3)
+
+
+def test_recent_rating_is_z_scored_with_missing_imputed_by_the_mean(tmp_path):
+  rows = [movielens_like_row('u1', 'i1', 4.0, recent=(2.0,)), movielens_like_row('u2', 'i2', 3.0, recent=(4.0,)),
+          movielens_like_row('u2', 'i1', 3.0)]
+  _, transformed, new_rows = run_transform(rows, str(tmp_path), new_rows=[
+      movielens_like_row('u9', 'i1', 1.0, recent=(5.0,)), movielens_like_row('u9', 'i1', 1.0)])
+  # Present 2 and 4 (mean 3); the missing one takes 3. Values 2, 4, 3: population std sqrt(2/3) = 0.8165.
+  np.testing.assert_allclose([float(r[X(features.RECENT_RATING)]) for r in transformed], [-1.2247, 1.2247, 0.0],
+                             atol=1e-4)
+  # A request with recent rating 5 -> (5 - 3) / 0.8165; one without -> 0.
+  np.testing.assert_allclose([float(r[X(features.RECENT_RATING)]) for r in new_rows], [2.4495, 0.0], atol=1e-4)
+
+
+def test_recent_rating_without_any_value_is_zero_not_nan(tmp_path):
+  _, transformed, _ = run_transform([movielens_like_row('u1', 'i1', 4.0), movielens_like_row('u2', 'i2', 3.0)],
+                                    str(tmp_path))
+  assert [float(r[X(features.RECENT_RATING)]) for r in transformed] == [0.0, 0.0]

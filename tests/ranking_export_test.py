@@ -11,7 +11,7 @@ from schema import features
 from tests.transform_fixtures import movielens_like_row, run_transform
 from trainer.common import feature_specs
 from trainer.ranking import export, hparams as hparams_lib
-from trainer.ranking.model import RankingModel
+from trainer.ranking.model import RankingModel, RatingEnsemble
 
 ROWS = [
     movielens_like_row('u1', 'i1', 4.0, genres='Action|Comedy'),
@@ -27,8 +27,12 @@ def _serialized(row) -> bytes:
     if key == features.RATING:
       continue
     values = value if isinstance(value, list) else [value]
+    if not values:
+      continue  # a missing optional value
     if isinstance(value, str):
       feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+    elif isinstance(values[0], float):
+      feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
     else:
       feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
   return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
@@ -91,3 +95,32 @@ def test_context_features_must_be_interaction_time_features(tmp_path):
   tf_transform_output, _, _ = run_transform(ROWS, str(tmp_path / 'transform'))
   with pytest.raises(ValueError, match=r"context_features names \['user_age'\]"):
     feature_specs.model_features(tf_transform_output, context_features=(features.USER_AGE,))
+
+
+def test_exported_ensemble_reads_the_recent_rating_through_per_user_slopes(tmp_path):
+  rows = [movielens_like_row('u1', 'i1', 4.0, recent=(2.0,)), movielens_like_row('u2', 'i2', 2.0, recent=(4.0,)),
+          movielens_like_row('u3', 'i1', 5.0)]
+  tf_transform_output, _, _ = run_transform(rows, str(tmp_path / 'transform'))
+  slopes = (features.RECENT_RATING,)
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, hidden_units=(8,),
+                                               user_slope_features=slopes)
+  towers = feature_specs.model_features(tf_transform_output, slope_features=slopes)
+  members = [RankingModel(towers, hparams, rating_offset=3.5), RankingModel(towers, hparams, rating_offset=3.5)]
+  request = tf.constant([_serialized(movielens_like_row('u1', 'i1', 0.0, recent=(5.0,)))])
+  transformed = tf_transform_output.transform_features_layer()(
+      tf.io.parse_example(request, export.serving_feature_spec(tf_transform_output)))
+  for member, global_slope in zip(members, (1.0, 0.5)):
+    member(transformed)
+    member.rating_network.global_slopes.set_weights([np.array([[global_slope]], np.float32)])
+  export_dir = str(tmp_path / 'serving_model')
+  export.export_ranking_model(RatingEnsemble(members), tf_transform_output, export_dir)
+  serving = tf.saved_model.load(export_dir).signatures[export.SERVING_SIGNATURE]
+
+  def predict(recent) -> float:
+    row = movielens_like_row('u1', 'i1', 0.0, recent=recent)
+    return float(serving(examples=tf.constant([_serialized(row)]))[export.PREDICTIONS_OUTPUT][0, 0])
+
+  # recent_rating 2, 4 and the imputed mean 3 have z-scores -1.2247, 1.2247, 0, so 5 stars is z = 2.4495 and the
+  # members' slopes 1 and 0.5 (per-user slopes 0) add (1 + 0.5) / 2 * 2.4495 = 1.8371 to the no-history answer.
+  assert predict((5.0,)) - predict(()) == pytest.approx(1.8371, abs=1e-3)
+  assert predict((3.0,)) == pytest.approx(predict(()), abs=1e-5)

@@ -9,7 +9,8 @@ import tensorflow as tf
 from schema import features
 from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
 from trainer.ranking import hparams as hparams_lib
-from trainer.ranking.model import RankingModel
+from trainer.ranking import run as run_lib
+from trainer.ranking.model import RankingModel, RatingEnsemble
 
 X = features.transformed_name
 TOWERS = TowerFeatures(user=[FeatureSpec(features.USER_ID, FeatureKind.ID, 3)],
@@ -147,3 +148,18 @@ def test_user_slope_features_need_the_user_id():
                          slopes=[FeatureSpec(features.RECENT_RATING, FeatureKind.NUMERIC)])
   with pytest.raises(ValueError, match='add user_id to user_features'):
     RankingModel(towers, hparams_lib.RankingHyperparameters(user_slope_features=(features.RECENT_RATING,)), 3.0)
+
+
+def test_ensemble_predicts_the_members_mean_rating():
+  ensemble = RatingEnsemble([_model_with_weights(bias_terms=False), _model_with_weights(bias_terms=True)])
+  # Members predict 4.5, 5, 5, 3 and 4.6, 5, 5, 3.1 (the two tests above).
+  np.testing.assert_allclose(ensemble(BATCH).numpy().ravel(), [4.55, 5.0, 5.0, 3.05], rtol=1e-6)
+  with pytest.raises(ValueError, match='at least one member'):
+    RatingEnsemble([])
+  with pytest.raises(ValueError, match='ensemble_size=0 must be a positive integer'):
+    hparams_lib.RankingHyperparameters(ensemble_size=0)
+
+
+def test_member_history_keys():
+  assert [run_lib._member_key(k, m) for k, m in (('rmse', 0), ('val_rmse', 0), ('rmse', 1), ('val_rmse', 2))] == [
+      'rmse', 'val_rmse', 'member1_rmse', 'val_member2_rmse']

@@ -21,6 +21,7 @@ RAW_FEATURE_SPEC: Dict[str, tf.io.FixedLenFeature] = {
     features.USER_GENDER: tf.io.FixedLenFeature([], tf.string),
     features.ITEM_GENRES: tf.io.FixedLenFeature([], tf.string),
     features.ITEM_RELEASE_YEAR: tf.io.VarLenFeature(tf.int64),
+    features.RECENT_RATING: tf.io.VarLenFeature(tf.float32),
 }
 
 
@@ -50,10 +51,11 @@ def run_transform(rows: Sequence[Mapping], output_dir: str,
 
 
 def movielens_like_row(user: str, item: str, rating: float, age: int = 30, gender: str = 'F',
-                       genres: str = 'Comedy', year=(1995,), timestamp: int = 1) -> Dict:
-  """One invented raw row in the MovieLens-shaped format (not MovieLens data); `timestamp` in unix seconds."""
+                       genres: str = 'Comedy', year=(1995,), timestamp: int = 1, recent=()) -> Dict:
+  """One invented raw row in the MovieLens-shaped format (not MovieLens data); `timestamp` in unix seconds,
+  `recent` the user's recent rating (stars) that ingestion derives, empty for none."""
   return {
       features.USER_ID: user, features.ITEM_ID: item, features.RATING: rating, features.TIMESTAMP: timestamp,
       features.USER_AGE: age, features.USER_GENDER: gender, features.ITEM_GENRES: genres,
-      features.ITEM_RELEASE_YEAR: list(year),
+      features.ITEM_RELEASE_YEAR: list(year), features.RECENT_RATING: [float(r) for r in recent],
   }

@@ -44,6 +44,8 @@ class RankingHyperparameters(ConfigCodec):
       epoch; 0 trains on all of it for exactly `epochs`. The eval split is never used to choose.
     early_stopping_patience: with a validation slice, stop after this many epochs without a better validation
       RMSE and keep the best epoch's weights; 0 trains `epochs` epochs and keeps the last.
+    ensemble_size: models trained alike with seeds seed, seed + 1, ...; the exported model predicts their mean
+      rating (each member costs one more training).
   """
   user_features: Optional[Tuple[str, ...]] = None
   item_features: Optional[Tuple[str, ...]] = None
@@ -66,10 +68,11 @@ class RankingHyperparameters(ConfigCodec):
   seed: int = 42
   validation_fraction: float = 0.0
   early_stopping_patience: int = 0
+  ensemble_size: int = 1
 
   def __post_init__(self) -> None:
     check_optimizer(self.optimizer)
-    for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs'):
+    for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs', 'ensemble_size'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name}={getattr(self, name)} must be a positive integer.')
     if self.learning_rate <= 0:

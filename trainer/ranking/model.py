@@ -1,6 +1,6 @@
 """The ranking model: predicts the rating (stars) a user gives an item, trained with mean squared error."""
 
-from typing import Dict
+from typing import Dict, Sequence
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -127,3 +127,17 @@ class RankingModel(tfrs.models.Model):
     labels = tf.reshape(inputs[features.transformed_name(features.LABEL_KEY)], [-1, 1])
     return self.task(labels=labels, predictions=self(inputs, training=training))
 
+
+
+class RatingEnsemble(tf.keras.Model):
+  """The mean of the predicted ratings of several rating models trained alike with different seeds."""
+
+  def __init__(self, members: Sequence[tf.keras.Model]) -> None:
+    super().__init__()
+    if not members:
+      raise ValueError('RatingEnsemble needs at least one member model.')
+    self.members = list(members)
+
+  def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    """Predicted ratings, float32 `[batch, 1]`: the members' mean."""
+    return tf.add_n([member(inputs, training=training) for member in self.members]) / len(self.members)

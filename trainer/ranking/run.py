@@ -1,8 +1,10 @@
 """TFX Trainer entry point of the ranking model: read data, build, train, export."""
 
+import dataclasses
 import json
+import math
 import os
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -16,6 +18,9 @@ from trainer.ranking import export, hparams as hparams_lib, model as model_lib
 # Evaluation batch size (does not affect results).
 _EVAL_BATCH_SIZE = 8192
 
+# Keras training history: metric name -> one value per epoch.
+History = Dict[str, List[float]]
+
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the ranking model and saves it to `fn_args.serving_model_dir`.
@@ -28,7 +33,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
   hparams = hparams_lib.RankingHyperparameters.from_config(config)
   logging.info('Ranking hyperparameters: %s', hparams)
-  tf.keras.utils.set_random_seed(hparams.seed)
 
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   train_split = inputs.load_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
@@ -41,21 +45,70 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features, hparams.context_features,
       hparams.user_slope_features)
-  model = model_lib.RankingModel(tower_features, hparams, rating_offset=mean_rating(train_split))
-  model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
-  history = model.fit(
-      inputs.training_batches(train_split, hparams.batch_size, hparams.seed),
-      validation_data=inputs.evaluation_batches(watched_split, _EVAL_BATCH_SIZE),
-      epochs=hparams.epochs, verbose=2, callbacks=_early_stopping(hparams))
+  model, history = train_ranking_model(train_split, watched_split, tower_features, hparams)
   if hparams.validation_fraction:
-    logging.info('Eval split after training (reported, not used to choose): %s',
-                 model.evaluate(inputs.evaluation_batches(eval_split, _EVAL_BATCH_SIZE), return_dict=True,
-                                verbose=0))
+    logging.info('Eval split RMSE after training (reported, not used to choose): %.4f', rmse(model, eval_split))
 
   export.export_ranking_model(model, tf_transform_output, fn_args.serving_model_dir)
   tf.io.gfile.makedirs(fn_args.model_run_dir)
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
-    json.dump({k: [float(x) for x in v] for k, v in history.history.items()}, f)
+    json.dump(history, f)
+
+
+def train_ranking_model(train_split: tf.data.Dataset, watched_split: tf.data.Dataset,
+                        tower_features: feature_specs.TowerFeatures,
+                        hparams: hparams_lib.RankingHyperparameters) -> Tuple[tf.keras.Model, History]:
+  """Trains `hparams.ensemble_size` members (seeds seed, seed + 1, ...) and returns the model and its history.
+
+  Args:
+    train_split: transformed training examples, one element per interaction.
+    watched_split: the examples whose RMSE is watched each epoch (and chooses the epoch with early stopping).
+    tower_features: the model's inputs.
+    hparams: the hyperparameters.
+
+  Returns:
+    (the single member, or a RatingEnsemble averaging the members; Keras history metric -> per-epoch values,
+    keys of member k > 0 prefixed `member<k>_` after any `val_`).
+  """
+  rating_offset = mean_rating(train_split)
+  members: List[model_lib.RankingModel] = []
+  history: History = {}
+  for k in range(hparams.ensemble_size):
+    member_hparams = dataclasses.replace(hparams, seed=hparams.seed + k)
+    tf.keras.utils.set_random_seed(member_hparams.seed)
+    member = model_lib.RankingModel(tower_features, member_hparams, rating_offset)
+    member.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
+    fitted = member.fit(
+        inputs.training_batches(train_split, hparams.batch_size, member_hparams.seed),
+        validation_data=inputs.evaluation_batches(watched_split, _EVAL_BATCH_SIZE),
+        epochs=hparams.epochs, verbose=2, callbacks=_early_stopping(hparams))
+    members.append(member)
+    history.update({_member_key(key, k): [float(x) for x in values] for key, values in fitted.history.items()})
+  if len(members) == 1:
+    return members[0], history
+  return model_lib.RatingEnsemble(members), history
+
+
+def _member_key(key: str, member: int) -> str:
+  """History key of ensemble member `member`: 'rmse' -> 'member1_rmse', 'val_rmse' -> 'val_member1_rmse'."""
+  if member == 0:
+    return key
+  if key.startswith('val_'):
+    return f'val_member{member}_{key[len("val_"):]}'
+  return f'member{member}_{key}'
+
+
+def rmse(model: tf.keras.Model, split: tf.data.Dataset) -> float:
+  """Root mean squared error (stars) of `model`'s predicted ratings on a split of transformed examples."""
+  label_key = features.transformed_name(features.LABEL_KEY)
+  squared, count = 0.0, 0
+  for batch in inputs.evaluation_batches(split, _EVAL_BATCH_SIZE):
+    errors = tf.reshape(model(batch), [-1]) - batch[label_key]
+    squared += float(tf.reduce_sum(tf.square(errors)))
+    count += int(tf.size(errors))
+  if not count:
+    raise ValueError('The split holds no examples to compute an RMSE on.')
+  return math.sqrt(squared / count)
 
 
 def mean_rating(split: tf.data.Dataset) -> float:

@@ -32,13 +32,18 @@ def _model_with_weights(bias_terms: bool) -> RankingModel:
       'user_bias': [[0.1], [0.0], [0.0]],
       'item_bias': [[0.0], [0.0], [0.0]],
   }
+  _set_weights(model, values)
+  dense = model.rating_network.rating_layers.layers[-1]
+  dense.set_weights([np.array([[1.0], [1.0]], np.float32), np.array([0.0], np.float32)])
+  return model
+
+
+def _set_weights(model: tf.keras.Model, values: dict) -> None:
+  """Assigns each named layer's weight (e.g. 'user_bias': [[0.1], [0.0], [0.0]])."""
   for weight in model.weights:
     for name, value in values.items():
       if f'/{name}/' in weight.name or weight.name.startswith(f'{name}/'):
         weight.assign(value)
-  dense = model.rating_network.rating_layers.layers[-1]
-  dense.set_weights([np.array([[1.0], [1.0]], np.float32), np.array([0.0], np.float32)])
-  return model
 
 
 def test_predictions_and_loss_without_bias_terms():
@@ -101,11 +106,7 @@ def test_context_features_feed_the_rating_network():
   model = RankingModel(towers, hparams, rating_offset=3.0)
   batch = {**BATCH, X(features.INTERACTION_TIME): tf.constant([0.0, 1.0, -1.0, 2.0])}
   model(batch)
-  for weight in model.weights:
-    if 'user_id_embedding' in weight.name:
-      weight.assign([[1.0], [2.0], [3.0]])
-    elif 'item_id_embedding' in weight.name:
-      weight.assign([[0.5], [0.0], [-1.0]])
+  _set_weights(model, {'user_id_embedding': [[1.0], [2.0], [3.0]], 'item_id_embedding': [[0.5], [0.0], [-1.0]]})
   # Output layer input: [user embedding, item embedding, interaction time] with weights 1, 1, 0.5.
   model.rating_network.rating_layers.layers[-1].set_weights(
       [np.array([[1.0], [1.0], [0.5]], np.float32), np.array([0.0], np.float32)])
@@ -121,15 +122,8 @@ def test_user_slope_features_add_a_global_plus_per_user_linear_term():
   model = RankingModel(towers, hparams, rating_offset=3.0)
   batch = {**BATCH, X(features.RECENT_RATING): tf.constant([1.0, -2.0, 0.0, -1.0])}
   model(batch)
-  for weight in model.weights:
-    if 'user_id_embedding' in weight.name:
-      weight.assign([[1.0], [2.0], [3.0]])
-    elif 'item_id_embedding' in weight.name:
-      weight.assign([[0.5], [0.0], [-1.0]])
-    elif 'user_slopes' in weight.name:
-      weight.assign([[0.5], [0.0], [-1.0]])
-    elif 'global_slopes' in weight.name:
-      weight.assign([[0.25]])
+  _set_weights(model, {'user_id_embedding': [[1.0], [2.0], [3.0]], 'item_id_embedding': [[0.5], [0.0], [-1.0]],
+                       'user_slopes': [[0.5], [0.0], [-1.0]], 'global_slopes': [[0.25]]})
   model.rating_network.rating_layers.layers[-1].set_weights(
       [np.array([[1.0], [1.0]], np.float32), np.array([0.0], np.float32)])
   # 3 + u + i + (0.25 + s_u) x: 4.5 + 0.75 * 1 = 5.25; 5 + 0.25 * -2 = 4.5; 5 + (-0.75) * 0 = 5;

@@ -35,7 +35,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   logging.info('Ranking hyperparameters: %s', hparams)
 
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-  train_split = inputs.load_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
+  # In canonical order, so the validation slice and the shuffle do not depend on how Beam stored the examples.
+  train_split = inputs.in_canonical_order(
+      inputs.load_split(fn_args.train_files, fn_args.data_accessor, tf_transform_output))
   eval_split = inputs.load_split(fn_args.eval_files, fn_args.data_accessor, tf_transform_output)
   if hparams.validation_fraction:
     train_split, watched_split = carve_validation(train_split, hparams.validation_fraction)
@@ -122,7 +124,7 @@ def mean_rating(split: tf.data.Dataset) -> float:
 
 
 def carve_validation(split: tf.data.Dataset, fraction: float) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
-  """Holds out every round(1/fraction)-th example of a split (its stored order is already shuffled).
+  """Holds out every round(1/fraction)-th example of a split (in canonical order: ordered by a hash of each row).
 
   Returns:
     (the remaining examples, the held-out validation examples), both cached.

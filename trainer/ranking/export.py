@@ -43,12 +43,13 @@ def export_ranking_model(model: tf.keras.Model, tf_transform_output: tft.TFTrans
   model.tft_layer = tf_transform_output.transform_features_layer()
   feature_spec = serving_feature_spec(tf_transform_output)
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+  # Traced without AutoGraph, as the training steps are (trainer/common/tracing.py says why).
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False)
   def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     transformed = model.tft_layer(tf.io.parse_example(examples, feature_spec))
     return {PREDICTIONS_OUTPUT: model(transformed)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False)
   def transform_features(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     transformed = model.tft_layer(tf.io.parse_example(examples, feature_spec))
     return {k: v for k, v in transformed.items() if isinstance(v, tf.Tensor)}

@@ -8,6 +8,7 @@ import tensorflow_recommenders as tfrs
 from schema import features
 from trainer.common.encoders import FeatureEncoder
 from trainer.common.feature_specs import TowerFeatures
+from trainer.common.tracing import StepsTracedWithoutAutograph
 from trainer.ranking.hparams import RankingHyperparameters
 
 
@@ -107,7 +108,7 @@ class RatingNetwork(tf.keras.Model):
     return rating
 
 
-class RankingModel(tfrs.models.Model):
+class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
   """TFRS wrapper: mean squared error between predicted and given ratings, RMSE as metric."""
 
   def __init__(self, tower_features: TowerFeatures, hparams: RankingHyperparameters,
@@ -126,7 +127,6 @@ class RankingModel(tfrs.models.Model):
     """Mean squared error of the batch (plus regularisation losses, added by tfrs.Model)."""
     labels = tf.reshape(inputs[features.transformed_name(features.LABEL_KEY)], [-1, 1])
     return self.task(labels=labels, predictions=self(inputs, training=training))
-
 
 
 class RatingEnsemble(tf.keras.Model):

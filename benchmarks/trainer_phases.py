@@ -1,0 +1,117 @@
+"""Where the ranking trainer's wall time goes, on the Transform output of a pipeline run.
+
+  .venv/bin/python benchmarks/trainer_phases.py --run-dir outputs/ml100k [--json phases.json]
+
+Runs the ranking Trainer's steps (`trainer/ranking/run.py`, the `default` configuration unless
+`--ranking-config`) in this process on the latest run's Transform output in `--run-dir` and prints seconds per
+phase: loading the splits in canonical order, the first training step of a fresh model (its trace) with the
+steps traced without AutoGraph (as the trainer does, `trainer/common/tracing.py`) and, for comparison, with
+AutoGraph converting them, the whole fit, the eval RMSE and the export. Figures are wall seconds on this machine;
+the first-step figures include one step (~10 ms).
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, Optional, Sequence, TypeVar
+
+from pipeline import configs, environment
+
+_T = TypeVar('_T')
+
+
+def timed(seconds: Dict[str, float], phase: str, step: Callable[[], _T]) -> _T:
+  """Runs `step`, records its wall seconds as `seconds[phase]` and returns its result."""
+  start = time.perf_counter()
+  result = step()
+  seconds[phase] = round(time.perf_counter() - start, 2)
+  print(f'{phase}: {seconds[phase]:.2f} s', flush=True)
+  return result
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--run-dir', required=True, help='A local_runner.py --output-dir holding a finished run.')
+  parser.add_argument('--ranking-config', default='default', help='Named ranking configuration (default: default).')
+  parser.add_argument('--json', help='Also write the figures to this JSON file.')
+  return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  args = parse_args(argv)
+  environment.use_legacy_keras()
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_recommenders as tfrs
+  import tensorflow_transform as tft
+  from tfx.components.trainer import fn_args_utils
+  from tfx.components.util import tfxio_utils
+  from tfx.types import standard_artifacts
+  from pipeline import run_summary
+  from trainer.common import feature_specs, hyperparameters, inputs
+  from trainer.ranking import export, hparams as hparams_lib, model as model_lib, run
+  # pylint: enable=g-import-not-at-top
+
+  summary = run_summary.latest_run(
+      run_summary.open_store(os.path.join(args.run_dir, configs.METADATA_FILE)), configs.PIPELINE_NAME)
+  transform = summary.output_artifacts.get(configs.TRANSFORM_ID, {}) if summary else {}
+  if not transform.get('transformed_examples') or not transform.get('transform_graph'):
+    print(f'No Transform output is recorded under {args.run_dir}; run local_runner.py there first.', file=sys.stderr)
+    return 2
+  examples = standard_artifacts.Examples()
+  examples.uri = transform['transformed_examples'][0].uri
+  examples.split_names = json.dumps(['train', 'eval'])
+  tf_transform_output = tft.TFTransformOutput(transform['transform_graph'][0].uri)
+  data_accessor = fn_args_utils.DataAccessor(
+      tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+      record_batch_factory=None, data_view_decode_fn=None)
+  hparams = hparams_lib.named_configuration(args.ranking_config)
+  seconds: Dict[str, float] = {}
+
+  def split_files(split: str) -> list:
+    return [os.path.join(examples.uri, f'Split-{split}', '*')]
+
+  train_split = timed(seconds, 'read train split in canonical order', lambda: inputs.in_canonical_order(
+      inputs.load_split(split_files('train'), data_accessor, tf_transform_output)))
+  eval_split = inputs.load_split(split_files('eval'), data_accessor, tf_transform_output)
+  watched_split = eval_split
+  if hparams.validation_fraction:
+    train_split, watched_split = run.carve_validation(train_split, hparams.validation_fraction)
+  timed(seconds, 'first pass over the training batches (fills the caches)',
+        lambda: sum(1 for _ in inputs.training_batches(train_split, hparams.batch_size, hparams.seed)))
+  tower_features = feature_specs.model_features(
+      tf_transform_output, hparams.user_features, hparams.item_features, hparams.context_features,
+      hparams.user_slope_features)
+
+  class StepsConvertedByAutograph(model_lib.RankingModel):
+    """The ranking model with tfrs.models.Model's steps, which Keras traces with AutoGraph converting them."""
+    train_step = tfrs.models.Model.train_step
+    test_step = tfrs.models.Model.test_step
+
+  def first_step(model_class: type) -> None:
+    model = model_class(tower_features, hparams, 3.5)
+    model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
+    model.fit(inputs.training_batches(train_split, hparams.batch_size, hparams.seed).take(1), verbose=0)
+
+  # Unconverted first: AutoGraph caches what it converted, which would flatter a second converted trace.
+  timed(seconds, 'first training step, traced without AutoGraph', lambda: first_step(model_lib.RankingModel))
+  timed(seconds, 'first training step, traced with AutoGraph', lambda: first_step(StepsConvertedByAutograph))
+  model, history = timed(seconds, 'fit (train_ranking_model)', lambda: run.train_ranking_model(
+      train_split, watched_split, tower_features, hparams))
+  eval_rmse = timed(seconds, 'eval RMSE', lambda: run.rmse(model, eval_split))
+  with tempfile.TemporaryDirectory() as export_dir:
+    timed(seconds, 'export', lambda: export.export_ranking_model(model, tf_transform_output, export_dir))
+  figures = {'seconds': seconds, 'epochs': len(history['rmse']), 'eval_rmse': round(eval_rmse, 4),
+             'tensorflow': tf.__version__}
+  print(json.dumps(figures, indent=1))
+  if args.json:
+    with open(args.json, 'w', encoding='utf-8') as f:
+      json.dump(figures, f, indent=1)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

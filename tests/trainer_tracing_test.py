@@ -1,0 +1,50 @@
+"""trainer.common.tracing: Keras traces the models' steps without AutoGraph."""
+
+import pytest
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from trainer.common import tracing
+
+# Two batches of one invented feature: the sum of the first is positive, of the second negative.
+BATCHES = [{'x': tf.constant([1.0, 2.0])}, {'x': tf.constant([-3.0, 1.0])}]
+
+
+class _BranchesOnTensor(tfrs.models.Model):
+  """Loss w * |sum(x)| written with a Python `if` on a tensor, which only AutoGraph can trace (as a tf.cond)."""
+
+  def __init__(self) -> None:
+    super().__init__()
+    self.w = tf.Variable(1.0)
+
+  def compute_loss(self, inputs, training=False):
+    total = tf.reduce_sum(inputs['x'])
+    if total > 0:
+      return self.w * total
+    return -self.w * total
+
+
+class _BranchesOnTensorUnconverted(tracing.StepsTracedWithoutAutograph, _BranchesOnTensor):
+  pass
+
+
+def _evaluate(model: tfrs.models.Model) -> float:
+  model.compile(optimizer=tf.keras.optimizers.SGD(0.1))
+  return model.evaluate(tf.data.Dataset.from_tensor_slices(BATCHES[1]).batch(2), return_dict=True)['loss']
+
+
+def test_the_same_model_traced_with_autograph_evaluates_the_python_if():
+  # sum(x) = -2 for the evaluated batch, so the `else` branch: -1 * -2 = 2.
+  assert _evaluate(_BranchesOnTensor()) == pytest.approx(2.0)
+
+
+def test_steps_are_traced_without_autograph():
+  with pytest.raises(TypeError, match='symbolic `tf.Tensor` as a Python `bool` is not allowed'):
+    _evaluate(_BranchesOnTensorUnconverted())
+
+
+def test_training_steps_are_traced_without_autograph():
+  model = _BranchesOnTensorUnconverted()
+  model.compile(optimizer=tf.keras.optimizers.SGD(0.1))
+  with pytest.raises(TypeError, match='symbolic `tf.Tensor` as a Python `bool` is not allowed'):
+    model.fit(tf.data.Dataset.from_tensor_slices(BATCHES[0]).batch(2), verbose=0)

@@ -127,22 +127,21 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
 
   examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
 
-  # Traced without AutoGraph, as the training steps are (trainer/common/tracing.py says why).
-  @tf.function(input_signature=[examples_spec], autograph=False)
+  @tf.function(input_signature=[examples_spec])
   def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     scores, item_ids_topk = module.index(module.query_tower(transformed_users(examples)))
     return {ITEM_IDS_OUTPUT: item_ids_topk, SCORES_OUTPUT: scores}
 
-  @tf.function(input_signature=[examples_spec], autograph=False)
+  @tf.function(input_signature=[examples_spec])
   def query_embedding(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     return {EMBEDDINGS_OUTPUT: module.query_tower(transformed_users(examples))}
 
-  @tf.function(input_signature=[], autograph=False)
+  @tf.function(input_signature=[])
   def candidate_embeddings() -> Dict[str, tf.Tensor]:
     return {ITEM_IDS_OUTPUT: tf.identity(module.candidate_item_ids),
             EMBEDDINGS_OUTPUT: tf.identity(module.candidate_embeddings)}
 
-  @tf.function(input_signature=[examples_spec], autograph=False)
+  @tf.function(input_signature=[examples_spec])
   def transform_features(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     return {k: v for k, v in transformed_users(examples).items() if isinstance(v, tf.Tensor)}
 

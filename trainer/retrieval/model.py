@@ -9,7 +9,6 @@ import tensorflow_recommenders as tfrs
 from schema import features
 from trainer.common.encoders import FeatureEncoder
 from trainer.common.feature_specs import FeatureSpec, TowerFeatures
-from trainer.common.tracing import StepsTracedWithoutAutograph
 from trainer.retrieval.hparams import RetrievalHyperparameters
 
 # Cut-offs of the FactorizedTopK accuracies reported on evaluation.
@@ -41,7 +40,7 @@ class Tower(tf.keras.Model):
     return tf.math.l2_normalize(embedding, axis=1) if self._normalize else embedding
 
 
-class RetrievalModel(StepsTracedWithoutAutograph, tfrs.models.Model):
+class RetrievalModel(tfrs.models.Model):
   """In-batch softmax over (user, item) interactions; FactorizedTopK over the catalogue on evaluation only.
 
   Each training row's item is the positive of its user; the other items of the batch are the negatives.

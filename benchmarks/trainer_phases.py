@@ -80,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   watched_split = eval_split
   if hparams.validation_fraction:
     train_split, watched_split = run.carve_validation(train_split, hparams.validation_fraction)
-  timed(seconds, 'first pass over the training batches (fills the caches)',
+  timed(seconds, 'one pass over the training batches',
         lambda: sum(1 for _ in inputs.training_batches(train_split, hparams.batch_size, hparams.seed)))
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features, hparams.context_features,
@@ -96,15 +96,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
     model.fit(inputs.training_batches(train_split, hparams.batch_size, hparams.seed).take(1), verbose=0)
 
+  model, history = timed(seconds, 'fit (train_ranking_model)', lambda: run.train_ranking_model(
+      train_split, watched_split, tower_features, hparams))
   # Unconverted first: AutoGraph caches what it converted, which would flatter a second converted trace.
   timed(seconds, 'first training step, traced without AutoGraph', lambda: first_step(model_lib.RankingModel))
   timed(seconds, 'first training step, traced with AutoGraph', lambda: first_step(StepsConvertedByAutograph))
-  model, history = timed(seconds, 'fit (train_ranking_model)', lambda: run.train_ranking_model(
-      train_split, watched_split, tower_features, hparams))
   eval_rmse = timed(seconds, 'eval RMSE', lambda: run.rmse(model, eval_split))
   with tempfile.TemporaryDirectory() as export_dir:
     timed(seconds, 'export', lambda: export.export_ranking_model(model, tf_transform_output, export_dir))
-  figures = {'seconds': seconds, 'epochs': len(history['rmse']), 'eval_rmse': round(eval_rmse, 4),
+  figures = {'seconds': seconds, 'epochs': len(history['rmse']), 'eval_rmse': round(eval_rmse, 6),
              'tensorflow': tf.__version__}
   print(json.dumps(figures, indent=1))
   if args.json:

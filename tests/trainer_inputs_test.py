@@ -1,5 +1,6 @@
-"""trainer.common.inputs.in_canonical_order: the order of a split depends on its rows, not on how they were stored."""
+"""trainer.common.inputs: splits held in memory as columns, their canonical order, validation slice and batches."""
 
+import pytest
 import tensorflow as tf
 
 from trainer.common import inputs
@@ -11,47 +12,83 @@ RATINGS = [4.0, 2.5, 5.0, 1.0]
 TOKENS = [[0], [1, 2], [], [5]]
 
 
-def _split(order):
-  """The rows in `order`, as an unbatched dataset with a SparseTensor `[None]` token bag (as load_split gives)."""
+def _batches(order, batch_size=4, rating_shift=0.0):
+  """The rows in `order` as a dataset of batches with a SparseTensor `[batch, None]` token bag (as TFXIO gives)."""
   return tf.data.Dataset.from_tensor_slices({
       'user': tf.constant([USERS[i] for i in order], tf.int64),
       'item': tf.constant([ITEMS[i] for i in order]),
-      'rating': tf.constant([RATINGS[i] for i in order]),
+      'rating': tf.constant([RATINGS[i] + rating_shift for i in order]),
       'tokens': tf.ragged.constant([TOKENS[i] for i in order], dtype=tf.int64).to_sparse(),
-  })
+  }).batch(batch_size)
 
 
-def _rows(split):
-  return [(int(e['user']), e['item'].numpy(), float(e['rating']), e['tokens'].values.numpy().tolist())
-          for e in split]
+def _rows(batches):
+  """(user, item, rating, tokens) of every row of a dataset of model batches, in order."""
+  rows = []
+  for batch in batches:
+    tokens = tf.RaggedTensor.from_sparse(batch['tokens']).to_list()
+    rows.extend(zip(batch['user'].numpy().tolist(), batch['item'].numpy().tolist(),
+                    batch['rating'].numpy().tolist(), tokens))
+  return rows
+
+
+def _split_rows(split):
+  return _rows(inputs.evaluation_batches(split, 3))
+
+
+def test_in_memory_keeps_every_row_whatever_the_batch_sizes():
+  split = inputs.in_memory(_batches([2, 0, 3, 1], batch_size=3))  # batches of 3 and 1 rows
+  assert split.num_rows == 4
+  assert _split_rows(split) == [(USERS[i], ITEMS[i], RATINGS[i], TOKENS[i]) for i in [2, 0, 3, 1]]
 
 
 def test_any_stored_order_gives_the_same_order_and_the_same_rows():
   orders = [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]]
-  results = [_rows(inputs.in_canonical_order(_split(order))) for order in orders]
+  results = [_split_rows(inputs.in_canonical_order(inputs.in_memory(_batches(order)))) for order in orders]
   assert results[0] == results[1] == results[2]
-  assert sorted(results[0]) == sorted(
-      (USERS[i], ITEMS[i], RATINGS[i], TOKENS[i]) for i in range(4))
+  assert sorted(results[0]) == sorted((USERS[i], ITEMS[i], RATINGS[i], TOKENS[i]) for i in range(4))
 
 
 def test_float_features_do_not_key_the_order():
   # Analyzer sums can differ in the last bits between runs: the same rows with a rating off by 1e-6 keep one order.
-  shifted = _split([2, 0, 3, 1]).map(lambda e: {**e, 'rating': e['rating'] + 1e-6})
-  assert [r[:2] for r in _rows(inputs.in_canonical_order(shifted))] == [
-      r[:2] for r in _rows(inputs.in_canonical_order(_split([0, 1, 2, 3])))]
+  shifted = inputs.in_canonical_order(inputs.in_memory(_batches([2, 0, 3, 1], rating_shift=1e-6)))
+  plain = inputs.in_canonical_order(inputs.in_memory(_batches([0, 1, 2, 3])))
+  assert [r[:2] for r in _split_rows(shifted)] == [r[:2] for r in _split_rows(plain)]
 
 
-def test_structure_is_kept_so_batches_have_sparse_token_bags():
-  canonical = inputs.in_canonical_order(_split([0, 1, 2, 3]))
-  spec = canonical.element_spec
-  assert {k: (type(v), v.dtype, v.shape.rank) for k, v in spec.items()} == {
-      k: (type(v), v.dtype, v.shape.rank) for k, v in _split([0, 1, 2, 3]).element_spec.items()}
-  batch = next(iter(canonical.batch(4)))
+def test_batches_have_sparse_token_bags_as_wide_as_their_longest():
+  batch = next(iter(inputs.evaluation_batches(inputs.in_memory(_batches([0, 1, 2, 3])), 4)))
   assert isinstance(batch['tokens'], tf.SparseTensor)
   assert batch['tokens'].dense_shape.numpy().tolist() == [4, 2]  # the longest bag holds two tokens
-  assert sorted(batch['tokens'].values.numpy().tolist()) == [0, 1, 2, 5]
+  assert batch['tokens'].values.numpy().tolist() == [0, 1, 2, 5]
+  assert batch['user'].shape == [4]
+
+
+def test_every_nth_splits_off_rows_0_n_2n():
+  split = inputs.in_memory(_batches([0, 1, 2, 3]))
+  kept, split_off = inputs.every_nth(split, 2)
+  assert (kept.num_rows, split_off.num_rows) == (2, 2)
+  assert [r[1] for r in _split_rows(split_off)] == [b'a', b'c']  # rows 0 and 2
+  assert [r[1] for r in _split_rows(kept)] == [b'b', b'd']
+  with pytest.raises(ValueError, match='every=1 must be >= 2'):
+    inputs.every_nth(split, 1)
+
+
+def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
+  rows = 64
+  split = inputs.InMemorySplit({'row': tf.range(rows, dtype=tf.int64)}, rows)
+  batches = inputs.training_batches(split, 10, seed=42)
+  epochs = [[int(x) for batch in batches for x in batch['row']] for _ in range(2)]
+  assert [len(batch['row']) for batch in batches] == [10] * 6 + [4]
+  assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(rows))
+  assert epochs[0] != epochs[1]
+  # The seed fixes the order: a second dataset built alike repeats the first one's epochs.
+  again = inputs.training_batches(split, 10, seed=42)
+  assert [[int(x) for batch in again for x in batch['row']] for _ in range(2)] == epochs
 
 
 def test_an_empty_split_stays_empty():
-  empty = _split([0, 1, 2, 3]).take(0)
-  assert _rows(inputs.in_canonical_order(empty)) == []
+  empty = inputs.in_canonical_order(inputs.in_memory(_batches([0, 1, 2, 3]).take(0)))
+  assert empty.num_rows == 0
+  assert _split_rows(empty) == []
+  assert set(empty.columns) == {'user', 'item', 'rating', 'tokens'}

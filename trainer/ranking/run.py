@@ -57,13 +57,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     json.dump(history, f)
 
 
-def train_ranking_model(train_split: tf.data.Dataset, watched_split: tf.data.Dataset,
+def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs.InMemorySplit,
                         tower_features: feature_specs.TowerFeatures,
                         hparams: hparams_lib.RankingHyperparameters) -> Tuple[tf.keras.Model, History]:
   """Trains `hparams.ensemble_size` members (seeds seed, seed + 1, ...) and returns the model and its history.
 
   Args:
-    train_split: transformed training examples, one element per interaction.
+    train_split: transformed training examples, one row per interaction.
     watched_split: the examples whose RMSE is watched each epoch (and chooses the epoch with early stopping).
     tower_features: the model's inputs.
     hparams: the hyperparameters.
@@ -100,7 +100,7 @@ def _member_key(key: str, member: int) -> str:
   return f'member{member}_{key}'
 
 
-def rmse(model: tf.keras.Model, split: tf.data.Dataset) -> float:
+def rmse(model: tf.keras.Model, split: inputs.InMemorySplit) -> float:
   """Root mean squared error (stars) of `model`'s predicted ratings on a split of transformed examples."""
   label_key = features.transformed_name(features.LABEL_KEY)
   squared, count = 0.0, 0
@@ -113,27 +113,22 @@ def rmse(model: tf.keras.Model, split: tf.data.Dataset) -> float:
   return math.sqrt(squared / count)
 
 
-def mean_rating(split: tf.data.Dataset) -> float:
-  """Mean label of a split of transformed examples (stars)."""
-  label_key = features.transformed_name(features.LABEL_KEY)
-  total, count = split.map(lambda x: (x[label_key], 1.0)).reduce(
-      (0.0, 0.0), lambda state, row: (state[0] + row[0], state[1] + row[1]))
-  if float(count) == 0:
+def mean_rating(split: inputs.InMemorySplit) -> float:
+  """Mean label of a split of transformed examples (stars, summed in float64)."""
+  if not split.num_rows:
     raise ValueError('The training split holds no examples; check the interactions file and the split.')
-  return float(total) / float(count)
+  labels = split.columns[features.transformed_name(features.LABEL_KEY)]
+  return float(tf.reduce_mean(tf.cast(labels, tf.float64)))
 
 
-def carve_validation(split: tf.data.Dataset, fraction: float) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
+def carve_validation(split: inputs.InMemorySplit,
+                     fraction: float) -> Tuple[inputs.InMemorySplit, inputs.InMemorySplit]:
   """Holds out every round(1/fraction)-th example of a split (in canonical order: ordered by a hash of each row).
 
   Returns:
-    (the remaining examples, the held-out validation examples), both cached.
+    (the remaining examples, the held-out validation examples).
   """
-  every = max(2, round(1 / fraction))
-  indexed = split.enumerate()
-  kept = indexed.filter(lambda i, _: i % every != 0).map(lambda _, x: x).cache()
-  held_out = indexed.filter(lambda i, _: i % every == 0).map(lambda _, x: x).cache()
-  return kept, held_out
+  return inputs.every_nth(split, max(2, round(1 / fraction)))
 
 
 def _early_stopping(hparams: hparams_lib.RankingHyperparameters) -> List[tf.keras.callbacks.Callback]:

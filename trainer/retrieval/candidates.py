@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from schema import features
+from trainer.common import inputs
 
 # Rows parsed and transformed per step (not the training batch size).
 _READ_BATCH_SIZE = 4096
@@ -49,7 +50,7 @@ def serialized_examples(file_patterns: Sequence[str]) -> tf.data.Dataset:
 
 def transformed_pairs(file_patterns: Sequence[str], tf_transform_output: tft.TFTransformOutput,
                       transform_layer: tf.keras.layers.Layer) -> tf.data.Dataset:
-  """One element per interaction: the transformed user and item features plus the raw `item_id`.
+  """Batches of interactions: the transformed user and item features plus the raw `item_id`.
 
   Args:
     file_patterns: the split's raw example files.
@@ -57,19 +58,20 @@ def transformed_pairs(file_patterns: Sequence[str], tf_transform_output: tft.TFT
     transform_layer: `tf_transform_output.transform_features_layer()`, created once by the caller.
 
   Returns:
-    An unbatched, cached dataset of dicts keyed by transformed names, plus `features.ITEM_ID` (string).
+    A dataset of batches (dicts keyed by transformed names, plus `features.ITEM_ID`, string `[batch]`), in file
+    order; `trainer.common.inputs.in_memory` reads it into memory.
   """
   spec = {**user_feature_spec(tf_transform_output), **item_feature_spec(tf_transform_output)}
   return serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).map(
       lambda batch: _transformed_with_item_id(transform_layer, tf.io.parse_example(batch, spec))
-  ).unbatch().cache()
+  )
 
 
-def item_shares(pairs: tf.data.Dataset, num_item_indices: int) -> np.ndarray:
+def item_shares(pairs: inputs.InMemorySplit, num_item_indices: int) -> np.ndarray:
   """Each item's share of the interactions in `pairs`, indexed by transformed `item_id`.
 
   Args:
-    pairs: the dataset `transformed_pairs` returns.
+    pairs: the interactions (`transformed_pairs`, read into memory).
     num_item_indices: the item vocabulary size plus its out-of-vocabulary buckets.
 
   Returns:
@@ -78,10 +80,8 @@ def item_shares(pairs: tf.data.Dataset, num_item_indices: int) -> np.ndarray:
   Raises:
     ValueError: if `pairs` is empty.
   """
-  key = features.transformed_name(features.ITEM_ID)
-  counts = np.zeros(num_item_indices, dtype=np.float64)
-  for batch in pairs.map(lambda pair: pair[key]).batch(_READ_BATCH_SIZE):
-    counts += np.bincount(batch.numpy(), minlength=num_item_indices)[:num_item_indices]
+  item_indices = np.reshape(pairs.columns[features.transformed_name(features.ITEM_ID)].numpy(), [-1])
+  counts = np.bincount(item_indices, minlength=num_item_indices)[:num_item_indices].astype(np.float64)
   if counts.sum() == 0:
     raise ValueError('The training split holds no interactions; check the interactions file and the split.')
   return counts / counts.sum()

@@ -41,9 +41,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   transform_layer = tf_transform_output.transform_features_layer()
   # In canonical order, so the shuffle does not depend on how Beam stored the examples.
-  train_pairs = inputs.in_canonical_order(
-      candidates_lib.transformed_pairs(fn_args.train_files, tf_transform_output, transform_layer))
-  eval_pairs = candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer)
+  train_pairs = inputs.in_canonical_order(inputs.in_memory(
+      candidates_lib.transformed_pairs(fn_args.train_files, tf_transform_output, transform_layer)))
+  eval_pairs = inputs.in_memory(
+      candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer))
   catalogue = candidates_lib.catalogue_examples(list(fn_args.train_files) + list(fn_args.eval_files))
   logging.info('Retrieval catalogue: %d items.', int(catalogue.shape[0]))
 

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from schema import features
 from tests.transform_fixtures import movielens_like_row, run_transform
+from transform import preprocessing
 
 X = features.transformed_name
 DAY = 86400
@@ -92,6 +94,23 @@ def test_item_popularity_is_log_count_z_scored_over_training_items(transformed):
   assert float(new_rows[0][X(features.ITEM_POPULARITY)]) == pytest.approx(-3.726, abs=1e-3)
   # i1 is seen (one interaction): the serving-time row of i1 gets the training value.
   assert float(new_rows[1][X(features.ITEM_POPULARITY)]) == pytest.approx(-1.288, abs=1e-3)
+
+
+def test_item_popularity_of_an_item_does_not_depend_on_its_batch():
+  # 600 items with training counts 600..1 (vocabulary index r has count 600 - r). Float code rounds log1p
+  # differently in vectorised and scalar paths, so a value computed per row could change in its last bit with
+  # the row's place in the batch; looked up in one table it cannot.
+  counts = preprocessing.ItemCounts(tf.range(600, 0, -1, dtype=tf.int64))
+  every_item = preprocessing.item_popularity(counts, tf.range(600, dtype=tf.int64)).numpy()
+  for size in (1, 3, 7, 13, 17, 33):
+    for start in range(0, 64):
+      batch = tf.range(start, start + size, dtype=tf.int64)
+      np.testing.assert_array_equal(preprocessing.item_popularity(counts, batch).numpy(),
+                                    every_item[start:start + size])
+  # Index 600 is the OOV bucket (an unseen item): count 0 -> log1p 0 = 0, z-scored like the rest.
+  logs = np.log1p(np.arange(600, 0, -1, dtype=np.float64))
+  assert preprocessing.item_popularity(counts, tf.constant([600], tf.int64)).numpy()[0] == pytest.approx(
+      -logs.mean() / logs.std(), rel=1e-5)
 
 
 def test_interaction_time_is_z_scored_days_clipped_to_the_training_period(transformed):

@@ -137,10 +137,18 @@ def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tens
 
   Returns:
     float32 `[batch]`.
+
+  The values are looked up in a table computed over all items at once, not computed per row: vectorised and
+  scalar float code round differently in the last bit, so per-row values depended on where a row fell in its
+  Beam batch and two runs of the same data differed (18 of 80,000 training rows, by up to 3.6e-7), enough to
+  train a different model.
   """
-  logs = tf.math.log1p(tf.cast(item_counts.descending, tf.float32))
-  return _z_score(tf.math.log1p(tf.cast(item_counts.of(item_indices), tf.float32)), tf.reduce_mean(logs),
-                  tf.math.reduce_std(logs))
+  logs = tf.math.log1p(tf.cast(item_counts.descending, tf.float32))  # [num_items], vocabulary order
+  mean, std = tf.reduce_mean(logs), tf.math.reduce_std(logs)
+  by_index = _z_score(logs, mean, std)
+  unseen = _z_score(tf.zeros([], tf.float32), mean, std)
+  looked_up = tf.gather(by_index, tf.minimum(item_indices, tf.maximum(item_counts.num_items - 1, 0)))
+  return tf.where(item_counts.seen(item_indices), looked_up, tf.fill(tf.shape(item_indices), unseen))
 
 
 def popularity_bucket(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:

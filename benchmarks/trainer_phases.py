@@ -7,7 +7,7 @@ Runs the ranking Trainer's steps (`trainer/ranking/run.py`, the `default` config
 phase: loading the splits in canonical order, the first training step of a fresh model (its trace) with the
 steps traced without AutoGraph (as the trainer does, `trainer/common/tracing.py`) and, for comparison, with
 AutoGraph converting them, the whole fit, the eval RMSE and the export. Figures are wall seconds on this machine;
-the first-step figures include one step (~10 ms).
+the first-step figures include one step (~10 ms). Exit status 2 when `--run-dir` holds no finished run.
 """
 
 import argparse
@@ -50,13 +50,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   from tfx.components.trainer import fn_args_utils
   from tfx.components.util import tfxio_utils
   from tfx.types import standard_artifacts
+  from inspection import store as store_lib
   from pipeline import run_summary
   from trainer.common import feature_specs, hyperparameters, inputs
   from trainer.ranking import export, hparams as hparams_lib, model as model_lib, run
   # pylint: enable=g-import-not-at-top
 
-  summary = run_summary.latest_run(
-      run_summary.open_store(os.path.join(args.run_dir, configs.METADATA_FILE)), configs.PIPELINE_NAME)
+  try:
+    store = run_summary.open_store(os.path.join(args.run_dir, configs.METADATA_FILE))
+  except store_lib.StoreError as e:
+    print(e, file=sys.stderr)
+    return 2
+  summary = run_summary.latest_run(store, configs.PIPELINE_NAME)
   transform = summary.output_artifacts.get(configs.TRANSFORM_ID, {}) if summary else {}
   if not transform.get('transformed_examples') or not transform.get('transform_graph'):
     print(f'No Transform output is recorded under {args.run_dir}; run local_runner.py there first.', file=sys.stderr)

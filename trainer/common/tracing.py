@@ -9,7 +9,7 @@ Only a model whose code and libraries never branch on a tensor in Python can do 
 qualifies (its `if`/`for` test configuration, and TFRS's Ranking task none); should it ever test a tensor, tracing
 fails loudly ("using a symbolic tf.Tensor as a Python bool is not allowed"), it does not compute something else.
 The retrieval model does not: TFRS 0.7's Retrieval task calls `len(tf.shape(...))`, which only AutoGraph traces,
-so it keeps AutoGraph (its trace is a few seconds; the pipeline's fixture run trains it).
+so it keeps AutoGraph (its first step takes about 13 s; the pipeline's fixture run trains it).
 """
 
 from typing import Any, Dict

@@ -76,7 +76,7 @@ def test_every_nth_splits_off_rows_0_n_2n():
 
 def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
   rows = 64
-  split = inputs.InMemorySplit({'row': tf.range(rows, dtype=tf.int64)}, rows)
+  split = inputs.InMemorySplit({'row': tf.range(rows, dtype=tf.int64)})
   batches = inputs.training_batches(split, 10, seed=42)
   epochs = [[int(x) for batch in batches for x in batch['row']] for _ in range(2)]
   assert [len(batch['row']) for batch in batches] == [10] * 6 + [4]

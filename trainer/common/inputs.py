@@ -31,16 +31,20 @@ class InMemorySplit:
   """A split of examples held in memory, one row per interaction.
 
   Attributes:
-    columns: feature name -> its column (`Column`); every column has `num_rows` rows.
-    num_rows: the number of rows.
+    columns: feature name -> its column (`Column`); all columns have the same number of rows.
   """
   columns: Mapping[str, Column]
-  num_rows: int
+
+  @property
+  def num_rows(self) -> int:
+    """The number of rows (0 for a split without columns)."""
+    for column in self.columns.values():
+      return int(column.nrows() if isinstance(column, tf.RaggedTensor) else tf.shape(column)[0])
+    return 0
 
   def rows(self, indices: tf.Tensor) -> 'InMemorySplit':
     """The rows at `indices` (int `[k]`, repeats allowed), in that order."""
-    return InMemorySplit({key: tf.gather(column, indices) for key, column in self.columns.items()},
-                         int(indices.shape[0]))
+    return InMemorySplit({key: tf.gather(column, indices) for key, column in self.columns.items()})
 
   def batch(self, indices: tf.Tensor) -> Batch:
     """The rows at `indices` (int64 `[batch]`) as a model batch (token bags as SparseTensors)."""
@@ -58,15 +62,14 @@ def in_memory(batches: tf.data.Dataset) -> InMemorySplit:
   """
   chunks = list(batches)
   if not chunks:
-    return InMemorySplit({key: _empty_column(spec) for key, spec in batches.element_spec.items()}, 0)
+    return InMemorySplit({key: _empty_column(spec) for key, spec in batches.element_spec.items()})
   columns: Dict[str, Column] = {}
   for key, value in chunks[0].items():
     if isinstance(value, tf.SparseTensor):
       columns[key] = tf.concat([tf.RaggedTensor.from_sparse(chunk[key]) for chunk in chunks], 0)
     else:
       columns[key] = tf.concat([chunk[key] for chunk in chunks], 0)
-  first = next(iter(columns.values()))
-  return InMemorySplit(columns, int(first.nrows() if isinstance(first, tf.RaggedTensor) else tf.shape(first)[0]))
+  return InMemorySplit(columns)
 
 
 def _empty_column(spec: Union[tf.TensorSpec, tf.SparseTensorSpec]) -> Column:

@@ -121,8 +121,18 @@ class ItemCounts:
 
   def of(self, item_indices: tf.Tensor) -> tf.Tensor:
     """The training count of each `item_id` vocabulary index (int64 `[batch]`); 0 for unseen items."""
-    counts = tf.gather(self.descending, tf.minimum(item_indices, tf.maximum(self.num_items - 1, 0)))
-    return tf.where(self.seen(item_indices), counts, tf.zeros_like(counts))
+    return self.look_up(self.descending, item_indices, tf.zeros([], tf.int64))
+
+  def look_up(self, by_index: tf.Tensor, item_indices: tf.Tensor, unseen: tf.Tensor) -> tf.Tensor:
+    """`by_index[i]` for each vocabulary index i of `item_indices` (`[batch]`), `unseen` for unseen items.
+
+    Args:
+      by_index: one value per seen item, `[num_items]` in vocabulary order (as `descending`).
+      item_indices: `item_id` vocabulary indices, int64 `[batch]`.
+      unseen: the scalar given to unseen items, of `by_index`'s dtype.
+    """
+    values = tf.gather(by_index, tf.minimum(item_indices, tf.maximum(self.num_items - 1, 0)))
+    return tf.where(self.seen(item_indices), values, tf.fill(tf.shape(item_indices), unseen))
 
 
 def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:
@@ -145,10 +155,8 @@ def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tens
   """
   logs = tf.math.log1p(tf.cast(item_counts.descending, tf.float32))  # [num_items], vocabulary order
   mean, std = tf.reduce_mean(logs), tf.math.reduce_std(logs)
-  by_index = _z_score(logs, mean, std)
-  unseen = _z_score(tf.zeros([], tf.float32), mean, std)
-  looked_up = tf.gather(by_index, tf.minimum(item_indices, tf.maximum(item_counts.num_items - 1, 0)))
-  return tf.where(item_counts.seen(item_indices), looked_up, tf.fill(tf.shape(item_indices), unseen))
+  unseen = _z_score(tf.zeros([], tf.float32), mean, std)  # log1p(0) = 0
+  return item_counts.look_up(_z_score(logs, mean, std), item_indices, unseen)
 
 
 def popularity_bucket(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:

@@ -1,7 +1,7 @@
 """Runs the project's preprocessing_fn with tf.Transform on a handful of in-memory rows (for unit tests)."""
 
 import os
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -25,20 +25,22 @@ RAW_FEATURE_SPEC: Dict[str, tf.io.FixedLenFeature] = {
 }
 
 
-def run_transform(rows: Sequence[Mapping], output_dir: str,
-                  new_rows: Sequence[Mapping] = ()) -> Tuple[tft.TFTransformOutput, List[Dict], List[Dict]]:
+def run_transform(rows: Sequence[Mapping], output_dir: str, new_rows: Sequence[Mapping] = (),
+                  batch_size: Optional[int] = None) -> Tuple[tft.TFTransformOutput, List[Dict], List[Dict]]:
   """Analyzes and transforms `rows`, writes the Transform output, then transforms `new_rows` with it.
 
   Args:
     rows: raw instances (dicts keyed by raw column; VarLen values as lists).
     output_dir: where the transform_fn and transformed metadata are written.
     new_rows: rows transformed with the vocabularies learned from `rows` (to check out-of-vocabulary ids).
+    batch_size: rows per batch Beam hands to the analyzers and the transform (None: Beam's own choice).
 
   Returns:
     (the Transform output, transformed `rows`, transformed `new_rows`).
   """
   metadata = dataset_metadata.DatasetMetadata.from_feature_spec(RAW_FEATURE_SPEC)
-  with tft_beam.Context(temp_dir=os.path.join(output_dir, 'tmp'), force_tf_compat_v1=False):
+  with tft_beam.Context(temp_dir=os.path.join(output_dir, 'tmp'), desired_batch_size=batch_size,
+                        force_tf_compat_v1=False):
     (transformed, _), transform_fn = ((list(rows), metadata)
                                       | tft_beam.AnalyzeAndTransformDataset(preprocessing.preprocessing_fn))
     _ = transform_fn | tft_beam.WriteTransformFn(output_dir)

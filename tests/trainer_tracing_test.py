@@ -48,3 +48,17 @@ def test_training_steps_are_traced_without_autograph():
   model.compile(optimizer=tf.keras.optimizers.SGD(0.1))
   with pytest.raises(TypeError, match='symbolic `tf.Tensor` as a Python `bool` is not allowed'):
     model.fit(tf.data.Dataset.from_tensor_slices(BATCHES[0]).batch(2), verbose=0)
+
+
+def test_retrieval_task_is_converted_even_where_the_step_is_not():
+  # Two users, two items, embeddings the unit vectors: scores are the identity matrix, each user's positive is
+  # its own item. Softmax cross-entropy per user: -log(e / (e + 1)) = log(1 + 1/e) = 0.313262; TFRS sums them.
+  from trainer.retrieval import model as retrieval_model  # pylint: disable=g-import-not-at-top
+  unit = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+
+  def loss_of(task: tfrs.tasks.Retrieval) -> tf.Tensor:
+    return tf.function(lambda: task(unit, unit, compute_metrics=False), autograph=False)()
+
+  assert float(loss_of(retrieval_model.RetrievalTask())) == pytest.approx(2 * 0.313262, abs=1e-5)
+  with pytest.raises(TypeError, match='len is not well defined'):
+    loss_of(tfrs.tasks.Retrieval())

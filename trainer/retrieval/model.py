@@ -9,6 +9,7 @@ import tensorflow_recommenders as tfrs
 from schema import features
 from trainer.common.encoders import FeatureEncoder
 from trainer.common.feature_specs import FeatureSpec, TowerFeatures
+from trainer.common.tracing import StepsTracedWithoutAutograph
 from trainer.retrieval.hparams import RetrievalHyperparameters
 
 # Cut-offs of the FactorizedTopK accuracies reported on evaluation.
@@ -40,7 +41,18 @@ class Tower(tf.keras.Model):
     return tf.math.l2_normalize(embedding, axis=1) if self._normalize else embedding
 
 
-class RetrievalModel(tfrs.models.Model):
+class RetrievalTask(tfrs.tasks.Retrieval):
+  """TFRS's Retrieval task, its `call` converted by AutoGraph once, here, whatever the caller's tracing.
+
+  TFRS 0.7's `Retrieval.call` tests `len(tf.shape(query_embeddings))`, which only AutoGraph can trace; the
+  model's steps are traced without AutoGraph (`StepsTracedWithoutAutograph`), so this call brings its own
+  conversion. Converting only the task (and what it calls) instead of the whole step: the retrieval model's first
+  training step took 4.5 s instead of 12.7 s, with the same losses (on MovieLens 100K, 2-core machine).
+  """
+  call = tf.autograph.to_graph(tfrs.tasks.Retrieval.call)
+
+
+class RetrievalModel(StepsTracedWithoutAutograph, tfrs.models.Model):
   """In-batch softmax over (user, item) interactions; FactorizedTopK over the catalogue on evaluation only.
 
   Each training row's item is the positive of its user; the other items of the batch are the negatives.
@@ -61,8 +73,7 @@ class RetrievalModel(tfrs.models.Model):
     super().__init__()
     self.query_tower = Tower(tower_features.user, hparams, name='query_tower')
     self.candidate_tower = Tower(tower_features.item, hparams, name='candidate_tower')
-    self.task = tfrs.tasks.Retrieval(temperature=hparams.temperature,
-                                     remove_accidental_hits=hparams.remove_accidental_hits)
+    self.task = RetrievalTask(temperature=hparams.temperature, remove_accidental_hits=hparams.remove_accidental_hits)
     self._item_sampling_probability = None
     if item_sampling_probability is not None:
       self._item_sampling_probability = tf.constant(item_sampling_probability, tf.float32)

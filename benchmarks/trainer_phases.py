@@ -1,13 +1,18 @@
-"""Where the ranking trainer's wall time goes, on the Transform output of a pipeline run.
+"""Where the ranking trainer's wall time goes, and what tracing costs both trainers, on a pipeline run's outputs.
 
-  .venv/bin/python benchmarks/trainer_phases.py --run-dir outputs/ml100k [--json phases.json]
+  .venv/bin/python benchmarks/trainer_phases.py --run-dir outputs/ml100k [--trainer retrieval] [--json phases.json]
 
 Runs the ranking Trainer's steps (`trainer/ranking/run.py`, the `default` configuration unless
 `--ranking-config`) in this process on the latest run's Transform output in `--run-dir` and prints seconds per
 phase: loading the splits in canonical order, the first training step of a fresh model (its trace) with the
 steps traced without AutoGraph (as the trainer does, `trainer/common/tracing.py`) and, for comparison, with
-AutoGraph converting them, the whole fit, the eval RMSE and the export. Figures are wall seconds on this machine;
-the first-step figures include one step (~10 ms). Exit status 2 when `--run-dir` holds no finished run.
+AutoGraph converting them, the whole fit, the eval RMSE and the export. With `--trainer retrieval` it times the
+retrieval model's first training step instead (default retrieval configuration, the run's raw training examples
+through its Transform graph): with only TFRS's Retrieval task converted by AutoGraph
+(`trainer.retrieval.model.RetrievalTask`, as the trainer does) and with the whole step converted. One trainer per
+process: AutoGraph caches what it converted, so a second model's converted trace would be flattered by the first's.
+Figures are wall seconds on this machine; the first-step figures include one step (~10 ms). Exit status 2 when
+`--run-dir` holds no finished run.
 """
 
 import argparse
@@ -35,6 +40,8 @@ def timed(seconds: Dict[str, float], phase: str, step: Callable[[], _T]) -> _T:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--run-dir', required=True, help='A local_runner.py --output-dir holding a finished run.')
+  parser.add_argument('--trainer', choices=('ranking', 'retrieval'), default='ranking',
+                      help='Whose phases to time (default: ranking).')
   parser.add_argument('--ranking-config', default='default', help='Named ranking configuration (default: default).')
   parser.add_argument('--json', help='Also write the figures to this JSON file.')
   return parser.parse_args(argv)
@@ -75,6 +82,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       record_batch_factory=None, data_view_decode_fn=None)
   hparams = hparams_lib.named_configuration(args.ranking_config)
   seconds: Dict[str, float] = {}
+  if args.trainer == 'retrieval':
+    return _report(retrieval_phases(summary, tf_transform_output, seconds), args.json)
 
   def split_files(split: str) -> list:
     return [os.path.join(examples.uri, f'Split-{split}', '*')]
@@ -109,11 +118,67 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   eval_rmse = timed(seconds, 'eval RMSE', lambda: run.rmse(model, eval_split))
   with tempfile.TemporaryDirectory() as export_dir:
     timed(seconds, 'export', lambda: export.export_ranking_model(model, tf_transform_output, export_dir))
-  figures = {'seconds': seconds, 'epochs': len(history['rmse']), 'eval_rmse': round(eval_rmse, 6),
-             'tensorflow': tf.__version__}
+  return _report({'seconds': seconds, 'epochs': len(history['rmse']), 'eval_rmse': round(eval_rmse, 6),
+                  'tensorflow': tf.__version__}, args.json)
+
+
+def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tft.TFTransformOutput',
+                     seconds: Dict[str, float]) -> dict:
+  """Times reading the retrieval training pairs and the retrieval model's first step, traced both ways.
+
+  Args:
+    summary: the run (`pipeline.run_summary.latest_run`) whose ExampleGen output holds the raw examples.
+    tf_transform_output: its Transform output.
+    seconds: phase -> wall seconds, filled in.
+
+  Returns:
+    The figures to print: `seconds` and the TensorFlow version.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_recommenders as tfrs
+  from trainer.common import feature_specs, hyperparameters, inputs
+  from trainer.retrieval import candidates, hparams as retrieval_hparams_lib, model as retrieval_model_lib
+  # pylint: enable=g-import-not-at-top
+  retrieval_hparams = retrieval_hparams_lib.named_configuration('default')
+  transform_layer = tf_transform_output.transform_features_layer()
+  raw_train_files = [os.path.join(summary.output_artifacts[configs.EXAMPLE_GEN_ID]['examples'][0].uri,
+                                  'Split-train', '*')]
+  train_pairs = timed(seconds, 'retrieval: read train pairs in canonical order', lambda: inputs.in_canonical_order(
+      inputs.in_memory(candidates.transformed_pairs(raw_train_files, tf_transform_output, transform_layer))))
+  retrieval_features = feature_specs.model_features(
+      tf_transform_output, retrieval_hparams.user_features, retrieval_hparams.item_features)
+
+  class RetrievalStepsConvertedByAutograph(retrieval_model_lib.RetrievalModel):
+    """The retrieval model with tfrs.models.Model's steps and TFRS's own task, all converted by AutoGraph."""
+    train_step = tfrs.models.Model.train_step
+    test_step = tfrs.models.Model.test_step
+
+    def __init__(self, *args, **kwargs) -> None:
+      super().__init__(*args, **kwargs)
+      self.task = tfrs.tasks.Retrieval(temperature=retrieval_hparams.temperature,
+                                       remove_accidental_hits=retrieval_hparams.remove_accidental_hits)
+
+  def first_retrieval_step(model_class: type) -> None:
+    model = model_class(retrieval_features, retrieval_hparams)
+    model.compile(optimizer=hyperparameters.build_optimizer(retrieval_hparams.optimizer,
+                                                            retrieval_hparams.learning_rate))
+    model.fit(inputs.training_batches(train_pairs, retrieval_hparams.batch_size, retrieval_hparams.seed).take(1),
+              verbose=0)
+
+  # The task alone first (what it converts is a small part of what the whole step converts).
+  timed(seconds, 'retrieval: first training step, task alone converted',
+        lambda: first_retrieval_step(retrieval_model_lib.RetrievalModel))
+  timed(seconds, 'retrieval: first training step, whole step converted',
+        lambda: first_retrieval_step(RetrievalStepsConvertedByAutograph))
+  return {'seconds': seconds, 'tensorflow': tf.__version__}
+
+
+def _report(figures: dict, json_path: Optional[str]) -> int:
+  """Prints the figures (and writes them to `json_path` when given); returns the exit status 0."""
   print(json.dumps(figures, indent=1))
-  if args.json:
-    with open(args.json, 'w', encoding='utf-8') as f:
+  if json_path:
+    with open(json_path, 'w', encoding='utf-8') as f:
       json.dump(figures, f, indent=1)
   return 0
 

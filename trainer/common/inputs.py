@@ -48,11 +48,8 @@ class InMemorySplit:
 
   def batch(self, indices: tf.Tensor) -> Batch:
     """The rows at `indices` (int64 `[batch]`) as a model batch (token bags as SparseTensors)."""
-    gathered = {}
-    for key, column in self.columns.items():
-      rows = tf.gather(column, indices)
-      gathered[key] = rows.to_sparse() if isinstance(rows, tf.RaggedTensor) else rows
-    return gathered
+    return {key: rows.to_sparse() if isinstance(rows, tf.RaggedTensor) else rows
+            for key, rows in self.rows(indices).columns.items()}
 
 
 def in_memory(batches: tf.data.Dataset) -> InMemorySplit:

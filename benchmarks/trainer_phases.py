@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
 
 from pipeline import configs, environment
 
@@ -59,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   from tfx.types import standard_artifacts
   from inspection import store as store_lib
   from pipeline import run_summary
-  from trainer.common import feature_specs, hyperparameters, inputs
+  from trainer.common import feature_specs, inputs
   from trainer.ranking import export, hparams as hparams_lib, model as model_lib, run
   # pylint: enable=g-import-not-at-top
 
@@ -73,17 +73,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if not transform.get('transformed_examples') or not transform.get('transform_graph'):
     print(f'No Transform output is recorded under {args.run_dir}; run local_runner.py there first.', file=sys.stderr)
     return 2
+  tf_transform_output = tft.TFTransformOutput(transform['transform_graph'][0].uri)
+  seconds: Dict[str, float] = {}
+  if args.trainer == 'retrieval':
+    return _report(retrieval_phases(summary, tf_transform_output, seconds), args.json)
   examples = standard_artifacts.Examples()
   examples.uri = transform['transformed_examples'][0].uri
   examples.split_names = json.dumps(['train', 'eval'])
-  tf_transform_output = tft.TFTransformOutput(transform['transform_graph'][0].uri)
   data_accessor = fn_args_utils.DataAccessor(
       tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
       record_batch_factory=None, data_view_decode_fn=None)
   hparams = hparams_lib.named_configuration(args.ranking_config)
-  seconds: Dict[str, float] = {}
-  if args.trainer == 'retrieval':
-    return _report(retrieval_phases(summary, tf_transform_output, seconds), args.json)
 
   def split_files(split: str) -> list:
     return [os.path.join(examples.uri, f'Split-{split}', '*')]
@@ -106,9 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     test_step = tfrs.models.Model.test_step
 
   def first_step(model_class: type) -> None:
-    model = model_class(tower_features, hparams, 3.5)
-    model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
-    model.fit(inputs.training_batches(train_split, hparams.batch_size, hparams.seed).take(1), verbose=0)
+    first_training_step(model_class(tower_features, hparams, 3.5), hparams, train_split)
 
   model, history = timed(seconds, 'fit (train_ranking_model)', lambda: run.train_ranking_model(
       train_split, watched_split, tower_features, hparams))
@@ -137,7 +135,7 @@ def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tf
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   import tensorflow_recommenders as tfrs
-  from trainer.common import feature_specs, hyperparameters, inputs
+  from trainer.common import feature_specs, inputs
   from trainer.retrieval import candidates, hparams as retrieval_hparams_lib, model as retrieval_model_lib
   # pylint: enable=g-import-not-at-top
   retrieval_hparams = retrieval_hparams_lib.named_configuration('default')
@@ -160,11 +158,7 @@ def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tf
                                        remove_accidental_hits=retrieval_hparams.remove_accidental_hits)
 
   def first_retrieval_step(model_class: type) -> None:
-    model = model_class(retrieval_features, retrieval_hparams)
-    model.compile(optimizer=hyperparameters.build_optimizer(retrieval_hparams.optimizer,
-                                                            retrieval_hparams.learning_rate))
-    model.fit(inputs.training_batches(train_pairs, retrieval_hparams.batch_size, retrieval_hparams.seed).take(1),
-              verbose=0)
+    first_training_step(model_class(retrieval_features, retrieval_hparams), retrieval_hparams, train_pairs)
 
   # The task alone first (what it converts is a small part of what the whole step converts).
   timed(seconds, 'retrieval: first training step, task alone converted',
@@ -172,6 +166,15 @@ def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tf
   timed(seconds, 'retrieval: first training step, whole step converted',
         lambda: first_retrieval_step(RetrievalStepsConvertedByAutograph))
   return {'seconds': seconds, 'tensorflow': tf.__version__}
+
+
+def first_training_step(model: 'tf.keras.Model', hparams: Any, split: 'inputs.InMemorySplit') -> None:
+  """Compiles a fresh `model` with `hparams`' optimizer and fits one batch of `split`: its first step's trace."""
+  # pylint: disable=g-import-not-at-top
+  from trainer.common import hyperparameters, inputs
+  # pylint: enable=g-import-not-at-top
+  model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
+  model.fit(inputs.training_batches(split, hparams.batch_size, hparams.seed).take(1), verbose=0)
 
 
 def _report(figures: dict, json_path: Optional[str]) -> int:

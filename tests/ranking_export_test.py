@@ -10,7 +10,7 @@ import tensorflow as tf
 from schema import features
 from tests.transform_fixtures import movielens_like_row, run_transform
 from trainer.common import feature_specs
-from trainer.ranking import export, hparams as hparams_lib
+from trainer.ranking import export, hparams as hparams_lib, neighbourhood
 from trainer.ranking.model import RankingModel, RatingEnsemble
 
 ROWS = [
@@ -124,3 +124,31 @@ def test_exported_ensemble_reads_the_recent_rating_through_per_user_slopes(tmp_p
   # members' slopes 1 and 0.5 (per-user slopes 0) add (1 + 0.5) / 2 * 2.4495 = 1.8371 to the no-history answer.
   assert predict((5.0,)) - predict(()) == pytest.approx(1.8371, abs=1e-3)
   assert predict((3.0,)) == pytest.approx(predict(()), abs=1e-5)
+
+
+def test_exported_blend_carries_the_neighbourhood_tables(tmp_path):
+  transform_dir = str(tmp_path / 'transform')
+  tf_transform_output, _, _ = run_transform(ROWS, transform_dir)
+  towers = feature_specs.model_features(tf_transform_output)
+  network = RankingModel(towers, hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2,
+                                                                     hidden_units=(8,)), rating_offset=3.5)
+  transform_layer = tf_transform_output.transform_features_layer()
+  train = transform_layer(tf.io.parse_example(tf.constant([_serialized(r) for r in ROWS]),
+                                              export.serving_feature_spec(tf_transform_output)))
+  tables = neighbourhood.fit_tables(train[features.transformed_name(features.USER_ID)].numpy(), train[features.transformed_name(features.ITEM_ID)].numpy(),
+                                    np.array([r[features.RATING] for r in ROWS]), shrinkage=100.0, num_candidates=5)
+  blend = neighbourhood.NeighbourhoodBlend(network, neighbourhood.NeighbourhoodRating(tables, 40), weight=0.35)
+  requests = tf.constant([_serialized(r) for r in ROWS + [movielens_like_row('u9', 'i1', 0.0)]])
+  transformed = transform_layer(tf.io.parse_example(requests, export.serving_feature_spec(tf_transform_output)))
+  expected = blend(transformed).numpy()
+  # The unseen user u9 gets the network's answer blended with mu + item i1's bias.
+  i1 = int(transformed[features.transformed_name(features.ITEM_ID)][3])
+  np.testing.assert_allclose(
+      expected[3, 0], 0.65 * network(transformed).numpy()[3, 0] + 0.35 * (tables.global_mean + tables.item_bias[i1]),
+      rtol=1e-6)
+  export_dir = str(tmp_path / 'serving_model')
+  export.export_ranking_model(blend, tf_transform_output, export_dir)
+  shutil.rmtree(transform_dir)
+
+  serving = tf.saved_model.load(export_dir).signatures[export.SERVING_SIGNATURE]
+  np.testing.assert_allclose(serving(examples=requests)[export.PREDICTIONS_OUTPUT].numpy(), expected, rtol=1e-5)

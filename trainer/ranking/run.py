@@ -13,7 +13,7 @@ from tfx import v1 as tfx
 
 from schema import features
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.ranking import export, hparams as hparams_lib, model as model_lib
+from trainer.ranking import export, hparams as hparams_lib, model as model_lib, neighbourhood
 
 # Evaluation batch size (does not affect results).
 _EVAL_BATCH_SIZE = 8192
@@ -69,8 +69,9 @@ def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs
     hparams: the hyperparameters.
 
   Returns:
-    (the single member, or a RatingEnsemble averaging the members; Keras history metric -> per-epoch values,
-    keys of member k > 0 prefixed `member<k>_` after any `val_`).
+    (the single member, or a RatingEnsemble averaging the members, blended with the neighbourhood model fitted
+    on `train_split` when `hparams.neighbourhood_weight` > 0; Keras history metric -> per-epoch values, keys of
+    member k > 0 prefixed `member<k>_` after any `val_`).
   """
   rating_offset = mean_rating(train_split)
   members: List[model_lib.RankingModel] = []
@@ -86,9 +87,23 @@ def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs
         epochs=hparams.epochs, verbose=2, callbacks=_early_stopping(hparams))
     members.append(member)
     history.update({_member_key(key, k): [float(x) for x in values] for key, values in fitted.history.items()})
-  if len(members) == 1:
-    return members[0], history
-  return model_lib.RatingEnsemble(members), history
+  model = members[0] if len(members) == 1 else model_lib.RatingEnsemble(members)
+  if hparams.neighbourhood_weight:
+    model = neighbourhood.NeighbourhoodBlend(model, fit_neighbourhood(train_split, hparams),
+                                             hparams.neighbourhood_weight)
+  return model, history
+
+
+def fit_neighbourhood(train_split: inputs.InMemorySplit,
+                      hparams: hparams_lib.RankingHyperparameters) -> neighbourhood.NeighbourhoodRating:
+  """The item-item neighbourhood model fitted on the training examples' user_id, item_id and rating."""
+  columns = train_split.columns
+  tables = neighbourhood.fit_tables(
+      columns[features.transformed_name(features.USER_ID)].numpy().reshape(-1),
+      columns[features.transformed_name(features.ITEM_ID)].numpy().reshape(-1),
+      columns[features.transformed_name(features.LABEL_KEY)].numpy().reshape(-1),
+      hparams.neighbourhood_shrinkage, hparams.neighbourhood_candidates)
+  return neighbourhood.NeighbourhoodRating(tables, hparams.neighbourhood_k, name='neighbourhood')
 
 
 def _member_key(key: str, member: int) -> str:

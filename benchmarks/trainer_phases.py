@@ -21,7 +21,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar
 
 from pipeline import configs, environment
 
@@ -53,44 +53,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   import tensorflow_recommenders as tfrs
-  import tensorflow_transform as tft
-  from tfx.components.trainer import fn_args_utils
-  from tfx.components.util import tfxio_utils
-  from tfx.types import standard_artifacts
-  from inspection import store as store_lib
-  from pipeline import run_summary
   from trainer.common import feature_specs, inputs
   from trainer.ranking import export, hparams as hparams_lib, model as model_lib, run
   # pylint: enable=g-import-not-at-top
 
-  try:
-    store = run_summary.open_store(os.path.join(args.run_dir, configs.METADATA_FILE))
-  except store_lib.StoreError as e:
-    print(e, file=sys.stderr)
+  opened = open_run(args.run_dir)
+  if opened is None:
     return 2
-  summary = run_summary.latest_run(store, configs.PIPELINE_NAME)
-  transform = summary.output_artifacts.get(configs.TRANSFORM_ID, {}) if summary else {}
-  if not transform.get('transformed_examples') or not transform.get('transform_graph'):
-    print(f'No Transform output is recorded under {args.run_dir}; run local_runner.py there first.', file=sys.stderr)
-    return 2
-  tf_transform_output = tft.TFTransformOutput(transform['transform_graph'][0].uri)
+  summary, tf_transform_output, data_accessor, examples_uri = opened
   seconds: Dict[str, float] = {}
   if args.trainer == 'retrieval':
     return _report(retrieval_phases(summary, tf_transform_output, seconds), args.json)
-  examples = standard_artifacts.Examples()
-  examples.uri = transform['transformed_examples'][0].uri
-  examples.split_names = json.dumps(['train', 'eval'])
-  data_accessor = fn_args_utils.DataAccessor(
-      tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-      record_batch_factory=None, data_view_decode_fn=None)
   hparams = hparams_lib.named_configuration(args.ranking_config)
 
-  def split_files(split: str) -> list:
-    return [os.path.join(examples.uri, f'Split-{split}', '*')]
-
   train_split = timed(seconds, 'read train split in canonical order', lambda: inputs.in_canonical_order(
-      inputs.load_split(split_files('train'), data_accessor, tf_transform_output)))
-  eval_split = inputs.load_split(split_files('eval'), data_accessor, tf_transform_output)
+      inputs.load_split(split_files(examples_uri, 'train'), data_accessor, tf_transform_output)))
+  eval_split = inputs.load_split(split_files(examples_uri, 'eval'), data_accessor, tf_transform_output)
   watched_split = eval_split
   if hparams.validation_fraction:
     train_split, watched_split = run.carve_validation(train_split, hparams.validation_fraction)
@@ -118,6 +96,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     timed(seconds, 'export', lambda: export.export_ranking_model(model, tf_transform_output, export_dir))
   return _report({'seconds': seconds, 'epochs': len(history['rmse']), 'eval_rmse': round(eval_rmse, 6),
                   'tensorflow': tf.__version__}, args.json)
+
+
+def open_run(run_dir: str) -> Optional[Tuple[Any, Any, Any, str]]:
+  """The latest run in `run_dir` and its Transform output, or None (after saying why on stderr).
+
+  Returns:
+    (the run summary, its TFTransformOutput, a DataAccessor reading its transformed examples, their URI).
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft
+  from tfx.components.trainer import fn_args_utils
+  from tfx.components.util import tfxio_utils
+  from tfx.types import standard_artifacts
+  from inspection import store as store_lib
+  from pipeline import run_summary
+  # pylint: enable=g-import-not-at-top
+  try:
+    store = run_summary.open_store(os.path.join(run_dir, configs.METADATA_FILE))
+  except store_lib.StoreError as e:
+    print(e, file=sys.stderr)
+    return None
+  summary = run_summary.latest_run(store, configs.PIPELINE_NAME)
+  transform = summary.output_artifacts.get(configs.TRANSFORM_ID, {}) if summary else {}
+  if not transform.get('transformed_examples') or not transform.get('transform_graph'):
+    print(f'No Transform output is recorded under {run_dir}; run local_runner.py there first.', file=sys.stderr)
+    return None
+  examples = standard_artifacts.Examples()
+  examples.uri = transform['transformed_examples'][0].uri
+  examples.split_names = json.dumps(['train', 'eval'])
+  data_accessor = fn_args_utils.DataAccessor(
+      tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+      record_batch_factory=None, data_view_decode_fn=None)
+  return summary, tft.TFTransformOutput(transform['transform_graph'][0].uri), data_accessor, examples.uri
+
+
+def split_files(examples_uri: str, split: str) -> list:
+  """File patterns of one split ('train', 'eval') of the transformed examples at `examples_uri`."""
+  return [os.path.join(examples_uri, f'Split-{split}', '*')]
 
 
 def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tft.TFTransformOutput',

@@ -131,3 +131,20 @@ def test_invalid_neighbourhood_hyperparameters_are_refused_with_their_name(field
 def test_neighbourhood_settings_round_trip_through_custom_config():
   hparams = dataclasses.replace(hparams_lib.DEFAULT, neighbourhood_weight=0.2, neighbourhood_k=10)
   assert hparams_lib.RankingHyperparameters.from_config(hparams.to_config()) == hparams
+
+
+def test_the_trainer_fits_the_neighbourhood_on_the_split_columns_with_its_hyperparameters():
+  from trainer.common import inputs  # pylint: disable=g-import-not-at-top
+  from trainer.ranking import run  # pylint: disable=g-import-not-at-top
+  users, items = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 1])
+  ratings = np.array([5.0, 4.0, 4.0, 3.0, 1.0], np.float32)
+  split = inputs.InMemorySplit({USER: tf.constant(users, tf.int64), ITEM: tf.constant(items, tf.int64),
+                                features.transformed_name(features.LABEL_KEY): tf.constant(ratings)})
+  hparams = dataclasses.replace(hparams_lib.DEFAULT, neighbourhood_k=3, neighbourhood_candidates=7,
+                                neighbourhood_shrinkage=0.0)
+  layer = run.fit_neighbourhood(split, hparams)
+  assert layer.max_neighbours == 3
+  assert layer.neighbour_items.shape == (2 + 1, 7)  # 2 items (+ the unseen row), 7 candidates each
+  expected = neighbourhood.NeighbourhoodRating(
+      neighbourhood.fit_tables(users, items, ratings, shrinkage=0.0, num_candidates=7), 3)
+  np.testing.assert_allclose(_predict(layer, [0, 2, 2], [1, 0, 1]), _predict(expected, [0, 2, 2], [1, 0, 1]))

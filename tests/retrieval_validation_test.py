@@ -1,0 +1,45 @@
+"""benchmarks/retrieval_validation.py: grouping interactions by user, its arguments, and a run on the fixture."""
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
+import retrieval_validation  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def test_interactions_are_grouped_by_user_as_catalogue_columns():
+  column_of = {b'i1': 0, b'i2': 1, b'i3': 2}
+  by_user, first_row = retrieval_validation.interactions_by_user(
+      [7, 3, 7, 7], [b'i2', b'i1', b'i3', b'i2'], column_of)
+  assert by_user == {7: {1, 2}, 3: {0}}
+  assert first_row == {7: 0, 3: 1}
+
+
+def test_hyperparameters_that_are_not_json_are_refused(capsys):
+  with pytest.raises(SystemExit):
+    retrieval_validation.parse_args(['--run-dir', 'x', '--hparams', '{batch_size: 512}'])
+  assert 'is not JSON' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validation_recalls_on_the_fixture_run(fixture_pipeline_run, tmp_path):
+  json_path = str(tmp_path / 'validation.json')
+  assert retrieval_validation.main(['--run-dir', fixture_pipeline_run.output_dir, '--seeds', '42',
+                                    '--hparams', '{}', '{"epochs": 1}', '--json', json_path]) == 0
+  with open(json_path, encoding='utf-8') as f:
+    figures = json.load(f)
+  assert list(figures) == ['{}', '{"epochs": 1}']
+  for by_seed in figures.values():
+    recalls = by_seed['42']
+    # The fixture's catalogue has 40 items: every item a user has not rated is in the user's top 100, so each
+    # held-out item is found (Recall@100 = 1); Recall@10 is a share.
+    assert recalls['recall_at_100'] == 1.0
+    assert 0 <= recalls['recall_at_10'] <= 1
+
+
+def test_a_directory_without_a_run_is_refused(tmp_path, capsys):
+  assert retrieval_validation.main(['--run-dir', str(tmp_path)]) == 2
+  assert 'No ML Metadata store at' in capsys.readouterr().err

@@ -29,7 +29,10 @@ def test_one_pass_of_baselines_fits_item_biases_then_user_biases():
   np.testing.assert_allclose(user_bias, [1 / 18, -1 / 6])
 
 
-def test_similarities_are_shrunk_pearson_correlations_over_common_users():
+@pytest.mark.parametrize('user_chunk', [2048, 1, 2])
+def test_similarities_are_shrunk_pearson_correlations_over_common_users(user_chunk, monkeypatch):
+  # Summed over users in chunks of 1 or 2 users or all at once: the same similarities.
+  monkeypatch.setattr(neighbourhood, '_USER_CHUNK', user_chunk)
   # Residuals: user 0 rated items 0, 1, 2 (+1, +1, -1); user 1 items 0, 1 (-1, -0.5); user 2 items 0, 2 (+2, +1).
   users = np.array([0, 0, 0, 1, 1, 2, 2])
   items = np.array([0, 1, 2, 0, 1, 0, 2])
@@ -118,6 +121,12 @@ def test_blend_weights_the_two_models():
   blend = neighbourhood.NeighbourhoodBlend(Constant(4.0), neighbourhood.NeighbourhoodRating(_tables(), 40), 0.25)
   # 0.75 * 4 + 0.25 * (user 1, item 0: 3.4) = 3.85
   np.testing.assert_allclose(_predict(blend, [1], [0]), [3.85], rtol=1e-6)
+
+
+def test_a_catalogue_above_the_item_limit_is_refused_naming_the_setting(monkeypatch):
+  monkeypatch.setattr(neighbourhood, 'MAX_ITEMS', 2)
+  with pytest.raises(ValueError, match='3 items .*neighbourhood_weight=0'):
+    neighbourhood.item_similarities(np.array([0, 0, 0]), np.array([0, 1, 2]), np.zeros(3), 1, 3, 100.0, 2)
 
 
 @pytest.mark.parametrize('field,value', [

@@ -28,10 +28,13 @@ from schema import features
 BASELINE_USER_REG = 15.0
 BASELINE_ITEM_REG = 10.0
 BASELINE_PASSES = 10
-# The similarity computation holds a dense users x items residual matrix (float64); refuse above this many cells.
-MAX_DENSE_CELLS = 200_000_000
-# Items whose similarities are computed at once (memory: block x items float64 per intermediate).
+# The similarity computation accumulates 4 float64 [512, num_items] sums per block of items (1.6 GB at this
+# many items); refuse above it.
+MAX_ITEMS = 100_000
+# Items whose similarities are computed at once.
 _SIMILARITY_BLOCK = 512
+# Users whose ratings are laid out as dense [users, num_items] rows at once (memory: this x num_items float64 x 2).
+_USER_CHUNK = 2048
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,28 +110,40 @@ def item_similarities(users: np.ndarray, items: np.ndarray, residuals: np.ndarra
     (neighbour items int64 `[num_items, num_candidates]`, their similarities float32, most similar first,
     padded with item 0 / similarity 0).
   """
-  if num_users * num_items > MAX_DENSE_CELLS:
+  if num_items > MAX_ITEMS:
     raise ValueError(
-        f'The neighbourhood model holds a dense {num_users} users x {num_items} items matrix '
-        f'({num_users * num_items:,} cells, limit {MAX_DENSE_CELLS:,}); set neighbourhood_weight=0 in the '
-        'ranking hyperparameters to train without it on data this large.')
-  residual = np.zeros((num_users, num_items))
-  residual[users, items] = residuals
-  rated = np.zeros((num_users, num_items))
-  rated[users, items] = 1.0
-  squared = residual * residual
+        f'The neighbourhood model computes item-item similarities for {num_items:,} items (limit {MAX_ITEMS:,}); '
+        'set neighbourhood_weight=0 in the ranking hyperparameters to train without it on a catalogue this large.')
+  by_user = np.argsort(users, kind='stable')
+  users, items, residuals = users[by_user], items[by_user], residuals[by_user]
+  chunk_starts = np.searchsorted(users, np.arange(0, num_users, _USER_CHUNK))
+  chunk_ends = np.append(chunk_starts[1:], users.size)
   candidates = min(num_candidates, max(num_items - 1, 0))
   neighbour_items = np.zeros((num_items, num_candidates), np.int64)
   neighbour_similarity = np.zeros((num_items, num_candidates), np.float32)
   for start in range(0, num_items, _SIMILARITY_BLOCK):
     block = slice(start, min(start + _SIMILARITY_BLOCK, num_items))
-    products = residual[:, block].T @ residual                 # [block, num_items]
-    norms = np.sqrt((squared[:, block].T @ rated) * (rated[:, block].T @ squared))
-    common = rated[:, block].T @ rated
+    width = block.stop - block.start
+    # Sums over users: of e_ui e_uj, e_ui^2 [j rated], [i rated] e_uj^2, [i and j rated]; each [block, num_items].
+    products, squared_left, squared_right, common = (np.zeros((width, num_items)) for _ in range(4))
+    for first, last in zip(chunk_starts, chunk_ends):
+      if first == last:
+        continue
+      chunk_users = users[first:last] - users[first]
+      residual = np.zeros((int(chunk_users[-1]) + 1, num_items))
+      residual[chunk_users, items[first:last]] = residuals[first:last]
+      rated = np.zeros_like(residual)
+      rated[chunk_users, items[first:last]] = 1.0
+      squared = residual * residual
+      products += residual[:, block].T @ residual
+      squared_left += squared[:, block].T @ rated
+      squared_right += rated[:, block].T @ squared
+      common += rated[:, block].T @ rated
+    norms = np.sqrt(squared_left * squared_right)
     with np.errstate(divide='ignore', invalid='ignore'):
       similarity = np.where(norms > 0, products / norms, 0.0) * np.maximum(common - 1, 0) / (
           np.maximum(common - 1, 0) + shrinkage)
-    rows = np.arange(block.stop - block.start)
+    rows = np.arange(width)
     similarity[rows, rows + start] = -np.inf                  # an item is not its own neighbour
     if candidates == 0:
       continue

@@ -15,20 +15,12 @@ finished run or the configuration has no validation slice.
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from typing import Dict, Optional, Sequence
 
-import numpy as np
 
 from pipeline import environment
 from trainer_phases import open_run, split_files
-
-
-def blend_rmse(network: np.ndarray, neighbourhood: np.ndarray, labels: np.ndarray, weight: float) -> float:
-  """RMSE (stars) of (1 - weight) * network + weight * neighbourhood against labels (all float `[n]`)."""
-  blended = (1.0 - weight) * network + weight * neighbourhood
-  return math.sqrt(float(np.mean((blended - labels) ** 2)))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -49,7 +41,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parse_args(argv)
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
-  from schema import features
   from trainer.common import feature_specs, inputs
   from trainer.ranking import hparams as hparams_lib, run
   # pylint: enable=g-import-not-at-top
@@ -66,25 +57,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       inputs.load_split(split_files(examples_uri, 'train'), data_accessor, tf_transform_output))
   eval_split = inputs.load_split(split_files(examples_uri, 'eval'), data_accessor, tf_transform_output)
   train_split, validation_split = run.carve_validation(train_all, configuration.validation_fraction)
-  label_key = features.transformed_name(features.LABEL_KEY)
-
-  def predictions(model, split: inputs.InMemorySplit) -> np.ndarray:
-    return np.concatenate([model(batch).numpy().reshape(-1) for batch in inputs.evaluation_batches(split, 8192)])
-
   figures: Dict[str, Dict[str, Dict[str, float]]] = {}
   for seed in args.seeds:
-    hparams = dataclasses.replace(configuration, seed=seed, neighbourhood_weight=0.0)
+    hparams = dataclasses.replace(configuration, seed=seed, neighbourhood_weight=0.0, neighbourhood_weight_choices=())
     towers = feature_specs.model_features(tf_transform_output, hparams.user_features, hparams.item_features,
                                           hparams.context_features, hparams.user_slope_features)
     network, _ = run.train_ranking_model(train_split, validation_split, towers, hparams)
     neighbourhood = run.fit_neighbourhood(train_split, configuration)
-    rows = {}
-    for name, split in (('validation', validation_split), ('eval', eval_split)):
-      rows[name] = (predictions(network, split), predictions(neighbourhood, split),
-                    split.columns[label_key].numpy().reshape(-1))
-    figures[str(seed)] = {
-        f'{weight:g}': {name: round(blend_rmse(*rows[name], weight), 4) for name in ('validation', 'eval')}
-        for weight in args.weights}
+    by_split = {name: run.blend_rmse_by_weight(network, neighbourhood, split, args.weights)
+                for name, split in (('validation', validation_split), ('eval', eval_split))}
+    figures[str(seed)] = {f'{weight:g}': {name: round(by_split[name][weight], 4) for name in by_split}
+                          for weight in args.weights}
   print('weight  ' + '  '.join(f'seed {seed}: validation / eval' for seed in figures))
   for weight in args.weights:
     print(f'{weight:<7g} ' + '  '.join(

@@ -1,23 +1,13 @@
-"""benchmarks/neighbourhood_weight.py: the blend's RMSE arithmetic, and the script on the fixture pipeline run."""
+"""benchmarks/neighbourhood_weight.py: its arguments, and the script on the fixture pipeline run."""
 
 import json
 import os
 import sys
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
 import neighbourhood_weight  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-
-def test_blend_rmse_weights_the_two_predictions():
-  network, neighbourhood, labels = np.array([3.0, 4.0]), np.array([5.0, 2.0]), np.array([4.0, 3.0])
-  assert neighbourhood_weight.blend_rmse(network, neighbourhood, labels, 0.0) == 1.0   # errors -1, +1
-  assert neighbourhood_weight.blend_rmse(network, neighbourhood, labels, 1.0) == 1.0   # errors +1, -1
-  assert neighbourhood_weight.blend_rmse(network, neighbourhood, labels, 0.5) == 0.0   # blended 4, 3
-  # w = 0.25: blended 3.5, 3.5 -> errors -0.5, +0.5
-  assert neighbourhood_weight.blend_rmse(network, neighbourhood, labels, 0.25) == pytest.approx(0.5)
 
 
 def test_weights_outside_0_1_are_refused(capsys):

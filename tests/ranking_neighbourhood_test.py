@@ -109,24 +109,56 @@ def test_a_pair_rated_twice_keeps_its_last_rating():
 
 
 def test_blend_weights_the_two_models():
-  class Constant(tf.keras.Model):
-
-    def __init__(self, value: float) -> None:
-      super().__init__()
-      self.value = value
-
-    def call(self, inputs, training=False):
-      return tf.fill([tf.shape(inputs[USER])[0], 1], self.value)
-
-  blend = neighbourhood.NeighbourhoodBlend(Constant(4.0), neighbourhood.NeighbourhoodRating(_tables(), 40), 0.25)
+  blend = neighbourhood.NeighbourhoodBlend(_Constant(4.0), neighbourhood.NeighbourhoodRating(_tables(), 40), 0.25)
   # 0.75 * 4 + 0.25 * (user 1, item 0: 3.4) = 3.85
   np.testing.assert_allclose(_predict(blend, [1], [0]), [3.85], rtol=1e-6)
 
 
-def test_a_catalogue_above_the_item_limit_is_refused_naming_the_setting(monkeypatch):
-  monkeypatch.setattr(neighbourhood, 'MAX_ITEMS', 2)
-  with pytest.raises(ValueError, match='3 items .*neighbourhood_weight=0'):
-    neighbourhood.item_similarities(np.array([0, 0, 0]), np.array([0, 1, 2]), np.zeros(3), 1, 3, 100.0, 2)
+def test_blend_rmse_weights_the_two_predictions():
+  network, neighbours, labels = np.array([3.0, 4.0]), np.array([5.0, 2.0]), np.array([4.0, 3.0])
+  assert neighbourhood.blend_rmse(network, neighbours, labels, 0.0) == 1.0   # errors -1, +1
+  assert neighbourhood.blend_rmse(network, neighbours, labels, 1.0) == 1.0   # errors +1, -1
+  assert neighbourhood.blend_rmse(network, neighbours, labels, 0.5) == 0.0   # blended 4, 3
+  assert neighbourhood.blend_rmse(network, neighbours, labels, 0.25) == pytest.approx(0.5)  # 3.5, 3.5
+
+
+class _Constant(tf.keras.Model):
+  """A rating model predicting `value` stars for every example."""
+
+  def __init__(self, value: float) -> None:
+    super().__init__()
+    self.value = value
+
+  def call(self, inputs, training=False):
+    return tf.fill([tf.shape(inputs[USER])[0], 1], self.value)
+
+
+@pytest.mark.parametrize('label,choices,expected', [
+    (3.4, (0.0, 0.5, 1.0), 1.0),   # the neighbourhood model's 3.4 is exact: RMSE 0.6, 0.3, 0
+    (3.7, (0.0, 1.0), 0.0),        # both 0.3 off: the tie goes to the smaller weight
+    (3.7, (0.0, 0.5, 1.0), 0.5),   # 0.5 * 4 + 0.5 * 3.4 = 3.7
+])
+def test_the_trainer_chooses_the_weight_with_the_lowest_validation_rmse(label, choices, expected):
+  from trainer.common import inputs  # pylint: disable=g-import-not-at-top
+  from trainer.ranking import run  # pylint: disable=g-import-not-at-top
+  split = inputs.InMemorySplit({USER: tf.constant([1], tf.int64), ITEM: tf.constant([0], tf.int64),
+                                features.transformed_name(features.LABEL_KEY): tf.constant([label])})
+  weight, rmse = run.choose_neighbourhood_weight(_Constant(4.0), neighbourhood.NeighbourhoodRating(_tables(), 40),
+                                                 split, choices)
+  assert weight == expected
+  assert rmse[expected] == pytest.approx(min(rmse.values()))
+  assert rmse[0.0] == pytest.approx(abs(4.0 - label), abs=1e-6)
+
+
+@pytest.mark.parametrize('changes,message', [
+    ({'neighbourhood_weight_choices': (0.2, 1.2)}, r'must hold weights in \[0, 1\]'),
+    ({'neighbourhood_weight_choices': (0.2,), 'validation_fraction': 0.0, 'early_stopping_patience': 0},
+     'validation_fraction > 0'),
+    ({'neighbourhood_weight_choices': (0.2,), 'neighbourhood_weight': 0.3}, 'both set'),
+])
+def test_weight_choices_need_a_validation_slice_and_no_fixed_weight(changes, message):
+  with pytest.raises(ValueError, match=message):
+    dataclasses.replace(hparams_lib.DEFAULT, **changes)
 
 
 @pytest.mark.parametrize('field,value', [
@@ -138,7 +170,7 @@ def test_invalid_neighbourhood_hyperparameters_are_refused_with_their_name(field
 
 
 def test_neighbourhood_settings_round_trip_through_custom_config():
-  hparams = dataclasses.replace(hparams_lib.DEFAULT, neighbourhood_weight=0.2, neighbourhood_k=10)
+  hparams = dataclasses.replace(hparams_lib.DEFAULT, neighbourhood_weight_choices=(0.2, 0.4), neighbourhood_k=10)
   assert hparams_lib.RankingHyperparameters.from_config(hparams.to_config()) == hparams
 
 

@@ -48,7 +48,10 @@ class RankingHyperparameters(ConfigCodec):
       rating (each member costs one more training).
     neighbourhood_weight: w in rating = (1 - w) * network + w * item-item neighbourhood model
       (trainer/ranking/neighbourhood.py, fitted in closed form on the training examples after the network);
-      0 disables it.
+      0 disables it (unless neighbourhood_weight_choices is set).
+    neighbourhood_weight_choices: blend weights (in [0, 1]) the Trainer chooses among, after training, by the
+      RMSE on the validation slice (ties: the smallest); needs validation_fraction > 0 and
+      neighbourhood_weight = 0. Empty uses neighbourhood_weight as given.
     neighbourhood_k: at most this many of the user's rated items, the most similar to the item, predict it.
     neighbourhood_shrinkage: pseudo-count shrinking item similarities supported by few common users towards 0.
     neighbourhood_candidates: similar items kept per item (the k neighbours are looked for among them).
@@ -76,6 +79,7 @@ class RankingHyperparameters(ConfigCodec):
   early_stopping_patience: int = 0
   ensemble_size: int = 1
   neighbourhood_weight: float = 0.0
+  neighbourhood_weight_choices: Tuple[float, ...] = ()
   neighbourhood_k: int = 40
   neighbourhood_shrinkage: float = 100.0
   neighbourhood_candidates: int = 400
@@ -111,6 +115,17 @@ class RankingHyperparameters(ConfigCodec):
     if not 0.0 <= self.neighbourhood_weight <= 1.0:
       raise ValueError(f'neighbourhood_weight={self.neighbourhood_weight} must be in [0, 1] (0 disables the '
                        'neighbourhood model).')
+    if self.neighbourhood_weight_choices:
+      if any(not 0.0 <= w <= 1.0 for w in self.neighbourhood_weight_choices):
+        raise ValueError(f'neighbourhood_weight_choices={self.neighbourhood_weight_choices} must hold weights in '
+                         '[0, 1].')
+      if not self.validation_fraction:
+        raise ValueError(f'neighbourhood_weight_choices={self.neighbourhood_weight_choices} are chosen among on a '
+                         'validation slice: set validation_fraction > 0 (e.g. 0.05), or give neighbourhood_weight '
+                         'instead.')
+      if self.neighbourhood_weight:
+        raise ValueError(f'neighbourhood_weight={self.neighbourhood_weight} and neighbourhood_weight_choices='
+                         f'{self.neighbourhood_weight_choices} are both set; set one (the other to 0 / []).')
     if self.neighbourhood_shrinkage < 0:
       raise ValueError(f'neighbourhood_shrinkage={self.neighbourhood_shrinkage} must be >= 0.')
     if any(units < 1 for units in self.hidden_units):
@@ -142,11 +157,13 @@ SEED_NOTEBOOK = RankingHyperparameters(
 # recent rating as a rating-network input did not lower the RMSE and are left off; a two-member ensemble did
 # (validation 0.8810 / 0.8799) but adds a training to every run and is left as an option. Blending in the item-item
 # neighbourhood model with weight 0.35 had the best validation RMSE with each of seeds 42 / 7 / 1 among 0, 0.1, 0.2,
-# 0.25 ... 0.5 and 1 (0.8878 -> 0.8788, 0.8866 -> 0.8758, 0.8895 -> 0.8792).
+# 0.25 ... 0.5 and 1 (0.8878 -> 0.8788, 0.8866 -> 0.8758, 0.8895 -> 0.8792); the Trainer chooses the weight on the
+# validation slice of the data it trains on (0.35 on MovieLens), so other data gets its own.
 DEFAULT = RankingHyperparameters(factorization_dim=32, embedding_l2=3e-3, epochs=30, validation_fraction=0.05,
                                  early_stopping_patience=3,
                                  user_slope_features=(features.RECENT_RATING, features.INTERACTION_TIME),
-                                 user_slope_l2=1e-3, neighbourhood_weight=0.35)
+                                 user_slope_l2=1e-3,
+                                 neighbourhood_weight_choices=(0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5))
 
 NAMED_CONFIGURATIONS: Dict[str, RankingHyperparameters] = {
     'default': DEFAULT,

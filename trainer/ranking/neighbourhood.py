@@ -13,7 +13,8 @@ items i and j over the users who rated both, shrunk towards 0 by (n_ij - 1) / (n
 It is fitted in closed form on the training examples after the network is trained (no gradient) and stored in
 the exported model as tables (non-trainable variables), so serving needs nothing beyond user_id and item_id:
 like the id embeddings, a user's ratings enter at the next training. The ranking model's rating is
-(1 - w) * network + w * neighbourhood (`RankingHyperparameters.neighbourhood_weight`).
+(1 - w) * network + w * neighbourhood, w chosen on the validation slice among
+`RankingHyperparameters.neighbourhood_weight_choices` or fixed by `neighbourhood_weight`.
 """
 
 import dataclasses
@@ -113,7 +114,8 @@ def item_similarities(users: np.ndarray, items: np.ndarray, residuals: np.ndarra
   if num_items > MAX_ITEMS:
     raise ValueError(
         f'The neighbourhood model computes item-item similarities for {num_items:,} items (limit {MAX_ITEMS:,}); '
-        'set neighbourhood_weight=0 in the ranking hyperparameters to train without it on a catalogue this large.')
+        'set neighbourhood_weight=0 and neighbourhood_weight_choices=[] in the ranking hyperparameters '
+        '(--ranking-hparams) to train without it on a catalogue this large.')
   by_user = np.argsort(users, kind='stable')
   users, items, residuals = users[by_user], items[by_user], residuals[by_user]
   chunk_starts = np.searchsorted(users, np.arange(0, num_users, _USER_CHUNK))
@@ -185,6 +187,12 @@ def fit_tables(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, shrink
       global_mean=mu, user_bias=user_bias.astype(np.float32), item_bias=item_bias.astype(np.float32),
       neighbour_items=neighbour_items, neighbour_similarity=neighbour_similarity,
       rating_keys=keys, rating_residuals=residuals.astype(np.float32))
+
+
+def blend_rmse(network: np.ndarray, neighbourhood: np.ndarray, labels: np.ndarray, weight: float) -> float:
+  """RMSE (stars) of (1 - weight) * network + weight * neighbourhood against labels (all float `[n]`)."""
+  blended = (1.0 - weight) * network + weight * neighbourhood
+  return float(np.sqrt(np.mean((blended - labels) ** 2)))
 
 
 class NeighbourhoodRating(tf.keras.layers.Layer):

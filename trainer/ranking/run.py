@@ -4,8 +4,9 @@ import dataclasses
 import json
 import math
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
@@ -88,10 +89,41 @@ def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs
     members.append(member)
     history.update({_member_key(key, k): [float(x) for x in values] for key, values in fitted.history.items()})
   model = members[0] if len(members) == 1 else model_lib.RatingEnsemble(members)
-  if hparams.neighbourhood_weight:
-    model = neighbourhood.NeighbourhoodBlend(model, fit_neighbourhood(train_split, hparams),
-                                             hparams.neighbourhood_weight)
-  return model, history
+  weight = hparams.neighbourhood_weight
+  if not weight and not hparams.neighbourhood_weight_choices:
+    return model, history
+  neighbourhood_model = fit_neighbourhood(train_split, hparams)
+  if hparams.neighbourhood_weight_choices:
+    weight, validation_rmse = choose_neighbourhood_weight(model, neighbourhood_model, watched_split,
+                                                          hparams.neighbourhood_weight_choices)
+    logging.info('Neighbourhood blend weight %s chosen on the validation slice; RMSE by weight: %s', weight,
+                 validation_rmse)
+  if not weight:
+    return model, history
+  return neighbourhood.NeighbourhoodBlend(model, neighbourhood_model, weight), history
+
+
+def choose_neighbourhood_weight(rating_model: tf.keras.Model, neighbourhood_model: neighbourhood.NeighbourhoodRating,
+                                split: inputs.InMemorySplit,
+                                weights: Sequence[float]) -> Tuple[float, Dict[float, float]]:
+  """The blend weight with the lowest RMSE on `split` (ties: the smallest), and the RMSE of every weight."""
+  rmse_by_weight = blend_rmse_by_weight(rating_model, neighbourhood_model, split, weights)
+  return min(rmse_by_weight, key=lambda w: (rmse_by_weight[w], w)), rmse_by_weight
+
+
+def blend_rmse_by_weight(rating_model: tf.keras.Model, neighbourhood_model: neighbourhood.NeighbourhoodRating,
+                         split: inputs.InMemorySplit, weights: Sequence[float]) -> Dict[float, float]:
+  """RMSE (stars) on `split` of (1 - w) * rating_model + w * neighbourhood_model, for each weight w."""
+  label_key = features.transformed_name(features.LABEL_KEY)
+  network, neighbours, labels = [], [], []
+  for batch in inputs.evaluation_batches(split, _EVAL_BATCH_SIZE):
+    network.append(tf.reshape(rating_model(batch), [-1]).numpy())
+    neighbours.append(tf.reshape(neighbourhood_model(batch), [-1]).numpy())
+    labels.append(tf.reshape(batch[label_key], [-1]).numpy())
+  if not labels:
+    raise ValueError('The validation slice holds no examples to choose the neighbourhood weight on.')
+  network, neighbours, labels = (np.concatenate(x).astype(np.float64) for x in (network, neighbours, labels))
+  return {float(w): neighbourhood.blend_rmse(network, neighbours, labels, w) for w in weights}
 
 
 def fit_neighbourhood(train_split: inputs.InMemorySplit,

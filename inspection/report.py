@@ -31,6 +31,7 @@ from schema import features
 
 RMSE_METRIC = 'root_mean_squared_error'
 HISTORY_FILE = 'history.json'  # Written by trainer/*/run.py into the ModelRun artifact.
+BLEND_FILE = 'neighbourhood_blend.json'  # Written by trainer/ranking/run.py when the blend is on.
 STATISTICS_FILE = 'FeatureStats.pb'  # Written by StatisticsGen into each Split-<split>/ directory.
 # Keras history keys of validation series start with this.
 VALIDATION_PREFIX = 'val_'
@@ -157,7 +158,25 @@ def _training_section(artifacts: List[queries.ArtifactRecord]) -> str:
       if any(v != 0 for s in series.values() for v in s):  # All-zero curves (no regularisation) say nothing.
         parts.append(charts.line_chart(f'{run_artifact.producer}: {name}', series))
     parts.append('</div>')
+    parts.append(_blend_table(run_artifact))
   return '\n'.join(parts) or '<p>No trainer output in this run.</p>'
+
+
+def _blend_table(run_artifact: queries.ArtifactRecord) -> str:
+  """The ranking Trainer's neighbourhood blend weight and each candidate's validation RMSE ('' without one)."""
+  import tensorflow as tf
+  path = os.path.join(run_artifact.uri, BLEND_FILE)
+  if not tf.io.gfile.exists(path):
+    return ''
+  with tf.io.gfile.GFile(path) as f:
+    blend = json.load(f)
+  heading = (f'<p>{html.escape(run_artifact.producer)}: neighbourhood blend weight {blend["weight"]:g} '
+             '(rating = (1 - w) * network + w * neighbourhood model)</p>')
+  if not blend['validation_rmse']:
+    return heading
+  return heading + _table(['weight w', 'validation RMSE (stars)', 'chosen'],
+                          [[f'{w:g}', f'{r:.4f}', 'yes' if w == blend['weight'] else '']
+                           for w, r in blend['validation_rmse']])
 
 
 def _evaluation_section(validations: List[queries.ModelValidation]) -> str:

@@ -5,6 +5,7 @@ browser lays out and on the rendered size of the chart bars, not on the HTML sou
 """
 
 import csv
+import glob
 import json
 import os
 import shutil
@@ -159,6 +160,18 @@ def test_html_report_shows_the_run_offline_in_chromium(fixture_pipeline_run, tmp
   assert f'Split eval: {num_rows - num_train} examples' in text
   assert 'train\t\t\tNo anomalies\tThe split matches the schema.' in text
   assert f'{configs.RANKING_TRAINER_ID}: rmse' in text and 'eval rmse' in text  # Training curve titles/legend.
+  # The default configuration chooses the neighbourhood blend weight among 7 on the validation slice; the
+  # Trainer's record holds the lowest-RMSE weight, and the report shows each weight's row.
+  [blend_path] = glob.glob(os.path.join(fixture_pipeline_run.output_dir, 'tfx', configs.RANKING_TRAINER_ID,
+                                        'model_run', '*', 'neighbourhood_blend.json'))
+  with open(blend_path, encoding='utf-8') as f:
+    blend = json.load(f)
+  assert [w for w, _ in blend['validation_rmse']] == [0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5]
+  assert blend['weight'] == min(blend['validation_rmse'], key=lambda pair: (pair[1], pair[0]))[0]
+  assert f'{configs.RANKING_TRAINER_ID}: neighbourhood blend weight {blend["weight"]:g}' in text
+  for w, validation_rmse in blend['validation_rmse']:
+    chosen = '\tyes' if w == blend['weight'] else ''
+    assert f'{w:g}\t{validation_rmse:.4f}{chosen}' in text
   assert f'{configs.RANKING_EVALUATOR_ID}: BLESSED' in text
   assert 'RMSE per user segment (stars)' in text
   assert 'user_gender=F' in text and 'user_gender=M' in text

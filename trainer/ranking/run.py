@@ -4,7 +4,7 @@ import dataclasses
 import json
 import math
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -19,15 +19,36 @@ from trainer.ranking import export, hparams as hparams_lib, model as model_lib, 
 # Evaluation batch size (does not affect results).
 _EVAL_BATCH_SIZE = 8192
 
+# Files the Trainer writes into its ModelRun artifact (inspection/report.py reads them).
+HISTORY_FILE = 'history.json'
+BLEND_FILE = 'neighbourhood_blend.json'
+
 # Keras training history: metric name -> one value per epoch.
 History = Dict[str, List[float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class BlendChoice:
+  """The neighbourhood blend weight the Trainer used.
+
+  Attributes:
+    weight: w in (1 - w) * network + w * neighbourhood model (0: the network alone).
+    validation_rmse: each candidate weight's RMSE (stars) on the validation slice; empty for a fixed weight.
+  """
+  weight: float
+  validation_rmse: Dict[float, float]
+
+  def to_json(self) -> Dict:
+    """{'weight': w, 'validation_rmse': [[weight, rmse], ...] in the order tried}."""
+    return {'weight': self.weight, 'validation_rmse': [[w, r] for w, r in self.validation_rmse.items()]}
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the ranking model and saves it to `fn_args.serving_model_dir`.
 
   Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
-  per-epoch training and validation RMSE are written to `<model_run_dir>/history.json`. With
+  per-epoch training and validation RMSE are written to `<model_run_dir>/history.json`, the neighbourhood blend's
+  weight (and each candidate's validation RMSE) to `<model_run_dir>/neighbourhood_blend.json`. With
   `validation_fraction` > 0 a slice of the TRAIN split is held out to watch (and, with
   `early_stopping_patience`, to choose the epoch); otherwise the eval split is only watched, never used to choose.
   """
@@ -48,19 +69,35 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features, hparams.context_features,
       hparams.user_slope_features)
-  model, history = train_ranking_model(train_split, watched_split, tower_features, hparams)
+  network, history = train_network(train_split, watched_split, tower_features, hparams)
+  model, blend = blend_with_neighbourhood(network, train_split, watched_split, hparams)
   if hparams.validation_fraction:
     logging.info('Eval split RMSE after training (reported, not used to choose): %.4f', rmse(model, eval_split))
 
   export.export_ranking_model(model, tf_transform_output, fn_args.serving_model_dir)
   tf.io.gfile.makedirs(fn_args.model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
     json.dump(history, f)
+  if blend is not None:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, BLEND_FILE), 'w') as f:
+      json.dump(blend.to_json(), f)
 
 
 def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs.InMemorySplit,
                         tower_features: feature_specs.TowerFeatures,
                         hparams: hparams_lib.RankingHyperparameters) -> Tuple[tf.keras.Model, History]:
+  """The network trained (`train_network`), blended with the neighbourhood model (`blend_with_neighbourhood`).
+
+  Returns:
+    (the exported model: network or blend; the network's Keras history).
+  """
+  network, history = train_network(train_split, watched_split, tower_features, hparams)
+  return blend_with_neighbourhood(network, train_split, watched_split, hparams)[0], history
+
+
+def train_network(train_split: inputs.InMemorySplit, watched_split: inputs.InMemorySplit,
+                  tower_features: feature_specs.TowerFeatures,
+                  hparams: hparams_lib.RankingHyperparameters) -> Tuple[tf.keras.Model, History]:
   """Trains `hparams.ensemble_size` members (seeds seed, seed + 1, ...) and returns the model and its history.
 
   Args:
@@ -70,9 +107,8 @@ def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs
     hparams: the hyperparameters.
 
   Returns:
-    (the single member, or a RatingEnsemble averaging the members, blended with the neighbourhood model fitted
-    on `train_split` when `hparams.neighbourhood_weight` > 0; Keras history metric -> per-epoch values, keys of
-    member k > 0 prefixed `member<k>_` after any `val_`).
+    (the single member, or a RatingEnsemble averaging the members; Keras history metric -> per-epoch values, keys
+    of member k > 0 prefixed `member<k>_` after any `val_`).
   """
   rating_offset = mean_rating(train_split)
   members: List[model_lib.RankingModel] = []
@@ -88,19 +124,32 @@ def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs
         epochs=hparams.epochs, verbose=2, callbacks=_early_stopping(hparams))
     members.append(member)
     history.update({_member_key(key, k): [float(x) for x in values] for key, values in fitted.history.items()})
-  model = members[0] if len(members) == 1 else model_lib.RatingEnsemble(members)
-  weight = hparams.neighbourhood_weight
-  if not weight and not hparams.neighbourhood_weight_choices:
-    return model, history
+  return (members[0] if len(members) == 1 else model_lib.RatingEnsemble(members)), history
+
+
+def blend_with_neighbourhood(network: tf.keras.Model, train_split: inputs.InMemorySplit,
+                             watched_split: inputs.InMemorySplit, hparams: hparams_lib.RankingHyperparameters
+                             ) -> Tuple[tf.keras.Model, Optional[BlendChoice]]:
+  """Blends the trained network with the neighbourhood model fitted on `train_split`, as `hparams` say.
+
+  With `neighbourhood_weight_choices` the weight is chosen on `watched_split` (the validation slice); otherwise
+  `neighbourhood_weight` is used.
+
+  Returns:
+    (the network, or a NeighbourhoodBlend; the weight used and how it was chosen, None when the blend is off).
+  """
+  if not hparams.neighbourhood_weight and not hparams.neighbourhood_weight_choices:
+    return network, None
   neighbourhood_model = fit_neighbourhood(train_split, hparams)
+  choice = BlendChoice(weight=hparams.neighbourhood_weight, validation_rmse={})
   if hparams.neighbourhood_weight_choices:
-    weight, validation_rmse = choose_neighbourhood_weight(model, neighbourhood_model, watched_split,
-                                                          hparams.neighbourhood_weight_choices)
-    logging.info('Neighbourhood blend weight %s chosen on the validation slice; RMSE by weight: %s', weight,
-                 validation_rmse)
-  if not weight:
-    return model, history
-  return neighbourhood.NeighbourhoodBlend(model, neighbourhood_model, weight), history
+    choice = BlendChoice(*choose_neighbourhood_weight(network, neighbourhood_model, watched_split,
+                                                      hparams.neighbourhood_weight_choices))
+    logging.info('Neighbourhood blend weight %s chosen on the validation slice; RMSE by weight: %s', choice.weight,
+                 choice.validation_rmse)
+  if not choice.weight:
+    return network, choice
+  return neighbourhood.NeighbourhoodBlend(network, neighbourhood_model, choice.weight), choice
 
 
 def choose_neighbourhood_weight(rating_model: tf.keras.Model, neighbourhood_model: neighbourhood.NeighbourhoodRating,

@@ -20,7 +20,7 @@ from typing import Dict, Optional, Sequence
 
 
 from pipeline import environment
-from trainer_phases import open_run, split_files
+from run_outputs import open_run, split_files
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

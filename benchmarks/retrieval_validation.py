@@ -24,7 +24,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from pipeline import configs, environment
-from trainer_phases import open_run
+from run_outputs import open_run
 
 # Every VALIDATION_EVERY-th training interaction (canonical order) is held out.
 VALIDATION_EVERY = 20

@@ -28,10 +28,9 @@ from inspection import charts, cli, queries, tables
 from inspection.store import StoreError
 from pipeline import configs
 from schema import features
+from trainer.common.run_files import BLEND_FILE, HISTORY_FILE
 
 RMSE_METRIC = 'root_mean_squared_error'
-HISTORY_FILE = 'history.json'  # Written by trainer/*/run.py into the ModelRun artifact.
-BLEND_FILE = 'neighbourhood_blend.json'  # Written by trainer/ranking/run.py when the blend is on.
 STATISTICS_FILE = 'FeatureStats.pb'  # Written by StatisticsGen into each Split-<split>/ directory.
 # Keras history keys of validation series start with this.
 VALIDATION_PREFIX = 'val_'

@@ -235,8 +235,9 @@ class NeighbourhoodRating(tf.keras.layers.Layer):
     flat_keys = tf.reshape(keys, [-1])
     position = tf.searchsorted(self.rating_keys, flat_keys, side='left')
     found = tf.reshape(tf.gather(self.rating_keys, position) == flat_keys, tf.shape(keys))
-    # Neighbours are ordered most similar first: keep the first max_neighbours the user rated.
-    rated = found & (similarity > 0) & tf.expand_dims(known_users < num_users, 1)
+    # Neighbours are ordered most similar first: keep the first max_neighbours the user rated. (An unseen user's
+    # keys, num_users * num_items + j, lie above every rating's key: none is found.)
+    rated = found & (similarity > 0)
     used = rated & (tf.cumsum(tf.cast(rated, tf.int32), axis=1) <= self.max_neighbours)
     weights = tf.where(used, similarity, 0.0)
     residuals = tf.reshape(tf.gather(self.rating_residuals, position), tf.shape(keys))

@@ -14,14 +14,11 @@ from tfx import v1 as tfx
 
 from schema import features
 from trainer.common import feature_specs, hyperparameters, inputs
+from trainer.common.run_files import BLEND_FILE, HISTORY_FILE
 from trainer.ranking import export, hparams as hparams_lib, model as model_lib, neighbourhood
 
 # Evaluation batch size (does not affect results).
 _EVAL_BATCH_SIZE = 8192
-
-# Files the Trainer writes into its ModelRun artifact (inspection/report.py reads them).
-HISTORY_FILE = 'history.json'
-BLEND_FILE = 'neighbourhood_blend.json'
 
 # Keras training history: metric name -> one value per epoch.
 History = Dict[str, List[float]]

@@ -17,13 +17,12 @@ from tfx import v1 as tfx
 from schema import features
 from serving import assets as serving_assets
 from trainer.common import feature_specs, hyperparameters, inputs
+from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, model as model_lib
 
 # Evaluation batch size (does not affect results).
 _EVAL_BATCH_SIZE = 1024
-HISTORY_FILE = 'history.json'
-EVALUATION_FILE = 'evaluation.json'
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:

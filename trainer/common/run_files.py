@@ -1,0 +1,8 @@
+"""Names of the files the trainers write into their ModelRun artifact (inspection/report.py reads them)."""
+
+# Keras history of either trainer: metric name -> one value per epoch (JSON).
+HISTORY_FILE = 'history.json'
+# The retrieval model's FactorizedTopK accuracies after training (JSON).
+EVALUATION_FILE = 'evaluation.json'
+# The ranking model's neighbourhood blend weight and each candidate's validation RMSE (JSON; with the blend on).
+BLEND_FILE = 'neighbourhood_blend.json'

@@ -1,0 +1,56 @@
+"""Item-item (EASE) retrieval scores: closed-form weights, users' items, the scorer's masking, refusals."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.retrieval_export_test import write_split
+from tests.transform_fixtures import movielens_like_row
+from trainer.retrieval import item_item
+
+
+def test_weights_are_ridge_regressions_of_each_item_on_the_others():
+  # Users a {0, 1}, b {0}, c {0, 2}; l2 = 2. XᵀX = [[3, 1, 1], [1, 1, 0], [1, 0, 1]], so
+  # G + 2I = [[5, 1, 1], [1, 3, 0], [1, 0, 3]]; det = 5*9 - 1*3 - 1*3 = 39;
+  # P = adj / 39 with adj = [[9, -3, -3], [-3, 14, 1], [-3, 1, 14]].
+  # B[i, j] = -P[i, j] / P[j, j]: B[0, 1] = 3/14, B[1, 0] = 3/9, B[2, 1] = -1/14, B[1, 2] = -1/14, B[0, 2] = 3/14.
+  histories = item_item.histories_from_sets({b'a': {0, 1}, b'b': {0}, b'c': {0, 2}})
+  weights = item_item.fit_weights(histories, 3, l2=2.0)
+  expected = np.array([[0.0, 3 / 14, 3 / 14], [3 / 9, 0.0, -1 / 14], [3 / 9, -1 / 14, 0.0]])
+  np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_an_item_nobody_has_gets_zero_weights():
+  histories = item_item.histories_from_sets({b'a': {0, 1}})
+  weights = item_item.fit_weights(histories, 3, l2=1.0)
+  # G + I = [[2, 1, 0], [1, 2, 0], [0, 0, 1]]: B[0, 1] = B[1, 0] = 1/2 (det 3, P[0, 1] = -1/3, P[1, 1] = 2/3).
+  np.testing.assert_allclose(weights, [[0.0, 0.5, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]], atol=1e-7)
+
+
+def test_scorer_scores_unseen_items_from_the_users_items_and_zero_for_unknown_users():
+  histories = item_item.histories_from_sets({b'a': {0, 1}, b'b': {0}, b'c': {0, 2}})
+  weights = np.array([[0.0, 0.5, 0.25], [1.0, 0.0, 2.0], [4.0, 8.0, 0.0]], np.float32)
+  scores, seen = item_item.ItemItemScorer(histories, weights)(tf.constant([b'b', b'a', b'zz', b'c']))
+  # b: row 0 on unseen 1, 2; a: rows 0 + 1 on unseen 2 = 0.25 + 2; c: rows 0 + 2 on unseen 1 = 0.5 + 8.
+  np.testing.assert_allclose(scores.numpy(), [[0.0, 0.5, 0.25], [0.0, 0.0, 2.25], [0.0, 0.0, 0.0], [0.0, 8.5, 0.0]])
+  np.testing.assert_array_equal(seen.numpy(), [[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 1]])
+
+
+def test_histories_are_read_once_per_user_and_item_from_the_training_examples(tmp_path):
+  rows = [movielens_like_row('u2', 'i9', 4.0), movielens_like_row('u1', 'i1', 3.0),
+          movielens_like_row('u2', 'i1', 5.0), movielens_like_row('u2', 'i9', 2.0)]
+  write_split(rows, str(tmp_path / 'Split-train' / 'data.gz'))
+  histories = item_item.read_histories([str(tmp_path / 'Split-train' / '*')], np.array([b'i1', b'i5', b'i9'], object))
+  assert histories.user_ids.tolist() == [b'u1', b'u2']
+  assert histories.row_splits.tolist() == [0, 1, 3]
+  assert histories.item_columns.tolist() == [0, 0, 2]
+  with pytest.raises(ValueError, match="b'i9'.*not in the retrieval catalogue"):
+    item_item.read_histories([str(tmp_path / 'Split-train' / '*')], np.array([b'i1'], object))
+
+
+def test_a_catalogue_above_the_limit_or_a_non_positive_penalty_is_refused_naming_the_fix():
+  histories = item_item.histories_from_sets({b'a': {0, 1, 2}})
+  with pytest.raises(ValueError, match='3 items.*at most 2.*item_item_weight'):
+    item_item.fit_weights(histories, 3, l2=1.0, max_items=2)
+  with pytest.raises(ValueError, match='item_item_l2=0'):
+    item_item.fit_weights(histories, 3, l2=0.0)

@@ -1,0 +1,156 @@
+"""Item-item retrieval scores from the user's own training items (EASE), added to the two-tower scores.
+
+The two-tower model places a user by id and profile; what the user has consumed enters only through the user id
+embedding. An item-item model scores an item by the items the user has: EASE (Steck, "Embarrassingly Shallow
+Autoencoders for Sparse Data", WWW 2019) learns the weights `B` `[num_items, num_items]` of a linear
+model predicting each item's column of the user x item matrix `X` (1 where the user interacted, 0 otherwise)
+from the other columns, in closed form:
+
+    P = (XᵀX + l2 · I)⁻¹,   B[i, j] = -P[i, j] / P[j, j],   B[j, j] = 0,
+
+and a user's score of item j is `x_u · B[:, j]` (sum over the user's items i of B[i, j]). The export ranks the
+catalogue by `query · candidate + weight · x_u · B` for the items the user has not interacted with and by the
+two-tower score alone for the items they have (a user's own items are what B predicts best, and the serving
+recommender drops them anyway), so the top-K holds more unseen candidates. Users outside the training data have
+no items: their scores are the two-tower scores.
+
+Cost: `XᵀX` and its inverse are `[num_items, num_items]` float64 (time ∝ num_items³): the fit is refused above
+`MAX_ITEMS`. At serving, a user with h training items costs h · num_items multiply-adds.
+"""
+
+from typing import Dict, NamedTuple, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from schema import features
+from trainer.retrieval import candidates as candidates_lib
+
+# Largest catalogue the closed-form fit accepts: 20,000² float64 is 3.2 GB per matrix and the inverse takes minutes
+# on 2 cores.
+MAX_ITEMS = 20_000
+# Training examples parsed per step while reading the users' items.
+_READ_BATCH_SIZE = 4096
+
+
+class Histories(NamedTuple):
+  """Each training user's distinct items, as catalogue columns, in compressed-row form.
+
+  Attributes:
+    user_ids: string `[num_users]`, raw user ids, sorted.
+    row_splits: int64 `[num_users + 1]`; user r's items are `item_columns[row_splits[r]:row_splits[r + 1]]`.
+    item_columns: int64 `[num_interactions]`, catalogue columns, ascending within each user.
+  """
+  user_ids: np.ndarray
+  row_splits: np.ndarray
+  item_columns: np.ndarray
+
+
+def read_histories(train_file_patterns: Sequence[str], item_ids: np.ndarray) -> Histories:
+  """Reads every training user's distinct items from ExampleGen's raw training examples.
+
+  Args:
+    train_file_patterns: the training split's raw example files.
+    item_ids: string `[num_items]`, the catalogue's raw item ids in the order of the export's columns.
+
+  Raises:
+    ValueError: if a training item is missing from `item_ids` (the catalogue must be read from the same files).
+  """
+  column_of = {item: column for column, item in enumerate(item_ids.tolist())}
+  spec = {features.USER_ID: tf.io.FixedLenFeature([], tf.string),
+          features.ITEM_ID: tf.io.FixedLenFeature([], tf.string)}
+  by_user: Dict[bytes, set] = {}
+  for batch in candidates_lib.serialized_examples(train_file_patterns).batch(_READ_BATCH_SIZE):
+    parsed = tf.io.parse_example(batch, spec)
+    for user, item in zip(parsed[features.USER_ID].numpy().tolist(), parsed[features.ITEM_ID].numpy().tolist()):
+      if item not in column_of:
+        raise ValueError(f'Training item {item!r} is not in the retrieval catalogue; build the catalogue from the '
+                         'training files too (candidates.catalogue_examples).')
+      by_user.setdefault(user, set()).add(column_of[item])
+  return histories_from_sets(by_user)
+
+
+def histories_from_sets(items_by_user: Dict[bytes, set]) -> Histories:
+  """Compressed-row `Histories` of user id -> set of catalogue columns."""
+  users = sorted(items_by_user)
+  lengths = [len(items_by_user[u]) for u in users]
+  row_splits = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+  columns = [np.array(sorted(items_by_user[u]), np.int64) for u in users]
+  item_columns = np.concatenate(columns) if columns else np.zeros([0], np.int64)
+  return Histories(np.array(users, dtype=object), row_splits, item_columns)
+
+
+def check_catalogue_size(num_items: int, max_items: int = MAX_ITEMS) -> None:
+  """Raises ValueError naming the fix if the catalogue is too large for `fit_weights`."""
+  if num_items > max_items:
+    raise ValueError(f'The catalogue has {num_items} items; the item-item retrieval fit handles at most '
+                     f'{max_items} (its matrices are items x items). Set the retrieval hyperparameter '
+                     'item_item_weight to 0 (--retrieval-hparams \'{"item_item_weight": 0}\').')
+
+
+def fit_weights(histories: Histories, num_items: int, l2: float, max_items: int = MAX_ITEMS) -> np.ndarray:
+  """EASE weights `B` of the users' items (formula in the module docstring).
+
+  Args:
+    histories: the training users' items (`read_histories`).
+    num_items: catalogue size (columns of B).
+    l2: the ridge penalty added to XᵀX's diagonal (> 0); larger shrinks B towards 0.
+    max_items: refuse catalogues larger than this.
+
+  Returns:
+    float32 `[num_items, num_items]`, zero diagonal; an item nobody interacted with has zero rows and columns.
+
+  Raises:
+    ValueError: if the catalogue exceeds `max_items` or `l2` is not positive.
+  """
+  check_catalogue_size(num_items, max_items)
+  if l2 <= 0:
+    raise ValueError(f'item_item_l2={l2} must be positive.')
+  rows = np.repeat(np.arange(len(histories.user_ids)), np.diff(histories.row_splits))
+  x = np.zeros([len(histories.user_ids), num_items], np.float64)
+  x[rows, histories.item_columns] = 1.0
+  gram = x.T @ x
+  gram[np.diag_indices(num_items)] += l2
+  precision = np.linalg.inv(gram)
+  weights = -precision / np.diag(precision)[np.newaxis, :]
+  weights[np.diag_indices(num_items)] = 0.0
+  return weights.astype(np.float32)
+
+
+class ItemItemScorer(tf.Module):
+  """The item-item scores of users given by raw id, from tables saved with the export.
+
+  Call with raw user ids, string `[batch]`; returns `(scores, seen)`, float32 `[batch, num_items]` each: `scores`
+  is `x_u · B` on the items the user has not interacted with and 0 on those they have; `seen` is `x_u` (1 on the
+  user's training items). Unknown users get zeros in both.
+  """
+
+  def __init__(self, histories: Histories, weights: np.ndarray, name: str = 'item_item') -> None:
+    super().__init__(name=name)
+    num_users = len(histories.user_ids)
+    self.user_rows = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(histories.user_ids), tf.string),
+                                            tf.range(num_users, dtype=tf.int64)), default_value=-1)
+    self.row_splits = tf.Variable(histories.row_splits, dtype=tf.int64, trainable=False, name='row_splits')
+    self.item_columns = tf.Variable(histories.item_columns, dtype=tf.int64, trainable=False, name='item_columns')
+    self.weights = tf.Variable(weights, dtype=tf.float32, trainable=False, name='weights')
+
+  @property
+  def num_items(self) -> int:
+    return int(self.weights.shape[0])
+
+  def __call__(self, user_ids: tf.Tensor):
+    user_ids = tf.reshape(user_ids, [-1])
+    batch_size = tf.shape(user_ids, out_type=tf.int64)[0]
+    rows = self.user_rows.lookup(user_ids)
+    known = rows >= 0
+    safe_rows = tf.where(known, rows, tf.zeros_like(rows))
+    starts = tf.gather(self.row_splits, safe_rows)
+    lengths = tf.where(known, tf.gather(self.row_splits, safe_rows + 1) - starts, tf.zeros_like(starts))
+    positions = tf.ragged.range(starts, starts + lengths)
+    items = tf.gather(self.item_columns, positions.flat_values)
+    query_of_item = positions.value_rowids()
+    scores = tf.math.unsorted_segment_sum(tf.gather(self.weights, items), query_of_item, batch_size)
+    seen = tf.scatter_nd(tf.stack([query_of_item, items], axis=1), tf.ones_like(items, tf.float32),
+                         tf.stack([batch_size, tf.cast(self.num_items, tf.int64)]))
+    return scores * (1.0 - seen), seen

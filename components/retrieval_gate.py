@@ -1,7 +1,8 @@
 """RetrievalGate: measures the retrieval model on the evaluation split and blesses it for the Pusher.
 
 TFMA has no recommender metrics, so this component ranks the whole catalogue for every evaluation user with the
-exported model (its `query_embedding` and `candidate_embeddings` signatures) and computes, as
+exported model (its `catalogue_scores` signature, the scores `serving_default` ranks by; query · candidate
+embeddings for exports without it) and computes, as
 `components.retrieval_metrics` defines them, top-K accuracy (seen items kept) and Recall@K with the user's
 training items removed, overall and per user segment (gender, occupation, age bucket, when present).
 
@@ -18,7 +19,7 @@ import collections
 import dataclasses
 import json
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -145,15 +146,10 @@ def measure(model_dir: str, data: EvaluationData) -> Dict:
                      'trainer.retrieval.export.export_retrieval_model.')
   catalogue = loaded.signatures[retrieval_export.CANDIDATE_EMBEDDINGS_SIGNATURE]()
   item_ids = catalogue[retrieval_export.ITEM_IDS_OUTPUT].numpy()
-  item_embeddings = catalogue[retrieval_export.EMBEDDINGS_OUTPUT].numpy()
   examples = tf.constant(data.user_examples, dtype=tf.string)
-  query_embeddings = np.concatenate([
-      loaded.signatures[retrieval_export.QUERY_EMBEDDING_SIGNATURE](examples=batch)[
-          retrieval_export.EMBEDDINGS_OUTPUT].numpy()
-      for batch in tf.data.Dataset.from_tensor_slices(examples).batch(_READ_BATCH_SIZE)])
+  scores = catalogue_scores(loaded, examples, catalogue[retrieval_export.EMBEDDINGS_OUTPUT].numpy())
   transformed_users = {k: v.numpy() for k, v in
                        loaded.signatures[retrieval_export.TRANSFORM_SIGNATURE](examples=examples).items()}
-  scores = query_embeddings @ item_embeddings.T
 
   column_of = {item: column for column, item in enumerate(item_ids)}
   row_of = {user: row for row, user in enumerate(data.user_ids)}
@@ -186,6 +182,26 @@ def measure(model_dir: str, data: EvaluationData) -> Dict:
     segments[column] = {value: {recall_key(GATED_K): float(np.mean(r)), 'num_users': len(r)}
                         for value, r in sorted(by_value.items())}
   return {'overall': overall, 'segments': segments}
+
+
+def catalogue_scores(loaded: Any, examples: tf.Tensor, item_embeddings: np.ndarray) -> np.ndarray:
+  """Every catalogue item's score for each query, float32 `[num_queries, num_items]`, as the export ranks them.
+
+  From the export's `catalogue_scores` signature (two-tower plus item-item scores); an export that predates it is
+  scored as query · candidate embeddings.
+
+  Args:
+    loaded: the loaded SavedModel.
+    examples: string `[num_queries]`, serialized user examples.
+    item_embeddings: float32 `[num_items, embedding_dim]` from its `candidate_embeddings` signature.
+  """
+  batches = tf.data.Dataset.from_tensor_slices(examples).batch(_READ_BATCH_SIZE)
+  if retrieval_export.CATALOGUE_SCORES_SIGNATURE in loaded.signatures:
+    signature = loaded.signatures[retrieval_export.CATALOGUE_SCORES_SIGNATURE]
+    return np.concatenate([signature(examples=batch)[retrieval_export.SCORES_OUTPUT].numpy() for batch in batches])
+  signature = loaded.signatures[retrieval_export.QUERY_EMBEDDING_SIGNATURE]
+  return np.concatenate([signature(examples=batch)[retrieval_export.EMBEDDINGS_OUTPUT].numpy()
+                         for batch in batches]) @ item_embeddings.T
 
 
 def blessing_decision(candidate: Mapping[str, float], baseline: Optional[Mapping[str, float]],

@@ -11,7 +11,8 @@ import tensorflow as tf
 from schema import features
 from tests.transform_fixtures import movielens_like_row, run_transform
 from trainer.common import feature_specs
-from trainer.retrieval import candidates, export, hparams as hparams_lib
+from components import retrieval_gate
+from trainer.retrieval import candidates, export, hparams as hparams_lib, item_item
 from trainer.retrieval.model import RetrievalModel
 
 TRAIN_ROWS = [
@@ -66,7 +67,7 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   transform_dir = str(tmp_path / 'transform')
   tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
-                                                 top_k=2)
+                                                 top_k=2, item_item_weight=0.0)
   tower_features = feature_specs.model_features(tf_transform_output)
   model = RetrievalModel(tower_features, hparams)
   transform_layer = tf_transform_output.transform_features_layer()
@@ -117,7 +118,7 @@ def _scann_export(tmp_path, catalogue_rows):
   transform_dir = str(tmp_path / 'transform')
   tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
-                                                 top_k=2, index=hparams_lib.SCANN_INDEX)
+                                                 top_k=2, index=hparams_lib.SCANN_INDEX, item_item_weight=0.0)
   model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
   catalogue = tf.constant([serialized(r) for r in catalogue_rows])
   item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
@@ -150,3 +151,54 @@ def test_scann_index_export_loads_and_answers_with_scann_ops(tmp_path):
 def test_scann_index_on_a_tiny_catalogue_is_refused_naming_the_fix(tmp_path):
   with pytest.raises(ValueError, match='brute_force'):
     _scann_export(tmp_path, [TRAIN_ROWS[0], TRAIN_ROWS[1], EVAL_ROWS[0]])
+
+
+def test_item_item_scores_are_added_to_unseen_items_only_and_rank_the_answer(tmp_path):
+  transform_dir = str(tmp_path / 'transform')
+  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
+  hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
+                                                 top_k=3, item_item_weight=3.0, item_item_l2=1.0)
+  model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
+  transform_layer = tf_transform_output.transform_features_layer()
+  catalogue = tf.constant([serialized(r) for r in (TRAIN_ROWS[0], TRAIN_ROWS[1], TRAIN_ROWS[3], EVAL_ROWS[0])])
+  item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
+                                                     transform_layer)
+  assert item_ids.numpy().tolist() == [b'i1', b'i2', b'i3', b'i9']
+  train_dir = tmp_path / 'Split-train'
+  write_split(TRAIN_ROWS, str(train_dir / 'data.gz'))
+  histories = item_item.read_histories([str(train_dir / '*')], item_ids.numpy())
+  scorer = item_item.ItemItemScorer(histories, item_item.fit_weights(histories, 4, hparams.item_item_l2))
+  export_dir = str(tmp_path / 'serving_model')
+  export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
+                                export_dir, item_item=scorer)
+
+  users = [TRAIN_ROWS[0], TRAIN_ROWS[2], movielens_like_row('u404', 'i1', 1.0, age=33, gender='M')]
+  requests = tf.constant([serialized(r, keep=is_user_column) for r in users])
+  towers = model.query_tower(transform_layer(
+      tf.io.parse_example(requests, candidates.user_feature_spec(tf_transform_output)))).numpy() @ \
+      item_embeddings.numpy().T
+  # u1 has i1, u3 has i1 and i3: with l2 = 1, B[i1, i3] = 1 / (2 + 1) (i3's column regressed on i1's: u1 and u3
+  # have i1, u3 has i3). u1's unseen i3 gets 3 * 1/3; u3's unseen items co-occur with nothing; u404 has no items.
+  expected = towers + np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+  reloaded = tf.saved_model.load(export_dir)
+  scores = reloaded.signatures[export.CATALOGUE_SCORES_SIGNATURE](examples=requests)[export.SCORES_OUTPUT].numpy()
+  np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+  answer = reloaded.signatures[export.SERVING_SIGNATURE](examples=requests)
+  expected_top = np.argsort(-expected, axis=1, kind='stable')[:, :3]
+  np.testing.assert_array_equal(answer[export.ITEM_IDS_OUTPUT].numpy(), item_ids.numpy()[expected_top])
+  np.testing.assert_allclose(answer[export.SCORES_OUTPUT].numpy(), np.take_along_axis(expected, expected_top, 1),
+                             rtol=1e-5, atol=1e-6)
+  # The retrieval gate ranks by the same scores.
+  np.testing.assert_allclose(retrieval_gate.catalogue_scores(reloaded, requests, item_embeddings.numpy()), expected,
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_item_item_weight_without_a_scorer_or_with_scann_is_refused(tmp_path):
+  with pytest.raises(ValueError, match='item_item_weight=0'):
+    hparams_lib.RetrievalHyperparameters(index=hparams_lib.SCANN_INDEX)
+  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, str(tmp_path / 'transform'))
+  hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3)
+  model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
+  with pytest.raises(ValueError, match='item_item='):
+    export.export_retrieval_model(model.query_tower, tf.constant([b'i1']), tf.zeros([1, 3]), tf_transform_output,
+                                  hparams, str(tmp_path / 'model'))

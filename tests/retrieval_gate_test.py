@@ -55,7 +55,7 @@ def _export_model(uri, tf_transform_output, train_rows, eval_rows, truth_score: 
   model.uri = uri
   export.export_retrieval_model(
       OneHotUserTower(depth), tf.constant(item_ids), tf.constant(embeddings, tf.float32), tf_transform_output,
-      hparams_lib.RetrievalHyperparameters(top_k=5), os.path.join(uri, 'Format-Serving'))
+      hparams_lib.RetrievalHyperparameters(top_k=5, item_item_weight=0.0), os.path.join(uri, 'Format-Serving'))
   return model
 
 

@@ -3,8 +3,12 @@
 Signatures (those taking `examples` expect string `[batch]` of serialized tf.Example holding `user_id` and the
 `user_*` columns; only those columns are parsed, any others are ignored):
 
-* `serving_default` -> `item_ids` string `[batch, K]` and `scores` float32 `[batch, K]`, best first, from the
-  candidate index (brute force by default; ScaNN with `index='scann'`). K is `top_k` (at most the catalogue).
+* `serving_default` -> `item_ids` string `[batch, K]` and `scores` float32 `[batch, K]`, best first. K is `top_k`
+  (at most the catalogue). With `item_item_weight` > 0 the scores are `catalogue_scores`' (the whole catalogue is
+  scored); otherwise they come from the candidate index (brute force by default; ScaNN with `index='scann'`).
+* `catalogue_scores` -> `scores` float32 `[batch, num_items]`, every catalogue item's score in the order of
+  `candidate_embeddings`: query · candidate, plus `item_item_weight` times the item-item score
+  (`trainer.retrieval.item_item`) on the items the user has not interacted with in training.
 * `query_embedding` -> `embeddings` float32 `[batch, embedding_dim]`, the query tower's output.
 * `candidate_embeddings` (no input) -> `item_ids` string `[num_items]` and `embeddings` float32
   `[num_items, embedding_dim]`, the whole catalogue, so the retrieval gate can rank every item.
@@ -17,7 +21,7 @@ answers after the pipeline's Transform output is deleted. A ScaNN index holds op
 serving it needs a ScaNN-enabled TF Serving build (see docs/retrieval.md).
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -28,11 +32,13 @@ from schema import features
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import hparams as hparams_lib
 from trainer.retrieval.hparams import SCANN_INDEX, RetrievalHyperparameters
+from trainer.retrieval.item_item import ItemItemScorer
 from trainer.retrieval.model import Tower
 
 SERVING_SIGNATURE = 'serving_default'
 QUERY_EMBEDDING_SIGNATURE = 'query_embedding'
 CANDIDATE_EMBEDDINGS_SIGNATURE = 'candidate_embeddings'
+CATALOGUE_SCORES_SIGNATURE = 'catalogue_scores'
 TRANSFORM_SIGNATURE = 'transform_features'
 EXAMPLES_INPUT = 'examples'
 ITEM_IDS_OUTPUT = 'item_ids'
@@ -103,7 +109,7 @@ def embed_catalogue(candidate_tower: Tower, catalogue: tf.Tensor, tf_transform_o
 
 def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddings: tf.Tensor,
                            tf_transform_output: tft.TFTransformOutput, hparams: RetrievalHyperparameters,
-                           export_dir: str) -> None:
+                           export_dir: str, item_item: Optional[ItemItemScorer] = None) -> None:
   """Builds the candidate index and saves the serving SavedModel to `export_dir`.
 
   Args:
@@ -113,24 +119,57 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
     tf_transform_output: the Transform graph the towers were trained on.
     hparams: the model's configuration (`index`, `top_k` and the ScaNN settings).
     export_dir: the Trainer's serving model directory.
+    item_item: the item-item scores, columns in `item_ids`' order; required when `hparams.item_item_weight` > 0,
+      unused otherwise.
+
+  Raises:
+    ValueError: if `item_item_weight` > 0 without `item_item`, or its columns do not match the catalogue.
   """
+  blend_item_item = hparams.item_item_weight > 0
+  if blend_item_item:
+    if item_item is None:
+      raise ValueError(f'item_item_weight={hparams.item_item_weight} needs the item-item scorer '
+                       '(trainer.retrieval.item_item.ItemItemScorer); pass item_item= or set the weight to 0.')
+    if item_item.num_items != int(item_ids.shape[0]):
+      raise ValueError(f'The item-item scorer has {item_item.num_items} columns but the catalogue '
+                       f'{int(item_ids.shape[0])} items; fit it on this catalogue\'s item ids.')
   module = tf.Module()
   module.query_tower = query_tower
   module.tft_layer = tf_transform_output.transform_features_layer()
   user_spec = candidates_lib.user_feature_spec(tf_transform_output)
   module.candidate_item_ids = tf.Variable(item_ids, trainable=False, name='candidate_item_ids')
   module.candidate_embeddings = tf.Variable(item_embeddings, trainable=False, name='candidate_embeddings')
-  module.index = candidate_index(module.candidate_item_ids, module.candidate_embeddings, hparams)
+  k = min(hparams.top_k, int(item_ids.shape[0]))
+  if blend_item_item:
+    module.item_item = item_item
+  else:
+    module.index = candidate_index(module.candidate_item_ids, module.candidate_embeddings, hparams)
 
   def transformed_users(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     return module.tft_layer(tf.io.parse_example(examples, user_spec))
+
+  def scores_of(examples: tf.Tensor) -> tf.Tensor:
+    """float32 `[batch, num_items]`, the `catalogue_scores` of the module docstring."""
+    raw = tf.io.parse_example(examples, user_spec)
+    scores = tf.matmul(module.query_tower(module.tft_layer(raw)), module.candidate_embeddings, transpose_b=True)
+    if blend_item_item:
+      item_item_scores, _ = module.item_item(raw[features.USER_ID])
+      scores += hparams.item_item_weight * item_item_scores
+    return scores
 
   examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
 
   @tf.function(input_signature=[examples_spec])
   def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    if blend_item_item:
+      scores, columns = tf.math.top_k(scores_of(examples), k=k)
+      return {ITEM_IDS_OUTPUT: tf.gather(module.candidate_item_ids, columns), SCORES_OUTPUT: scores}
     scores, item_ids_topk = module.index(module.query_tower(transformed_users(examples)))
     return {ITEM_IDS_OUTPUT: item_ids_topk, SCORES_OUTPUT: scores}
+
+  @tf.function(input_signature=[examples_spec])
+  def catalogue_scores(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
+    return {SCORES_OUTPUT: scores_of(examples)}
 
   @tf.function(input_signature=[examples_spec])
   def query_embedding(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -154,6 +193,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
           SERVING_SIGNATURE: serve_examples,
           QUERY_EMBEDDING_SIGNATURE: query_embedding,
           CANDIDATE_EMBEDDINGS_SIGNATURE: candidate_embeddings,
+          CATALOGUE_SCORES_SIGNATURE: catalogue_scores,
           TRANSFORM_SIGNATURE: transform_features,
       },
       options=options)

@@ -41,6 +41,10 @@ class RetrievalHyperparameters(ConfigCodec):
     index: the exported candidate index, one of INDEXES.
     scann_num_leaves: ScaNN partitions (index='scann'); at most the number of catalogue items.
     scann_num_leaves_to_search: ScaNN partitions searched per query.
+    item_item_weight: weight of the item-item (EASE) score of the user's training items added to the two-tower
+      score of unseen items in the export (trainer.retrieval.item_item); 0 = the two-tower score alone. Needs
+      index='brute_force' (ScaNN indexes the tower embeddings only).
+    item_item_l2: EASE's ridge penalty on XᵀX's diagonal.
   """
   user_features: Optional[Tuple[str, ...]] = None
   item_features: Optional[Tuple[str, ...]] = None
@@ -62,6 +66,8 @@ class RetrievalHyperparameters(ConfigCodec):
   index: str = BRUTE_FORCE_INDEX
   scann_num_leaves: int = 40
   scann_num_leaves_to_search: int = 10
+  item_item_weight: float = 1.0
+  item_item_l2: float = 500.0
 
   def __post_init__(self) -> None:
     check_optimizer(self.optimizer)
@@ -80,13 +86,21 @@ class RetrievalHyperparameters(ConfigCodec):
       raise ValueError(f'temperature={self.temperature} must be positive.')
     if self.embedding_l2 < 0:
       raise ValueError(f'embedding_l2={self.embedding_l2} must be >= 0.')
+    if self.item_item_weight < 0:
+      raise ValueError(f'item_item_weight={self.item_item_weight} must be >= 0 (0 = two-tower scores alone).')
+    if self.item_item_l2 <= 0:
+      raise ValueError(f'item_item_l2={self.item_item_l2} must be positive.')
+    if self.item_item_weight > 0 and self.index == SCANN_INDEX:
+      raise ValueError(f'index={SCANN_INDEX!r} indexes the two-tower embeddings only and cannot add item-item scores; '
+                       'set item_item_weight=0 with it (--retrieval-hparams \'{"item_item_weight": 0}\').')
     if any(units < 1 for units in self.hidden_units):
       raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
 
 
 # Chosen on the canonical MovieLens split (measured with the retrieval gate's metrics): with sampling-bias
 # correction, 3 epochs reach Recall@100 0.695 / top-100 accuracy 0.386; 5 epochs 0.697 / 0.357; without the
-# correction 5 epochs reach only 0.464 / 0.197 (below popularity, 0.425 / 0.295).
+# correction 5 epochs reach only 0.464 / 0.197 (below popularity, 0.425 / 0.295). The item-item weight and penalty
+# were chosen on a validation slice of TRAIN (benchmarks/retrieval_validation.py; docs/retrieval.md).
 DEFAULT = RetrievalHyperparameters()
 
 NAMED_CONFIGURATIONS: Dict[str, RetrievalHyperparameters] = {

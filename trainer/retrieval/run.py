@@ -19,7 +19,7 @@ from serving import assets as serving_assets
 from trainer.common import feature_specs, hyperparameters, inputs
 from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE
 from trainer.retrieval import candidates as candidates_lib
-from trainer.retrieval import export, hparams as hparams_lib, model as model_lib
+from trainer.retrieval import export, hparams as hparams_lib, item_item as item_item_lib, model as model_lib
 
 # Evaluation batch size (does not affect results).
 _EVAL_BATCH_SIZE = 1024
@@ -46,6 +46,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer))
   catalogue = candidates_lib.catalogue_examples(list(fn_args.train_files) + list(fn_args.eval_files))
   logging.info('Retrieval catalogue: %d items.', int(catalogue.shape[0]))
+  if hparams.item_item_weight > 0:
+    item_item_lib.check_catalogue_size(int(catalogue.shape[0]))
 
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features)
@@ -66,10 +68,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
           hparams, index=hparams_lib.BRUTE_FORCE_INDEX, top_k=max(ks))), ks)
   evaluation = model.evaluate(inputs.evaluation_batches(eval_pairs, _EVAL_BATCH_SIZE), return_dict=True,
                               verbose=2)
-  logging.info('Retrieval evaluation (FactorizedTopK, seen items kept): %s', evaluation)
+  logging.info('Retrieval evaluation of the two towers (FactorizedTopK, seen items kept): %s', evaluation)
 
+  item_item = None
+  if hparams.item_item_weight > 0:
+    histories = item_item_lib.read_histories(fn_args.train_files, item_ids.numpy())
+    item_item = item_item_lib.ItemItemScorer(
+        histories, item_item_lib.fit_weights(histories, num_items, hparams.item_item_l2))
+    logging.info('Item-item retrieval scores fitted on %d users\' %d distinct training items (weight %s, l2 %s).',
+                 len(histories.user_ids), len(histories.item_columns), hparams.item_item_weight,
+                 hparams.item_item_l2)
   export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
-                                fn_args.serving_model_dir)
+                                fn_args.serving_model_dir, item_item=item_item)
   # Catalogue, users' profiles and seen items, popularity: in assets.extra/, pushed with this version.
   serving_assets.write_serving_assets(fn_args.train_files, list(fn_args.train_files) + list(fn_args.eval_files),
                                       serving_assets.assets_dir_of(fn_args.serving_model_dir))

@@ -6,9 +6,10 @@
 On the latest run in `--run-dir` (its raw training examples and Transform graph), every 20th training interaction
 (in canonical order) is held out; the retrieval model of the `default` configuration, with each `--hparams`
 override in turn (`{}` = the default itself), is trained on the rest as the retrieval Trainer trains it (sampling
-shares from the rows it trains on) and measured on the held-out interactions: Recall@10 and Recall@100 per user
-with the user's remaining training items removed from the ranking and the truth, averaged over users
-(`components/retrieval_metrics.py`, as the retrieval gate computes them on the eval split). A held-out slice has
+shares from the rows it trains on; item-item scores fitted on those rows too) and measured on the held-out
+interactions: Recall@10 and Recall@100 per user with the user's remaining training items removed from the ranking
+and the truth, averaged over users (`components/retrieval_metrics.py`, as the retrieval gate computes them on the
+eval split). A held-out slice has
 about 4 interactions per user against 21 in the eval split, so its figures are lower than the gate's; they
 rank configurations. Exit status 2 when `--run-dir` holds no finished run.
 """
@@ -66,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   from components import retrieval_metrics
   from schema import features
   from trainer.common import feature_specs, hyperparameters, inputs
-  from trainer.retrieval import candidates, export, hparams as hparams_lib, model as model_lib
+  from trainer.retrieval import candidates, export, hparams as hparams_lib, item_item, model as model_lib
   # pylint: enable=g-import-not-at-top
   opened = open_run(args.run_dir)
   if opened is None:
@@ -108,6 +109,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       users: List[int] = sorted(truth)
       queries = model.query_tower(held_out_pairs.batch(tf.constant([first_row[u] for u in users], tf.int64)))
       scores = queries.numpy() @ item_embeddings.numpy().T
+      if hparams.item_item_weight > 0:
+        # As the export scores: the item-item score of the user's fitted items, on the items not among them.
+        histories = item_item.histories_from_sets({str(u).encode(): items for u, items in seen.items()})
+        scorer = item_item.ItemItemScorer(
+            histories, item_item.fit_weights(histories, len(column_of), hparams.item_item_l2))
+        item_item_scores, _ = scorer(tf.constant([str(u).encode() for u in users]))
+        scores += hparams.item_item_weight * item_item_scores.numpy()
       figures[text][str(seed)] = {
           f'recall_at_{k}': round(retrieval_metrics.mean_recall(retrieval_metrics.recall_per_user(
               scores, [truth[u] for u in users], [seen.get(u, set()) for u in users], k)), 4)

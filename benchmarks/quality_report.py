@@ -264,6 +264,11 @@ def format_markdown(report: Dict) -> str:
     for name, metrics in retrieval_rows:
       lines.append(f'| {name} | {_number(metrics.get("recall_at_10"))} | {_number(metrics.get("recall_at_100"))} '
                    f'| {_number(metrics.get("top_100_accuracy"))} |')
+    if any(c['retrieval'] for c in report['configurations']):
+      lines += ['', 'With the item-item scores (`item_item_weight` > 0) this project\'s export ranks a user\'s own '
+                'training items by the two-tower score alone, below the unseen items the item-item scores lift, so '
+                'its top-100 accuracy counts mostly unseen items and is not comparable with the peers\' '
+                '(docs/retrieval.md); compare Recall@K.']
   return '\n'.join(lines) + '\n'
 
 

@@ -139,9 +139,12 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   user_spec = candidates_lib.user_feature_spec(tf_transform_output)
   module.candidate_item_ids = tf.Variable(item_ids, trainable=False, name='candidate_item_ids')
   module.candidate_embeddings = tf.Variable(item_embeddings, trainable=False, name='candidate_embeddings')
-  k = min(hparams.top_k, int(item_ids.shape[0]))
+  top_k = min(hparams.top_k, int(item_ids.shape[0]))
   if blend_item_item:
     module.item_item = item_item
+    if top_k < hparams.top_k:
+      logging.warning('top_k=%d exceeds the %d catalogue items; the export returns %d.', hparams.top_k,
+                      int(item_ids.shape[0]), top_k)
   else:
     module.index = candidate_index(module.candidate_item_ids, module.candidate_embeddings, hparams)
 
@@ -162,7 +165,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   @tf.function(input_signature=[examples_spec])
   def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     if blend_item_item:
-      scores, columns = tf.math.top_k(scores_of(examples), k=k)
+      scores, columns = tf.math.top_k(scores_of(examples), k=top_k)
       return {ITEM_IDS_OUTPUT: tf.gather(module.candidate_item_ids, columns), SCORES_OUTPUT: scores}
     scores, item_ids_topk = module.index(module.query_tower(transformed_users(examples)))
     return {ITEM_IDS_OUTPUT: item_ids_topk, SCORES_OUTPUT: scores}

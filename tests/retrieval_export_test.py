@@ -167,7 +167,7 @@ def test_item_item_scores_are_added_to_unseen_items_only_and_rank_the_answer(tmp
   train_dir = tmp_path / 'Split-train'
   write_split(TRAIN_ROWS, str(train_dir / 'data.gz'))
   histories = item_item.read_histories([str(train_dir / '*')], item_ids.numpy())
-  scorer = item_item.ItemItemScorer(histories, item_item.fit_weights(histories, 4, hparams.item_item_l2))
+  scorer = item_item.ItemItemScorer(histories, item_item.fit_weights(histories, 4, hparams.item_item_l2), 4)
   export_dir = str(tmp_path / 'serving_model')
   export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
                                 export_dir, item_item=scorer)

@@ -14,8 +14,9 @@ two-tower score alone for the items they have (a user's own items are what B pre
 recommender drops them anyway), so the top-K holds more unseen candidates. Users outside the training data have
 no items: their scores are the two-tower scores.
 
-Cost: `XᵀX` and its inverse are `[num_items, num_items]` float64 (time ∝ num_items³): the fit is refused above
-`MAX_ITEMS`. At serving, a user with h training items costs h · num_items multiply-adds.
+Cost: `XᵀX` and its inverse are `[n, n]` float64 (time ∝ n³), n the items covered: those with training users, at
+most `MAX_ITEMS` (the most popular; the others get no item-item score). At serving, a user with h training items
+costs h · n multiply-adds.
 """
 
 from typing import Dict, NamedTuple, Sequence
@@ -26,11 +27,14 @@ import tensorflow as tf
 from schema import features
 from trainer.retrieval import candidates as candidates_lib
 
-# Largest catalogue the closed-form fit accepts: 20,000² float64 is 3.2 GB per matrix and the inverse takes minutes
-# on 2 cores.
-MAX_ITEMS = 20_000
+# Most items the item-item model covers (the ones with the most training users). At 10,000 covered items the fit
+# took 130 s and the process peaked at 4.1 GB (50,000 generated users, 2-core machine with a test run beside it;
+# benchmarks/item_item_fit.py).
+MAX_ITEMS = 10_000
 # Training examples parsed per step while reading the users' items.
 _READ_BATCH_SIZE = 4096
+# Users whose items are summed into XᵀX at once.
+_USER_CHUNK = 2048
 
 
 class Histories(NamedTuple):
@@ -80,41 +84,69 @@ def histories_from_sets(items_by_user: Dict[bytes, set]) -> Histories:
   return Histories(np.array(users, dtype=object), row_splits, item_columns)
 
 
-def check_catalogue_size(num_items: int, max_items: int = MAX_ITEMS) -> None:
-  """Raises ValueError naming the fix if the catalogue is too large for `fit_weights`."""
-  if num_items > max_items:
-    raise ValueError(f'The catalogue has {num_items} items; the item-item retrieval fit handles at most '
-                     f'{max_items} (its matrices are items x items). Set the retrieval hyperparameter '
-                     'item_item_weight to 0 (--retrieval-hparams \'{"item_item_weight": 0}\').')
+class ItemItemWeights(NamedTuple):
+  """EASE weights over the catalogue items the item-item model covers.
+
+  Attributes:
+    columns: int64 `[num_covered]`, the covered catalogue columns, ascending.
+    weights: float32 `[num_covered, num_covered]`, B between them (zero diagonal).
+  """
+  columns: np.ndarray
+  weights: np.ndarray
 
 
-def fit_weights(histories: Histories, num_items: int, l2: float, max_items: int = MAX_ITEMS) -> np.ndarray:
-  """EASE weights `B` of the users' items (formula in the module docstring).
+def covered_columns(histories: Histories, num_items: int, max_items: int = MAX_ITEMS) -> np.ndarray:
+  """The catalogue columns the item-item model covers: items with training users, at most `max_items` of them.
+
+  Above `max_items`, the items with the most training users are kept (ties: the lower column); the others get no
+  item-item score (the two-tower score alone ranks them).
+
+  Returns:
+    int64 `[num_covered]`, ascending.
+  """
+  users_per_item = np.bincount(histories.item_columns, minlength=num_items)
+  with_users = np.flatnonzero(users_per_item)
+  if with_users.size > max_items:
+    # Stable sort on -count: equal counts keep ascending column order.
+    with_users = np.sort(np.argsort(-users_per_item, kind='stable')[:max_items])
+  return with_users.astype(np.int64)
+
+
+def fit_weights(histories: Histories, num_items: int, l2: float, max_items: int = MAX_ITEMS) -> ItemItemWeights:
+  """EASE weights `B` of the users' items (formula in the module docstring), over `covered_columns`.
 
   Args:
     histories: the training users' items (`read_histories`).
-    num_items: catalogue size (columns of B).
+    num_items: catalogue size.
     l2: the ridge penalty added to XᵀX's diagonal (> 0); larger shrinks B towards 0.
-    max_items: refuse catalogues larger than this.
-
-  Returns:
-    float32 `[num_items, num_items]`, zero diagonal; an item nobody interacted with has zero rows and columns.
+    max_items: the most items covered (memory: 3 x 8 x max_items² bytes while fitting).
 
   Raises:
-    ValueError: if the catalogue exceeds `max_items` or `l2` is not positive.
+    ValueError: if `l2` is not positive.
   """
-  check_catalogue_size(num_items, max_items)
   if l2 <= 0:
     raise ValueError(f'item_item_l2={l2} must be positive.')
-  rows = np.repeat(np.arange(len(histories.user_ids)), np.diff(histories.row_splits))
-  x = np.zeros([len(histories.user_ids), num_items], np.float64)
-  x[rows, histories.item_columns] = 1.0
-  gram = x.T @ x
-  gram[np.diag_indices(num_items)] += l2
-  precision = np.linalg.inv(gram)
-  weights = -precision / np.diag(precision)[np.newaxis, :]
-  weights[np.diag_indices(num_items)] = 0.0
-  return weights.astype(np.float32)
+  columns = covered_columns(histories, num_items, max_items)
+  position = np.full(num_items, -1, np.int64)
+  position[columns] = np.arange(columns.size)
+  gram = np.zeros([columns.size, columns.size], np.float64)
+  # XᵀX summed over chunks of users, so memory does not grow with the number of users.
+  for first in range(0, len(histories.user_ids), _USER_CHUNK):
+    last = min(first + _USER_CHUNK, len(histories.user_ids))
+    begin, end = histories.row_splits[first], histories.row_splits[last]
+    rows = np.repeat(np.arange(last - first), np.diff(histories.row_splits[first:last + 1]))
+    items = position[histories.item_columns[begin:end]]
+    kept = items >= 0
+    chunk = np.zeros([last - first, columns.size], np.float64)
+    chunk[rows[kept], items[kept]] = 1.0
+    gram += chunk.T @ chunk
+  gram[np.diag_indices(columns.size)] += l2
+  weights = np.linalg.inv(gram)
+  del gram
+  # In place, so the fit holds one more matrix at most: B = -P / diag(P) column by column.
+  weights /= -np.diag(weights).copy()[np.newaxis, :]
+  weights[np.diag_indices(columns.size)] = 0.0
+  return ItemItemWeights(columns, weights.astype(np.float32))
 
 
 class ItemItemScorer(tf.Module):
@@ -125,7 +157,8 @@ class ItemItemScorer(tf.Module):
   user's training items). Unknown users get zeros in both.
   """
 
-  def __init__(self, histories: Histories, weights: np.ndarray, name: str = 'item_item') -> None:
+  def __init__(self, histories: Histories, weights: ItemItemWeights, num_items: int, name: str = 'item_item') -> None:
+    """Args: histories: the users' items; weights: `fit_weights`' output; num_items: catalogue size."""
     super().__init__(name=name)
     num_users = len(histories.user_ids)
     self.user_rows = tf.lookup.StaticHashTable(
@@ -133,11 +166,18 @@ class ItemItemScorer(tf.Module):
                                             tf.range(num_users, dtype=tf.int64)), default_value=-1)
     self.row_splits = tf.Variable(histories.row_splits, dtype=tf.int64, trainable=False, name='row_splits')
     self.item_columns = tf.Variable(histories.item_columns, dtype=tf.int64, trainable=False, name='item_columns')
-    self.weights = tf.Variable(weights, dtype=tf.float32, trainable=False, name='weights')
+    # Catalogue column -> row of `weights` (covered items), or num_covered (a zero row/column) for the others.
+    num_covered = int(weights.columns.size)
+    position = np.full(num_items, num_covered, np.int64)
+    position[weights.columns] = np.arange(num_covered)
+    self.covered_position = tf.Variable(position, trainable=False, name='covered_position')
+    padded = np.zeros([num_covered + 1, num_covered + 1], np.float32)
+    padded[:num_covered, :num_covered] = weights.weights
+    self.weights = tf.Variable(padded, trainable=False, name='weights')
 
   @property
   def num_items(self) -> int:
-    return int(self.weights.shape[0])
+    return int(self.covered_position.shape[0])
 
   def __call__(self, user_ids: tf.Tensor):
     user_ids = tf.reshape(user_ids, [-1])
@@ -150,7 +190,9 @@ class ItemItemScorer(tf.Module):
     positions = tf.ragged.range(starts, starts + lengths)
     items = tf.gather(self.item_columns, positions.flat_values)
     query_of_item = positions.value_rowids()
-    scores = tf.math.unsorted_segment_sum(tf.gather(self.weights, items), query_of_item, batch_size)
+    covered_scores = tf.math.unsorted_segment_sum(
+        tf.gather(self.weights, tf.gather(self.covered_position, items)), query_of_item, batch_size)
+    scores = tf.gather(covered_scores, self.covered_position, axis=1)
     seen = tf.scatter_nd(tf.stack([query_of_item, items], axis=1), tf.ones_like(items, tf.float32),
                          tf.stack([batch_size, tf.cast(self.num_items, tf.int64)]))
     return scores * (1.0 - seen), seen

@@ -46,8 +46,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer))
   catalogue = candidates_lib.catalogue_examples(list(fn_args.train_files) + list(fn_args.eval_files))
   logging.info('Retrieval catalogue: %d items.', int(catalogue.shape[0]))
-  if hparams.item_item_weight > 0:
-    item_item_lib.check_catalogue_size(int(catalogue.shape[0]))
 
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features)
@@ -73,11 +71,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   item_item = None
   if hparams.item_item_weight > 0:
     histories = item_item_lib.read_histories(fn_args.train_files, item_ids.numpy())
-    item_item = item_item_lib.ItemItemScorer(
-        histories, item_item_lib.fit_weights(histories, num_items, hparams.item_item_l2))
-    logging.info('Item-item retrieval scores fitted on %d users\' %d distinct training items (weight %s, l2 %s).',
-                 len(histories.user_ids), len(histories.item_columns), hparams.item_item_weight,
-                 hparams.item_item_l2)
+    weights = item_item_lib.fit_weights(histories, num_items, hparams.item_item_l2)
+    item_item = item_item_lib.ItemItemScorer(histories, weights, num_items)
+    logging.info('Item-item retrieval scores fitted on %d users\' %d distinct training items; %d of the %d catalogue '
+                 'items covered (weight %s, l2 %s).', len(histories.user_ids), len(histories.item_columns),
+                 weights.columns.size, num_items, hparams.item_item_weight, hparams.item_item_l2)
   export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
                                 fn_args.serving_model_dir, item_item=item_item)
   # Catalogue, users' profiles and seen items, popularity: in assets.extra/, pushed with this version.

@@ -28,7 +28,7 @@ from inspection import charts, cli, queries, tables
 from inspection.store import StoreError
 from pipeline import configs
 from schema import features
-from trainer.common.run_files import BLEND_FILE, HISTORY_FILE
+from trainer.common.run_files import BLEND_FILE, HISTORY_FILE, ITEM_ITEM_FILE
 
 RMSE_METRIC = 'root_mean_squared_error'
 STATISTICS_FILE = 'FeatureStats.pb'  # Written by StatisticsGen into each Split-<split>/ directory.
@@ -158,6 +158,7 @@ def _training_section(artifacts: List[queries.ArtifactRecord]) -> str:
         parts.append(charts.line_chart(f'{run_artifact.producer}: {name}', series))
     parts.append('</div>')
     parts.append(_blend_table(run_artifact))
+    parts.append(_item_item_line(run_artifact))
   return '\n'.join(parts) or '<p>No trainer output in this run.</p>'
 
 
@@ -176,6 +177,20 @@ def _blend_table(run_artifact: queries.ArtifactRecord) -> str:
   return heading + _table(['weight w', 'validation RMSE (stars)', 'chosen'],
                           [[f'{w:g}', f'{r:.4f}', 'yes' if w == blend['weight'] else '']
                            for w, r in blend['validation_rmse']])
+
+
+def _item_item_line(run_artifact: queries.ArtifactRecord) -> str:
+  """The retrieval Trainer's item-item scores: weight, penalty and coverage ('' without them)."""
+  import tensorflow as tf
+  path = os.path.join(run_artifact.uri, ITEM_ITEM_FILE)
+  if not tf.io.gfile.exists(path):
+    return ''
+  with tf.io.gfile.GFile(path) as f:
+    record = json.load(f)
+  return (f'<p>{html.escape(run_artifact.producer)}: item-item scores weight {record["weight"]:g} '
+          f'(l2 {record["l2"]:g}) over {record["covered_items"]} of {record["catalogue_items"]} catalogue items, '
+          f'from {record["users"]} users\' {record["interactions"]} distinct training items '
+          '(score = query · candidate + weight * item-item score, on unseen items)</p>')
 
 
 def _evaluation_section(validations: List[queries.ModelValidation]) -> str:

@@ -172,6 +172,17 @@ def test_html_report_shows_the_run_offline_in_chromium(fixture_pipeline_run, tmp
   for w, validation_rmse in blend['validation_rmse']:
     chosen = '\tyes' if w == blend['weight'] else ''
     assert f'{w:g}\t{validation_rmse:.4f}{chosen}' in text
+  # The retrieval Trainer records its item-item scores (default weight 1, l2 500) and the report says them.
+  [item_item_path] = glob.glob(os.path.join(fixture_pipeline_run.output_dir, 'tfx', configs.RETRIEVAL_TRAINER_ID,
+                                            'model_run', '*', 'item_item.json'))
+  with open(item_item_path, encoding='utf-8') as f:
+    item_item = json.load(f)
+  assert (item_item['weight'], item_item['l2']) == (1.0, 500.0)
+  assert 0 < item_item['covered_items'] <= item_item['catalogue_items']
+  assert 0 < item_item['interactions'] <= num_train
+  assert (f'{configs.RETRIEVAL_TRAINER_ID}: item-item scores weight 1 (l2 500) over {item_item["covered_items"]} '
+          f'of {item_item["catalogue_items"]} catalogue items, from {item_item["users"]} users\' '
+          f'{item_item["interactions"]} distinct training items') in text
   assert f'{configs.RANKING_EVALUATOR_ID}: BLESSED' in text
   assert 'RMSE per user segment (stars)' in text
   assert 'user_gender=F' in text and 'user_gender=M' in text

@@ -17,7 +17,7 @@ from tfx import v1 as tfx
 from schema import features
 from serving import assets as serving_assets
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE
+from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE, ITEM_ITEM_FILE
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, item_item as item_item_lib, model as model_lib
 
@@ -29,8 +29,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the retrieval model and saves it, with its candidate index, to `fn_args.serving_model_dir`.
 
   Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
-  per-epoch training loss goes to `<model_run_dir>/history.json` and the final evaluation's FactorizedTopK
-  accuracies to `<model_run_dir>/evaluation.json`.
+  per-epoch training loss goes to `<model_run_dir>/history.json`, the final evaluation's FactorizedTopK
+  accuracies (the two towers alone) to `<model_run_dir>/evaluation.json`, and with item-item scores their weight,
+  penalty and coverage to `<model_run_dir>/item_item.json`.
   """
   config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
   hparams = hparams_lib.RetrievalHyperparameters.from_config(config)
@@ -68,7 +69,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                               verbose=2)
   logging.info('Retrieval evaluation of the two towers (FactorizedTopK, seen items kept): %s', evaluation)
 
-  item_item = None
+  item_item, item_item_record = None, None
   if hparams.item_item_weight > 0:
     histories = item_item_lib.read_histories(fn_args.train_files, item_ids.numpy())
     weights = item_item_lib.fit_weights(histories, num_items, hparams.item_item_l2)
@@ -76,6 +77,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logging.info('Item-item retrieval scores fitted on %d users\' %d distinct training items; %d of the %d catalogue '
                  'items covered (weight %s, l2 %s).', len(histories.user_ids), len(histories.item_columns),
                  weights.columns.size, num_items, hparams.item_item_weight, hparams.item_item_l2)
+    item_item_record = {'weight': hparams.item_item_weight, 'l2': hparams.item_item_l2,
+                        'users': len(histories.user_ids), 'interactions': int(histories.item_columns.size),
+                        'covered_items': int(weights.columns.size), 'catalogue_items': num_items}
   export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
                                 fn_args.serving_model_dir, item_item=item_item)
   # Catalogue, users' profiles and seen items, popularity: in assets.extra/, pushed with this version.
@@ -88,6 +92,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     json.dump(_floats(history.history), f)
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, EVALUATION_FILE), 'w') as f:
     json.dump({k: float(v) for k, v in evaluation.items()}, f)
+  if item_item_record is not None:
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, ITEM_ITEM_FILE), 'w') as f:
+      json.dump(item_item_record, f)
 
 
 def _item_id_spec(tower_features: feature_specs.TowerFeatures) -> feature_specs.FeatureSpec:

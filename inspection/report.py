@@ -162,14 +162,21 @@ def _training_section(artifacts: List[queries.ArtifactRecord]) -> str:
   return '\n'.join(parts) or '<p>No trainer output in this run.</p>'
 
 
+def _run_record(run_artifact: queries.ArtifactRecord, file_name: str) -> Optional[Dict]:
+  """The JSON file `file_name` of a ModelRun artifact, or None when the Trainer did not write it."""
+  import tensorflow as tf
+  path = os.path.join(run_artifact.uri, file_name)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
 def _blend_table(run_artifact: queries.ArtifactRecord) -> str:
   """The ranking Trainer's neighbourhood blend weight and each candidate's validation RMSE ('' without one)."""
-  import tensorflow as tf
-  path = os.path.join(run_artifact.uri, BLEND_FILE)
-  if not tf.io.gfile.exists(path):
+  blend = _run_record(run_artifact, BLEND_FILE)
+  if blend is None:
     return ''
-  with tf.io.gfile.GFile(path) as f:
-    blend = json.load(f)
   heading = (f'<p>{html.escape(run_artifact.producer)}: neighbourhood blend weight {blend["weight"]:g} '
              '(rating = (1 - w) * network + w * neighbourhood model)</p>')
   if not blend['validation_rmse']:
@@ -181,12 +188,9 @@ def _blend_table(run_artifact: queries.ArtifactRecord) -> str:
 
 def _item_item_line(run_artifact: queries.ArtifactRecord) -> str:
   """The retrieval Trainer's item-item scores: weight, penalty and coverage ('' without them)."""
-  import tensorflow as tf
-  path = os.path.join(run_artifact.uri, ITEM_ITEM_FILE)
-  if not tf.io.gfile.exists(path):
+  record = _run_record(run_artifact, ITEM_ITEM_FILE)
+  if record is None:
     return ''
-  with tf.io.gfile.GFile(path) as f:
-    record = json.load(f)
   return (f'<p>{html.escape(run_artifact.producer)}: item-item scores weight {record["weight"]:g} '
           f'(l2 {record["l2"]:g}) over {record["covered_items"]} of {record["catalogue_items"]} catalogue items, '
           f'from {record["users"]} users\' {record["interactions"]} distinct training items '

@@ -66,9 +66,7 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
     BruteForce index fails, recommenders#131).
   """
   num_items = int(item_ids.shape[0])
-  k = min(hparams.top_k, num_items)
-  if k < hparams.top_k:
-    logging.warning('top_k=%d exceeds the %d catalogue items; the export returns %d.', hparams.top_k, num_items, k)
+  k = _capped_top_k(hparams.top_k, num_items)
   if hparams.index == SCANN_INDEX:
     if num_items < SCANN_MIN_CATALOGUE_ITEMS:
       raise ValueError(
@@ -83,6 +81,13 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
   index.index(candidates=item_embeddings, identifiers=item_ids)
   index(tf.zeros([1, item_embeddings.shape[1]], tf.float32))
   return index
+
+
+def _capped_top_k(top_k: int, num_items: int) -> int:
+  """The K the export answers with: `top_k`, at most the catalogue (warned)."""
+  if top_k > num_items:
+    logging.warning('top_k=%d exceeds the %d catalogue items; the export returns %d.', top_k, num_items, num_items)
+  return min(top_k, num_items)
 
 
 def embed_catalogue(candidate_tower: Tower, catalogue: tf.Tensor, tf_transform_output: tft.TFTransformOutput,
@@ -139,12 +144,9 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   user_spec = candidates_lib.user_feature_spec(tf_transform_output)
   module.candidate_item_ids = tf.Variable(item_ids, trainable=False, name='candidate_item_ids')
   module.candidate_embeddings = tf.Variable(item_embeddings, trainable=False, name='candidate_embeddings')
-  top_k = min(hparams.top_k, int(item_ids.shape[0]))
   if blend_item_item:
     module.item_item = item_item
-    if top_k < hparams.top_k:
-      logging.warning('top_k=%d exceeds the %d catalogue items; the export returns %d.', hparams.top_k,
-                      int(item_ids.shape[0]), top_k)
+    top_k = _capped_top_k(hparams.top_k, int(item_ids.shape[0]))
   else:
     module.index = candidate_index(module.candidate_item_ids, module.candidate_embeddings, hparams)
 

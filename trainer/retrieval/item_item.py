@@ -175,9 +175,19 @@ class ItemItemScorer(tf.Module):
     padded[:num_covered, :num_covered] = weights.weights
     self.weights = tf.Variable(padded, trainable=False, name='weights')
 
+  @classmethod
+  def fit(cls, histories: Histories, num_items: int, l2: float) -> 'ItemItemScorer':
+    """The scorer of `fit_weights(histories, num_items, l2)`."""
+    return cls(histories, fit_weights(histories, num_items, l2), num_items)
+
   @property
   def num_items(self) -> int:
     return int(self.covered_position.shape[0])
+
+  @property
+  def num_covered(self) -> int:
+    """Items with item-item weights (the others get no item-item score)."""
+    return int(self.weights.shape[0]) - 1
 
   def __call__(self, user_ids: tf.Tensor):
     user_ids = tf.reshape(user_ids, [-1])

@@ -7,8 +7,9 @@ The Trainer's `examples` input is ExampleGen's raw examples and `transform_graph
 import dataclasses
 import json
 import os
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
@@ -71,15 +72,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
   item_item, item_item_record = None, None
   if hparams.item_item_weight > 0:
-    histories = item_item_lib.read_histories(fn_args.train_files, item_ids.numpy())
-    weights = item_item_lib.fit_weights(histories, num_items, hparams.item_item_l2)
-    item_item = item_item_lib.ItemItemScorer(histories, weights, num_items)
-    logging.info('Item-item retrieval scores fitted on %d users\' %d distinct training items; %d of the %d catalogue '
-                 'items covered (weight %s, l2 %s).', len(histories.user_ids), len(histories.item_columns),
-                 weights.columns.size, num_items, hparams.item_item_weight, hparams.item_item_l2)
-    item_item_record = {'weight': hparams.item_item_weight, 'l2': hparams.item_item_l2,
-                        'users': len(histories.user_ids), 'interactions': int(histories.item_columns.size),
-                        'covered_items': int(weights.columns.size), 'catalogue_items': num_items}
+    item_item, item_item_record = _fit_item_item(fn_args.train_files, item_ids.numpy(), hparams)
   export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
                                 fn_args.serving_model_dir, item_item=item_item)
   # Catalogue, users' profiles and seen items, popularity: in assets.extra/, pushed with this version.
@@ -95,6 +88,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   if item_item_record is not None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, ITEM_ITEM_FILE), 'w') as f:
       json.dump(item_item_record, f)
+
+
+def _fit_item_item(train_files: List[str], item_ids: np.ndarray, hparams: hparams_lib.RetrievalHyperparameters
+                   ) -> Tuple[item_item_lib.ItemItemScorer, Dict]:
+  """The item-item scorer of the users' training items over the catalogue `item_ids`, and its ModelRun record."""
+  histories = item_item_lib.read_histories(train_files, item_ids)
+  scorer = item_item_lib.ItemItemScorer.fit(histories, len(item_ids), hparams.item_item_l2)
+  record = {'weight': hparams.item_item_weight, 'l2': hparams.item_item_l2, 'users': len(histories.user_ids),
+            'interactions': int(histories.item_columns.size), 'covered_items': scorer.num_covered,
+            'catalogue_items': len(item_ids)}
+  logging.info('Item-item retrieval scores: %s', record)
+  return scorer, record
 
 
 def _item_id_spec(tower_features: feature_specs.TowerFeatures) -> feature_specs.FeatureSpec:

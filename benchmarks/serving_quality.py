@@ -14,6 +14,17 @@ same candidates. Metrics, averaged over those users, with the user's training it
 * Recall@10 = |test items in the top 10| / min(|test items|, 10)   (the peers' definition)
 * NDCG@10  = DCG@10 / ideal DCG@10 with binary relevance, gains 1/log2(rank + 1)
 
+and, since the service must pick what a user will *value*, not only what they will watch, three figures that
+read the test ratings (1-5 stars):
+
+* liked Recall@10 = Recall@10 with only the test items rated >= 4 as truth (users with such items)
+* disliked per 10 = test items rated <= 2 in the top 10 (recommended, watched and disliked), per user
+* hit rating      = the mean test rating of all (user, item) hits in the top 10 (stars)
+
+Per user segment (gender, age bucket, occupation of the served user profiles; segments of at least
+`--segment-min-users` users), the three segments with the lowest mean Recall@10 and liked Recall@10 are printed
+for the default weight, retrieval only and the peers: whether the top 10 is as good for every kind of user.
+
 Peers on the same split and metrics: popularity and EASE (lambda=500), as ../shared/bench/retrieval_baselines.py
 builds them.
 """
@@ -21,7 +32,7 @@ builds them.
 import argparse
 import os
 import sys
-from typing import Dict, List, Mapping, Optional, Sequence, Set
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -31,6 +42,8 @@ CUTOFF = 10
 SPLIT_SEED = 42
 TRAIN_ROWS = 80_000
 EASE_LAMBDA = 500.0
+LIKED_MIN_RATING = 4  # stars: a test item rated at least this is one the user valued
+DISLIKED_MAX_RATING = 2  # stars: a test item rated at most this is one the user did not
 
 
 def recall_at_k(ranked: Sequence[str], truth: Set[str], k: int = CUTOFF) -> float:
@@ -53,16 +66,53 @@ def canonical_split(data_dir: str) -> tuple:
   return rows[perm[:TRAIN_ROWS]], rows[perm[TRAIN_ROWS:]]
 
 
-def test_truth(train: np.ndarray, test: np.ndarray) -> Dict[str, Set[str]]:
-  """user -> test items not among the user's training items (users with none left out)."""
+def test_ratings(train: np.ndarray, test: np.ndarray) -> Dict[str, Dict[str, int]]:
+  """user -> {test item: its rating in stars} over the test items not among the user's training items.
+
+  Users with no such item are left out. Rows are `[n, 3]` (user, item, rating); ids become strings, as the
+  service returns them.
+  """
   seen: Dict[int, Set[int]] = {}
   for user, item, _ in train:
     seen.setdefault(int(user), set()).add(int(item))
-  truth: Dict[str, Set[str]] = {}
-  for user, item, _ in test:
+  ratings: Dict[str, Dict[str, int]] = {}
+  for user, item, rating in test:
     if int(item) not in seen.get(int(user), set()):
-      truth.setdefault(str(user), set()).add(str(item))
-  return truth
+      ratings.setdefault(str(user), {})[str(item)] = int(rating)
+  return ratings
+
+
+def value_metrics(rankings: Mapping[str, Sequence[str]], ratings: Mapping[str, Mapping[str, int]],
+                  k: int = CUTOFF) -> Dict[str, float]:
+  """What the top k holds of what the users valued, from their test ratings.
+
+  Args:
+    rankings: user -> ranked item ids (at least the users of `ratings`).
+    ratings: user -> {test item: rating in stars}, as `test_ratings` gives.
+    k: the cut-off.
+
+  Returns:
+    `liked_recall`: the mean over users with a test item rated >= LIKED_MIN_RATING of Recall@k against those
+    items only; `disliked_per_k`: the mean over all users of the number of their test items rated
+    <= DISLIKED_MAX_RATING in the top k; `hit_rating`: the mean rating (stars) over all hits (nan without hits);
+    `liked_users`: how many users the liked recall averages.
+  """
+  liked_recalls: List[float] = []
+  disliked_counts: List[int] = []
+  hit_ratings: List[int] = []
+  for user, items in ratings.items():
+    top = rankings[user][:k]
+    liked = {item for item, rating in items.items() if rating >= LIKED_MIN_RATING}
+    if liked:
+      liked_recalls.append(recall_at_k(top, liked, k))
+    disliked_counts.append(sum(1 for item in top if items.get(item, DISLIKED_MAX_RATING + 1) <= DISLIKED_MAX_RATING))
+    hit_ratings.extend(items[item] for item in top if item in items)
+  return {
+      'liked_recall': float(np.mean(liked_recalls)) if liked_recalls else float('nan'),
+      'disliked_per_k': float(np.mean(disliked_counts)) if disliked_counts else float('nan'),
+      'hit_rating': float(np.mean(hit_ratings)) if hit_ratings else float('nan'),
+      'liked_users': float(len(liked_recalls)),
+  }
 
 
 def peer_rankings(train: np.ndarray, users: Sequence[str]) -> Dict[str, Dict[str, List[str]]]:
@@ -87,11 +137,54 @@ def peer_rankings(train: np.ndarray, users: Sequence[str]) -> Dict[str, Dict[str
   return rankings
 
 
-def report(name: str, rankings: Mapping[str, Sequence[str]], truth: Mapping[str, Set[str]]) -> Dict[str, float]:
-  recall = float(np.mean([recall_at_k(rankings[u], truth[u]) for u in truth]))
-  ndcg = float(np.mean([ndcg_at_k(rankings[u], truth[u]) for u in truth]))
-  print(f'{name:<34} recall@10={recall:.4f} ndcg@10={ndcg:.4f} users={len(truth)}')
-  return {'recall': recall, 'ndcg': ndcg}
+def segment_means(per_user: Mapping[str, float], segments_of: Mapping[str, Mapping[str, str]],
+                  min_users: int) -> List[Tuple[str, str, float, int]]:
+  """The mean of a per-user figure in every user segment holding at least `min_users` of its users.
+
+  Args:
+    per_user: user -> the figure (e.g. Recall@10); users missing from it count in no segment.
+    segments_of: user -> {segment column: value} (`serving.assets.user_segments` of the user's profile).
+    min_users: the smallest segment reported.
+
+  Returns:
+    (column, value, mean, users) tuples, lowest mean first (ties by column, value).
+  """
+  members: Dict[Tuple[str, str], List[float]] = {}
+  for user, figure in per_user.items():
+    for column, value in segments_of.get(user, {}).items():
+      members.setdefault((column, value), []).append(figure)
+  rows = [(column, value, float(np.mean(figures)), len(figures))
+          for (column, value), figures in members.items() if len(figures) >= min_users]
+  return sorted(rows, key=lambda row: (row[2], row[0], row[1]))
+
+
+def report_segments(name: str, rankings: Mapping[str, Sequence[str]], ratings: Mapping[str, Mapping[str, int]],
+                    segments_of: Mapping[str, Mapping[str, str]], min_users: int, shown: int = 3) -> None:
+  """Prints the `shown` segments with the lowest Recall@10 and liked Recall@10 of `rankings`."""
+  recall = {u: recall_at_k(rankings[u], set(ratings[u])) for u in ratings}
+  liked_recall = {}
+  for user, items in ratings.items():
+    liked = {item for item, rating in items.items() if rating >= LIKED_MIN_RATING}
+    if liked:
+      liked_recall[user] = recall_at_k(rankings[user], liked)
+  for label, per_user in (('recall@10', recall), ('liked_recall@10', liked_recall)):
+    overall = float(np.mean(list(per_user.values())))
+    worst = segment_means(per_user, segments_of, min_users)[:shown]
+    text = ', '.join(f'{column}={value} {mean:.4f} ({mean - overall:+.4f}, {users} users)'
+                     for column, value, mean, users in worst)
+    print(f'  {name}: lowest {label} segments (>= {min_users} users; overall {overall:.4f}): {text}')
+
+
+def report(name: str, rankings: Mapping[str, Sequence[str]], ratings: Mapping[str, Mapping[str, int]]
+           ) -> Dict[str, float]:
+  """Prints and returns the top-10 figures of `rankings` against the users' test `ratings`."""
+  recall = float(np.mean([recall_at_k(rankings[u], set(ratings[u])) for u in ratings]))
+  ndcg = float(np.mean([ndcg_at_k(rankings[u], set(ratings[u])) for u in ratings]))
+  value = value_metrics(rankings, ratings)
+  print(f'{name:<34} recall@10={recall:.4f} ndcg@10={ndcg:.4f} users={len(ratings)} '
+        f'liked_recall@10={value["liked_recall"]:.4f} (users={value["liked_users"]:.0f}) '
+        f'disliked_per_10={value["disliked_per_k"]:.4f} hit_rating={value["hit_rating"]:.3f}')
+  return {'recall': recall, 'ndcg': ndcg, **value}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -100,13 +193,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--data-dir', required=True, help='MovieLens 100K folder holding u.data.')
   parser.add_argument('--weights', default='0,0.1,0.2,0.3,0.5,0.75,1',
                       help='Ranking weights of the final score to measure (0 = retrieval only).')
+  parser.add_argument('--segment-min-users', type=int, default=20,
+                      help='Smallest user segment in the per-segment lines (as the retrieval gate reports).')
   args = parser.parse_args(argv)
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
-  from serving import models, recommender
+  from serving import assets, models, recommender
 
   train, test = canonical_split(args.data_dir)
-  truth = test_truth(train, test)
+  ratings = test_ratings(train, test)
   registry = models.ModelRegistry(args.serving_dir)
   if not registry.refresh():
     print(f'No complete retrieval and ranking versions under {args.serving_dir}.', file=sys.stderr)
@@ -123,20 +218,31 @@ def main(argv: Optional[List[str]] = None) -> int:
   weights = [float(w) for w in args.weights.split(',')]
   if recommender.DEFAULT_RANKING_WEIGHT not in weights:
     weights.append(recommender.DEFAULT_RANKING_WEIGHT)
+  segments_of = {user: assets.user_segments(profile) for user, profile in bundle.assets.user_profiles.items()}
   results: Dict[float, Dict[str, float]] = {}
+  segment_rankings: Dict[str, Mapping[str, Sequence[str]]] = {}
   for weight in sorted(weights):
     service = recommender.Recommender(registry, ranking_weight=weight)
-    rankings = {user: [item.item_id for item in service.recommend(user, k=CUTOFF).items] for user in truth}
+    rankings = {user: [item.item_id for item in service.recommend(user, k=CUTOFF).items] for user in ratings}
+    if weight in (0.0, recommender.DEFAULT_RANKING_WEIGHT):
+      segment_rankings[f'ranking weight {weight:g}'] = rankings
     label = 'retrieval only (weight 0)' if weight == 0 else f'recommend, ranking weight {weight:g}'
     if weight == recommender.DEFAULT_RANKING_WEIGHT:
       label += ' [default]'
-    results[weight] = report(label, rankings, truth)
-  for name, rankings in peer_rankings(train, list(truth)).items():
-    report(f'peer {name}', rankings, truth)
+    results[weight] = report(label, rankings, ratings)
+  for name, rankings in peer_rankings(train, list(ratings)).items():
+    report(f'peer {name}', rankings, ratings)
+    segment_rankings[f'peer {name}'] = rankings
+  print('Per user segment:')
+  for name, rankings in segment_rankings.items():
+    report_segments(name, rankings, ratings, segments_of, args.segment_min_users)
   baseline, chosen = results[0.0], results[recommender.DEFAULT_RANKING_WEIGHT]
   verdict = 'not worse' if chosen['recall'] >= baseline['recall'] and chosen['ndcg'] >= baseline['ndcg'] else 'WORSE'
   print(f'default final score vs retrieval only: recall@10 {chosen["recall"] - baseline["recall"]:+.4f}, '
-        f'ndcg@10 {chosen["ndcg"] - baseline["ndcg"]:+.4f} ({verdict})')
+        f'ndcg@10 {chosen["ndcg"] - baseline["ndcg"]:+.4f} ({verdict}); '
+        f'liked recall@10 {chosen["liked_recall"] - baseline["liked_recall"]:+.4f}, '
+        f'disliked per 10 {chosen["disliked_per_k"] - baseline["disliked_per_k"]:+.4f}, '
+        f'hit rating {chosen["hit_rating"] - baseline["hit_rating"]:+.3f} stars')
   return 0
 
 

@@ -1,0 +1,67 @@
+"""benchmarks/serving_quality.py: the top-10 figures, worked out by hand on tiny rankings."""
+
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
+import serving_quality  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def test_test_ratings_keep_the_stars_and_leave_out_users_without_unseen_test_items():
+  train = np.array([[1, 10, 5], [1, 11, 3], [2, 10, 4]], np.int64)
+  # User 2's only test item (10) is one of his training items: he is left out.
+  test = np.array([[1, 12, 4], [1, 13, 1], [2, 10, 2]], np.int64)
+  assert serving_quality.test_ratings(train, test) == {'1': {'12': 4, '13': 1}}
+
+
+def test_value_metrics_count_liked_disliked_and_the_hits_ratings():
+  ratings = {
+      # liked: a, b; disliked: c; neutral (3 stars): d.
+      'u1': {'a': 5, 'b': 4, 'c': 2, 'd': 3},
+      # nothing liked: left out of the liked recall; disliked: e, f.
+      'u2': {'e': 1, 'f': 2},
+  }
+  rankings = {
+      'u1': ['a', 'c', 'x', 'd'],  # hits a (5), c (2), d (3); liked 1 of 2; disliked 1
+      'u2': ['y', 'e', 'z'],  # hit e (1); disliked 1 (f is not recommended)
+  }
+  value = serving_quality.value_metrics(rankings, ratings, k=10)
+  assert value['liked_recall'] == pytest.approx(1 / 2)  # u1 only: 1 of min(2, 10)
+  assert value['liked_users'] == 1
+  assert value['disliked_per_k'] == pytest.approx((1 + 1) / 2)
+  assert value['hit_rating'] == pytest.approx((5 + 2 + 3 + 1) / 4)
+
+
+def test_value_metrics_read_only_the_first_k():
+  ratings = {'u1': {'a': 5, 'b': 1}}
+  value = serving_quality.value_metrics({'u1': ['x', 'a', 'b']}, ratings, k=2)
+  assert value['liked_recall'] == pytest.approx(1.0)  # a within the first 2, 1 liked item
+  assert value['disliked_per_k'] == 0  # b is third
+  assert value['hit_rating'] == 5
+  empty = serving_quality.value_metrics({'u1': ['x', 'y']}, ratings, k=2)
+  assert empty['liked_recall'] == 0 and empty['disliked_per_k'] == 0 and math.isnan(empty['hit_rating'])
+
+
+def test_recall_and_ndcg_by_hand():
+  # 2 of 3 truth items in the top 3 at ranks 1 and 3: recall 2/3, NDCG (1 + 1/2) / (1 + 1/log2(3) + 1/2).
+  ranked, truth = ['a', 'x', 'b'], {'a', 'b', 'c'}
+  assert serving_quality.recall_at_k(ranked, truth, k=3) == pytest.approx(2 / 3)
+  assert serving_quality.ndcg_at_k(ranked, truth, k=3) == pytest.approx(1.5 / (1 + 1 / math.log2(3) + 0.5))
+
+
+def test_segment_means_average_each_segment_and_drop_small_ones():
+  per_user = {'u1': 0.2, 'u2': 0.6, 'u3': 1.0, 'u4': 0.5}
+  segments_of = {'u1': {'user_gender': 'F', 'user_age_bucket': '18-24'},
+                 'u2': {'user_gender': 'F', 'user_age_bucket': '25-34'},
+                 'u3': {'user_gender': 'M', 'user_age_bucket': '25-34'},
+                 'u4': {'user_gender': 'M'}}  # no age: in no age segment
+  rows = serving_quality.segment_means(per_user, segments_of, min_users=2)
+  # F (0.2 + 0.6) / 2 = 0.4; 25-34 (0.6 + 1.0) / 2 = 0.8; M (1.0 + 0.5) / 2 = 0.75; 18-24 has 1 user.
+  assert [(c, v, n) for c, v, _, n in rows] == [('user_gender', 'F', 2), ('user_gender', 'M', 2),
+                                               ('user_age_bucket', '25-34', 2)]
+  assert [m for _, _, m, _ in rows] == pytest.approx([0.4, 0.75, 0.8])
+  assert len(serving_quality.segment_means(per_user, segments_of, min_users=1)) == 4

@@ -112,7 +112,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       if hparams.item_item_weight > 0:
         # As the export scores: the item-item score of the user's fitted items, on the items not among them.
         histories = item_item.histories_from_sets({str(u).encode(): items for u, items in seen.items()})
-        scorer = item_item.ItemItemScorer.fit(histories, len(column_of), hparams.item_item_l2)
+        scorer = item_item.ItemItemScorer.fit(histories, len(column_of), hparams.item_item_l2,
+                                              hparams.item_item_max_items)
         item_item_scores, _ = scorer(tf.constant([str(u).encode() for u in users]))
         scores += hparams.item_item_weight * item_item_scores.numpy()
       figures[text][str(seed)] = {

@@ -192,9 +192,15 @@ def _item_item_line(run_artifact: queries.ArtifactRecord) -> str:
   if record is None:
     return ''
   return (f'<p>{html.escape(run_artifact.producer)}: item-item scores weight {record["weight"]:g} '
-          f'(l2 {record["l2"]:g}) over {record["covered_items"]} of {record["catalogue_items"]} catalogue items, '
+          f'(l2 {record["l2"]:g}) over {record["covered_items"]} of {record["catalogue_items"]} catalogue items'
+          f'{_coverage_limit(record)}, '
           f'from {record["users"]} users\' {record["interactions"]} distinct training items '
           '(score = query · candidate + weight * item-item score, on unseen items)</p>')
+
+
+def _coverage_limit(record: Dict) -> str:
+  """' (at most N)' of an item-item record that has its coverage limit ('' for records written before it)."""
+  return f' (at most {record["max_items"]})' if 'max_items' in record else ''
 
 
 def _evaluation_section(validations: List[queries.ModelValidation]) -> str:

@@ -177,11 +177,11 @@ def test_html_report_shows_the_run_offline_in_chromium(fixture_pipeline_run, tmp
                                             'model_run', '*', 'item_item.json'))
   with open(item_item_path, encoding='utf-8') as f:
     item_item = json.load(f)
-  assert (item_item['weight'], item_item['l2']) == (1.0, 500.0)
+  assert (item_item['weight'], item_item['l2'], item_item['max_items']) == (1.0, 500.0, 10_000)
   assert 0 < item_item['covered_items'] <= item_item['catalogue_items']
   assert 0 < item_item['interactions'] <= num_train
   assert (f'{configs.RETRIEVAL_TRAINER_ID}: item-item scores weight 1 (l2 500) over {item_item["covered_items"]} '
-          f'of {item_item["catalogue_items"]} catalogue items, from {item_item["users"]} users\' '
+          f'of {item_item["catalogue_items"]} catalogue items (at most 10000), from {item_item["users"]} users\' '
           f'{item_item["interactions"]} distinct training items') in text
   assert f'{configs.RANKING_EVALUATOR_ID}: BLESSED' in text
   assert 'RMSE per user segment (stars)' in text

@@ -41,6 +41,9 @@ def test_items_without_users_and_beyond_the_limit_are_not_covered():
   scores, seen = item_item.ItemItemScorer(histories, fitted, 4)(tf.constant([b'c']))
   np.testing.assert_allclose(scores.numpy(), [[0.0, 0.5, 0.0, 0.0]], rtol=1e-6)
   np.testing.assert_array_equal(seen.numpy(), [[1, 0, 1, 0]])
+  # The Trainer's entry point passes the limit through (hparams.item_item_max_items).
+  assert item_item.ItemItemScorer.fit(histories, 4, l2=1.0, max_items=2).num_covered == 2
+  assert item_item.ItemItemScorer.fit(histories, 4, l2=1.0).num_covered == 3
 
 
 def test_scorer_scores_unseen_items_from_the_users_items_and_zero_for_unknown_users():

@@ -32,6 +32,14 @@ def test_retrieval_json_fields():
   assert hparams.epochs == retrieval_hparams.DEFAULT.epochs
 
 
+def test_item_item_coverage_is_configuration_and_refused_below_one():
+  args = _args('--retrieval-hparams', '{"item_item_max_items": 2500}')
+  assert run_config.retrieval_hyperparameters(args).item_item_max_items == 2500
+  assert retrieval_hparams.DEFAULT.item_item_max_items == 10_000
+  with pytest.raises(ValueError, match=r'--retrieval-hparams: item_item_max_items=0 must be a positive integer'):
+    run_config.retrieval_hyperparameters(_args('--retrieval-hparams', '{"item_item_max_items": 0}'))
+
+
 @pytest.mark.parametrize('text,message', [
     ('{"epochs": ', r'--ranking-hparams is not valid JSON'),
     ('[1, 2]', r'--ranking-hparams must be a JSON object'),

@@ -15,7 +15,7 @@ recommender drops them anyway), so the top-K holds more unseen candidates. Users
 no items: their scores are the two-tower scores.
 
 Cost: `XᵀX` and its inverse are `[n, n]` float64 (time ∝ n³), n the items covered: those with training users, at
-most `MAX_ITEMS` (the most popular; the others get no item-item score). At serving, a user with h training items
+most `item_item_max_items` (default `MAX_ITEMS`; the most popular; the others get no item-item score). At serving, a user with h training items
 costs h · n multiply-adds.
 """
 
@@ -26,11 +26,12 @@ import tensorflow as tf
 
 from schema import features
 from trainer.retrieval import candidates as candidates_lib
+from trainer.retrieval import hparams as hparams_lib
 
-# Most items the item-item model covers (the ones with the most training users). At 10,000 covered items the fit
-# took 130 s and the process peaked at 4.1 GB (50,000 generated users, 2-core machine with a test run beside it;
-# benchmarks/item_item_fit.py).
-MAX_ITEMS = 10_000
+# Most items the item-item model covers by default (the ones with the most training users; the setting is
+# `item_item_max_items`). At 10,000 covered items the fit took 130 s and the process peaked at 4.1 GB (50,000
+# generated users, 2-core machine with a test run beside it; benchmarks/item_item_fit.py).
+MAX_ITEMS = hparams_lib.RetrievalHyperparameters.item_item_max_items
 # Training examples parsed per step while reading the users' items.
 _READ_BATCH_SIZE = 4096
 # Users whose items are summed into XᵀX at once.
@@ -176,9 +177,9 @@ class ItemItemScorer(tf.Module):
     self.weights = tf.Variable(padded, trainable=False, name='weights')
 
   @classmethod
-  def fit(cls, histories: Histories, num_items: int, l2: float) -> 'ItemItemScorer':
-    """The scorer of `fit_weights(histories, num_items, l2)`."""
-    return cls(histories, fit_weights(histories, num_items, l2), num_items)
+  def fit(cls, histories: Histories, num_items: int, l2: float, max_items: int = MAX_ITEMS) -> 'ItemItemScorer':
+    """The scorer of `fit_weights(histories, num_items, l2, max_items)`."""
+    return cls(histories, fit_weights(histories, num_items, l2, max_items), num_items)
 
   @property
   def num_items(self) -> int:

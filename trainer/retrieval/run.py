@@ -94,8 +94,10 @@ def _fit_item_item(train_files: List[str], item_ids: np.ndarray, hparams: hparam
                    ) -> Tuple[item_item_lib.ItemItemScorer, Dict]:
   """The item-item scorer of the users' training items over the catalogue `item_ids`, and its ModelRun record."""
   histories = item_item_lib.read_histories(train_files, item_ids)
-  scorer = item_item_lib.ItemItemScorer.fit(histories, len(item_ids), hparams.item_item_l2)
-  record = {'weight': hparams.item_item_weight, 'l2': hparams.item_item_l2, 'users': len(histories.user_ids),
+  scorer = item_item_lib.ItemItemScorer.fit(histories, len(item_ids), hparams.item_item_l2,
+                                            hparams.item_item_max_items)
+  record = {'weight': hparams.item_item_weight, 'l2': hparams.item_item_l2,
+            'max_items': hparams.item_item_max_items, 'users': len(histories.user_ids),
             'interactions': int(histories.item_columns.size), 'covered_items': scorer.num_covered,
             'catalogue_items': len(item_ids)}
   logging.info('Item-item retrieval scores: %s', record)

@@ -32,6 +32,7 @@ from components import retrieval_metrics
 from schema import features
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export as retrieval_export
+from trainer.retrieval import loading
 
 TRAIN_SPLIT = 'train'
 EVAL_SPLIT = 'eval'
@@ -138,7 +139,7 @@ def measure(model_dir: str, data: EvaluationData) -> Dict:
   Raises:
     ValueError: if the export lacks the signatures the gate needs.
   """
-  loaded = tf.saved_model.load(model_dir)
+  loaded = loading.load_retrieval_model(model_dir)
   missing = [s for s in (retrieval_export.QUERY_EMBEDDING_SIGNATURE, retrieval_export.CANDIDATE_EMBEDDINGS_SIGNATURE,
                          retrieval_export.TRANSFORM_SIGNATURE) if s not in loaded.signatures]
   if missing:

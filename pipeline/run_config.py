@@ -59,8 +59,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
   retrieval.add_argument('--retrieval-temperature', type=float, help='In-batch softmax temperature.')
   retrieval.add_argument('--retrieval-k', type=int, help='Candidates the exported model returns per user (K).')
   retrieval.add_argument('--retrieval-index', choices=retrieval_hparams.INDEXES,
-                         help='Candidate index of the export; scann needs a ScaNN-enabled TF Serving and '
-                              '--retrieval-hparams \'{"item_item_weight": 0}\' (it indexes the towers only).')
+                         help='Candidate index of the export; scann (approximate, for large catalogues) needs a '
+                              'ScaNN-enabled TF Serving; its candidates and the best item-item candidates are '
+                              're-scored together.')
   retrieval_gate_flags = parser.add_argument_group('retrieval gate')
   retrieval_gate_flags.add_argument(
       '--min-recall-at-100', type=float, default=RetrievalGate.min_recall_at_100,

@@ -31,6 +31,7 @@ from serving import assets as assets_lib
 from serving import requests as requests_lib
 from trainer.ranking import export as ranking_export
 from trainer.retrieval import export as retrieval_export
+from trainer.retrieval import loading as retrieval_loading
 
 SAVED_MODEL_FILE = 'saved_model.pb'
 # Model names: the sub-directories of the serving directory the pipeline's pushers write to.
@@ -172,7 +173,7 @@ class InProcessModels:
       retrieval_dir: a retrieval model version directory.
       ranking_dir: a ranking model version directory, or None for retrieval only (degraded mode).
     """
-    self._retrieval = tf.saved_model.load(retrieval_dir)
+    self._retrieval = retrieval_loading.load_retrieval_model(retrieval_dir)
     self._retrieve = self._retrieval.signatures[retrieval_export.SERVING_SIGNATURE]
     self._ranking = None if ranking_dir is None else tf.saved_model.load(ranking_dir)
     self._rank = None if self._ranking is None else self._ranking.signatures[ranking_export.SERVING_SIGNATURE]

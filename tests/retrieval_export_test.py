@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from typing import Dict, List, Mapping
 
 import numpy as np
@@ -12,7 +14,7 @@ from schema import features
 from tests.transform_fixtures import movielens_like_row, run_transform
 from trainer.common import feature_specs
 from components import retrieval_gate
-from trainer.retrieval import candidates, export, hparams as hparams_lib, item_item
+from trainer.retrieval import candidates, export, hparams as hparams_lib, item_item, loading
 from trainer.retrieval.model import RetrievalModel
 
 TRAIN_ROWS = [
@@ -90,6 +92,7 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
                                 export_dir)
   shutil.rmtree(transform_dir)
   assert not os.path.exists(transform_dir)
+  assert loading.scann_ops_of(export_dir) == frozenset()  # brute force: plain TensorFlow ops
 
   reloaded = tf.saved_model.load(export_dir)
   answer = reloaded.signatures[export.SERVING_SIGNATURE](examples=requests)
@@ -193,9 +196,78 @@ def test_item_item_scores_are_added_to_unseen_items_only_and_rank_the_answer(tmp
                              rtol=1e-5, atol=1e-6)
 
 
-def test_item_item_weight_without_a_scorer_or_with_scann_is_refused(tmp_path):
-  with pytest.raises(ValueError, match='item_item_weight=0'):
-    hparams_lib.RetrievalHyperparameters(index=hparams_lib.SCANN_INDEX)
+def test_scann_with_item_item_scores_answers_the_union_of_both_candidate_lists_re_scored(tmp_path):
+  import scann  # pylint: disable=g-import-not-at-top,unused-import
+  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, str(tmp_path / 'transform'))
+  hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
+                                                 top_k=2, index=hparams_lib.SCANN_INDEX, item_item_weight=100.0)
+  model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
+  genres = ['Action', 'Comedy', 'Drama', 'Horror']
+  catalogue = tf.constant([serialized(movielens_like_row('u1', f'i{n}', 3.0, genres=genres[n % 4],
+                                                         year=(1950 + n,))) for n in range(20)])
+  item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
+                                                     tf_transform_output.transform_features_layer())
+  column = {item.decode(): c for c, item in enumerate(item_ids.numpy())}
+  # Covered items i0, i1, i7, i12 (in column order); B[from, to] by hand: i0 -> i7 1, i1 -> i7 2, i0 -> i12 1,
+  # i7 -> i0 5. u1 has i0 and i1: i7 scores 1 + 2 = 3, i12 1. u2 has i7: i0 scores 5. u404 is unknown.
+  covered = sorted(column[i] for i in ('i0', 'i1', 'i7', 'i12'))
+  position = {c: p for p, c in enumerate(covered)}
+  weights = np.zeros([4, 4], np.float32)
+  for source, target, weight in (('i0', 'i7', 1.0), ('i1', 'i7', 2.0), ('i0', 'i12', 1.0), ('i7', 'i0', 5.0)):
+    weights[position[column[source]], position[column[target]]] = weight
+  histories = item_item.histories_from_sets({b'u1': {column['i0'], column['i1']}, b'u2': {column['i7']}})
+  scorer = item_item.ItemItemScorer(histories, item_item.ItemItemWeights(np.array(covered), weights), 20)
+  export_dir = str(tmp_path / 'scann_item_item')
+  export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
+                                export_dir, item_item=scorer)
+
+  requests = tf.constant([serialized(r, keep=is_user_column) for r in (
+      TRAIN_ROWS[0], TRAIN_ROWS[1], movielens_like_row('u404', 'i1', 1.0, age=33, gender='M'))])
+  reloaded = tf.saved_model.load(export_dir)
+  exact = reloaded.signatures[export.CATALOGUE_SCORES_SIGNATURE](examples=requests)[export.SCORES_OUTPUT].numpy()
+  answer = reloaded.signatures[export.SERVING_SIGNATURE](examples=requests)
+  ids = [[column[i.decode()] for i in row] for row in answer[export.ITEM_IDS_OUTPUT].numpy()]
+  scores = answer[export.SCORES_OUTPUT].numpy()
+  # The towers' scores are within [-1, 1] (normalised embeddings), so 100 x the item-item scores decide: u1's
+  # best two are i7 (300 + tower) and i12 (100 + tower), u2's best is i0 (500 + tower), whatever ScaNN found.
+  assert ids[0] == [column['i7'], column['i12']]
+  assert ids[1][0] == column['i0']
+  # Every answer is re-scored exactly (as catalogue_scores), best first, each item once.
+  for user in range(3):
+    np.testing.assert_allclose(scores[user], exact[user, ids[user]], rtol=1e-5, atol=1e-5)
+    assert scores[user, 0] >= scores[user, 1] and ids[user][0] != ids[user][1]
+  assert np.all(np.abs(scores[2]) <= 1.0 + 1e-5)  # the unknown user: the towers' scores alone
+
+  # A process that never imported scann (the retrieval gate's container, a serving process) loads it through
+  # loading.load_retrieval_model, which registers ScaNN's ops first; the answer is the same.
+  assert 'Scann>ScannSearchBatched' in loading.scann_ops_of(export_dir)
+  np.save(str(tmp_path / 'requests.npy'), requests.numpy())
+  script = ('import sys, numpy as np\n'
+            'from pipeline import environment\n'
+            'environment.use_legacy_keras()\n'
+            'import tensorflow as tf\n'
+            'from trainer.retrieval import loading\n'
+            'assert "scann" not in sys.modules\n'
+            'model = loading.load_retrieval_model(sys.argv[1])\n'
+            'ids = model.signatures["serving_default"](examples=tf.constant(np.load(sys.argv[2], allow_pickle=True)))'
+            '["item_ids"].numpy()\n'
+            'print(" ".join(i.decode() for i in ids.ravel()))\n')
+  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  answered = subprocess.run([sys.executable, '-c', script, export_dir, str(tmp_path / 'requests.npy')], cwd=repo_root,
+                            check=True, capture_output=True, text=True).stdout.split()
+  assert answered == [i.decode() for i in answer[export.ITEM_IDS_OUTPUT].numpy().ravel()]
+
+
+def test_loading_a_scann_export_without_the_scann_package_names_the_fix(tmp_path, monkeypatch):
+  import scann  # pylint: disable=g-import-not-at-top,unused-import
+  export_dir = _scann_export(tmp_path, [
+      movielens_like_row('u1', f'i{n}', 3.0, year=(1950 + n,)) for n in range(16)])
+  monkeypatch.setitem(sys.modules, 'scann', None)  # `import scann` now raises ImportError
+  with pytest.raises(ImportError, match=r'holds a ScaNN index.*uv sync --extra scann.*--retrieval-index brute_force'):
+    loading.load_retrieval_model(export_dir)
+
+
+def test_item_item_weight_without_a_scorer_is_refused(tmp_path):
   tf_transform_output, _, _ = run_transform(TRAIN_ROWS, str(tmp_path / 'transform'))
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3)
   model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)

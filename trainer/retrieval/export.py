@@ -4,8 +4,11 @@ Signatures (those taking `examples` expect string `[batch]` of serialized tf.Exa
 `user_*` columns; only those columns are parsed, any others are ignored):
 
 * `serving_default` -> `item_ids` string `[batch, K]` and `scores` float32 `[batch, K]`, best first. K is `top_k`
-  (at most the catalogue). With `item_item_weight` > 0 the scores are `catalogue_scores`' (the whole catalogue is
-  scored); otherwise they come from the candidate index (brute force by default; ScaNN with `index='scann'`).
+  (at most the catalogue). With `item_item_weight` > 0 the scores are `catalogue_scores`': by brute force the
+  whole catalogue is scored; with `index='scann'` ScaNN's K best items by the two towers and the K covered items
+  with the best item-item scores are re-scored exactly and the best K of them answer (approximate: an item in
+  neither list is missed). With `item_item_weight` 0 they come from the candidate index (brute force by default;
+  ScaNN with `index='scann'`).
 * `catalogue_scores` -> `scores` float32 `[batch, num_items]`, every catalogue item's score in the order of
   `candidate_embeddings`: query · candidate, plus `item_item_weight` times the item-item score
   (`trainer.retrieval.item_item`) on the items the user has not interacted with in training.
@@ -31,6 +34,7 @@ from absl import logging
 from schema import features
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import hparams as hparams_lib
+from trainer.retrieval import loading
 from trainer.retrieval.hparams import SCANN_INDEX, RetrievalHyperparameters
 from trainer.retrieval.item_item import ItemItemScorer
 from trainer.retrieval.model import Tower
@@ -44,8 +48,6 @@ EXAMPLES_INPUT = 'examples'
 ITEM_IDS_OUTPUT = 'item_ids'
 SCORES_OUTPUT = 'scores'
 EMBEDDINGS_OUTPUT = 'embeddings'
-# The op namespace ScaNN's index ops live in; saving a ScaNN index must allow it.
-SCANN_OP_NAMESPACE = 'Scann'
 # ScaNN's asymmetric hashing trains 16 clusters per block: it needs at least that many catalogue items.
 SCANN_MIN_CATALOGUE_ITEMS = 16
 # Catalogue items embedded per step while building the index.
@@ -144,9 +146,14 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   user_spec = candidates_lib.user_feature_spec(tf_transform_output)
   module.candidate_item_ids = tf.Variable(item_ids, trainable=False, name='candidate_item_ids')
   module.candidate_embeddings = tf.Variable(item_embeddings, trainable=False, name='candidate_embeddings')
+  approximate = hparams.index == SCANN_INDEX
   if blend_item_item:
     module.item_item = item_item
     top_k = _capped_top_k(hparams.top_k, int(item_ids.shape[0]))
+    if approximate:
+      # ScaNN over the tower embeddings answers with catalogue columns, which are then re-scored.
+      module.index = candidate_index(tf.range(int(item_ids.shape[0]), dtype=tf.int64), module.candidate_embeddings,
+                                     hparams)
   else:
     module.index = candidate_index(module.candidate_item_ids, module.candidate_embeddings, hparams)
 
@@ -162,12 +169,36 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
       scores += hparams.item_item_weight * item_item_scores
     return scores
 
+  def approximate_top_k(examples: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(scores float32 `[batch, K]`, catalogue columns int64 `[batch, K]`): the union of ScaNN's K best items by
+    the two towers and the K covered items with the best item-item scores, re-scored as `catalogue_scores`."""
+    raw = tf.io.parse_example(examples, user_spec)
+    queries = module.query_tower(module.tft_layer(raw))
+    _, columns = module.index(queries)
+    item_item_scores = module.item_item.unseen_covered_scores(raw[features.USER_ID])
+    if module.item_item.num_covered > 0:
+      _, positions = tf.math.top_k(item_item_scores[:, :-1], k=min(top_k, module.item_item.num_covered))
+      columns = tf.concat([columns, tf.gather(module.item_item.covered_columns, positions)], axis=1)
+    scores = tf.einsum('bd,bmd->bm', queries, tf.gather(module.candidate_embeddings, columns))
+    scores += hparams.item_item_weight * tf.gather(
+        item_item_scores, tf.gather(module.item_item.covered_position, columns), batch_dims=1)
+    # An item in both lists counts once: its later copies score -inf.
+    num_candidates = tf.shape(columns)[1]
+    earlier = tf.range(num_candidates)[tf.newaxis, :] < tf.range(num_candidates)[:, tf.newaxis]
+    repeated = tf.reduce_any(tf.equal(columns[:, :, tf.newaxis], columns[:, tf.newaxis, :]) & earlier, axis=2)
+    scores = tf.where(repeated, tf.fill(tf.shape(scores), float('-inf')), scores)
+    best, picked = tf.math.top_k(scores, k=top_k)
+    return best, tf.gather(columns, picked, batch_dims=1)
+
   examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)
 
   @tf.function(input_signature=[examples_spec])
   def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     if blend_item_item:
-      scores, columns = tf.math.top_k(scores_of(examples), k=top_k)
+      if approximate:
+        scores, columns = approximate_top_k(examples)
+      else:
+        scores, columns = tf.math.top_k(scores_of(examples), k=top_k)
       return {ITEM_IDS_OUTPUT: tf.gather(module.candidate_item_ids, columns), SCORES_OUTPUT: scores}
     scores, item_ids_topk = module.index(module.query_tower(transformed_users(examples)))
     return {ITEM_IDS_OUTPUT: item_ids_topk, SCORES_OUTPUT: scores}
@@ -191,7 +222,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
 
   options = None
   if hparams.index == SCANN_INDEX:
-    options = tf.saved_model.SaveOptions(namespace_whitelist=[SCANN_OP_NAMESPACE])
+    options = tf.saved_model.SaveOptions(namespace_whitelist=[loading.SCANN_OP_NAMESPACE])
   tf.saved_model.save(
       module, export_dir,
       signatures={

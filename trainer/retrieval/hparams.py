@@ -42,8 +42,8 @@ class RetrievalHyperparameters(ConfigCodec):
     scann_num_leaves: ScaNN partitions (index='scann'); at most the number of catalogue items.
     scann_num_leaves_to_search: ScaNN partitions searched per query.
     item_item_weight: weight of the item-item (EASE) score of the user's training items added to the two-tower
-      score of unseen items in the export (trainer.retrieval.item_item); 0 = the two-tower score alone. Needs
-      index='brute_force' (ScaNN indexes the tower embeddings only).
+      score of unseen items in the export (trainer.retrieval.item_item); 0 = the two-tower score alone. With
+      index='scann' ScaNN's candidates by the towers and the best item-item candidates are re-scored together.
     item_item_l2: EASE's ridge penalty on XᵀX's diagonal.
     item_item_max_items: the most items the item-item model covers (those with the most training users; the
       others are ranked by the two-tower score alone). Its weights are 4 · n² bytes in the SavedModel and the
@@ -94,9 +94,6 @@ class RetrievalHyperparameters(ConfigCodec):
       raise ValueError(f'item_item_weight={self.item_item_weight} must be >= 0 (0 = two-tower scores alone).')
     if self.item_item_l2 <= 0:
       raise ValueError(f'item_item_l2={self.item_item_l2} must be positive.')
-    if self.item_item_weight > 0 and self.index == SCANN_INDEX:
-      raise ValueError(f'index={SCANN_INDEX!r} indexes the two-tower embeddings only and cannot add item-item scores; '
-                       'set item_item_weight=0 with it (--retrieval-hparams \'{"item_item_weight": 0}\').')
     if any(units < 1 for units in self.hidden_units):
       raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
 

@@ -19,7 +19,7 @@ most `item_item_max_items` (default `MAX_ITEMS`; the most popular; the others ge
 costs h · n multiply-adds.
 """
 
-from typing import Dict, NamedTuple, Sequence
+from typing import Dict, NamedTuple, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -155,7 +155,8 @@ class ItemItemScorer(tf.Module):
 
   Call with raw user ids, string `[batch]`; returns `(scores, seen)`, float32 `[batch, num_items]` each: `scores`
   is `x_u · B` on the items the user has not interacted with and 0 on those they have; `seen` is `x_u` (1 on the
-  user's training items). Unknown users get zeros in both.
+  user's training items). Unknown users get zeros in both. `unseen_covered_scores` gives the same scores on the
+  covered items only (what an approximate index's candidates are re-scored with, without a catalogue-wide tensor).
   """
 
   def __init__(self, histories: Histories, weights: ItemItemWeights, num_items: int, name: str = 'item_item') -> None:
@@ -172,6 +173,7 @@ class ItemItemScorer(tf.Module):
     position = np.full(num_items, num_covered, np.int64)
     position[weights.columns] = np.arange(num_covered)
     self.covered_position = tf.Variable(position, trainable=False, name='covered_position')
+    self.covered_columns = tf.Variable(weights.columns.astype(np.int64), trainable=False, name='covered_columns')
     padded = np.zeros([num_covered + 1, num_covered + 1], np.float32)
     padded[:num_covered, :num_covered] = weights.weights
     self.weights = tf.Variable(padded, trainable=False, name='weights')
@@ -190,7 +192,8 @@ class ItemItemScorer(tf.Module):
     """Items with item-item weights (the others get no item-item score)."""
     return int(self.weights.shape[0]) - 1
 
-  def __call__(self, user_ids: tf.Tensor):
+  def _user_items(self, user_ids: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(batch size, the users' item columns int64 `[n]`, the query row of each int64 `[n]`); unknown users: none."""
     user_ids = tf.reshape(user_ids, [-1])
     batch_size = tf.shape(user_ids, out_type=tf.int64)[0]
     rows = self.user_rows.lookup(user_ids)
@@ -199,11 +202,24 @@ class ItemItemScorer(tf.Module):
     starts = tf.gather(self.row_splits, safe_rows)
     lengths = tf.where(known, tf.gather(self.row_splits, safe_rows + 1) - starts, tf.zeros_like(starts))
     positions = tf.ragged.range(starts, starts + lengths)
-    items = tf.gather(self.item_columns, positions.flat_values)
-    query_of_item = positions.value_rowids()
-    covered_scores = tf.math.unsorted_segment_sum(
-        tf.gather(self.weights, tf.gather(self.covered_position, items)), query_of_item, batch_size)
-    scores = tf.gather(covered_scores, self.covered_position, axis=1)
+    return batch_size, tf.gather(self.item_columns, positions.flat_values), positions.value_rowids()
+
+  def unseen_covered_scores(self, user_ids: tf.Tensor) -> tf.Tensor:
+    """float32 `[batch, num_covered + 1]`: column p is covered item `covered_columns[p]`'s score `x_u · B` for
+    the users who have not interacted with it, 0 for those who have; the last column is 0 (the position
+    `covered_position` gives the items not covered)."""
+    return self._unseen_covered_scores(*self._user_items(user_ids))
+
+  def _unseen_covered_scores(self, batch_size: tf.Tensor, items: tf.Tensor, query_of_item: tf.Tensor) -> tf.Tensor:
+    item_positions = tf.gather(self.covered_position, items)
+    scores = tf.math.unsorted_segment_sum(tf.gather(self.weights, item_positions), query_of_item, batch_size)
+    seen = tf.scatter_nd(tf.stack([query_of_item, item_positions], axis=1), tf.ones_like(items, tf.float32),
+                         tf.stack([batch_size, tf.cast(self.num_covered + 1, tf.int64)]))
+    return scores * (1.0 - tf.minimum(seen, 1.0))
+
+  def __call__(self, user_ids: tf.Tensor):
+    batch_size, items, query_of_item = self._user_items(user_ids)
+    scores = tf.gather(self._unseen_covered_scores(batch_size, items, query_of_item), self.covered_position, axis=1)
     seen = tf.scatter_nd(tf.stack([query_of_item, items], axis=1), tf.ones_like(items, tf.float32),
                          tf.stack([batch_size, tf.cast(self.num_items, tf.int64)]))
-    return scores * (1.0 - seen), seen
+    return scores, seen

@@ -1,0 +1,49 @@
+"""Loads a retrieval SavedModel, registering ScaNN's ops first when the export holds a ScaNN index.
+
+A ScaNN index (`index='scann'`) is saved with ops of the `Scann` namespace, which TensorFlow knows only once the
+`scann` package is imported. The Trainer's process has imported it (TFRS builds the index with it); every other
+process that loads the export — the retrieval gate in its own container, the in-process serving backend, the
+benchmarks — goes through `load_retrieval_model`, which reads the graph's op names and imports `scann` only for
+exports that need it (brute-force exports load with plain TensorFlow).
+"""
+
+from typing import Any, FrozenSet
+
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+# The op namespace ScaNN's index ops live in ('Scann>ScannSearchBatched', ...); saving such an index must allow it.
+SCANN_OP_NAMESPACE = 'Scann'
+SAVED_MODEL_FILE = 'saved_model.pb'
+
+
+def scann_ops_of(export_dir: str) -> FrozenSet[str]:
+  """The ScaNN ops (e.g. 'Scann>ScannSearchBatched') the SavedModel at `export_dir` uses; empty for none."""
+  saved_model = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(f'{export_dir.rstrip("/")}/{SAVED_MODEL_FILE}', 'rb') as f:
+    saved_model.ParseFromString(f.read())
+  ops = set()
+  for meta_graph in saved_model.meta_graphs:
+    ops.update(node.op for node in meta_graph.graph_def.node)
+    for function in meta_graph.graph_def.library.function:
+      ops.update(node.op for node in function.node_def)
+  return frozenset(op for op in ops if op.startswith(f'{SCANN_OP_NAMESPACE}>'))
+
+
+def load_retrieval_model(export_dir: str) -> Any:
+  """`tf.saved_model.load(export_dir)`, after importing `scann` when the export uses its ops.
+
+  Raises:
+    ImportError: if the export holds a ScaNN index and the `scann` package is not installed (the message names
+      the extra to install, or the re-export that avoids it).
+  """
+  needed = scann_ops_of(export_dir)
+  if needed:
+    try:
+      import scann  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
+    except ImportError as e:
+      raise ImportError(
+          f'The retrieval model at {export_dir} holds a ScaNN index (ops {sorted(needed)}); loading it needs the '
+          "`scann` package: install the project's scann extra (uv sync --extra scann), or re-train with "
+          '--retrieval-index brute_force.') from e
+  return tf.saved_model.load(export_dir)

@@ -18,14 +18,13 @@ import argparse
 import collections
 import dataclasses
 import json
-import os
 import sys
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from pipeline import configs, environment
-from run_outputs import open_run
+from pipeline import environment
+from run_outputs import open_run, raw_examples_uri, split_files
 
 # Every VALIDATION_EVERY-th training interaction (canonical order) is held out.
 VALIDATION_EVERY = 20
@@ -73,9 +72,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if opened is None:
     return 2
   summary, tf_transform_output, _, _ = opened
-  raw_examples = summary.output_artifacts[configs.EXAMPLE_GEN_ID]['examples'][0].uri
-  train_files = [os.path.join(raw_examples, 'Split-train', '*')]
-  eval_files = [os.path.join(raw_examples, 'Split-eval', '*')]
+  raw_examples = raw_examples_uri(summary)
+  train_files, eval_files = split_files(raw_examples, 'train'), split_files(raw_examples, 'eval')
   transform_layer = tf_transform_output.transform_features_layer()
   train_pairs = inputs.in_canonical_order(inputs.in_memory(
       candidates.transformed_pairs(train_files, tf_transform_output, transform_layer)))

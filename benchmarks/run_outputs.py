@@ -41,6 +41,11 @@ def open_run(run_dir: str) -> Optional[Tuple[Any, Any, Any, str]]:
   return summary, tft.TFTransformOutput(transform['transform_graph'][0].uri), data_accessor, examples.uri
 
 
+def raw_examples_uri(summary: Any) -> str:
+  """The URI of the run's raw examples (ExampleGen's output); `split_files` gives a split's files."""
+  return summary.output_artifacts[configs.EXAMPLE_GEN_ID]['examples'][0].uri
+
+
 def split_files(examples_uri: str, split: str) -> list:
   """File patterns of one split ('train', 'eval') of the transformed examples at `examples_uri`."""
   return [os.path.join(examples_uri, f'Split-{split}', '*')]

@@ -117,11 +117,11 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   np.testing.assert_allclose(catalogue_out[export.EMBEDDINGS_OUTPUT].numpy(), item_embeddings.numpy())
 
 
-def _scann_export(tmp_path, catalogue_rows):
+def _scann_export(tmp_path, catalogue_rows, top_k=2):
   transform_dir = str(tmp_path / 'transform')
   tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
-                                                 top_k=2, index=hparams_lib.SCANN_INDEX, item_item_weight=0.0)
+                                                 top_k=top_k, index=hparams_lib.SCANN_INDEX, item_item_weight=0.0)
   model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
   catalogue = tf.constant([serialized(r) for r in catalogue_rows])
   item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
@@ -154,6 +154,14 @@ def test_scann_index_export_loads_and_answers_with_scann_ops(tmp_path):
 def test_scann_index_on_a_tiny_catalogue_is_refused_naming_the_fix(tmp_path):
   with pytest.raises(ValueError, match='brute_force'):
     _scann_export(tmp_path, [TRAIN_ROWS[0], TRAIN_ROWS[1], EVAL_ROWS[0]])
+
+
+def test_scann_index_whose_searched_leaves_hold_fewer_than_k_items_is_refused_naming_the_fix(tmp_path):
+  import scann  # pylint: disable=g-import-not-at-top,unused-import
+  # 20 items in 20 leaves, 10 searched: about half the items are candidates, fewer than K = 18.
+  rows = [movielens_like_row('u1', f'i{n}', 3.0, year=(1950 + n,)) for n in range(20)]
+  with pytest.raises(ValueError, match=r'fewer than top_k=18 candidates.*10 of 20 leaves.*scann_num_leaves_to_search'):
+    _scann_export(tmp_path, rows, top_k=18)
 
 
 def test_item_item_scores_are_added_to_unseen_items_only_and_rank_the_answer(tmp_path):

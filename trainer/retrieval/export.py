@@ -50,6 +50,8 @@ SCORES_OUTPUT = 'scores'
 EMBEDDINGS_OUTPUT = 'embeddings'
 # ScaNN's asymmetric hashing trains 16 clusters per block: it needs at least that many catalogue items.
 SCANN_MIN_CATALOGUE_ITEMS = 16
+# Catalogue items whose embeddings query a new ScaNN index to check it answers K candidates.
+_SCANN_PROBE_QUERIES = 1024
 # Catalogue items embedded per step while building the index.
 _EMBED_BATCH_SIZE = 4096
 
@@ -66,6 +68,10 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
   Returns:
     A TopK layer taking query embeddings `[batch, embedding_dim]`; it has been called once (saving an uncalled
     BruteForce index fails, recommenders#131).
+
+  Raises:
+    ValueError: for ScaNN on a catalogue too small to train it, or whose searched leaves hold fewer than K items
+      for some catalogue items used as queries (ScaNN then pads its answer with repeated ids scored -inf/nan).
   """
   num_items = int(item_ids.shape[0])
   k = _capped_top_k(hparams.top_k, num_items)
@@ -76,12 +82,20 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
           f'quantizer; this catalogue has {num_items}. Use index={hparams_lib.BRUTE_FORCE_INDEX!r} '
           '(--retrieval-index brute_force), which is exact and fast at this size.')
     num_leaves = min(hparams.scann_num_leaves, num_items)
-    index = tfrs.layers.factorized_top_k.ScaNN(
-        k=k, num_leaves=num_leaves, num_leaves_to_search=min(hparams.scann_num_leaves_to_search, num_leaves))
+    num_leaves_to_search = min(hparams.scann_num_leaves_to_search, num_leaves)
+    index = tfrs.layers.factorized_top_k.ScaNN(k=k, num_leaves=num_leaves, num_leaves_to_search=num_leaves_to_search)
   else:
     index = tfrs.layers.factorized_top_k.BruteForce(k=k)
   index.index(candidates=item_embeddings, identifiers=item_ids)
   index(tf.zeros([1, item_embeddings.shape[1]], tf.float32))
+  if hparams.index == SCANN_INDEX:
+    probe_scores, _ = index(item_embeddings[:_SCANN_PROBE_QUERIES])
+    if probe_scores.shape[1] < k or not bool(tf.reduce_all(tf.math.is_finite(probe_scores))):
+      raise ValueError(
+          f'index={SCANN_INDEX!r} found fewer than top_k={k} candidates for some catalogue items used as queries: '
+          f'the {num_leaves_to_search} of {num_leaves} leaves it searches hold too few of the {num_items} items. '
+          'Raise scann_num_leaves_to_search or lower scann_num_leaves (--retrieval-hparams), lower top_k, or use '
+          f'index={hparams_lib.BRUTE_FORCE_INDEX!r} (--retrieval-index brute_force), exact and fast at this size.')
   return index
 
 
@@ -174,20 +188,24 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
     the two towers and the K covered items with the best item-item scores, re-scored as `catalogue_scores`."""
     raw = tf.io.parse_example(examples, user_spec)
     queries = module.query_tower(module.tft_layer(raw))
-    _, columns = module.index(queries)
+    tower_scores, columns = module.index(queries)
+    # ScaNN pads a short answer with repeated ids scored -inf/nan: those entries are no candidates.
+    valid = tf.math.is_finite(tower_scores)
     item_item_scores = module.item_item.unseen_covered_scores(raw[features.USER_ID])
     if module.item_item.num_covered > 0:
-      _, positions = tf.math.top_k(item_item_scores[:, :-1], k=min(top_k, module.item_item.num_covered))
+      num_best = min(top_k, module.item_item.num_covered)
+      _, positions = tf.math.top_k(item_item_scores[:, :-1], k=num_best)
       columns = tf.concat([columns, tf.gather(module.item_item.covered_columns, positions)], axis=1)
+      valid = tf.concat([valid, tf.ones_like(positions, tf.bool)], axis=1)
     scores = tf.einsum('bd,bmd->bm', queries, tf.gather(module.candidate_embeddings, columns))
     scores += hparams.item_item_weight * tf.gather(
         item_item_scores, tf.gather(module.item_item.covered_position, columns), batch_dims=1)
-    # An item in both lists counts once: its later copies score -inf.
+    # An item in both lists counts once: its later copies score -inf, as do ScaNN's padding entries.
     num_candidates = tf.shape(columns)[1]
     earlier = tf.range(num_candidates)[tf.newaxis, :] < tf.range(num_candidates)[:, tf.newaxis]
     repeated = tf.reduce_any(tf.equal(columns[:, :, tf.newaxis], columns[:, tf.newaxis, :]) & earlier, axis=2)
-    scores = tf.where(repeated, tf.fill(tf.shape(scores), float('-inf')), scores)
-    best, picked = tf.math.top_k(scores, k=top_k)
+    scores = tf.where(repeated | ~valid, tf.fill(tf.shape(scores), float('-inf')), scores)
+    best, picked = tf.math.top_k(scores, k=tf.minimum(top_k, num_candidates))
     return best, tf.gather(columns, picked, batch_dims=1)
 
   examples_spec = tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)

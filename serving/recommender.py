@@ -202,10 +202,21 @@ class Recommender:
 
   def _candidates(self, bundle: models_lib.ModelBundle, user_columns: Mapping[str, Any],
                   seen: frozenset) -> List[Tuple[str, float]]:
-    """The retrieval model's (item_id, retrieval score) candidates that are in the catalogue and not seen."""
+    """The retrieval model's (item_id, retrieval score) candidates that are in the catalogue and not seen.
+
+    An item is kept once (its first, best-scored entry), and entries with a non-finite score are dropped: an
+    approximate index pads a short answer with repeated ids scored -inf/nan, which would otherwise be recommended
+    twice and turn every standardized score into nan.
+    """
     item_ids, scores = bundle.backend.retrieve([bundle.encoder.user_request(user_columns)])
-    return [(item_id, float(score)) for item_id, score in zip(item_ids[0], scores[0])
-            if item_id not in seen and item_id in bundle.assets.items]
+    candidates: List[Tuple[str, float]] = []
+    taken = set()
+    for item_id, score in zip(item_ids[0], scores[0]):
+      if not np.isfinite(score) or item_id in taken or item_id in seen or item_id not in bundle.assets.items:
+        continue
+      taken.add(item_id)
+      candidates.append((item_id, float(score)))
+    return candidates
 
   def _retrieval_only(self, bundle: models_lib.ModelBundle, user_columns: Mapping[str, Any],
                       seen: frozenset) -> List[RecommendedItem]:

@@ -235,6 +235,29 @@ def test_short_candidate_lists_are_completed_with_popular_unseen_items(registry)
   assert result.items[3].predicted_rating is None
 
 
+def test_padded_retrieval_answers_count_each_item_once_and_skip_non_finite_scores(tmp_path):
+  # As ScaNN pads a short answer: u3's list ends with i4 repeated, scored -inf and nan. u3 (saw i1) keeps i2, i3,
+  # i4 with retrieval scores 0.9, 0.8, 0.7 -> z = +1.2247, 0, -1.2247; predicted stars all 3 (z = 0). Blend with
+  # weight 0.2: 0.8 z.
+  padded = {**RETRIEVAL_V1, 'u3': [('i2', 0.9), ('i3', 0.8), ('i4', 0.7), ('i4', float('-inf')), ('i4', float('nan'))]}
+  examples_dir = str(tmp_path / 'examples')
+  write_examples(TRAIN_ROWS, os.path.join(examples_dir, 'train', 'data.gz'))
+  write_examples(EVAL_ROWS, os.path.join(examples_dir, 'eval', 'data.gz'))
+  serving_dir = str(tmp_path / 'serving')
+  save_retrieval(padded, os.path.join(serving_dir, models.RETRIEVAL_MODEL, '1'), examples_dir)
+  save_ranking(RATINGS, os.path.join(serving_dir, models.RANKING_MODEL, '1'))
+  padded_registry = models.ModelRegistry(serving_dir)
+  assert padded_registry.refresh()
+  result = recommender.Recommender(padded_registry, ranking_weight=0.2).recommend('u3', k=3)
+  assert ids(result) == ['i2', 'i3', 'i4']
+  np.testing.assert_allclose([i.score for i in result.items], [0.97980, 0.0, -0.97980], atol=1e-4)
+  assert all(i.source == 'two_stage' for i in result.items)
+  # Asked for more, the list is completed with popular unseen items, never the padding.
+  longer = recommender.Recommender(padded_registry, ranking_weight=0.2).recommend('u3', k=5)
+  assert ids(longer)[:3] == ['i2', 'i3', 'i4'] and len(set(ids(longer))) == len(ids(longer))
+  assert all(np.isfinite(i.score) for i in longer.items)
+
+
 def test_unknown_users_get_popular_items_of_their_segment(registry):
   service = recommender.Recommender(registry)
   everyone = service.recommend('stranger', k=3)

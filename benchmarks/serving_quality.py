@@ -82,6 +82,18 @@ def test_ratings(train: np.ndarray, test: np.ndarray) -> Dict[str, Dict[str, int
   return ratings
 
 
+def liked_items(items: Mapping[str, int]) -> Set[str]:
+  """The items of {item: rating in stars} rated at least LIKED_MIN_RATING."""
+  return {item for item, rating in items.items() if rating >= LIKED_MIN_RATING}
+
+
+def liked_recalls(rankings: Mapping[str, Sequence[str]], ratings: Mapping[str, Mapping[str, int]],
+                  k: int = CUTOFF) -> Dict[str, float]:
+  """user -> Recall@k against the user's liked test items, for the users who have any."""
+  return {user: recall_at_k(rankings[user], liked_items(items), k)
+          for user, items in ratings.items() if liked_items(items)}
+
+
 def value_metrics(rankings: Mapping[str, Sequence[str]], ratings: Mapping[str, Mapping[str, int]],
                   k: int = CUTOFF) -> Dict[str, float]:
   """What the top k holds of what the users valued, from their test ratings.
@@ -97,21 +109,18 @@ def value_metrics(rankings: Mapping[str, Sequence[str]], ratings: Mapping[str, M
     <= DISLIKED_MAX_RATING in the top k; `hit_rating`: the mean rating (stars) over all hits (nan without hits);
     `liked_users`: how many users the liked recall averages.
   """
-  liked_recalls: List[float] = []
+  liked = list(liked_recalls(rankings, ratings, k).values())
   disliked_counts: List[int] = []
   hit_ratings: List[int] = []
   for user, items in ratings.items():
     top = rankings[user][:k]
-    liked = {item for item, rating in items.items() if rating >= LIKED_MIN_RATING}
-    if liked:
-      liked_recalls.append(recall_at_k(top, liked, k))
     disliked_counts.append(sum(1 for item in top if items.get(item, DISLIKED_MAX_RATING + 1) <= DISLIKED_MAX_RATING))
     hit_ratings.extend(items[item] for item in top if item in items)
   return {
-      'liked_recall': float(np.mean(liked_recalls)) if liked_recalls else float('nan'),
+      'liked_recall': float(np.mean(liked)) if liked else float('nan'),
       'disliked_per_k': float(np.mean(disliked_counts)) if disliked_counts else float('nan'),
       'hit_rating': float(np.mean(hit_ratings)) if hit_ratings else float('nan'),
-      'liked_users': float(len(liked_recalls)),
+      'liked_users': float(len(liked)),
   }
 
 
@@ -162,12 +171,7 @@ def report_segments(name: str, rankings: Mapping[str, Sequence[str]], ratings: M
                     segments_of: Mapping[str, Mapping[str, str]], min_users: int, shown: int = 3) -> None:
   """Prints the `shown` segments with the lowest Recall@10 and liked Recall@10 of `rankings`."""
   recall = {u: recall_at_k(rankings[u], set(ratings[u])) for u in ratings}
-  liked_recall = {}
-  for user, items in ratings.items():
-    liked = {item for item, rating in items.items() if rating >= LIKED_MIN_RATING}
-    if liked:
-      liked_recall[user] = recall_at_k(rankings[user], liked)
-  for label, per_user in (('recall@10', recall), ('liked_recall@10', liked_recall)):
+  for label, per_user in (('recall@10', recall), ('liked_recall@10', liked_recalls(rankings, ratings))):
     overall = float(np.mean(list(per_user.values())))
     worst = segment_means(per_user, segments_of, min_users)[:shown]
     text = ', '.join(f'{column}={value} {mean:.4f} ({mean - overall:+.4f}, {users} users)'

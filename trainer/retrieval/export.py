@@ -174,10 +174,15 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   def transformed_users(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     return module.tft_layer(tf.io.parse_example(examples, user_spec))
 
+  def users_and_queries(examples: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+    """(the raw user columns, the query embeddings float32 `[batch, embedding_dim]`) of `examples`."""
+    raw = tf.io.parse_example(examples, user_spec)
+    return raw, module.query_tower(module.tft_layer(raw))
+
   def scores_of(examples: tf.Tensor) -> tf.Tensor:
     """float32 `[batch, num_items]`, the `catalogue_scores` of the module docstring."""
-    raw = tf.io.parse_example(examples, user_spec)
-    scores = tf.matmul(module.query_tower(module.tft_layer(raw)), module.candidate_embeddings, transpose_b=True)
+    raw, queries = users_and_queries(examples)
+    scores = tf.matmul(queries, module.candidate_embeddings, transpose_b=True)
     if blend_item_item:
       item_item_scores, _ = module.item_item(raw[features.USER_ID])
       scores += hparams.item_item_weight * item_item_scores
@@ -186,8 +191,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   def approximate_top_k(examples: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
     """(scores float32 `[batch, K]`, catalogue columns int64 `[batch, K]`): the union of ScaNN's K best items by
     the two towers and the K covered items with the best item-item scores, re-scored as `catalogue_scores`."""
-    raw = tf.io.parse_example(examples, user_spec)
-    queries = module.query_tower(module.tft_layer(raw))
+    raw, queries = users_and_queries(examples)
     tower_scores, columns = module.index(queries)
     # ScaNN pads a short answer with repeated ids scored -inf/nan: those entries are no candidates.
     valid = tf.math.is_finite(tower_scores)

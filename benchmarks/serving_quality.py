@@ -6,6 +6,9 @@
 The served models must come from a run on the canonical split (`local_runner.py --split seed`): rows of
 `u.data` in file order, `numpy.random.default_rng(42).permutation(100000)`, first 80,000 train, the rest test
 (as ../shared/bench/README.md defines it; the script checks the served seen items equal that train split).
+With `--split-seed N` the run was split with `--split random --split-seed N` instead: on the folder
+`benchmarks/train_split_folder.py` writes (the canonical TRAIN rows only) that is a validation split, the one
+the serving ranking weight is chosen on (the last line printed; rule in `choose_ranking_weight`).
 
 For every user with test items not among their training items it asks `Recommender.recommend(user, k=10)`
 (seen items excluded) at each ranking weight of the final score; weight 0 is the retrieval-only order of the
@@ -36,14 +39,15 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from ingestion import splits
 from pipeline import environment
 
 CUTOFF = 10
-SPLIT_SEED = 42
-TRAIN_ROWS = 80_000
 EASE_LAMBDA = 500.0
 LIKED_MIN_RATING = 4  # stars: a test item rated at least this is one the user valued
 DISLIKED_MAX_RATING = 2  # stars: a test item rated at most this is one the user did not
+# The serving ranking weight may cost at most this share of retrieval-only Recall@10 (choose_ranking_weight).
+MAX_RECALL_LOSS = 0.01
 
 
 def recall_at_k(ranked: Sequence[str], truth: Set[str], k: int = CUTOFF) -> float:
@@ -58,12 +62,31 @@ def ndcg_at_k(ranked: Sequence[str], truth: Set[str], k: int = CUTOFF) -> float:
   return dcg / ideal
 
 
-def canonical_split(data_dir: str) -> tuple:
-  """(train rows, test rows) int64 `[n, 3]` (user, item, rating) of the canonical split."""
+def split_rows(data_dir: str, spec: Optional[splits.SplitSpec] = None) -> tuple:
+  """(train rows, test rows) int64 `[n, 3]` (user, item, rating) of `data_dir`/u.data split as the pipeline's
+  `--split` splits it (`spec`; None = the canonical split), each in file order."""
   with open(os.path.join(data_dir, 'u.data'), encoding='utf-8') as f:
     rows = np.array([line.split('\t')[:3] for line in f], dtype=np.int64)
-  perm = np.random.default_rng(SPLIT_SEED).permutation(len(rows))
-  return rows[perm[:TRAIN_ROWS]], rows[perm[TRAIN_ROWS:]]
+  split = splits.split_interactions(len(rows), spec or splits.SplitSpec('seed'))
+  return rows[split.train], rows[split.eval]
+
+
+def choose_ranking_weight(results: Mapping[float, Mapping[str, float]],
+                          max_recall_loss: float = MAX_RECALL_LOSS) -> float:
+  """The ranking weight the service should use, by the rule of docs/serving.md.
+
+  Args:
+    results: ranking weight -> its figures (`report`'s `recall` and `liked_recall`); must hold weight 0.
+    max_recall_loss: largest relative loss of Recall@10 (all test items) against retrieval alone (weight 0).
+
+  Returns:
+    Among the weights whose Recall@10 is at least (1 - max_recall_loss) x weight 0's, the one with the highest
+    liked Recall@10 (ties: the smaller weight): the top 10 holds more of what users valued without giving up
+    more than that share of what they watched.
+  """
+  floor = (1.0 - max_recall_loss) * results[0.0]['recall']
+  eligible = [w for w, figures in results.items() if figures['recall'] >= floor]
+  return max(eligible, key=lambda w: (results[w]['liked_recall'], -w))
 
 
 def test_ratings(train: np.ndarray, test: np.ndarray) -> Dict[str, Dict[str, int]]:
@@ -199,12 +222,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='Ranking weights of the final score to measure (0 = retrieval only).')
   parser.add_argument('--segment-min-users', type=int, default=20,
                       help='Smallest user segment in the per-segment lines (as the retrieval gate reports).')
+  parser.add_argument('--split-seed', type=int,
+                      help='The run was split with --split random --split-seed N (and --eval-fraction); default: '
+                           'the canonical split (--split seed).')
+  parser.add_argument('--eval-fraction', type=float, default=splits.CANONICAL_EVAL_FRACTION,
+                      help='With --split-seed: the run\'s --eval-fraction (default 0.2).')
   args = parser.parse_args(argv)
+  try:
+    spec = None if args.split_seed is None else splits.SplitSpec('random', args.eval_fraction, args.split_seed)
+  except ValueError as e:
+    parser.error(f'--split-seed/--eval-fraction: {e}')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   from serving import assets, models, recommender
 
-  train, test = canonical_split(args.data_dir)
+  train, test = split_rows(args.data_dir, spec)
   ratings = test_ratings(train, test)
   registry = models.ModelRegistry(args.serving_dir)
   if not registry.refresh():
@@ -214,14 +246,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   served_train = sum(len(items) for items in bundle.assets.seen_items.values())
   expected_train = len({(int(u), int(i)) for u, i, _ in train})
   if served_train != expected_train:
-    print(f'The served model saw {served_train} (user, item) pairs in training, the canonical split has '
-          f'{expected_train}: run the pipeline with --split seed.', file=sys.stderr)
+    split_flags = ('--split seed' if spec is None else
+                   f'--split random --split-seed {spec.seed} --eval-fraction {spec.eval_fraction:g}')
+    print(f'The served model saw {served_train} (user, item) pairs in training, the split asked for has '
+          f'{expected_train}: run the pipeline with {split_flags} on {args.data_dir}.', file=sys.stderr)
     return 2
   print(f'model_versions retrieval={bundle.versions.retrieval} ranking={bundle.versions.ranking}')
 
   weights = [float(w) for w in args.weights.split(',')]
-  if recommender.DEFAULT_RANKING_WEIGHT not in weights:
-    weights.append(recommender.DEFAULT_RANKING_WEIGHT)
+  weights.extend(w for w in (0.0, recommender.DEFAULT_RANKING_WEIGHT) if w not in weights)
   segments_of = {user: assets.user_segments(profile) for user, profile in bundle.assets.user_profiles.items()}
   results: Dict[float, Dict[str, float]] = {}
   segment_rankings: Dict[str, Mapping[str, Sequence[str]]] = {}
@@ -247,6 +280,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'liked recall@10 {chosen["liked_recall"] - baseline["liked_recall"]:+.4f}, '
         f'disliked per 10 {chosen["disliked_per_k"] - baseline["disliked_per_k"]:+.4f}, '
         f'hit rating {chosen["hit_rating"] - baseline["hit_rating"]:+.3f} stars')
+  print(f'ranking weight by the rule of docs/serving.md (the highest liked recall@10 with recall@10 >= '
+        f'{1 - MAX_RECALL_LOSS:g} x retrieval only, among {", ".join(f"{w:g}" for w in sorted(results))}): '
+        f'{choose_ranking_weight(results):g}')
   return 0
 
 

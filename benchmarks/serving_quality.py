@@ -33,6 +33,7 @@ builds them.
 """
 
 import argparse
+import json
 import os
 import sys
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -227,6 +228,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                            'the canonical split (--split seed).')
   parser.add_argument('--eval-fraction', type=float, default=splits.CANONICAL_EVAL_FRACTION,
                       help='With --split-seed: the run\'s --eval-fraction (default 0.2).')
+  parser.add_argument('--results-json',
+                      help='Also write {ranking weight: its figures} here (benchmarks/choose_ranking_weight.py '
+                           'reads several such files).')
   args = parser.parse_args(argv)
   try:
     spec = None if args.split_seed is None else splits.SplitSpec('random', args.eval_fraction, args.split_seed)
@@ -280,6 +284,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'liked recall@10 {chosen["liked_recall"] - baseline["liked_recall"]:+.4f}, '
         f'disliked per 10 {chosen["disliked_per_k"] - baseline["disliked_per_k"]:+.4f}, '
         f'hit rating {chosen["hit_rating"] - baseline["hit_rating"]:+.3f} stars')
+  if args.results_json:
+    with open(args.results_json, 'w', encoding='utf-8') as f:
+      json.dump({f'{w:g}': figures for w, figures in sorted(results.items())}, f, indent=1)
   print(f'ranking weight by the rule of docs/serving.md (the highest liked recall@10 with recall@10 >= '
         f'{1 - MAX_RECALL_LOSS:g} x retrieval only, among {", ".join(f"{w:g}" for w in sorted(results))}): '
         f'{choose_ranking_weight(results):g}')

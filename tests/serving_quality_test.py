@@ -1,5 +1,6 @@
 """benchmarks/serving_quality.py: the top-10 figures, worked out by hand on tiny rankings."""
 
+import json
 import math
 import os
 import sys
@@ -91,3 +92,28 @@ def test_ranking_weight_is_the_most_liked_one_that_keeps_recall():
   # A tie in liked recall goes to the smaller weight.
   results[0.2]['liked_recall'] = results[0.3]['liked_recall']
   assert serving_quality.choose_ranking_weight(results) == 0.2
+
+
+def test_the_weight_is_chosen_on_the_mean_of_the_validation_splits(tmp_path, capsys):
+  import choose_ranking_weight  # pylint: disable=g-import-not-at-top
+  def figures(recall, liked):
+    return {'recall': recall, 'ndcg': 0.0, 'liked_recall': liked, 'disliked_per_k': 0.0, 'hit_rating': 4.0}
+  # Split a alone picks 0.3 (0.5 loses 1.5 % of its recall); split b alone picks 0.5.
+  split_a = {'0': figures(0.400, 0.30), '0.3': figures(0.398, 0.32), '0.5': figures(0.394, 0.33)}
+  split_b = {'0': figures(0.300, 0.20), '0.3': figures(0.300, 0.21), '0.5': figures(0.2992, 0.25),
+             '0.7': figures(0.350, 0.40)}  # 0.7 is not measured on split a: it does not count
+  assert serving_quality.choose_ranking_weight(choose_ranking_weight.mean_results([split_a])) == 0.3
+  means = choose_ranking_weight.mean_results([split_a, split_b])
+  # Means: 0: recall 0.35, liked 0.25; 0.3: 0.349, 0.265; 0.5: 0.3466, 0.29. Floor 0.99 x 0.35 = 0.3465: 0.5 counts.
+  assert sorted(means) == [0.0, 0.3, 0.5]
+  assert means[0.5]['recall'] == pytest.approx(0.3466) and means[0.5]['liked_recall'] == pytest.approx(0.29)
+  assert serving_quality.choose_ranking_weight(means) == 0.5
+  paths = []
+  for name, split in (('a', split_a), ('b', split_b)):
+    paths.append(str(tmp_path / f'{name}.json'))
+    (tmp_path / f'{name}.json').write_text(json.dumps(split))
+  assert choose_ranking_weight.main(paths) == 0
+  assert capsys.readouterr().out.splitlines()[-1].endswith('retrieval only): 0.5')
+  del split_b['0']
+  (tmp_path / 'b.json').write_text(json.dumps(split_b))
+  assert choose_ranking_weight.main(paths) == 2

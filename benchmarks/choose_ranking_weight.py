@@ -1,0 +1,57 @@
+"""The serving ranking weight chosen on the mean figures of several validation splits.
+
+  .venv/bin/python benchmarks/choose_ranking_weight.py /tmp/val1.json /tmp/val2.json
+
+Each file is `serving_quality.py --results-json` of one validation run (docs/serving.md: the canonical TRAIN rows
+split again with `--split random --split-seed N`). The figures of each ranking weight are averaged over the files
+(each split counts once) and `serving_quality.choose_ranking_weight`'s rule picks the weight: the highest liked
+Recall@10 among the weights keeping at least 99 % of retrieval-only Recall@10. Only weights measured in every file
+count. Exit status 2 when a file lacks weight 0 or no weight is in every file.
+"""
+
+import argparse
+import json
+import sys
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import serving_quality
+
+FIGURES = ('recall', 'ndcg', 'liked_recall', 'disliked_per_k', 'hit_rating')
+
+
+def mean_results(per_split: Sequence[Mapping[str, Mapping[str, float]]]) -> Dict[float, Dict[str, float]]:
+  """{weight: each figure's mean over the splits}, for the weights every split measured.
+
+  Args:
+    per_split: one {weight as text: {figure: value}} per validation split (`serving_quality.py --results-json`).
+  """
+  common = set.intersection(*(set(results) for results in per_split)) if per_split else set()
+  return {float(w): {name: sum(results[w][name] for results in per_split) / len(per_split) for name in FIGURES}
+          for w in common}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('results', nargs='+', help='serving_quality.py --results-json files, one per split.')
+  args = parser.parse_args(argv)
+  per_split = []
+  for path in args.results:
+    with open(path, encoding='utf-8') as f:
+      per_split.append(json.load(f))
+  means = mean_results(per_split)
+  if 0.0 not in means:
+    print(f'Weight 0 (retrieval only) is not measured in every one of {args.results}; rerun serving_quality.py '
+          'with it in --weights.', file=sys.stderr)
+    return 2
+  print(f'mean over {len(per_split)} validation splits:')
+  for weight, figures in sorted(means.items()):
+    print(f'  ranking weight {weight:<5g} recall@10={figures["recall"]:.4f} ndcg@10={figures["ndcg"]:.4f} '
+          f'liked_recall@10={figures["liked_recall"]:.4f} disliked_per_10={figures["disliked_per_k"]:.4f} '
+          f'hit_rating={figures["hit_rating"]:.3f}')
+  print(f'ranking weight by the rule (the highest liked recall@10 with recall@10 >= '
+        f'{1 - serving_quality.MAX_RECALL_LOSS:g} x retrieval only): {serving_quality.choose_ranking_weight(means):g}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

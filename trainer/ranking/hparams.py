@@ -173,10 +173,10 @@ SEED_NOTEBOOK = RankingHyperparameters(
 # (validation 0.8810 / 0.8799) but adds a training to every run and is left as an option. Blending in the item-item
 # neighbourhood model with weight 0.35 had the best validation RMSE with each of seeds 42 / 7 / 1 among 0, 0.1, 0.2,
 # 0.25 ... 0.5 and 1 (0.8878 -> 0.8788, 0.8866 -> 0.8758, 0.8895 -> 0.8792); the Trainer chooses the weight on the
-# validation slice of the data it trains on (0.35 on MovieLens), so other data gets its own. Joint training with
-# the retrieval task on the factorization vectors (weight 1, temperature 0.1) lowered the validation RMSE of the
-# blend with each seed (0.8788 -> 0.8708, 0.8758 -> 0.8678, 0.8792 -> 0.8724; grid of weights 0.1-3 and
-# temperatures 0.05-1 on seed 42 in docs/quality.md).
+# validation slice of the data it trains on (0.35 on MovieLens, 0.3 with joint training), so other data gets its
+# own. Joint training with the retrieval task on the factorization vectors (weight 1, temperature 0.1) lowered the
+# validation RMSE of the blend with each seed (0.8788 -> 0.8708, 0.8758 -> 0.8678, 0.8792 -> 0.8724; grid of
+# weights 0.1-3 and temperatures 0.05-1 on seed 42 in docs/quality.md).
 DEFAULT = RankingHyperparameters(factorization_dim=32, embedding_l2=3e-3, epochs=30, validation_fraction=0.05,
                                  early_stopping_patience=3,
                                  user_slope_features=(features.RECENT_RATING, features.INTERACTION_TIME),

@@ -165,11 +165,12 @@ class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
     """Mean squared error of the batch [+ retrieval_loss_weight x `in_batch_softmax_loss`] (plus regularisation
     losses, added by tfrs.Model)."""
     labels = tf.reshape(inputs[features.transformed_name(features.LABEL_KEY)], [-1, 1])
-    if not self.retrieval_loss_weight:
-      return self.task(labels=labels, predictions=self(inputs, training=training))
     rating, user_factors, item_factors = self.rating_network.rating_and_factors(inputs, training=training)
-    return self.task(labels=labels, predictions=rating) + self.retrieval_loss_weight * in_batch_softmax_loss(
-        user_factors, item_factors, self.retrieval_loss_temperature)
+    loss = self.task(labels=labels, predictions=rating)
+    if self.retrieval_loss_weight:
+      loss += self.retrieval_loss_weight * in_batch_softmax_loss(user_factors, item_factors,
+                                                                 self.retrieval_loss_temperature)
+    return loss
 
 
 class RatingEnsemble(tf.keras.Model):

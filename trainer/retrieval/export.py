@@ -222,7 +222,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
       else:
         scores, columns = tf.math.top_k(scores_of(examples), k=top_k)
       return {ITEM_IDS_OUTPUT: tf.gather(module.candidate_item_ids, columns), SCORES_OUTPUT: scores}
-    scores, item_ids_topk = module.index(module.query_tower(transformed_users(examples)))
+    scores, item_ids_topk = module.index(users_and_queries(examples)[1])
     return {ITEM_IDS_OUTPUT: item_ids_topk, SCORES_OUTPUT: scores}
 
   @tf.function(input_signature=[examples_spec])
@@ -231,7 +231,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
 
   @tf.function(input_signature=[examples_spec])
   def query_embedding(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-    return {EMBEDDINGS_OUTPUT: module.query_tower(transformed_users(examples))}
+    return {EMBEDDINGS_OUTPUT: users_and_queries(examples)[1]}
 
   @tf.function(input_signature=[])
   def candidate_embeddings() -> Dict[str, tf.Tensor]:

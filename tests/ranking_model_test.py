@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from schema import features
+from trainer.common import inputs
 from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
 from trainer.ranking import hparams as hparams_lib
 from trainer.ranking import run as run_lib
@@ -97,6 +98,54 @@ def test_retrieval_loss_temperature_divides_the_scores():
   assert float(loss) == pytest.approx(3.73679, rel=1e-4)
 
 
+def test_retrieval_loss_without_accidental_hits():
+  # Rows 2 and 3 both rated item 2, so column 3 is no negative of row 2 and column 2 none of row 3. Row 2:
+  # (1.5, 0, -3), own -3: log(e^1.5 + 1 + e^-3) + 3 = 4.71046; row 3: (0.5, 0, -1), own -1:
+  # log(e^0.5 + 1 + e^-1) + 1 = 2.10413; rows 0 and 1 unchanged (0.71920, 1.38353). Mean 2.22933.
+  loss = model_lib.in_batch_softmax_loss(tf.constant([[1.0], [2.0], [3.0], [1.0]]),
+                                         tf.constant([[0.5], [0.0], [-1.0], [-1.0]]), 1.0,
+                                         item_ids=BATCH[X(features.ITEM_ID)])
+  assert float(loss) == pytest.approx(2.22933, rel=1e-5)
+
+
+def test_retrieval_loss_with_popularity_correction():
+  # log q = (1, 0, 0, 0) is subtracted from column 0. Row 0: (-0.5, 0, -1, -1), own -0.5:
+  # log(e^-0.5 + 1 + 2e^-1) + 0.5 = 1.35113; row 1: (0, 0, -2, -2), own 0: log(2 + 2e^-2) = 0.82008;
+  # row 2: (0.5, 0, -3, -3), own -3: log(e^0.5 + 1 + 2e^-3) + 3 = 4.01098; row 3 as row 0 with own -1: 1.85113.
+  # Mean 2.00833.
+  loss = model_lib.in_batch_softmax_loss(tf.constant([[1.0], [2.0], [3.0], [1.0]]),
+                                         tf.constant([[0.5], [0.0], [-1.0], [-1.0]]), 1.0,
+                                         item_log_probabilities=tf.constant([1.0, 0.0, 0.0, 0.0]))
+  assert float(loss) == pytest.approx(2.00833, rel=1e-5)
+
+
+def test_ranking_model_options_reach_the_retrieval_loss():
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=1, hidden_units=(), bias_terms=False,
+                                               factorization_dim=1, retrieval_loss_weight=1.0,
+                                               retrieval_remove_accidental_hits=True,
+                                               retrieval_popularity_correction=True)
+  # Item log-probabilities by item index; gathered per row: (1, 0, 0, 0) as in the test above.
+  model = RankingModel(TOWERS, hparams, rating_offset=3.0, item_log_probabilities=tf.constant([1.0, 0.0, 0.0]))
+  model(BATCH)
+  _set_weights(model, {'user_id_embedding': [[1.0], [2.0], [3.0]], 'item_id_embedding': [[0.5], [0.0], [-1.0]],
+                       'user_projection': [[1.0]], 'item_projection': [[1.0]]})
+  model.rating_network.rating_layers.layers[-1].set_weights([np.array([[0.0], [0.0]], np.float32),
+                                                             np.array([0.0], np.float32)])
+  # Ratings 3 + u * i: 3.5, 3, 0, 2 against 4, 5, 5, 2 -> MSE (0.25 + 4 + 25 + 0) / 4 = 7.3125. Retrieval loss
+  # with both options: rows 0 and 1 as with the correction (1.35113, 0.82008), row 2 with column 3 left out:
+  # log(e^0.5 + 1 + e^-3) + 3 = 3.99270, row 3 with column 2 left out: log(e^-0.5 + 1 + e^-1) + 1 = 1.68027.
+  # Mean 1.96104.
+  assert float(model.compute_loss(BATCH)) == pytest.approx(7.3125 + 1.96104, rel=1e-5)
+
+
+def test_item_log_probabilities_are_training_shares():
+  split = inputs.in_memory(tf.data.Dataset.from_tensors(
+      {X(features.ITEM_ID): tf.constant([0, 2, 2, 0, 0, 2], tf.int64)}))
+  # Items 0 and 2 hold 3 of the 6 examples each; item 1 none (log(1/6), never gathered in training).
+  np.testing.assert_allclose(run_lib.item_log_probabilities(split).numpy(),
+                             np.log([0.5, 1 / 6, 0.5]), rtol=1e-6)
+
+
 def test_one_training_step_lowers_the_loss():
   model = _model_with_weights(bias_terms=True)
   model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=0.1))
@@ -175,6 +224,10 @@ def test_user_slope_features_add_a_global_plus_per_user_linear_term():
     ({'retrieval_loss_weight': -0.1, 'factorization_dim': 8}, 'retrieval_loss_weight=-0.1 must be >= 0'),
     ({'retrieval_loss_weight': 0.3, 'factorization_dim': 0}, 'set factorization_dim > 0'),
     ({'retrieval_loss_temperature': 0.0}, 'retrieval_loss_temperature=0.0 must be positive'),
+    ({'retrieval_loss_weight': 0.0, 'retrieval_remove_accidental_hits': True},
+     'retrieval_remove_accidental_hits=True .* set retrieval_loss_weight > 0'),
+    ({'retrieval_loss_weight': 0.0, 'retrieval_popularity_correction': True},
+     'retrieval_popularity_correction=True .* set retrieval_loss_weight > 0'),
 ])
 def test_invalid_retrieval_loss_settings_are_refused_with_the_fix(fields, message):
   with pytest.raises(ValueError, match=message):

@@ -38,6 +38,10 @@ class RankingHyperparameters(ConfigCodec):
       the vectors also learn *what* users watch, not only how they rate it; 0 disables it. Needs
       factorization_dim > 0. Serving is unchanged (the exported model predicts ratings only).
     retrieval_loss_temperature: the retrieval scores <user, item> are divided by it before the softmax.
+    retrieval_remove_accidental_hits: in the retrieval loss, another interaction of the batch with the row's own
+      item is not a negative of that row (TFRS's remove_accidental_hits).
+    retrieval_popularity_correction: in the retrieval loss, subtract log(the item's share of the training
+      interactions) from its scores (logQ correction of in-batch negatives, which are popular items more often).
     embedding_l2: L2 penalty on embedding weights.
     bias_terms: add a learned per-user and per-item rating bias to the network's output.
     optimizer: one of trainer.common.hyperparameters.OPTIMIZERS.
@@ -75,6 +79,8 @@ class RankingHyperparameters(ConfigCodec):
   dropout: float = 0.0
   retrieval_loss_weight: float = 0.0
   retrieval_loss_temperature: float = 1.0
+  retrieval_remove_accidental_hits: bool = False
+  retrieval_popularity_correction: bool = False
   embedding_l2: float = 1e-4
   bias_terms: bool = True
   optimizer: str = 'adam'
@@ -109,6 +115,10 @@ class RankingHyperparameters(ConfigCodec):
     if self.retrieval_loss_weight and not self.factorization_dim:
       raise ValueError(f'retrieval_loss_weight={self.retrieval_loss_weight} trains the factorization term\'s '
                        'vectors on the retrieval task: set factorization_dim > 0 (e.g. 32), or the weight to 0.')
+    for name in ('retrieval_remove_accidental_hits', 'retrieval_popularity_correction'):
+      if getattr(self, name) and not self.retrieval_loss_weight:
+        raise ValueError(f'{name}=True shapes the retrieval loss of joint training, which is off: set '
+                         'retrieval_loss_weight > 0 (e.g. 1.0), or leave the option False.')
     if self.retrieval_loss_temperature <= 0:
       raise ValueError(f'retrieval_loss_temperature={self.retrieval_loss_temperature} must be positive.')
     if self.cross_layers < 0:

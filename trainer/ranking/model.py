@@ -123,20 +123,33 @@ class RatingNetwork(tf.keras.Model):
     return rating, user_factors, item_factors
 
 
-def in_batch_softmax_loss(user_factors: tf.Tensor, item_factors: tf.Tensor, temperature: float) -> tf.Tensor:
+def in_batch_softmax_loss(user_factors: tf.Tensor, item_factors: tf.Tensor, temperature: float,
+                          item_ids: Optional[tf.Tensor] = None,
+                          item_log_probabilities: Optional[tf.Tensor] = None) -> tf.Tensor:
   """Mean cross-entropy of picking each row's own item among the batch's items (the retrieval task's loss).
 
   Args:
     user_factors: float32 `[batch, d]`, one per interaction.
     item_factors: float32 `[batch, d]`, the interactions' items in the same order.
     temperature: the scores <user, item> are divided by it before the softmax.
+    item_ids: int64 `[batch]`, the interactions' items; when given, another row's item that is the row's own item
+      again is no negative of that row (TFRS's remove_accidental_hits).
+    item_log_probabilities: float32 `[batch]`, log of each row's item's share of the training interactions; when
+      given it is subtracted from that item's column of scores (the sampling-bias "logQ" correction: popular items
+      are in-batch negatives more often than rare ones).
 
   Returns:
-    Scalar float32: mean over rows r of -log softmax_c(<u_r, i_c> / temperature)[r]. The other rows' items are
-    the negatives, also when one of them is the row's own item again (as TFRS's Retrieval task without
-    remove_accidental_hits).
+    Scalar float32: mean over rows r of -log softmax_c(<u_r, i_c> / temperature - log q_c)[r], the columns c of
+    accidental hits left out.
   """
   logits = tf.matmul(user_factors, item_factors, transpose_b=True) / temperature  # [batch, batch]
+  if item_log_probabilities is not None:
+    logits -= tf.reshape(item_log_probabilities, [1, -1])
+  if item_ids is not None:
+    item_ids = tf.reshape(item_ids, [-1])
+    same_item = tf.equal(tf.reshape(item_ids, [-1, 1]), tf.reshape(item_ids, [1, -1]))
+    accidental = tf.logical_and(same_item, tf.logical_not(tf.eye(tf.shape(item_ids)[0], dtype=tf.bool)))
+    logits = tf.where(accidental, tf.float32.min, logits)
   # Row r's label is column r (sparse labels: 3x faster than a dense identity matrix on a 1,024 batch).
   return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=tf.range(tf.shape(logits)[0]), logits=logits))
@@ -148,7 +161,7 @@ class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
   multitask recommenders): which of the batch's items did each user rate."""
 
   def __init__(self, tower_features: TowerFeatures, hparams: RankingHyperparameters,
-               rating_offset: float) -> None:
+               rating_offset: float, item_log_probabilities: Optional[tf.Tensor] = None) -> None:
     super().__init__()
     self.rating_network = RatingNetwork(tower_features, hparams, rating_offset)
     self.task = tfrs.tasks.Ranking(
@@ -156,6 +169,8 @@ class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
         metrics=[tf.keras.metrics.RootMeanSquaredError(name='rmse')])
     self.retrieval_loss_weight = float(hparams.retrieval_loss_weight)
     self.retrieval_loss_temperature = float(hparams.retrieval_loss_temperature)
+    self.remove_accidental_hits = bool(hparams.retrieval_remove_accidental_hits)
+    self.item_log_probabilities = item_log_probabilities
 
   def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     """Predicted ratings, float32 `[batch, 1]`."""
@@ -168,8 +183,11 @@ class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
     rating, user_factors, item_factors = self.rating_network.rating_and_factors(inputs, training=training)
     loss = self.task(labels=labels, predictions=rating)
     if self.retrieval_loss_weight:
-      loss += self.retrieval_loss_weight * in_batch_softmax_loss(user_factors, item_factors,
-                                                                 self.retrieval_loss_temperature)
+      item_ids = tf.reshape(inputs[features.transformed_name(features.ITEM_ID)], [-1])
+      log_q = None if self.item_log_probabilities is None else tf.gather(self.item_log_probabilities, item_ids)
+      loss += self.retrieval_loss_weight * in_batch_softmax_loss(
+          user_factors, item_factors, self.retrieval_loss_temperature,
+          item_ids=item_ids if self.remove_accidental_hits else None, item_log_probabilities=log_q)
     return loss
 
 

@@ -108,12 +108,13 @@ def train_network(train_split: inputs.InMemorySplit, watched_split: inputs.InMem
     of member k > 0 prefixed `member<k>_` after any `val_`).
   """
   rating_offset = mean_rating(train_split)
+  log_q = item_log_probabilities(train_split) if hparams.retrieval_popularity_correction else None
   members: List[model_lib.RankingModel] = []
   history: History = {}
   for k in range(hparams.ensemble_size):
     member_hparams = dataclasses.replace(hparams, seed=hparams.seed + k)
     tf.keras.utils.set_random_seed(member_hparams.seed)
-    member = model_lib.RankingModel(tower_features, member_hparams, rating_offset)
+    member = model_lib.RankingModel(tower_features, member_hparams, rating_offset, log_q)
     member.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
     fitted = member.fit(
         inputs.training_batches(train_split, hparams.batch_size, member_hparams.seed),
@@ -204,6 +205,14 @@ def rmse(model: tf.keras.Model, split: inputs.InMemorySplit) -> float:
   if not count:
     raise ValueError('The split holds no examples to compute an RMSE on.')
   return math.sqrt(squared / count)
+
+
+def item_log_probabilities(split: inputs.InMemorySplit) -> tf.Tensor:
+  """log(share of the split's examples that are of item i), float32 `[max item index + 1]` (log(1/N) for an item
+  index without examples: such items are in no training batch)."""
+  item_ids = tf.reshape(split.columns[features.transformed_name(features.ITEM_ID)], [-1])
+  counts = tf.math.bincount(tf.cast(item_ids, tf.int32), dtype=tf.float64)
+  return tf.cast(tf.math.log(tf.maximum(counts, 1.0) / tf.cast(tf.size(item_ids), tf.float64)), tf.float32)
 
 
 def mean_rating(split: inputs.InMemorySplit) -> float:

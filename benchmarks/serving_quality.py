@@ -6,7 +6,8 @@
 The served models must come from a run on the canonical split (`local_runner.py --split seed`): rows of
 `u.data` in file order, `numpy.random.default_rng(42).permutation(100000)`, first 80,000 train, the rest test
 (as ../shared/bench/README.md defines it; the script checks the served seen items equal that train split).
-With `--split-seed N` the run was split with `--split random --split-seed N` instead: on the folder
+With `--split-seed N` the run was split with `--split random --split-seed N` instead, with `--split temporal` by
+time (the latest `--eval-fraction` of the rows by timestamp, as `local_runner.py` splits them): on the folder
 `benchmarks/train_split_folder.py` writes (the canonical TRAIN rows only) that is a validation split, the one
 the serving ranking weight is chosen on (the last line printed; rule in `choose_ranking_weight`).
 
@@ -67,9 +68,26 @@ def split_rows(data_dir: str, spec: Optional[splits.SplitSpec] = None) -> tuple:
   """(train rows, test rows) int64 `[n, 3]` (user, item, rating) of `data_dir`/u.data split as the pipeline's
   `--split` splits it (`spec`; None = the canonical split), each in file order."""
   with open(os.path.join(data_dir, 'u.data'), encoding='utf-8') as f:
-    rows = np.array([line.split('\t')[:3] for line in f], dtype=np.int64)
-  split = splits.split_interactions(len(rows), spec or splits.SplitSpec('seed'))
-  return rows[split.train], rows[split.eval]
+    rows = np.array([line.split('\t')[:4] for line in f], dtype=np.int64)
+  spec = spec or splits.SplitSpec('seed')
+  split = splits.split_interactions(rows[:, 3] if spec.method == 'temporal' else len(rows), spec)
+  return rows[split.train, :3], rows[split.eval, :3]
+
+
+def run_split(method: Optional[str], seed: Optional[int], eval_fraction: float) -> Optional[splits.SplitSpec]:
+  """The split the measured run used, from the command line: None = the canonical split.
+
+  `method` None means 'random' when a seed is given, the canonical split otherwise.
+
+  Raises:
+    ValueError: if a seed is given with another method than 'random', or the spec is invalid.
+  """
+  if seed is not None and method not in (None, 'random'):
+    raise ValueError(f'a split seed ({seed}) only applies to --split random, not --split {method}.')
+  method = method or ('random' if seed is not None else 'seed')
+  if method == 'seed':
+    return None
+  return splits.SplitSpec(method, eval_fraction, splits.CANONICAL_SEED if seed is None else seed)
 
 
 def choose_ranking_weight(results: Mapping[float, Mapping[str, float]],
@@ -223,19 +241,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='Ranking weights of the final score to measure (0 = retrieval only).')
   parser.add_argument('--segment-min-users', type=int, default=20,
                       help='Smallest user segment in the per-segment lines (as the retrieval gate reports).')
+  parser.add_argument('--split', choices=splits.SPLIT_METHODS,
+                      help='How the run was split (its local_runner.py --split); default: random with --split-seed, '
+                           'the canonical split (seed) otherwise.')
   parser.add_argument('--split-seed', type=int,
-                      help='The run was split with --split random --split-seed N (and --eval-fraction); default: '
-                           'the canonical split (--split seed).')
+                      help='The run was split with --split random --split-seed N (and --eval-fraction).')
   parser.add_argument('--eval-fraction', type=float, default=splits.CANONICAL_EVAL_FRACTION,
-                      help='With --split-seed: the run\'s --eval-fraction (default 0.2).')
+                      help='With --split random or temporal: the run\'s --eval-fraction (default 0.2).')
   parser.add_argument('--results-json',
                       help='Also write {ranking weight: its figures} here (benchmarks/choose_ranking_weight.py '
                            'reads several such files).')
   args = parser.parse_args(argv)
   try:
-    spec = None if args.split_seed is None else splits.SplitSpec('random', args.eval_fraction, args.split_seed)
+    spec = run_split(args.split, args.split_seed, args.eval_fraction)
   except ValueError as e:
-    parser.error(f'--split-seed/--eval-fraction: {e}')
+    parser.error(f'--split/--split-seed/--eval-fraction: {e}')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   from serving import assets, models, recommender
@@ -250,8 +270,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   served_train = sum(len(items) for items in bundle.assets.seen_items.values())
   expected_train = len({(int(u), int(i)) for u, i, _ in train})
   if served_train != expected_train:
-    split_flags = ('--split seed' if spec is None else
-                   f'--split random --split-seed {spec.seed} --eval-fraction {spec.eval_fraction:g}')
+    split_flags = ('--split seed' if spec is None else f'--split {spec.method}' + (
+        f' --split-seed {spec.seed}' if spec.method == 'random' else '') + f' --eval-fraction {spec.eval_fraction:g}')
     print(f'The served model saw {served_train} (user, item) pairs in training, the split asked for has '
           f'{expected_train}: run the pipeline with {split_flags} on {args.data_dir}.', file=sys.stderr)
     return 2

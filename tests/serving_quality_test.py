@@ -82,6 +82,32 @@ def test_split_rows_splits_u_data_as_the_pipeline_does(tmp_path):
   assert test[:, 0].tolist() == [3, 5, 8]
 
 
+def test_split_rows_splits_by_time_as_the_pipeline_does(tmp_path):
+  # Row r has timestamp 900000000 + (7r mod 10): rows 7 (9) and 4 (8) are the latest 20 %.
+  (tmp_path / 'u.data').write_text(''.join(f'{r}\t{100 + r}\t{r % 5 + 1}\t{900000000 + 7 * r % 10}\n'
+                                           for r in range(10)))
+  train, test = serving_quality.split_rows(str(tmp_path), serving_quality.splits.SplitSpec('temporal', 0.2))
+  assert train[:, 0].tolist() == [0, 1, 2, 3, 5, 6, 8, 9]
+  assert test.tolist() == [[4, 104, 5], [7, 107, 3]]
+
+
+@pytest.mark.parametrize('method,seed,expected', [
+    (None, None, None),
+    ('seed', None, None),
+    (None, 3, ('random', 0.3, 3)),
+    ('random', 3, ('random', 0.3, 3)),
+    ('temporal', None, ('temporal', 0.3, 42)),
+])
+def test_run_split_reads_the_command_line(method, seed, expected):
+  spec = serving_quality.run_split(method, seed, 0.3)
+  assert (spec if spec is None else (spec.method, spec.eval_fraction, spec.seed)) == expected
+
+
+def test_run_split_refuses_a_seed_without_a_random_split():
+  with pytest.raises(ValueError, match='only applies to --split random, not --split temporal'):
+    serving_quality.run_split('temporal', 3, 0.2)
+
+
 def test_ranking_weight_is_the_most_liked_one_that_keeps_recall():
   results = {0.0: {'recall': 0.400, 'liked_recall': 0.300},
              0.2: {'recall': 0.399, 'liked_recall': 0.310},

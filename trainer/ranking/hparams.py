@@ -41,7 +41,8 @@ class RankingHyperparameters(ConfigCodec):
     retrieval_remove_accidental_hits: in the retrieval loss, another interaction of the batch with the row's own
       item is not a negative of that row (TFRS's remove_accidental_hits).
     retrieval_popularity_correction: in the retrieval loss, subtract log(the item's share of the training
-      interactions) from its scores (logQ correction of in-batch negatives, which are popular items more often).
+      interactions) from its scores when training (logQ correction of in-batch negatives, which are popular items
+      more often; the loss reported on the watched split leaves it out).
     embedding_l2: L2 penalty on embedding weights.
     bias_terms: add a learned per-user and per-item rating bias to the network's output.
     optimizer: one of trainer.common.hyperparameters.OPTIMIZERS.

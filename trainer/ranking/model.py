@@ -178,13 +178,15 @@ class RankingModel(StepsTracedWithoutAutograph, tfrs.models.Model):
 
   def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     """Mean squared error of the batch [+ retrieval_loss_weight x `in_batch_softmax_loss`] (plus regularisation
-    losses, added by tfrs.Model)."""
+    losses, added by tfrs.Model). The popularity (logQ) correction applies when `training` only."""
     labels = tf.reshape(inputs[features.transformed_name(features.LABEL_KEY)], [-1, 1])
     rating, user_factors, item_factors = self.rating_network.rating_and_factors(inputs, training=training)
     loss = self.task(labels=labels, predictions=rating)
     if self.retrieval_loss_weight:
       item_ids = tf.reshape(inputs[features.transformed_name(features.ITEM_ID)], [-1])
-      log_q = None if self.item_log_probabilities is None else tf.gather(self.item_log_probabilities, item_ids)
+      # The logQ correction is one of training's sampling (and its table holds the training items only).
+      log_q = (tf.gather(self.item_log_probabilities, item_ids)
+               if training and self.item_log_probabilities is not None else None)
       loss += self.retrieval_loss_weight * in_batch_softmax_loss(
           user_factors, item_factors, self.retrieval_loss_temperature,
           item_ids=item_ids if self.remove_accidental_hits else None, item_log_probabilities=log_q)

@@ -25,6 +25,11 @@ read the test ratings (1-5 stars):
 * disliked per 10 = test items rated <= 2 in the top 10 (recommended, watched and disliked), per user
 * hit rating      = the mean test rating of all (user, item) hits in the top 10 (stars)
 
+When some test users have no training ratings (new users, as on a temporal split), every line is followed by
+the same figures over the known users only (`ranking weight by the rule on the known users only` at the end), and
+two lines give the new users' figures: `recommend`'s popular-items fallback without a profile and with the
+user's signup profile from `u.user` (age, gender, occupation: the popular items of their segments).
+
 Per user segment (gender, age bucket, occupation of the served user profiles; segments of at least
 `--segment-min-users` users), the three segments with the lowest mean Recall@10 and liked Recall@10 are printed
 for the default weight, retrieval only and the peers: whether the top 10 is as good for every kind of user.
@@ -37,12 +42,13 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from ingestion import splits
 from pipeline import environment
+from schema import features
 
 CUTOFF = 10
 EASE_LAMBDA = 500.0
@@ -221,6 +227,31 @@ def report_segments(name: str, rankings: Mapping[str, Sequence[str]], ratings: M
     print(f'  {name}: lowest {label} segments (>= {min_users} users; overall {overall:.4f}): {text}')
 
 
+def signup_profiles(data_dir: str) -> Dict[str, Dict[str, Any]]:
+  """user id -> what a new user's request can carry (`user_age` int, `user_gender`, `user_occupation`), read from
+  `data_dir`/u.user (MovieLens: id|age|gender|occupation|zip)."""
+  profiles = {}
+  with open(os.path.join(data_dir, 'u.user'), encoding='latin-1') as f:
+    for line in f:
+      user_id, age, gender, occupation = line.rstrip('\n').split('|')[:4]
+      profiles[user_id] = {features.USER_AGE: int(age), features.USER_GENDER: gender,
+                           features.USER_OCCUPATION: occupation}
+  return profiles
+
+
+def report_new_users(registry: Any, ratings: Mapping[str, Mapping[str, int]],
+                     profiles: Mapping[str, Mapping[str, Any]]) -> None:
+  """Prints the top-10 figures of the new users (no training ratings), whose answer is the popular-items fallback:
+  without a profile (the global list) and with their signup profile (the lists of their segments)."""
+  # pylint: disable=g-import-not-at-top
+  from serving import recommender
+  service = recommender.Recommender(registry)
+  for label, features_of in (('no profile', lambda u: None), ('signup profile', profiles.get)):
+    rankings = {u: [item.item_id for item in service.recommend(u, k=CUTOFF, user_features=features_of(u)).items]
+                for u in ratings}
+    report(f'new users ({len(ratings)}), {label}', rankings, ratings)
+
+
 def report(name: str, rankings: Mapping[str, Sequence[str]], ratings: Mapping[str, Mapping[str, int]]
            ) -> Dict[str, float]:
   """Prints and returns the top-10 figures of `rankings` against the users' test `ratings`."""
@@ -281,6 +312,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   weights.extend(w for w in (0.0, recommender.DEFAULT_RANKING_WEIGHT) if w not in weights)
   segments_of = {user: assets.user_segments(profile) for user, profile in bundle.assets.user_profiles.items()}
   results: Dict[float, Dict[str, float]] = {}
+  # Users with training ratings; the others (new users, e.g. on a temporal split) get the popular-items fallback.
+  known_ratings = {u: r for u, r in ratings.items() if u in bundle.assets.user_profiles}
+  known_results: Dict[float, Dict[str, float]] = {}
   segment_rankings: Dict[str, Mapping[str, Sequence[str]]] = {}
   for weight in sorted(weights):
     service = recommender.Recommender(registry, ranking_weight=weight)
@@ -291,8 +325,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if weight == recommender.DEFAULT_RANKING_WEIGHT:
       label += ' [default]'
     results[weight] = report(label, rankings, ratings)
+    if len(known_ratings) < len(ratings):
+      known_results[weight] = report(f'  its {len(known_ratings)} known users', rankings, known_ratings)
+  if known_results:
+    report_new_users(registry, {u: r for u, r in ratings.items() if u not in known_ratings},
+                     signup_profiles(args.data_dir))
   for name, rankings in peer_rankings(train, list(ratings)).items():
     report(f'peer {name}', rankings, ratings)
+    if known_results:
+      report(f'  its {len(known_ratings)} known users', rankings, known_ratings)
     segment_rankings[f'peer {name}'] = rankings
   print('Per user segment:')
   for name, rankings in segment_rankings.items():
@@ -307,6 +348,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.results_json:
     with open(args.results_json, 'w', encoding='utf-8') as f:
       json.dump({f'{w:g}': figures for w, figures in sorted(results.items())}, f, indent=1)
+  if known_results:
+    print(f'ranking weight by the rule on the known users only: {choose_ranking_weight(known_results):g}')
   print(f'ranking weight by the rule of docs/serving.md (the highest liked recall@10 with recall@10 >= '
         f'{1 - MAX_RECALL_LOSS:g} x retrieval only, among {", ".join(f"{w:g}" for w in sorted(results))}): '
         f'{choose_ranking_weight(results):g}')

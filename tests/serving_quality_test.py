@@ -108,6 +108,13 @@ def test_run_split_refuses_a_seed_without_a_random_split():
     serving_quality.run_split('temporal', 3, 0.2)
 
 
+def test_signup_profiles_are_read_from_u_user(tmp_path):
+  (tmp_path / 'u.user').write_text('1|24|M|technician|85711\n2|53|F|other|94043\n')
+  assert serving_quality.signup_profiles(str(tmp_path)) == {
+      '1': {'user_age': 24, 'user_gender': 'M', 'user_occupation': 'technician'},
+      '2': {'user_age': 53, 'user_gender': 'F', 'user_occupation': 'other'}}
+
+
 def test_ranking_weight_is_the_most_liked_one_that_keeps_recall():
   results = {0.0: {'recall': 0.400, 'liked_recall': 0.300},
              0.2: {'recall': 0.399, 'liked_recall': 0.310},

@@ -6,7 +6,10 @@
 # 2. Python 3.10: a pyenv-installed 3.10 if there is one (pyenv's python3.10 shim fails unless
 #    PYENV_VERSION is set, so the interpreter is taken from $(pyenv root)/versions/3.10.*), else a working
 #    python3.10 on PATH, else uv finds or downloads one itself.
-# 3. `uv sync --frozen`: installs exactly what uv.lock pins, plus this package in editable mode.
+# 3. `uv sync --frozen`: installs exactly what uv.lock pins, plus this package in editable mode, with the
+#    packages compiled to bytecode (uv does not by default): where PYTHONDONTWRITEBYTECODE is set, as on these
+#    machines, Python would otherwise recompile TensorFlow's and TFX's modules in every process (importing
+#    tensorflow, tfx and tensorflow_recommenders: 53 s instead of 12-14 s; 22 s once at install, 1 s after).
 set -euo pipefail
 
 WOONKLY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,5 +61,5 @@ if [ -z "$UV" ]; then
 fi
 
 WOONKLY_PYTHON_REQUEST="$(woonkly_find_python310)"
-(cd "$WOONKLY_ROOT" && "$UV" sync --frozen --all-extras --python "$WOONKLY_PYTHON_REQUEST" --quiet)
+(cd "$WOONKLY_ROOT" && "$UV" sync --frozen --all-extras --python "$WOONKLY_PYTHON_REQUEST" --quiet --compile-bytecode)
 WOONKLY_PYTHON="$WOONKLY_ROOT/.venv/bin/python"

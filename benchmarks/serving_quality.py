@@ -46,7 +46,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from ingestion import splits
+from ingestion import movielens, splits
 from pipeline import environment
 from schema import features
 
@@ -229,14 +229,10 @@ def report_segments(name: str, rankings: Mapping[str, Sequence[str]], ratings: M
 
 def signup_profiles(data_dir: str) -> Dict[str, Dict[str, Any]]:
   """user id -> what a new user's request can carry (`user_age` int, `user_gender`, `user_occupation`), read from
-  `data_dir`/u.user (MovieLens: id|age|gender|occupation|zip)."""
-  profiles = {}
-  with open(os.path.join(data_dir, 'u.user'), encoding='latin-1') as f:
-    for line in f:
-      user_id, age, gender, occupation = line.rstrip('\n').split('|')[:4]
-      profiles[user_id] = {features.USER_AGE: int(age), features.USER_GENDER: gender,
-                           features.USER_OCCUPATION: occupation}
-  return profiles
+  `data_dir`/u.user."""
+  users = movielens.read_users(os.path.join(data_dir, 'u.user'))
+  return {user_id: {features.USER_AGE: age, features.USER_GENDER: gender, features.USER_OCCUPATION: occupation}
+          for user_id, (age, gender, occupation, _) in users.items()}
 
 
 def report_new_users(registry: Any, ratings: Mapping[str, Mapping[str, int]],

@@ -233,7 +233,7 @@ def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optio
     return items
 
 
-def _read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
+def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
     """Returns user id -> (age, gender, occupation, zip) from u.user."""
     users = {}
     for line_number, line in _read_lines(path, ITEM_ENCODING):
@@ -259,7 +259,7 @@ def read_movielens(ml100k_dir: str) -> interactions_lib.Interactions:
     check_movielens_dir(ml100k_dir)
     genres = _read_genres(os.path.join(ml100k_dir, 'u.genre'))
     items = _read_items(os.path.join(ml100k_dir, 'u.item'), genres)
-    users = _read_users(os.path.join(ml100k_dir, 'u.user'))
+    users = read_users(os.path.join(ml100k_dir, 'u.user'))
     data_path = os.path.join(ml100k_dir, 'u.data')
     columns: Dict[str, list] = {name: [] for name in features.MOVIELENS_COLUMNS}
     for line_number, line in _read_lines(data_path, 'ascii'):

@@ -16,6 +16,7 @@ from schema import features
 from trainer.common import feature_specs, hyperparameters, inputs
 from trainer.common.run_files import BLEND_FILE, HISTORY_FILE
 from trainer.ranking import export, hparams as hparams_lib, model as model_lib, neighbourhood
+from trainer.retrieval import candidates
 
 # Evaluation batch size (does not affect results).
 _EVAL_BATCH_SIZE = 8192
@@ -210,9 +211,9 @@ def rmse(model: tf.keras.Model, split: inputs.InMemorySplit) -> float:
 def item_log_probabilities(split: inputs.InMemorySplit) -> tf.Tensor:
   """log(share of the split's examples that are of item i), float32 `[max item index + 1]` (log(1/N) for an item
   index without examples: such items are in no training batch)."""
-  item_ids = tf.reshape(split.columns[features.transformed_name(features.ITEM_ID)], [-1])
-  counts = tf.math.bincount(tf.cast(item_ids, tf.int32), dtype=tf.float64)
-  return tf.cast(tf.math.log(tf.maximum(counts, 1.0) / tf.cast(tf.size(item_ids), tf.float64)), tf.float32)
+  item_ids = split.columns[features.transformed_name(features.ITEM_ID)]
+  shares = candidates.item_shares(split, int(tf.reduce_max(item_ids)) + 1)
+  return tf.constant(np.log(np.maximum(shares, 1.0 / split.num_rows)), tf.float32)
 
 
 def mean_rating(split: inputs.InMemorySplit) -> float:

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from schema import features
-from tests.transform_fixtures import movielens_like_row, run_transform
+from tests.transform_fixtures import analyzed_copy, movielens_like_row
 from trainer.common import feature_specs
 from trainer.ranking import export, hparams as hparams_lib, neighbourhood
 from trainer.ranking.model import RankingModel, RatingEnsemble
@@ -40,7 +40,7 @@ def _serialized(row) -> bytes:
 
 def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   transform_dir = str(tmp_path / 'transform')
-  tf_transform_output, _, _ = run_transform(ROWS, transform_dir)
+  tf_transform_output = analyzed_copy(ROWS, transform_dir)
   hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, hidden_units=(8,))
   towers = feature_specs.model_features(tf_transform_output)
   assert [s.raw_key for s in towers.user] == ['user_id', 'user_age', 'user_gender']
@@ -72,7 +72,7 @@ def test_exported_model_reads_the_request_time(tmp_path):
   day = 86400
   rows = [movielens_like_row('u1', 'i1', 4.0, timestamp=0), movielens_like_row('u2', 'i2', 2.0, timestamp=10 * day),
           movielens_like_row('u3', 'i1', 5.0, timestamp=20 * day)]
-  tf_transform_output, _, _ = run_transform(rows, str(tmp_path / 'transform'))
+  tf_transform_output = analyzed_copy(rows, str(tmp_path / 'transform'))
   context = (features.INTERACTION_TIME, features.INTERACTION_ITEM_AGE)
   hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, hidden_units=(8,),
                                                context_features=context)
@@ -92,7 +92,7 @@ def test_exported_model_reads_the_request_time(tmp_path):
 
 
 def test_context_features_must_be_interaction_time_features(tmp_path):
-  tf_transform_output, _, _ = run_transform(ROWS, str(tmp_path / 'transform'))
+  tf_transform_output = analyzed_copy(ROWS, str(tmp_path / 'transform'))
   with pytest.raises(ValueError, match=r"context_features names \['user_age'\]"):
     feature_specs.model_features(tf_transform_output, context_features=(features.USER_AGE,))
 
@@ -100,7 +100,7 @@ def test_context_features_must_be_interaction_time_features(tmp_path):
 def test_exported_ensemble_reads_the_recent_rating_through_per_user_slopes(tmp_path):
   rows = [movielens_like_row('u1', 'i1', 4.0, recent=(2.0,)), movielens_like_row('u2', 'i2', 2.0, recent=(4.0,)),
           movielens_like_row('u3', 'i1', 5.0)]
-  tf_transform_output, _, _ = run_transform(rows, str(tmp_path / 'transform'))
+  tf_transform_output = analyzed_copy(rows, str(tmp_path / 'transform'))
   slopes = (features.RECENT_RATING,)
   hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, hidden_units=(8,),
                                                user_slope_features=slopes)
@@ -128,7 +128,7 @@ def test_exported_ensemble_reads_the_recent_rating_through_per_user_slopes(tmp_p
 
 def test_exported_blend_carries_the_neighbourhood_tables(tmp_path):
   transform_dir = str(tmp_path / 'transform')
-  tf_transform_output, _, _ = run_transform(ROWS, transform_dir)
+  tf_transform_output = analyzed_copy(ROWS, transform_dir)
   towers = feature_specs.model_features(tf_transform_output)
   network = RankingModel(towers, hparams_lib.RankingHyperparameters(id_embedding_dim=4, feature_embedding_dim=2,
                                                                      hidden_units=(8,)), rating_offset=3.5)

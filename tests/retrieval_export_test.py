@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from schema import features
-from tests.transform_fixtures import movielens_like_row, run_transform
+from tests.transform_fixtures import analyzed_copy, movielens_like_row
 from trainer.common import feature_specs
 from components import retrieval_gate
 from trainer.retrieval import candidates, export, hparams as hparams_lib, item_item, loading
@@ -67,7 +67,7 @@ def test_catalogue_holds_every_item_of_both_splits_once(tmp_path):
 
 def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   transform_dir = str(tmp_path / 'transform')
-  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
+  tf_transform_output = analyzed_copy(TRAIN_ROWS, transform_dir)
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
                                                  top_k=2, item_item_weight=0.0)
   tower_features = feature_specs.model_features(tf_transform_output)
@@ -119,7 +119,7 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
 
 def _scann_export(tmp_path, catalogue_rows, top_k=2):
   transform_dir = str(tmp_path / 'transform')
-  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
+  tf_transform_output = analyzed_copy(TRAIN_ROWS, transform_dir)
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
                                                  top_k=top_k, index=hparams_lib.SCANN_INDEX, item_item_weight=0.0)
   model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
@@ -166,7 +166,7 @@ def test_scann_index_whose_searched_leaves_hold_fewer_than_k_items_is_refused_na
 
 def test_item_item_scores_are_added_to_unseen_items_only_and_rank_the_answer(tmp_path):
   transform_dir = str(tmp_path / 'transform')
-  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, transform_dir)
+  tf_transform_output = analyzed_copy(TRAIN_ROWS, transform_dir)
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
                                                  top_k=3, item_item_weight=3.0, item_item_l2=1.0)
   model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
@@ -206,7 +206,7 @@ def test_item_item_scores_are_added_to_unseen_items_only_and_rank_the_answer(tmp
 
 def test_scann_with_item_item_scores_answers_the_union_of_both_candidate_lists_re_scored(tmp_path):
   import scann  # pylint: disable=g-import-not-at-top,unused-import
-  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, str(tmp_path / 'transform'))
+  tf_transform_output = analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3,
                                                  top_k=2, index=hparams_lib.SCANN_INDEX, item_item_weight=100.0)
   model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
@@ -276,7 +276,7 @@ def test_loading_a_scann_export_without_the_scann_package_names_the_fix(tmp_path
 
 
 def test_item_item_weight_without_a_scorer_is_refused(tmp_path):
-  tf_transform_output, _, _ = run_transform(TRAIN_ROWS, str(tmp_path / 'transform'))
+  tf_transform_output = analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
   hparams = hparams_lib.RetrievalHyperparameters(id_embedding_dim=4, feature_embedding_dim=2, embedding_dim=3)
   model = RetrievalModel(feature_specs.model_features(tf_transform_output), hparams)
   with pytest.raises(ValueError, match='item_item='):

@@ -13,7 +13,7 @@ from components import retrieval_gate
 from components.serving_pusher import ServingPusherExecutor, served_versions
 from schema import features
 from tests.retrieval_export_test import write_split
-from tests.transform_fixtures import movielens_like_row, run_transform
+from tests.transform_fixtures import analyzed_copy, movielens_like_row
 from trainer.retrieval import export, hparams as hparams_lib
 
 NUM_USERS = 10
@@ -82,7 +82,7 @@ def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
   examples.split_names = json.dumps(['train', 'eval'])
   write_split(train_rows, os.path.join(examples.uri, 'Split-train', 'data.gz'))
   write_split(eval_rows, os.path.join(examples.uri, 'Split-eval', 'data.gz'))
-  tf_transform_output, _, _ = run_transform(train_rows, str(tmp_path / 'transform'))
+  tf_transform_output = analyzed_copy(train_rows, str(tmp_path / 'transform'))
   serving_dir = str(tmp_path / 'serving' / 'retrieval')
 
   good = _export_model(str(tmp_path / 'good'), tf_transform_output, train_rows, eval_rows, truth_score=1.0)

@@ -1,7 +1,7 @@
 """Runs the project's preprocessing_fn with tf.Transform on a handful of in-memory rows (for unit tests)."""
 
 import atexit
-import hashlib
+import functools
 import json
 import os
 import shutil
@@ -57,14 +57,18 @@ def run_transform(rows: Sequence[Mapping], output_dir: str, new_rows: Sequence[M
   return tft.TFTransformOutput(output_dir), list(transformed), list(new_transformed)
 
 
-# Transform outputs of the rows analyzed so far in this process, by `_rows_key`: one analysis takes ~40 s of
-# Beam and tracing however few the rows, and the export tests need the same few rows' output again and again.
-_ANALYZED: Dict[str, str] = {}
-_ANALYZED_ROOT: List[str] = []
+@functools.lru_cache(maxsize=None)
+def _analysis_dir(rows_json: str) -> str:
+  """Analyzes the rows (JSON of a row list) once per process, into a temporary directory removed at exit.
 
-
-def _rows_key(rows: Sequence[Mapping]) -> str:
-  return hashlib.sha256(json.dumps([dict(r) for r in rows], sort_keys=True).encode()).hexdigest()
+  One analysis takes ~40 s of Beam and tracing however few the rows, and the export tests need the same few
+  rows' output again and again.
+  """
+  root = tempfile.mkdtemp(prefix='woonkly-transform-')
+  atexit.register(shutil.rmtree, root, True)
+  output_dir = os.path.join(root, 'transform')
+  run_transform(json.loads(rows_json), output_dir)
+  return output_dir
 
 
 def analyzed_copy(rows: Sequence[Mapping], output_dir: str) -> tft.TFTransformOutput:
@@ -73,14 +77,7 @@ def analyzed_copy(rows: Sequence[Mapping], output_dir: str) -> tft.TFTransformOu
   The first call for given rows analyzes them; later calls with equal rows copy that output, so a test may
   change or delete its `output_dir` without touching another test's.
   """
-  key = _rows_key(rows)
-  if key not in _ANALYZED:
-    if not _ANALYZED_ROOT:
-      _ANALYZED_ROOT.append(tempfile.mkdtemp(prefix='woonkly-transform-'))
-      atexit.register(shutil.rmtree, _ANALYZED_ROOT[0], True)
-    run_transform(rows, os.path.join(_ANALYZED_ROOT[0], key))
-    _ANALYZED[key] = os.path.join(_ANALYZED_ROOT[0], key)
-  shutil.copytree(_ANALYZED[key], output_dir)
+  shutil.copytree(_analysis_dir(json.dumps([dict(r) for r in rows], sort_keys=True)), output_dir)
   return tft.TFTransformOutput(output_dir)
 
 

@@ -1,5 +1,8 @@
 """Runs the recommender pipeline on this machine with LocalDagRunner and an embedded SQLite ML Metadata store.
 
+Components whose inputs are ready run side by side, one per core (`pipeline/parallel_runner.py`, TFX's
+LocalDagRunner launching independent nodes at once); `--parallel-components 1` runs them one at a time.
+
 MovieLens 100K (a local copy, or downloaded with a checksum check when --data-dir is left out):
   python local_runner.py --data-dir ~/data/ml-100k --split seed --output-dir outputs/ml100k
 The network's own interactions (the format in README, "Data contract"):
@@ -45,8 +48,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       'schema with --data-dir/download; inferred from the data with --interactions.')
   parser.add_argument('--cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'woonkly'),
                       help='Where a downloaded MovieLens copy is kept.')
+  parser.add_argument('--parallel-components', type=int, default=0, metavar='N',
+                      help='Components that run at once when their inputs are ready (e.g. the ranking and '
+                      'retrieval trainers): 0 (default) one per core, 1 one at a time like TFX\'s LocalDagRunner.')
   run_config.add_model_flags(parser)
-  return parser.parse_args(argv)
+  args = parser.parse_args(argv)
+  if args.parallel_components < 0:
+    parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
+  return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -72,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'{ranking_hparams}', flush=True)
 
   from tfx import v1 as tfx
-  from pipeline import pipeline as pipeline_lib
+  from pipeline import parallel_runner, pipeline as pipeline_lib
 
   tfx_pipeline = pipeline_lib.create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
@@ -87,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   )
   failure = None
   try:
-    tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+    parallel_runner.ParallelLocalDagRunner(max_parallel=args.parallel_components or None).run(tfx_pipeline)
   except Exception as e:  # pylint: disable=broad-except
     # A component failed: report what ran and what did not, then exit non-zero with the cause.
     logging.exception('The pipeline run failed.')

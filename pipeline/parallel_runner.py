@@ -1,0 +1,235 @@
+"""ParallelLocalDagRunner: TFX's LocalDagRunner, launching components whose upstream nodes finished side by side.
+
+TFX 1.16's LocalDagRunner launches the pipeline's nodes one after another in topological order (its own source
+leaves running independent components in parallel as a TODO, b/171319478). After Transform this pipeline has two
+independent branches, ranking (Trainer -> Evaluator -> segment gate -> Pusher) and retrieval (Trainer -> gate ->
+Pusher), and each of their components keeps about one core busy (TF graphs of small batches, Beam's in-memory
+runner). This runner is LocalDagRunner with one change: a node is launched as soon as every node upstream of it
+finished, up to `max_parallel` at a time, so the retrieval branch runs beside the ranking one.
+
+Each node is launched exactly as LocalDagRunner launches it (the same portable `Launcher`, IR, run id, executor
+specs and ML Metadata store); only where it runs differs: one node at a time in this process (a thread), the
+others in worker processes started with `spawn` (TensorFlow is not fork-safe once its thread pools exist). Worker
+processes start when the run starts, so their imports (~10 s) overlap ExampleGen.
+
+ML Metadata's SQLite store sets no busy timeout: a commit that meets another connection's open transaction fails
+with 'database is locked', fatally in MLMD's C++. Every connection a launcher opens therefore holds an exclusive
+lock on `<store>.lock` while it is open. Launchers open it only to read or write ML Metadata (resolve inputs,
+register, publish), never while their executor runs, so components still run side by side.
+
+When a node fails, no further node is launched, the running ones finish (and are recorded in ML Metadata), and
+the first failure is raised, as LocalDagRunner raises it. Partial runs (`run_options`) and `max_parallel=1` are
+handed to LocalDagRunner unchanged.
+"""
+
+import concurrent.futures
+import datetime
+import fcntl
+import multiprocessing
+import os
+import threading
+import types
+from typing import Dict, List, Optional, Set, Type
+
+from absl import logging
+from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.compiler import constants
+from tfx.orchestration import metadata
+from tfx.orchestration.local import runner_utils
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.portable import launcher, runtime_parameter_utils
+from tfx.proto.orchestration import pipeline_pb2
+from tfx.utils import telemetry_utils
+
+from pipeline import environment
+
+# Suffix of the lock file beside a SQLite ML Metadata store.
+METADATA_LOCK_SUFFIX = '.lock'
+
+
+class LockedMetadata(metadata.Metadata):
+  """An ML Metadata connection that holds an exclusive file lock while it is open (entered).
+
+  Re-entering the same connection (the Launcher nests `with` blocks) does not lock again; the lock is released
+  when the outermost block exits. `lock_path` None (a store that is not SQLite) takes no lock.
+  """
+
+  def __init__(self, connection_config: metadata_store_pb2.ConnectionConfig, lock_path: Optional[str]) -> None:
+    super().__init__(connection_config)
+    self._lock_path = lock_path
+    self._lock_file = None
+    self._depth = 0
+    self._depth_lock = threading.Lock()
+
+  def __enter__(self) -> 'LockedMetadata':
+    with self._depth_lock:
+      if self._depth == 0 and self._lock_path:
+        lock_file = open(self._lock_path, 'a')  # pylint: disable=consider-using-with  (closed in _release)
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        self._lock_file = lock_file
+      self._depth += 1
+    try:
+      super().__enter__()
+    except BaseException:
+      self._release()
+      raise
+    return self
+
+  def __exit__(self, exc_type: Optional[Type[BaseException]] = None, exc_value: Optional[BaseException] = None,
+               exc_tb: Optional[types.TracebackType] = None) -> None:
+    try:
+      super().__exit__(exc_type, exc_value, exc_tb)
+    finally:
+      self._release()
+
+  def _release(self) -> None:
+    with self._depth_lock:
+      self._depth -= 1
+      if self._depth == 0 and self._lock_file is not None:
+        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._lock_file.close()
+        self._lock_file = None
+
+
+def metadata_lock_path(connection_config: metadata_store_pb2.ConnectionConfig) -> Optional[str]:
+  """The lock file beside a SQLite store (`<filename_uri>.lock`); None for any other store."""
+  if connection_config.WhichOneof('config') != 'sqlite':
+    return None
+  return connection_config.sqlite.filename_uri + METADATA_LOCK_SUFFIX
+
+
+def launch_node(pipeline_ir: bytes, node_id: str) -> None:
+  """Launches one node of a pipeline IR (run id already substituted) as LocalDagRunner does.
+
+  Runs in the runner's process or in a worker process; both parse the same serialized IR.
+
+  Raises:
+    Whatever the node's launch raises (e.g. its executor's error).
+  """
+  pipeline = pipeline_pb2.Pipeline.FromString(pipeline_ir)
+  deployment_config = runner_utils.extract_local_deployment_config(pipeline)
+  connection_config = _connection_config(deployment_config)
+  pipeline_node = next(node.pipeline_node for node in pipeline.nodes
+                       if node.pipeline_node.node_info.id == node_id)
+  logging.info('Component %s is running.', node_id)
+  launcher.Launcher(
+      pipeline_node=pipeline_node,
+      mlmd_connection=LockedMetadata(connection_config, metadata_lock_path(connection_config)),
+      pipeline_info=pipeline.pipeline_info,
+      pipeline_runtime_spec=pipeline.runtime_spec,
+      executor_spec=runner_utils.extract_executor_spec(deployment_config, node_id),
+      custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment_config, node_id),
+  ).launch()
+  logging.info('Component %s is finished.', node_id)
+
+
+def _connection_config(deployment_config) -> metadata_store_pb2.ConnectionConfig:
+  """The ML Metadata connection of a local deployment config (as LocalDagRunner reads it)."""
+  config = deployment_config.metadata_connection_config
+  return getattr(config, config.WhichOneof('connection_config'))
+
+
+def _start_worker(verbosity: int) -> None:
+  """Worker process initializer: the parent's Keras choice (TFRS needs Keras 2) and log verbosity."""
+  environment.use_legacy_keras()
+  logging.set_verbosity(verbosity)
+
+
+def _warm_up() -> None:
+  """A task that only makes a worker process start (and import TFX) before its first node is ready."""
+
+
+def default_max_parallel() -> int:
+  """One component per core (`os.cpu_count()`), at least 1."""
+  return max(1, os.cpu_count() or 1)
+
+
+class ParallelLocalDagRunner(LocalDagRunner):
+  """LocalDagRunner that launches independent components side by side (see the module docstring)."""
+
+  def __init__(self, max_parallel: Optional[int] = None) -> None:
+    """Args: max_parallel: components running at once (one in this process, the rest in worker processes);
+    None: one per core. 1 is LocalDagRunner itself."""
+    super().__init__()
+    self._max_parallel = default_max_parallel() if max_parallel is None else max_parallel
+    if self._max_parallel < 1:
+      raise ValueError(f'max_parallel={self._max_parallel} must be >= 1 (1 runs components one at a time).')
+
+  def run_with_ir(self, pipeline: pipeline_pb2.Pipeline,
+                  run_options: Optional[pipeline_pb2.RunOptions] = None) -> None:
+    """Runs the pipeline IR, launching each node once its upstream nodes finished.
+
+    Raises:
+      The first node failure, after the nodes running beside it finished.
+    """
+    if run_options or self._max_parallel == 1:
+      super().run_with_ir(pipeline, run_options)
+      return
+    runtime_parameter_utils.substitute_runtime_parameter(
+        pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME:
+                   datetime.datetime.now().isoformat()})
+    logging.info('Running %s with up to %d components at once.', pipeline.pipeline_info.id, self._max_parallel)
+    with telemetry_utils.scoped_labels({telemetry_utils.LABEL_TFX_RUNNER: 'local'}):
+      _Schedule(pipeline, self._max_parallel).run()
+
+
+class _Schedule:
+  """One run's launches: which nodes are waiting, running and finished, and where each runs."""
+
+  def __init__(self, pipeline: pipeline_pb2.Pipeline, max_parallel: int) -> None:
+    self._pipeline_ir = pipeline.SerializeToString()
+    self._order: List[str] = []
+    self._upstream: Dict[str, Set[str]] = {}
+    self._finished: Set[str] = set()
+    for node in pipeline.nodes:
+      node_id = node.pipeline_node.node_info.id
+      if node.pipeline_node.execution_options.HasField('skip'):
+        logging.info('Skipping component %s.', node_id)
+        self._finished.add(node_id)
+        continue
+      self._order.append(node_id)
+      self._upstream[node_id] = set(node.pipeline_node.upstream_nodes)
+    self._num_workers = max_parallel - 1
+
+  def run(self) -> None:
+    """Launches every node once its upstream nodes finished; raises the first failure."""
+    waiting = list(self._order)
+    running: Dict[concurrent.futures.Future, str] = {}
+    in_process_future: Optional[concurrent.futures.Future] = None
+    failure: Optional[BaseException] = None
+    context = multiprocessing.get_context('spawn')
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as in_process, \
+        concurrent.futures.ProcessPoolExecutor(max_workers=self._num_workers, mp_context=context,
+                                               initializer=_start_worker,
+                                               initargs=(logging.get_verbosity(),)) as workers:
+      for _ in range(self._num_workers):
+        workers.submit(_warm_up)
+      while True:
+        if failure is None:
+          for node_id in [n for n in waiting if self._upstream[n] <= self._finished]:
+            if in_process_future is None:
+              future = in_process_future = in_process.submit(launch_node, self._pipeline_ir, node_id)
+            elif len(running) - 1 < self._num_workers:  # `running` holds the in-process launch too
+              future = workers.submit(launch_node, self._pipeline_ir, node_id)
+            else:
+              break
+            running[future] = node_id
+            waiting.remove(node_id)
+        if not running:
+          break
+        done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+          node_id = running.pop(future)
+          if future is in_process_future:
+            in_process_future = None
+          error = future.exception()
+          if error is not None:
+            logging.error('Component %s failed: %s', node_id, error)
+            failure = failure or error
+          else:
+            self._finished.add(node_id)
+    if failure is not None:
+      raise failure
+    if waiting:
+      raise RuntimeError(f'Components {waiting} never had all their upstream nodes finish: the pipeline IR is '
+                         'not a DAG.')

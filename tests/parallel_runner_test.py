@@ -1,0 +1,148 @@
+"""ParallelLocalDagRunner: independent components run side by side, dependencies and failures are respected."""
+
+import fcntl
+import os
+import time
+from typing import List, Tuple
+
+import pytest
+from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import Parameter
+from tfx.dsl.component.experimental.decorators import component
+
+import local_runner
+from pipeline import parallel_runner
+
+# How long a rendezvous component waits for its partner to start: generous, because the partner may first
+# have to start a worker process (imports ~10 s, more on a loaded CI machine).
+RENDEZVOUS_TIMEOUT_SECONDS = 240.0
+EVENTS_FILE = 'events.log'
+
+
+def _record(marker_dir: str, name: str, event: str) -> None:
+  """Appends '<name> <event>' to the events file (one line per write, appends are atomic at this size)."""
+  with open(os.path.join(marker_dir, EVENTS_FILE), 'a', encoding='utf-8') as events:
+    events.write(f'{name} {event}\n')
+
+
+def _events(marker_dir: str) -> List[Tuple[str, str]]:
+  with open(os.path.join(marker_dir, EVENTS_FILE), encoding='utf-8') as events:
+    return [tuple(line.split()) for line in events]
+
+
+@component
+def Rendezvous(marker_dir: Parameter[str], name: Parameter[str], partner: Parameter[str]) -> None:
+  """Starts, then waits until `partner` started too: finishes only if both run at the same time."""
+  _record(marker_dir, name, 'start')
+  deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_SECONDS
+  while (partner, 'start') not in _events(marker_dir):
+    if time.monotonic() > deadline:
+      raise TimeoutError(f'{name}: {partner} did not start within {RENDEZVOUS_TIMEOUT_SECONDS} s')
+    time.sleep(0.05)
+  _record(marker_dir, name, 'end')
+
+
+@component
+def Step(marker_dir: Parameter[str], name: Parameter[str], fail: Parameter[int] = 0) -> None:
+  """Records its start and end; raises RuntimeError naming itself when `fail` is 1."""
+  _record(marker_dir, name, 'start')
+  if fail:
+    raise RuntimeError(f'{name} failed on purpose')
+  _record(marker_dir, name, 'end')
+
+
+def _run(tmp_path, components, max_parallel: int = 2) -> None:
+  pipeline = tfx.dsl.Pipeline(
+      pipeline_name='parallel-runner-test',
+      pipeline_root=str(tmp_path / 'root'),
+      components=components,
+      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          str(tmp_path / 'metadata.sqlite')),
+      enable_cache=False)
+  parallel_runner.ParallelLocalDagRunner(max_parallel=max_parallel).run(pipeline)
+
+
+@pytest.mark.slow
+def test_independent_components_run_at_once_and_a_common_child_after_both(tmp_path):
+  marker_dir = str(tmp_path)
+  first = Rendezvous(marker_dir=marker_dir, name='first', partner='second').with_id('first')
+  second = Rendezvous(marker_dir=marker_dir, name='second', partner='first').with_id('second')
+  child = Step(marker_dir=marker_dir, name='child').with_id('child')
+  child.add_upstream_node(first)
+  child.add_upstream_node(second)
+
+  _run(tmp_path, [first, second, child])
+
+  events = _events(marker_dir)
+  # Each rendezvous ended, so each saw the other start before it ended: they overlapped.
+  assert sorted(events[:4]) == [('first', 'end'), ('first', 'start'), ('second', 'end'), ('second', 'start')]
+  assert events[4:] == [('child', 'start'), ('child', 'end')]
+
+
+@pytest.mark.slow
+def test_a_failure_stops_its_descendants_lets_its_sibling_finish_and_is_raised(tmp_path):
+  marker_dir = str(tmp_path)
+  broken = Step(marker_dir=marker_dir, name='broken', fail=1).with_id('broken')
+  sibling = Step(marker_dir=marker_dir, name='sibling').with_id('sibling')
+  descendant = Step(marker_dir=marker_dir, name='descendant').with_id('descendant')
+  descendant.add_upstream_node(broken)
+
+  with pytest.raises(RuntimeError, match='broken failed on purpose'):
+    _run(tmp_path, [broken, sibling, descendant])
+
+  events = _events(marker_dir)
+  assert ('sibling', 'end') in events
+  assert ('broken', 'start') in events and ('broken', 'end') not in events
+  assert not [event for event in events if event[0] == 'descendant']
+
+
+def _lock_is_free(lock_path: str) -> bool:
+  """Whether another open file could take the exclusive lock now (and gives it back at once)."""
+  with open(lock_path, 'a', encoding='utf-8') as probe:
+    try:
+      fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      return False
+    fcntl.flock(probe, fcntl.LOCK_UN)
+    return True
+
+
+def test_a_metadata_connection_holds_the_store_lock_while_open_and_nested_opens_keep_it(tmp_path):
+  config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(tmp_path / 'metadata.sqlite'))
+  lock_path = parallel_runner.metadata_lock_path(config)
+  assert lock_path == str(tmp_path / 'metadata.sqlite') + '.lock'
+  connection = parallel_runner.LockedMetadata(config, lock_path)
+
+  with connection as outer:
+    assert not _lock_is_free(lock_path)
+    with connection:
+      assert outer.store.get_artifacts() == []
+    assert not _lock_is_free(lock_path)  # the outer block still holds it
+  assert _lock_is_free(lock_path)
+
+
+def test_a_failed_connection_gives_the_lock_back(tmp_path):
+  config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(tmp_path / 'metadata.sqlite'))
+  connection = parallel_runner.LockedMetadata(config, str(tmp_path / 'store.lock'))
+  with pytest.raises(ZeroDivisionError):
+    with connection:
+      _ = 1 / 0
+  assert _lock_is_free(str(tmp_path / 'store.lock'))
+
+
+def test_only_a_sqlite_store_has_a_lock_file():
+  mysql = tfx.orchestration.metadata.mysql_metadata_connection_config(
+      host='localhost', port=3306, database='mlmd', username='tfx', password='')
+  assert parallel_runner.metadata_lock_path(mysql) is None
+
+
+def test_max_parallel_below_one_is_refused():
+  with pytest.raises(ValueError, match='max_parallel=0 must be >= 1'):
+    parallel_runner.ParallelLocalDagRunner(max_parallel=0)
+
+
+def test_local_runner_refuses_a_negative_parallel_components(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.parse_args(['--data-dir', 'x', '--output-dir', 'y', '--parallel-components', '-1'])
+  assert exit_info.value.code == 2
+  assert '--parallel-components=-1 must be >= 0' in capsys.readouterr().err

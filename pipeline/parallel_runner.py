@@ -130,7 +130,8 @@ def _connection_config(deployment_config) -> metadata_store_pb2.ConnectionConfig
 
 
 def _start_worker(verbosity: int) -> None:
-  """Worker process initializer: the parent's Keras choice (TFRS needs Keras 2) and log verbosity."""
+  """Worker process initializer: checks Keras 2 is in use (TFRS needs it; `TF_USE_LEGACY_KERAS` is inherited
+  from the parent) and takes the parent's log verbosity."""
   environment.use_legacy_keras()
   logging.set_verbosity(verbosity)
 
@@ -140,8 +141,8 @@ def _warm_up() -> None:
 
 
 def default_max_parallel() -> int:
-  """One component per core (`os.cpu_count()`), at least 1."""
-  return max(1, os.cpu_count() or 1)
+  """One component per core this process may use (its CPU affinity, e.g. a container's cpuset), at least 1."""
+  return max(1, len(os.sched_getaffinity(0)))
 
 
 class ParallelLocalDagRunner(LocalDagRunner):

@@ -179,22 +179,16 @@ class _Schedule:
 
   def __init__(self, pipeline: pipeline_pb2.Pipeline, max_parallel: int) -> None:
     self._pipeline_ir = pipeline.SerializeToString()
-    self._order: List[str] = []
-    self._upstream: Dict[str, Set[str]] = {}
+    # Node ids in the IR's topological order; nodes a partial run skips never get here (see run_with_ir).
+    self._waiting: List[str] = [node.pipeline_node.node_info.id for node in pipeline.nodes]
+    self._upstream: Dict[str, Set[str]] = {
+        node.pipeline_node.node_info.id: set(node.pipeline_node.upstream_nodes) for node in pipeline.nodes}
     self._finished: Set[str] = set()
-    for node in pipeline.nodes:
-      node_id = node.pipeline_node.node_info.id
-      if node.pipeline_node.execution_options.HasField('skip'):
-        logging.info('Skipping component %s.', node_id)
-        self._finished.add(node_id)
-        continue
-      self._order.append(node_id)
-      self._upstream[node_id] = set(node.pipeline_node.upstream_nodes)
     self._num_workers = max_parallel - 1
 
   def run(self) -> None:
     """Launches every node once its upstream nodes finished; raises the first failure."""
-    waiting = list(self._order)
+    waiting = self._waiting
     running: Dict[concurrent.futures.Future, str] = {}
     in_process_future: Optional[concurrent.futures.Future] = None
     failure: Optional[BaseException] = None

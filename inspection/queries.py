@@ -635,7 +635,7 @@ def _threshold_rules(eval_config) -> List[ThresholdRule]:  # eval_config: tfma.E
   rules = []
   for metrics_spec in eval_config.metrics_specs:
     for metric in metrics_spec.metrics:
-      name = _snake_case(metric.class_name)
+      name = _metric_name(metric)
       if metric.HasField('threshold'):
         rules.append(_rule(name, 'all slices', metric.threshold))
       for per_slice in metric.per_slice_thresholds:
@@ -709,6 +709,14 @@ def _findings(anomalies) -> List[AnomalyFinding]:  # anomalies: tensorflow_metad
     info = anomalies.dataset_anomaly_info
     found.append(AnomalyFinding('', severity(info.severity), info.short_description, info.description))
   return found
+
+
+def _metric_name(metric) -> str:  # metric: tfma.MetricConfig
+  """The name a configured metric's values carry: its config's `name`, else TFMA's default for the class."""
+  config = metric.config.strip()
+  # TFMA accepts the config's JSON with or without its outer braces.
+  configured = json.loads(config if config.startswith('{') else '{' + config + '}').get('name') if config else None
+  return configured or _snake_case(metric.class_name)
 
 
 def _snake_case(class_name: str) -> str:

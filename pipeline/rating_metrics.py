@@ -1,0 +1,164 @@
+"""Rating error metrics for TFMA in one pass: RMSE, MAE, mean label and mean prediction per slice.
+
+The ranking Evaluator reports four metrics of the predicted ratings on every slice (overall and each segment).
+As four separate TFMA metrics (Keras' RootMeanSquaredError and MeanAbsoluteError wrapped by TFMA, TFMA's
+MeanLabel and MeanPrediction) each one walks every example of every slice on its own; here one combiner sums
+what all four need, once per example, and the four are derived from its sums:
+
+- weight: sum of example weights w (1 per example unless the Evaluator is example-weighted);
+- squared_error, absolute_error: sum of w * (label - prediction)^2 and w * |label - prediction| (stars^2, stars);
+- label, prediction: sum of w * label and w * prediction (stars).
+
+The metrics keep TFMA's names (`root_mean_squared_error`, `mean_absolute_error`, `mean_label`,
+`mean_prediction`), so thresholds, the segment gate and the notebooks read them unchanged. They are configured
+with `module='pipeline.rating_metrics'` and the class names below (TFMA's own MeanLabel would shadow a class of
+the same name).
+"""
+
+import dataclasses
+import math
+from typing import Any, Callable, Dict, Iterable, Optional
+
+import apache_beam as beam
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.metrics import metric_util
+
+MODULE = __name__
+
+RMSE_NAME = 'root_mean_squared_error'
+MAE_NAME = 'mean_absolute_error'
+MEAN_LABEL_NAME = 'mean_label'
+MEAN_PREDICTION_NAME = 'mean_prediction'
+_SUMS_NAME = '_rating_error_sums'
+
+
+@dataclasses.dataclass
+class RatingErrorSums:
+  """Weighted sums over a slice's examples (see the module docstring)."""
+  weight: float = 0.0
+  squared_error: float = 0.0
+  absolute_error: float = 0.0
+  label: float = 0.0
+  prediction: float = 0.0
+
+  def merge(self, other: 'RatingErrorSums') -> None:
+    self.weight += other.weight
+    self.squared_error += other.squared_error
+    self.absolute_error += other.absolute_error
+    self.label += other.label
+    self.prediction += other.prediction
+
+
+class _RatingErrorSumsCombiner(beam.CombineFn):
+  """Sums weights, errors, labels and predictions of one model's output over a slice."""
+
+  def __init__(self, key: metric_types.MetricKey, eval_config: Optional[tfma.EvalConfig],
+               example_weighted: bool):
+    self._key = key
+    self._eval_config = eval_config
+    self._example_weighted = example_weighted
+
+  def create_accumulator(self) -> RatingErrorSums:
+    return RatingErrorSums()
+
+  def add_input(self, accumulator: RatingErrorSums,
+                element: metric_types.StandardMetricInputs) -> RatingErrorSums:
+    for label, prediction, example_weight in metric_util.to_label_prediction_example_weight(
+        element, eval_config=self._eval_config, model_name=self._key.model_name,
+        output_name=self._key.output_name, example_weighted=self._example_weighted):
+      # Each is a one-element array (TFMA flattens the output to one value per example).
+      weight = float(metric_util.safe_to_scalar(example_weight))
+      label = float(metric_util.safe_to_scalar(label))
+      prediction = float(metric_util.safe_to_scalar(prediction))
+      error = label - prediction
+      accumulator.weight += weight
+      accumulator.squared_error += weight * error * error
+      accumulator.absolute_error += weight * abs(error)
+      accumulator.label += weight * label
+      accumulator.prediction += weight * prediction
+    return accumulator
+
+  def merge_accumulators(self, accumulators: Iterable[RatingErrorSums]) -> RatingErrorSums:
+    accumulators = iter(accumulators)
+    result = next(accumulators)
+    for accumulator in accumulators:
+      result.merge(accumulator)
+    return result
+
+  def extract_output(self, accumulator: RatingErrorSums) -> Dict[metric_types.MetricKey, RatingErrorSums]:
+    return {self._key: accumulator}
+
+
+def _from_sums(name: str, value_of_sums: Callable[[RatingErrorSums], float],
+               eval_config: Optional[tfma.EvalConfig], model_name: str, output_name: str,
+               example_weighted: bool) -> metric_types.MetricComputations:
+  """The sums computation (the same for every metric of a model and output) plus `name` derived from it."""
+  sums_key = metric_types.MetricKey(name=_SUMS_NAME, model_name=model_name, output_name=output_name,
+                                    example_weighted=example_weighted)
+  key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                               example_weighted=example_weighted)
+
+  def result(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, float]:
+    sums = metrics[sums_key]
+    return {key: value_of_sums(sums) if sums.weight > 0 else float('nan')}
+
+  return [
+      metric_types.MetricComputation(
+          keys=[sums_key], preprocessors=None,
+          combiner=_RatingErrorSumsCombiner(sums_key, eval_config, example_weighted)),
+      metric_types.DerivedMetricComputation(keys=[key], result=result),
+  ]
+
+
+# TFMA passes a metric's computation function only the arguments its signature names, so each one lists them.
+def _rmse(name: str = RMSE_NAME, eval_config: Optional[tfma.EvalConfig] = None, model_name: str = '',
+          output_name: str = '', example_weighted: bool = False) -> metric_types.MetricComputations:
+  return _from_sums(name, lambda s: math.sqrt(s.squared_error / s.weight), eval_config, model_name, output_name,
+                    example_weighted)
+
+
+def _mae(name: str = MAE_NAME, eval_config: Optional[tfma.EvalConfig] = None, model_name: str = '',
+         output_name: str = '', example_weighted: bool = False) -> metric_types.MetricComputations:
+  return _from_sums(name, lambda s: s.absolute_error / s.weight, eval_config, model_name, output_name,
+                    example_weighted)
+
+
+def _mean_label(name: str = MEAN_LABEL_NAME, eval_config: Optional[tfma.EvalConfig] = None, model_name: str = '',
+                output_name: str = '', example_weighted: bool = False) -> metric_types.MetricComputations:
+  return _from_sums(name, lambda s: s.label / s.weight, eval_config, model_name, output_name, example_weighted)
+
+
+def _mean_prediction(name: str = MEAN_PREDICTION_NAME, eval_config: Optional[tfma.EvalConfig] = None,
+                     model_name: str = '', output_name: str = '',
+                     example_weighted: bool = False) -> metric_types.MetricComputations:
+  return _from_sums(name, lambda s: s.prediction / s.weight, eval_config, model_name, output_name,
+                    example_weighted)
+
+
+class RatingRMSE(metric_types.Metric):
+  """Root mean squared error of the predicted rating (stars): sqrt(sum w (y - p)^2 / sum w)."""
+
+  def __init__(self, name: str = RMSE_NAME):
+    super().__init__(metric_util.merge_per_key_computations(_rmse), name=name)
+
+
+class RatingMAE(metric_types.Metric):
+  """Mean absolute error of the predicted rating (stars): sum w |y - p| / sum w."""
+
+  def __init__(self, name: str = MAE_NAME):
+    super().__init__(metric_util.merge_per_key_computations(_mae), name=name)
+
+
+class RatingMeanLabel(metric_types.Metric):
+  """Mean rating given (stars): sum w y / sum w."""
+
+  def __init__(self, name: str = MEAN_LABEL_NAME):
+    super().__init__(metric_util.merge_per_key_computations(_mean_label), name=name)
+
+
+class RatingMeanPrediction(metric_types.Metric):
+  """Mean predicted rating (stars): sum w p / sum w."""
+
+  def __init__(self, name: str = MEAN_PREDICTION_NAME):
+    super().__init__(metric_util.merge_per_key_computations(_mean_prediction), name=name)

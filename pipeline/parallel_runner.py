@@ -10,7 +10,8 @@ finished, up to `max_parallel` at a time, so the retrieval branch runs beside th
 Each node is launched exactly as LocalDagRunner launches it (the same portable `Launcher`, IR, run id, executor
 specs and ML Metadata store); only where it runs differs: one node at a time in this process (a thread), the
 others in worker processes started with `spawn` (TensorFlow is not fork-safe once its thread pools exist). Worker
-processes start when the run starts, so their imports (~10 s) overlap ExampleGen.
+processes start when the run starts, so their imports (~10 s) overlap ExampleGen. Ctrl-C stops the run at once:
+the workers are terminated, and the node in this process runs on a daemon thread, which ends with the process.
 
 ML Metadata's SQLite store sets no busy timeout: a commit that meets another connection's open transaction fails
 with 'database is locked', fatally in MLMD's C++. Every connection a launcher opens therefore holds an exclusive
@@ -29,7 +30,7 @@ import multiprocessing
 import os
 import threading
 import types
-from typing import Dict, List, Optional, Set, Type
+from typing import Any, Callable, Dict, List, Optional, Set, Type
 
 from absl import logging
 from ml_metadata.proto import metadata_store_pb2
@@ -140,6 +141,25 @@ def _warm_up() -> None:
   """A task that only makes a worker process start (and import TFX) before its first node is ready."""
 
 
+def _in_daemon_thread(function: Callable[..., None], *args: Any) -> concurrent.futures.Future:
+  """Calls `function(*args)` in a new daemon thread; the future holds what it returns or raises.
+
+  A daemon thread, unlike a ThreadPoolExecutor's, does not keep the process alive: on Ctrl-C the runner raises
+  KeyboardInterrupt without waiting for the node running in this process to finish.
+  """
+  future: concurrent.futures.Future = concurrent.futures.Future()
+
+  def call() -> None:
+    future.set_running_or_notify_cancel()
+    try:
+      future.set_result(function(*args))
+    except BaseException as error:  # pylint: disable=broad-except  # handed to the future, which re-raises it
+      future.set_exception(error)
+
+  threading.Thread(target=call, name=f'in-process {args[-1]}', daemon=True).start()
+  return future
+
+
 def default_max_parallel() -> int:
   """One component per core this process may use (its CPU affinity, e.g. a container's cpuset), at least 1."""
   return max(1, len(os.sched_getaffinity(0)))
@@ -187,23 +207,29 @@ class _Schedule:
     self._num_workers = max_parallel - 1
 
   def run(self) -> None:
-    """Launches every node once its upstream nodes finished; raises the first failure."""
+    """Launches every node once its upstream nodes finished; raises the first failure.
+
+    Raises:
+      KeyboardInterrupt: at once on Ctrl-C (SIGINT), after terminating the worker processes, without waiting for
+        the node in this process: its thread is a daemon thread, which ends when the process does.
+    """
     waiting = self._waiting
     running: Dict[concurrent.futures.Future, str] = {}
     in_process_future: Optional[concurrent.futures.Future] = None
     failure: Optional[BaseException] = None
     context = multiprocessing.get_context('spawn')
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as in_process, \
-        concurrent.futures.ProcessPoolExecutor(max_workers=self._num_workers, mp_context=context,
-                                               initializer=_start_worker,
-                                               initargs=(logging.get_verbosity(),)) as workers:
+    children_before = set(multiprocessing.active_children())
+    interrupted = False
+    workers = concurrent.futures.ProcessPoolExecutor(max_workers=self._num_workers, mp_context=context,
+                                                     initializer=_start_worker, initargs=(logging.get_verbosity(),))
+    try:
       for _ in range(self._num_workers):
         workers.submit(_warm_up)
       while True:
         if failure is None:
           for node_id in [n for n in waiting if self._upstream[n] <= self._finished]:
             if in_process_future is None:
-              future = in_process_future = in_process.submit(launch_node, self._pipeline_ir, node_id)
+              future = in_process_future = _in_daemon_thread(launch_node, self._pipeline_ir, node_id)
             elif len(running) - 1 < self._num_workers:  # `running` holds the in-process launch too
               future = workers.submit(launch_node, self._pipeline_ir, node_id)
             else:
@@ -223,6 +249,15 @@ class _Schedule:
             failure = failure or error
           else:
             self._finished.add(node_id)
+    except KeyboardInterrupt:
+      interrupted = True
+      logging.error('Interrupted while %s ran: stopping the worker processes.', sorted(running.values()))
+      # A terminal's Ctrl-C reaches the workers too; `kill -INT <runner pid>` reaches only this process.
+      for child in set(multiprocessing.active_children()) - children_before:
+        child.terminate()
+      raise
+    finally:
+      workers.shutdown(wait=not interrupted, cancel_futures=interrupted)
     if failure is not None:
       raise failure
     if waiting:

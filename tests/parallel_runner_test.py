@@ -2,6 +2,9 @@
 
 import fcntl
 import os
+import signal
+import subprocess
+import sys
 import time
 from typing import List, Tuple
 
@@ -48,6 +51,16 @@ def Step(marker_dir: Parameter[str], name: Parameter[str], fail: Parameter[int] 
   _record(marker_dir, name, 'start')
   if fail:
     raise RuntimeError(f'{name} failed on purpose')
+  _record(marker_dir, name, 'end')
+
+
+@component
+def Sleep(marker_dir: Parameter[str], name: Parameter[str], seconds: Parameter[int]) -> None:
+  """Writes its process id to `<name>.pid`, records its start, sleeps `seconds`, records its end."""
+  with open(os.path.join(marker_dir, f'{name}.pid'), 'w', encoding='utf-8') as pid_file:
+    pid_file.write(str(os.getpid()))
+  _record(marker_dir, name, 'start')
+  time.sleep(seconds)
   _record(marker_dir, name, 'end')
 
 
@@ -146,3 +159,58 @@ def test_local_runner_refuses_a_negative_parallel_components(capsys):
     local_runner.parse_args(['--data-dir', 'x', '--output-dir', 'y', '--parallel-components', '-1'])
   assert exit_info.value.code == 2
   assert '--parallel-components=-1 must be >= 0' in capsys.readouterr().err
+
+
+# Runs two 600-second Sleep components side by side in a runner process of its own: 'a' (launched first) in the
+# runner's process, 'b' in a worker process.
+_TWO_SLEEPERS = """
+from pipeline import environment
+environment.use_legacy_keras()
+import pathlib, sys
+from tests import parallel_runner_test as t
+marker_dir = pathlib.Path(sys.argv[1])
+t._run(marker_dir, [t.Sleep(marker_dir=str(marker_dir), name=name, seconds=600).with_id(name) for name in 'ab'])
+"""
+
+
+def _alive(pid: int) -> bool:
+  """True while process `pid` exists and is not a zombie."""
+  try:
+    with open(f'/proc/{pid}/stat', encoding='utf-8') as stat:
+      return stat.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except FileNotFoundError:
+    return False
+
+
+@pytest.mark.slow
+def test_sigint_stops_the_run_at_once_and_its_worker_processes(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  marker_dir = tmp_path / 'markers'
+  marker_dir.mkdir()
+  with open(tmp_path / 'runner.log', 'w', encoding='utf-8') as log:
+    runner = subprocess.Popen([sys.executable, '-c', _TWO_SLEEPERS, str(marker_dir)], cwd=root, stdout=log,
+                              stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONPATH': root})
+    try:
+      deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_SECONDS
+      while not all(os.path.exists(marker_dir / f'{name}.pid') for name in 'ab') or len(_events(marker_dir)) < 2:
+        assert runner.poll() is None and time.monotonic() < deadline, 'both sleepers should have started'
+        time.sleep(0.2)
+      pids = {name: int((marker_dir / f'{name}.pid').read_text(encoding='utf-8')) for name in 'ab'}
+      assert pids['a'] == runner.pid and pids['b'] != runner.pid  # one in the runner, one in a worker
+
+      interrupted_at = time.monotonic()
+      os.kill(runner.pid, signal.SIGINT)  # to the runner only, as `kill -INT`; a terminal's Ctrl-C reaches all
+      exit_code = runner.wait(timeout=300)
+      seconds_to_stop = time.monotonic() - interrupted_at
+    finally:
+      if runner.poll() is None:
+        runner.kill()
+  # Without the fix the runner waited for 'a' to finish its 600 s; 300 s leaves room for a loaded machine.
+  assert seconds_to_stop < 300
+  assert exit_code != 0
+  assert 'KeyboardInterrupt' in (tmp_path / 'runner.log').read_text(encoding='utf-8')
+  assert sorted(_events(str(marker_dir))) == [('a', 'start'), ('b', 'start')]  # neither finished its sleep
+  deadline = time.monotonic() + 30
+  while _alive(pids['b']) and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert not _alive(pids['b']), 'the worker process running b should have been terminated'

@@ -19,7 +19,8 @@ def ranking_eval_config(gate: RankingGate,
   object), its `transform_features` signature supplies derived slicing columns (the age and item popularity
   buckets), and the default metrics are off because a TFRS model has no compiled loss TFMA understands.
   RMSE, MAE, mean label and mean prediction come from one pass over each slice (`pipeline.rating_metrics`):
-  as Keras and TFMA metrics, one pass each, the Evaluator took 56-64 s on MovieLens 100K instead of 35-38 s.
+  as Keras and TFMA metrics, one pass each, the Evaluator took 56-72 s on MovieLens 100K instead of 35-38 s
+  (benchmarks/evaluator_metrics.py).
 
   Args:
     gate: the blessing thresholds.

@@ -141,8 +141,9 @@ def _warm_up() -> None:
   """A task that only makes a worker process start (and import TFX) before its first node is ready."""
 
 
-def _in_daemon_thread(function: Callable[..., None], *args: Any) -> concurrent.futures.Future:
-  """Calls `function(*args)` in a new daemon thread; the future holds what it returns or raises.
+def _in_daemon_thread(thread_name: str, function: Callable[..., None], *args: Any) -> concurrent.futures.Future:
+  """Calls `function(*args)` in a new daemon thread named `thread_name`; the future holds what it returns or
+  raises.
 
   A daemon thread, unlike a ThreadPoolExecutor's, does not keep the process alive: on Ctrl-C the runner raises
   KeyboardInterrupt without waiting for the node running in this process to finish.
@@ -156,7 +157,7 @@ def _in_daemon_thread(function: Callable[..., None], *args: Any) -> concurrent.f
     except BaseException as error:  # pylint: disable=broad-except  # handed to the future, which re-raises it
       future.set_exception(error)
 
-  threading.Thread(target=call, name=f'in-process {args[-1]}', daemon=True).start()
+  threading.Thread(target=call, name=thread_name, daemon=True).start()
   return future
 
 
@@ -229,7 +230,7 @@ class _Schedule:
         if failure is None:
           for node_id in [n for n in waiting if self._upstream[n] <= self._finished]:
             if in_process_future is None:
-              future = in_process_future = _in_daemon_thread(launch_node, self._pipeline_ir, node_id)
+              future = in_process_future = _in_daemon_thread(node_id, launch_node, self._pipeline_ir, node_id)
             elif len(running) - 1 < self._num_workers:  # `running` holds the in-process launch too
               future = workers.submit(launch_node, self._pipeline_ir, node_id)
             else:

@@ -111,54 +111,57 @@ def _from_sums(name: str, value_of_sums: Callable[[RatingErrorSums], float],
   ]
 
 
-# TFMA passes a metric's computation function only the arguments its signature names, so each one lists them.
-def _rmse(name: str = RMSE_NAME, eval_config: Optional[tfma.EvalConfig] = None, model_name: str = '',
-          output_name: str = '', example_weighted: bool = False) -> metric_types.MetricComputations:
-  return _from_sums(name, lambda s: math.sqrt(s.squared_error / s.weight), eval_config, model_name, output_name,
-                    example_weighted)
+class _RatingMetric(metric_types.Metric):
+  """A metric derived from the shared sums: a subclass sets its DEFAULT_NAME and `value_of_sums`."""
+  DEFAULT_NAME = ''
+
+  def __init__(self, name: Optional[str] = None):
+    value_of_sums = self.value_of_sums
+
+    # TFMA passes a computation function only the arguments its signature names, so this one lists them.
+    def computations(name: str, eval_config: Optional[tfma.EvalConfig] = None, model_name: str = '',
+                     output_name: str = '', example_weighted: bool = False) -> metric_types.MetricComputations:
+      return _from_sums(name, value_of_sums, eval_config, model_name, output_name, example_weighted)
+
+    super().__init__(metric_util.merge_per_key_computations(computations), name=name or self.DEFAULT_NAME)
+
+  @staticmethod
+  def value_of_sums(sums: RatingErrorSums) -> float:
+    """The metric's value from a slice's sums (weight > 0)."""
+    raise NotImplementedError
 
 
-def _mae(name: str = MAE_NAME, eval_config: Optional[tfma.EvalConfig] = None, model_name: str = '',
-         output_name: str = '', example_weighted: bool = False) -> metric_types.MetricComputations:
-  return _from_sums(name, lambda s: s.absolute_error / s.weight, eval_config, model_name, output_name,
-                    example_weighted)
-
-
-def _mean_label(name: str = MEAN_LABEL_NAME, eval_config: Optional[tfma.EvalConfig] = None, model_name: str = '',
-                output_name: str = '', example_weighted: bool = False) -> metric_types.MetricComputations:
-  return _from_sums(name, lambda s: s.label / s.weight, eval_config, model_name, output_name, example_weighted)
-
-
-def _mean_prediction(name: str = MEAN_PREDICTION_NAME, eval_config: Optional[tfma.EvalConfig] = None,
-                     model_name: str = '', output_name: str = '',
-                     example_weighted: bool = False) -> metric_types.MetricComputations:
-  return _from_sums(name, lambda s: s.prediction / s.weight, eval_config, model_name, output_name,
-                    example_weighted)
-
-
-class RatingRMSE(metric_types.Metric):
+class RatingRMSE(_RatingMetric):
   """Root mean squared error of the predicted rating (stars): sqrt(sum w (y - p)^2 / sum w)."""
+  DEFAULT_NAME = RMSE_NAME
 
-  def __init__(self, name: str = RMSE_NAME):
-    super().__init__(metric_util.merge_per_key_computations(_rmse), name=name)
+  @staticmethod
+  def value_of_sums(sums: RatingErrorSums) -> float:
+    return math.sqrt(sums.squared_error / sums.weight)
 
 
-class RatingMAE(metric_types.Metric):
+class RatingMAE(_RatingMetric):
   """Mean absolute error of the predicted rating (stars): sum w |y - p| / sum w."""
+  DEFAULT_NAME = MAE_NAME
 
-  def __init__(self, name: str = MAE_NAME):
-    super().__init__(metric_util.merge_per_key_computations(_mae), name=name)
+  @staticmethod
+  def value_of_sums(sums: RatingErrorSums) -> float:
+    return sums.absolute_error / sums.weight
 
 
-class RatingMeanLabel(metric_types.Metric):
+class RatingMeanLabel(_RatingMetric):
   """Mean rating given (stars): sum w y / sum w."""
+  DEFAULT_NAME = MEAN_LABEL_NAME
 
-  def __init__(self, name: str = MEAN_LABEL_NAME):
-    super().__init__(metric_util.merge_per_key_computations(_mean_label), name=name)
+  @staticmethod
+  def value_of_sums(sums: RatingErrorSums) -> float:
+    return sums.label / sums.weight
 
 
-class RatingMeanPrediction(metric_types.Metric):
+class RatingMeanPrediction(_RatingMetric):
   """Mean predicted rating (stars): sum w p / sum w."""
+  DEFAULT_NAME = MEAN_PREDICTION_NAME
 
-  def __init__(self, name: str = MEAN_PREDICTION_NAME):
-    super().__init__(metric_util.merge_per_key_computations(_mean_prediction), name=name)
+  @staticmethod
+  def value_of_sums(sums: RatingErrorSums) -> float:
+    return sums.prediction / sums.weight

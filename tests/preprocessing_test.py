@@ -27,7 +27,8 @@ ROWS = [
 @pytest.fixture(scope='module')
 def transformed(tmp_path_factory):
   # A serving-time request far after the training period (day Y2K + 100) and before it (day 0).
-  new_rows = [movielens_like_row('stranger', 'i9', 3.0, genres='Western|Comedy', timestamp=(Y2K_DAY + 100) * DAY),
+  new_rows = [movielens_like_row('stranger', 'i9', 3.0, genres='Western|Comedy', year=(),
+                                 timestamp=(Y2K_DAY + 100) * DAY),
               movielens_like_row('u1', 'i1', 3.0, year=(1995,), timestamp=0)]
   return run_transform(ROWS, str(tmp_path_factory.mktemp('tft')), new_rows=new_rows)
 
@@ -54,11 +55,11 @@ def test_multi_valued_genres_become_token_bags(transformed):
   assert [list(r[X('item_genres')]) for r in rows] == [[1, 0], [0], [], [2, 0], [1], [0]]
 
 
-def test_numeric_feature_is_z_scored_with_missing_imputed_by_mean(transformed):
+def test_numeric_feature_is_z_scored_over_the_present_values_and_missing_scores_zero(transformed):
   _, rows, _ = transformed
-  # Present years 1990, 2000, 1995, 1995, 1995 have mean 1995, so row 3 (no year) is imputed 1995.
-  # Over the six imputed rows (1990, 2000, 1995 x4): mean 1995, population std sqrt((25 + 25) / 6).
-  std = np.sqrt(50.0 / 6.0)
+  # Present years 1990, 2000, 1995, 1995, 1995: mean 1995, population std sqrt((25 + 25) / 5) = sqrt(10).
+  # Row 3 has no year: 0, the mean's z-score, and no part in the statistics.
+  std = np.sqrt(10.0)
   expected = [-5 / std, 5 / std, 0.0, 0.0, 0.0, 0.0]
   np.testing.assert_allclose([float(r[X('item_release_year')]) for r in rows], expected, rtol=1e-5)
 
@@ -127,25 +128,30 @@ def test_interaction_time_is_z_scored_days_clipped_to_the_training_period(transf
 def test_item_age_at_interaction_is_years_since_release(transformed):
   _, rows, new_rows = transformed
   # Interaction years are 2000 + d / 365.2425 for days d = 0..5 after 2000-01-01; release years 1990, 2000,
-  # (missing: mean 1995), 1995, 1995, 1995. Ages: 10 + 0/y, 0 + 1/y, 5 + 2/y, 5 + 3/y, 5 + 4/y, 5 + 5/y.
+  # (missing), 1995, 1995, 1995. Ages of the five rows with a year: 10 + 0/y, 0 + 1/y, 5 + 3/y, 5 + 4/y, 5 + 5/y,
+  # z-scored over those five; the row without a year scores 0.
   year = 365.2425
-  ages = np.array([10.0, 0.0, 5.0, 5.0, 5.0, 5.0]) + np.arange(6) / year
-  expected = (ages - ages.mean()) / ages.std()
+  present = [0, 1, 3, 4, 5]
+  ages = np.array([10.0, 0.0, 5.0, 5.0, 5.0]) + np.array(present) / year
+  expected = np.zeros(6)
+  expected[present] = (ages - ages.mean()) / ages.std()
   np.testing.assert_allclose([float(r[X(features.INTERACTION_ITEM_AGE)]) for r in rows], expected, atol=1e-3)
-  # On day 0 (1970) a 1995 film is -25 years old: clipped to the youngest training age, 0 + 1/y.
+  # On day 0 (1970) a 1995 film is -25 years old: clipped to the youngest training age, 0 + 1/y (row 1).
   assert float(new_rows[1][X(features.INTERACTION_ITEM_AGE)]) == pytest.approx(expected[1], abs=1e-3)
+  # A request for a film without a release year scores 0.
+  assert float(new_rows[0][X(features.INTERACTION_ITEM_AGE)]) == 0.0
 
 
-def test_recent_rating_is_z_scored_with_missing_imputed_by_the_mean(tmp_path):
+def test_recent_rating_is_z_scored_over_the_present_values_and_missing_scores_zero(tmp_path):
   rows = [movielens_like_row('u1', 'i1', 4.0, recent=(2.0,)), movielens_like_row('u2', 'i2', 3.0, recent=(4.0,)),
           movielens_like_row('u2', 'i1', 3.0)]
   _, transformed, new_rows = run_transform(rows, str(tmp_path), new_rows=[
       movielens_like_row('u9', 'i1', 1.0, recent=(5.0,)), movielens_like_row('u9', 'i1', 1.0)])
-  # Present 2 and 4 (mean 3); the missing one takes 3. Values 2, 4, 3: population std sqrt(2/3) = 0.8165.
-  np.testing.assert_allclose([float(r[X(features.RECENT_RATING)]) for r in transformed], [-1.2247, 1.2247, 0.0],
-                             atol=1e-4)
-  # A request with recent rating 5 -> (5 - 3) / 0.8165; one without -> 0.
-  np.testing.assert_allclose([float(r[X(features.RECENT_RATING)]) for r in new_rows], [2.4495, 0.0], atol=1e-4)
+  # Present 2 and 4: mean 3, population std 1. The missing one scores 0.
+  np.testing.assert_allclose([float(r[X(features.RECENT_RATING)]) for r in transformed], [-1.0, 1.0, 0.0],
+                             atol=1e-6)
+  # A request with recent rating 5 -> (5 - 3) / 1; one without -> 0.
+  np.testing.assert_allclose([float(r[X(features.RECENT_RATING)]) for r in new_rows], [2.0, 0.0], atol=1e-6)
 
 
 def test_recent_rating_without_any_value_is_zero_not_nan(tmp_path):

@@ -120,9 +120,9 @@ def test_exported_ensemble_reads_the_recent_rating_through_per_user_slopes(tmp_p
     row = movielens_like_row('u1', 'i1', 0.0, recent=recent)
     return float(serving(examples=tf.constant([_serialized(row)]))[export.PREDICTIONS_OUTPUT][0, 0])
 
-  # recent_rating 2, 4 and the imputed mean 3 have z-scores -1.2247, 1.2247, 0, so 5 stars is z = 2.4495 and the
-  # members' slopes 1 and 0.5 (per-user slopes 0) add (1 + 0.5) / 2 * 2.4495 = 1.8371 to the no-history answer.
-  assert predict((5.0,)) - predict(()) == pytest.approx(1.8371, abs=1e-3)
+  # recent_rating 2 and 4 (u3 has none) have mean 3 and population std 1, so 5 stars is z = 2 (no value: 0) and
+  # the members' slopes 1 and 0.5 (per-user slopes 0) add (1 + 0.5) / 2 * 2 = 1.5 to the no-history answer.
+  assert predict((5.0,)) - predict(()) == pytest.approx(1.5, abs=1e-4)
   assert predict((3.0,)) == pytest.approx(predict(()), abs=1e-5)
 
 

@@ -6,19 +6,25 @@ Every model input is derived here, once, so ranking and retrieval see the same i
   out-of-vocabulary bucket (index == vocabulary size) for users and items unseen in training.
 * string `user_*` / `item_*` columns -> a bag of vocabulary indices (SparseTensor `[batch, None]`): the raw
   value is split on '|' so multi-valued fields (genres) and single-valued ones (gender) share one path.
-* numeric `user_*` / `item_*` columns -> z-score float32 `[batch]`, missing values imputed with the mean.
+* numeric `user_*` / `item_*` columns -> z-score float32 `[batch]` over the rows that hold a value; a missing
+  value scores 0 (the training mean).
 * `rating` -> float32 label `[batch]`, passed through.
 * `user_age` (when present) -> also a string `user_age_bucket` `[batch]` used only to slice evaluation.
 * `item_id` -> also a string `item_popularity_bucket` `[batch]` ('head'/'torso'/'tail' by the item's share of
   training interactions, 'unseen' for items without any), used only to slice evaluation, and the model input
   `item_popularity` float32 `[batch]`: log(1 + the item's training interactions), z-scored over the items.
 * `timestamp` -> the context features `interaction_time` (days) and, with `item_release_year`,
-  `interaction_item_age` (years): float32 `[batch]`, clipped to the training range, then z-scored.
+  `interaction_item_age` (years): float32 `[batch]`, clipped to the training range, then z-scored; an interaction
+  with a film of unknown release year has item age z-score 0 (the training mean).
 * `recent_rating` (the context feature ingestion derives: the mean of the user's last training ratings) ->
-  z-score float32 `[batch]`, missing (no earlier rating) imputed with the training mean (z-score 0).
+  z-score float32 `[batch]` over the rows that hold one; missing (no earlier rating) scores 0.
+
+Every statistic (vocabularies, counts, means, variances, ranges) is computed over the raw data, none over the
+output of another, so tf.Transform analyzes the data in one pass (one analysis phase). Chaining a z-score onto a
+mean-imputed value took a second phase: one more traced SavedModel and pass over the data (docs/performance.md).
 """
 
-from typing import Dict, Union
+from typing import Dict, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -79,18 +85,21 @@ def context_features(inputs: Dict[str, Tensor]) -> Dict[str, tf.Tensor]:
   """The interaction-time features of `inputs` (which hold `timestamp`), keyed by transformed name.
 
   E.g. timestamps of days 0..5 give interaction_time (d - 2.5) / 1.708; a serving request of day 100 is clipped
-  to day 5. With release year 1995, an interaction on 2000-01-01 (day 10957) is 5.0 years after release.
+  to day 5. With release year 1995, an interaction on 2000-01-01 (day 10957) is 5.0 years after release; without
+  a release year, the item age scores 0 and is left out of the item-age statistics.
 
   Returns:
     float32 `[batch]` each: `interaction_time`, and `interaction_item_age` when `item_release_year` is present.
   """
   days = tf.cast(_to_dense(inputs[features.TIMESTAMP], default_value=tf.constant(0, tf.int64)),
                  tf.float64) / SECONDS_PER_DAY
-  outputs = {features.transformed_name(features.INTERACTION_TIME): _clipped_z_score(days)}
+  outputs = {features.transformed_name(features.INTERACTION_TIME): _z_score_where_present(
+      days, tf.ones_like(days, dtype=tf.bool), clip_to_training_range=True)}
   if features.ITEM_RELEASE_YEAR in inputs:
-    release_year = _imputed_with_mean(inputs[features.ITEM_RELEASE_YEAR])
+    release_year, has_release_year = _values_and_presence(inputs[features.ITEM_RELEASE_YEAR])
     item_age = EPOCH_YEAR + days / DAYS_PER_YEAR - release_year
-    outputs[features.transformed_name(features.INTERACTION_ITEM_AGE)] = _clipped_z_score(item_age)
+    outputs[features.transformed_name(features.INTERACTION_ITEM_AGE)] = _z_score_where_present(
+        item_age, has_release_year, clip_to_training_range=True)
   return outputs
 
 
@@ -214,41 +223,42 @@ def _token_bag_ids(value: Tensor, key: str) -> tf.SparseTensor:
 
 
 def _standardized(value: Tensor) -> tf.Tensor:
-  """Z-scores a numeric feature; missing values take the training mean, so score 0. float32 `[batch]`.
+  """Z-scores a numeric feature over the training rows that hold a value; a missing value scores 0. float32 `[batch]`.
 
-  The statistics are float64 (see `_clipped_z_score`), the result float32. A missing value scores exactly 0: the
-  z-score of the imputed mean, (mean of the present values - mean of all imputed values) / std, is 0 only up to
-  rounding (~1e-16, with a sign that depends on the order Beam combined the statistics in).
+  E.g. training values 2, 4 and one missing: mean 3, std 1, so 2 -> -1, 4 -> 1, missing -> 0.
   """
-  z_score = tf.cast(tft.scale_to_z_score(_imputed_with_mean(value)), tf.float32)
-  return tf.reshape(tf.where(_presence(value), z_score, tf.zeros_like(z_score)), [-1])
+  values, present = _values_and_presence(value)
+  return _z_score_where_present(values, present, clip_to_training_range=False)
 
 
-def _imputed_with_mean(value: Tensor) -> tf.Tensor:
-  """A numeric feature as float64 `[batch]`, missing values replaced by the training mean of the present ones."""
-  if isinstance(value, tf.SparseTensor):
-    values = tf.cast(value.values, tf.float64)
-    return _to_dense(tf.SparseTensor(value.indices, values, value.dense_shape), default_value=tft.mean(values))
-  return tf.cast(_to_dense(value, default_value=0), tf.float64)
+def _values_and_presence(value: Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """A single-valued numeric feature as float64 `[batch]` (0 where missing) and its presence, bool `[batch]`."""
+  present = tf.reshape(_presence(value), [-1])
+  values = tf.cast(_to_dense(value, default_value=tf.constant(0, value.dtype)), tf.float64)
+  return values, present
 
 
-def _clipped_z_score(value: tf.Tensor) -> tf.Tensor:
-  """Z-scores float64 `[batch]` values with the training mean and std, clipped to the training range; float32.
+def _z_score_where_present(value: tf.Tensor, present: tf.Tensor, clip_to_training_range: bool) -> tf.Tensor:
+  """Z-scores float64 `[batch]` values with the mean and std of the present training values; float32 `[batch]`.
 
-  The clip is applied to the z-score (bounds z(min), z(max)) rather than to the value before scaling: the same
-  result, since training values lie within their own range, in one analysis phase (analyzing a clipped value
-  would chain analyzers, which leaves Beam's in-memory runner with unexecuted bundles).
+  Rows where `present` is False score exactly 0 and take no part in the statistics. With
+  `clip_to_training_range` the z-score is clipped to [z(training min), z(training max)], so serving requests
+  outside the training period score as its first or last day. That is the clip of the value itself, applied to
+  the z-score so that every statistic comes from the one analysis phase.
 
   The statistics are float64: tft.mean/tft.var combine partial results in whatever order Beam hands them over,
   and in float32 two runs of the same data gave means a few ulps apart, so most rows' z-scores differed in the
   last bit (and the trained models by 0.0003 RMSE). In float64 those differences are ~1e-16 relative and vanish
   when the z-score is rounded to float32.
   """
-  mean = tft.mean(value)
-  std = tf.sqrt(tft.var(value))
-  z_score = tf.clip_by_value(_z_score(value, mean, std), _z_score(tft.min(value), mean, std),
-                             _z_score(tft.max(value), mean, std))
-  return tf.cast(z_score, tf.float32)
+  training = tf.boolean_mask(value, present)
+  mean = tft.mean(training)
+  std = tf.sqrt(tft.var(training))
+  z_score = _z_score(value, mean, std)
+  if clip_to_training_range:
+    z_score = tf.clip_by_value(z_score, _z_score(tft.min(training), mean, std),
+                               _z_score(tft.max(training), mean, std))
+  return tf.cast(tf.where(present, z_score, tf.zeros_like(z_score)), tf.float32)
 
 
 def _z_score(value: tf.Tensor, mean: tf.Tensor, std: tf.Tensor) -> tf.Tensor:

@@ -33,6 +33,9 @@ def ranking_eval_config(gate: RankingGate,
   return tfma.EvalConfig(
       model_specs=[
           tfma.ModelSpec(
+              # A plain SavedModel (trainer/ranking/export.py); named, so TFMA does not first try to load it
+              # as a Keras model to find out.
+              model_type=tfma.TF_GENERIC,
               signature_name=ranking_export.SERVING_SIGNATURE,
               preprocessing_function_names=[ranking_export.TRANSFORM_SIGNATURE],
               label_key=features.LABEL_KEY,

@@ -154,8 +154,9 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
     if item_item.num_items != int(item_ids.shape[0]):
       raise ValueError(f'The item-item scorer has {item_item.num_items} columns but the catalogue '
                        f'{int(item_ids.shape[0])} items; fit it on this catalogue\'s item ids.')
+  # The query tower's variables are saved, not the Keras model: saving a Keras model also traces every layer's
+  # `call` for Keras' own loader, which nothing here uses (the signatures are the export's interface).
   module = tf.Module()
-  module.query_tower = query_tower
   module.tft_layer = tf_transform_output.transform_features_layer()
   user_spec = candidates_lib.user_feature_spec(tf_transform_output)
   module.candidate_item_ids = tf.Variable(item_ids, trainable=False, name='candidate_item_ids')
@@ -177,7 +178,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   def users_and_queries(examples: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
     """(the raw user columns, the query embeddings float32 `[batch, embedding_dim]`) of `examples`."""
     raw = tf.io.parse_example(examples, user_spec)
-    return raw, module.query_tower(module.tft_layer(raw))
+    return raw, query_tower(module.tft_layer(raw))
 
   def scores_of(examples: tf.Tensor) -> tf.Tensor:
     """float32 `[batch, num_items]`, the `catalogue_scores` of the module docstring."""
@@ -242,6 +243,8 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   def transform_features(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     return {k: v for k, v in transformed_users(examples).items() if isinstance(v, tf.Tensor)}
 
+  query_embedding.get_concrete_function()  # builds a query tower that has not been called yet
+  module.query_tower_variables = list(query_tower.variables)
   options = None
   if hparams.index == SCANN_INDEX:
     options = tf.saved_model.SaveOptions(namespace_whitelist=[loading.SCANN_OP_NAMESPACE])

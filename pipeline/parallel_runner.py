@@ -137,6 +137,10 @@ def _start_worker(verbosity: int) -> None:
   logging.set_verbosity(verbosity)
 
 
+# How often the runner's main thread wakes up while components run, to act on a Ctrl-C (see _Schedule.run).
+WAKE_UP_SECONDS = 1.0
+
+
 def _warm_up() -> None:
   """A task that only makes a worker process start (and import TFX) before its first node is ready."""
 
@@ -239,7 +243,11 @@ class _Schedule:
             waiting.remove(node_id)
         if not running:
           break
-        done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+        # Wakes up every WAKE_UP_SECONDS even when no component finishes: the kernel may deliver a Ctrl-C
+        # (SIGINT) to another thread of this process (the in-process component's, TensorFlow's), and then Python
+        # raises KeyboardInterrupt only once this thread runs again; a wait without a timeout never returned.
+        done, _ = concurrent.futures.wait(running, timeout=WAKE_UP_SECONDS,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
         for future in done:
           node_id = running.pop(future)
           if future is in_process_future:

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import List, Tuple
 
@@ -20,6 +21,8 @@ from pipeline import parallel_runner
 # have to start a worker process (imports ~10 s, more on a loaded CI machine).
 RENDEZVOUS_TIMEOUT_SECONDS = 240.0
 EVENTS_FILE = 'events.log'
+# The repository root: the runner subprocesses of the SIGINT tests import the project from there.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _record(marker_dir: str, name: str, event: str) -> None:
@@ -60,6 +63,23 @@ def Sleep(marker_dir: Parameter[str], name: Parameter[str], seconds: Parameter[i
   with open(os.path.join(marker_dir, f'{name}.pid'), 'w', encoding='utf-8') as pid_file:
     pid_file.write(str(os.getpid()))
   _record(marker_dir, name, 'start')
+  time.sleep(seconds)
+  _record(marker_dir, name, 'end')
+
+
+@component
+def InterruptOwnThread(marker_dir: Parameter[str], name: Parameter[str], partner: Parameter[str],
+                       seconds: Parameter[int]) -> None:
+  """Like Sleep, but once `partner` started it sends SIGINT to its own thread (the signal lands there, not on the
+  runner's main thread, as the kernel may deliver a terminal's Ctrl-C), then sleeps `seconds`."""
+  with open(os.path.join(marker_dir, f'{name}.pid'), 'w', encoding='utf-8') as pid_file:
+    pid_file.write(str(os.getpid()))
+  _record(marker_dir, name, 'start')
+  deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_SECONDS
+  while (partner, 'start') not in _events(marker_dir) and time.monotonic() < deadline:
+    time.sleep(0.05)
+  _record(marker_dir, name, 'interrupts')
+  signal.pthread_kill(threading.get_ident(), signal.SIGINT)
   time.sleep(seconds)
   _record(marker_dir, name, 'end')
 
@@ -184,12 +204,11 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_sigint_stops_the_run_at_once_and_its_worker_processes(tmp_path):
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   marker_dir = tmp_path / 'markers'
   marker_dir.mkdir()
   with open(tmp_path / 'runner.log', 'w', encoding='utf-8') as log:
-    runner = subprocess.Popen([sys.executable, '-c', _TWO_SLEEPERS, str(marker_dir)], cwd=root, stdout=log,
-                              stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONPATH': root})
+    runner = subprocess.Popen([sys.executable, '-c', _TWO_SLEEPERS, str(marker_dir)], cwd=_ROOT, stdout=log,
+                              stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONPATH': _ROOT})
     try:
       deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_SECONDS
       while not all(os.path.exists(marker_dir / f'{name}.pid') for name in 'ab') or len(_events(marker_dir)) < 2:
@@ -210,6 +229,42 @@ def test_sigint_stops_the_run_at_once_and_its_worker_processes(tmp_path):
   assert exit_code != 0
   assert 'KeyboardInterrupt' in (tmp_path / 'runner.log').read_text(encoding='utf-8')
   assert sorted(_events(str(marker_dir))) == [('a', 'start'), ('b', 'start')]  # neither finished its sleep
+  deadline = time.monotonic() + 30
+  while _alive(pids['b']) and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert not _alive(pids['b']), 'the worker process running b should have been terminated'
+
+
+_SIGINT_TO_A_COMPONENT_THREAD = """
+from pipeline import environment
+environment.use_legacy_keras()
+import pathlib, sys
+from tests import parallel_runner_test as t
+marker_dir = pathlib.Path(sys.argv[1])
+t._run(marker_dir, [t.InterruptOwnThread(marker_dir=str(marker_dir), name='a', partner='b', seconds=600).with_id('a'),
+                    t.Sleep(marker_dir=str(marker_dir), name='b', seconds=600).with_id('b')])
+"""
+
+
+@pytest.mark.slow
+def test_sigint_delivered_to_another_thread_still_stops_the_run(tmp_path):
+  # The CI run of c6d377d hung here: SIGINT sent to the runner process, no KeyboardInterrupt within 300 s, since
+  # the main thread waited on the components without a timeout and the signal had landed on another thread.
+  marker_dir = tmp_path / 'markers'
+  marker_dir.mkdir()
+  with open(tmp_path / 'runner.log', 'w', encoding='utf-8') as log:
+    runner = subprocess.Popen([sys.executable, '-c', _SIGINT_TO_A_COMPONENT_THREAD, str(marker_dir)],
+                              cwd=_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONPATH': _ROOT})
+    try:
+      exit_code = runner.wait(timeout=RENDEZVOUS_TIMEOUT_SECONDS + 60)
+    finally:
+      if runner.poll() is None:
+        runner.kill()
+  assert exit_code != 0
+  assert 'KeyboardInterrupt' in (tmp_path / 'runner.log').read_text(encoding='utf-8')
+  pids = {name: int((marker_dir / f'{name}.pid').read_text(encoding='utf-8')) for name in 'ab'}
+  assert pids['a'] == runner.pid  # a ran in the runner, on a thread other than its main thread
+  assert sorted(_events(str(marker_dir))) == [('a', 'interrupts'), ('a', 'start'), ('b', 'start')]
   deadline = time.monotonic() + 30
   while _alive(pids['b']) and time.monotonic() < deadline:
     time.sleep(0.2)

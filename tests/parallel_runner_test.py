@@ -184,6 +184,11 @@ def test_local_runner_refuses_a_negative_parallel_components(capsys):
 # Runs two 600-second Sleep components side by side in a runner process of its own: 'a' (launched first) in the
 # runner's process, 'b' in a worker process.
 _TWO_SLEEPERS = """
+import signal
+# Ctrl-C handling as a terminal's shell starts a program: the test session's processes may have SIGINT ignored or
+# blocked by the time this test runs (two fresh-clone CI runs of this suite), which this process would inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 from pipeline import environment
 environment.use_legacy_keras()
 import pathlib, sys
@@ -236,6 +241,11 @@ def test_sigint_stops_the_run_at_once_and_its_worker_processes(tmp_path):
 
 
 _SIGINT_TO_A_COMPONENT_THREAD = """
+import signal
+# Ctrl-C handling as a terminal's shell starts a program: the test session's processes may have SIGINT ignored or
+# blocked by the time this test runs (two fresh-clone CI runs of this suite), which this process would inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 from pipeline import environment
 environment.use_legacy_keras()
 import pathlib, sys

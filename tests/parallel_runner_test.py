@@ -258,8 +258,9 @@ t._run(marker_dir, [t.InterruptOwnThread(marker_dir=str(marker_dir), name='a', p
 
 @pytest.mark.slow
 def test_sigint_delivered_to_another_thread_still_stops_the_run(tmp_path):
-  # The CI run of c6d377d hung here: SIGINT sent to the runner process, no KeyboardInterrupt within 300 s, since
-  # the main thread waited on the components without a timeout and the signal had landed on another thread.
+  # The kernel may deliver a process's SIGINT to any thread that does not block it. The runner's main thread used
+  # to wait on the components without a timeout, and with the signal on another thread that wait never returned:
+  # run alone, this test hung with that runner (killed after 90 s).
   marker_dir = tmp_path / 'markers'
   marker_dir.mkdir()
   with open(tmp_path / 'runner.log', 'w', encoding='utf-8') as log:

@@ -43,7 +43,8 @@ def export_ranking_model(model: tf.keras.Model, tf_transform_output: tft.TFTrans
   """
   # The saved root is a plain tf.Module holding the model's variables and the Transform layer, not the Keras model:
   # saving a Keras model also traces every layer's `call` for Keras' own loader, which nothing here uses (TF
-  # Serving, the Evaluator and serving/ call the signatures). On the fixture run the save took 6 s instead of 23 s.
+  # Serving, the Evaluator and serving/ call the signatures). On the fixture run the save took 12.6 s instead of
+  # 25.2 s (docs/performance.md).
   root = tf.Module()
   root.tft_layer = tf_transform_output.transform_features_layer()
   feature_spec = serving_feature_spec(tf_transform_output)

@@ -24,11 +24,14 @@ import collections
 import dataclasses
 import json
 import os
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import tensorflow as tf
 from absl import logging
+from tfx_bsl.coders import example_coder
 
 from ingestion import history
 from ingestion.interactions import ColumnType
@@ -120,19 +123,28 @@ def user_segments(user_columns: Mapping[str, Any]) -> Dict[str, str]:
           if columns.get(column) is not None}
 
 
-def _column_types_of(record: bytes) -> Dict[str, ColumnType]:
-  """The value type of each column of one serialized tf.Example."""
-  kinds = {'bytes_list': ColumnType.STRING, 'int64_list': ColumnType.INT, 'float_list': ColumnType.FLOAT}
-  example = tf.train.Example.FromString(record)
-  return {name: kinds[feature.WhichOneof('kind')] for name, feature in example.features.feature.items()
-          if feature.WhichOneof('kind') in kinds}
+# The value type of each kind of tf.Example column, by the Arrow type tfx_bsl decodes its values to.
+_COLUMN_TYPE_OF_ARROW_VALUES = ((pa.types.is_binary, ColumnType.STRING), (pa.types.is_large_binary, ColumnType.STRING),
+                                (pa.types.is_integer, ColumnType.INT), (pa.types.is_floating, ColumnType.FLOAT))
+
+
+def _column_type(name: str, arrow_type: pa.DataType) -> Optional[ColumnType]:
+  """The value type of a decoded column (a list of values per example); None for a column no example fills."""
+  if pa.types.is_null(arrow_type):  # the column is named but holds no kind of value in any example of the batch
+    return None
+  values_type = arrow_type.value_type
+  for is_type, column_type in _COLUMN_TYPE_OF_ARROW_VALUES:
+    if is_type(values_type):
+      return column_type
+  raise ValueError(f'Column {name!r} has values of type {values_type}; tf.Example holds bytes, int64 or float.')
 
 
 def _example_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, List[Any]], Dict[str, ColumnType]]]:
   """Yields the tf.Examples of the gzipped TFRecord files as batches of columns, with the columns' types.
 
-  A batch's columns and types are those of any of its examples. A column holds one value per example, None
-  where the example lacks it.
+  A batch's columns and types are those of any of its examples (tfx_bsl decodes a batch without a schema, so
+  a column's type is inferred from the examples holding it). A column holds one value per example, None where
+  the example lacks it or its value list is empty.
 
   Raises:
     ValueError: if no file matches, or an example holds a column with more than one value.
@@ -142,27 +154,28 @@ def _example_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, L
     files.extend(sorted(tf.io.gfile.glob(pattern)))
   if not files:
     raise ValueError(f'No example files match {list(file_patterns)}; pass the raw ExampleGen split files.')
-  dtypes = {ColumnType.STRING: tf.string, ColumnType.INT: tf.int64, ColumnType.FLOAT: tf.float32}
+  decoder = example_coder.ExamplesToRecordBatchDecoder()
   dataset = tf.data.TFRecordDataset(files, compression_type=_COMPRESSION).batch(_READ_BATCH_SIZE)
-  for batch in dataset:
-    types: Dict[str, ColumnType] = {}
-    for record in batch.numpy():  # union over the batch: an optional column may be missing from some examples
-      types.update(_column_types_of(record))
-    parsed = tf.io.parse_example(batch, {name: tf.io.VarLenFeature(dtypes[t]) for name, t in types.items()})
+  for batch in dataset.as_numpy_iterator():
+    record_batch = decoder.DecodeBatch(list(batch))
     columns: Dict[str, List[Any]] = {}
-    for name, sparse in parsed.items():
-      indices, values = sparse.indices.numpy(), sparse.values.numpy()
-      if np.any(indices[:, 1] > 0):
+    types: Dict[str, ColumnType] = {}
+    for name, array in zip(record_batch.schema.names, record_batch.columns):
+      column_type = _column_type(name, array.type)
+      if column_type is None:
+        continue
+      lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
+      if np.any(lengths > 1):
         raise ValueError(f'Column {name!r} holds several values in one example; the interactions format has '
                          f'one value per column (join multiple values with {features.MULTI_VALUE_SEPARATOR!r}).')
-      if types[name] == ColumnType.STRING:
-        values = [v.decode('utf-8') for v in values.tolist()]
-      else:
-        values = values.tolist()
-      column: List[Any] = [None] * int(batch.shape[0])
-      for row, value in zip(indices[:, 0].tolist(), values):
+      values = array.flatten().to_numpy(zero_copy_only=False).tolist()  # one per example with a value, in order
+      if column_type == ColumnType.STRING:
+        values = [value.decode('utf-8') for value in values]
+      column: List[Any] = [None] * len(lengths)
+      for row, value in zip(np.flatnonzero(lengths).tolist(), values):
         column[row] = value
       columns[name] = column
+      types[name] = column_type
     yield columns, types
 
 

@@ -62,9 +62,13 @@ def transformed_pairs(file_patterns: Sequence[str], tf_transform_output: tft.TFT
     order; `trainer.common.inputs.in_memory` reads it into memory.
   """
   spec = {**user_feature_spec(tf_transform_output), **item_feature_spec(tf_transform_output)}
-  return serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).map(
-      lambda batch: _transformed_with_item_id(transform_layer, tf.io.parse_example(batch, spec))
-  )
+
+  # Traced without AutoGraph (trainer/common/tracing.py says why): nothing here tests a tensor.
+  @tf.autograph.experimental.do_not_convert
+  def parsed_and_transformed(batch: tf.Tensor) -> Dict[str, tf.Tensor]:
+    return _transformed_with_item_id(transform_layer, tf.io.parse_example(batch, spec))
+
+  return serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).map(parsed_and_transformed)
 
 
 def item_shares(pairs: inputs.InMemorySplit, num_item_indices: int) -> np.ndarray:

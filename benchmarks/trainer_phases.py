@@ -7,9 +7,10 @@ Runs the ranking Trainer's steps (`trainer/ranking/run.py`, the `default` config
 phase: loading the splits in canonical order, the first training step of a fresh model (its trace) with the
 steps traced without AutoGraph (as the trainer does, `trainer/common/tracing.py`) and, for comparison, with
 AutoGraph converting them, the whole fit, the eval RMSE and the export. With `--trainer retrieval` it times the
-retrieval model's first training step instead (default retrieval configuration, the run's raw training examples
-through its Transform graph): with only TFRS's Retrieval task converted by AutoGraph
-(`trainer.retrieval.model.RetrievalTask`, as the trainer does) and with the whole step converted. One trainer per
+retrieval Trainer's steps instead (`trainer/retrieval/run.py`, default retrieval configuration, the run's raw
+training examples through its Transform graph): reading the training pairs, the model's first training step with
+only TFRS's Retrieval task converted by AutoGraph (`trainer.retrieval.model.RetrievalTask`, as the trainer does) and
+with the whole step converted, then the fit, the item-item scores, the export and the serving assets. One trainer per
 process: AutoGraph caches what it converted, so a second model's converted trace would be flattered by the first's.
 Figures are wall seconds on this machine; the first-step figures include one step (~10 ms). Exit status 2 when
 `--run-dir` holds no finished run.
@@ -24,7 +25,7 @@ import time
 from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
 
 from pipeline import configs, environment
-from run_outputs import open_run, split_files
+from run_outputs import open_run, raw_examples_uri, split_files
 
 _T = TypeVar('_T')
 
@@ -101,7 +102,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tft.TFTransformOutput',
                      seconds: Dict[str, float]) -> dict:
-  """Times reading the retrieval training pairs and the retrieval model's first step, traced both ways.
+  """Times the retrieval Trainer's steps: reading the pairs, the first step traced both ways, fit, export.
+
+  After the two first steps it runs the Trainer's own steps in its order (default configuration): fitting the
+  towers, the item-item scores, the export and the serving assets (the catalogue is embedded untimed).
 
   Args:
     summary: the run (`pipeline.run_summary.latest_run`) whose ExampleGen output holds the raw examples.
@@ -115,12 +119,13 @@ def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tf
   import tensorflow as tf
   import tensorflow_recommenders as tfrs
   from trainer.common import feature_specs, inputs
+  from serving import assets as serving_assets
   from trainer.retrieval import candidates, hparams as retrieval_hparams_lib, model as retrieval_model_lib
+  from trainer.retrieval import export as retrieval_export, run as retrieval_run
   # pylint: enable=g-import-not-at-top
   retrieval_hparams = retrieval_hparams_lib.named_configuration('default')
   transform_layer = tf_transform_output.transform_features_layer()
-  raw_train_files = [os.path.join(summary.output_artifacts[configs.EXAMPLE_GEN_ID]['examples'][0].uri,
-                                  'Split-train', '*')]
+  raw_train_files = [os.path.join(raw_examples_uri(summary), 'Split-train', '*')]
   train_pairs = timed(seconds, 'retrieval: read train pairs in canonical order', lambda: inputs.in_canonical_order(
       inputs.in_memory(candidates.transformed_pairs(raw_train_files, tf_transform_output, transform_layer))))
   retrieval_features = feature_specs.model_features(
@@ -144,6 +149,20 @@ def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tf
         lambda: first_retrieval_step(retrieval_model_lib.RetrievalModel))
   timed(seconds, 'retrieval: first training step, whole step converted',
         lambda: first_retrieval_step(RetrievalStepsConvertedByAutograph))
+  # The Trainer's own steps after the pairs are read (trainer/retrieval/run.py), in its order.
+  model, _ = timed(seconds, 'retrieval: fit (train_retrieval_model)', lambda: retrieval_run.train_retrieval_model(
+      train_pairs, retrieval_features, retrieval_hparams))
+  raw_files = raw_train_files + [os.path.join(raw_examples_uri(summary), 'Split-eval', '*')]
+  item_ids, item_embeddings = retrieval_export.embed_catalogue(
+      model.candidate_tower, candidates.catalogue_examples(raw_files), tf_transform_output, transform_layer)
+  item_item, _ = timed(seconds, 'retrieval: item-item scores', lambda: retrieval_run.fit_item_item(
+      raw_train_files, item_ids.numpy(), retrieval_hparams))
+  with tempfile.TemporaryDirectory() as export_dir:
+    timed(seconds, 'retrieval: export', lambda: retrieval_export.export_retrieval_model(
+        model.query_tower, item_ids, item_embeddings, tf_transform_output, retrieval_hparams, export_dir,
+        item_item=item_item))
+    timed(seconds, 'retrieval: serving assets', lambda: serving_assets.write_serving_assets(
+        raw_train_files, raw_files, serving_assets.assets_dir_of(export_dir)))
   return {'seconds': seconds, 'tensorflow': tf.__version__}
 
 

@@ -14,7 +14,8 @@ PHASES = ['read train split in canonical order', 'one pass over the training bat
           'eval RMSE', 'export']
 RETRIEVAL_PHASES = ['retrieval: read train pairs in canonical order',
                     'retrieval: first training step, task alone converted',
-                    'retrieval: first training step, whole step converted']
+                    'retrieval: first training step, whole step converted', 'retrieval: fit (train_retrieval_model)',
+                    'retrieval: item-item scores', 'retrieval: export', 'retrieval: serving assets']
 
 
 @pytest.mark.slow

@@ -51,13 +51,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features)
-  sampling_probability = None
-  if hparams.sampling_bias_correction:
-    sampling_probability = candidates_lib.item_shares(train_pairs, _item_id_spec(tower_features).input_dim)
-  model = model_lib.RetrievalModel(tower_features, hparams, item_sampling_probability=sampling_probability)
-  model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
-  history = model.fit(inputs.training_batches(train_pairs, hparams.batch_size, hparams.seed),
-                      epochs=hparams.epochs, verbose=2)
+  model, history = train_retrieval_model(train_pairs, tower_features, hparams)
 
   item_ids, item_embeddings = export.embed_catalogue(model.candidate_tower, catalogue, tf_transform_output,
                                                      transform_layer)
@@ -72,7 +66,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
   item_item, item_item_record = None, None
   if hparams.item_item_weight > 0:
-    item_item, item_item_record = _fit_item_item(fn_args.train_files, item_ids.numpy(), hparams)
+    item_item, item_item_record = fit_item_item(fn_args.train_files, item_ids.numpy(), hparams)
   export.export_retrieval_model(model.query_tower, item_ids, item_embeddings, tf_transform_output, hparams,
                                 fn_args.serving_model_dir, item_item=item_item)
   # Catalogue, users' profiles and seen items, popularity: in assets.extra/, pushed with this version.
@@ -90,7 +84,25 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       json.dump(item_item_record, f)
 
 
-def _fit_item_item(train_files: List[str], item_ids: np.ndarray, hparams: hparams_lib.RetrievalHyperparameters
+def train_retrieval_model(train_pairs: inputs.InMemorySplit, tower_features: feature_specs.TowerFeatures,
+                          hparams: hparams_lib.RetrievalHyperparameters
+                          ) -> Tuple[model_lib.RetrievalModel, tf.keras.callbacks.History]:
+  """Builds, compiles and fits the two towers on the training pairs (`candidates.transformed_pairs`, in memory).
+
+  Returns:
+    (the trained model, its Keras history: per-epoch training loss).
+  """
+  sampling_probability = None
+  if hparams.sampling_bias_correction:
+    sampling_probability = candidates_lib.item_shares(train_pairs, _item_id_spec(tower_features).input_dim)
+  model = model_lib.RetrievalModel(tower_features, hparams, item_sampling_probability=sampling_probability)
+  model.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))
+  history = model.fit(inputs.training_batches(train_pairs, hparams.batch_size, hparams.seed),
+                      epochs=hparams.epochs, verbose=2)
+  return model, history
+
+
+def fit_item_item(train_files: List[str], item_ids: np.ndarray, hparams: hparams_lib.RetrievalHyperparameters
                    ) -> Tuple[item_item_lib.ItemItemScorer, Dict]:
   """The item-item scorer of the users' training items over the catalogue `item_ids`, and its ModelRun record."""
   histories = item_item_lib.read_histories(train_files, item_ids)

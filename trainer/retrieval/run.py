@@ -103,7 +103,7 @@ def train_retrieval_model(train_pairs: inputs.InMemorySplit, tower_features: fea
 
 
 def fit_item_item(train_files: List[str], item_ids: np.ndarray, hparams: hparams_lib.RetrievalHyperparameters
-                   ) -> Tuple[item_item_lib.ItemItemScorer, Dict]:
+                  ) -> Tuple[item_item_lib.ItemItemScorer, Dict]:
   """The item-item scorer of the users' training items over the catalogue `item_ids`, and its ModelRun record."""
   histories = item_item_lib.read_histories(train_files, item_ids)
   scorer = item_item_lib.ItemItemScorer.fit(histories, len(item_ids), hparams.item_item_l2,

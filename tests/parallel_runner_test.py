@@ -1,13 +1,15 @@
 """ParallelLocalDagRunner: independent components run side by side, dependencies and failures are respected."""
 
+import contextlib
 import fcntl
 import os
+import pathlib
 import signal
 import subprocess
 import sys
 import threading
 import time
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 from tfx import v1 as tfx
@@ -207,37 +209,52 @@ def _alive(pid: int) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _runner_process(script: str, marker_dir: pathlib.Path, log_path: pathlib.Path) -> Iterator[subprocess.Popen]:
+  """Runs `script` (a runner script above, given `marker_dir`) in a Python subprocess logging to `log_path`.
+
+  The process is killed on leaving the block if it is still running (a failed assertion must not leave it behind).
+  """
+  with open(log_path, 'w', encoding='utf-8') as log:
+    runner = subprocess.Popen([sys.executable, '-c', script, str(marker_dir)], cwd=_ROOT, stdout=log,
+                              stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONPATH': _ROOT})
+    try:
+      yield runner
+    finally:
+      if runner.poll() is None:
+        runner.kill()
+
+
+def _assert_terminated_soon(pid: int, name: str) -> None:
+  """Asserts process `pid` (the worker running component `name`) is gone within 30 s."""
+  deadline = time.monotonic() + 30
+  while _alive(pid) and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert not _alive(pid), f'the worker process running {name} should have been terminated'
+
+
 @pytest.mark.slow
 def test_sigint_stops_the_run_at_once_and_its_worker_processes(tmp_path):
   marker_dir = tmp_path / 'markers'
   marker_dir.mkdir()
-  with open(tmp_path / 'runner.log', 'w', encoding='utf-8') as log:
-    runner = subprocess.Popen([sys.executable, '-c', _TWO_SLEEPERS, str(marker_dir)], cwd=_ROOT, stdout=log,
-                              stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONPATH': _ROOT})
-    try:
-      deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_SECONDS
-      while not all(os.path.exists(marker_dir / f'{name}.pid') for name in 'ab') or len(_events(marker_dir)) < 2:
-        assert runner.poll() is None and time.monotonic() < deadline, 'both sleepers should have started'
-        time.sleep(0.2)
-      pids = {name: int((marker_dir / f'{name}.pid').read_text(encoding='utf-8')) for name in 'ab'}
-      assert pids['a'] == runner.pid and pids['b'] != runner.pid  # one in the runner, one in a worker
+  with _runner_process(_TWO_SLEEPERS, marker_dir, tmp_path / 'runner.log') as runner:
+    deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_SECONDS
+    while not all(os.path.exists(marker_dir / f'{name}.pid') for name in 'ab') or len(_events(marker_dir)) < 2:
+      assert runner.poll() is None and time.monotonic() < deadline, 'both sleepers should have started'
+      time.sleep(0.2)
+    pids = {name: int((marker_dir / f'{name}.pid').read_text(encoding='utf-8')) for name in 'ab'}
+    assert pids['a'] == runner.pid and pids['b'] != runner.pid  # one in the runner, one in a worker
 
-      interrupted_at = time.monotonic()
-      os.kill(runner.pid, signal.SIGINT)  # to the runner only, as `kill -INT`; a terminal's Ctrl-C reaches all
-      exit_code = runner.wait(timeout=300)
-      seconds_to_stop = time.monotonic() - interrupted_at
-    finally:
-      if runner.poll() is None:
-        runner.kill()
+    interrupted_at = time.monotonic()
+    os.kill(runner.pid, signal.SIGINT)  # to the runner only, as `kill -INT`; a terminal's Ctrl-C reaches all
+    exit_code = runner.wait(timeout=300)
+    seconds_to_stop = time.monotonic() - interrupted_at
   # Without the fix the runner waited for 'a' to finish its 600 s; 300 s leaves room for a loaded machine.
   assert seconds_to_stop < 300
   assert exit_code != 0
   assert 'KeyboardInterrupt' in (tmp_path / 'runner.log').read_text(encoding='utf-8')
   assert sorted(_events(str(marker_dir))) == [('a', 'start'), ('b', 'start')]  # neither finished its sleep
-  deadline = time.monotonic() + 30
-  while _alive(pids['b']) and time.monotonic() < deadline:
-    time.sleep(0.2)
-  assert not _alive(pids['b']), 'the worker process running b should have been terminated'
+  _assert_terminated_soon(pids['b'], 'b')
 
 
 _SIGINT_TO_A_COMPONENT_THREAD = """
@@ -263,20 +280,11 @@ def test_sigint_delivered_to_another_thread_still_stops_the_run(tmp_path):
   # run alone, this test hung with that runner (killed after 90 s).
   marker_dir = tmp_path / 'markers'
   marker_dir.mkdir()
-  with open(tmp_path / 'runner.log', 'w', encoding='utf-8') as log:
-    runner = subprocess.Popen([sys.executable, '-c', _SIGINT_TO_A_COMPONENT_THREAD, str(marker_dir)],
-                              cwd=_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONPATH': _ROOT})
-    try:
-      exit_code = runner.wait(timeout=RENDEZVOUS_TIMEOUT_SECONDS + 60)
-    finally:
-      if runner.poll() is None:
-        runner.kill()
+  with _runner_process(_SIGINT_TO_A_COMPONENT_THREAD, marker_dir, tmp_path / 'runner.log') as runner:
+    exit_code = runner.wait(timeout=RENDEZVOUS_TIMEOUT_SECONDS + 60)
   assert exit_code != 0
   assert 'KeyboardInterrupt' in (tmp_path / 'runner.log').read_text(encoding='utf-8')
   pids = {name: int((marker_dir / f'{name}.pid').read_text(encoding='utf-8')) for name in 'ab'}
   assert pids['a'] == runner.pid  # a ran in the runner, on a thread other than its main thread
   assert sorted(_events(str(marker_dir))) == [('a', 'interrupts'), ('a', 'start'), ('b', 'start')]
-  deadline = time.monotonic() + 30
-  while _alive(pids['b']) and time.monotonic() < deadline:
-    time.sleep(0.2)
-  assert not _alive(pids['b']), 'the worker process running b should have been terminated'
+  _assert_terminated_soon(pids['b'], 'b')

@@ -18,13 +18,12 @@ Figures are wall seconds on this machine; the first-step figures include one ste
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from typing import Any, Callable, Dict, Optional, Sequence, TypeVar
 
-from pipeline import configs, environment
+from pipeline import environment
 from run_outputs import open_run, raw_examples_uri, split_files
 
 _T = TypeVar('_T')
@@ -125,7 +124,7 @@ def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tf
   # pylint: enable=g-import-not-at-top
   retrieval_hparams = retrieval_hparams_lib.named_configuration('default')
   transform_layer = tf_transform_output.transform_features_layer()
-  raw_train_files = [os.path.join(raw_examples_uri(summary), 'Split-train', '*')]
+  raw_train_files = split_files(raw_examples_uri(summary), 'train')
   train_pairs = timed(seconds, 'retrieval: read train pairs in canonical order', lambda: inputs.in_canonical_order(
       inputs.in_memory(candidates.transformed_pairs(raw_train_files, tf_transform_output, transform_layer))))
   retrieval_features = feature_specs.model_features(
@@ -152,7 +151,7 @@ def retrieval_phases(summary: 'run_summary.RunSummary', tf_transform_output: 'tf
   # The Trainer's own steps after the pairs are read (trainer/retrieval/run.py), in its order.
   model, _ = timed(seconds, 'retrieval: fit (train_retrieval_model)', lambda: retrieval_run.train_retrieval_model(
       train_pairs, retrieval_features, retrieval_hparams))
-  raw_files = raw_train_files + [os.path.join(raw_examples_uri(summary), 'Split-eval', '*')]
+  raw_files = raw_train_files + split_files(raw_examples_uri(summary), 'eval')
   item_ids, item_embeddings = retrieval_export.embed_catalogue(
       model.candidate_tower, candidates.catalogue_examples(raw_files), tf_transform_output, transform_layer)
   item_item, _ = timed(seconds, 'retrieval: item-item scores', lambda: retrieval_run.fit_item_item(

@@ -46,6 +46,8 @@ from pipeline import environment
 
 # Suffix of the lock file beside a SQLite ML Metadata store.
 METADATA_LOCK_SUFFIX = '.lock'
+# How often the runner's main thread wakes up while components run, to act on a Ctrl-C (see _Schedule.run).
+WAKE_UP_SECONDS = 1.0
 
 
 class LockedMetadata(metadata.Metadata):
@@ -135,10 +137,6 @@ def _start_worker(verbosity: int) -> None:
   from the parent) and takes the parent's log verbosity."""
   environment.use_legacy_keras()
   logging.set_verbosity(verbosity)
-
-
-# How often the runner's main thread wakes up while components run, to act on a Ctrl-C (see _Schedule.run).
-WAKE_UP_SECONDS = 1.0
 
 
 def _warm_up() -> None:

@@ -66,6 +66,10 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
 
   segments = reloaded.signatures[export.TRANSFORM_SIGNATURE](examples=requests)
   assert [v.decode() for v in segments[features.USER_AGE_BUCKET].numpy()] == ['25-34', '50-55', '18-24']
+  # The Transform layer is saved with its tables and vocabularies (the answers above need them) but without the
+  # call functions and default signature Keras traces for its own loader (trainer/common/transform_layer.py).
+  assert not hasattr(reloaded.transform.layer, 'call_and_return_all_conditional_losses')
+  assert not hasattr(reloaded.transform.layer, '_default_save_signature')
 
 
 def test_exported_model_reads_the_request_time(tmp_path):

@@ -109,6 +109,8 @@ def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   transformed = reloaded.signatures[export.TRANSFORM_SIGNATURE](examples=requests)
   assert transformed[features.transformed_name(features.USER_ID)].numpy()[2] == oov_index
   assert [v.decode() for v in transformed[features.USER_AGE_BUCKET].numpy()] == ['25-34', '50-55', '25-34']
+  # Saved without the call functions Keras traces for its own loader (trainer/common/transform_layer.py).
+  assert not hasattr(reloaded.transform.layer, 'call_and_return_all_conditional_losses')
 
   embedded = reloaded.signatures[export.QUERY_EMBEDDING_SIGNATURE](examples=requests)[export.EMBEDDINGS_OUTPUT]
   np.testing.assert_allclose(embedded.numpy(), queries, rtol=1e-5)

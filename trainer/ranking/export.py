@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from schema import features
+from trainer.common.transform_layer import ExportedTransform
 
 SERVING_SIGNATURE = 'serving_default'
 TRANSFORM_SIGNATURE = 'transform_features'
@@ -41,23 +42,24 @@ def export_ranking_model(model: tf.keras.Model, tf_transform_output: tft.TFTrans
     tf_transform_output: the Transform graph the model was trained on.
     export_dir: the Trainer's serving model directory.
   """
-  # The saved root is a plain tf.Module holding the model's variables and the Transform layer, not the Keras model:
+  # The saved root is a plain tf.Module holding the model's variables and the Transform graph, not the Keras model:
   # saving a Keras model also traces every layer's `call` for Keras' own loader, which nothing here uses (TF
   # Serving, the Evaluator and serving/ call the signatures). On the fixture run the save took 12.6 s instead of
-  # 25.2 s (docs/performance.md).
+  # 25.2 s (docs/performance.md). The Transform graph is saved without Keras traces too
+  # (trainer/common/transform_layer.py).
   root = tf.Module()
-  root.tft_layer = tf_transform_output.transform_features_layer()
+  root.transform = ExportedTransform(tf_transform_output)
   feature_spec = serving_feature_spec(tf_transform_output)
 
   # Traced without AutoGraph, as the training steps are (trainer/common/tracing.py says why).
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False)
   def serve_examples(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-    transformed = root.tft_layer(tf.io.parse_example(examples, feature_spec))
+    transformed = root.transform(tf.io.parse_example(examples, feature_spec))
     return {PREDICTIONS_OUTPUT: model(transformed)}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)], autograph=False)
   def transform_features(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-    transformed = root.tft_layer(tf.io.parse_example(examples, feature_spec))
+    transformed = root.transform(tf.io.parse_example(examples, feature_spec))
     return {k: v for k, v in transformed.items() if isinstance(v, tf.Tensor)}
 
   serve_examples.get_concrete_function()  # builds a model that has not been called yet

@@ -32,6 +32,7 @@ import tensorflow_transform as tft
 from absl import logging
 
 from schema import features
+from trainer.common.transform_layer import ExportedTransform
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import hparams as hparams_lib
 from trainer.retrieval import loading
@@ -157,7 +158,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
   # The query tower's variables are saved, not the Keras model: saving a Keras model also traces every layer's
   # `call` for Keras' own loader, which nothing here uses (the signatures are the export's interface).
   module = tf.Module()
-  module.tft_layer = tf_transform_output.transform_features_layer()
+  module.transform = ExportedTransform(tf_transform_output)
   user_spec = candidates_lib.user_feature_spec(tf_transform_output)
   module.candidate_item_ids = tf.Variable(item_ids, trainable=False, name='candidate_item_ids')
   module.candidate_embeddings = tf.Variable(item_embeddings, trainable=False, name='candidate_embeddings')
@@ -173,12 +174,12 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
     module.index = candidate_index(module.candidate_item_ids, module.candidate_embeddings, hparams)
 
   def transformed_users(examples: tf.Tensor) -> Dict[str, tf.Tensor]:
-    return module.tft_layer(tf.io.parse_example(examples, user_spec))
+    return module.transform(tf.io.parse_example(examples, user_spec))
 
   def users_and_queries(examples: tf.Tensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
     """(the raw user columns, the query embeddings float32 `[batch, embedding_dim]`) of `examples`."""
     raw = tf.io.parse_example(examples, user_spec)
-    return raw, query_tower(module.tft_layer(raw))
+    return raw, query_tower(module.transform(raw))
 
   def scores_of(examples: tf.Tensor) -> tf.Tensor:
     """float32 `[batch, num_items]`, the `catalogue_scores` of the module docstring."""

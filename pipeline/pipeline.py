@@ -33,6 +33,7 @@ def create_pipeline(
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
+    transform_statistics: bool = False,
 ) -> tfx.dsl.Pipeline:
   """Builds the pipeline: examples -> statistics -> schema -> validation -> Transform -> Trainer -> gate -> push.
 
@@ -50,6 +51,10 @@ def create_pipeline(
     metadata_connection_config: ML Metadata store; None leaves it to the runner (e.g. Kubeflow).
     beam_pipeline_args: arguments of the Beam runner the data components use.
     enable_cache: reuse outputs of components whose inputs and settings did not change.
+    transform_statistics: Transform also computes TFDV statistics of its input and of the transformed features
+      (its pre_/post_transform_stats, _schema and post_transform_anomalies outputs). Off by default: StatisticsGen
+      and ExampleValidator already describe and check the raw data, and on MovieLens 100K the two extra passes
+      made Transform ~8 s slower (docs/performance.md).
   """
   example_gen = tfx.components.ImportExampleGen(
       input_base=examples_dir,
@@ -82,7 +87,8 @@ def create_pipeline(
       examples=example_gen.outputs['examples'],
       schema=schema_gen.outputs['schema'],
       preprocessing_fn=configs.PREPROCESSING_FN,
-      disable_analyzer_cache=True).with_id(configs.TRANSFORM_ID)
+      disable_analyzer_cache=True,
+      disable_statistics=not transform_statistics).with_id(configs.TRANSFORM_ID)
   transform.add_upstream_node(anomalies_gate)
 
   ranking_trainer = tfx.components.Trainer(

@@ -22,7 +22,7 @@ _SCHEMA_TYPES = {'INT': ColumnType.INT, 'FLOAT': ColumnType.FLOAT, 'BYTES': Colu
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
-  """Adds the training knobs and the gate thresholds to `parser`."""
+  """Adds the training knobs, the gate thresholds and Transform's statistics switch to `parser`."""
   group = parser.add_argument_group('ranking model')
   group.add_argument('--ranking-config', default='default', choices=sorted(ranking_hparams.NAMED_CONFIGURATIONS),
                      help="Named configuration; 'seed' reproduces the seed notebook's model.")
@@ -62,6 +62,12 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                          help='Candidate index of the export; scann (approximate, for large catalogues) needs a '
                               'ScaNN-enabled TF Serving; its candidates and the best item-item candidates are '
                               're-scored together.')
+  transform = parser.add_argument_group('transform')
+  transform.add_argument(
+      '--transform-statistics', action='store_true',
+      help='Have Transform also compute statistics of its input and of the transformed features (its pre/post '
+           'transform statistics, schema and anomalies outputs, for inspecting the features the models see). Off '
+           'by default: StatisticsGen and ExampleValidator already check the raw data (~8 s on MovieLens 100K).')
   retrieval_gate_flags = parser.add_argument_group('retrieval gate')
   retrieval_gate_flags.add_argument(
       '--min-recall-at-100', type=float, default=RetrievalGate.min_recall_at_100,
@@ -142,7 +148,8 @@ def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:
 
 
 def model_settings(args: argparse.Namespace) -> Dict[str, Any]:
-  """The models' hyperparameters and gates from the flags, as `create_pipeline` keyword arguments.
+  """The models' hyperparameters and gates and the Transform switch from the flags, as `create_pipeline` keyword
+  arguments.
 
   Both runners (local and Kubeflow) pass these, so a flag means the same thing wherever the pipeline runs.
   """
@@ -153,4 +160,5 @@ def model_settings(args: argparse.Namespace) -> Dict[str, Any]:
       'segment_gate': segment_gate(args),
       'retrieval_hyperparameters': retrieval_hyperparameters(args),
       'retrieval_gate': retrieval_gate(args),
+      'transform_statistics': args.transform_statistics,
   }

@@ -49,3 +49,16 @@ def test_item_item_coverage_is_configuration_and_refused_below_one():
 def test_bad_json_names_the_flag_and_the_problem(text, message):
   with pytest.raises(ValueError, match=message):
     run_config.ranking_hyperparameters(_args('--ranking-hparams', text))
+
+
+@pytest.mark.parametrize('flags, computes_statistics', [((), False), (('--transform-statistics',), True)])
+def test_transform_statistics_flag_reaches_the_pipelines_transform(flags, computes_statistics):
+  import kubeflow_runner  # pylint: disable=g-import-not-at-top  (imports TFX)
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  args = kubeflow_runner.parse_args(['--image', 'img', '--pipeline-root', 'gs://b/root', '--data-root', 'gs://b/data',
+                                     '--serving-dir', 'gs://b/serving', *flags])
+  pipeline = kubeflow_runner.build_pipeline(args, beam_pipeline_args=[])
+  transform, = [c for c in pipeline.components if c.id == configs.TRANSFORM_ID]
+  assert transform.exec_properties['disable_statistics'] == int(not computes_statistics)
+  # Transform declares the statistics outputs only when it computes them.
+  assert ('post_transform_stats' in transform.outputs) == computes_statistics

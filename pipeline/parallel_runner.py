@@ -7,6 +7,13 @@ Pusher), and each of their components keeps about one core busy (TF graphs of sm
 runner). This runner is LocalDagRunner with one change: a node is launched as soon as every node upstream of it
 finished, up to `max_parallel` at a time, so the retrieval branch runs beside the ranking one.
 
+The run lasts as long as its longest chain of nodes, so that chain gets the CPU first. Of the nodes ready at once,
+the one with the longest chain of nodes below it is launched first and, when this process is free, in this
+process (the ranking Trainer, with Evaluator, segment gate and Pusher below it, before the retrieval Trainer, with
+gate and Pusher); worker processes run `WORKER_NICENESS` steps nicer than this one. A niced worker still has a core
+of its own whenever this process leaves one idle; when both want the same core (TensorFlow's thread pools, Beam),
+this process gets it. Ties keep the IR's order (TFX's: by depth, then by node id).
+
 Each node is launched exactly as LocalDagRunner launches it (the same portable `Launcher`, IR, run id, executor
 specs and ML Metadata store); only where it runs differs: one node at a time in this process (a thread), the
 others in worker processes started with `spawn` (TensorFlow is not fork-safe once its thread pools exist). Worker
@@ -48,6 +55,9 @@ from pipeline import environment
 METADATA_LOCK_SUFFIX = '.lock'
 # How often the runner's main thread wakes up while components run, to act on a Ctrl-C (see _Schedule.run).
 WAKE_UP_SECONDS = 1.0
+# How much nicer (lower CPU priority, `os.nice`) worker processes run than the runner's own process: at 10 the
+# kernel gives a busy worker about a tenth of the CPU share of a busy runner on the same core.
+WORKER_NICENESS = 10
 
 
 class LockedMetadata(metadata.Metadata):
@@ -132,11 +142,13 @@ def _connection_config(deployment_config) -> metadata_store_pb2.ConnectionConfig
   return getattr(config, config.WhichOneof('connection_config'))
 
 
-def _start_worker(verbosity: int) -> None:
+def _start_worker(verbosity: int, niceness: int) -> None:
   """Worker process initializer: checks Keras 2 is in use (TFRS needs it; `TF_USE_LEGACY_KERAS` is inherited
-  from the parent) and takes the parent's log verbosity."""
+  from the parent), takes the parent's log verbosity and runs `niceness` steps nicer than the parent."""
   environment.use_legacy_keras()
   logging.set_verbosity(verbosity)
+  if niceness:
+    os.nice(niceness)
 
 
 def _warm_up() -> None:
@@ -163,6 +175,24 @@ def _in_daemon_thread(thread_name: str, function: Callable[..., None], *args: An
   return future
 
 
+def longest_chains_below(pipeline: pipeline_pb2.Pipeline) -> Dict[str, int]:
+  """Per node id: how many nodes the longest chain of downstream nodes starting below it holds (0: a leaf).
+
+  Raises:
+    RuntimeError: when the IR's nodes are not in topological order (a downstream node listed before its parent).
+  """
+  chain_lengths: Dict[str, int] = {}
+  for node in reversed(pipeline.nodes):  # the IR lists a node before every node downstream of it
+    node_id = node.pipeline_node.node_info.id
+    below = list(node.pipeline_node.downstream_nodes)
+    unknown = [child for child in below if child not in chain_lengths]
+    if unknown:
+      raise RuntimeError(f'Node {node_id} is listed after its downstream nodes {unknown}: the pipeline IR is not '
+                         'in topological order.')
+    chain_lengths[node_id] = max((chain_lengths[child] + 1 for child in below), default=0)
+  return chain_lengths
+
+
 def default_max_parallel() -> int:
   """One component per core this process may use (its CPU affinity, e.g. a container's cpuset), at least 1."""
   return max(1, len(os.sched_getaffinity(0)))
@@ -171,13 +201,20 @@ def default_max_parallel() -> int:
 class ParallelLocalDagRunner(LocalDagRunner):
   """LocalDagRunner that launches independent components side by side (see the module docstring)."""
 
-  def __init__(self, max_parallel: Optional[int] = None) -> None:
-    """Args: max_parallel: components running at once (one in this process, the rest in worker processes);
-    None: one per core. 1 is LocalDagRunner itself."""
+  def __init__(self, max_parallel: Optional[int] = None, worker_niceness: int = WORKER_NICENESS) -> None:
+    """Args:
+      max_parallel: components running at once (one in this process, the rest in worker processes); None: one
+        per core. 1 is LocalDagRunner itself.
+      worker_niceness: how many steps nicer than this process the worker processes run (0: as nice as it).
+    """
     super().__init__()
     self._max_parallel = default_max_parallel() if max_parallel is None else max_parallel
     if self._max_parallel < 1:
       raise ValueError(f'max_parallel={self._max_parallel} must be >= 1 (1 runs components one at a time).')
+    if worker_niceness < 0:
+      raise ValueError(f'worker_niceness={worker_niceness} must be >= 0: a worker may be as nice as the runner '
+                       'or nicer (raising its priority needs privileges).')
+    self._worker_niceness = worker_niceness
 
   def run_with_ir(self, pipeline: pipeline_pb2.Pipeline,
                   run_options: Optional[pipeline_pb2.RunOptions] = None) -> None:
@@ -194,20 +231,24 @@ class ParallelLocalDagRunner(LocalDagRunner):
                    datetime.datetime.now().isoformat()})
     logging.info('Running %s with up to %d components at once.', pipeline.pipeline_info.id, self._max_parallel)
     with telemetry_utils.scoped_labels({telemetry_utils.LABEL_TFX_RUNNER: 'local'}):
-      _Schedule(pipeline, self._max_parallel).run()
+      _Schedule(pipeline, self._max_parallel, self._worker_niceness).run()
 
 
 class _Schedule:
   """One run's launches: which nodes are waiting, running and finished, and where each runs."""
 
-  def __init__(self, pipeline: pipeline_pb2.Pipeline, max_parallel: int) -> None:
+  def __init__(self, pipeline: pipeline_pb2.Pipeline, max_parallel: int, worker_niceness: int) -> None:
     self._pipeline_ir = pipeline.SerializeToString()
-    # Node ids in the IR's topological order; nodes a partial run skips never get here (see run_with_ir).
-    self._waiting: List[str] = [node.pipeline_node.node_info.id for node in pipeline.nodes]
+    chain_lengths = longest_chains_below(pipeline)
+    # Node ids, the longest chain below first, ties in the IR's topological order (sorted() is stable); nodes a
+    # partial run skips never get here (see run_with_ir).
+    self._waiting: List[str] = sorted((node.pipeline_node.node_info.id for node in pipeline.nodes),
+                                      key=lambda node_id: -chain_lengths[node_id])
     self._upstream: Dict[str, Set[str]] = {
         node.pipeline_node.node_info.id: set(node.pipeline_node.upstream_nodes) for node in pipeline.nodes}
     self._finished: Set[str] = set()
     self._num_workers = max_parallel - 1
+    self._worker_niceness = worker_niceness
 
   def run(self) -> None:
     """Launches every node once its upstream nodes finished; raises the first failure.
@@ -224,7 +265,8 @@ class _Schedule:
     children_before = set(multiprocessing.active_children())
     interrupted = False
     workers = concurrent.futures.ProcessPoolExecutor(max_workers=self._num_workers, mp_context=context,
-                                                     initializer=_start_worker, initargs=(logging.get_verbosity(),))
+                                                     initializer=_start_worker,
+                                                     initargs=(logging.get_verbosity(), self._worker_niceness))
     try:
       for _ in range(self._num_workers):
         workers.submit(_warm_up)

@@ -86,6 +86,21 @@ def InterruptOwnThread(marker_dir: Parameter[str], name: Parameter[str], partner
   _record(marker_dir, name, 'end')
 
 
+@component
+def WhereAndHowNice(marker_dir: Parameter[str], name: Parameter[str]) -> None:
+  """Writes '<process id> <niceness>' to `<name>.where` and records its start and end."""
+  _record(marker_dir, name, 'start')
+  with open(os.path.join(marker_dir, f'{name}.where'), 'w', encoding='utf-8') as where:
+    where.write(f'{os.getpid()} {os.nice(0)}')
+  _record(marker_dir, name, 'end')
+
+
+def _where_and_how_nice(marker_dir: str, name: str) -> Tuple[int, int]:
+  with open(os.path.join(marker_dir, f'{name}.where'), encoding='utf-8') as where:
+    pid, niceness = where.read().split()
+  return int(pid), int(niceness)
+
+
 def _run(tmp_path, components, max_parallel: int = 2) -> None:
   pipeline = tfx.dsl.Pipeline(
       pipeline_name='parallel-runner-test',
@@ -112,6 +127,67 @@ def test_independent_components_run_at_once_and_a_common_child_after_both(tmp_pa
   # Each rendezvous ended, so each saw the other start before it ended: they overlapped.
   assert sorted(events[:4]) == [('first', 'end'), ('first', 'start'), ('second', 'end'), ('second', 'start')]
   assert events[4:] == [('child', 'start'), ('child', 'end')]
+
+
+@pytest.mark.slow
+def test_the_longest_chain_runs_in_this_process_and_the_others_in_lower_priority_workers(tmp_path):
+  marker_dir = str(tmp_path)
+  # Both roots are ready at once. TFX orders the IR by depth, then by id, so `a_short` comes first, but `b_head`
+  # has two nodes below it (head -> middle -> tail), `a_short` none: `b_head` takes this process, `a_short` a worker.
+  short = WhereAndHowNice(marker_dir=marker_dir, name='short').with_id('a_short')
+  head = WhereAndHowNice(marker_dir=marker_dir, name='head').with_id('b_head')
+  middle = WhereAndHowNice(marker_dir=marker_dir, name='middle').with_id('c_middle')
+  tail = WhereAndHowNice(marker_dir=marker_dir, name='tail').with_id('d_tail')
+  middle.add_upstream_node(head)
+  tail.add_upstream_node(middle)
+
+  _run(tmp_path, [short, head, middle, tail])
+
+  here, niceness_here = os.getpid(), os.nice(0)
+  assert _where_and_how_nice(marker_dir, 'head') == (here, niceness_here)
+  short_pid, short_niceness = _where_and_how_nice(marker_dir, 'short')
+  assert short_pid != here
+  # The worker asked for WORKER_NICENESS (10) more than this process has; the kernel's ceiling is 19.
+  assert short_niceness == min(niceness_here + 10, 19)
+
+
+def test_the_ranking_branch_has_the_longest_chain_after_transform():
+  import kubeflow_runner  # pylint: disable=g-import-not-at-top  (imports TFX)
+  from tfx.dsl.compiler import compiler  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  args = kubeflow_runner.parse_args(['--image', 'img', '--pipeline-root', 'gs://b/root', '--data-root', 'gs://b/data',
+                                     '--serving-dir', 'gs://b/serving'])
+  ir = compiler.Compiler().compile(kubeflow_runner.build_pipeline(args, beam_pipeline_args=[]))
+
+  chains = parallel_runner.longest_chains_below(ir)
+
+  # ranking: Trainer -> Evaluator -> segment gate -> Pusher; retrieval: Trainer -> gate -> Pusher.
+  assert chains[configs.RANKING_TRAINER_ID] == 3
+  assert chains[configs.RETRIEVAL_TRAINER_ID] == 2
+  assert chains[configs.RANKING_PUSHER_ID] == chains[configs.RETRIEVAL_PUSHER_ID] == 0
+  assert chains[configs.TRANSFORM_ID] == 4
+
+
+def test_an_ir_out_of_topological_order_is_refused():
+  from tfx.proto.orchestration import pipeline_pb2  # pylint: disable=g-import-not-at-top
+
+  def ir_listing(*node_ids: str) -> pipeline_pb2.Pipeline:
+    ir = pipeline_pb2.Pipeline()
+    for node_id in node_ids:
+      node = ir.nodes.add().pipeline_node
+      node.node_info.id = node_id
+      if node_id == 'parent':
+        node.downstream_nodes.append('child')
+    return ir
+
+  assert parallel_runner.longest_chains_below(ir_listing('parent', 'child')) == {'parent': 1, 'child': 0}
+  with pytest.raises(RuntimeError, match=r"Node parent is listed after its downstream nodes \['child'\]"):
+    parallel_runner.longest_chains_below(ir_listing('child', 'parent'))
+
+
+def test_a_negative_worker_niceness_is_refused():
+  with pytest.raises(ValueError, match='worker_niceness=-1 must be >= 0'):
+    parallel_runner.ParallelLocalDagRunner(worker_niceness=-1)
 
 
 @pytest.mark.slow

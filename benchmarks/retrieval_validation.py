@@ -112,7 +112,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         histories = item_item.histories_from_sets({str(u).encode(): items for u, items in seen.items()})
         scorer = item_item.ItemItemScorer.fit(histories, len(column_of), hparams.item_item_l2,
                                               hparams.item_item_max_items)
-        item_item_scores, _ = scorer(tf.constant([str(u).encode() for u in users]))
+        item_item_scores = scorer(tf.constant([str(u).encode() for u in users]))
         scores += hparams.item_item_weight * item_item_scores.numpy()
       figures[text][str(seed)] = {
           f'recall_at_{k}': round(retrieval_metrics.mean_recall(retrieval_metrics.recall_per_user(

@@ -38,9 +38,8 @@ def test_items_without_users_and_beyond_the_limit_are_not_covered():
   # [1, 1, 1]: B[0, 1] = 2 / (3 + 1) = 1/2; item 0's on item 1's: B[1, 0] = 2 / (2 + 1) = 2/3.
   np.testing.assert_allclose(fitted.weights, [[0.0, 0.5], [2 / 3, 0.0]], rtol=1e-6)
   # c has item 0 (covered) and 2 (not): item 1 gets B[0, 1]; items 2 and 3 get no item-item score.
-  scores, seen = item_item.ItemItemScorer(histories, fitted, 4)(tf.constant([b'c']))
+  scores = item_item.ItemItemScorer(histories, fitted, 4)(tf.constant([b'c']))
   np.testing.assert_allclose(scores.numpy(), [[0.0, 0.5, 0.0, 0.0]], rtol=1e-6)
-  np.testing.assert_array_equal(seen.numpy(), [[1, 0, 1, 0]])
   # The Trainer's entry point passes the limit through (hparams.item_item_max_items).
   assert item_item.ItemItemScorer.fit(histories, 4, l2=1.0, max_items=2).num_covered == 2
   assert item_item.ItemItemScorer.fit(histories, 4, l2=1.0).num_covered == 3
@@ -50,10 +49,14 @@ def test_scorer_scores_unseen_items_from_the_users_items_and_zero_for_unknown_us
   histories = item_item.histories_from_sets({b'a': {0, 1}, b'b': {0}, b'c': {0, 2}})
   weights = item_item.ItemItemWeights(
       np.array([0, 1, 2]), np.array([[0.0, 0.5, 0.25], [1.0, 0.0, 2.0], [4.0, 8.0, 0.0]], np.float32))
-  scores, seen = item_item.ItemItemScorer(histories, weights, 3)(tf.constant([b'b', b'a', b'zz', b'c']))
-  # b: row 0 on unseen 1, 2; a: rows 0 + 1 on unseen 2 = 0.25 + 2; c: rows 0 + 2 on unseen 1 = 0.5 + 8.
+  scorer = item_item.ItemItemScorer(histories, weights, 3)
+  scores = scorer(tf.constant([b'b', b'a', b'zz', b'c']))
+  # b: row 0 on unseen 1, 2; a: rows 0 + 1 on unseen 2 = 0.25 + 2 (its own items 0 and 1 get 0 although rows 0 and
+  # 1 give them 1.0 and 0.5); c: rows 0 + 2 on unseen 1 = 0.5 + 8; zz is unknown: zeros.
   np.testing.assert_allclose(scores.numpy(), [[0.0, 0.5, 0.25], [0.0, 0.0, 2.25], [0.0, 0.0, 0.0], [0.0, 8.5, 0.0]])
-  np.testing.assert_array_equal(seen.numpy(), [[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 1]])
+  # On the covered items only (all three here, then the zero column), the same scores.
+  np.testing.assert_allclose(scorer.unseen_covered_scores(tf.constant([b'a', b'c'])).numpy(),
+                             [[0.0, 0.0, 2.25, 0.0], [0.0, 8.5, 0.0, 0.0]])
 
 
 def test_histories_are_read_once_per_user_and_item_from_the_training_examples(tmp_path):

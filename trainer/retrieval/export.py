@@ -186,7 +186,7 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
     raw, queries = users_and_queries(examples)
     scores = tf.matmul(queries, module.candidate_embeddings, transpose_b=True)
     if blend_item_item:
-      item_item_scores, _ = module.item_item(raw[features.USER_ID])
+      item_item_scores = module.item_item(raw[features.USER_ID])
       scores += hparams.item_item_weight * item_item_scores
     return scores
 

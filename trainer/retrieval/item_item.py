@@ -153,10 +153,10 @@ def fit_weights(histories: Histories, num_items: int, l2: float, max_items: int 
 class ItemItemScorer(tf.Module):
   """The item-item scores of users given by raw id, from tables saved with the export.
 
-  Call with raw user ids, string `[batch]`; returns `(scores, seen)`, float32 `[batch, num_items]` each: `scores`
-  is `x_u · B` on the items the user has not interacted with and 0 on those they have; `seen` is `x_u` (1 on the
-  user's training items). Unknown users get zeros in both. `unseen_covered_scores` gives the same scores on the
-  covered items only (what an approximate index's candidates are re-scored with, without a catalogue-wide tensor).
+  Call with raw user ids, string `[batch]`; returns the scores, float32 `[batch, num_items]`: `x_u · B` on the
+  items the user has not interacted with and 0 on those they have (the user's training items, `x_u`). Unknown
+  users get zeros. `unseen_covered_scores` gives the same scores on the covered items only (what an approximate
+  index's candidates are re-scored with, without a catalogue-wide tensor).
   """
 
   def __init__(self, histories: Histories, weights: ItemItemWeights, num_items: int, name: str = 'item_item') -> None:
@@ -217,9 +217,6 @@ class ItemItemScorer(tf.Module):
                          tf.stack([batch_size, tf.cast(self.num_covered + 1, tf.int64)]))
     return scores * (1.0 - tf.minimum(seen, 1.0))
 
-  def __call__(self, user_ids: tf.Tensor):
-    batch_size, items, query_of_item = self._user_items(user_ids)
-    scores = tf.gather(self._unseen_covered_scores(batch_size, items, query_of_item), self.covered_position, axis=1)
-    seen = tf.scatter_nd(tf.stack([query_of_item, items], axis=1), tf.ones_like(items, tf.float32),
-                         tf.stack([batch_size, tf.cast(self.num_items, tf.int64)]))
-    return scores, seen
+  def __call__(self, user_ids: tf.Tensor) -> tf.Tensor:
+    """float32 `[batch, num_items]`: the scores of every catalogue item (see the class docstring)."""
+    return tf.gather(self.unseen_covered_scores(user_ids), self.covered_position, axis=1)

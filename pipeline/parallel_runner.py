@@ -147,8 +147,7 @@ def _start_worker(verbosity: int, niceness: int) -> None:
   from the parent), takes the parent's log verbosity and runs `niceness` steps nicer than the parent."""
   environment.use_legacy_keras()
   logging.set_verbosity(verbosity)
-  if niceness:
-    os.nice(niceness)
+  os.nice(niceness)
 
 
 def _warm_up() -> None:

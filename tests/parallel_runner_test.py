@@ -18,6 +18,7 @@ from tfx.dsl.component.experimental.decorators import component
 
 import local_runner
 from pipeline import parallel_runner
+from tests import pipeline_runs
 
 # How long a rendezvous component waits for its partner to start: generous, because the partner may first
 # have to start a worker process (imports ~10 s, more on a loaded CI machine).
@@ -152,12 +153,9 @@ def test_the_longest_chain_runs_in_this_process_and_the_others_in_lower_priority
 
 
 def test_the_ranking_branch_has_the_longest_chain_after_transform():
-  import kubeflow_runner  # pylint: disable=g-import-not-at-top  (imports TFX)
   from tfx.dsl.compiler import compiler  # pylint: disable=g-import-not-at-top
   from pipeline import configs  # pylint: disable=g-import-not-at-top
-  args = kubeflow_runner.parse_args(['--image', 'img', '--pipeline-root', 'gs://b/root', '--data-root', 'gs://b/data',
-                                     '--serving-dir', 'gs://b/serving'])
-  ir = compiler.Compiler().compile(kubeflow_runner.build_pipeline(args, beam_pipeline_args=[]))
+  ir = compiler.Compiler().compile(pipeline_runs.kubeflow_pipeline())
 
   chains = parallel_runner.longest_chains_below(ir)
 

@@ -13,6 +13,15 @@ from pipeline import configs
 FAST_TRAINING_ARGS = ('--epochs', '3', '--batch-size', '64', '--max-rmse', '2.0')
 
 
+def kubeflow_pipeline(*flags: str):
+  """The tfx.dsl.Pipeline `kubeflow_runner` builds from placeholder gs:// locations and `flags`, without Beam
+  arguments (nothing runs: for tests of the pipeline's structure and settings)."""
+  import kubeflow_runner  # pylint: disable=g-import-not-at-top  (imports TFX)
+  args = kubeflow_runner.parse_args(['--image', 'img', '--pipeline-root', 'gs://b/root', '--data-root', 'gs://b/data',
+                                     '--serving-dir', 'gs://b/serving', *flags])
+  return kubeflow_runner.build_pipeline(args, beam_pipeline_args=[])
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineRun:
   """A finished local run: its output directory, input file and exit code."""

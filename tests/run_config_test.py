@@ -5,6 +5,7 @@ import argparse
 import pytest
 
 from pipeline import run_config
+from tests import pipeline_runs
 from schema import features
 from trainer.ranking import hparams as ranking_hparams
 from trainer.retrieval import hparams as retrieval_hparams
@@ -53,11 +54,8 @@ def test_bad_json_names_the_flag_and_the_problem(text, message):
 
 @pytest.mark.parametrize('flags, computes_statistics', [((), False), (('--transform-statistics',), True)])
 def test_transform_statistics_flag_reaches_the_pipelines_transform(flags, computes_statistics):
-  import kubeflow_runner  # pylint: disable=g-import-not-at-top  (imports TFX)
   from pipeline import configs  # pylint: disable=g-import-not-at-top
-  args = kubeflow_runner.parse_args(['--image', 'img', '--pipeline-root', 'gs://b/root', '--data-root', 'gs://b/data',
-                                     '--serving-dir', 'gs://b/serving', *flags])
-  pipeline = kubeflow_runner.build_pipeline(args, beam_pipeline_args=[])
+  pipeline = pipeline_runs.kubeflow_pipeline(*flags)
   transform, = [c for c in pipeline.components if c.id == configs.TRANSFORM_ID]
   assert transform.exec_properties['disable_statistics'] == int(not computes_statistics)
   # Transform declares the statistics outputs only when it computes them.

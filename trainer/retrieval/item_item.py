@@ -208,9 +208,7 @@ class ItemItemScorer(tf.Module):
     """float32 `[batch, num_covered + 1]`: column p is covered item `covered_columns[p]`'s score `x_u · B` for
     the users who have not interacted with it, 0 for those who have; the last column is 0 (the position
     `covered_position` gives the items not covered)."""
-    return self._unseen_covered_scores(*self._user_items(user_ids))
-
-  def _unseen_covered_scores(self, batch_size: tf.Tensor, items: tf.Tensor, query_of_item: tf.Tensor) -> tf.Tensor:
+    batch_size, items, query_of_item = self._user_items(user_ids)
     item_positions = tf.gather(self.covered_position, items)
     scores = tf.math.unsorted_segment_sum(tf.gather(self.weights, item_positions), query_of_item, batch_size)
     seen = tf.scatter_nd(tf.stack([query_of_item, item_positions], axis=1), tf.ones_like(items, tf.float32),

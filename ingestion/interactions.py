@@ -3,10 +3,13 @@
 The format (the project's data contract):
 
 - UTF-8 text, comma separated, with a header line; fields holding commas are quoted ("Heat, The (1995)").
-- Required columns `user_id` (string), `item_id` (string), `rating` (float, inside the rating scale) and
-  `timestamp` (int, unix seconds, >= 0); their names live in `schema.features.REQUIRED_COLUMNS`.
+- Required columns `user_id` (string, no surrounding spaces), `item_id` (likewise), `rating` (float, inside the
+  rating scale) and `timestamp` (int, unix seconds, 0 <= t < 10**11: larger values are taken for milliseconds);
+  their names live in `schema.features.REQUIRED_COLUMNS`. One row per (user_id, item_id, timestamp).
 - Optional user columns (`user_*`) and item columns (`item_*`). Their type is INT, FLOAT or STRING, inferred
-  from the values unless a curated schema declares it. An empty field is a missing value.
+  from the values unless a curated schema declares it (a value with a leading zero, such as the zip code 01002,
+  or an integer beyond int64 makes the column STRING: it is a code, not a number). An empty field is a missing
+  value. Numbers are ASCII digits (`1_000` or non-ASCII digits are not numbers); floats must fit float32.
 - Multi-valued fields (genres) hold their values separated by `|` and stay ONE raw string here; Transform
   splits them.
 
@@ -14,12 +17,14 @@ Every problem is reported before any training as an `InteractionsFormatError` na
 (1-based, the header is line 1), the column and the fix.
 """
 
+import codecs
 import csv
 import dataclasses
 import enum
 import io
 import math
 import os
+import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
@@ -29,6 +34,18 @@ from schema import features
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+# Examples store floats as float32; a larger magnitude would not survive the write.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Timestamps at or above this (the year 5138 in seconds) are taken for milliseconds or finer units.
+MAX_TIMESTAMP_SECONDS = 10**11
+
+# ASCII numbers only: Python's int()/float() also accept '1_000' and non-ASCII digits, which no CSV writer means.
+_INT_PATTERN = re.compile(r'\s*[+-]?[0-9]+\s*')
+_FLOAT_PATTERN = re.compile(
+    r'\s*[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)\s*',
+    re.IGNORECASE)
+# A number written with a leading zero (01002) is a code: its column is read as strings.
+_LEADING_ZERO_PATTERN = re.compile(r'\s*[+-]?0[0-9]')
 
 DEFAULT_RATING_SCALE: Tuple[float, float] = (1.0, 5.0)
 
@@ -140,20 +157,18 @@ def _python_value(value: Any) -> Any:
 
 
 def _parse_int(text: str) -> Optional[int]:
-    """Returns `text` as an int64-range int, or None if it is not one."""
-    try:
-        value = int(text)
-    except ValueError:
+    """Returns `text` (ASCII digits, optional sign) as an int64-range int, or None if it is not one."""
+    if not _INT_PATTERN.fullmatch(text):
         return None
+    value = int(text)
     return value if _INT64_MIN <= value <= _INT64_MAX else None
 
 
 def _parse_float(text: str) -> Optional[float]:
-    """Returns `text` as a float (NaN and inf included), or None if it is not a number."""
-    try:
-        return float(text)
-    except ValueError:
+    """Returns `text` (an ASCII decimal number, NaN and inf included) as a float, or None if it is not one."""
+    if not _FLOAT_PATTERN.fullmatch(text):
         return None
+    return float(text)
 
 
 def _is_missing(text: str) -> bool:
@@ -199,11 +214,14 @@ def infer_column_types(
 
 def _infer_type(values: Sequence[str]) -> ColumnType:
     """Infers the type of one optional column from its raw values."""
-    present = [v for v in values if not _is_missing(v)]
+    present = {v for v in values if not _is_missing(v)}  # distinct values: columns repeat them row after row
     if not present:
         return ColumnType.STRING
-    if all(_parse_int(v) is not None for v in present):
-        return ColumnType.INT
+    if any(_LEADING_ZERO_PATTERN.match(v) for v in present):
+        return ColumnType.STRING  # codes such as zip codes: 01002 must not become 1002
+    if all(_INT_PATTERN.fullmatch(v) for v in present):
+        # Integers beyond int64 are identifiers; as floats they would lose digits.
+        return ColumnType.INT if all(_parse_int(v) is not None for v in present) else ColumnType.STRING
     if all(_parse_float(v) is not None for v in present):
         return ColumnType.FLOAT
     return ColumnType.STRING
@@ -211,21 +229,23 @@ def _infer_type(values: Sequence[str]) -> ColumnType:
 
 def _decode_utf8(path: str, data: bytes) -> str:
     """Decodes `data` as UTF-8 (a leading BOM is dropped) or raises naming the line and column."""
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        return data.decode('utf-8-sig')
+        return data[bom:].decode('utf-8')
     except UnicodeDecodeError as e:
-        line = data.count(b'\n', 0, e.start) + 1
+        bad = bom + e.start  # e.start counts from after the BOM
+        line = data.count(b'\n', 0, bad) + 1
         column = None
         if line > 1:
-            header_bytes = data[:data.index(b'\n')]
-            header = next(csv.reader([header_bytes.decode('utf-8-sig', errors='replace')]), [])
-            line_start = data.rfind(b'\n', 0, e.start) + 1
-            prefix = data[line_start:e.start].decode('utf-8', errors='replace')
+            header_bytes = data[bom:data.index(b'\n')]
+            header = next(csv.reader([header_bytes.decode('utf-8', errors='replace')]), [])
+            line_start = data.rfind(b'\n', 0, bad) + 1
+            prefix = data[line_start:bad].decode('utf-8', errors='replace')
             field_index = len(next(csv.reader([prefix]), [''])) - 1 if prefix else 0
             if field_index < len(header):
                 column = header[field_index]
         raise InteractionsFormatError(
-            path, f'byte 0x{data[e.start]:02x} is not valid UTF-8',
+            path, f'byte 0x{data[bad]:02x} is not valid UTF-8',
             'save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)',
             line=line, column=column) from e
 
@@ -295,15 +315,18 @@ def read_interactions(
             f'write a header line ({",".join(features.REQUIRED_COLUMNS)}, ...) and one row per '
             'interaction', line=1)
 
-    reader = csv.reader(io.StringIO(text, newline=''))
-    header = next(reader)
+    # strict: a quote left open or text after a closing quote is an error, not silently merged rows.
+    reader = csv.reader(io.StringIO(text, newline=''), strict=True)
+    header = _next_record(path, reader, 1)
     _check_header(path, header)
-    index_of = {name: i for i, name in enumerate(header)}
     raw: Dict[str, List[str]] = {name: [] for name in header}
     line_numbers: List[int] = []
     record_start = reader.line_num + 1
-    for record in reader:
+    while True:
         line = record_start
+        record = _next_record(path, reader, line)
+        if record is None:
+            break
         record_start = reader.line_num + 1
         if not record:  # a blank line
             continue
@@ -334,10 +357,50 @@ def read_interactions(
         else:
             columns[name] = _convert_optional(path, name, values, line_numbers, types[name],
                                               declared=bool(column_types and name in column_types))
+    _check_unique_interactions(path, columns, line_numbers)
     interactions = Interactions(columns=columns, column_types=types, path=path)
     logging.info('Read %d interactions with columns %s from %s', interactions.num_rows,
                  {name: t.name for name, t in types.items()}, path)
     return interactions
+
+
+def _next_record(path: str, reader: Any, line: int) -> Optional[List[str]]:
+    """The reader's next record (None at the end of the file), a CSV syntax error raised naming `line`, the
+    line the record starts on."""
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as e:
+        message = str(e)
+        if 'unexpected end of data' in message:
+            problem = 'a quoted field opened in the row starting on this line is never closed'
+            fix = 'close the quote; a quote inside a quoted field is written twice ("a ""b"" c")'
+        elif 'field limit' in message:
+            problem = (f'a field of the row starting on this line is longer than {csv.field_size_limit():,} '
+                       'characters, usually a quote opened there and never closed')
+            fix = 'close the quote, or shorten the field'
+        elif 'NUL' in message:
+            problem = 'the line holds a NUL byte (0x00)'
+            fix = 'remove the NUL bytes (e.g. `tr -d \'\\000\' < in.csv > out.csv`); is the file UTF-16?'
+        else:
+            problem = f'the CSV is malformed ({message})'
+            fix = ('quote a field holding commas, quotes or line breaks, write a quote inside it twice, and put '
+                   'nothing between a closing quote and the next comma')
+        raise InteractionsFormatError(path, problem, fix, line=line) from e
+
+
+def _check_unique_interactions(path: str, columns: Mapping[str, Any], lines: Sequence[int]) -> None:
+    """Raises if two rows share user_id, item_id and timestamp (a duplicated event; twins across the train/eval
+    split would leak eval labels into training)."""
+    first_line: Dict[Tuple[str, str, int], int] = {}
+    for key, line in zip(zip(columns[features.USER_ID], columns[features.ITEM_ID],
+                             columns[features.TIMESTAMP].tolist()), lines):
+        seen = first_line.setdefault(key, line)
+        if seen != line:
+            raise InteractionsFormatError(
+                path, f'the row repeats the user_id {key[0]!r}, item_id {key[1]!r} and timestamp {key[2]} of '
+                f'line {seen}', 'keep one row per user, item and second (drop duplicated events)', line=line)
 
 
 def _check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]:
@@ -349,6 +412,9 @@ def _check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f'rating_scale must be finite with min < max, got {rating_scale!r}. '
                          'Fix: pass e.g. --rating-scale 1 5.')
+    if max(abs(low), abs(high)) > _FLOAT32_MAX:
+        raise ValueError(f'rating_scale {rating_scale!r} goes beyond float32 (+-{_FLOAT32_MAX:.4g}), the type '
+                         'ratings are stored as. Fix: pass e.g. --rating-scale 1 5.')
     return low, high
 
 
@@ -357,6 +423,11 @@ def _convert_ids(path: str, name: str, values: List[str], lines: List[int]) -> L
         if _is_missing(value):
             raise InteractionsFormatError(
                 path, 'empty value in a required column', f'give every row a {name}, or drop the row',
+                line=line, column=name)
+        if value != value.strip():
+            raise InteractionsFormatError(
+                path, f'{name} {value!r} begins or ends with white space (ids are compared exactly, so it would '
+                f'name another {name[:-3]} than {value.strip()!r})', 'remove the spaces around the id',
                 line=line, column=name)
     return values
 
@@ -408,6 +479,10 @@ def _convert_timestamps(path: str, values: List[str], lines: List[int]) -> np.nd
         if timestamp < 0:
             raise InteractionsFormatError(
                 path, f'timestamp {value!r} is negative', fix, line=line, column=name)
+        if timestamp >= MAX_TIMESTAMP_SECONDS:
+            raise InteractionsFormatError(
+                path, f'timestamp {value!r} is after the year 5000 in seconds: it looks like milliseconds or a '
+                'finer unit', f'{fix}; divide milliseconds by 1000', line=line, column=name)
         timestamps[i] = timestamp
     return timestamps
 
@@ -420,7 +495,12 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
     parse = _parse_int if column_type == ColumnType.INT else _parse_float
     source = 'the declared column_types' if declared else 'the other values of the column'
     converted: List[Any] = []
+    known: Dict[str, Any] = {}  # value -> its checked conversion (columns repeat values row after row)
     for value, line in zip(values, lines):
+        parsed = known.get(value)
+        if parsed is not None:
+            converted.append(parsed)
+            continue
         if _is_missing(value):
             converted.append(None)
             continue
@@ -435,6 +515,12 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
                 path, f'value {value!r} is not a finite number',
                 'write a finite number, or leave the field empty for a missing value', line=line,
                 column=name)
+        if column_type == ColumnType.FLOAT and abs(parsed) > _FLOAT32_MAX:
+            raise InteractionsFormatError(
+                path, f'value {value!r} is beyond float32 (+-{_FLOAT32_MAX:.4g}), the type features are stored as',
+                'rescale the column (e.g. to thousands), or leave the field empty for a missing value',
+                line=line, column=name)
+        known[value] = parsed
         converted.append(parsed)
     return converted
 

@@ -174,26 +174,30 @@ def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir:
     indices = splits.split_interactions(interactions.column(features.TIMESTAMP), split)
     interactions = with_recent_ratings(interactions, indices.train)
     examples_dir = os.path.join(output_dir, EXAMPLES_DIR_NAME)
-    # Staging lives outside examples_dir so ImportExampleGen never sees half-written files.
-    staging_dir = os.path.join(output_dir, STAGING_DIR_NAME)
-    changed: List[str] = []
-    counts: Dict[str, int] = {}
-    for split_name, split_indices in ((splits.TRAIN_SPLIT, indices.train),
-                                      (splits.EVAL_SPLIT, indices.eval)):
-        final = examples_lib.example_path(examples_dir, split_name)
-        counts[split_name], was_changed = _write_if_changed(
-            staging_dir, final,
-            lambda path, rows=split_indices: examples_lib.write_tfrecord(
-                examples_lib.serialize_interactions(interactions, rows), path))
-        if was_changed:
-            changed.append(final)
-
     catalog_path = os.path.join(output_dir, CATALOG_DIR_NAME, CATALOG_FILE_NAME)
-    num_items, was_changed = _write_if_changed(
-        staging_dir, catalog_path, lambda path: _write_catalog(interactions, path))
-    if was_changed:
-        changed.append(catalog_path)
-    _remove_if_empty(staging_dir)
+    # Every file is written to staging (outside examples_dir, so ImportExampleGen never sees half-written files)
+    # before any replaces its predecessor: a failure leaves the previous train, eval and catalog files together.
+    staging_dir = os.path.join(output_dir, STAGING_DIR_NAME)
+    writers: List[Tuple[str, Callable[[str], int]]] = [
+        (examples_lib.example_path(examples_dir, split_name),
+         lambda path, rows=split_indices: examples_lib.write_tfrecord(
+             examples_lib.serialize_interactions(interactions, rows), path))
+        for split_name, split_indices in ((splits.TRAIN_SPLIT, indices.train), (splits.EVAL_SPLIT, indices.eval))]
+    writers.append((catalog_path, lambda path: _write_catalog(interactions, path)))
+    staged: List[str] = []
+    try:
+        written = []
+        for final, write in writers:
+            staged.append(_staging_file(staging_dir, os.path.basename(final)))
+            written.append(write(staged[-1]))
+        changed = [final for (final, _), new in zip(writers, staged) if replace_if_changed(new, final)]
+    finally:
+        for path in staged:
+            if os.path.exists(path):
+                os.remove(path)
+        _remove_if_empty(staging_dir)
+    counts = {splits.TRAIN_SPLIT: written[0], splits.EVAL_SPLIT: written[1]}
+    num_items = written[2]
 
     logging.info('Prepared %s examples (%s split) and %d catalog items under %s; rewritten: %s',
                  counts, split.method, num_items, output_dir, changed or 'nothing (all up to date)')

@@ -27,7 +27,8 @@ class SplitSpec:
       method: 'seed' (the canonical split: seed 42, eval fraction 0.2, nothing else accepted), 'random'
         (the same algorithm with `eval_fraction` and `seed`) or 'temporal' (the latest `eval_fraction` of rows
         by timestamp go to eval; ties are broken by row order).
-      eval_fraction: share of rows in eval, in (0, 1).
+      eval_fraction: share of rows in eval, in (0, 1); 'random' and 'temporal' put eval_fraction * rows, rounded
+        half up, in eval.
       seed: numpy Generator seed (an int >= 0), used by 'seed' and 'random'.
     """
     method: str
@@ -80,7 +81,8 @@ def split_interactions(rows: Union[int, Sequence[int], np.ndarray],
         if timestamps.ndim != 1:
             raise ValueError(f'rows must be a row count or 1-D timestamps, got shape {timestamps.shape}.')
         num_rows = len(timestamps)
-    num_train = int((1.0 - spec.eval_fraction) * num_rows)
+    # eval_fraction * num_rows rounded half up; int((1 - f) * n) would lose a row to float error (0.3 of 90).
+    num_train = num_rows - int(spec.eval_fraction * num_rows + 0.5)
     if spec.method == 'seed':
         num_train = int(0.8 * num_rows)  # written exactly as the canonical split is defined
     if num_train == 0 or num_train == num_rows:

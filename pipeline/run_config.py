@@ -140,11 +140,31 @@ def retrieval_gate(args: argparse.Namespace) -> RetrievalGate:
 
 
 def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:
-  """The declared type of each optional column of a curated schema.pbtxt (e.g. user_zip -> STRING)."""
-  with open(schema_path, encoding='utf-8') as f:
-    schema = text_format.Parse(f.read(), schema_pb2.Schema())
-  return {f.name: _SCHEMA_TYPES[schema_pb2.FeatureType.Name(f.type)] for f in schema.feature
-          if features.is_user_feature(f.name) or features.is_item_feature(f.name)}
+  """The declared type of each optional column of a curated schema.pbtxt (e.g. user_zip -> STRING).
+
+  Raises:
+    ValueError: naming `--schema` and the file, if it cannot be read, is no Schema text proto (with its line and
+      column) or declares a user or item feature of a type other than INT, FLOAT or BYTES.
+  """
+  try:
+    with open(schema_path, encoding='utf-8') as f:
+      schema = text_format.Parse(f.read(), schema_pb2.Schema())
+  except (OSError, UnicodeDecodeError) as e:
+    raise ValueError(f'--schema {schema_path}: cannot be read ({e}). Fix: pass a curated schema.pbtxt, e.g. a '
+                     'copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
+  except text_format.ParseError as e:
+    raise ValueError(f'--schema {schema_path}: not a TFMD Schema in text format ({e}; line:column). Fix: correct '
+                     'the file, starting from a copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
+  types = {}
+  for feature in schema.feature:
+    if not (features.is_user_feature(feature.name) or features.is_item_feature(feature.name)):
+      continue
+    type_name = schema_pb2.FeatureType.Name(feature.type)
+    if type_name not in _SCHEMA_TYPES:
+      raise ValueError(f'--schema {schema_path}: feature {feature.name!r} has type {type_name}; a column of the '
+                       f'interactions file is one of {", ".join(_SCHEMA_TYPES)}. Fix: declare it with one of those.')
+    types[feature.name] = _SCHEMA_TYPES[type_name]
+  return types
 
 
 def model_settings(args: argparse.Namespace) -> Dict[str, Any]:

@@ -110,6 +110,18 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     (f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,1,inf\n', 3, 'item_score', 'not a finite number'),
     # A quoted field spanning two lines: the next row starts on line 4.
     (f'{HEADER},item_title\nu1,i1,4,1,"two\nlines"\nu2,i2,x,1,t\n', 4, 'rating', 'is not a number'),
+    # A quote never closed would swallow every later row into one field.
+    (f'{HEADER},item_title\nu1,i1,4,1,t\nu2,i2,4,2,"Heat, The\nu3,i3,4,3,x\n', 3, None, 'never closed'),
+    (f'{HEADER},item_title\nu1,i1,4,1,"Weird" Al\n', 2, None, 'malformed'),
+    (f'{HEADER}\nu1,i1,4,1\nu2\x00,i2,4,2\n', 3, None, 'NUL byte'),
+    (f'{HEADER}\n u1,i1,4,100\n', 2, 'user_id', 'white space'),
+    (f'{HEADER}\nu1,i1 ,4,100\n', 2, 'item_id', 'white space'),
+    (f'{HEADER}\nu1,i1,\u0664,100\n', 2, 'rating', 'is not a number'),  # an Arabic-Indic 4
+    (f'{HEADER}\nu1,i1,4_0e-1,100\n', 2, 'rating', 'is not a number'),
+    (f'{HEADER}\nu1,i1,4,1_000\n', 2, 'timestamp', 'is not an integer'),
+    (f'{HEADER}\nu1,i1,4,1700000000000\n', 2, 'timestamp', 'milliseconds'),
+    (f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,2,1e300\n', 3, 'item_score', 'beyond float32'),
+    (f'{HEADER}\nu1,i1,4,100\nu2,i1,4,100\nu1,i1,5,100\n', 4, None, 'line 2'),
 ])
 def test_format_errors_name_line_and_column(tmp_path: pathlib.Path, content: str, line: Optional[int],
                                             column: Optional[str], words: str) -> None:
@@ -161,3 +173,32 @@ def test_take_keeps_types_and_order(tmp_path: pathlib.Path) -> None:
     assert taken.column('user_id') == ['c', 'a']
     np.testing.assert_array_equal(taken.column('rating'), [3.0, 1.0])
     assert taken.column('user_age') == [6, None]
+
+
+def test_leading_zeros_and_integers_beyond_int64_make_a_code_column() -> None:
+    raw = {'user_zip': ['01002', '2139'], 'user_code': ['1', str(2**63)], 'user_age': ['30', '+41', ' 7 '],
+           'user_ratio': ['0.5', '-0', '10']}
+    assert il.infer_column_types(raw) == {
+        'user_zip': ColumnType.STRING, 'user_code': ColumnType.STRING, 'user_age': ColumnType.INT,
+        'user_ratio': ColumnType.FLOAT}
+
+
+def test_zip_codes_keep_their_leading_zero(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,1,01002\nu2,i1,4,2,02139\n')
+    assert il.read_interactions(path).column('user_zip') == ['01002', '02139']
+
+
+def test_a_bad_byte_after_a_bom_is_placed_on_its_own_line_and_column(tmp_path: pathlib.Path) -> None:
+    # Line 3's user_id holds 0xe9 (Latin-1 e-acute); the BOM's three bytes must not shift the position.
+    path = _write(tmp_path, b'\xef\xbb\xbf' + f'{HEADER},item_title\nu1,i1,4,1,ok\n'.encode() +
+                  b'u\xe9,i2,4,2,ok\n')
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert (e.value.line, e.value.column) == (3, 'user_id')
+    assert 'byte 0xe9' in str(e.value)
+
+
+def test_a_rating_scale_beyond_float32_is_refused(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n')
+    with pytest.raises(ValueError, match='float32'):
+        il.read_interactions(path, rating_scale=(0, 1e39))

@@ -141,6 +141,27 @@ def test_prepare_reports_format_errors_before_writing(tmp_path: pathlib.Path) ->
     assert not os.path.exists(tmp_path / 'out')
 
 
+def test_a_failed_prepare_leaves_the_previous_files_together(tmp_path: pathlib.Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    csv_path = _write_csv(tmp_path)
+    out = str(tmp_path / 'out')
+    first = prepare.prepare_examples(csv_path, TEMPORAL, out)
+    before = {path: open(path, 'rb').read() for path in (
+        os.path.join(first.examples_dir, split, 'interactions.tfrecord.gz') for split in ('train', 'eval'))}
+
+    # New data changes both splits; the catalog, written last, fails.
+    _write_csv(tmp_path, CSV.replace(',4,50,', ',5,50,').replace(',3,10,', ',2,10,'))
+
+    def fail(*_):
+        raise OSError('disk full')
+
+    monkeypatch.setattr(prepare, '_write_catalog', fail)
+    with pytest.raises(OSError, match='disk full'):
+        prepare.prepare_examples(csv_path, TEMPORAL, out)
+    assert {path: open(path, 'rb').read() for path in before} == before
+    assert not os.path.exists(os.path.join(out, '.staging'))
+
+
 def test_prepare_cli(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
     csv_path = _write_csv(tmp_path)
     out = str(tmp_path / 'out')

@@ -33,6 +33,19 @@ def test_random_split_uses_fraction_and_seed() -> None:
     np.testing.assert_array_equal(same.train, canonical.train)
 
 
+@pytest.mark.parametrize('num_rows, eval_fraction, num_eval', [
+    (90, 0.3, 27),   # 0.7 * 90 is 62.99999999999999 in floating point: int() gave 62 train rows, not 63
+    (10, 0.9, 9),    # 0.1 * 10 is 0.9999999999999998: int() left no train row and the split was refused
+    (10, 0.25, 3),   # 2.5 eval rows round half up
+    (7, 0.2, 1),     # 1.4 -> 1
+])
+def test_random_and_temporal_splits_round_the_eval_share_to_the_nearest_row(
+        num_rows: int, eval_fraction: float, num_eval: int) -> None:
+    for method in ('random', 'temporal'):
+        got = splits.split_interactions(np.arange(num_rows), splits.SplitSpec(method, eval_fraction, seed=1))
+        assert (len(got.train), len(got.eval)) == (num_rows - num_eval, num_eval)
+
+
 def test_temporal_split_puts_latest_rows_in_eval_ties_by_row_order() -> None:
     # Order by (timestamp, row): rows 1(10), 4(20), 2(30), 3(30), 0(50); 3 train rows, 2 eval rows.
     got = splits.split_interactions([50, 10, 30, 30, 20], splits.SplitSpec('temporal', eval_fraction=0.4))

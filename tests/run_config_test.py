@@ -60,3 +60,25 @@ def test_transform_statistics_flag_reaches_the_pipelines_transform(flags, comput
   assert transform.exec_properties['disable_statistics'] == int(not computes_statistics)
   # Transform declares the statistics outputs only when it computes them.
   assert ('post_transform_stats' in transform.outputs) == computes_statistics
+
+
+@pytest.mark.parametrize('text, words', [
+    ('feature {\n  name: "user_zip"\n  type: BYTES\n', 'not a TFMD Schema in text format'),
+    ('feature {\n  name: "user_home"\n  type: STRUCT\n}\n', "'user_home' has type STRUCT"),
+])
+def test_a_bad_schema_file_is_refused_naming_the_flag(tmp_path, text, words):
+  path = tmp_path / 'schema.pbtxt'
+  path.write_text(text, encoding='utf-8')
+  with pytest.raises(ValueError, match='--schema') as e:
+    run_config.column_types_from_schema(str(path))
+  assert words in str(e.value)
+  with pytest.raises(ValueError, match='cannot be read'):
+    run_config.column_types_from_schema(str(tmp_path / 'absent.pbtxt'))
+
+
+def test_schema_types_of_user_and_item_columns(tmp_path):
+  path = tmp_path / 'schema.pbtxt'
+  path.write_text('feature { name: "user_zip" type: BYTES }\nfeature { name: "item_release_year" type: INT }\n'
+                  'feature { name: "rating" type: FLOAT }\n', encoding='utf-8')
+  assert run_config.column_types_from_schema(str(path)) == {
+      'user_zip': run_config.ColumnType.STRING, 'item_release_year': run_config.ColumnType.INT}

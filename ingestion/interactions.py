@@ -156,7 +156,7 @@ def _python_value(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _parse_int(text: str) -> Optional[int]:
+def parse_int(text: str) -> Optional[int]:
     """Returns `text` (ASCII digits, optional sign) as an int64-range int, or None if it is not one."""
     if not _INT_PATTERN.fullmatch(text):
         return None
@@ -164,11 +164,16 @@ def _parse_int(text: str) -> Optional[int]:
     return value if _INT64_MIN <= value <= _INT64_MAX else None
 
 
-def _parse_float(text: str) -> Optional[float]:
+def parse_float(text: str) -> Optional[float]:
     """Returns `text` (an ASCII decimal number, NaN and inf included) as a float, or None if it is not one."""
     if not _FLOAT_PATTERN.fullmatch(text):
         return None
     return float(text)
+
+
+def fits_float32(value: float) -> bool:
+    """Whether `value` is finite and within float32's range (examples store floats as float32)."""
+    return math.isfinite(value) and abs(value) <= _FLOAT32_MAX
 
 
 def _is_missing(text: str) -> bool:
@@ -221,8 +226,8 @@ def _infer_type(values: Sequence[str]) -> ColumnType:
         return ColumnType.STRING  # codes such as zip codes: 01002 must not become 1002
     if all(_INT_PATTERN.fullmatch(v) for v in present):
         # Integers beyond int64 are identifiers; as floats they would lose digits.
-        return ColumnType.INT if all(_parse_int(v) is not None for v in present) else ColumnType.STRING
-    if all(_parse_float(v) is not None for v in present):
+        return ColumnType.INT if all(parse_int(v) is not None for v in present) else ColumnType.STRING
+    if all(parse_float(v) is not None for v in present):
         return ColumnType.FLOAT
     return ColumnType.STRING
 
@@ -441,7 +446,7 @@ def _convert_ratings(path: str, values: List[str], lines: List[int], low: float,
             raise InteractionsFormatError(
                 path, 'empty value in a required column', 'give every row a rating, or drop the row',
                 line=line, column=name)
-        rating = _parse_float(value)
+        rating = parse_float(value)
         if rating is None:
             raise InteractionsFormatError(
                 path, f'rating {value!r} is not a number', 'write the rating as a number, e.g. 4 or 3.5',
@@ -468,9 +473,9 @@ def _convert_timestamps(path: str, values: List[str], lines: List[int]) -> np.nd
             raise InteractionsFormatError(
                 path, 'empty value in a required column', f'{fix}, or drop the row', line=line,
                 column=name)
-        timestamp = _parse_int(value)
+        timestamp = parse_int(value)
         if timestamp is None:
-            as_float = _parse_float(value)
+            as_float = parse_float(value)
             if as_float is not None and not math.isfinite(as_float):
                 problem = f'timestamp {value!r} is not a finite number'
             else:
@@ -492,7 +497,7 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
     """Converts an optional column to its type; missing values become None."""
     if column_type == ColumnType.STRING:
         return [None if _is_missing(v) else v for v in values]
-    parse = _parse_int if column_type == ColumnType.INT else _parse_float
+    parse = parse_int if column_type == ColumnType.INT else parse_float
     source = 'the declared column_types' if declared else 'the other values of the column'
     converted: List[Any] = []
     known: Dict[str, Any] = {}  # value -> its checked conversion (columns repeat values row after row)

@@ -8,11 +8,13 @@ Endpoints:
 * `GET /v1/recommendations?user_id=42&k=10[&exclude_seen=false][&user_gender=F&user_age=23...]` -> 200 with
   `Recommendations.to_json_dict()`; 400 `{"error": ...}` for a missing/empty user_id, a k that is not an
   integer in 1..max_k, an exclude_seen that is not true/false, an unknown parameter or a bad user column
-  value; 503 while no model is loaded.
+  value, or a request with a body (the parameters go in the query string); 503 while no model is loaded or the
+  backend (TF Serving) cannot be reached.
 * `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);
   503 while no retrieval model is loaded.
+* Any other method (POST, PUT, DELETE, PATCH, OPTIONS, HEAD) -> 405 with `Allow: GET` (a JSON error but for HEAD).
 
 Binds loopback (127.0.0.1) unless told otherwise. A thread polls the serving directory and swaps in newly
 pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
@@ -29,6 +31,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 
+from ingestion import interactions
 from pipeline import environment
 from schema import features
 from serving import backend_flags
@@ -74,10 +77,9 @@ def parse_recommendation_query(query: str) -> Tuple[str, int, bool, Dict[str, st
   if not user_id:
     raise BadRequestError(f'Missing {USER_ID_PARAM}: send e.g. {RECOMMENDATIONS_PATH}?{USER_ID_PARAM}=42&k=10.')
   k_text = values.pop(K_PARAM, str(DEFAULT_K))
-  try:
-    k = int(k_text)
-  except ValueError as e:
-    raise BadRequestError(f'{K_PARAM}={k_text!r} is not an integer; send e.g. {K_PARAM}=10.') from e
+  k = interactions.parse_int(k_text)
+  if k is None:
+    raise BadRequestError(f'{K_PARAM}={k_text!r} is not an integer; send e.g. {K_PARAM}=10.')
   exclude_text = values.pop(EXCLUDE_SEEN_PARAM, 'true').lower()
   if exclude_text not in _TRUE_VALUES + _FALSE_VALUES:
     raise BadRequestError(f'{EXCLUDE_SEEN_PARAM}={exclude_text!r} must be true or false.')
@@ -115,6 +117,11 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name
       path, _, query = self.path.partition('?')
+      if self._has_body():
+        # Its bytes are not read: the connection closes, so they are not taken for the next request.
+        self._send(400, {'error': 'A GET request takes no body; send the parameters in the query string, e.g. '
+                                  f'{RECOMMENDATIONS_PATH}?{USER_ID_PARAM}=42&{K_PARAM}=10.'}, close=True)
+        return
       try:
         if path == HEALTH_PATH:
           self._send(200, health_body(registry.current().versions))
@@ -126,7 +133,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
           self._send(404, {'error': f'No endpoint {path!r}; use {RECOMMENDATIONS_PATH} or {HEALTH_PATH}.'})
       except ValueError as e:
         self._send(400, {'error': str(e)})
-      except models.ModelsNotReadyError as e:
+      except (models.ModelsNotReadyError, models.BackendError) as e:
         self._send(503, {'status': HEALTH_UNAVAILABLE, 'error': str(e)})
       except Exception as e:  # pylint: disable=broad-except
         # The request boundary: log the failure with its traceback and answer 500 instead of dropping
@@ -134,13 +141,36 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
         logging.exception('Request %s failed.', self.path)
         self._send(500, {'error': f'{type(e).__name__}: {e}'})
 
-    def _send(self, status: int, body: Dict[str, Any]) -> None:
+    def do_HEAD(self) -> None:  # pylint: disable=invalid-name
+      self._method_not_allowed(with_body=False)
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+      self._method_not_allowed()
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_POST
+
+    def _method_not_allowed(self, with_body: bool = True) -> None:
+      body = {'error': f'{self.command} is not supported; send GET {RECOMMENDATIONS_PATH}?{USER_ID_PARAM}=42 or '
+                       f'GET {HEALTH_PATH}.'}
+      self._send(405, body, close=self._has_body(), extra_headers={'Allow': 'GET'}, with_body=with_body)
+
+    def _has_body(self) -> bool:
+      return bool(self.headers.get('Transfer-Encoding')) or self.headers.get('Content-Length', '0').strip() != '0'
+
+    def _send(self, status: int, body: Dict[str, Any], close: bool = False,
+              extra_headers: Optional[Dict[str, str]] = None, with_body: bool = True) -> None:
       payload = json.dumps(body, ensure_ascii=False).encode('utf-8')
       self.send_response(status)
       self.send_header('Content-Type', 'application/json; charset=utf-8')
       self.send_header('Content-Length', str(len(payload)))
+      for name, value in (extra_headers or {}).items():
+        self.send_header(name, value)
+      if close:
+        self.send_header('Connection', 'close')
+        self.close_connection = True
       self.end_headers()
-      self.wfile.write(payload)
+      if with_body:
+        self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
       logging.debug('%s %s', self.address_string(), format % args)

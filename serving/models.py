@@ -8,7 +8,10 @@ else are ignored, so a half-written version is never loaded.
 `ModelRegistry` holds the loaded pair of models (a `ModelBundle`) and replaces it when a newer version of
 either model appears: the new bundle is loaded completely first and then swapped in under a lock, so requests
 in flight keep the bundle they started with and no request sees a missing model. A version that fails to load
-is logged and skipped until a newer one appears; the served bundle stays.
+is logged and skipped until a newer one of the same model appears; the served bundle stays. Which of the two
+models' versions failed is found by loading the retrieval version alone, so a bad ranking version does not
+hold back a good new retrieval version (it is served with the newest ranking version that has not failed).
+A backend error that may pass (TF Serving restarting or overloaded) skips nothing: the next poll tries again.
 
 Degraded mode: the retrieval model is required, the ranking model is not. While `<serving_dir>/ranking` has no
 complete version (e.g. the pipeline's segment gate refused the first ranking model), the registry serves the
@@ -20,7 +23,7 @@ is served (`ModelsNotReadyError`).
 import dataclasses
 import os
 import threading
-from typing import Callable, List, Optional, Protocol, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -46,6 +49,19 @@ NO_RANKING_MESSAGE = ('No ranking model is served (retrieval-only, degraded mode
 
 class ModelsNotReadyError(RuntimeError):
   """No complete retrieval model version is available yet (or a ranking model was asked for in degraded mode)."""
+
+
+class BackendError(RuntimeError):
+  """A model backend failed to answer (e.g. TF Serving answered an error status or could not be reached).
+
+  Attributes:
+    retryable: True when the same call may succeed later (server unreachable, 5xx); False when the version
+      itself is at fault (e.g. a 4xx answer: the request does not fit the model).
+  """
+
+  def __init__(self, message: str, retryable: bool) -> None:
+    super().__init__(message)
+    self.retryable = retryable
 
 
 class VersionNotAvailableError(RuntimeError):
@@ -124,6 +140,10 @@ def warm_up(bundle: ModelBundle) -> None:
     bundle.backend.predict_ratings(bundle.encoder.ranking_requests(profile, [next(iter(bundle.assets.items))]))
 
 
+# What loading a broken version raises (unreadable files, a SavedModel without the expected signatures, assets
+# that do not parse): the version is skipped until a newer one appears.
+_LOAD_ERRORS = (OSError, ValueError, KeyError, tf.errors.OpError)
+
 # Builds the bundle of the given versions under a serving directory.
 BundleLoader = Callable[[str, ServedVersions], ModelBundle]
 
@@ -144,17 +164,24 @@ def complete_versions(model_dir: str) -> List[int]:
   return sorted(versions)
 
 
-def newest_versions(serving_dir: str) -> Optional[ServedVersions]:
-  """The newest complete version of each model under `serving_dir`.
+def newest_versions(serving_dir: str, skipped: Optional[Mapping[str, Set[int]]] = None) -> Optional[ServedVersions]:
+  """The newest complete version of each model under `serving_dir`, leaving out `skipped` versions.
+
+  Args:
+    serving_dir: the pipeline's serving directory.
+    skipped: model name -> versions not to use (they failed to load).
 
   Returns:
     None while the retrieval model has no complete version; `ranking` is None while only the ranking model
     has none (retrieval-only, degraded mode).
   """
-  retrieval = complete_versions(os.path.join(serving_dir, RETRIEVAL_MODEL))
+  skipped = skipped or {}
+  retrieval = [v for v in complete_versions(os.path.join(serving_dir, RETRIEVAL_MODEL))
+               if v not in skipped.get(RETRIEVAL_MODEL, ())]
   if not retrieval:
     return None
-  ranking = complete_versions(os.path.join(serving_dir, RANKING_MODEL))
+  ranking = [v for v in complete_versions(os.path.join(serving_dir, RANKING_MODEL))
+             if v not in skipped.get(RANKING_MODEL, ())]
   return ServedVersions(retrieval=retrieval[-1], ranking=ranking[-1] if ranking else None)
 
 
@@ -220,7 +247,7 @@ class ModelRegistry:
     self._poll_interval_s = poll_interval_s
     self._lock = threading.Lock()
     self._bundle: Optional[ModelBundle] = None
-    self._failed: Optional[ServedVersions] = None
+    self._failed: Dict[str, Set[int]] = {RETRIEVAL_MODEL: set(), RANKING_MODEL: set()}
     self._stop = threading.Event()
     self._poller: Optional[threading.Thread] = None
 
@@ -243,34 +270,68 @@ class ModelRegistry:
     return bundle
 
   def refresh(self) -> bool:
-    """Loads the newest complete versions if they differ from the served ones, then swaps them in.
+    """Loads the newest complete versions that have not failed, if they differ from the served ones, then swaps
+    them in.
 
     Returns:
       True if a new bundle is now served.
     """
-    versions = newest_versions(self._serving_dir)
     with self._lock:
       served = self._bundle.versions if self._bundle else None
-    if versions is None or versions == served or versions == self._failed:
-      return False
-    try:
-      bundle = self._loader(self._serving_dir, versions)
-      warm_up(bundle)
-    except VersionNotAvailableError as e:
-      logging.info('Versions %s are not available yet (still serving %s): %s', versions, served, e)
-      return False
-    except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
-      # Keep serving what we have; retry only once a newer version appears.
-      self._failed = versions
-      logging.error('Could not load model versions %s from %s (still serving %s): %s', versions,
-                    self._serving_dir, served, e)
-      return False
+    while True:  # each pass either ends or skips at least one more failed version
+      versions = newest_versions(self._serving_dir, self._failed)
+      if versions is None or versions == served:
+        return False
+      try:
+        bundle = self._load(versions)
+      except VersionNotAvailableError as e:
+        logging.info('Versions %s are not available yet (still serving %s): %s', versions, served, e)
+        return False
+      except (BackendError, *_LOAD_ERRORS) as e:
+        if isinstance(e, BackendError) and e.retryable:
+          logging.warning('Could not load model versions %s (still serving %s), retrying at the next poll: %s',
+                          versions, served, e)
+          return False
+        if not self._skip_failed(versions, e, served):
+          return False
+        continue
+      break
     with self._lock:
       self._bundle = bundle
     logging.info('Now serving %s from %s (was %s).', versions, self._serving_dir, served)
     if not versions.has_ranking:
-      logging.warning('Degraded mode: %s has no complete %r version; recommendations are ordered by retrieval '
-                      'score until one is pushed.', self._serving_dir, RANKING_MODEL)
+      logging.warning('Degraded mode: %s has no complete %r version that loads; recommendations are ordered by '
+                      'retrieval score until one is pushed.', self._serving_dir, RANKING_MODEL)
+    return True
+
+  def _load(self, versions: ServedVersions) -> ModelBundle:
+    bundle = self._loader(self._serving_dir, versions)
+    warm_up(bundle)
+    return bundle
+
+  def _skip_failed(self, versions: ServedVersions, error: Exception, served: Optional[ServedVersions]) -> bool:
+    """Records which version of `versions` failed to load: the ranking one if the retrieval version loads alone,
+    else the retrieval one.
+
+    Returns:
+      False when that cannot be told now (the retrieval version alone met a passing backend error): nothing is
+      recorded and the next poll tries again.
+    """
+    culprit = (RETRIEVAL_MODEL, versions.retrieval)
+    if versions.has_ranking:
+      try:
+        self._load(ServedVersions(retrieval=versions.retrieval, ranking=None))
+        culprit = (RANKING_MODEL, versions.ranking)
+      except (VersionNotAvailableError, BackendError) as alone:
+        if isinstance(alone, VersionNotAvailableError) or alone.retryable:
+          logging.warning('Could not load model versions %s (still serving %s), retrying at the next poll: %s',
+                          versions, served, error)
+          return False
+      except _LOAD_ERRORS:
+        pass  # the retrieval version fails alone too: it is the culprit (the ranking one is tried again later)
+    self._failed[culprit[0]].add(culprit[1])
+    logging.error('Could not load %s version %d from %s (still serving %s); it is skipped until a newer one '
+                  'appears: %s', culprit[0], culprit[1], self._serving_dir, served, error)
     return True
 
   def start_polling(self) -> None:
@@ -290,4 +351,10 @@ class ModelRegistry:
 
   def _poll(self) -> None:
     while not self._stop.wait(self._poll_interval_s):
-      self.refresh()
+      try:
+        self.refresh()
+      except Exception:  # pylint: disable=broad-except
+        # The poller's boundary: an unexpected error is logged with its traceback and the next poll tries again;
+        # ending the thread would freeze the served versions until a restart.
+        logging.exception('Looking for new model versions under %s failed; trying again in %s s.',
+                          self._serving_dir, self._poll_interval_s)

@@ -12,6 +12,7 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ingestion import examples as examples_lib
+from ingestion import interactions as interactions_lib
 from ingestion.interactions import ColumnType
 from schema import features
 from serving import assets as assets_lib
@@ -71,16 +72,16 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     if value is None:
       continue
     column_type = column_types[column]
-    try:
-      if column_type == ColumnType.INT:
-        coerced[column] = int(value)
-      elif column_type == ColumnType.FLOAT:
-        coerced[column] = float(value)
-      else:
-        coerced[column] = str(value)
-    except (TypeError, ValueError) as e:
-      raise ValueError(f'{column}={value!r} is not a valid {column_type.value}; pass a {column_type.value} '
-                       'value.') from e
+    if column_type == ColumnType.STRING:
+      coerced[column] = str(value)
+      continue
+    # The rules of the interactions file: ASCII numbers, int64 integers, finite float32 floats.
+    parsed = (interactions_lib.parse_int if column_type == ColumnType.INT else interactions_lib.parse_float)(
+        str(value))
+    if parsed is None or (column_type == ColumnType.FLOAT and not interactions_lib.fits_float32(parsed)):
+      kind = 'an integer within int64' if column_type == ColumnType.INT else 'a finite float32 number'
+      raise ValueError(f'{column}={value!r} is not {kind}; pass e.g. {column}=30.')
+    coerced[column] = parsed
   return coerced
 
 

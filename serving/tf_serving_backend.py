@@ -24,7 +24,7 @@ import http.client
 import json
 import threading
 import urllib.parse
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,8 +37,17 @@ AVAILABLE_STATE = 'AVAILABLE'
 DEFAULT_TIMEOUT_S = 10.0
 
 
-class TFServingError(RuntimeError):
-  """TF Serving answered with an error status."""
+class TFServingError(models_lib.BackendError):
+  """TF Serving answered with an error status, or could not be reached or read.
+
+  Attributes:
+    status: the HTTP status TF Serving answered, None when it gave no answer.
+    retryable: True unless TF Serving answered a 4xx status (the request does not fit the model version).
+  """
+
+  def __init__(self, message: str, status: Optional[int] = None) -> None:
+    super().__init__(message, retryable=status is None or status >= 500)
+    self.status = status
 
 
 class TFServingClient:
@@ -77,20 +86,25 @@ class TFServingClient:
         response = connection.getresponse()
         text = response.read().decode('utf-8')
         break
-      except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+      except (OSError, http.client.HTTPException) as e:
+        # Whatever went wrong (refused, timed out, closed), the connection may be mid-request: a new one is
+        # opened for the next call instead of failing with CannotSendRequest from then on.
         connection.close()
         self._local.connection = None
-        if attempt == 1:
-          raise
+        closed_while_idle = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+        if attempt == 1 or not closed_while_idle:
+          raise TFServingError(f'TF Serving {method} {path} at {self._host}:{self._port} did not answer: '
+                               f'{type(e).__name__}: {e}') from e
     if response.status != 200:
-      raise TFServingError(f'TF Serving {method} {path} answered {response.status}: {text[:500]}')
+      raise TFServingError(f'TF Serving {method} {path} answered {response.status}: {text[:500]}',
+                           status=response.status)
     return json.loads(text)
 
   def model_state(self, model: str, version: int) -> str:
     """The state TF Serving reports for a model version (e.g. 'AVAILABLE'); '' if it does not know it."""
     try:
       status = self._call('GET', f'/v1/models/{model}/versions/{version}')
-    except (TFServingError, OSError):  # not loaded yet, or the server is not up yet: both mean "not yet"
+    except TFServingError:  # not loaded yet, or the server is not up yet: both mean "not yet"
       return ''
     for entry in status.get('model_version_status', []):
       if str(entry.get('version')) == str(version):

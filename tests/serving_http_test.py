@@ -96,6 +96,9 @@ def test_unknown_user_gets_popular_items(service):
     ('user_id=u1&exclude_seen=maybe', 'exclude_seen'),
     ('user_id=u1&colour=red', 'Unknown parameters'),
     ('user_id=nobody&user_age=old', 'user_age'),
+    ('user_id=u1&k=%EF%BC%92', "k='\uff12'"),  # a full-width 2: not an ASCII integer
+    ('user_id=u1&k=1_0', "k='1_0'"),
+    ('user_id=nobody&user_age=99999999999999999999', 'within int64'),  # refused for unknown users too
 ])
 def test_invalid_parameters_get_400_with_a_message(service, query, message):
   status, body = service.get(f'/v1/recommendations?{query}')
@@ -105,6 +108,37 @@ def test_invalid_parameters_get_400_with_a_message(service, query, message):
 
 def test_unknown_path_gets_404(service):
   assert service.get('/v2/whatever')[0] == 404
+
+
+def test_other_methods_get_405_allowing_get(service):
+  connection = http.client.HTTPConnection(app.LOOPBACK_HOST, service.port, timeout=30)
+  try:
+    connection.request('POST', '/v1/recommendations', body=b'{"user_id": "u1"}',
+                       headers={'Content-Type': 'application/json'})
+    response = connection.getresponse()
+    assert (response.status, response.getheader('Allow')) == (405, 'GET')
+    assert 'POST is not supported' in json.loads(response.read())['error']
+    connection.close()
+    connection.request('HEAD', '/v1/recommendations?user_id=u1')
+    response = connection.getresponse()
+    assert (response.status, response.getheader('Allow'), response.read()) == (405, 'GET', b'')
+  finally:
+    connection.close()
+
+
+def test_a_get_with_a_body_gets_400_and_does_not_spoil_the_next_request(service):
+  connection = http.client.HTTPConnection(app.LOOPBACK_HOST, service.port, timeout=30)
+  try:
+    # Before, the unread body was parsed as the next request line: the next request got an HTML 400.
+    connection.request('GET', '/v1/recommendations?user_id=u1&k=1', body=b'{"user_id": "u2"}')
+    response = connection.getresponse()
+    assert response.status == 400 and 'takes no body' in json.loads(response.read())['error']
+    connection.request('GET', '/v1/recommendations?user_id=u1&k=1')  # http.client reopens the closed connection
+    response = connection.getresponse()
+    assert response.status == 200
+    assert [item['item_id'] for item in json.loads(response.read())['items']] == ['i4']
+  finally:
+    connection.close()
 
 
 def test_new_version_is_picked_up_without_dropping_requests(service, tmp_path):

@@ -22,7 +22,7 @@ from ingestion import examples as examples_lib
 from ingestion.interactions import ColumnType
 from schema import features
 from serving import assets as assets_lib
-from serving import models, recommender
+from serving import models, recommend, recommender
 from serving import requests as requests_lib
 from transform import preprocessing
 from trainer.ranking import export as ranking_export
@@ -313,3 +313,11 @@ def test_cli_prints_json(serving_dir):
   body = json.loads(completed.stdout)
   assert [item['item_id'] for item in body['items']] == ['i5', 'i4', 'i6']
   assert body['model_versions'] == {'retrieval': 1, 'ranking': 1}
+
+
+@pytest.mark.parametrize('weight, message', [('2', 'outside [0, 1]'), ('half', 'is not a number')])
+def test_cli_refuses_a_ranking_weight_outside_0_1_before_loading_models(tmp_path, capsys, weight, message):
+  with pytest.raises(SystemExit) as e:  # argparse's exit: status 2 with the message, no traceback
+    recommend.main(['--serving-dir', str(tmp_path / 'absent'), '--user-id', 'u1', '--ranking-weight', weight])
+  assert e.value.code == 2
+  assert message in capsys.readouterr().err

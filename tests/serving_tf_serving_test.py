@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import threading
+import time
 from typing import Any, Dict, Iterator, Set, Tuple
 
 import pytest
@@ -205,6 +206,60 @@ def test_tf_serving_errors_are_raised_with_the_answer(stand_in):
   with pytest.raises(tf_serving_backend.TFServingError, match='404'):
     client.predict(models.RANKING_MODEL, 1, [b''])
   assert retrieval_export.SERVING_SIGNATURE == ranking_export.SERVING_SIGNATURE == 'serving_default'
+
+
+class SlowFirstAnswer:
+  """A server answering every call with a model status, the first one after `delay_s` seconds."""
+
+  def __init__(self, delay_s: float):
+    answered = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+      protocol_version = 'HTTP/1.1'
+
+      def do_GET(self) -> None:  # pylint: disable=invalid-name
+        if not answered:
+          answered.append(True)
+          time.sleep(delay_s)
+        payload = json.dumps({'model_version_status': [{'version': '1', 'state': 'AVAILABLE'}]}).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+      def do_POST(self) -> None:  # pylint: disable=invalid-name
+        self.rfile.read(int(self.headers['Content-Length']))
+        self.do_GET()
+
+      def log_message(self, *args: Any) -> None:
+        pass
+
+    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
+    threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+  def close(self) -> None:
+    self.server.shutdown()
+    self.server.server_close()
+
+
+def test_a_timed_out_call_does_not_spoil_the_threads_next_calls():
+  server = SlowFirstAnswer(delay_s=1.0)
+  try:
+    client = tf_serving_backend.TFServingClient(server.url, timeout_s=0.2)
+    with pytest.raises(tf_serving_backend.TFServingError, match='did not answer') as e:
+      client.predict(models.RETRIEVAL_MODEL, 1, [b''])
+    assert e.value.retryable and e.value.status is None
+    # Before, the connection stayed mid-request and every later call of this thread raised CannotSendRequest.
+    assert client.model_state(models.RETRIEVAL_MODEL, 1) == 'AVAILABLE'
+  finally:
+    server.close()
+
+
+def test_error_statuses_tell_whether_the_call_may_succeed_later():
+  assert not tf_serving_backend.TFServingError('answered 400', status=400).retryable
+  assert tf_serving_backend.TFServingError('answered 503', status=503).retryable
+  assert tf_serving_backend.TFServingError('refused').retryable
 
 
 def test_malformed_url_is_refused():

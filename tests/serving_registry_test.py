@@ -1,0 +1,151 @@
+"""How the model registry treats versions that fail to load, backend errors that pass, and the polling thread.
+
+Over the fake bundles of tests/serving_degraded_test.py: which versions are "bad" is chosen by each test.
+"""
+
+import threading
+import time
+from typing import Callable, List
+
+import pytest
+
+from serving import models
+from tests import serving_degraded_test as degraded
+
+RETRIEVAL, RANKING = models.RETRIEVAL_MODEL, models.RANKING_MODEL
+
+
+class FailingLoader(degraded.FakeLoader):
+  """A FakeLoader that raises `error(versions)` for the versions `fails(versions)` says, and records every load."""
+
+  def __init__(self, fails: Callable[[models.ServedVersions], bool],
+               error: Callable[[], Exception] = lambda: ValueError('no serving_default signature')):
+    super().__init__()
+    self.fails = fails
+    self.error = error
+    self.loaded: List[models.ServedVersions] = []
+
+  def __call__(self, serving_dir: str, versions: models.ServedVersions) -> models.ModelBundle:
+    self.loaded.append(versions)
+    if self.fails(versions):
+      raise self.error()
+    return super().__call__(serving_dir, versions)
+
+
+def _served(registry: models.ModelRegistry) -> models.ServedVersions:
+  return registry.current().versions
+
+
+def test_a_bad_ranking_version_does_not_hold_back_a_new_retrieval_version(tmp_path):
+  serving_dir = str(tmp_path)
+  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
+  degraded.mark_complete(serving_dir, RANKING, 1)
+  loader = FailingLoader(lambda v: v.ranking == 2)
+  registry = models.ModelRegistry(serving_dir, loader=loader)
+  assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
+
+  degraded.mark_complete(serving_dir, RANKING, 2)  # cannot be loaded
+  assert not registry.refresh()
+  assert _served(registry) == models.ServedVersions(1, 1)
+  # The pair failed, the retrieval version alone loaded: ranking 2 is the culprit.
+  assert loader.loaded[-2:] == [models.ServedVersions(1, 2), models.ServedVersions(1, None)]
+
+  degraded.mark_complete(serving_dir, RETRIEVAL, 2)
+  assert registry.refresh()
+  # Before, (2, 2) was tried and failed at every poll and retrieval 2 was never served.
+  assert _served(registry) == models.ServedVersions(2, 1)
+  assert not registry.refresh()
+
+  degraded.mark_complete(serving_dir, RANKING, 3)
+  assert registry.refresh() and _served(registry) == models.ServedVersions(2, 3)
+
+
+def test_a_bad_retrieval_version_is_skipped_until_a_newer_one(tmp_path):
+  serving_dir = str(tmp_path)
+  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
+  degraded.mark_complete(serving_dir, RANKING, 1)
+  loader = FailingLoader(lambda v: v.retrieval == 2)
+  registry = models.ModelRegistry(serving_dir, loader=loader)
+  assert registry.refresh()
+  degraded.mark_complete(serving_dir, RETRIEVAL, 2)
+  assert not registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
+  loads = len(loader.loaded)
+  assert not registry.refresh()
+  assert len(loader.loaded) == loads  # skipped: not loaded again at every poll
+
+  degraded.mark_complete(serving_dir, RANKING, 2)  # a new ranking version is served beside retrieval 1
+  assert registry.refresh() and _served(registry) == models.ServedVersions(1, 2)
+  degraded.mark_complete(serving_dir, RETRIEVAL, 3)
+  assert registry.refresh() and _served(registry) == models.ServedVersions(3, 2)
+
+
+def test_first_load_with_a_bad_ranking_version_serves_the_previous_ranking_version(tmp_path):
+  serving_dir = str(tmp_path)
+  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
+  degraded.mark_complete(serving_dir, RANKING, 1)
+  degraded.mark_complete(serving_dir, RANKING, 2)
+  registry = models.ModelRegistry(serving_dir, loader=FailingLoader(lambda v: v.ranking == 2))
+  assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
+
+
+def test_a_backend_error_that_may_pass_skips_nothing(tmp_path):
+  serving_dir = str(tmp_path)
+  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
+  degraded.mark_complete(serving_dir, RANKING, 1)
+  outage = {'on': True}
+  loader = FailingLoader(lambda v: outage['on'],
+                         error=lambda: models.BackendError('TF Serving did not answer', retryable=True))
+  registry = models.ModelRegistry(serving_dir, loader=loader)
+  assert not registry.refresh()
+  assert loader.loaded == [models.ServedVersions(1, 1)]  # no blame: the retrieval version is not tried alone
+  outage['on'] = False
+  assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
+
+
+def test_a_backend_error_of_the_version_itself_skips_it(tmp_path):
+  serving_dir = str(tmp_path)
+  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
+  degraded.mark_complete(serving_dir, RANKING, 1)
+  degraded.mark_complete(serving_dir, RANKING, 2)
+  loader = FailingLoader(lambda v: v.ranking == 2,
+                         error=lambda: models.BackendError('answered 400: bad input', retryable=False))
+  registry = models.ModelRegistry(serving_dir, loader=loader)
+  assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
+
+
+def test_the_poller_survives_an_unexpected_error(tmp_path):
+  serving_dir = str(tmp_path)
+  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
+  calls = {'n': 0}
+
+  def fails_first(_):
+    calls['n'] += 1
+    return calls['n'] == 1
+
+  registry = models.ModelRegistry(serving_dir, loader=FailingLoader(fails_first, error=lambda: RuntimeError('bug')),
+                                  poll_interval_s=0.01)
+  registry.start_polling()
+  try:
+    deadline = time.time() + 30
+    while calls['n'] < 2 and time.time() < deadline:
+      time.sleep(0.01)
+    assert calls['n'] >= 2, 'the polling thread died at the first error'
+    assert any(t.name == 'model-version-poller' for t in threading.enumerate())
+    while time.time() < deadline:
+      try:
+        assert _served(registry) == models.ServedVersions(1, None)
+        break
+      except models.ModelsNotReadyError:
+        time.sleep(0.01)
+    assert _served(registry) == models.ServedVersions(1, None)
+  finally:
+    registry.stop_polling()
+
+
+def test_newest_versions_leaves_out_skipped_ones(tmp_path):
+  serving_dir = str(tmp_path)
+  for model, version in ((RETRIEVAL, 1), (RETRIEVAL, 2), (RANKING, 1)):
+    degraded.mark_complete(serving_dir, model, version)
+  assert models.newest_versions(serving_dir, {RETRIEVAL: {2}}) == models.ServedVersions(1, 1)
+  assert models.newest_versions(serving_dir, {RANKING: {1}}) == models.ServedVersions(2, None)
+  assert models.newest_versions(serving_dir, {RETRIEVAL: {1, 2}}) is None

@@ -29,6 +29,7 @@ from tfx.types import artifact, artifact_utils
 from tfx.utils import path_utils
 
 from components import retrieval_metrics
+from pipeline import configs
 from schema import features
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export as retrieval_export
@@ -129,15 +130,22 @@ def _feature_text(feature: tf.train.Feature) -> str:
   return '|'.join(v.decode() if isinstance(v, bytes) else str(v) for v in values)
 
 
-def measure(model_dir: str, data: EvaluationData) -> Dict:
+def measure(model_dir: str, data: EvaluationData, unknown_items_miss: bool = False) -> Dict:
   """Ranks the catalogue for every evaluation user with the SavedModel at `model_dir` and measures it.
 
+  Args:
+    model_dir: the retrieval SavedModel.
+    data: the evaluation users, pairs and seen items.
+    unknown_items_miss: count evaluation items missing from the model's catalogue as items it cannot retrieve
+      (for the last blessed model, whose catalogue predates items new since); False refuses them.
+
   Returns:
-    {'overall': {metric: value, 'num_eval_pairs', 'num_recall_users'},
+    {'overall': {metric: value, 'num_eval_pairs', 'num_recall_users', 'num_unknown_eval_items'},
      'segments': {column: {value: {'recall_at_100': r, 'num_users': n}}}}.
 
   Raises:
-    ValueError: if the export lacks the signatures the gate needs.
+    ValueError: if the export lacks the signatures the gate needs, or (without `unknown_items_miss`) an
+      evaluation item is not in its catalogue.
   """
   loaded = loading.load_retrieval_model(model_dir)
   missing = [s for s in (retrieval_export.QUERY_EMBEDDING_SIGNATURE, retrieval_export.CANDIDATE_EMBEDDINGS_SIGNATURE,
@@ -155,9 +163,11 @@ def measure(model_dir: str, data: EvaluationData) -> Dict:
   column_of = {item: column for column, item in enumerate(item_ids)}
   row_of = {user: row for row, user in enumerate(data.user_ids)}
   unknown = sorted({item for _, item in data.pairs if item not in column_of})
-  if unknown:
+  if unknown and not unknown_items_miss:
     raise ValueError(f'{len(unknown)} evaluation items (e.g. {unknown[:3]}) are not in the model\'s catalogue; '
                      'the retrieval Trainer must take its candidates from both splits.')
+  # An unknown item gets a column past the scored ones: never in a top k, so a miss in every metric.
+  column_of.update({item: len(item_ids) + j for j, item in enumerate(unknown)})
   pair_users = [row_of[user] for user, _ in data.pairs]
   pair_items = [column_of[item] for _, item in data.pairs]
   eval_items: List[Set[int]] = [set() for _ in data.user_ids]
@@ -165,7 +175,7 @@ def measure(model_dir: str, data: EvaluationData) -> Dict:
     eval_items[row].add(column)
   seen_items = [{column_of[i] for i in data.seen_items.get(user, ()) if i in column_of} for user in data.user_ids]
 
-  overall: Dict[str, float] = {'num_eval_pairs': len(data.pairs)}
+  overall: Dict[str, float] = {'num_eval_pairs': len(data.pairs), 'num_unknown_eval_items': len(unknown)}
   recalls_at_gate = None
   for k in CUTOFFS:
     overall[accuracy_key(k)] = retrieval_metrics.top_k_accuracy(scores, pair_users, pair_items, k)
@@ -245,7 +255,9 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
       [os.path.join(artifact_utils.get_split_uri([examples], TRAIN_SPLIT), '*')],
       [os.path.join(artifact_utils.get_split_uri([examples], EVAL_SPLIT), '*')])
   result = measure(_serving_dir(model), data)
-  baseline_result = measure(_serving_dir(baseline_model), data) if baseline_model is not None else None
+  # The last blessed model has not seen items new since it was trained: they count as its misses.
+  baseline_result = (measure(_serving_dir(baseline_model), data, unknown_items_miss=True)
+                     if baseline_model is not None else None)
   blessed, reasons = blessing_decision(
       result['overall'], baseline_result['overall'] if baseline_result else None, min_recall_at_100,
       min_top_100_accuracy, max_decrease)
@@ -267,6 +279,7 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
     json.dump(report, f, indent=2)
 
   blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
+  blessing.set_string_custom_property(configs.BLESSING_GATE_KEY, configs.RETRIEVAL_GATE_ID)
   blessing.set_string_custom_property(CURRENT_MODEL_KEY, model.uri)
   blessing.set_int_custom_property(CURRENT_MODEL_ID_KEY, model.id)
   if baseline_model is not None:

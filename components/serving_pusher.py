@@ -8,7 +8,9 @@ that for a server polling the base directory:
   version) and renamed into place in one step once complete.
 * An unchanged rerun of the pipeline re-evaluates the same model against itself (the resolver now returns it
   as the last blessed one), blesses it again and TFX's Pusher copies it as a new version. Here a model whose
-  files are identical to an already served version is recorded as pushed to that version instead.
+  files are identical to the newest served version is recorded as pushed to that version instead. A model equal
+  to an *older* version (a rollback) is pushed as a new version: servers serve the newest, so recording it as
+  that old version would report a push that changes nothing.
 """
 
 import hashlib
@@ -49,12 +51,13 @@ def served_versions(base_directory: str) -> List[int]:
 
 
 def find_served_copy(model_dir: str, base_directory: str) -> Optional[int]:
-  """The served version whose files equal `model_dir`'s, or None."""
-  fingerprint = model_fingerprint(model_dir)
-  for version in reversed(served_versions(base_directory)):
-    if model_fingerprint(os.path.join(base_directory, str(version))) == fingerprint:
-      return version
-  return None
+  """The newest served version if its files equal `model_dir`'s, else None (older versions are not served)."""
+  versions = served_versions(base_directory)
+  if not versions:
+    return None
+  newest = versions[-1]
+  same = model_fingerprint(os.path.join(base_directory, str(newest))) == model_fingerprint(model_dir)
+  return newest if same else None
 
 
 def push_atomically(model_dir: str, base_directory: str) -> int:

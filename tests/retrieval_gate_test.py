@@ -4,6 +4,7 @@ served version stays."""
 import json
 import os
 
+import pytest
 import tensorflow as tf
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts, standard_component_specs
@@ -93,6 +94,7 @@ def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
   assert evaluation.get_float_custom_property('recall_at_100') == 1.0
   assert evaluation.get_float_custom_property('top_100_accuracy') == 1.0
   assert blessing.get_int_custom_property('blessed') == 1
+  assert blessing.get_string_custom_property('blessing_gate') == 'retrieval_gate'  # the Kubeflow resolver's filter
   assert blessing.get_int_custom_property('current_model_id') == 1
   assert pushed.get_int_custom_property('pushed') == 1
   [version] = served_versions(serving_dir)
@@ -112,3 +114,32 @@ def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
   assert pushed.get_int_custom_property('pushed') == 0
   assert served_versions(serving_dir) == [version]
   assert os.path.isfile(os.path.join(serving_dir, str(version), 'saved_model.pb'))
+
+
+def test_items_new_since_the_last_blessed_model_count_as_its_misses(tmp_path):
+  train_rows, eval_rows = _rows()
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'examples')
+  examples.split_names = json.dumps(['train', 'eval'])
+  write_split(train_rows, os.path.join(examples.uri, 'Split-train', 'data.gz'))
+  write_split(eval_rows, os.path.join(examples.uri, 'Split-eval', 'data.gz'))
+  tf_transform_output = analyzed_copy(train_rows, str(tmp_path / 'transform'))
+  # The last blessed model predates user u0's two eval items: its catalogue lacks them.
+  old_eval_rows = [r for r in eval_rows if r[features.USER_ID] != 'u0']
+  baseline = _export_model(str(tmp_path / 'old'), tf_transform_output, train_rows, old_eval_rows, truth_score=1.0)
+  baseline.id = 1
+  data = retrieval_gate.read_evaluation_data([os.path.join(examples.uri, 'Split-train', '*')],
+                                             [os.path.join(examples.uri, 'Split-eval', '*')])
+  baseline_dir = os.path.join(baseline.uri, 'Format-Serving')
+  with pytest.raises(ValueError, match='2 evaluation items'):  # a candidate must know every evaluation item
+    retrieval_gate.measure(baseline_dir, data)
+  # u0's 2 items are misses, the other 9 users find both of theirs: recall 9/10, accuracy 18/20.
+  overall = retrieval_gate.measure(baseline_dir, data, unknown_items_miss=True)['overall']
+  assert (overall['recall_at_100'], overall['top_100_accuracy'], overall['num_unknown_eval_items']) == (0.9, 0.9, 2)
+
+  candidate = _export_model(str(tmp_path / 'new'), tf_transform_output, train_rows, eval_rows, truth_score=1.0)
+  candidate.id = 2
+  blessed, evaluation, _, pushed = _gate_and_push(examples, candidate, baseline, tmp_path, 'new',
+                                                  str(tmp_path / 'serving' / 'retrieval'))
+  assert blessed and pushed.get_int_custom_property('pushed') == 1
+  assert evaluation.get_float_custom_property('baseline_recall_at_100') == 0.9

@@ -28,11 +28,26 @@ def test_push_creates_complete_increasing_versions_and_no_staging_dir(tmp_path):
   assert os.path.isfile(os.path.join(base, str(second), 'variables', 'variables.data-00000-of-00001'))
 
 
-def test_identical_model_is_found_among_served_versions(tmp_path):
+def test_a_model_identical_to_the_newest_served_version_is_found(tmp_path):
   base = str(tmp_path / 'serving')
   version = serving_pusher.push_atomically(_model_dir(tmp_path, 'a', b'weights'), base)
   assert serving_pusher.find_served_copy(_model_dir(tmp_path, 'same', b'weights'), base) == version
   assert serving_pusher.find_served_copy(_model_dir(tmp_path, 'other', b'other weights'), base) is None
+
+
+def test_a_rollback_to_an_older_models_files_is_pushed_as_the_newest_version(tmp_path):
+  base = str(tmp_path / 'serving')
+  first = _run_executor(tmp_path, 1, 'a', b'weights-A', base)
+  _run_executor(tmp_path, 1, 'b', b'weights-B', base)
+  # A blessed again: before, it was recorded as pushed to A's old version while B stayed the newest (served).
+  again = _run_executor(tmp_path, 1, 'a-again', b'weights-A', base)
+  versions = serving_pusher.served_versions(base)
+  assert len(versions) == 3
+  assert again.get_string_custom_property('pushed_destination') == os.path.join(base, str(versions[-1]))
+  assert again.get_string_custom_property('pushed_destination') != first.get_string_custom_property(
+      'pushed_destination')
+  with open(os.path.join(base, str(versions[-1]), 'variables', 'variables.data-00000-of-00001'), 'rb') as f:
+    assert f.read() == b'weights-A'
 
 
 def _run_executor(tmp_path, blessed: int, model_dir_name: str, weights: bytes, base: str):

@@ -101,7 +101,7 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
   """
   if min_examples < 1:
     raise ValueError(f'min_examples={min_examples} must be >= 1.')
-  if max_margin < 0 or max_regression < 0:
+  if not (0 <= max_margin < math.inf and 0 <= max_regression < math.inf):  # refuses NaN too
     raise ValueError(f'max_margin={max_margin} and max_regression={max_regression} must be >= 0 (stars).')
   if not math.isfinite(overall_rmse):
     raise ValueError(f'overall_rmse={overall_rmse} is not a number; the evaluation produced no RMSE.')

@@ -5,6 +5,7 @@ Beam runner arguments in `pipeline/beam_args.py`.
 """
 
 import dataclasses
+import math
 import os
 
 PIPELINE_NAME = 'woonkly-recommender'
@@ -30,6 +31,10 @@ RETRIEVAL_TRAINER_ID = 'retrieval_trainer'
 RETRIEVAL_MODEL_RESOLVER_ID = 'latest_blessed_retrieval_model_resolver'
 RETRIEVAL_GATE_ID = 'retrieval_gate'
 RETRIEVAL_PUSHER_ID = 'retrieval_pusher'
+# Custom property naming the gate that wrote a ModelBlessing (RANKING_SEGMENT_GATE_ID or RETRIEVAL_GATE_ID). The
+# Kubeflow compiler ignores a resolver's producer_component_id, so kubeflow_runner.py adds it to each resolver's
+# query: otherwise either resolver could take any blessed model (the Evaluator's or the other model's).
+BLESSING_GATE_KEY = 'blessing_gate'
 
 # Layout of one output directory (the runners' --output-dir).
 PREPARED_DATA_SUBDIR = 'data'
@@ -49,16 +54,16 @@ class RankingGate:
   """The Evaluator's blessing rule for the ranking model.
 
   Attributes:
-    max_rmse: bless only if the overall eval RMSE (stars) is below this.
-    max_rmse_increase: bless only if the RMSE exceeds the last blessed model's by less than this (stars).
+    max_rmse: bless only if the overall eval RMSE (stars) is at most this (TFMA's upper bound is inclusive).
+    max_rmse_increase: bless only if the RMSE exceeds the last blessed model's by at most this (stars).
   """
   max_rmse: float = 1.0
   max_rmse_increase: float = 0.01
 
   def __post_init__(self) -> None:
-    if self.max_rmse <= 0:
-      raise ValueError(f'max_rmse={self.max_rmse} must be positive (stars).')
-    if self.max_rmse_increase < 0:
+    if not self.max_rmse > 0 or not math.isfinite(self.max_rmse):  # `not >` refuses NaN too
+      raise ValueError(f'max_rmse={self.max_rmse} must be a positive number (stars).')
+    if not 0 <= self.max_rmse_increase < math.inf:
       raise ValueError(f'max_rmse_increase={self.max_rmse_increase} must be >= 0 (stars).')
 
 
@@ -102,7 +107,7 @@ class SegmentGate:
   def __post_init__(self) -> None:
     if self.min_examples < 1:
       raise ValueError(f'min_examples={self.min_examples} must be a positive number of evaluation examples.')
-    if self.max_margin < 0:
+    if not 0 <= self.max_margin < math.inf:  # refuses NaN too
       raise ValueError(f'max_margin={self.max_margin} must be >= 0 (stars).')
-    if self.max_regression < 0:
+    if not 0 <= self.max_regression < math.inf:
       raise ValueError(f'max_regression={self.max_regression} must be >= 0 (stars).')

@@ -36,9 +36,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
   group.add_argument('--embedding-dim', type=int, help='Width of the user and item id embeddings.')
   gate = parser.add_argument_group('ranking gate')
   gate.add_argument('--max-rmse', type=float, default=RankingGate.max_rmse,
-                    help='Bless (and push) the ranking model only if its eval RMSE is below this (stars).')
+                    help='Bless (and push) the ranking model only if its eval RMSE is at most this (stars).')
   gate.add_argument('--max-rmse-increase', type=float, default=RankingGate.max_rmse_increase,
-                    help='... and only if it is not worse than the last blessed model by this much (stars).')
+                    help='... and only if it is worse than the last blessed model by at most this much (stars).')
   segments = parser.add_argument_group('ranking segment gate')
   segments.add_argument('--segment-min-examples', type=int, default=SegmentGate.min_examples,
                         help='Gate only segments (e.g. user_occupation=writer) with at least this many eval '

@@ -46,6 +46,16 @@ def test_item_item_coverage_is_configuration_and_refused_below_one():
     ('[1, 2]', r'--ranking-hparams must be a JSON object'),
     ('{"epoch": 3}', r"--ranking-hparams: Unknown RankingHyperparameters fields \['epoch'\]"),
     ('{"dropout": 2}', r'--ranking-hparams: dropout=2 must be in \[0, 1\)'),
+    # Wrong JSON types: before, a string was split into characters and 2.5 epochs failed inside the Trainer.
+    ('{"context_features": "interaction_time"}',
+     r"RankingHyperparameters.context_features='interaction_time' must be a list, e.g. \[\"name\"\]"),
+    ('{"user_features": "user_id"}', r"user_features='user_id' must be a list, e.g. \[\"name\"\] or null"),
+    ('{"epochs": 2.5}', r'RankingHyperparameters.epochs=2.5 must be an integer'),
+    ('{"epochs": "3"}', r"RankingHyperparameters.epochs='3' must be an integer"),
+    ('{"learning_rate": NaN}', r'learning_rate=nan must be a finite number'),
+    ('{"bias_terms": 1}', r'bias_terms=1 must be true or false'),
+    ('{"hidden_units": [64, 32.5]}', r'hidden_units=\[64, 32.5\] must be a list of which every element is an integer'),
+    ('{"context_features": ["bogus"]}', r"context_features names \['bogus'\], which are not context features"),
 ])
 def test_bad_json_names_the_flag_and_the_problem(text, message):
   with pytest.raises(ValueError, match=message):
@@ -82,3 +92,11 @@ def test_schema_types_of_user_and_item_columns(tmp_path):
                   'feature { name: "rating" type: FLOAT }\n', encoding='utf-8')
   assert run_config.column_types_from_schema(str(path)) == {
       'user_zip': run_config.ColumnType.STRING, 'item_release_year': run_config.ColumnType.INT}
+
+
+@pytest.mark.parametrize('flag', ['--max-rmse', '--max-rmse-increase', '--segment-max-margin',
+                                  '--segment-max-regression', '--max-retrieval-decrease'])
+def test_nan_gate_thresholds_are_refused(flag):
+  # NaN passed `x < 0` checks; a NaN margin then refused every model (every comparison with NaN is False).
+  with pytest.raises(ValueError, match='nan'):
+    run_config.model_settings(_args(flag, 'nan'))

@@ -1,6 +1,8 @@
 """What the ranking and retrieval hyperparameter dataclasses share: the custom_config codec and the optimizer."""
 
 import dataclasses
+import math
+import typing
 from typing import Any, Dict, Mapping, Type, TypeVar
 
 import tensorflow as tf
@@ -19,16 +21,55 @@ class ConfigCodec:
 
   @classmethod
   def from_config(cls: Type[_Config], config: Mapping[str, Any]) -> _Config:
-    """Inverse of `to_config`.
+    """Inverse of `to_config`; every value is checked against its field's type first (what JSON flags give).
 
     Raises:
-      ValueError: on a key that is not a field of the class, naming the known ones.
+      ValueError: on a key that is not a field of the class, naming the known ones, or on a value of the wrong
+        type (a string for a list, 2.5 for an int, NaN or infinity for a float), naming the field.
     """
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(config) - known)
     if unknown:
       raise ValueError(f'Unknown {cls.__name__} fields {unknown}; known: {sorted(known)}.')
+    hints = typing.get_type_hints(cls)
+    for name, value in config.items():
+      expected = _describe_mismatch(value, hints[name])
+      if expected:
+        raise ValueError(f'{cls.__name__}.{name}={value!r} must be {expected}.')
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+
+
+def _describe_mismatch(value: Any, annotation: Any) -> str:
+  """'' if `value` (a JSON value) fits the field type `annotation`, else what it must be, e.g. 'an integer'."""
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  if origin is typing.Union:  # Optional[X]
+    if value is None:
+      return ''
+    inner = [a for a in args if a is not type(None)]
+    expected = _describe_mismatch(value, inner[0])
+    return f'{expected} or null' if expected else ''
+  if origin is tuple:
+    if not isinstance(value, (list, tuple)):
+      return f'a list, e.g. [{_example(args[0])}]'
+    for element in value:
+      expected = _describe_mismatch(element, args[0])
+      if expected:
+        return f'a list of which every element is {expected}'
+    return ''
+  if annotation is bool:
+    return '' if isinstance(value, bool) else 'true or false'
+  if annotation is int:
+    return '' if isinstance(value, int) and not isinstance(value, bool) else 'an integer'
+  if annotation is float:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return '' if number and math.isfinite(value) else 'a finite number'
+  if annotation is str:
+    return '' if isinstance(value, str) else 'a string'
+  return ''
+
+
+def _example(annotation: Any) -> str:
+  return {int: '1', float: '0.5', str: '"name"'}.get(annotation, '...')
 
 
 def check_optimizer(name: str) -> None:

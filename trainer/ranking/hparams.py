@@ -133,6 +133,11 @@ class RankingHyperparameters(ConfigCodec):
     if self.early_stopping_patience and not self.validation_fraction:
       raise ValueError(f'early_stopping_patience={self.early_stopping_patience} needs a validation slice: set '
                        'validation_fraction > 0 (e.g. 0.05).')
+    for name in ('context_features', 'user_slope_features'):
+      unknown = [f for f in getattr(self, name) if f not in features.CONTEXT_FEATURES]
+      if unknown:
+        raise ValueError(f'{name} names {unknown}, which are not context features; choose among '
+                         f'{list(features.CONTEXT_FEATURES)}.')
     if self.user_slope_l2 < 0:
       raise ValueError(f'user_slope_l2={self.user_slope_l2} must be >= 0.')
     if self.user_slope_features and self.user_features is not None and features.USER_ID not in self.user_features:

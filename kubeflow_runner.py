@@ -153,6 +153,7 @@ def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_pat
           use_pipeline_spec_2_1=True))
   pipeline_job = runner.run(tfx_pipeline, write_out=False)
   spec = pipeline_job['pipelineSpec']
+  restrict_blessing_resolvers(spec)
   spec['defaultPipelineRoot'] = tfx_pipeline.pipeline_info.pipeline_root
   json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # Fails on a field KFP would not know.
   output_dir = os.path.dirname(output_path)
@@ -163,6 +164,37 @@ def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_pat
             f'# Compiled by kubeflow_runner.py from TFX ({spec.get("sdkVersion", "")}).\n')
     yaml.safe_dump(spec, f, sort_keys=True)
   return spec
+
+
+# Resolver node -> the gate whose blessings name its last blessed model.
+BLESSING_RESOLVER_GATES = {
+    configs.RANKING_MODEL_RESOLVER_ID: configs.RANKING_SEGMENT_GATE_ID,
+    configs.RETRIEVAL_MODEL_RESOLVER_ID: configs.RETRIEVAL_GATE_ID,
+}
+
+
+def restrict_blessing_resolvers(spec: Dict[str, Any]) -> None:
+  """Makes each last-blessed-model resolver of a compiled PipelineSpec read only its own gate's blessings.
+
+  TFX's Kubeflow V2 compiler turns a LatestBlessedModelStrategy resolver into a query for the latest LIVE
+  ModelBlessing with blessed=1, whatever the channel's producer_component_id says (tfx 1.16
+  `step_builder._build_resolver_for_latest_model_blessing`). Both resolvers would then take the same artifact:
+  possibly the ranking Evaluator's blessing of a model the segment gate refused, or the other model's. Our gates
+  mark their blessings with `configs.BLESSING_GATE_KEY`; this adds that condition to each query (in place).
+
+  Raises:
+    RuntimeError: if a resolver's query is not where TFX 1.16 puts it (a TFX upgrade changed the compiler), so the
+      restriction is never silently lost.
+  """
+  executors = spec.get('deploymentSpec', {}).get('executors', {})
+  for resolver_id, gate_id in BLESSING_RESOLVER_GATES.items():
+    label = f'{resolver_id}-model-blessing-resolver_executor'
+    queries = executors.get(label, {}).get('resolver', {}).get('outputArtifactQueries', {})
+    if not queries or any('tfx.ModelBlessing' not in q.get('filter', '') for q in queries.values()):
+      raise RuntimeError(f'The compiled spec has no ModelBlessing query for {resolver_id} under {label!r}; the TFX '
+                         'compiler changed: update kubeflow_runner.restrict_blessing_resolvers.')
+    for query in queries.values():
+      query['filter'] += f' AND metadata.{configs.BLESSING_GATE_KEY}.string_value="{gate_id}"'
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -26,6 +26,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact
 
 from components import segment_rules
+from pipeline import configs
 
 # TFMA metric names of the metrics the rule reads (configured in pipeline/eval_configs.py).
 RMSE_METRIC = 'root_mean_squared_error'
@@ -142,6 +143,7 @@ def gate(model: artifact.Artifact, evaluation: artifact.Artifact, evaluator_bles
                reasons)
 
   blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
+  blessing.set_string_custom_property(configs.BLESSING_GATE_KEY, configs.RANKING_SEGMENT_GATE_ID)
   blessing.set_string_custom_property(CURRENT_MODEL_KEY, model.uri)
   blessing.set_int_custom_property(CURRENT_MODEL_ID_KEY, model.id)
   if evaluator_blessing.has_custom_property(BASELINE_MODEL_ID_KEY):

@@ -258,3 +258,24 @@ def test_local_runs_switch_to_multi_processing_at_two_million_rows():
   assert beam_args.local_beam_pipeline_args(1_999_999) == []
   assert beam_args.local_beam_pipeline_args(2_000_000) == [
       '--runner=DirectRunner', '--direct_running_mode=multi_processing', '--direct_num_workers=0']
+
+
+def test_each_blessing_resolver_reads_only_its_own_gates_blessings(compiled):
+  # TFX's compiler gives both resolvers the same query (any blessed ModelBlessing); the runner adds the gate.
+  executors = compiled[1].executors
+  filters = {resolver: [q.filter for q in executors[f'{resolver}-model-blessing-resolver_executor']
+                        .resolver.output_artifact_queries.values()]
+             for resolver in ('latest_blessed_ranking_model_resolver', 'latest_blessed_retrieval_model_resolver')}
+  assert filters == {
+      'latest_blessed_ranking_model_resolver': [
+          'schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.blessed.number_value=1'
+          ' AND metadata.blessing_gate.string_value="ranking_segment_gate"'],
+      'latest_blessed_retrieval_model_resolver': [
+          'schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.blessed.number_value=1'
+          ' AND metadata.blessing_gate.string_value="retrieval_gate"'],
+  }
+
+
+def test_a_compiler_that_moved_the_blessing_query_is_refused():
+  with pytest.raises(RuntimeError, match='latest_blessed_ranking_model_resolver'):
+    kubeflow_runner.restrict_blessing_resolvers({'deploymentSpec': {'executors': {}}})

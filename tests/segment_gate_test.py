@@ -105,6 +105,8 @@ def test_pipeline_refuses_a_model_that_serves_one_segment_much_worse(tmp_path):
   gate_blessing = outputs[configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
   assert evaluator_blessing.custom_properties[segment_gate.BLESSED_KEY].int_value == 1
   assert gate_blessing.custom_properties[segment_gate.BLESSED_KEY].int_value == 0
+  # What the Kubeflow resolver of the last blessed ranking model filters on (kubeflow_runner.py).
+  assert gate_blessing.custom_properties['blessing_gate'].string_value == 'ranking_segment_gate'
   reasons = json.loads(gate_blessing.custom_properties[segment_gate.REASONS_KEY].string_value)
   assert any(r.startswith('user_gender=F ') for r in reasons), reasons
   report = segment_gate.read_report(gate_blessing.uri)

@@ -28,6 +28,8 @@ MODEL_EVALUATION_TYPE = 'ModelEvaluation'
 # The file TFMA writes beside its metrics in every evaluation output.
 TFMA_EVAL_CONFIG_FILE = 'eval_config.json'
 MODEL_BLESSING_TYPE = 'ModelBlessing'
+# The segment gate's verdict beside its blessing (components.segment_gate.REPORT_FILE; not imported: TFMA).
+SEGMENT_GATE_FILE = 'segment_gate.json'
 MODEL_RUN_TYPE = 'ModelRun'
 PUSHED_MODEL_TYPE = 'PushedModel'
 
@@ -461,6 +463,49 @@ def metric_artifacts(store: metadata_store.MetadataStore, run: PipelineRun) -> L
         found.append(MetricArtifact(component.component_id, key, _type_name(store, artifact), artifact.uri,
                                     metrics, blessed))
   return found
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentGateReport:
+  """What a segment gate decided (components/segment_gate.py): its `segment_gate.json` and its settings.
+
+  Attributes:
+    component_id: the gate's node id.
+    blessed: its verdict.
+    overall_rmse: the candidate's overall eval RMSE (stars).
+    max_margin: the allowed margin over the overall RMSE (stars); None if the execution does not record it.
+    min_examples: segments with fewer eval examples are reported, not gated; None if not recorded.
+    segments: one dict per segment: column, value, rmse, example_count, margin, gated, baseline_rmse, violations.
+  """
+  component_id: str
+  blessed: bool
+  overall_rmse: float
+  max_margin: Optional[float]
+  min_examples: Optional[int]
+  segments: List[Dict]
+
+
+def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) -> List[SegmentGateReport]:
+  """The segment gate verdicts of `run` (ModelBlessing outputs holding SEGMENT_GATE_FILE)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow; only here; reads gs:// URIs too)
+  reports = []
+  for component in run.components:
+    for artifacts in _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS).values():
+      for artifact in artifacts:
+        path = os.path.join(artifact.uri, SEGMENT_GATE_FILE)
+        if _type_name(store, artifact) != MODEL_BLESSING_TYPE or not tf.io.gfile.exists(path):
+          continue
+        with tf.io.gfile.GFile(path) as f:
+          verdict = json.load(f)
+        [execution] = store.get_executions_by_id([component.execution_id])
+        settings = execution.custom_properties
+        reports.append(SegmentGateReport(
+            component_id=component.component_id, blessed=bool(verdict['passed']),
+            overall_rmse=float(verdict['overall_rmse']),
+            max_margin=settings['max_margin'].double_value if 'max_margin' in settings else None,
+            min_examples=settings['min_examples'].int_value if 'min_examples' in settings else None,
+            segments=list(verdict['segments'])))
+  return reports
 
 
 # ------------------------------------------------------------------------------------------ anomalies

@@ -70,6 +70,7 @@ def build_report(store: metadata_store.MetadataStore, pipeline_name: str, run: q
           '<h2>Anomalies</h2>', _anomalies_section(queries.split_anomalies(store, run)),
           '<h2>Training curves</h2>', _training_section(artifacts),
           '<h2>Evaluation per slice</h2>', _evaluation_section(queries.model_validations(store, run)),
+          '<h2>Segment gate</h2>', _segment_gate_section(queries.segment_gate_reports(store, run)),
           '<h2>Retrieval and other metrics</h2>', _metric_artifacts_section(queries.metric_artifacts(store, run)),
           '<h2>Served versions</h2>', _served_section(serving_dir, artifacts)]
   return ('<!DOCTYPE html><html><head><meta charset="utf-8">'
@@ -222,10 +223,38 @@ def _evaluation_section(validations: List[queries.ModelValidation]) -> str:
     segment_bars = [(s.slice, s.metrics[RMSE_METRIC]) for s in v.slices
                     if RMSE_METRIC in s.metrics and (s.slice == queries.OVERALL_SLICE or
                                                      s.slice.split('=', 1)[0] in features.USER_SEGMENT_COLUMNS)]
-    upper = [t.upper_bound for t in v.thresholds if t.metric == RMSE_METRIC and t.upper_bound is not None]
-    parts.append(charts.bar_chart('RMSE per user segment (stars)', segment_bars, upper[0] if upper else None))
+    # No threshold line: the Evaluator's RMSE bound applies to the overall slice only; the segment gate's rule
+    # (overall RMSE + margin, gated segments only) is drawn in its own section.
+    parts.append(charts.bar_chart('RMSE per user segment (stars)', segment_bars))
     names = sorted({n for s in v.slices for n in s.metrics})
     parts.append(_table(['slice'] + names, [[s.slice] + [s.metrics.get(n) for n in names] for s in v.slices]))
+  return '\n'.join(parts)
+
+
+def segment_gate_bars(report: queries.SegmentGateReport) -> Tuple[List[Tuple[str, float]], Optional[float]]:
+  """The gated user segments' RMSE (stars) as chart bars, worst margin first, and the gate's line: overall RMSE
+  + max_margin (None when the margin is not recorded)."""
+  gated = sorted((row for row in report.segments if row['gated'] and row['column'] in features.USER_SEGMENT_COLUMNS),
+                 key=lambda row: -row['margin'])
+  bars = [(f'{row["column"]}={row["value"]}', row['rmse']) for row in gated]
+  return bars, None if report.max_margin is None else report.overall_rmse + report.max_margin
+
+
+def _segment_gate_section(reports: List[queries.SegmentGateReport]) -> str:
+  if not reports:
+    return '<p>No segment gate output in this run.</p>'
+  parts = []
+  for report in reports:
+    verdict = ('blessed', 'BLESSED') if report.blessed else ('not-blessed', 'NOT BLESSED')
+    parts.append(f'<h3>{html.escape(report.component_id)}: <span class="{verdict[0]}">{verdict[1]}</span></h3>')
+    margin = 'not recorded' if report.max_margin is None else f'{report.max_margin:g}'
+    parts.append(f'<p>Overall RMSE {report.overall_rmse:.4f}; a segment with at least {report.min_examples} eval '
+                 f'examples may be at most {margin} stars above it (the dashed line).</p>')
+    bars, line = segment_gate_bars(report)
+    parts.append(charts.bar_chart('RMSE per gated user segment (stars)', bars, line))
+    parts.append(_table(['segment', 'examples', 'RMSE', 'margin', 'gated', 'last blessed RMSE', 'violations'],
+                        [[f'{r["column"]}={r["value"]}', r['example_count'], r['rmse'], r['margin'], r['gated'],
+                          r['baseline_rmse'], '; '.join(r['violations'])] for r in report.segments]))
   return '\n'.join(parts)
 
 

@@ -1,5 +1,6 @@
 """Inspection without a pipeline run: clear errors on missing or foreign stores, chart geometry, text tables."""
 
+import dataclasses
 import os
 import sqlite3
 
@@ -96,3 +97,20 @@ def test_text_table_and_slice_names():
   assert queries.slice_name((('user_gender', 'F'),)) == 'user_gender=F'
   assert queries.slice_name((('user_gender', b'M'), ('user_age_bucket', '<18'))) == (
       'user_gender=M & user_age_bucket=<18')
+
+
+def test_segment_gate_bars_are_the_gated_user_segments_worst_first_against_overall_plus_margin():
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  rows = [
+      {'column': 'user_gender', 'value': 'F', 'rmse': 0.95, 'margin': 0.06, 'gated': True},
+      {'column': 'user_gender', 'value': 'M', 'rmse': 0.87, 'margin': -0.02, 'gated': True},
+      {'column': 'user_occupation', 'value': 'writer', 'rmse': 1.01, 'margin': 0.12, 'gated': False},  # too few
+      {'column': 'item_popularity_bucket', 'value': 'tail', 'rmse': 0.99, 'margin': 0.10, 'gated': True},  # item
+      {'column': 'user_age_bucket', 'value': '45-49', 'rmse': 0.98, 'margin': 0.09, 'gated': True},
+  ]
+  gate = queries.SegmentGateReport(component_id='ranking_segment_gate', blessed=False, overall_rmse=0.89,
+                                   max_margin=0.08, min_examples=500, segments=rows)
+  bars, line = report.segment_gate_bars(gate)
+  assert bars == [('user_age_bucket=45-49', 0.98), ('user_gender=F', 0.95), ('user_gender=M', 0.87)]
+  assert line == pytest.approx(0.97)  # 0.89 + 0.08: only 45-49 is over it
+  assert report.segment_gate_bars(dataclasses.replace(gate, max_margin=None))[1] is None

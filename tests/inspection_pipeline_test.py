@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from inspection import cli, queries, report
-from pipeline import configs
+from pipeline import configs, run_summary
 
 pytestmark = pytest.mark.slow
 
@@ -188,6 +188,17 @@ def test_html_report_shows_the_run_offline_in_chromium(fixture_pipeline_run, tmp
   assert 'user_gender=F' in text and 'user_gender=M' in text
   store = cli.store_from_flags(cli.parse_args(['--output-dir', fixture_pipeline_run.output_dir, 'runs']))
   run = queries.require_run(store, configs.PIPELINE_NAME, fixture_pipeline_run.output_dir)
+  # The segment gate's own section: its verdict, rule and the gated segments against overall + margin.
+  [gate] = queries.segment_gate_reports(store, run)
+  blessing = run_summary.latest_run(store, configs.PIPELINE_NAME).output_artifacts[
+      configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
+  with open(os.path.join(blessing.uri, 'segment_gate.json'), encoding='utf-8') as f:
+    verdict = json.load(f)
+  assert (gate.component_id, gate.blessed, gate.overall_rmse, gate.segments) == (
+      configs.RANKING_SEGMENT_GATE_ID, verdict['passed'], verdict['overall_rmse'], verdict['segments'])
+  assert (gate.max_margin, gate.min_examples) == (0.08, 500)  # the fixture run's settings: the defaults
+  assert f'{configs.RANKING_SEGMENT_GATE_ID}: {"BLESSED" if gate.blessed else "NOT BLESSED"}' in text
+  assert f'Overall RMSE {gate.overall_rmse:.4f}; a segment with at least 500 eval examples may be at most 0.08' in text
   metric_artifacts = queries.metric_artifacts(store, run)
   if metric_artifacts:  # E.g. the retrieval gate's recall@k, once the pipeline has it.
     for m in metric_artifacts:
@@ -204,3 +215,4 @@ def test_html_report_shows_the_run_offline_in_chromium(fixture_pipeline_run, tmp
   subprocess.run(_chromium_args(tmp_path) + [f'--screenshot={screenshot}', out.as_uri()], capture_output=True,
                  timeout=120, check=True)
   assert screenshot.stat().st_size > 10_000
+

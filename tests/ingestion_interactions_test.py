@@ -139,11 +139,16 @@ def test_missing_file(tmp_path: pathlib.Path) -> None:
     assert e.value.line is None
 
 
-def test_non_utf8_names_line_and_column(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER},item_title\nu1,i1,4,1,ok\nu2,i2,4,1,Caf\xe9\n'.encode('latin-1'))
+@pytest.mark.parametrize('content, line, column', [
+    (f'{HEADER},item_title\nu1,i1,4,1,ok\nu2,i2,4,1,Caf\xe9\n'.encode('latin-1'), 3, 'item_title'),
+    # After a BOM: its three bytes must not shift the position (line 3's user_id holds 0xe9, a Latin-1 e-acute).
+    (b'\xef\xbb\xbf' + f'{HEADER},item_title\nu1,i1,4,1,ok\n'.encode() + b'u\xe9,i2,4,2,ok\n', 3, 'user_id'),
+])
+def test_non_utf8_names_line_and_column(tmp_path: pathlib.Path, content: bytes, line: int, column: str) -> None:
+    path = _write(tmp_path, content)
     with pytest.raises(il.InteractionsFormatError) as e:
         il.read_interactions(path)
-    assert (e.value.line, e.value.column) == (3, 'item_title')
+    assert (e.value.line, e.value.column) == (line, column)
     assert 'byte 0xe9 is not valid UTF-8' in str(e.value)
 
 
@@ -186,16 +191,6 @@ def test_leading_zeros_and_integers_beyond_int64_make_a_code_column() -> None:
 def test_zip_codes_keep_their_leading_zero(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,1,01002\nu2,i1,4,2,02139\n')
     assert il.read_interactions(path).column('user_zip') == ['01002', '02139']
-
-
-def test_a_bad_byte_after_a_bom_is_placed_on_its_own_line_and_column(tmp_path: pathlib.Path) -> None:
-    # Line 3's user_id holds 0xe9 (Latin-1 e-acute); the BOM's three bytes must not shift the position.
-    path = _write(tmp_path, b'\xef\xbb\xbf' + f'{HEADER},item_title\nu1,i1,4,1,ok\n'.encode() +
-                  b'u\xe9,i2,4,2,ok\n')
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert (e.value.line, e.value.column) == (3, 'user_id')
-    assert 'byte 0xe9' in str(e.value)
 
 
 def test_a_rating_scale_beyond_float32_is_refused(tmp_path: pathlib.Path) -> None:

@@ -76,14 +76,19 @@ def _gate_and_push(examples, model, baseline, tmp_path, name, serving_dir):
   return blessed, evaluation, blessing, pushed
 
 
-def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
+def _examples_and_transform(tmp_path):
+  """(train rows, eval rows, their Examples artifact with both splits, the Transform output of the train rows)."""
   train_rows, eval_rows = _rows()
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / 'examples')
   examples.split_names = json.dumps(['train', 'eval'])
   write_split(train_rows, os.path.join(examples.uri, 'Split-train', 'data.gz'))
   write_split(eval_rows, os.path.join(examples.uri, 'Split-eval', 'data.gz'))
-  tf_transform_output = analyzed_copy(train_rows, str(tmp_path / 'transform'))
+  return train_rows, eval_rows, examples, analyzed_copy(train_rows, str(tmp_path / 'transform'))
+
+
+def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
+  train_rows, eval_rows, examples, tf_transform_output = _examples_and_transform(tmp_path)
   serving_dir = str(tmp_path / 'serving' / 'retrieval')
 
   good = _export_model(str(tmp_path / 'good'), tf_transform_output, train_rows, eval_rows, truth_score=1.0)
@@ -117,13 +122,7 @@ def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
 
 
 def test_items_new_since_the_last_blessed_model_count_as_its_misses(tmp_path):
-  train_rows, eval_rows = _rows()
-  examples = standard_artifacts.Examples()
-  examples.uri = str(tmp_path / 'examples')
-  examples.split_names = json.dumps(['train', 'eval'])
-  write_split(train_rows, os.path.join(examples.uri, 'Split-train', 'data.gz'))
-  write_split(eval_rows, os.path.join(examples.uri, 'Split-eval', 'data.gz'))
-  tf_transform_output = analyzed_copy(train_rows, str(tmp_path / 'transform'))
+  train_rows, eval_rows, examples, tf_transform_output = _examples_and_transform(tmp_path)
   # The last blessed model predates user u0's two eval items: its catalogue lacks them.
   old_eval_rows = [r for r in eval_rows if r[features.USER_ID] != 'u0']
   baseline = _export_model(str(tmp_path / 'old'), tf_transform_output, train_rows, old_eval_rows, truth_score=1.0)

@@ -32,14 +32,19 @@ class FailingLoader(degraded.FakeLoader):
     return super().__call__(serving_dir, versions)
 
 
+def _serving_dir(tmp_path, *versions) -> str:
+  """`tmp_path` holding a complete version for each (model, version) given."""
+  for model, version in versions:
+    degraded.mark_complete(str(tmp_path), model, version)
+  return str(tmp_path)
+
+
 def _served(registry: models.ModelRegistry) -> models.ServedVersions:
   return registry.current().versions
 
 
 def test_a_bad_ranking_version_does_not_hold_back_a_new_retrieval_version(tmp_path):
-  serving_dir = str(tmp_path)
-  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
-  degraded.mark_complete(serving_dir, RANKING, 1)
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1))
   loader = FailingLoader(lambda v: v.ranking == 2)
   registry = models.ModelRegistry(serving_dir, loader=loader)
   assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
@@ -61,9 +66,7 @@ def test_a_bad_ranking_version_does_not_hold_back_a_new_retrieval_version(tmp_pa
 
 
 def test_a_bad_retrieval_version_is_skipped_until_a_newer_one(tmp_path):
-  serving_dir = str(tmp_path)
-  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
-  degraded.mark_complete(serving_dir, RANKING, 1)
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1))
   loader = FailingLoader(lambda v: v.retrieval == 2)
   registry = models.ModelRegistry(serving_dir, loader=loader)
   assert registry.refresh()
@@ -80,18 +83,13 @@ def test_a_bad_retrieval_version_is_skipped_until_a_newer_one(tmp_path):
 
 
 def test_first_load_with_a_bad_ranking_version_serves_the_previous_ranking_version(tmp_path):
-  serving_dir = str(tmp_path)
-  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
-  degraded.mark_complete(serving_dir, RANKING, 1)
-  degraded.mark_complete(serving_dir, RANKING, 2)
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1), (RANKING, 2))
   registry = models.ModelRegistry(serving_dir, loader=FailingLoader(lambda v: v.ranking == 2))
   assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
 
 
 def test_a_backend_error_that_may_pass_skips_nothing(tmp_path):
-  serving_dir = str(tmp_path)
-  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
-  degraded.mark_complete(serving_dir, RANKING, 1)
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1))
   outage = {'on': True}
   loader = FailingLoader(lambda v: outage['on'],
                          error=lambda: models.BackendError('TF Serving did not answer', retryable=True))
@@ -103,10 +101,7 @@ def test_a_backend_error_that_may_pass_skips_nothing(tmp_path):
 
 
 def test_a_backend_error_of_the_version_itself_skips_it(tmp_path):
-  serving_dir = str(tmp_path)
-  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
-  degraded.mark_complete(serving_dir, RANKING, 1)
-  degraded.mark_complete(serving_dir, RANKING, 2)
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1), (RANKING, 2))
   loader = FailingLoader(lambda v: v.ranking == 2,
                          error=lambda: models.BackendError('answered 400: bad input', retryable=False))
   registry = models.ModelRegistry(serving_dir, loader=loader)
@@ -114,8 +109,7 @@ def test_a_backend_error_of_the_version_itself_skips_it(tmp_path):
 
 
 def test_the_poller_survives_an_unexpected_error(tmp_path):
-  serving_dir = str(tmp_path)
-  degraded.mark_complete(serving_dir, RETRIEVAL, 1)
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1))
   calls = {'n': 0}
 
   def fails_first(_):

@@ -113,7 +113,20 @@ def test_template_entries_must_point_at_their_model_directory(tmp_path):
     tf_serving_config.servable_config(template, str(tmp_path))
 
 
-class StandInTFServing:
+class LoopbackServer:
+  """A threaded HTTP server on a free loopback port (`url`), serving until `close()`."""
+
+  def _start(self, handler: type) -> None:
+    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
+    threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+  def close(self) -> None:
+    self.server.shutdown()
+    self.server.server_close()
+
+
+class StandInTFServing(LoopbackServer):
   """Answers TF Serving's REST API for the versions in `available` from the SavedModels on disk."""
 
   def __init__(self, serving_dir: str):
@@ -164,13 +177,7 @@ class StandInTFServing:
       def log_message(self, *args: Any) -> None:
         pass
 
-    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
-    threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-  def close(self) -> None:
-    self.server.shutdown()
-    self.server.server_close()
+    self._start(Handler)
 
 
 @pytest.fixture()
@@ -208,7 +215,7 @@ def test_tf_serving_errors_are_raised_with_the_answer(stand_in):
   assert retrieval_export.SERVING_SIGNATURE == ranking_export.SERVING_SIGNATURE == 'serving_default'
 
 
-class SlowFirstAnswer:
+class SlowFirstAnswer(LoopbackServer):
   """A server answering every call with a model status, the first one after `delay_s` seconds."""
 
   def __init__(self, delay_s: float):
@@ -234,13 +241,7 @@ class SlowFirstAnswer:
       def log_message(self, *args: Any) -> None:
         pass
 
-    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
-    threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-  def close(self) -> None:
-    self.server.shutdown()
-    self.server.server_close()
+    self._start(Handler)
 
 
 def test_a_timed_out_call_does_not_spoil_the_threads_next_calls():

@@ -6,6 +6,7 @@ model served before it stays in place.
 """
 
 import glob
+import json
 import os
 import shutil
 
@@ -50,6 +51,32 @@ def test_pushed_model_answers_with_the_rest_of_the_output_deleted(fixture_pipeli
   ratings = predictions[export.PREDICTIONS_OUTPUT].numpy()
   assert ratings.shape == (5, 1) and ratings.dtype == np.float32
   assert np.all((ratings > 0.0) & (ratings < 6.0))  # stars, centred on the training mean
+
+
+def test_interactions_with_only_the_required_columns_train_bless_push_and_answer(tmp_path):
+  # The generic format's smallest file: no user_* or item_* column, no curated schema (inferred from the data).
+  generated = interactions_lib.read_interactions(pipeline_runs.write_fixture_interactions(str(tmp_path / 'full.csv')))
+  csv = str(tmp_path / 'required_only.csv')
+  interactions_lib.write_interactions(interactions_lib.Interactions(
+      columns={c: generated.column(c) for c in features.REQUIRED_COLUMNS},
+      column_types={c: generated.column_types[c] for c in features.REQUIRED_COLUMNS}), csv)
+  run = pipeline_runs.run_pipeline(str(tmp_path / 'output'), csv, schema_path=None)
+  assert run.exit_code == 0
+  assert len(run.pushed_versions(configs.RANKING_SERVING_SUBDIR)) == 1
+  assert len(run.pushed_versions(configs.RETRIEVAL_SERVING_SUBDIR)) == 1
+  # Without user columns the gate can slice by item popularity only (720 rows, 144 eval: none gated at 500).
+  store = run_summary.open_store(os.path.join(run.output_dir, configs.METADATA_FILE))
+  blessing = run_summary.latest_run(store, configs.PIPELINE_NAME).output_artifacts[
+      configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
+  with open(os.path.join(blessing.uri, 'segment_gate.json'), encoding='utf-8') as f:
+    segments = json.load(f)['segments']
+  assert sorted((s['column'], s['value'], s['gated']) for s in segments) == [
+      ('item_popularity_bucket', 'head', False), ('item_popularity_bucket', 'tail', False),
+      ('item_popularity_bucket', 'torso', False)]
+  model = tf.saved_model.load(run.pushed_versions(configs.RANKING_SERVING_SUBDIR)[0])
+  ratings = model.signatures[export.SERVING_SIGNATURE](examples=_serving_requests(csv, 3))[
+      export.PREDICTIONS_OUTPUT].numpy()
+  assert ratings.shape == (3, 1) and np.all((ratings > 0.0) & (ratings < 6.0))
 
 
 def test_run_summary_lists_every_component(fixture_pipeline_run):

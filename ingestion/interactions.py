@@ -417,7 +417,7 @@ def _check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f'rating_scale must be finite with min < max, got {rating_scale!r}. '
                          'Fix: pass e.g. --rating-scale 1 5.')
-    if max(abs(low), abs(high)) > _FLOAT32_MAX:
+    if not (fits_float32(low) and fits_float32(high)):
         raise ValueError(f'rating_scale {rating_scale!r} goes beyond float32 (+-{_FLOAT32_MAX:.4g}), the type '
                          'ratings are stored as. Fix: pass e.g. --rating-scale 1 5.')
     return low, high
@@ -520,7 +520,7 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
                 path, f'value {value!r} is not a finite number',
                 'write a finite number, or leave the field empty for a missing value', line=line,
                 column=name)
-        if column_type == ColumnType.FLOAT and abs(parsed) > _FLOAT32_MAX:
+        if column_type == ColumnType.FLOAT and not fits_float32(parsed):
             raise InteractionsFormatError(
                 path, f'value {value!r} is beyond float32 (+-{_FLOAT32_MAX:.4g}), the type features are stored as',
                 'rescale the column (e.g. to thousands), or leave the field empty for a missing value',

@@ -71,18 +71,32 @@ def _staging_file(staging_dir: str, suffix: str) -> str:
     return os.path.join(staging_dir, f'{os.getpid()}-{uuid.uuid4().hex}{suffix}')
 
 
-def _write_if_changed(staging_dir: str, final_path: str, write: Callable[[str], T]) -> Tuple[T, bool]:
-    """Calls `write(staged_path)` then `replace_if_changed`; returns (what write returned, whether changed).
+def _write_if_changed(staging_dir: str,
+                      writers: Sequence[Tuple[str, Callable[[str], T]]]) -> Tuple[List[T], List[str]]:
+    """Stages every file, then replaces each final file whose content changed.
 
-    The staged file is removed if `write` fails.
+    Each `write(staged_path)` runs before any final file is replaced, so a failure leaves the previous files
+    together. Staged files (and `staging_dir`, once empty) are removed either way.
+
+    Args:
+      staging_dir: where files are written first (outside any folder a reader watches).
+      writers: (final path, write) pairs; `write` writes the file at the path it is given.
+
+    Returns:
+      (what each write returned, the final paths that were (re)written), in the order of `writers`.
     """
-    staged = _staging_file(staging_dir, os.path.basename(final_path))
+    staged: List[str] = []
     try:
-        result = write(staged)
-        return result, replace_if_changed(staged, final_path)
+        results = []
+        for final, write in writers:
+            staged.append(_staging_file(staging_dir, os.path.basename(final)))
+            results.append(write(staged[-1]))
+        return results, [final for (final, _), new in zip(writers, staged) if replace_if_changed(new, final)]
     finally:
-        if os.path.exists(staged):
-            os.remove(staged)
+        for path in staged:
+            if os.path.exists(path):
+                os.remove(path)
+        _remove_if_empty(staging_dir)
 
 
 def replace_if_changed(new_path: str, final_path: str) -> bool:
@@ -175,29 +189,17 @@ def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir:
     interactions = with_recent_ratings(interactions, indices.train)
     examples_dir = os.path.join(output_dir, EXAMPLES_DIR_NAME)
     catalog_path = os.path.join(output_dir, CATALOG_DIR_NAME, CATALOG_FILE_NAME)
-    # Every file is written to staging (outside examples_dir, so ImportExampleGen never sees half-written files)
-    # before any replaces its predecessor: a failure leaves the previous train, eval and catalog files together.
-    staging_dir = os.path.join(output_dir, STAGING_DIR_NAME)
+    # Staging lives outside examples_dir so ImportExampleGen never sees half-written files; every file is staged
+    # before any is replaced, so a failure leaves the previous train, eval and catalog files together.
     writers: List[Tuple[str, Callable[[str], int]]] = [
         (examples_lib.example_path(examples_dir, split_name),
          lambda path, rows=split_indices: examples_lib.write_tfrecord(
              examples_lib.serialize_interactions(interactions, rows), path))
         for split_name, split_indices in ((splits.TRAIN_SPLIT, indices.train), (splits.EVAL_SPLIT, indices.eval))]
     writers.append((catalog_path, lambda path: _write_catalog(interactions, path)))
-    staged: List[str] = []
-    try:
-        written = []
-        for final, write in writers:
-            staged.append(_staging_file(staging_dir, os.path.basename(final)))
-            written.append(write(staged[-1]))
-        changed = [final for (final, _), new in zip(writers, staged) if replace_if_changed(new, final)]
-    finally:
-        for path in staged:
-            if os.path.exists(path):
-                os.remove(path)
-        _remove_if_empty(staging_dir)
-    counts = {splits.TRAIN_SPLIT: written[0], splits.EVAL_SPLIT: written[1]}
-    num_items = written[2]
+    (num_train, num_eval, num_items), changed = _write_if_changed(
+        os.path.join(output_dir, STAGING_DIR_NAME), writers)
+    counts = {splits.TRAIN_SPLIT: num_train, splits.EVAL_SPLIT: num_eval}
 
     logging.info('Prepared %s examples (%s split) and %d catalog items under %s; rewritten: %s',
                  counts, split.method, num_items, output_dir, changed or 'nothing (all up to date)')
@@ -223,10 +225,8 @@ def write_movielens_csv(data_dir: Optional[str], output_dir: str,
     """
     ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
     path = os.path.join(output_dir, MOVIELENS_CSV_NAME)
-    staging_dir = os.path.join(output_dir, STAGING_DIR_NAME)
-    _write_if_changed(staging_dir, path,
-                      lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged))
-    _remove_if_empty(staging_dir)
+    _write_if_changed(os.path.join(output_dir, STAGING_DIR_NAME),
+                      [(path, lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged))])
     return path
 
 

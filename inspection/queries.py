@@ -28,8 +28,6 @@ MODEL_EVALUATION_TYPE = 'ModelEvaluation'
 # The file TFMA writes beside its metrics in every evaluation output.
 TFMA_EVAL_CONFIG_FILE = 'eval_config.json'
 MODEL_BLESSING_TYPE = 'ModelBlessing'
-# The segment gate's verdict beside its blessing (components.segment_gate.REPORT_FILE; not imported: TFMA).
-SEGMENT_GATE_FILE = 'segment_gate.json'
 MODEL_RUN_TYPE = 'ModelRun'
 PUSHED_MODEL_TYPE = 'PushedModel'
 
@@ -486,17 +484,19 @@ class SegmentGateReport:
 
 
 def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) -> List[SegmentGateReport]:
-  """The segment gate verdicts of `run` (ModelBlessing outputs holding SEGMENT_GATE_FILE)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow; only here; reads gs:// URIs too)
+  """The segment gate verdicts of `run` (ModelBlessing outputs holding the gate's `segment_gate.REPORT_FILE`)."""
+  # pylint: disable=g-import-not-at-top  (TensorFlow and TFMA are slow to import; only here)
+  import tensorflow as tf
+  from components import segment_gate
+  # pylint: enable=g-import-not-at-top
   reports = []
   for component in run.components:
     for artifacts in _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS).values():
       for artifact in artifacts:
-        path = os.path.join(artifact.uri, SEGMENT_GATE_FILE)
-        if _type_name(store, artifact) != MODEL_BLESSING_TYPE or not tf.io.gfile.exists(path):
+        if _type_name(store, artifact) != MODEL_BLESSING_TYPE or not tf.io.gfile.exists(
+            os.path.join(artifact.uri, segment_gate.REPORT_FILE)):
           continue
-        with tf.io.gfile.GFile(path) as f:
-          verdict = json.load(f)
+        verdict = segment_gate.read_report(artifact.uri)
         [execution] = store.get_executions_by_id([component.execution_id])
         settings = execution.custom_properties
         reports.append(SegmentGateReport(

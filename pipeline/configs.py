@@ -61,7 +61,7 @@ class RankingGate:
   max_rmse_increase: float = 0.01
 
   def __post_init__(self) -> None:
-    if not self.max_rmse > 0 or not math.isfinite(self.max_rmse):  # `not >` refuses NaN too
+    if not 0 < self.max_rmse < math.inf:  # refuses NaN too
       raise ValueError(f'max_rmse={self.max_rmse} must be a positive number (stars).')
     if not 0 <= self.max_rmse_increase < math.inf:
       raise ValueError(f'max_rmse_increase={self.max_rmse_increase} must be >= 0 (stars).')

@@ -288,11 +288,9 @@ class ModelRegistry:
         logging.info('Versions %s are not available yet (still serving %s): %s', versions, served, e)
         return False
       except (BackendError, *_LOAD_ERRORS) as e:
-        if isinstance(e, BackendError) and e.retryable:
+        if (isinstance(e, BackendError) and e.retryable) or not self._skip_failed(versions, e, served):
           logging.warning('Could not load model versions %s (still serving %s), retrying at the next poll: %s',
                           versions, served, e)
-          return False
-        if not self._skip_failed(versions, e, served):
           return False
         continue
       break
@@ -324,8 +322,6 @@ class ModelRegistry:
         culprit = (RANKING_MODEL, versions.ranking)
       except (VersionNotAvailableError, BackendError) as alone:
         if isinstance(alone, VersionNotAvailableError) or alone.retryable:
-          logging.warning('Could not load model versions %s (still serving %s), retrying at the next poll: %s',
-                          versions, served, error)
           return False
       except _LOAD_ERRORS:
         pass  # the retrieval version fails alone too: it is the culprit (the ranking one is tried again later)

@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+from components import segment_gate
 from inspection import cli, queries, report
 from pipeline import configs, run_summary
 
@@ -192,8 +193,7 @@ def test_html_report_shows_the_run_offline_in_chromium(fixture_pipeline_run, tmp
   [gate] = queries.segment_gate_reports(store, run)
   blessing = run_summary.latest_run(store, configs.PIPELINE_NAME).output_artifacts[
       configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
-  with open(os.path.join(blessing.uri, 'segment_gate.json'), encoding='utf-8') as f:
-    verdict = json.load(f)
+  verdict = segment_gate.read_report(blessing.uri)
   assert (gate.component_id, gate.blessed, gate.overall_rmse, gate.segments) == (
       configs.RANKING_SEGMENT_GATE_ID, verdict['passed'], verdict['overall_rmse'], verdict['segments'])
   assert (gate.max_margin, gate.min_examples) == (0.08, 500)  # the fixture run's settings: the defaults

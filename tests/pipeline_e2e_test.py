@@ -6,7 +6,6 @@ model served before it stays in place.
 """
 
 import glob
-import json
 import os
 import shutil
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components import segment_gate
 from ingestion import examples, interactions as interactions_lib
 from pipeline import configs, run_summary
 from schema import features
@@ -68,8 +68,7 @@ def test_interactions_with_only_the_required_columns_train_bless_push_and_answer
   store = run_summary.open_store(os.path.join(run.output_dir, configs.METADATA_FILE))
   blessing = run_summary.latest_run(store, configs.PIPELINE_NAME).output_artifacts[
       configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
-  with open(os.path.join(blessing.uri, 'segment_gate.json'), encoding='utf-8') as f:
-    segments = json.load(f)['segments']
+  segments = segment_gate.read_report(blessing.uri)['segments']
   assert sorted((s['column'], s['value'], s['gated']) for s in segments) == [
       ('item_popularity_bucket', 'head', False), ('item_popularity_bucket', 'tail', False),
       ('item_popularity_bucket', 'torso', False)]

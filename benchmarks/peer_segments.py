@@ -1,7 +1,8 @@
 """Peers' per-segment RMSE on the canonical split: is the worst-segment target met by anyone?
 
   .venv/bin/python benchmarks/peer_segments.py --data-dir /work/shared/data/ml-100k \\
-      [--run-dir OUTPUT_DIR] [--svd-seeds 0 1 2] [--json peer_segments.json]
+      [--run-dir OUTPUT_DIR] [--svd-seeds 0 1 2] [--split-seed 42] [--bootstrap-draws 2000] \\
+      [--json peer_segments.json]
 
 Trains the Surprise peers of `/work/shared/bench/seed_baseline.py` (BaselineOnly and SVD, default parameters,
 SVD seeded as there) on the train rows of the canonical split (`ingestion/splits.py`, MovieLens read by
@@ -16,6 +17,13 @@ user segment, and its concentration: the user holding the largest share of that 
 share, and the segment's RMSE without that user. `--run-dir` adds this project's model of a pipeline run,
 measured by calling its trained ranking SavedModel on the run's eval examples. `--svd-seeds` adds SVD with other
 seeds, to show how much of a figure is the seed.
+
+How much of a margin is the draw of the data: `--split-seed S` trains and slices on the random 80/20 split
+with permutation seed S instead (42 is the canonical split; a `--run-dir` run must be on the same split:
+`local_runner.py --split random --split-seed S`), and `--bootstrap-draws N` resamples the eval users with
+replacement N times (a user's eval ratings stay together, since a segment's error is largely a few users') and
+gives each system's worst user segment's margin as an interval over the draws, with the share of draws within
+the issue's target (`TARGET_WORST_MARGIN`).
 
 The bench script keys items by title and trains on the rows in permuted order, so its overall RMSE differs
 slightly from the one here (BaselineOnly 0.9513 there, 0.9514 here; SVD's depends on seed and row order).
@@ -48,6 +56,10 @@ PEERS: Tuple[str, ...] = (BASELINE_ONLY_PEER, SVD_PEER)
 SVD_RANDOM_STATE = 42
 # Eval examples per call of the trained ranking model (--run-dir).
 _PREDICT_BATCH_SIZE = 4096
+# Issue 7's target, stars: the worst gated user segment's RMSE at most this much above the overall RMSE.
+TARGET_WORST_MARGIN = 0.05
+# The central share of the bootstrap draws an interval spans (5th to 95th percentile).
+INTERVAL_LEVEL = 0.9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,6 +252,38 @@ def segment_report(evaluation: EvalPredictions, gate: configs.SegmentGate = conf
   return report
 
 
+def split_of_seed(seed: int) -> splits.SplitSpec:
+  """The 80/20 random split with permutation seed `seed`: the canonical split for `splits.CANONICAL_SEED`."""
+  if seed == splits.CANONICAL_SEED:
+    return splits.SplitSpec('seed')
+  return splits.SplitSpec('random', splits.CANONICAL_EVAL_FRACTION, seed)
+
+
+def peer_evaluations(data_dir: str, svd_seeds: Sequence[int] = (),
+                     split_spec: splits.SplitSpec = splits.SplitSpec('seed')) -> Dict[str, EvalPredictions]:
+  """Trains the peers on a split of the MovieLens 100K folder `data_dir` and predicts its eval rows.
+
+  Args:
+    data_dir: the ml-100k folder.
+    svd_seeds: also SVD with these seeds (see `peer_predictions`).
+    split_spec: the split (default: the canonical one).
+
+  Returns:
+    peer name -> its predictions on the eval rows, with their segments.
+
+  Raises:
+    movielens.MovieLensError: if `data_dir` is not a MovieLens 100K folder.
+    ImportError: if scikit-surprise is not installed.
+  """
+  interactions = movielens.read_movielens(data_dir)
+  split = splits.split_interactions(interactions.num_rows, split_spec)
+  segments = canonical_split_segments(interactions, split)
+  user_ids = np.asarray(interactions.column(features.USER_ID), dtype=str)[split.eval]
+  ratings = np.asarray(interactions.column(features.RATING), dtype=np.float64)[split.eval]
+  return {name: EvalPredictions(user_ids, ratings, predicted, segments)
+          for name, predicted in peer_predictions(interactions, split, svd_seeds).items()}
+
+
 def peer_segment_reports(data_dir: str, gate: configs.SegmentGate = configs.SegmentGate(),
                          svd_seeds: Sequence[int] = (),
                          concentration_segments: Sequence[segment_rules.SegmentKey] = ()) -> Dict[str, Dict]:
@@ -258,14 +302,110 @@ def peer_segment_reports(data_dir: str, gate: configs.SegmentGate = configs.Segm
     movielens.MovieLensError: if `data_dir` is not a MovieLens 100K folder.
     ImportError: if scikit-surprise is not installed.
   """
-  interactions = movielens.read_movielens(data_dir)
-  split = splits.split_interactions(interactions.num_rows, splits.SplitSpec('seed'))
-  segments = canonical_split_segments(interactions, split)
-  user_ids = np.asarray(interactions.column(features.USER_ID), dtype=str)[split.eval]
-  ratings = np.asarray(interactions.column(features.RATING), dtype=np.float64)[split.eval]
-  return {name: segment_report(EvalPredictions(user_ids, ratings, predicted, segments), gate,
-                               concentration_segments)
-          for name, predicted in peer_predictions(interactions, split, svd_seeds).items()}
+  return {name: segment_report(evaluation, gate, concentration_segments)
+          for name, evaluation in peer_evaluations(data_dir, svd_seeds).items()}
+
+
+def check_same_eval_rows(ours: EvalPredictions, peer: EvalPredictions, split_seed: int) -> None:
+  """Raises ValueError unless both systems' eval examples are the same (user, rating) rows, in any order.
+
+  A pipeline run's eval examples are in its own order, so the check compares the sorted (user, rating) pairs.
+  """
+  def pairs(evaluation: EvalPredictions) -> List[Tuple[str, float]]:
+    return sorted(zip(evaluation.user_ids.tolist(), evaluation.ratings.tolist()))
+  if pairs(ours) != pairs(peer):
+    raise ValueError(
+        f'The run\'s eval examples ({ours.ratings.size}) are not the eval rows of the split with seed {split_seed} '
+        f'({peer.ratings.size}): pass the --split-seed the run was made with (local_runner.py --split random '
+        '--split-seed S; the canonical --split seed is 42).')
+
+
+def user_error_sums(evaluation: EvalPredictions, column: str, value: str) -> Dict[str, np.ndarray]:
+  """Each eval user's squared error and example count, overall and in one segment.
+
+  Args:
+    evaluation: the system's predictions.
+    column, value: the segment, e.g. `user_age_bucket`, '45-49'.
+
+  Returns:
+    {'squared_error', 'examples', 'segment_squared_error', 'segment_examples'}: float `[num_users]` each, users
+    in sorted id order (squared stars; example counts).
+  """
+  _, user_index = np.unique(evaluation.user_ids, return_inverse=True)
+  squared_errors = (evaluation.predictions - evaluation.ratings) ** 2
+  in_segment = (evaluation.segments[column] == value).astype(np.float64)
+  return {'squared_error': np.bincount(user_index, weights=squared_errors),
+          'examples': np.bincount(user_index).astype(np.float64),
+          'segment_squared_error': np.bincount(user_index, weights=squared_errors * in_segment),
+          'segment_examples': np.bincount(user_index, weights=in_segment)}
+
+
+def weighted_margins(user_weights: np.ndarray, sums: Mapping[str, np.ndarray]) -> np.ndarray:
+  """The segment's RMSE minus the overall RMSE when each user's eval ratings count `user_weights` times.
+
+  Args:
+    user_weights: float `[num_draws, num_users]` (a bootstrap draw: how often each user was drawn).
+    sums: `user_error_sums`.
+
+  Returns:
+    float `[num_draws]`, stars; NaN for a draw holding none of the segment's examples.
+  """
+  overall = np.sqrt(user_weights @ sums['squared_error'] / (user_weights @ sums['examples']))
+  segment_examples = user_weights @ sums['segment_examples']
+  with np.errstate(invalid='ignore', divide='ignore'):
+    segment = np.sqrt(user_weights @ sums['segment_squared_error'] / segment_examples)
+  return np.where(segment_examples > 0, segment - overall, np.nan)
+
+
+def margin_interval(evaluation: EvalPredictions, column: str, value: str, draws: int, seed: int = 0,
+                    target_margin: float = TARGET_WORST_MARGIN, level: float = INTERVAL_LEVEL) -> Dict:
+  """A segment's margin over the overall RMSE, and its spread when the eval users are drawn again.
+
+  Each of `draws` bootstrap draws takes as many users as the eval split has, with replacement, every drawn user
+  with all his eval ratings (his errors are not independent of each other), and recomputes the margin.
+
+  Args:
+    evaluation: the system's predictions.
+    column, value: the segment.
+    draws: number of bootstrap draws (>= 1).
+    seed: the draws' numpy seed.
+    target_margin: the share of draws with a margin at most this is reported, stars.
+    level: the interval spans this central share of the draws' margins.
+
+  Returns:
+    {'segment', 'margin' (the eval split's own), 'low', 'high' (the interval's ends), 'level', 'draws' (those
+     holding the segment), 'target_margin', 'share_within_target' (in [0, 1])}.
+
+  Raises:
+    ValueError: if `draws` < 1 or no eval example is in the segment.
+  """
+  if draws < 1:
+    raise ValueError(f'draws={draws} must be at least 1.')
+  if not (evaluation.segments[column] == value).any():
+    raise ValueError(f'No evaluation example has {column}={value!r}; pick a segment of the table.')
+  sums = user_error_sums(evaluation, column, value)
+  num_users = sums['examples'].size
+  weights = np.random.default_rng(seed).multinomial(num_users, np.full(num_users, 1.0 / num_users), size=draws)
+  margins = weighted_margins(weights.astype(np.float64), sums)
+  margins = margins[~np.isnan(margins)]
+  low, high = np.quantile(margins, [(1 - level) / 2, (1 + level) / 2])
+  return {'segment': f'{column}={value}', 'margin': float(weighted_margins(np.ones((1, num_users)), sums)[0]),
+          'low': float(low), 'high': float(high), 'level': level, 'draws': int(margins.size),
+          'target_margin': target_margin, 'share_within_target': float(np.mean(margins <= target_margin))}
+
+
+def format_intervals(intervals: Mapping[str, Mapping]) -> str:
+  """Markdown: per system its worst user segment's margin, the bootstrap interval and the share within target.
+
+  Args:
+    intervals: system name -> `margin_interval`.
+  """
+  lines = ['| system | worst user segment | margin | interval | draws within target |', '|---|---|---|---|---|']
+  for name, found in intervals.items():
+    lines.append(f'| {name} | {found["segment"]} | {found["margin"]:+.4f} | {found["low"]:+.4f} … '
+                 f'{found["high"]:+.4f} ({100 * found["level"]:.0f} %) | '
+                 f'{100 * found["share_within_target"]:.1f} % ≤ {found["target_margin"]} of {found["draws"]} |')
+  return '\n'.join(lines)
 
 
 def run_predictions(output_dir: str) -> EvalPredictions:
@@ -404,14 +544,25 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--data-dir', required=True, help='Local MovieLens 100K folder (u.data, u.item, u.user).')
   parser.add_argument('--run-dir', help='Also this project\'s model: a local_runner.py --output-dir of a run on '
-                      'the canonical split (--split seed).')
+                      'the same split (the canonical one: --split seed).')
   parser.add_argument('--svd-seeds', type=int, nargs='*', default=[],
                       help=f'Also SVD with these seeds (the bench seed, {SVD_RANDOM_STATE}, always runs).')
   parser.add_argument('--concentration-segment', type=_segment_argument, action='append', default=[],
                       metavar='COLUMN=VALUE', help='Also every system\'s concentration on this segment (repeatable), '
                       'e.g. user_occupation=healthcare.')
+  parser.add_argument('--split-seed', type=int, default=splits.CANONICAL_SEED,
+                      help='The 80/20 random split with this permutation seed (default: the canonical split, '
+                      f'{splits.CANONICAL_SEED}); a --run-dir run must be on the same split.')
+  parser.add_argument('--bootstrap-draws', type=int, default=0, metavar='N',
+                      help='Also each system\'s worst user segment margin over N draws of the eval users with '
+                      'replacement (an interval and the share of draws within the target); 0: off.')
   parser.add_argument('--json', help='Also write the reports as JSON to this file.')
-  return parser.parse_args(argv)
+  args = parser.parse_args(argv)
+  if args.split_seed < 0:
+    parser.error(f'--split-seed {args.split_seed} must be >= 0 (the canonical split is {splits.CANONICAL_SEED}).')
+  if args.bootstrap_draws < 0:
+    parser.error(f'--bootstrap-draws {args.bootstrap_draws} must be >= 0 (0 turns the intervals off).')
+  return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -422,20 +573,35 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print('scikit-surprise is not installed: install the project\'s dev dependency group (uv sync --group dev).',
           file=sys.stderr)
     return 2
-  reports: Dict[str, Dict] = {}
+  evaluations: Dict[str, EvalPredictions] = {}
   if args.run_dir:
-    reports[f'this project ({args.run_dir})'] = segment_report(
-        run_predictions(args.run_dir), concentration_segments=args.concentration_segment)
-  reports.update(peer_segment_reports(args.data_dir, svd_seeds=args.svd_seeds,
-                                      concentration_segments=args.concentration_segment))
+    evaluations[f'this project ({args.run_dir})'] = run_predictions(args.run_dir)
+  peers = peer_evaluations(args.data_dir, args.svd_seeds, split_of_seed(args.split_seed))
+  for ours in evaluations.values():
+    check_same_eval_rows(ours, next(iter(peers.values())), args.split_seed)
+  evaluations.update(peers)
+  reports = {name: segment_report(evaluation, concentration_segments=args.concentration_segment)
+             for name, evaluation in evaluations.items()}
   gate = configs.SegmentGate()
-  print(f'MovieLens 100K ({args.data_dir}), canonical split; gated segments: >= {gate.min_examples} eval '
+  split_name = ('canonical split' if args.split_seed == splits.CANONICAL_SEED
+                else f'random 80/20 split, seed {args.split_seed}')
+  print(f'MovieLens 100K ({args.data_dir}), {split_name}; gated segments: >= {gate.min_examples} eval '
         f'examples.\n')
   print(format_summary(reports))
   for column, value in args.concentration_segment:
     print('\n'.join(['', f'Concentration on `{column}={value}`:', '',
                      *format_concentrations(reports, f'{column}={value}')]))
   print('\n' + format_segment_table(reports))
+  if args.bootstrap_draws:
+    intervals = {}
+    for name, report in reports.items():
+      worst = report['worst_user_segment']
+      if worst:
+        intervals[name] = margin_interval(evaluations[name], worst['column'], worst['value'], args.bootstrap_draws)
+        report['worst_user_segment_interval'] = intervals[name]
+    print(f'\nThe worst user segment\'s margin over {args.bootstrap_draws} draws of the eval users with '
+          'replacement:\n')
+    print(format_intervals(intervals))
   if args.json:
     with open(args.json, 'w', encoding='utf-8') as f:
       json.dump(reports, f, indent=2)

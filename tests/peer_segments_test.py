@@ -134,3 +134,57 @@ def test_concentration_on_a_named_segment():
   lines = peer_segments.format_concentrations({'peer': report}, 'user_occupation=writer')
   assert len(lines) == 1
   assert lines[0].startswith('- peer: `user_occupation=writer` (7 eval ratings, RMSE 1.0000): user u3 has 4 of them')
+
+
+def test_weighted_margins_count_each_user_as_often_as_drawn():
+  # Users in id order u1, u2, u3; gender=F holds u1 (3 examples, squared error 3) and u2 (1, 9); u3 (4, 4) is M.
+  sums = peer_segments.user_error_sums(EVALUATION, features.USER_GENDER, 'F')
+  assert {k: v.tolist() for k, v in sums.items()} == {
+      'squared_error': [3, 9, 4], 'examples': [3, 1, 4], 'segment_squared_error': [3, 9, 0],
+      'segment_examples': [3, 1, 0]}
+  margins = peer_segments.weighted_margins(np.array([[1, 1, 1], [2, 0, 1], [0, 1, 2], [0, 0, 3]], float), sums)
+  # Each user once: sqrt(12 / 4) - sqrt(16 / 8). u1 twice, u3 once: F 6 / 6 -> 1, overall 10 / 10 -> 1.
+  # u2 once, u3 twice: F 9 / 1 -> 3, overall 17 / 9. Only u3: no F example -> NaN.
+  assert margins[:3] == pytest.approx([math.sqrt(3) - math.sqrt(2), 0.0, 3 - math.sqrt(17 / 9)])
+  assert math.isnan(margins[3])
+
+
+def test_margin_interval_over_user_draws():
+  # Three users alike: each has one 'tail' example with error 2 and one 'head' example with error 1, so every
+  # draw of users gives tail sqrt(4) against overall sqrt(5 / 2): margin 2 - 1.5811 = 0.4189, a zero-width interval.
+  alike = peer_segments.EvalPredictions(
+      user_ids=np.array(['a', 'a', 'b', 'b', 'c', 'c']), ratings=np.zeros(6),
+      predictions=np.array([2.0, 1.0, 2.0, 1.0, 2.0, 1.0]),
+      segments={features.ITEM_POPULARITY_BUCKET: np.array(['tail', 'head'] * 3)})
+  margin = 2 - math.sqrt(5 / 2)
+  found = peer_segments.margin_interval(alike, features.ITEM_POPULARITY_BUCKET, 'tail', draws=50, target_margin=0.5)
+  assert found == {'segment': 'item_popularity_bucket=tail', 'margin': pytest.approx(margin),
+                   'low': pytest.approx(margin), 'high': pytest.approx(margin), 'level': 0.9, 'draws': 50,
+                   'target_margin': 0.5, 'share_within_target': 1.0}
+  assert peer_segments.margin_interval(alike, features.ITEM_POPULARITY_BUCKET, 'tail', draws=50,
+                                       target_margin=0.4)['share_within_target'] == 0.0
+  # gender=F in EVALUATION: the eval split's own margin; a draw of three users lacks every F example when it is
+  # u3 three times (1/27 of the draws, about 74 of 2,000): those are dropped.
+  female = peer_segments.margin_interval(EVALUATION, features.USER_GENDER, 'F', draws=2000, seed=3)
+  assert female['margin'] == pytest.approx(math.sqrt(3) - math.sqrt(2))
+  assert 2000 - 200 < female['draws'] < 2000
+  assert female['low'] < female['margin'] < female['high']
+  with pytest.raises(ValueError, match='draws=0'):
+    peer_segments.margin_interval(alike, features.ITEM_POPULARITY_BUCKET, 'tail', draws=0)
+  with pytest.raises(ValueError, match="user_gender='X'"):
+    peer_segments.margin_interval(EVALUATION, features.USER_GENDER, 'X', draws=10)
+  table = peer_segments.format_intervals({'peer': found})
+  assert table.splitlines()[2] == (
+      '| peer | item_popularity_bucket=tail | +0.4189 | +0.4189 … +0.4189 (90 %) | 100.0 % ≤ 0.5 of 50 |')
+
+
+def test_other_splits_and_matching_eval_rows():
+  assert peer_segments.split_of_seed(splits.CANONICAL_SEED) == splits.SplitSpec('seed')
+  assert peer_segments.split_of_seed(3) == splits.SplitSpec('random', 0.2, 3)
+  # The same (user, rating) rows in another order match; a changed rating does not.
+  order = np.array([7, 6, 5, 4, 3, 2, 1, 0])
+  shuffled = peer_segments.EvalPredictions(EVALUATION.user_ids[order], RATINGS[order], RATINGS[order], {})
+  peer_segments.check_same_eval_rows(shuffled, EVALUATION, split_seed=42)
+  other = peer_segments.EvalPredictions(EVALUATION.user_ids, RATINGS + np.eye(8)[0], RATINGS, {})
+  with pytest.raises(ValueError, match='split with seed 3.*--split-seed'):
+    peer_segments.check_same_eval_rows(other, EVALUATION, split_seed=3)

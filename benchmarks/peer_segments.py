@@ -188,6 +188,18 @@ def worst_user_segment(segment_rows: Sequence[Mapping]) -> Optional[Mapping]:
   return max(rows, key=lambda r: r['margin']) if rows else None
 
 
+def segment_mask(evaluation: EvalPredictions, column: str, value: str) -> np.ndarray:
+  """bool `[num_eval_examples]`: the examples in segment `column`=`value`.
+
+  Raises:
+    ValueError: if no example is in the segment.
+  """
+  in_segment = evaluation.segments[column] == value
+  if not in_segment.any():
+    raise ValueError(f'No evaluation example has {column}={value!r}; pick a segment of the table.')
+  return in_segment
+
+
 def concentration(evaluation: EvalPredictions, column: str, value: str) -> Dict:
   """How much of a segment's squared error one user holds: the user with the largest share.
 
@@ -202,9 +214,7 @@ def concentration(evaluation: EvalPredictions, column: str, value: str) -> Dict:
   Raises:
     ValueError: if no example is in the segment.
   """
-  in_segment = evaluation.segments[column] == value
-  if not in_segment.any():
-    raise ValueError(f'No evaluation example has {column}={value!r}; pick a segment of the table.')
+  in_segment = segment_mask(evaluation, column, value)
   squared_errors = ((evaluation.predictions - evaluation.ratings) ** 2)[in_segment]
   users = evaluation.user_ids[in_segment]
   user_values, user_index = np.unique(users, return_inverse=True)
@@ -330,10 +340,13 @@ def user_error_sums(evaluation: EvalPredictions, column: str, value: str) -> Dic
   Returns:
     {'squared_error', 'examples', 'segment_squared_error', 'segment_examples'}: float `[num_users]` each, users
     in sorted id order (squared stars; example counts).
+
+  Raises:
+    ValueError: if no example is in the segment.
   """
   _, user_index = np.unique(evaluation.user_ids, return_inverse=True)
   squared_errors = (evaluation.predictions - evaluation.ratings) ** 2
-  in_segment = (evaluation.segments[column] == value).astype(np.float64)
+  in_segment = segment_mask(evaluation, column, value).astype(np.float64)
   return {'squared_error': np.bincount(user_index, weights=squared_errors),
           'examples': np.bincount(user_index).astype(np.float64),
           'segment_squared_error': np.bincount(user_index, weights=squared_errors * in_segment),
@@ -381,8 +394,6 @@ def margin_interval(evaluation: EvalPredictions, column: str, value: str, draws:
   """
   if draws < 1:
     raise ValueError(f'draws={draws} must be at least 1.')
-  if not (evaluation.segments[column] == value).any():
-    raise ValueError(f'No evaluation example has {column}={value!r}; pick a segment of the table.')
   sums = user_error_sums(evaluation, column, value)
   num_users = sums['examples'].size
   weights = np.random.default_rng(seed).multinomial(num_users, np.full(num_users, 1.0 / num_users), size=draws)

@@ -7,6 +7,7 @@ gets a chance to fail with a bare SQL message.
 
 import dataclasses
 import os
+import pathlib
 import sqlite3
 from typing import Optional
 
@@ -105,10 +106,19 @@ def open_store(output_dir: Optional[str] = None, metadata_path: Optional[str] = 
   return open_sqlite_store(metadata_path or metadata_path_of(output_dir or ''))
 
 
+def _read_only_uri(metadata_path: str) -> str:
+  """The SQLite URI opening `metadata_path` read-only, e.g. `file:///tmp/run%20%231/metadata.sqlite?mode=ro`.
+
+  The path is percent-quoted: unquoted, a `#` would end the path (dropping `?mode=ro`, so SQLite would create an
+  empty file at the truncated path), a `?` would start the query and a `%` would start an escape.
+  """
+  return pathlib.Path(metadata_path).resolve().as_uri() + '?mode=ro'
+
+
 def _check_is_mlmd_sqlite(metadata_path: str) -> None:
   """Raises StoreError unless `metadata_path` is a SQLite database holding ML Metadata's tables."""
   try:
-    connection = sqlite3.connect(f'file:{metadata_path}?mode=ro', uri=True)
+    connection = sqlite3.connect(_read_only_uri(metadata_path), uri=True)
     try:
       tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:

@@ -52,6 +52,46 @@ def test_mlmd_store_without_a_run_of_the_pipeline(tmp_path):
     queries.require_run(opened, 'woonkly-recommender', 'the store')
 
 
+def _mlmd_store_recording_pipeline(path: str, pipeline_name: str) -> None:
+  """An ML Metadata store at `path` holding one pipeline context named `pipeline_name` and no run."""
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  writer = metadata_store.MetadataStore(config)
+  context_type = metadata_store_pb2.ContextType(name=queries.PIPELINE_CONTEXT)
+  type_id = writer.put_context_type(context_type)
+  writer.put_contexts([metadata_store_pb2.Context(type_id=type_id, name=pipeline_name)])
+
+
+@pytest.mark.parametrize('directory', ['run #1', 'run %41', 'run ?x=1', 'run 1'])
+def test_store_under_a_directory_name_with_uri_characters_is_read_and_nothing_written_beside_it(
+    tmp_path, capsys, directory):
+  # Unquoted in a file: URI, '#' ended the path (SQLite then created an empty 'run ' in tmp_path and found no
+  # tables), '%41' read as 'A' and '?' started the query.
+  output_dir = tmp_path / directory
+  output_dir.mkdir()
+  _mlmd_store_recording_pipeline(str(output_dir / 'metadata.sqlite'), 'other-pipeline')
+  before = {p: p.stat().st_size for p in tmp_path.rglob('*')}
+  assert cli.main(['--output-dir', str(output_dir), 'runs']) == 2
+  # The store's own pipeline context was read: the check on its tables passed.
+  assert ("holds no run of pipeline 'woonkly-recommender' (pipelines recorded: ['other-pipeline'])"
+          in capsys.readouterr().err)
+  assert {p: p.stat().st_size for p in tmp_path.rglob('*')} == before
+
+
+def test_foreign_sqlite_file_under_a_directory_with_a_hash_reports_its_own_tables(tmp_path):
+  directory = tmp_path / 'run #2'
+  directory.mkdir()
+  path = directory / 'other.sqlite'
+  connection = sqlite3.connect(path)
+  connection.execute('CREATE TABLE ratings (user TEXT, stars REAL)')
+  connection.commit()
+  connection.close()
+  with pytest.raises(store.StoreError, match=r"tables: \['ratings'\]"):
+    store.open_store(metadata_path=str(path))
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['run #2']
+
+
 @pytest.mark.parametrize('command', [['runs'], ['artifacts'], ['validation'], ['anomalies'], ['lineage', '1']])
 def test_cli_exits_2_with_the_reason_on_a_foreign_store(tmp_path, capsys, command):
   _empty_mlmd_store(str(tmp_path / 'metadata.sqlite'))

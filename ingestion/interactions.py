@@ -6,7 +6,8 @@ The format (the project's data contract):
 - Required columns `user_id` (string, no surrounding spaces), `item_id` (likewise), `rating` (float, inside the
   rating scale) and `timestamp` (int, unix seconds, 0 <= t < 10**11: larger values are taken for milliseconds);
   their names live in `schema.features.REQUIRED_COLUMNS`. One row per (user_id, item_id, timestamp).
-- Optional user columns (`user_*`) and item columns (`item_*`). Their type is INT, FLOAT or STRING, inferred
+- Optional user columns (`user_*`) and item columns (`item_*`), named with ASCII letters, digits and `_` only
+  (the names become TensorFlow scope and vocabulary names). Their type is INT, FLOAT or STRING, inferred
   from the values unless a curated schema declares it (a value with a leading zero, such as the zip code 01002,
   or an integer beyond int64 makes the column STRING: it is a code, not a number). An empty field is a missing
   value. Numbers are ASCII digits (`1_000` or non-ASCII digits are not numbers); floats must fit float32.
@@ -46,6 +47,11 @@ _FLOAT_PATTERN = re.compile(
     re.IGNORECASE)
 # A number written with a leading zero (01002) is a code: its column is read as strings.
 _LEADING_ZERO_PATTERN = re.compile(r'\s*[+-]?0[0-9]')
+# Column names become TensorFlow scope names (the Keras layer '<name>_embedding', whose scope refuses spaces and
+# most punctuation) and tf.Transform vocabulary file names (which turn '.' into '_' and runs of '-' into one, so
+# 'item_a.b' and 'item_a_b' would share a vocabulary): only ASCII letters, digits and '_' are safe everywhere.
+_COLUMN_NAME_PATTERN = re.compile(r'[A-Za-z0-9_]+')
+_COLUMN_NAME_ALLOWED = "ASCII letters A-Z and a-z, digits 0-9 and '_'"
 
 DEFAULT_RATING_SCALE: Tuple[float, float] = (1.0, 5.0)
 
@@ -256,7 +262,8 @@ def _decode_utf8(path: str, data: bytes) -> str:
 
 
 def _check_header(path: str, header: List[str]) -> None:
-    """Raises if the header has duplicate, reserved, unknown or missing columns."""
+    """Raises if the header has duplicate, reserved, unknown, badly spelled (see _COLUMN_NAME_PATTERN) or missing
+    columns."""
     seen = set()
     for name in header:
         if name in seen:
@@ -278,6 +285,12 @@ def _check_header(path: str, header: List[str]) -> None:
                 f'rename it with the prefix {features.USER_FEATURE_PREFIX!r} (user feature) or '
                 f'{features.ITEM_FEATURE_PREFIX!r} (item feature), or drop the column',
                 line=1, column=name)
+        if not _COLUMN_NAME_PATTERN.fullmatch(name):
+            bad = sorted({c for c in name if not _COLUMN_NAME_PATTERN.fullmatch(c)})
+            raise InteractionsFormatError(
+                path, f'the column name holds {", ".join(repr(c) for c in bad)}: TensorFlow cannot use it as a '
+                f'feature name (allowed: {_COLUMN_NAME_ALLOWED})',
+                f'rename the column, e.g. to {re.sub(r"[^A-Za-z0-9_]", "_", name)!r}', line=1, column=name)
     missing = [name for name in features.REQUIRED_COLUMNS if name not in seen]
     if missing:
         raise InteractionsFormatError(

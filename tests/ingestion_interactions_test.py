@@ -133,6 +133,28 @@ def test_format_errors_name_line_and_column(tmp_path: pathlib.Path, content: str
     assert 'Fix: ' in str(e.value)
 
 
+@pytest.mark.parametrize('name, shown, suggestion', [
+    ('user_job title', "' '", 'user_job_title'),  # the trainers' scope 'user_job title_embedding' is invalid
+    ('item_a.b', "'.'", 'item_a_b'),  # tf.Transform would name its vocabulary file item_a_b
+    ('item_a-b', "'-'", 'item_a_b'),
+    ('user_gr\u00f6\u00dfe', "'\u00df', '\u00f6'", 'user_gr__e'),  # user_größe: non-ASCII letters
+])
+def test_column_names_tensorflow_cannot_use_are_refused(tmp_path: pathlib.Path, name: str, shown: str,
+                                                        suggestion: str) -> None:
+    path = _write(tmp_path, f'{HEADER},{name}\nu1,i1,4,1,x\n')
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert str(e.value) == (
+        f"{path}, line 1, column {name!r}: the column name holds {shown}: TensorFlow cannot use it as a feature "
+        "name (allowed: ASCII letters A-Z and a-z, digits 0-9 and '_'). "
+        f"Fix: rename the column, e.g. to {suggestion!r}")
+
+
+def test_column_names_of_letters_digits_and_underscores_are_accepted(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path, f'{HEADER},user_Job_2,item_x\nu1,i1,4,1,a,b\n')
+    assert il.read_interactions(path).column_names[4:] == ('user_Job_2', 'item_x')
+
+
 def test_missing_file(tmp_path: pathlib.Path) -> None:
     with pytest.raises(il.InteractionsFormatError, match='no such file') as e:
         il.read_interactions(os.path.join(str(tmp_path), 'absent.csv'))

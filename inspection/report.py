@@ -35,6 +35,8 @@ STATISTICS_FILE = 'FeatureStats.pb'  # Written by StatisticsGen into each Split-
 # Keras history keys of validation series start with this.
 VALIDATION_PREFIX = 'val_'
 TOP_VALUES_SHOWN = 3
+# What makes a version directory complete (serving.models.SAVED_MODEL_FILE).
+SAVED_MODEL_FILE = 'saved_model.pb'
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
@@ -79,16 +81,34 @@ def build_report(store: metadata_store.MetadataStore, pipeline_name: str, run: q
 
 
 def served_versions(serving_dir: str) -> List[Tuple[str, str, str]]:
-  """(model name, version, path) of every `<serving_dir>/<model>/<version>/` directory, sorted."""
+  """(model name, version, path) of every complete version under `serving_dir`: by model name, then version.
+
+  Args:
+    serving_dir: the serving root holding `<model>/<version>/`; a missing directory has no versions.
+  """
   found = []
   if not os.path.isdir(serving_dir):
     return found
   for model in sorted(os.listdir(serving_dir)):
     model_dir = os.path.join(serving_dir, model)
-    if os.path.isdir(model_dir):
-      found.extend((model, version, os.path.join(model_dir, version)) for version in sorted(os.listdir(model_dir))
-                   if os.path.isdir(os.path.join(model_dir, version)))
+    found.extend((model, version, os.path.join(model_dir, version)) for version in _complete_versions(model_dir))
   return found
+
+
+def _complete_versions(model_dir: str) -> List[str]:
+  """The versions serving would load from `model_dir`, in numeric order ('9' before '10').
+
+  A version is a directory with a numeric name holding saved_model.pb: the rule of
+  `serving.models.complete_versions`, repeated here because that module imports TensorFlow. A Pusher's
+  `.staging-<v>` directory, or a numeric one still without its saved_model.pb, is not served.
+
+  Args:
+    model_dir: e.g. `<serving_dir>/ranking`; a missing directory (or a file) has no versions.
+  """
+  if not os.path.isdir(model_dir):
+    return []
+  return sorted((name for name in os.listdir(model_dir)
+                 if name.isdigit() and os.path.exists(os.path.join(model_dir, name, SAVED_MODEL_FILE))), key=int)
 
 
 def _statistics_section(artifacts: List[queries.ArtifactRecord]) -> str:

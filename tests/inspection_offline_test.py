@@ -154,3 +154,34 @@ def test_segment_gate_bars_are_the_gated_user_segments_worst_first_against_overa
   assert bars == [('user_age_bucket=45-49', 0.98), ('user_gender=F', 0.95), ('user_gender=M', 0.87)]
   assert line == pytest.approx(0.97)  # 0.89 + 0.08: only 45-49 is over it
   assert report.segment_gate_bars(dataclasses.replace(gate, max_margin=None))[1] is None
+
+
+def _version_dir(model_dir, name: str, saved_model: bool = True) -> None:
+  (model_dir / name / 'variables').mkdir(parents=True)
+  if saved_model:
+    (model_dir / name / 'saved_model.pb').write_bytes(b'')
+
+
+def test_served_versions_are_the_complete_numeric_versions_in_numeric_order(tmp_path):
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  serving = tmp_path / 'serving'
+  ranking, retrieval = serving / 'ranking', serving / 'retrieval'
+  for name in ('10', '9', '100'):
+    _version_dir(ranking, name)
+  _version_dir(ranking, '.staging-101')  # a Pusher copying version 101
+  _version_dir(ranking, '102', saved_model=False)  # numeric, without its saved_model.pb
+  (ranking / '103').write_text('a file, not a version directory')
+  _version_dir(retrieval, '7')
+  (serving / 'models.config').write_text('a file beside the models')
+  assert report.served_versions(str(serving)) == [
+      ('ranking', '9', str(ranking / '9')), ('ranking', '10', str(ranking / '10')),
+      ('ranking', '100', str(ranking / '100')), ('retrieval', '7', str(retrieval / '7'))]
+  assert report.served_versions(str(tmp_path / 'nowhere')) == []
+
+
+def test_served_section_lists_no_version_when_only_incomplete_ones_are_there(tmp_path):
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  serving = tmp_path / 'serving'
+  _version_dir(serving / 'ranking', '.staging-5')
+  _version_dir(serving / 'ranking', '6', saved_model=False)
+  assert report._served_section(str(serving), []) == f'<p>No served versions under {serving}.</p>'  # pylint: disable=protected-access

@@ -13,6 +13,8 @@ The format (the project's data contract):
   value. Numbers are ASCII digits (`1_000` or non-ASCII digits are not numbers); floats must fit float32.
 - Multi-valued fields (genres) hold their values separated by `|` and stay ONE raw string here; Transform
   splits them.
+- Ids and string values hold no line break (`\\n`, `\\r`, possible inside a quoted field): Transform would leave
+  them out of its vocabularies.
 
 Every problem is reported before any training as an `InteractionsFormatError` naming the file, the line
 (1-based, the header is line 1), the column and the fix.
@@ -403,7 +405,7 @@ def _next_record(path: str, reader: Any, line: int) -> Optional[List[str]]:
             fix = 'remove the NUL bytes (e.g. `tr -d \'\\000\' < in.csv > out.csv`); is the file UTF-16?'
         else:
             problem = f'the CSV is malformed ({message})'
-            fix = ('quote a field holding commas, quotes or line breaks, write a quote inside it twice, and put '
+            fix = ('quote a field holding commas or quotes, write a quote inside it twice, and put '
                    'nothing between a closing quote and the next comma')
         raise InteractionsFormatError(path, problem, fix, line=line) from e
 
@@ -436,12 +438,24 @@ def _check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float
     return low, high
 
 
+def _refuse_line_break(path: str, name: str, value: str, line: int, what: str) -> None:
+    """Raises if `value` holds a line break (possible inside a quoted field): tf.Transform leaves tokens holding
+    `\\n` or `\\r` out of its vocabularies, so the value would silently become out-of-vocabulary."""
+    if '\n' in value or '\r' in value:
+        raise InteractionsFormatError(
+            path, f'{what} {value!r} (in the row starting on this line) holds a line break, and tf.Transform '
+            'leaves values with line breaks out of its vocabularies: it would silently be an unknown value',
+            'remove the line breaks from the quoted field (e.g. replace them with spaces)', line=line,
+            column=name)
+
+
 def _convert_ids(path: str, name: str, values: List[str], lines: List[int]) -> List[str]:
     for value, line in zip(values, lines):
         if _is_missing(value):
             raise InteractionsFormatError(
                 path, 'empty value in a required column', f'give every row a {name}, or drop the row',
                 line=line, column=name)
+        _refuse_line_break(path, name, value, line, name)
         if value != value.strip():
             raise InteractionsFormatError(
                 path, f'{name} {value!r} begins or ends with white space (ids are compared exactly, so it would '
@@ -509,7 +523,14 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
                       column_type: ColumnType, declared: bool) -> List[Any]:
     """Converts an optional column to its type; missing values become None."""
     if column_type == ColumnType.STRING:
-        return [None if _is_missing(v) else v for v in values]
+        strings: List[Optional[str]] = []
+        for value, line in zip(values, lines):
+            if _is_missing(value):
+                strings.append(None)
+            else:
+                _refuse_line_break(path, name, value, line, 'value')
+                strings.append(value)
+        return strings
     parse = parse_int if column_type == ColumnType.INT else parse_float
     source = 'the declared column_types' if declared else 'the other values of the column'
     converted: List[Any] = []

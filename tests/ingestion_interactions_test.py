@@ -108,7 +108,8 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     (f'{HEADER}\nu1,i1,4,inf\n', 2, 'timestamp', 'not a finite number'),
     (f'{HEADER}\nu1,i1,4,\n', 2, 'timestamp', 'empty value'),
     (f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,1,inf\n', 3, 'item_score', 'not a finite number'),
-    # A quoted field spanning two lines: the next row starts on line 4.
+    # A quoted field spanning two lines: the next row starts on line 4 (the line break in item_title is refused
+    # too, but columns are checked in header order and rating comes first).
     (f'{HEADER},item_title\nu1,i1,4,1,"two\nlines"\nu2,i2,x,1,t\n', 4, 'rating', 'is not a number'),
     # A quote never closed would swallow every later row into one field.
     (f'{HEADER},item_title\nu1,i1,4,1,t\nu2,i2,4,2,"Heat, The\nu3,i3,4,3,x\n', 3, None, 'never closed'),
@@ -153,6 +154,33 @@ def test_column_names_tensorflow_cannot_use_are_refused(tmp_path: pathlib.Path, 
 def test_column_names_of_letters_digits_and_underscores_are_accepted(tmp_path: pathlib.Path) -> None:
     path = _write(tmp_path, f'{HEADER},user_Job_2,item_x\nu1,i1,4,1,a,b\n')
     assert il.read_interactions(path).column_names[4:] == ('user_Job_2', 'item_x')
+
+
+@pytest.mark.parametrize('content, line, column', [
+    (f'{HEADER}\nu0,i0,4,1\n"u\n1",i1,3,100\n', 3, 'user_id'),
+    (f'{HEADER}\nu1,"i\r\n1",3,100\n', 2, 'item_id'),
+    (f'{HEADER},item_title\nu1,i1,3,100,"Heat\r\n(1995)"\n', 2, 'item_title'),
+    # A lone CR in one token of a multi-valued field: that token would be dropped from the genre vocabulary.
+    (f'{HEADER},item_genres\nu1,i1,3,100,Comedy\nu2,i2,3,100,"Action|Dra\rma"\n', 3, 'item_genres'),
+])
+def test_line_breaks_in_ids_and_string_values_are_refused(tmp_path: pathlib.Path, content: str, line: int,
+                                                          column: str) -> None:
+    path = _write(tmp_path, content)
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert (e.value.line, e.value.column) == (line, column)
+    assert 'holds a line break' in str(e.value)
+    assert 'Fix: remove the line breaks from the quoted field' in str(e.value)
+
+
+def test_line_break_message_names_the_value_and_the_fix(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path, f'{HEADER}\nu0,i0,4,1\n"u\n1",i1,3,100\n')
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert str(e.value) == (
+        f"{path}, line 3, column 'user_id': user_id 'u\\n1' (in the row starting on this line) holds a line "
+        "break, and tf.Transform leaves values with line breaks out of its vocabularies: it would silently be an "
+        "unknown value. Fix: remove the line breaks from the quoted field (e.g. replace them with spaces)")
 
 
 def test_missing_file(tmp_path: pathlib.Path) -> None:

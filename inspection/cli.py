@@ -7,7 +7,7 @@
   python -m inspection.cli --output-dir outputs/ml100k anomalies --run 2024-11-27T21:54:55.924941
   python -m inspection.cli --mysql-host metadata-mysql --mysql-database metadb runs   # password: env var
 
-Exit codes: 0 answered; 1 the thing asked for is not in the store (e.g. an unknown lineage target);
+Exit codes: 0 answered; 1 the thing asked for is not in the store (an unknown lineage target or --run);
 2 no usable store (missing file, not ML Metadata, or no run of --pipeline-name in it).
 """
 
@@ -97,6 +97,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except StoreError as e:
     print(f'error: {e}', file=sys.stderr)
     return EXIT_NO_STORE
+  except queries.RunNotFoundError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return EXIT_NOT_FOUND
   del run  # Checked above so that every command fails the same way on a foreign store.
   if args.command == 'runs':
     answer = queries.pipeline_runs(store, args.pipeline_name)

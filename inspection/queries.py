@@ -242,6 +242,10 @@ class SplitAnomalies:
 # ----------------------------------------------------------------------------------------------- runs
 
 
+class RunNotFoundError(LookupError):
+  """The store holds runs of the pipeline, but not the one asked for."""
+
+
 def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> List[PipelineRun]:
   """Every run of `pipeline_name` in `store`, oldest first (empty when it never ran there)."""
   pipeline_executions = _pipeline_execution_ids(store, pipeline_name)
@@ -269,7 +273,8 @@ def require_run(store: metadata_store.MetadataStore, pipeline_name: str, where: 
     run_id: a run id as `pipeline_runs` lists it; None for the newest run.
 
   Raises:
-    StoreError: if the store holds no run of `pipeline_name`, or none with id `run_id`.
+    StoreError: if the store holds no run of `pipeline_name` (it is not a store of this pipeline).
+    RunNotFoundError: if it holds runs of `pipeline_name` but none with id `run_id`.
   """
   runs = pipeline_runs(store, pipeline_name)
   if not runs:
@@ -283,8 +288,8 @@ def require_run(store: metadata_store.MetadataStore, pipeline_name: str, where: 
   for run in runs:
     if run.run_id == run_id:
       return run
-  raise StoreError(f'No run {run_id!r} of pipeline {pipeline_name!r} in {where}; runs: '
-                   f'{[r.run_id for r in runs]}.')
+  raise RunNotFoundError(f'No run {run_id!r} of pipeline {pipeline_name!r} in {where}; pass --run with one of '
+                         f'its runs: {[r.run_id for r in runs]}.')
 
 
 def latest_run(store: metadata_store.MetadataStore, pipeline_name: str) -> Optional[RunSummary]:

@@ -340,7 +340,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  """Writes the report; returns the process exit code (2 when there is no usable store)."""
+  """Writes the report; returns the process exit code (as inspection.cli's: 2 when there is no usable store, 1
+  when --run names no run in it)."""
   args = parse_args(argv)
   try:
     store = cli.store_from_flags(args)
@@ -348,6 +349,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except StoreError as e:
     print(f'error: {e}', file=sys.stderr)
     return cli.EXIT_NO_STORE
+  except queries.RunNotFoundError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return cli.EXIT_NOT_FOUND
   serving_dir = args.serving_dir
   if serving_dir is None and (args.output_dir or args.metadata_path):
     root = args.output_dir or os.path.dirname(os.path.abspath(args.metadata_path))

@@ -185,3 +185,42 @@ def test_served_section_lists_no_version_when_only_incomplete_ones_are_there(tmp
   _version_dir(serving / 'ranking', '.staging-5')
   _version_dir(serving / 'ranking', '6', saved_model=False)
   assert report._served_section(str(serving), []) == f'<p>No served versions under {serving}.</p>'  # pylint: disable=protected-access
+
+
+def _mlmd_store_with_one_run(path: str, pipeline_name: str, run_id: str) -> None:
+  """An ML Metadata store at `path` holding one run `run_id` of `pipeline_name`: one ExampleGen execution in
+  the pipeline, pipeline-run and node contexts, as TFX records them."""
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  writer = metadata_store.MetadataStore(config)
+  contexts = []
+  for type_name, name in ((queries.PIPELINE_CONTEXT, pipeline_name), (queries.PIPELINE_RUN_CONTEXT, run_id),
+                          (queries.NODE_CONTEXT, f'{pipeline_name}.example_gen')):
+    type_id = writer.put_context_type(metadata_store_pb2.ContextType(name=type_name))
+    contexts.append(metadata_store_pb2.Context(type_id=type_id, name=name))
+  execution_type_id = writer.put_execution_type(metadata_store_pb2.ExecutionType(name='ExampleGen'))
+  execution = metadata_store_pb2.Execution(type_id=execution_type_id,
+                                           last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  writer.put_execution(execution, artifact_and_events=[], contexts=contexts)
+
+
+@pytest.mark.parametrize('command', [['validation', '--run', 'no-such-run'], ['anomalies', '--run', 'no-such-run']])
+def test_cli_exits_1_when_the_run_asked_for_is_not_in_a_usable_store(tmp_path, capsys, command):
+  _mlmd_store_with_one_run(str(tmp_path / 'metadata.sqlite'), 'woonkly-recommender', 'run-1')
+  assert cli.main(['--output-dir', str(tmp_path), 'runs']) == 0  # The store is usable: it holds run-1.
+  assert 'example_gen' in capsys.readouterr().out
+  assert cli.main(['--output-dir', str(tmp_path)] + command) == 1
+  captured = capsys.readouterr()
+  assert captured.out == ''
+  assert captured.err == (f"error: No run 'no-such-run' of pipeline 'woonkly-recommender' in "
+                          f"{tmp_path}/metadata.sqlite; pass --run with one of its runs: ['run-1'].\n")
+
+
+def test_report_exits_1_on_an_unknown_run_and_writes_no_report(tmp_path, capsys):
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  _mlmd_store_with_one_run(str(tmp_path / 'metadata.sqlite'), 'woonkly-recommender', 'run-1')
+  out = tmp_path / 'report.html'
+  assert report.main(['--output-dir', str(tmp_path), '--out', str(out), '--run', 'no-such-run']) == 1
+  assert "No run 'no-such-run' of pipeline 'woonkly-recommender'" in capsys.readouterr().err
+  assert not out.exists()

@@ -320,7 +320,7 @@ def read_interactions(
       InteractionsFormatError: on any format problem, naming the file, line, column and the fix.
       ValueError: if `rating_scale` is not (min, max) with finite min < max.
     """
-    low, high = _check_rating_scale(rating_scale)
+    low, high = check_rating_scale(rating_scale)
     if not os.path.isfile(path):
         raise InteractionsFormatError(
             path, 'no such file' if not os.path.exists(path) else 'not a file',
@@ -423,7 +423,7 @@ def _check_unique_interactions(path: str, columns: Mapping[str, Any], lines: Seq
                 f'line {seen}', 'keep one row per user, item and second (drop duplicated events)', line=line)
 
 
-def _check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]:
+def check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]:
     """Returns (min, max) of a valid rating scale or raises."""
     try:
         low, high = (float(v) for v in rating_scale)

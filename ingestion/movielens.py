@@ -10,6 +10,7 @@ MovieLens may not be redistributed: it is never committed to the project; tests 
 
 import hashlib
 import http.client
+import math
 import os
 import re
 import urllib.error
@@ -244,38 +245,59 @@ def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
     return users
 
 
-def read_movielens(ml100k_dir: str) -> interactions_lib.Interactions:
+def read_movielens(ml100k_dir: str,
+                   rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE
+                   ) -> interactions_lib.Interactions:
     """Reads a MovieLens 100K folder as interactions with columns `features.MOVIELENS_COLUMNS`.
+
+    u.data is checked as the interactions format would check it (ratings inside `rating_scale`, timestamps whole
+    unix seconds, one row per user, item and timestamp), so a bad row is reported at its u.data line rather than
+    at the line of the converted CSV.
 
     Args:
       ml100k_dir: folder holding u.data, u.item, u.user and u.genre.
+      rating_scale: (min, max) allowed ratings, inclusive (MovieLens 100K rates 1 to 5 stars).
 
     Returns:
       The interactions, rows in u.data file order.
 
     Raises:
-      MovieLensError: if a file is missing or malformed, or u.data names an unknown user or item.
+      MovieLensError: if a file is missing or malformed, or u.data names an unknown user or item, holds a rating
+        outside `rating_scale` or repeats a (user, item, timestamp).
+      ValueError: if `rating_scale` is not (min, max) with finite min < max.
     """
+    low, high = interactions_lib.check_rating_scale(rating_scale)
     check_movielens_dir(ml100k_dir)
     genres = _read_genres(os.path.join(ml100k_dir, 'u.genre'))
     items = _read_items(os.path.join(ml100k_dir, 'u.item'), genres)
     users = read_users(os.path.join(ml100k_dir, 'u.user'))
     data_path = os.path.join(ml100k_dir, 'u.data')
     columns: Dict[str, list] = {name: [] for name in features.MOVIELENS_COLUMNS}
+    first_line: Dict[Tuple[str, str, int], int] = {}  # (user, item, timestamp) -> its first u.data line
     for line_number, line in _read_lines(data_path, 'ascii'):
         fields = line.split('\t')
         if len(fields) != 4:
             raise _parse_error(data_path, line_number, f'expected 4 tab-separated fields, got {line!r}')
-        user_id, item_id, rating, timestamp = fields
+        user_id, item_id, rating_text, timestamp_text = fields
         if user_id not in users:
             raise _parse_error(data_path, line_number, f'user {user_id!r} is not in u.user')
         if item_id not in items:
             raise _parse_error(data_path, line_number, f'item {item_id!r} is not in u.item')
-        try:
-            values = (float(rating), int(timestamp))
-        except ValueError as e:
-            raise _parse_error(data_path, line_number, f'rating/timestamp not numeric in {line!r}') from e
-        row = (user_id, item_id) + values + users[user_id] + items[item_id]
+        rating = interactions_lib.parse_float(rating_text)
+        timestamp = interactions_lib.parse_int(timestamp_text)
+        if rating is None or timestamp is None:
+            raise _parse_error(data_path, line_number, f'rating/timestamp not numeric in {line!r}')
+        if not (math.isfinite(rating) and low <= rating <= high):
+            raise _parse_error(data_path, line_number,
+                               f'rating {rating_text!r} is outside the rating scale [{low:g}, {high:g}]')
+        if not 0 <= timestamp < interactions_lib.MAX_TIMESTAMP_SECONDS:
+            raise _parse_error(data_path, line_number, f'timestamp {timestamp_text!r} is not unix seconds '
+                               f'(0 <= t < {interactions_lib.MAX_TIMESTAMP_SECONDS:,})')
+        seen = first_line.setdefault((user_id, item_id, timestamp), line_number)
+        if seen != line_number:
+            raise _parse_error(data_path, line_number, f'the row repeats the user {user_id!r}, item {item_id!r} '
+                               f'and timestamp {timestamp} of line {seen}')
+        row = (user_id, item_id, rating, timestamp) + users[user_id] + items[item_id]
         for name, value in zip(features.MOVIELENS_COLUMNS, row):
             columns[name].append(value)
     columns[features.RATING] = np.asarray(columns[features.RATING], dtype=np.float64)
@@ -287,19 +309,23 @@ def read_movielens(ml100k_dir: str) -> interactions_lib.Interactions:
         path=data_path)
 
 
-def write_movielens_interactions(ml100k_dir: str, output_csv: str) -> int:
+def write_movielens_interactions(
+        ml100k_dir: str, output_csv: str,
+        rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE) -> int:
     """Converts a MovieLens 100K folder to an interactions CSV.
 
     Args:
       ml100k_dir: folder holding u.data, u.item, u.user and u.genre.
       output_csv: the interactions CSV to write (UTF-8).
+      rating_scale: (min, max) allowed ratings, inclusive; a u.data rating outside it is refused.
 
     Returns:
       The number of rows written.
 
     Raises:
-      MovieLensError: if a file is missing or malformed.
+      MovieLensError: if a file is missing or malformed (see read_movielens).
+      ValueError: if `rating_scale` is not (min, max) with finite min < max.
     """
-    interactions = read_movielens(ml100k_dir)
+    interactions = read_movielens(ml100k_dir, rating_scale)
     interactions_lib.write_interactions(interactions, output_csv)
     return interactions.num_rows

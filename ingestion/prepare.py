@@ -217,16 +217,18 @@ def _remove_if_empty(folder: str) -> None:
 
 
 def write_movielens_csv(data_dir: Optional[str], output_dir: str,
-                        cache_dir: str = movielens.DEFAULT_CACHE_DIR) -> str:
+                        cache_dir: str = movielens.DEFAULT_CACHE_DIR,
+                        rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE) -> str:
     """Converts MovieLens 100K to `<output_dir>/movielens_interactions.csv`; returns its path.
 
-    Reads the local `data_dir`, else the verified download in `cache_dir`. The CSV is replaced only when
-    its content changes.
+    Reads the local `data_dir`, else the verified download in `cache_dir`; a u.data rating outside
+    `rating_scale` (min, max) is refused at its u.data line. The CSV is replaced only when its content changes.
     """
     ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
     path = os.path.join(output_dir, MOVIELENS_CSV_NAME)
     _write_if_changed(os.path.join(output_dir, STAGING_DIR_NAME),
-                      [(path, lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged))])
+                      [(path, lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged,
+                                                                                    rating_scale))])
     return path
 
 
@@ -247,7 +249,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         spec = splits.SplitSpec(args.split, args.eval_fraction, args.seed)
-        csv_path = args.interactions or write_movielens_csv(args.data_dir, args.output_dir, args.cache_dir)
+        csv_path = args.interactions or write_movielens_csv(args.data_dir, args.output_dir, args.cache_dir,
+                                                            tuple(args.rating_scale))
         prepared = prepare_examples(csv_path, spec, args.output_dir, tuple(args.rating_scale))
     except ValueError as e:
         print(f'error: {e}', file=sys.stderr)

@@ -64,6 +64,36 @@ def test_unknown_item_in_u_data_names_file_and_line(tmp_path: pathlib.Path) -> N
         movielens.read_movielens(_fake_dir(tmp_path, files))
 
 
+@pytest.mark.parametrize('u_data, line, problem', [
+    # A blank line 2 keeps its number: the bad row is line 3 of u.data.
+    (b'1\t1\t3\t1\n\n1\t2\t9\t2\n', 3, "rating '9' is outside the rating scale [1, 5]"),
+    (b'1\t1\t0.5\t1\n', 1, "rating '0.5' is outside the rating scale [1, 5]"),
+    (b'1\t1\tnan\t1\n', 1, "rating 'nan' is outside the rating scale [1, 5]"),
+    (b'1\t1\t3_0\t1\n', 1, 'rating/timestamp not numeric'),  # float() would have read 30
+    (b'1\t1\t3\t-1\n', 1, "timestamp '-1' is not unix seconds (0 <= t < 100,000,000,000)"),
+    (b'1\t1\t3\t881250949000\n', 1, "timestamp '881250949000' is not unix seconds"),
+    (b'1\t1\t3\t5\n1\t2\t4\t6\n1\t1\t4\t5\n', 3,
+     "the row repeats the user '1', item '1' and timestamp 5 of line 1"),
+])
+def test_bad_u_data_row_names_u_data_and_its_line(tmp_path: pathlib.Path, u_data: bytes, line: int,
+                                                  problem: str) -> None:
+    folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': u_data}))
+    with pytest.raises(movielens.MovieLensError) as e:
+        movielens.write_movielens_interactions(folder, os.path.join(str(tmp_path), 'out', 'ml.csv'))
+    message = str(e.value)
+    assert message.startswith(f'{os.path.join(folder, "u.data")}, line {line}: {problem}')
+    assert 'Fix: restore the file from ml-100k.zip' in message
+    assert not os.path.exists(os.path.join(str(tmp_path), 'out'))  # refused before the CSV is written
+
+
+def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
+    folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
+    got = movielens.read_movielens(folder, rating_scale=(0, 10))
+    assert got.column('rating').tolist() == [9.0, 0.0]
+    with pytest.raises(ValueError, match='min < max'):
+        movielens.read_movielens(folder, rating_scale=(5, 1))
+
+
 ServedZip = Tuple[str, http.server.ThreadingHTTPServer]  # (URL, server)
 
 

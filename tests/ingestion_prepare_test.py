@@ -247,3 +247,17 @@ def test_fixture_cli_writes_a_csv_that_reads_back_with_the_same_types(tmp_path: 
                                               segment_rating_noise={'F': 1.5})
     assert read_back.row(5) == expected.row(5)
     assert fixtures.main(['--output', path, '--segment-noise', 'F']) == 2
+
+
+def test_write_movielens_csv_checks_u_data_against_the_rating_scale(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / 'ml-100k'
+    folder.mkdir()
+    (folder / 'u.genre').write_bytes(b'unknown|0\nAction|1\n')
+    (folder / 'u.item').write_bytes(b'1|Invented Film (1990)|01-Jan-1990||http://example.invalid/a|0|1\n')
+    (folder / 'u.user').write_bytes(b'1|24|M|technician|12345\n')
+    (folder / 'u.data').write_bytes(b'1\t1\t8\t100\n')
+    with pytest.raises(movielens.MovieLensError, match=r"u.data, line 1: rating '8' is outside the rating "
+                       r"scale \[1, 5\]"):
+        prepare.write_movielens_csv(str(folder), str(tmp_path / 'default'))
+    path = prepare.write_movielens_csv(str(folder), str(tmp_path / 'wide'), rating_scale=(0, 10))
+    assert il.read_interactions(path, rating_scale=(0, 10)).column('rating').tolist() == [8.0]

@@ -54,6 +54,11 @@ _LEADING_ZERO_PATTERN = re.compile(r'\s*[+-]?0[0-9]')
 # 'item_a.b' and 'item_a_b' would share a vocabulary): only ASCII letters, digits and '_' are safe everywhere.
 _COLUMN_NAME_PATTERN = re.compile(r'[A-Za-z0-9_]+')
 _COLUMN_NAME_ALLOWED = "ASCII letters A-Z and a-z, digits 0-9 and '_'"
+_LINE_BREAK = re.compile(rb'\r\n|\r|\n')
+# Byte order marks of other Unicode encodings, UTF-32 first (its little-endian mark starts with UTF-16's).
+_OTHER_UNICODE_BOMS: Tuple[Tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, 'UTF-32'), (codecs.BOM_UTF32_BE, 'UTF-32'),
+    (codecs.BOM_UTF16_LE, 'UTF-16'), (codecs.BOM_UTF16_BE, 'UTF-16'))
 
 DEFAULT_RATING_SCALE: Tuple[float, float] = (1.0, 5.0)
 
@@ -242,18 +247,25 @@ def _infer_type(values: Sequence[str]) -> ColumnType:
 
 def _decode_utf8(path: str, data: bytes) -> str:
     """Decodes `data` as UTF-8 (a leading BOM is dropped) or raises naming the line and column."""
+    for other_bom, encoding in _OTHER_UNICODE_BOMS:
+        if data.startswith(other_bom):
+            raise InteractionsFormatError(
+                path, f'the file is {encoding}, not UTF-8 (it starts with the {encoding} byte order mark '
+                f'{other_bom.hex(" ").upper()})',
+                f'convert it to UTF-8 (e.g. `iconv -f {encoding} -t UTF-8 in.csv > out.csv`)', line=1)
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         return data[bom:].decode('utf-8')
     except UnicodeDecodeError as e:
         bad = bom + e.start  # e.start counts from after the BOM
-        line = data.count(b'\n', 0, bad) + 1
+        # Lines end at \r\n, \n or a lone \r, as the CSV reader counts them.
+        line_ends = [m.end() for m in _LINE_BREAK.finditer(data, bom, bad)]
+        line = len(line_ends) + 1
         column = None
-        if line > 1:
-            header_bytes = data[bom:data.index(b'\n')]
+        if line_ends:
+            header_bytes = data[bom:_LINE_BREAK.search(data, bom).start()]
             header = next(csv.reader([header_bytes.decode('utf-8', errors='replace')]), [])
-            line_start = data.rfind(b'\n', 0, bad) + 1
-            prefix = data[line_start:bad].decode('utf-8', errors='replace')
+            prefix = data[line_ends[-1]:bad].decode('utf-8', errors='replace')
             field_index = len(next(csv.reader([prefix]), [''])) - 1 if prefix else 0
             if field_index < len(header):
                 column = header[field_index]

@@ -193,6 +193,9 @@ def test_missing_file(tmp_path: pathlib.Path) -> None:
     (f'{HEADER},item_title\nu1,i1,4,1,ok\nu2,i2,4,1,Caf\xe9\n'.encode('latin-1'), 3, 'item_title'),
     # After a BOM: its three bytes must not shift the position (line 3's user_id holds 0xe9, a Latin-1 e-acute).
     (b'\xef\xbb\xbf' + f'{HEADER},item_title\nu1,i1,4,1,ok\n'.encode() + b'u\xe9,i2,4,2,ok\n', 3, 'user_id'),
+    # Old Mac line ends (a lone CR) count as line breaks, as the CSV reader counts them: 0xe9 is on line 4.
+    (f'{HEADER},item_title\ru1,i1,4,1,a\ru2,i2,4,2,b\ru3,'.encode() + b'\xe9,4,3,c\r', 4, 'item_id'),
+    (f'{HEADER},item_title\r\nu1,i1,4,1,a\r\n\r\nu3,i3,4,3,'.encode() + b'\xe9\r\n', 4, 'item_title'),
 ])
 def test_non_utf8_names_line_and_column(tmp_path: pathlib.Path, content: bytes, line: int, column: str) -> None:
     path = _write(tmp_path, content)
@@ -200,6 +203,19 @@ def test_non_utf8_names_line_and_column(tmp_path: pathlib.Path, content: bytes, 
         il.read_interactions(path)
     assert (e.value.line, e.value.column) == (line, column)
     assert 'byte 0xe9 is not valid UTF-8' in str(e.value)
+
+
+@pytest.mark.parametrize('encoding, bom', [
+    ('utf-16-le', 'FF FE'), ('utf-16-be', 'FE FF'), ('utf-32-le', 'FF FE 00 00'), ('utf-32-be', '00 00 FE FF')])
+def test_utf16_and_utf32_files_are_told_to_convert_from_their_encoding(tmp_path: pathlib.Path, encoding: str,
+                                                                      bom: str) -> None:
+    path = _write(tmp_path, f'\ufeff{HEADER}\nu1,i1,4,1\n'.encode(encoding))
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    name = encoding[:6].upper()
+    assert str(e.value) == (
+        f'{path}, line 1: the file is {name}, not UTF-8 (it starts with the {name} byte order mark {bom}). '
+        f'Fix: convert it to UTF-8 (e.g. `iconv -f {name} -t UTF-8 in.csv > out.csv`)')
 
 
 def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path: pathlib.Path) -> None:

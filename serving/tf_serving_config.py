@@ -11,7 +11,9 @@ This writer takes `serving/models.config` as the template and writes a copy that
 model has a complete version under the serving directory (`serving.models.complete_versions`: a numeric
 directory holding saved_model.pb). It writes atomically (temporary file + rename, so TF Serving never reads half
 a file) and only when the content changes. TF Serving, started with `--model_config_file_poll_wait_seconds`,
-re-reads it and loads the ranking model once it is listed; serving/docker-compose.yaml wires this up.
+re-reads it and loads the ranking model once it is listed; serving/docker-compose.yaml wires this up. An error
+of the first update ends the writer with exit code 2; one of a later poll (the template being edited, the serving
+directory unreadable for a moment) is logged, the config last written stays, and the next poll tries again.
 
   python -m serving.tf_serving_config --serving-dir OUTPUT_DIR/serving --template serving/models.config \
       --output /config/models.config [--poll-interval-s 5 | --once]
@@ -127,6 +129,30 @@ def update(template_path: str, serving_dir: str, output_path: str) -> bool:
   return written
 
 
+def poll(template_path: str, serving_dir: str, output_path: str, poll_interval_s: float) -> bool:
+  """One look of the watch loop: `update`, except that an error is logged rather than raised.
+
+  A template being edited (momentarily not a ModelServerConfig, or replaced), or a serving directory that cannot
+  be read for a moment, must not end the writer: `output_path` keeps the last config written (it is only ever
+  replaced whole) and the next poll tries again.
+
+  Args:
+    template_path: the full model config, e.g. serving/models.config.
+    serving_dir: the pipeline's serving directory.
+    output_path: the config file TF Serving reads.
+    poll_interval_s: seconds until the next poll, for the log message.
+
+  Returns:
+    True if the file was written; False if it was unchanged or the update failed.
+  """
+  try:
+    return update(template_path, serving_dir, output_path)
+  except (OSError, ValueError) as e:
+    logging.warning('Could not update %s (it keeps the config last written; trying again in %g s): %s: %s',
+                    output_path, poll_interval_s, type(e).__name__, e)
+    return False
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--serving-dir', required=True,
@@ -140,7 +166,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  """Writes the config once, or keeps it current until interrupted; returns the exit code."""
+  """Writes the config once, or keeps it current until interrupted; returns the exit code.
+
+  An error of the first update (a missing or invalid template, an unreadable serving directory) fails at once
+  with exit code 2; one of a later poll is logged and the next poll tries again (see `poll`).
+  """
   args = _parser().parse_args(argv)
   if args.poll_interval_s <= 0:
     print(f'error: --poll-interval-s={args.poll_interval_s} must be positive (seconds).', file=sys.stderr)
@@ -157,7 +187,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     while True:
       time.sleep(args.poll_interval_s)
-      update(args.template, args.serving_dir, args.output)
+      poll(args.template, args.serving_dir, args.output, args.poll_interval_s)
   except KeyboardInterrupt:
     logging.info('Interrupted.')
   return 0

@@ -106,6 +106,57 @@ def test_config_writer_cli_writes_once(tmp_path):
   assert names == [models.RETRIEVAL_MODEL]
 
 
+def test_config_writer_keeps_the_last_config_through_failing_polls(tmp_path, monkeypatch, caplog):
+  template_path, output = str(tmp_path / 'template.config'), str(tmp_path / 'models.config')
+  serving_dir = str(tmp_path / 'serving')
+  with open(os.path.join(SERVING_PACKAGE_DIR, 'models.config'), encoding='utf-8') as f:
+    shipped = f.read()
+  with open(template_path, 'w', encoding='utf-8') as f:
+    f.write(shipped)
+  _complete_version(serving_dir, models.RETRIEVAL_MODEL, 1)
+  listed_before_each_poll = []
+
+  def sleep(seconds: float) -> None:  # Instead of waiting, changes what the next poll finds.
+    assert seconds == 0.5
+    listed_before_each_poll.append(
+        [c.name for c in tf_serving_config.read_model_server_config(output).model_config_list.config])
+    step = len(listed_before_each_poll)
+    if step == 1:
+      os.remove(template_path)  # the next poll's OSError
+    elif step == 2:
+      with open(template_path, 'w', encoding='utf-8') as f:
+        f.write('model_config_list { config { name: ')  # the next poll's ValueError (a half-saved edit)
+    elif step == 3:
+      with open(template_path, 'w', encoding='utf-8') as f:
+        f.write(shipped)
+      _complete_version(serving_dir, models.RANKING_MODEL, 2)
+    else:
+      raise KeyboardInterrupt
+
+  monkeypatch.setattr(tf_serving_config.time, 'sleep', sleep)
+  assert tf_serving_config.main(['--serving-dir', serving_dir, '--template', template_path, '--output', output,
+                                 '--poll-interval-s', '0.5']) == 0
+  # Polls 2 and 3 failed and kept the retrieval-only config; poll 4 found the ranking version.
+  assert listed_before_each_poll == [[models.RETRIEVAL_MODEL]] * 3 + [[models.RETRIEVAL_MODEL, models.RANKING_MODEL]]
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+  assert len(warnings) == 2
+  assert warnings[0].startswith(f'Could not update {output} (it keeps the config last written; trying again in '
+                                '0.5 s): FileNotFoundError: ')
+  assert f'ValueError: {template_path} is not a text ModelServerConfig' in warnings[1]
+
+
+def test_config_writer_fails_at_once_when_the_first_config_cannot_be_written(tmp_path, monkeypatch, capsys):
+  def sleep(seconds: float) -> None:
+    raise AssertionError(f'the writer went on polling (sleep({seconds})) after its first update failed')
+
+  monkeypatch.setattr(tf_serving_config.time, 'sleep', sleep)
+  missing = str(tmp_path / 'no-template.config')
+  assert tf_serving_config.main(['--serving-dir', str(tmp_path / 'serving'), '--template', missing,
+                                 '--output', str(tmp_path / 'models.config')]) == 2
+  assert capsys.readouterr().err == f"error: [Errno 2] No such file or directory: '{missing}'\n"
+  assert not os.path.exists(tmp_path / 'models.config')
+
+
 def test_template_entries_must_point_at_their_model_directory(tmp_path):
   template = model_server_config_pb2.ModelServerConfig()
   template.model_config_list.config.add(name='ranking', base_path='/models/rank', model_platform='tensorflow')

@@ -8,7 +8,10 @@ else are ignored, so a half-written version is never loaded.
 `ModelRegistry` holds the loaded pair of models (a `ModelBundle`) and replaces it when a newer version of
 either model appears: the new bundle is loaded completely first and then swapped in under a lock, so requests
 in flight keep the bundle they started with and no request sees a missing model. A version that fails to load
-is logged and skipped until a newer one of the same model appears; the served bundle stays. Which of the two
+is logged and skipped until a newer one of the same model appears; the served bundle stays. Whatever loading
+or warming up a version raises counts as that version failing (a broken asset can raise any error, a ScaNN
+index without `scann` installed an ImportError), except the two errors that may pass: `VersionNotAvailableError`
+(TF Serving still loading it) and a retryable `BackendError`. Which of the two
 models' versions failed is found by loading the retrieval version alone, so a bad ranking version does not
 hold back a good new retrieval version (it is served with the newest ranking version that has not failed).
 A backend error that may pass (TF Serving restarting or overloaded) skips nothing: the next poll tries again.
@@ -140,9 +143,12 @@ def warm_up(bundle: ModelBundle) -> None:
     bundle.backend.predict_ratings(bundle.encoder.ranking_requests(profile, [next(iter(bundle.assets.items))]))
 
 
-# What loading a broken version raises (unreadable files, a SavedModel without the expected signatures, assets
-# that do not parse): the version is skipped until a newer one appears.
-_LOAD_ERRORS = (OSError, ValueError, KeyError, tf.errors.OpError)
+
+
+def _may_pass(error: Exception) -> bool:
+  """Whether a load error may pass by itself (the same versions are tried again at the next poll) rather than
+  being the version's fault (it is skipped until a newer one appears)."""
+  return isinstance(error, VersionNotAvailableError) or (isinstance(error, BackendError) and error.retryable)
 
 # Builds the bundle of the given versions under a serving directory.
 BundleLoader = Callable[[str, ServedVersions], ModelBundle]
@@ -247,6 +253,8 @@ class ModelRegistry:
     self._poll_interval_s = poll_interval_s
     self._lock = threading.Lock()
     self._bundle: Optional[ModelBundle] = None
+    # Why the newest versions on disk are not served, for the not-ready message (None once they are).
+    self._not_loaded_reason: Optional[str] = None
     self._failed: Dict[str, Set[int]] = {RETRIEVAL_MODEL: set(), RANKING_MODEL: set()}
     self._stop = threading.Event()
     self._poller: Optional[threading.Thread] = None
@@ -262,8 +270,10 @@ class ModelRegistry:
       ModelsNotReadyError: while no complete retrieval model version has been loaded.
     """
     with self._lock:
-      bundle = self._bundle
+      bundle, reason = self._bundle, self._not_loaded_reason
     if bundle is None:
+      if reason:
+        raise ModelsNotReadyError(f'No model loaded yet from {self._serving_dir}: {reason}')
       raise ModelsNotReadyError(
           f'No model loaded yet: {self._serving_dir} needs a complete version of {RETRIEVAL_MODEL!r} (and of '
           f'{RANKING_MODEL!r} for the two-stage order); run the pipeline to push them.')
@@ -284,18 +294,23 @@ class ModelRegistry:
         return False
       try:
         bundle = self._load(versions)
-      except VersionNotAvailableError as e:
-        logging.info('Versions %s are not available yet (still serving %s): %s', versions, served, e)
-        return False
-      except (BackendError, *_LOAD_ERRORS) as e:
-        if (isinstance(e, BackendError) and e.retryable) or not self._skip_failed(versions, e, served):
+      except Exception as e:  # pylint: disable=broad-except
+        # Loading reads files the pipeline (or a person) put there: any error is this version's failure, which
+        # is recorded and logged with its traceback (see _skip_failed), unless it may pass by itself.
+        if isinstance(e, VersionNotAvailableError):
+          logging.info('Versions %s are not available yet (still serving %s): %s', versions, served, e)
+        elif _may_pass(e) or not self._skip_failed(versions, e, served):
           logging.warning('Could not load model versions %s (still serving %s), retrying at the next poll: %s',
                           versions, served, e)
-          return False
-        continue
+        else:
+          continue
+        with self._lock:
+          self._not_loaded_reason = f'versions {versions} could not be loaded yet ({type(e).__name__}: {e})'
+        return False
       break
     with self._lock:
       self._bundle = bundle
+      self._not_loaded_reason = None
     logging.info('Now serving %s from %s (was %s).', versions, self._serving_dir, served)
     if not versions.has_ranking:
       logging.warning('Degraded mode: %s has no complete %r version that loads; recommendations are ordered by '
@@ -320,14 +335,14 @@ class ModelRegistry:
       try:
         self._load(ServedVersions(retrieval=versions.retrieval, ranking=None))
         culprit = (RANKING_MODEL, versions.ranking)
-      except (VersionNotAvailableError, BackendError) as alone:
-        if isinstance(alone, VersionNotAvailableError) or alone.retryable:
+      except Exception as alone:  # pylint: disable=broad-except
+        if _may_pass(alone):
           return False
-      except _LOAD_ERRORS:
-        pass  # the retrieval version fails alone too: it is the culprit (the ranking one is tried again later)
+        # Otherwise the retrieval version fails alone too: it is the culprit (the ranking one is tried again later).
     self._failed[culprit[0]].add(culprit[1])
     logging.error('Could not load %s version %d from %s (still serving %s); it is skipped until a newer one '
-                  'appears: %s', culprit[0], culprit[1], self._serving_dir, served, error)
+                  'appears: %s: %s', culprit[0], culprit[1], self._serving_dir, served, type(error).__name__, error,
+                  exc_info=error)
     return True
 
   def start_polling(self) -> None:

@@ -5,7 +5,8 @@ serving directory the pipeline pushes to, so the service reads the serving asset
 TF Serving for exactly the versions it found there:
 
 * `GET  <url>/v1/models/<model>/versions/<v>` — the bundle is used only once its versions are AVAILABLE
-  (until then the registry keeps the previous bundle and retries at the next poll);
+  (until then the registry keeps the previous bundle and retries at the next poll; a version TF Serving reports
+  as END — it failed to load, or was unloaded — counts as a version that failed, which the registry skips);
 * `POST <url>/v1/models/<model>/versions/<v>:predict` with the columnar body
   `{"signature_name": "serving_default", "inputs": {"examples": [{"b64": ...}, ...]}}`; the answer is
   `{"outputs": {name: values}}`, or `{"outputs": values}` when the signature has a single output.
@@ -33,6 +34,8 @@ from trainer.ranking import export as ranking_export
 from trainer.retrieval import export as retrieval_export
 
 AVAILABLE_STATE = 'AVAILABLE'
+# TF Serving's state of a version it will not serve (any more): its load failed, or it was unloaded.
+END_STATE = 'END'
 # Seconds to wait for TF Serving to answer one call.
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -84,7 +87,7 @@ class TFServingClient:
       try:
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()
-        text = response.read().decode('utf-8')
+        raw = response.read()
         break
       except (OSError, http.client.HTTPException) as e:
         # Whatever went wrong (refused, timed out, closed), the connection may be mid-request: a new one is
@@ -95,21 +98,47 @@ class TFServingClient:
         if attempt == 1 or not closed_while_idle:
           raise TFServingError(f'TF Serving {method} {path} at {self._host}:{self._port} did not answer: '
                                f'{type(e).__name__}: {e}') from e
+    text = raw.decode('utf-8', errors='replace')
     if response.status != 200:
       raise TFServingError(f'TF Serving {method} {path} answered {response.status}: {text[:500]}',
                            status=response.status)
-    return json.loads(text)
+    try:
+      answer = json.loads(raw.decode('utf-8'))
+    except ValueError as e:  # UnicodeDecodeError and json.JSONDecodeError: a proxy's page, a server fault
+      raise TFServingError(f'TF Serving {method} {path} at {self._host}:{self._port} answered 200 with a body '
+                           f'that is not JSON ({e}): {text[:200]!r}') from e
+    if not isinstance(answer, dict):
+      raise TFServingError(f'TF Serving {method} {path} at {self._host}:{self._port} answered 200 with JSON that '
+                           f'is not an object: {text[:200]!r}')
+    return answer
 
-  def model_state(self, model: str, version: int) -> str:
-    """The state TF Serving reports for a model version (e.g. 'AVAILABLE'); '' if it does not know it."""
+  def model_status(self, model: str, version: int) -> Tuple[str, str]:
+    """(state, error message) TF Serving reports for a model version, e.g. ('AVAILABLE', ''); ('', '') while it
+    does not know the version (it answers 404 until it starts loading it).
+
+    Raises:
+      TFServingError: when TF Serving cannot be reached or answers another error status (retryable unless 4xx).
+    """
     try:
       status = self._call('GET', f'/v1/models/{model}/versions/{version}')
-    except TFServingError:  # not loaded yet, or the server is not up yet: both mean "not yet"
-      return ''
+    except TFServingError as e:
+      if e.status == 404:
+        return '', ''
+      raise
     for entry in status.get('model_version_status', []):
       if str(entry.get('version')) == str(version):
-        return str(entry.get('state', ''))
-    return ''
+        error = entry.get('status') or {}
+        code = error.get('error_code', 'OK')
+        return str(entry.get('state', '')), '' if code == 'OK' else f"{code}: {error.get('error_message', '')}"
+    return '', ''
+
+  def model_state(self, model: str, version: int) -> str:
+    """The state TF Serving reports for a model version (e.g. 'AVAILABLE'); '' if it does not know it.
+
+    Raises:
+      TFServingError: as `model_status`.
+    """
+    return self.model_status(model, version)[0]
 
   def predict(self, model: str, version: int, examples: Sequence[bytes]) -> Any:
     """Calls `serving_default` of a model version on serialized examples; returns the `outputs` value."""
@@ -118,7 +147,12 @@ class TFServingClient:
         'inputs': {retrieval_export.EXAMPLES_INPUT: [{'b64': base64.b64encode(e).decode('ascii')}
                                                      for e in examples]},
     }
-    return self._call('POST', f'/v1/models/{model}/versions/{version}:predict', body)['outputs']
+    path = f'/v1/models/{model}/versions/{version}:predict'
+    answer = self._call('POST', path, body)
+    if 'outputs' not in answer:
+      raise TFServingError(f'TF Serving POST {path} at {self._host}:{self._port} answered 200 without "outputs": '
+                           f'{json.dumps(answer)[:200]}')
+    return answer['outputs']
 
 
 class TFServingModels:
@@ -155,10 +189,15 @@ def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.
     if versions.has_ranking:
       served.append((models_lib.RANKING_MODEL, versions.ranking))
     for model, version in served:
-      state = client.model_state(model, version)
+      state, error = client.model_status(model, version)
+      if state == END_STATE:
+        raise models_lib.BackendError(
+            f'TF Serving at {url} reports {model} version {version} as {END_STATE!r} (it failed to load or was '
+            f'unloaded{": " + error if error else ""}); check its log and its model config.', retryable=False)
       if state != AVAILABLE_STATE:
         raise models_lib.VersionNotAvailableError(
-            f'TF Serving at {url} reports {model} version {version} as {state or "unknown"!r}.')
+            f'TF Serving at {url} reports {model} version {version} as {state or "not known (yet)"!r}'
+            f'{": " + error if error else ""}; is the version in its model config (serving.tf_serving_config)?')
     retrieval_dir = models_lib.version_dir(serving_dir, models_lib.RETRIEVAL_MODEL, versions.retrieval)
     return models_lib.make_bundle(versions, TFServingModels(client, versions), retrieval_dir)
 

@@ -108,16 +108,56 @@ def test_a_backend_error_of_the_version_itself_skips_it(tmp_path):
   assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
 
 
-def test_the_poller_survives_an_unexpected_error(tmp_path):
+@pytest.mark.parametrize('error', [TypeError("int() argument must be a string, not 'NoneType'"),
+                                   ImportError('ScaNN index needs the scann package'),
+                                   AttributeError("'NoneType' object has no attribute 'signatures'")])
+def test_any_error_loading_a_version_skips_that_version(tmp_path, error):
+  # Broken assets or a ScaNN index without scann raise errors outside OSError/ValueError/KeyError: before, they
+  # escaped refresh(), so the service did not start although ranking 1 loads, and a live one retried each poll.
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1), (RANKING, 2))
+  loader = FailingLoader(lambda v: v.ranking == 2, error=lambda: error)
+  registry = models.ModelRegistry(serving_dir, loader=loader)
+  assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
+  loads = len(loader.loaded)
+  assert not registry.refresh() and len(loader.loaded) == loads  # skipped, not loaded again
+
+
+def test_the_not_ready_error_says_why_the_versions_on_disk_are_not_served(tmp_path):
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1))
+  loader = FailingLoader(lambda v: True, error=lambda: models.VersionNotAvailableError(
+      "TF Serving at http://tfs:8501 reports retrieval version 1 as 'LOADING'"))
+  registry = models.ModelRegistry(serving_dir, loader=loader)
+  assert not registry.refresh()
+  with pytest.raises(models.ModelsNotReadyError,
+                     match=r"versions ServedVersions\(retrieval=1, ranking=1\) could not be loaded yet "
+                           r"\(VersionNotAvailableError: TF Serving at http://tfs:8501 reports retrieval version 1 "
+                           r"as 'LOADING'\)"):
+    registry.current()
+  loader.fails = lambda v: False
+  assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
+
+
+def test_without_any_version_the_not_ready_error_says_to_run_the_pipeline(tmp_path):
+  registry = models.ModelRegistry(str(tmp_path), loader=FailingLoader(lambda v: False))
+  assert not registry.refresh()
+  with pytest.raises(models.ModelsNotReadyError, match='run the pipeline to push them'):
+    registry.current()
+
+
+def test_the_poller_survives_an_unexpected_error(tmp_path, monkeypatch):
+  # Listing the serving directory fails once (e.g. a network file system hiccup): outside any version's load.
   serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1))
   calls = {'n': 0}
+  list_versions = models.newest_versions
 
-  def fails_first(_):
+  def fails_first(*args, **kwargs):
     calls['n'] += 1
-    return calls['n'] == 1
+    if calls['n'] == 1:
+      raise RuntimeError('bug')
+    return list_versions(*args, **kwargs)
 
-  registry = models.ModelRegistry(serving_dir, loader=FailingLoader(fails_first, error=lambda: RuntimeError('bug')),
-                                  poll_interval_s=0.01)
+  monkeypatch.setattr(models, 'newest_versions', fails_first)
+  registry = models.ModelRegistry(serving_dir, loader=FailingLoader(lambda v: False), poll_interval_s=0.01)
   registry.start_polling()
   try:
     deadline = time.time() + 30

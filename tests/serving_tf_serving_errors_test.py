@@ -1,0 +1,119 @@
+"""What the TF Serving backend makes of TF Serving's answers when they are not the happy path: a version it
+reports as END, one it does not know, a server it cannot reach, and a 200 answer that is not JSON.
+
+Over a loopback server answering fixed bodies (tests/serving_tf_serving_test.py's LoopbackServer); no model is
+loaded: the loader checks the versions' states before it reads anything from disk.
+"""
+
+import http.server
+import json
+import re
+import socket
+from typing import Any, Dict, Iterator, Tuple
+
+import pytest
+
+from serving import models, tf_serving_backend
+from tests import serving_tf_serving_test
+
+# (model, version) -> the model_version_status entry TF Serving answers; any other version gets 404.
+STATUSES = {
+    (models.RETRIEVAL_MODEL, 1): {'version': '1', 'state': 'AVAILABLE', 'status': {'error_code': 'OK'}},
+    (models.RANKING_MODEL, 1): {'version': '1', 'state': 'AVAILABLE', 'status': {'error_code': 'OK'}},
+    (models.RANKING_MODEL, 2): {'version': '2', 'state': 'END', 'status': {
+        'error_code': 'NOT_FOUND', 'error_message': 'Could not find SavedModel .pb or .pbtxt'}},
+    (models.RANKING_MODEL, 3): {'version': '3', 'state': 'LOADING', 'status': {'error_code': 'OK'}},
+}
+
+
+class FixedAnswers(serving_tf_serving_test.LoopbackServer):
+  """GET: the STATUSES entry (404 for others); POST: `post_body` with status 200 and `post_type`."""
+
+  def __init__(self) -> None:
+    self.post_body = b'<html>Bad gateway</html>'
+    server = self
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+      protocol_version = 'HTTP/1.1'
+
+      def _answer(self, status: int, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header('Content-Length', str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+      def do_GET(self) -> None:  # pylint: disable=invalid-name
+        parts = self.path.split('/')  # /v1/models/<name>/versions/<v>
+        entry = STATUSES.get((parts[3], int(parts[5])))
+        if entry is None:
+          self._answer(404, json.dumps({'error': 'Servable not found'}).encode())
+        else:
+          self._answer(200, json.dumps({'model_version_status': [entry]}).encode())
+
+      def do_POST(self) -> None:  # pylint: disable=invalid-name
+        self.rfile.read(int(self.headers['Content-Length']))
+        self._answer(200, server.post_body)
+
+      def log_message(self, *args: Any) -> None:
+        pass
+
+    self._start(Handler)
+
+
+@pytest.fixture()
+def tf_serving() -> Iterator[FixedAnswers]:
+  server = FixedAnswers()
+  yield server
+  server.close()
+
+
+def test_a_version_tf_serving_ended_is_the_versions_failure(tf_serving):
+  load = tf_serving_backend.bundle_loader(tf_serving.url)
+  with pytest.raises(models.BackendError) as error:
+    load('/not/read', models.ServedVersions(1, 2))
+  assert not error.value.retryable  # the registry skips ranking 2 and serves ranking 1 beside retrieval 1
+  assert "ranking version 2 as 'END'" in str(error.value)
+  assert 'NOT_FOUND: Could not find SavedModel .pb or .pbtxt' in str(error.value)
+
+
+@pytest.mark.parametrize('versions, state', [(models.ServedVersions(1, 3), "'LOADING'"),
+                                             (models.ServedVersions(1, 4), "'not known (yet)'")])
+def test_a_version_still_loading_or_not_known_is_waited_for(tf_serving, versions, state):
+  with pytest.raises(models.VersionNotAvailableError,
+                     match=re.escape(f'ranking version {versions.ranking} as {state}')):
+    tf_serving_backend.bundle_loader(tf_serving.url)('/not/read', versions)
+
+
+def test_an_unreachable_tf_serving_is_a_passing_backend_error_not_an_unknown_version():
+  with socket.socket() as probe:  # a port nothing listens on
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+  load = tf_serving_backend.bundle_loader(f'http://127.0.0.1:{port}', timeout_s=2.0)
+  with pytest.raises(tf_serving_backend.TFServingError, match='did not answer: ConnectionRefusedError') as error:
+    load('/not/read', models.ServedVersions(1, 1))
+  assert error.value.retryable
+
+
+@pytest.mark.parametrize('body, message', [
+    (b'<html>Bad gateway</html>', 'answered 200 with a body that is not JSON'),
+    (b'\xff\xfe', 'answered 200 with a body that is not JSON'),
+    (b'[1, 2]', 'answered 200 with JSON that is not an object'),
+    (b'{"error": "none"}', 'answered 200 without "outputs"'),
+])
+def test_an_answer_that_is_not_tf_servings_is_a_passing_backend_error(tf_serving, body, message):
+  # Before, json.loads' ValueError reached the HTTP service, which answered the client 400 (its own fault).
+  tf_serving.post_body = body
+  client = tf_serving_backend.TFServingClient(tf_serving.url)
+  with pytest.raises(tf_serving_backend.TFServingError, match=message) as error:
+    client.predict(models.RETRIEVAL_MODEL, 1, [b''])
+  assert error.value.retryable and error.value.status is None
+
+
+def test_status_entries_are_read_with_their_error(tf_serving):
+  client = tf_serving_backend.TFServingClient(tf_serving.url)
+  statuses: Dict[Tuple[str, int], Tuple[str, str]] = {
+      key: client.model_status(*key) for key in [*STATUSES, (models.RANKING_MODEL, 9)]}
+  assert statuses == {
+      (models.RETRIEVAL_MODEL, 1): ('AVAILABLE', ''), (models.RANKING_MODEL, 1): ('AVAILABLE', ''),
+      (models.RANKING_MODEL, 2): ('END', 'NOT_FOUND: Could not find SavedModel .pb or .pbtxt'),
+      (models.RANKING_MODEL, 3): ('LOADING', ''), (models.RANKING_MODEL, 9): ('', '')}

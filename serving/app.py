@@ -9,14 +9,16 @@ Endpoints:
   `Recommendations.to_json_dict()`; 400 `{"error": ...}` for a missing/empty user_id, a k that is not an
   integer in 1..max_k, an exclude_seen that is not true/false, an unknown parameter or a bad user column
   value, or a request with a body (the parameters go in the query string); 503 while no model is loaded or the
-  backend (TF Serving) cannot be reached.
+  backend (TF Serving) cannot be reached or answers an error; 500 for any other failure (logged with its
+  traceback).
 * `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);
   503 while no retrieval model is loaded.
 * Any other method (POST, PUT, DELETE, PATCH, OPTIONS, HEAD) -> 405 with `Allow: GET` (a JSON error but for HEAD).
 
-Binds loopback (127.0.0.1) unless told otherwise. A thread polls the serving directory and swaps in newly
+Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port in use is reported at once).
+A connection idle for 30 s is closed. A thread polls the serving directory and swaps in newly
 pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
 is dropped during a swap.
 """
@@ -47,6 +49,8 @@ EXCLUDE_SEEN_PARAM = 'exclude_seen'
 DEFAULT_K = 10
 LOOPBACK_HOST = '127.0.0.1'
 DEFAULT_PORT = 8080
+# Seconds a kept-alive connection may stay idle (or a client take to send its request) before it is closed.
+CONNECTION_TIMEOUT_S = 30.0
 _TRUE_VALUES = ('true', '1', 'yes')
 _FALSE_VALUES = ('false', '0', 'no')
 
@@ -110,10 +114,13 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
   """
   # pylint: disable=g-import-not-at-top  (imports TensorFlow: not before the entry point's Keras setting)
   from serving import models
+  from serving import requests as requests_lib
 
   class RecommendationHandler(http.server.BaseHTTPRequestHandler):
-    """Answers the two GET endpoints with JSON; keeps connections alive (HTTP/1.1)."""
+    """Answers the two GET endpoints with JSON; keeps connections alive (HTTP/1.1), closing one that stays idle
+    (or sends nothing) for `timeout` seconds, so idle clients do not hold a thread each for ever."""
     protocol_version = 'HTTP/1.1'
+    timeout = CONNECTION_TIMEOUT_S
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name
       path, _, query = self.path.partition('?')
@@ -131,7 +138,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
           self._send(200, result.to_json_dict())
         else:
           self._send(404, {'error': f'No endpoint {path!r}; use {RECOMMENDATIONS_PATH} or {HEALTH_PATH}.'})
-      except ValueError as e:
+      except (BadRequestError, requests_lib.InvalidRequestError) as e:
         self._send(400, {'error': str(e)})
       except (models.ModelsNotReadyError, models.BackendError) as e:
         self._send(503, {'status': HEALTH_UNAVAILABLE, 'error': str(e)})
@@ -160,17 +167,22 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
     def _send(self, status: int, body: Dict[str, Any], close: bool = False,
               extra_headers: Optional[Dict[str, str]] = None, with_body: bool = True) -> None:
       payload = json.dumps(body, ensure_ascii=False).encode('utf-8')
-      self.send_response(status)
-      self.send_header('Content-Type', 'application/json; charset=utf-8')
-      self.send_header('Content-Length', str(len(payload)))
-      for name, value in (extra_headers or {}).items():
-        self.send_header(name, value)
-      if close:
-        self.send_header('Connection', 'close')
+      try:
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json; charset=utf-8')
+        self.send_header('Content-Length', str(len(payload)))
+        for name, value in (extra_headers or {}).items():
+          self.send_header(name, value)
+        if close:
+          self.send_header('Connection', 'close')
+          self.close_connection = True
+        self.end_headers()
+        if with_body:
+          self.wfile.write(payload)
+      except ConnectionError as e:  # BrokenPipeError, ConnectionResetError: the client left before the answer
         self.close_connection = True
-      self.end_headers()
-      if with_body:
-        self.wfile.write(payload)
+        logging.info('%s closed the connection before the %d answer to %s: %s', self.address_string(), status,
+                     self.path, e)
 
     def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
       logging.debug('%s %s', self.address_string(), format % args)
@@ -185,20 +197,36 @@ def _parser() -> argparse.ArgumentParser:
   backend_flags.add_backend_flags(parser)
   parser.add_argument('--host', default=LOOPBACK_HOST,
                       help='Interface to bind (default loopback; 0.0.0.0 exposes the service to the network).')
-  parser.add_argument('--port', type=int, default=DEFAULT_PORT)
-  parser.add_argument('--poll-interval-s', type=float, default=None,
+  parser.add_argument('--port', type=port_number, default=DEFAULT_PORT, help=f'TCP port (default {DEFAULT_PORT}).')
+  parser.add_argument('--poll-interval-s', type=backend_flags.positive_seconds, default=None,
                       help='Seconds between looks for newly pushed versions (default 5).')
   return parser
 
 
+def port_number(text: str) -> int:
+  """--port's value: an integer from 0 (any free port) to 65535."""
+  port = interactions.parse_int(text)
+  if port is None or not 0 <= port <= 65535:
+    raise argparse.ArgumentTypeError(f'{text!r} is not a TCP port; pass an integer from 1 to 65535 (0: any free '
+                                     'port), e.g. 8080.')
+  return port
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-  """Serves until interrupted; returns the exit code."""
-  args = _parser().parse_args(argv)
+  """Serves until interrupted; returns the exit code (2 for bad flags or a port that cannot be bound)."""
+  parser = _parser()
+  args = parser.parse_args(argv)
   environment.use_legacy_keras()
   logging.set_verbosity(logging.INFO)
-  registry, two_stage = backend_flags.recommender_from_flags(args, poll_interval_s=args.poll_interval_s)
+  registry, two_stage = backend_flags.recommender_from_flags(args, poll_interval_s=args.poll_interval_s,
+                                                             load=False)
+  try:  # bound before the models load, which takes a while: a port in use is told at once
+    server = make_server(two_stage, registry, args.host, args.port)
+  except OSError as e:
+    parser.error(f'cannot listen on --host {args.host} --port {args.port}: {e.strerror or e}; pass a free port '
+                 '(or 0 for any) or stop the process using it.')
+  registry.refresh()
   registry.start_polling()
-  server = make_server(two_stage, registry, args.host, args.port)
   if args.host != LOOPBACK_HOST:
     logging.warning('Binding %s: the service is reachable from other machines.', args.host)
   logging.info('Serving on http://%s:%d%s', *server.server_address[:2], RECOMMENDATIONS_PATH)

@@ -4,6 +4,8 @@ Nothing here imports TensorFlow at import time: the entry points set the Keras e
 """
 
 import argparse
+import math
+import urllib.parse
 from typing import Any, Optional, Tuple
 
 
@@ -13,8 +15,34 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
                       help='The pipeline serving directory holding retrieval/ and ranking/ versions.')
   parser.add_argument('--ranking-weight', type=ranking_weight, default=None,
                       help='Weight of the predicted rating in the final score, 0..1 (default: the documented one).')
-  parser.add_argument('--tf-serving-url', default=None,
-                      help='Call TF Serving REST at this URL instead of loading the models in process.')
+  parser.add_argument('--tf-serving-url', type=tf_serving_url, default=None,
+                      help='Call TF Serving REST at this URL (http://HOST:PORT) instead of loading the models in '
+                           'process.')
+
+
+def tf_serving_url(text: str) -> str:
+  """--tf-serving-url's value: http://HOST[:PORT] (TF Serving's REST API; refused before any model loads)."""
+  try:
+    parsed = urllib.parse.urlparse(text)
+    port_ok = parsed.port is None or parsed.port > 0
+  except ValueError:  # a port that is not a number, or out of range
+    port_ok = False
+  if parsed.scheme != 'http' or not parsed.hostname or not port_ok:
+    raise argparse.ArgumentTypeError(f'{text!r} is not http://HOST:PORT; pass TF Serving\'s REST address, e.g. '
+                                     'http://127.0.0.1:8501 (https is not supported: put TF Serving on a private '
+                                     'network or behind a local proxy).')
+  return text
+
+
+def positive_seconds(text: str) -> float:
+  """A duration flag's value: a finite number of seconds above 0."""
+  try:
+    seconds = float(text)
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds; pass e.g. 5.') from e
+  if not 0.0 < seconds < math.inf:
+    raise argparse.ArgumentTypeError(f'{text} must be a finite number of seconds above 0, e.g. 5.')
+  return seconds
 
 
 def ranking_weight(text: str) -> float:
@@ -29,8 +57,14 @@ def ranking_weight(text: str) -> float:
   return weight
 
 
-def recommender_from_flags(args: argparse.Namespace, poll_interval_s: Optional[float] = None) -> Tuple[Any, Any]:
-  """Builds the model registry (in process or TF Serving, loaded once) and the Recommender over it.
+def recommender_from_flags(args: argparse.Namespace, poll_interval_s: Optional[float] = None,
+                           load: bool = True) -> Tuple[Any, Any]:
+  """Builds the model registry (in process or TF Serving) and the Recommender over it.
+
+  Args:
+    args: the parsed flags of `add_backend_flags`.
+    poll_interval_s: seconds between the registry's looks for new versions (None: its default).
+    load: load the newest versions once now (else the caller calls `registry.refresh()`).
 
   Returns:
     (registry, recommender): a `serving.models.ModelRegistry` and a `serving.recommender.Recommender`.
@@ -40,8 +74,10 @@ def recommender_from_flags(args: argparse.Namespace, poll_interval_s: Optional[f
   loader = models.load_in_process
   if args.tf_serving_url:
     loader = tf_serving_backend.bundle_loader(args.tf_serving_url)
-  registry = models.ModelRegistry(args.serving_dir, loader=loader,
-                                  poll_interval_s=poll_interval_s or models.DEFAULT_POLL_INTERVAL_S)
-  registry.refresh()
+  registry = models.ModelRegistry(
+      args.serving_dir, loader=loader,
+      poll_interval_s=models.DEFAULT_POLL_INTERVAL_S if poll_interval_s is None else poll_interval_s)
+  if load:
+    registry.refresh()
   weight = recommender.DEFAULT_RANKING_WEIGHT if args.ranking_weight is None else args.ranking_weight
   return registry, recommender.Recommender(registry, ranking_weight=weight)

@@ -177,14 +177,14 @@ class Recommender:
       At most k items, best first (fewer only if the catalogue has fewer unseen items).
 
     Raises:
-      ValueError: for a k outside 1..max_k, an empty user_id, or user_features naming an unknown column or
-        holding a value of the wrong type.
+      requests_lib.InvalidRequestError: for a k outside 1..max_k, an empty user_id, or user_features naming an
+        unknown column or holding a value of the wrong type.
       models.ModelsNotReadyError: while no models are loaded.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self._max_k:
-      raise ValueError(f'k={k!r} must be an integer from 1 to {self._max_k}.')
+      raise requests_lib.InvalidRequestError(f'k={k!r} must be an integer from 1 to {self._max_k}.')
     if not user_id:
-      raise ValueError('user_id is empty; pass the raw user id.')
+      raise requests_lib.InvalidRequestError('user_id is empty; pass the raw user id.')
     bundle = self._registry.current()
     given = requests_lib.coerce_user_features(user_features, bundle.assets.column_types)
     profile = bundle.assets.user_profiles.get(user_id)

@@ -21,6 +21,11 @@ from serving import assets as assets_lib
 _FEATURES_TAG = 0x0A
 
 
+class InvalidRequestError(ValueError):
+  """An argument of a recommendation request (k, user_id, a user column) is invalid; the message names it and
+  what to send. The HTTP service answers it with 400, any other error with 5xx."""
+
+
 def _feature_entries(serialized_example: bytes) -> bytes:
   """The `Features` payload (the concatenated map entries) of a serialized tf.Example.
 
@@ -61,14 +66,14 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     The columns with values of their types (a None value is dropped).
 
   Raises:
-    ValueError: naming the column, for a column that is not a `user_*` column the models know, or a value
-      that does not convert to the column's type.
+    InvalidRequestError: naming the column, for a column that is not a `user_*` column the models know, or a
+      value that does not convert to the column's type.
   """
   coerced: Dict[str, Any] = {}
   known = sorted(c for c in column_types if features.is_user_feature(c))
   for column, value in (user_features or {}).items():
     if column not in known:
-      raise ValueError(f'{column!r} is not a user feature of the served models; use one of {known}.')
+      raise InvalidRequestError(f'{column!r} is not a user feature of the served models; use one of {known}.')
     if value is None:
       continue
     column_type = column_types[column]
@@ -80,7 +85,7 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
         str(value))
     if parsed is None or (column_type == ColumnType.FLOAT and not interactions_lib.fits_float32(parsed)):
       kind = 'an integer within int64' if column_type == ColumnType.INT else 'a finite float32 number'
-      raise ValueError(f'{column}={value!r} is not {kind}; pass e.g. {column}=30.')
+      raise InvalidRequestError(f'{column}={value!r} is not {kind}; pass e.g. {column}=30.')
     coerced[column] = parsed
   return coerced
 

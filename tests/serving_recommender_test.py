@@ -273,15 +273,15 @@ def test_unknown_users_get_popular_items_of_their_segment(registry):
 
 @pytest.mark.parametrize('k', [0, 101, -1, 2.5, True])
 def test_bad_k_is_refused(registry, k):
-  with pytest.raises(ValueError, match='k='):
+  with pytest.raises(requests_lib.InvalidRequestError, match='k='):
     recommender.Recommender(registry).recommend('u1', k=k)
 
 
 def test_bad_user_features_are_refused(registry):
   service = recommender.Recommender(registry)
-  with pytest.raises(ValueError, match='user_age'):
+  with pytest.raises(requests_lib.InvalidRequestError, match='user_age'):
     service.recommend('stranger', user_features={features.USER_AGE: 'old'})
-  with pytest.raises(ValueError, match='user_shoe_size'):
+  with pytest.raises(requests_lib.InvalidRequestError, match='user_shoe_size'):
     service.recommend('stranger', user_features={'user_shoe_size': '42'})
 
 

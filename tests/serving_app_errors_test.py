@@ -1,0 +1,160 @@
+"""How the HTTP service and its flags treat failures: which errors are the client's (400) and which are the
+server's (503, 500), idle and vanished clients, and flags refused before any model loads.
+
+Over a fake recommender and registry (no model is loaded): each test says what `recommend` raises.
+"""
+
+import http.client
+import json
+import socket
+import struct
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+import pytest
+
+from serving import app, backend_flags, models
+from serving import requests as requests_lib
+
+
+class FakeRegistry:
+  """Serves versions (1, 1) to /healthz."""
+
+  def current(self) -> Any:
+    return models.ModelBundle(versions=models.ServedVersions(1, 1), backend=None, assets=None, encoder=None)
+
+
+class FakeRecommendations:
+  def to_json_dict(self) -> Dict[str, Any]:
+    return {'items': ['i1']}
+
+
+class FakeRecommender:
+  """`recommend` runs `behaviour()` (which may raise or block) and answers one item."""
+
+  def __init__(self) -> None:
+    self.behaviour: Callable[[], None] = lambda: None
+
+  def recommend(self, user_id: str, **unused: Any) -> FakeRecommendations:
+    del user_id, unused
+    self.behaviour()
+    return FakeRecommendations()
+
+
+@pytest.fixture()
+def service(monkeypatch) -> Iterator[Tuple[FakeRecommender, int]]:
+  monkeypatch.setattr(app, 'CONNECTION_TIMEOUT_S', 0.5)
+  fake = FakeRecommender()
+  server = app.make_server(fake, FakeRegistry(), host=app.LOOPBACK_HOST, port=0)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield fake, server.server_address[1]
+  server.shutdown()
+  server.server_close()
+
+
+def _get(port: int, path: str) -> Tuple[int, Dict[str, Any]]:
+  connection = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=10)
+  try:
+    connection.request('GET', path)
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+  finally:
+    connection.close()
+
+
+def _raise(error: Exception) -> Callable[[], None]:
+  def behaviour() -> None:
+    raise error
+  return behaviour
+
+
+@pytest.mark.parametrize('error, status', [
+    (requests_lib.InvalidRequestError('k=0 must be an integer from 1 to 100.'), 400),
+    (models.BackendError('TF Serving answered 503', retryable=True), 503),
+    (models.ModelsNotReadyError('No model loaded yet'), 503),
+    # A ValueError from the service's own code is not the client's fault.
+    (ValueError('operands could not be broadcast together'), 500),
+])
+def test_only_an_invalid_request_is_the_clients_error(service, error, status):
+  fake, port = service
+  fake.behaviour = _raise(error)
+  code, body = _get(port, '/v1/recommendations?user_id=u1&k=3')
+  assert code == status
+  assert str(error) in body['error']
+
+
+def test_an_idle_connection_is_closed_after_the_timeout(service):
+  _, port = service
+  with socket.create_connection((app.LOOPBACK_HOST, port), timeout=10) as idle:
+    started = time.monotonic()
+    assert idle.recv(1024) == b''  # the server closed it without an answer: it sent nothing
+    waited = time.monotonic() - started
+  assert 0.4 <= waited < 5.0
+
+
+def test_a_client_that_leaves_before_the_answer_is_no_server_error(service, caplog):
+  fake, port = service
+  left = threading.Event()
+  fake.behaviour = lambda: left.wait(10) and time.sleep(0.2)  # answers once the client has gone
+  client = socket.create_connection((app.LOOPBACK_HOST, port), timeout=10)
+  client.sendall(b'GET /v1/recommendations?user_id=u1 HTTP/1.1\r\nHost: x\r\n\r\n')
+  time.sleep(0.2)
+  client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))  # close with a reset
+  client.close()
+  with caplog.at_level('INFO'):
+    left.set()
+    deadline = time.monotonic() + 10
+    while not any('closed the connection before the 200 answer' in r.getMessage() for r in caplog.records):
+      assert time.monotonic() < deadline, 'the vanished client was not noticed'
+      time.sleep(0.05)
+    fake.behaviour = lambda: None
+    assert _get(port, '/healthz')[0] == 200  # still serving
+  assert not [r for r in caplog.records if r.levelname in ('ERROR', 'CRITICAL')]
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--tf-serving-url', 'https://127.0.0.1:8501'], 'is not http://HOST:PORT'),
+    (['--tf-serving-url', 'http://127.0.0.1:port'], 'is not http://HOST:PORT'),
+    (['--poll-interval-s', '0'], 'above 0'),
+    (['--poll-interval-s', '-1'], 'above 0'),
+    (['--poll-interval-s', 'nan'], 'above 0'),
+    (['--poll-interval-s', 'soon'], 'is not a number of seconds'),
+    (['--port', '70000'], 'is not a TCP port'),
+    (['--port', 'http'], 'is not a TCP port'),
+])
+def test_bad_flags_are_refused_by_the_parser(flags, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    app._parser().parse_args(['--serving-dir', '/nowhere', *flags])  # pylint: disable=protected-access
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+
+
+def test_flag_values_that_pass_are_kept():
+  args = app._parser().parse_args(['--serving-dir', '/s', '--tf-serving-url', 'http://tfs:8501',  # pylint: disable=protected-access
+                                   '--poll-interval-s', '0.5', '--port', '0'])
+  assert (args.tf_serving_url, args.poll_interval_s, args.port) == ('http://tfs:8501', 0.5, 0)
+  assert backend_flags.positive_seconds('5') == 5.0
+
+
+def test_a_port_in_use_is_refused_before_any_model_loads(tmp_path, monkeypatch, capsys):
+  loads = []
+
+  def loader(serving_dir: str, versions: models.ServedVersions) -> Optional[models.ModelBundle]:
+    loads.append(versions)
+    raise AssertionError('no model should load before the port is bound')
+
+  monkeypatch.setattr(models, 'load_in_process', loader)
+  for model in (models.RETRIEVAL_MODEL, models.RANKING_MODEL):
+    (tmp_path / model / '1').mkdir(parents=True)
+    (tmp_path / model / '1' / models.SAVED_MODEL_FILE).write_bytes(b'')
+  with socket.socket() as taken:
+    taken.bind((app.LOOPBACK_HOST, 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    with pytest.raises(SystemExit) as exit_info:
+      app.main(['--serving-dir', str(tmp_path), '--port', str(port)])
+  assert exit_info.value.code == 2
+  assert f'cannot listen on --host 127.0.0.1 --port {port}' in capsys.readouterr().err
+  assert not loads

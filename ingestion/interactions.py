@@ -55,6 +55,8 @@ _LEADING_ZERO_PATTERN = re.compile(r'\s*[+-]?0[0-9]')
 _COLUMN_NAME_PATTERN = re.compile(r'[A-Za-z0-9_]+')
 _COLUMN_NAME_ALLOWED = "ASCII letters A-Z and a-z, digits 0-9 and '_'"
 _LINE_BREAK = re.compile(rb'\r\n|\r|\n')
+# Separators a CSV from a spreadsheet or a database export may use instead of ','.
+_OTHER_SEPARATORS: Mapping[str, str] = {';': 'semicolon', '\t': 'tab'}
 # Byte order marks of other Unicode encodings, UTF-32 first (its little-endian mark starts with UTF-16's).
 _OTHER_UNICODE_BOMS: Tuple[Tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, 'UTF-32'), (codecs.BOM_UTF32_BE, 'UTF-32'),
@@ -275,9 +277,27 @@ def _decode_utf8(path: str, data: bytes) -> str:
             line=line, column=column) from e
 
 
+def _check_comma_separated(path: str, header: List[str]) -> None:
+    """Raises if a header without any required column holds ';' or a tab: the file uses another separator."""
+    line = ','.join(header)
+    counts = {separator: line.count(separator) for separator in _OTHER_SEPARATORS}
+    separator = max(counts, key=counts.get)
+    if counts[separator]:
+        label = _OTHER_SEPARATORS[separator]
+        raise InteractionsFormatError(
+            path, f'the header holds no comma-separated required column ({", ".join(features.REQUIRED_COLUMNS)}) '
+            f'but holds {label}s: the file is {label}-separated, and the interactions format is '
+            'comma-separated',
+            'save the file comma-separated (e.g. `python3 -c "import csv, sys; '
+            f'csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter={separator!r}))" '
+            '< in.csv > out.csv`)', line=1)
+
+
 def _check_header(path: str, header: List[str]) -> None:
     """Raises if the header has duplicate, reserved, unknown, badly spelled (see _COLUMN_NAME_PATTERN) or missing
     columns."""
+    if not any(name in features.REQUIRED_COLUMNS for name in header):
+        _check_comma_separated(path, header)
     seen = set()
     for name in header:
         if name in seen:

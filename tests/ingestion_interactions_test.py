@@ -183,6 +183,33 @@ def test_line_break_message_names_the_value_and_the_fix(tmp_path: pathlib.Path) 
         "unknown value. Fix: remove the line breaks from the quoted field (e.g. replace them with spaces)")
 
 
+@pytest.mark.parametrize('separator, label, shown', [(';', 'semicolon', "';'"), ('\t', 'tab', "'\\t'")])
+def test_semicolon_or_tab_separated_file_is_told_to_be_comma_separated(tmp_path: pathlib.Path, separator: str,
+                                                                       label: str, shown: str) -> None:
+    path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n'.replace(',', separator))
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert str(e.value) == (
+        f'{path}, line 1: the header holds no comma-separated required column (user_id, item_id, rating, '
+        f'timestamp) but holds {label}s: the file is {label}-separated, and the interactions format is '
+        'comma-separated. Fix: save the file comma-separated (e.g. `python3 -c "import csv, sys; '
+        f'csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter={shown}))" < in.csv > out.csv`)')
+
+
+@pytest.mark.parametrize('header, column, words', [
+    # One required column is comma-separated: the ';' is in a column name, not a separator.
+    ('user_id,item_id;rating,timestamp', 'item_id;rating', "the column name holds ';'"),
+    ('userid,itemid', 'userid', 'unknown column'),  # no ';' or tab: the header is comma-separated, but wrong
+])
+def test_comma_separated_headers_keep_their_column_errors(tmp_path: pathlib.Path, header: str, column: str,
+                                                          words: str) -> None:
+    path = _write(tmp_path, f'{header}\nu1,i1,4\n')
+    with pytest.raises(il.InteractionsFormatError) as e:
+        il.read_interactions(path)
+    assert (e.value.line, e.value.column) == (1, column)
+    assert words in str(e.value)
+
+
 def test_missing_file(tmp_path: pathlib.Path) -> None:
     with pytest.raises(il.InteractionsFormatError, match='no such file') as e:
         il.read_interactions(os.path.join(str(tmp_path), 'absent.csv'))

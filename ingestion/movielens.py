@@ -51,7 +51,7 @@ MOVIELENS_COLUMN_TYPES: Mapping[str, ColumnType] = {
     features.ITEM_RELEASE_YEAR: ColumnType.INT,
 }
 
-_LOCAL_COPY_FIX = 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user)'
+_LOCAL_COPY_FIX = f'pass a local copy with --data-dir PATH (the folder holding {", ".join(REQUIRED_FILES)})'
 _RELEASE_DATE = re.compile(r'^\d{1,2}-[A-Za-z]{3}-(\d{4})$')
 _NUM_ITEM_FIELDS_BEFORE_GENRES = 5  # id | title | release date | video release date | IMDb URL
 

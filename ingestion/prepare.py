@@ -238,7 +238,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--output-dir', required=True, help='folder for examples/ and catalog/')
     source = parser.add_mutually_exclusive_group()
     source.add_argument('--interactions', help='an interactions CSV')
-    source.add_argument('--data-dir', help='a local MovieLens 100K folder (u.data, u.item, u.user)')
+    source.add_argument('--data-dir',
+                        help=f'a local MovieLens 100K folder ({", ".join(movielens.REQUIRED_FILES)})')
     parser.add_argument('--cache-dir', default=movielens.DEFAULT_CACHE_DIR,
                         help='where the MovieLens download is kept')
     parser.add_argument('--split', choices=splits.SPLIT_METHODS, default='seed')

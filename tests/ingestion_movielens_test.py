@@ -52,10 +52,16 @@ def test_converts_in_u_data_order_with_exact_rows(tmp_path: pathlib.Path) -> Non
     assert read_back.column('item_release_year') == [None, 1990, 2001]
 
 
-def test_local_dir_missing_file_is_named(tmp_path: pathlib.Path) -> None:
-    files = {k: v for k, v in FAKE_FILES.items() if k != 'u.user'}
-    with pytest.raises(movielens.MovieLensError, match='missing file u.user'):
-        movielens.locate_movielens(_fake_dir(tmp_path, files), cache_dir=str(tmp_path))
+@pytest.mark.parametrize('missing', ['u.data', 'u.item', 'u.user', 'u.genre'])
+def test_local_dir_missing_file_is_named(tmp_path: pathlib.Path, missing: str) -> None:
+    files = {k: v for k, v in FAKE_FILES.items() if k != missing}
+    folder = _fake_dir(tmp_path, files)
+    with pytest.raises(movielens.MovieLensError) as e:
+        movielens.locate_movielens(folder, cache_dir=str(tmp_path))
+    assert str(e.value) == (
+        f'{folder}: missing file {missing} (the folder must hold u.data, u.item, u.user, u.genre). Fix: pass a '
+        'local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre); unzip ml-100k.zip '
+        'there if needed.')
 
 
 def test_unknown_item_in_u_data_names_file_and_line(tmp_path: pathlib.Path) -> None:
@@ -151,7 +157,7 @@ def test_no_network_fails_fast_with_the_fix(tmp_path: pathlib.Path) -> None:
     assert time.monotonic() - start < 15
     message = str(e.value)
     assert f'Could not download MovieLens 100K from {url}' in message
-    assert 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user)' in message
+    assert 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre)' in message
 
 
 @pytest.mark.real_data

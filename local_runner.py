@@ -34,7 +34,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   """Parses the command line; invalid values exit with a message naming the flag."""
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   source = parser.add_mutually_exclusive_group()
-  source.add_argument('--data-dir', help='Local MovieLens 100K folder (holding u.data, u.item, u.user).')
+  source.add_argument('--data-dir', help='Local MovieLens 100K folder (holding u.data, u.item, u.user, u.genre).')
   source.add_argument('--interactions', help='An interactions CSV in the documented data contract.')
   parser.add_argument('--output-dir', required=True, help='Where the run writes everything.')
   parser.add_argument('--split', default='seed', choices=splits.SPLIT_METHODS,
@@ -55,6 +55,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   args = parser.parse_args(argv)
   if args.parallel_components < 0:
     parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
+  if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+    parser.error(f'--output-dir {args.output_dir} is a file; pass a directory (it is created if missing).')
+  if args.split == 'seed' and (args.eval_fraction != splits.CANONICAL_EVAL_FRACTION
+                               or args.split_seed != splits.CANONICAL_SEED):
+    parser.error(f'--split seed is the canonical split (--eval-fraction {splits.CANONICAL_EVAL_FRACTION}, '
+                 f'--split-seed {splits.CANONICAL_SEED}); got --eval-fraction {args.eval_fraction} --split-seed '
+                 f'{args.split_seed}. Add --split random for another fraction or seed (or --split temporal).')
+  try:
+    args.split_spec = splits.SplitSpec(method=args.split, eval_fraction=args.eval_fraction, seed=args.split_seed)
+  except ValueError as e:
+    parser.error(f'--eval-fraction {args.eval_fraction} / --split-seed {args.split_seed}: {e}')
   return args
 
 
@@ -68,13 +79,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model_settings = run_config.model_settings(args)  # bad hyperparameters or gates: refused first
     interactions_csv, schema_path = _interactions_source(args, output_dir)
     prepared = prepare.prepare_examples(
-        interactions_csv,
-        splits.SplitSpec(method=args.split, eval_fraction=args.eval_fraction, seed=args.split_seed),
-        os.path.join(output_dir, configs.PREPARED_DATA_SUBDIR),
+        interactions_csv, args.split_spec, os.path.join(output_dir, configs.PREPARED_DATA_SUBDIR),
         rating_scale=tuple(args.rating_scale),
         column_types=run_config.column_types_from_schema(schema_path) if schema_path else None)
+    # Features the hyperparameters name that the data lacks: refused now, not by a Trainer after Transform.
+    run_config.check_model_inputs(args, model_settings, prepared.column_types)
   except (InteractionsFormatError, movielens.MovieLensError, ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
+    return 2
+  except OSError as e:  # e.g. --output-dir not writable
+    print(f'error: {e}. Fix: check that --output-dir {output_dir} can be written and the input paths read.',
+          file=sys.stderr)
     return 2
   ranking_hparams = model_settings['ranking_hyperparameters']
   print(f'Prepared {prepared.counts} interactions from {interactions_csv}; training the ranking model with '
@@ -114,7 +129,7 @@ def _interactions_source(args: argparse.Namespace, output_dir: str) -> Tuple[str
     return os.path.abspath(args.interactions), args.schema
   ml100k_dir = movielens.locate_movielens(args.data_dir, cache_dir=args.cache_dir)
   interactions_csv = os.path.join(output_dir, configs.PREPARED_DATA_SUBDIR, 'movielens-100k.csv')
-  movielens.write_movielens_interactions(ml100k_dir, interactions_csv)
+  movielens.write_movielens_interactions(ml100k_dir, interactions_csv, tuple(args.rating_scale))
   return interactions_csv, args.schema or configs.CURATED_SCHEMA_PATH
 
 

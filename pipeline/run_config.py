@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 import json
-from typing import Any, Dict, Mapping, Optional, Type, TypeVar
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -81,13 +81,34 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.RankingHyperparameters:
-  """The named configuration with the flags that were given applied on top."""
-  overrides = {field: value for field, value in (
-      ('epochs', args.epochs), ('batch_size', args.batch_size), ('learning_rate', args.learning_rate),
-      ('id_embedding_dim', args.embedding_dim)) if value is not None}
+  """The named configuration with the flags that were given applied on top.
+
+  Raises:
+    ValueError: naming the flag, for a value the hyperparameters refuse (e.g. `--epochs 0`, `--learning-rate nan`).
+  """
   configured = with_json_fields(ranking_hparams.named_configuration(args.ranking_config), args.ranking_hparams,
                                 '--ranking-hparams')
-  return dataclasses.replace(configured, **overrides)
+  return with_flag_values(configured, (
+      ('epochs', '--epochs', args.epochs), ('batch_size', '--batch-size', args.batch_size),
+      ('learning_rate', '--learning-rate', args.learning_rate),
+      ('id_embedding_dim', '--embedding-dim', args.embedding_dim)))
+
+
+def with_flag_values(hparams: _Hyperparameters,
+                     flag_values: Sequence[Tuple[str, str, Any]]) -> _Hyperparameters:
+  """`hparams` with each (field, flag, value) whose value is not None applied in turn.
+
+  Raises:
+    ValueError: naming the flag whose value the hyperparameters refuse, with their own reason.
+  """
+  for field, flag, value in flag_values:
+    if value is None:
+      continue
+    try:
+      hparams = dataclasses.replace(hparams, **{field: value})
+    except ValueError as e:
+      raise ValueError(f'{flag} {value}: {e}') from e
+  return hparams
 
 
 def segment_gate(args: argparse.Namespace) -> SegmentGate:
@@ -103,13 +124,14 @@ def ranking_gate(args: argparse.Namespace) -> RankingGate:
 
 def retrieval_hyperparameters(args: argparse.Namespace) -> retrieval_hparams.RetrievalHyperparameters:
   """The named retrieval configuration with the flags that were given applied on top."""
-  overrides = {field: value for field, value in (
-      ('epochs', args.retrieval_epochs), ('batch_size', args.retrieval_batch_size),
-      ('learning_rate', args.retrieval_learning_rate), ('temperature', args.retrieval_temperature),
-      ('top_k', args.retrieval_k), ('index', args.retrieval_index)) if value is not None}
   configured = with_json_fields(retrieval_hparams.named_configuration(args.retrieval_config),
                                 args.retrieval_hparams, '--retrieval-hparams')
-  return dataclasses.replace(configured, **overrides)
+  return with_flag_values(configured, (
+      ('epochs', '--retrieval-epochs', args.retrieval_epochs),
+      ('batch_size', '--retrieval-batch-size', args.retrieval_batch_size),
+      ('learning_rate', '--retrieval-learning-rate', args.retrieval_learning_rate),
+      ('temperature', '--retrieval-temperature', args.retrieval_temperature),
+      ('top_k', '--retrieval-k', args.retrieval_k), ('index', '--retrieval-index', args.retrieval_index)))
 
 
 def with_json_fields(hparams: _Hyperparameters, text: Optional[str], flag: str) -> _Hyperparameters:
@@ -165,6 +187,34 @@ def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:
                        f'interactions file is one of {", ".join(_SCHEMA_TYPES)}. Fix: declare it with one of those.')
     types[feature.name] = _SCHEMA_TYPES[type_name]
   return types
+
+
+def check_model_inputs(args: argparse.Namespace, settings: Mapping[str, Any], columns: Iterable[str]) -> None:
+  """Checks, before Transform and training, that every feature the hyperparameters name is a model input the
+  data gives (its columns and what Transform derives from them).
+
+  Args:
+    args: the parsed flags (to name `--ranking-config` / `--ranking-hparams` and their retrieval twins).
+    settings: `model_settings(args)`.
+    columns: the columns of the prepared examples (`PreparedExamples.column_types`).
+
+  Raises:
+    ValueError: naming the flags, the hyperparameter, the missing features and the model inputs there are.
+  """
+  from transform import preprocessing  # pylint: disable=g-import-not-at-top  (imports TensorFlow Transform)
+  available = preprocessing.model_input_columns(columns)
+  for hparams, config_flag, config, json_flag, fields in (
+      (settings['ranking_hyperparameters'], '--ranking-config', args.ranking_config, '--ranking-hparams',
+       ('user_features', 'item_features', 'context_features', 'user_slope_features')),
+      (settings['retrieval_hyperparameters'], '--retrieval-config', args.retrieval_config, '--retrieval-hparams',
+       ('user_features', 'item_features'))):
+    for field in fields:
+      missing = sorted(set(getattr(hparams, field) or ()) - available)
+      if missing:
+        raise ValueError(
+            f'{json_flag} (on {config_flag} {config}): {field} names {missing}, which this data does not give '
+            f'the models; its model inputs are {sorted(available)}. Fix: name only those in {field} (through '
+            f'{json_flag}), or add the columns to the interactions data.')
 
 
 def model_settings(args: argparse.Namespace) -> Dict[str, Any]:

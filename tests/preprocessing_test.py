@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from schema import features
 from tests.transform_fixtures import movielens_like_row, run_transform
+from trainer.common import feature_specs
 from transform import preprocessing
 
 X = features.transformed_name
@@ -31,6 +32,20 @@ def transformed(tmp_path_factory):
                                  timestamp=(Y2K_DAY + 100) * DAY),
               movielens_like_row('u1', 'i1', 3.0, year=(1995,), timestamp=0)]
   return run_transform(ROWS, str(tmp_path_factory.mktemp('tft')), new_rows=new_rows)
+
+
+def test_model_inputs_known_before_transform_are_those_it_produces(transformed):
+  tft_output = transformed[0]
+  assert preprocessing.model_input_columns(ROWS[0]) == set(feature_specs.available_features(tft_output)) == {
+      features.USER_ID, features.ITEM_ID, features.USER_AGE, features.USER_GENDER, features.ITEM_GENRES,
+      features.ITEM_RELEASE_YEAR, features.RECENT_RATING, features.ITEM_POPULARITY, features.INTERACTION_TIME,
+      features.INTERACTION_ITEM_AGE}
+
+
+def test_model_inputs_of_the_four_required_columns():
+  assert preprocessing.model_input_columns(
+      [features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP]) == {
+          features.USER_ID, features.ITEM_ID, features.ITEM_POPULARITY, features.INTERACTION_TIME}
 
 
 def test_vocabularies_are_ordered_by_frequency(transformed):

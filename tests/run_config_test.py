@@ -100,3 +100,57 @@ def test_nan_gate_thresholds_are_refused(flag):
   # NaN passed `x < 0` checks; a NaN margin then refused every model (every comparison with NaN is False).
   with pytest.raises(ValueError, match='nan'):
     run_config.model_settings(_args(flag, 'nan'))
+
+
+@pytest.mark.parametrize('flags, message', [
+    (('--learning-rate', 'nan'), '--learning-rate nan: learning_rate=nan must be a finite number.'),
+    (('--learning-rate', 'inf'), '--learning-rate inf: learning_rate=inf must be a finite number.'),
+    (('--epochs', '0'), '--epochs 0: epochs=0 must be a positive integer.'),
+    (('--embedding-dim', '0'), '--embedding-dim 0: id_embedding_dim=0 must be a positive integer.'),
+    (('--retrieval-epochs', '0'), '--retrieval-epochs 0: epochs=0 must be a positive integer.'),
+    (('--retrieval-temperature', 'nan'), '--retrieval-temperature nan: temperature=nan must be a finite number.'),
+    (('--retrieval-learning-rate', 'inf'), '--retrieval-learning-rate inf: learning_rate=inf must be a finite'),
+    (('--retrieval-k', '0'), '--retrieval-k 0: top_k=0 must be a positive integer.'),
+])
+def test_a_single_flag_the_hyperparameters_refuse_is_named(flags, message):
+  # Before, NaN and infinity passed `x <= 0`, and the messages named the field only (--epochs and
+  # --retrieval-epochs both said 'epochs=0').
+  with pytest.raises(ValueError) as error:
+    run_config.model_settings(_args(*flags))
+  assert str(error.value).startswith(message)
+
+
+def test_a_non_finite_choice_in_a_tuple_field_is_refused():
+  with pytest.raises(ValueError, match=r'neighbourhood_weight_choices=\(0.1, inf\) must be a finite number'):
+    ranking_hparams.RankingHyperparameters(neighbourhood_weight_choices=(0.1, float('inf')))
+
+
+def test_features_the_data_lacks_are_refused_naming_the_flag():
+  # What ingestion writes for a file of the four required columns and user_age (recent_rating is derived).
+  columns = [features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP, features.USER_AGE,
+             features.RECENT_RATING]
+  args = _args('--ranking-hparams', '{"user_features": ["user_id", "user_agee"]}')
+  with pytest.raises(ValueError) as error:
+    run_config.check_model_inputs(args, run_config.model_settings(args), columns)
+  assert str(error.value) == (
+      "--ranking-hparams (on --ranking-config default): user_features names ['user_agee'], which this data does "
+      "not give the models; its model inputs are ['interaction_time', 'item_id', 'item_popularity', "
+      "'recent_rating', 'user_age', 'user_id']. Fix: name only those in user_features (through --ranking-hparams), or add the columns to the "
+      'interactions data.')
+  # The seed configuration encodes item titles: a file without them is refused before anything trains.
+  seed = _args('--ranking-config', 'seed')
+  with pytest.raises(ValueError, match=r"--ranking-hparams \(on --ranking-config seed\): item_features names "
+                                       r"\['item_title'\]"):
+    run_config.check_model_inputs(seed, run_config.model_settings(seed), columns)
+  retrieval = _args('--retrieval-hparams', '{"item_features": ["item_id", "interaction_item_age"]}')
+  with pytest.raises(ValueError, match=r"--retrieval-hparams \(on --retrieval-config default\): item_features "
+                                       r"names \['interaction_item_age'\]"):
+    run_config.check_model_inputs(retrieval, run_config.model_settings(retrieval), columns)
+
+
+def test_features_the_data_has_pass():
+  columns = [features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP, features.ITEM_TITLE,
+             features.RECENT_RATING]
+  for args in (_args(), _args('--ranking-config', 'seed'),
+               _args('--ranking-hparams', '{"context_features": ["interaction_time"]}')):
+    run_config.check_model_inputs(args, run_config.model_settings(args), columns)  # raises nothing

@@ -24,7 +24,7 @@ output of another, so tf.Transform analyzes the data in one pass (one analysis p
 mean-imputed value took a second phase: one more traced SavedModel and pass over the data (docs/performance.md).
 """
 
-from typing import Dict, Tuple, Union
+from typing import Dict, FrozenSet, Iterable, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -41,6 +41,27 @@ SECONDS_PER_DAY = 86400.0
 # Mean Gregorian year, days; the epoch (day 0) is 1970-01-01.
 DAYS_PER_YEAR = 365.2425
 EPOCH_YEAR = 1970.0
+
+
+def model_input_columns(columns: Iterable[str]) -> FrozenSet[str]:
+  """The raw names of the model inputs `preprocessing_fn` produces from raw data with these columns (what
+  `trainer.common.feature_specs.available_features` finds in its output), known before Transform runs.
+
+  E.g. `user_id, item_id, rating, timestamp, user_age, item_release_year` give `user_id, item_id, user_age,
+  item_release_year, item_popularity, interaction_time, interaction_item_age`; the label, the raw timestamp and
+  the slicing-only buckets (`user_age_bucket`, `item_popularity_bucket`) are no model inputs.
+  """
+  columns = frozenset(columns)
+  inputs = {c for c in columns
+            if c in (features.USER_ID, features.ITEM_ID, features.RECENT_RATING)
+            or features.is_user_feature(c) or features.is_item_feature(c)}
+  if features.ITEM_ID in columns:
+    inputs.add(features.ITEM_POPULARITY)
+  if features.TIMESTAMP in columns:
+    inputs.add(features.INTERACTION_TIME)
+    if features.ITEM_RELEASE_YEAR in columns:
+      inputs.add(features.INTERACTION_ITEM_AGE)
+  return frozenset(inputs - {features.USER_AGE_BUCKET, features.ITEM_POPULARITY_BUCKET})
 
 
 def preprocessing_fn(inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:

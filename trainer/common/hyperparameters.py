@@ -72,6 +72,16 @@ def _example(annotation: Any) -> str:
   return {int: '1', float: '0.5', str: '"name"'}.get(annotation, '...')
 
 
+def check_finite_numbers(hparams: Any) -> None:
+  """Raises ValueError, naming the field, if a float field of the dataclass `hparams` (or an element of a tuple
+  field) is NaN or infinite: `x <= 0` is False for NaN, so the range checks alone let it through (from a flag such
+  as `--learning-rate nan`; JSON values are checked by `ConfigCodec.from_config` already)."""
+  for field in dataclasses.fields(hparams):
+    value = getattr(hparams, field.name)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,))):
+      raise ValueError(f'{field.name}={value!r} must be a finite number.')
+
+
 def check_optimizer(name: str) -> None:
   """Raises ValueError unless `name` is one of OPTIMIZERS."""
   if name not in OPTIMIZERS:

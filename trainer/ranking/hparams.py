@@ -4,7 +4,7 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from schema import features
-from trainer.common.hyperparameters import ConfigCodec, check_optimizer, choose_configuration
+from trainer.common.hyperparameters import ConfigCodec, check_finite_numbers, check_optimizer, choose_configuration
 
 # Trainer custom_config key holding the ranking hyperparameters (a dict of RankingHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'ranking_hyperparameters'
@@ -99,6 +99,7 @@ class RankingHyperparameters(ConfigCodec):
   neighbourhood_candidates: int = 400
 
   def __post_init__(self) -> None:
+    check_finite_numbers(self)
     check_optimizer(self.optimizer)
     for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs', 'ensemble_size',
                  'neighbourhood_k', 'neighbourhood_candidates'):

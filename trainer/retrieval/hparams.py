@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Dict, Optional, Tuple
 
-from trainer.common.hyperparameters import ConfigCodec, check_optimizer, choose_configuration
+from trainer.common.hyperparameters import ConfigCodec, check_finite_numbers, check_optimizer, choose_configuration
 
 # Trainer custom_config key holding the retrieval hyperparameters (a dict of RetrievalHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'retrieval_hyperparameters'
@@ -74,6 +74,7 @@ class RetrievalHyperparameters(ConfigCodec):
   item_item_max_items: int = 10_000
 
   def __post_init__(self) -> None:
+    check_finite_numbers(self)
     check_optimizer(self.optimizer)
     if self.index not in INDEXES:
       raise ValueError(f'index={self.index!r} is not supported; choose one of {INDEXES}.')

@@ -1,0 +1,75 @@
+"""local_runner.py (and bin/run-pipeline) refuse bad flags before anything trains, naming the flag and the fix.
+
+The pipeline itself never runs here: `ParallelLocalDagRunner` is replaced by one that fails the test.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import local_runner
+from pipeline import parallel_runner
+from tests import pipeline_runs
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture()
+def no_pipeline_run(monkeypatch):
+  def refuse(*args, **kwargs):
+    raise AssertionError('the pipeline must not run on refused flags')
+
+  monkeypatch.setattr(parallel_runner, 'ParallelLocalDagRunner', refuse)
+
+
+def test_a_feature_the_data_lacks_is_refused_before_transform_and_training(tmp_path, no_pipeline_run, capsys):
+  # Before, Transform and the retrieval Trainer ran (2 minutes on a fixture), then the ranking Trainer failed
+  # with exit code 1 and a message naming no flag.
+  csv = pipeline_runs.write_fixture_interactions(str(tmp_path / 'interactions.csv'))
+  exit_code = local_runner.main(['--interactions', csv, '--output-dir', str(tmp_path / 'out'),
+                                 '--ranking-hparams', '{"user_features": ["user_id", "user_agee"]}'])
+  assert exit_code == 2
+  error = capsys.readouterr().err
+  assert ("error: --ranking-hparams (on --ranking-config default): user_features names ['user_agee'], which this "
+          'data does not give the models') in error
+  assert "'user_age'" in error  # the inputs there are, to choose from
+  assert not os.path.exists(tmp_path / 'out' / 'tfx')
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--eval-fraction', '0.3'], '--split seed is the canonical split (--eval-fraction 0.2, --split-seed 42); got '
+                                 '--eval-fraction 0.3 --split-seed 42. Add --split random'),
+    (['--split-seed', '7'], 'got --eval-fraction 0.2 --split-seed 7. Add --split random'),
+    (['--split', 'random', '--eval-fraction', '1.5'], '--eval-fraction 1.5 / --split-seed 42: eval_fraction=1.5 must '
+                                                     'be a number strictly between 0 and 1'),
+])
+def test_split_flags_that_do_not_fit_are_refused(tmp_path, flags, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.parse_args(['--interactions', 'x.csv', '--output-dir', str(tmp_path), *flags])
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+
+
+def test_an_output_dir_that_is_a_file_is_refused(tmp_path, capsys):
+  taken = tmp_path / 'results.csv'
+  taken.write_text('not a directory\n', encoding='utf-8')
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.parse_args(['--interactions', 'x.csv', '--output-dir', str(taken)])
+  assert exit_info.value.code == 2
+  assert f'--output-dir {taken} is a file; pass a directory' in capsys.readouterr().err
+
+
+def test_run_pipeline_reads_relative_paths_from_the_callers_directory(tmp_path):
+  # Before, bin/run-pipeline changed to the repository first, so `--interactions bad.csv` was looked for there
+  # (and a relative --output-dir written there).
+  (tmp_path / 'bad.csv').write_text('user_id,item_id,rating,timestamp\n', encoding='utf-8')
+  completed = subprocess.run(
+      [os.path.join(REPO_ROOT, 'bin', 'run-pipeline'), '--interactions', 'bad.csv', '--output-dir', 'out'],
+      cwd=str(tmp_path), capture_output=True, text=True, check=False, timeout=600,
+      env={**os.environ, 'PYTHONPATH': ''})
+  assert completed.returncode == 2, completed.stderr[-2000:]
+  assert f'error: {tmp_path / "bad.csv"}' in completed.stderr
+  assert not os.path.exists(os.path.join(REPO_ROOT, 'out'))
+  assert sys.executable  # the script brings its own interpreter (.venv); nothing else of this process is used

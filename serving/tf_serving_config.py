@@ -145,9 +145,11 @@ def poll(template_path: str, serving_dir: str, output_path: str, poll_interval_s
   Returns:
     True if the file was written; False if it was unchanged or the update failed.
   """
+  # pylint: disable=g-import-not-at-top  (TensorFlow is loaded by `update` already: serving.models lists versions)
+  import tensorflow as tf
   try:
     return update(template_path, serving_dir, output_path)
-  except (OSError, ValueError) as e:
+  except (OSError, ValueError, tf.errors.OpError) as e:  # OpError: tf.io.gfile on a remote or changing directory
     logging.warning('Could not update %s (it keeps the config last written; trying again in %g s): %s: %s',
                     output_path, poll_interval_s, type(e).__name__, e)
     return False

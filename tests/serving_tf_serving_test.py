@@ -145,6 +145,19 @@ def test_config_writer_keeps_the_last_config_through_failing_polls(tmp_path, mon
   assert f'ValueError: {template_path} is not a text ModelServerConfig' in warnings[1]
 
 
+def test_a_poll_failing_in_tf_io_gfile_keeps_the_last_config(tmp_path, monkeypatch, caplog):
+  # tf.io.gfile raises tf.errors.OpError (not OSError), e.g. a version directory removed while it is listed.
+  def vanished(model_dir: str):
+    raise tf.errors.NotFoundError(None, None, f'{model_dir}/7 was removed while listed')
+
+  monkeypatch.setattr(models, 'complete_versions', vanished)
+  output = str(tmp_path / 'models.config')
+  assert not tf_serving_config.poll(os.path.join(SERVING_PACKAGE_DIR, 'models.config'), str(tmp_path), output, 5)
+  assert not os.path.exists(output)
+  assert 'NotFoundError: ' in caplog.records[-1].getMessage()
+  assert 'was removed while listed' in caplog.records[-1].getMessage()
+
+
 def test_config_writer_fails_at_once_when_the_first_config_cannot_be_written(tmp_path, monkeypatch, capsys):
   def sleep(seconds: float) -> None:
     raise AssertionError(f'the writer went on polling (sleep({seconds})) after its first update failed')

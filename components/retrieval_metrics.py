@@ -66,7 +66,9 @@ def recall_per_user(scores: np.ndarray, eval_items: Sequence[Set[int]], seen_ite
   Args:
     scores: float `[num_users, num_items]`.
     eval_items: per row of `scores`, the columns of the user's evaluation items.
-    seen_items: per row of `scores`, the columns of the user's training items.
+    seen_items: per row of `scores`, the columns of the user's training items. Columns at or past `num_items`
+      stand for items the model does not score (new since it was trained): never in a top k, they are only
+      removed from the truth.
     k: the cut-off.
 
   Returns:
@@ -81,8 +83,9 @@ def recall_per_user(scores: np.ndarray, eval_items: Sequence[Set[int]], seen_ite
                      f'{len(seen_items)}; pass one set per user row.')
   masked = np.array(scores, dtype=np.float64, copy=True)
   for row, seen in enumerate(seen_items):
-    if seen:
-      masked[row, list(seen)] = -np.inf
+    scored = [column for column in seen if column < masked.shape[1]]  # columns past them: items not scored
+    if scored:
+      masked[row, scored] = -np.inf
   top = top_k_columns(masked, k)
   recalls = np.full(num_users, np.nan)
   for row in range(num_users):

@@ -1,6 +1,7 @@
 """Retrieval gate on artifacts in tmp_path: a good model is blessed and pushed; a bad one is neither, and the
 served version stays."""
 
+import dataclasses
 import json
 import os
 
@@ -134,6 +135,13 @@ def test_items_new_since_the_last_blessed_model_count_as_its_misses(tmp_path):
     retrieval_gate.measure(baseline_dir, data)
   # u0's 2 items are misses, the other 9 users find both of theirs: recall 9/10, accuracy 18/20.
   overall = retrieval_gate.measure(baseline_dir, data, unknown_items_miss=True)['overall']
+  assert (overall['recall_at_100'], overall['top_100_accuracy'], overall['num_unknown_eval_items']) == (0.9, 0.9, 2)
+  # A new item is often in one user's training items and another's eval items: here u1 also trained on u0's
+  # two new items. Before, the gate failed with IndexError on them; u1's figures (and so all) are unchanged.
+  new_items = {item for user, item in data.pairs if user == b'u0'}
+  also_seen = dataclasses.replace(data, seen_items={**data.seen_items,
+                                                    b'u1': data.seen_items.get(b'u1', set()) | new_items})
+  overall = retrieval_gate.measure(baseline_dir, also_seen, unknown_items_miss=True)['overall']
   assert (overall['recall_at_100'], overall['top_100_accuracy'], overall['num_unknown_eval_items']) == (0.9, 0.9, 2)
 
   candidate = _export_model(str(tmp_path / 'new'), tf_transform_output, train_rows, eval_rows, truth_score=1.0)

@@ -41,6 +41,20 @@ def test_recall_removes_training_items_from_ranking_and_truth():
   assert retrieval_metrics.mean_recall(retrieval_metrics.recall_per_user(SCORES, EVAL_ITEMS, SEEN, 1)) == 1.0
 
 
+def test_recall_with_training_and_eval_items_the_model_does_not_score():
+  # Column 4 is an item new since the scored model (SCORES has columns 0-3): user 0 trained on it, user 1 has it
+  # in eval. Before, masking user 0's column 4 raised IndexError and the retrieval gate failed the run.
+  # User 0: ranking as above (items 0 and 4 removed), truth {1, 2} -> @2 0.5. User 1: truth {0, 3, 4}, top 2
+  # {0, 3} -> 2 of min(3, 2) = 1.0; @1 {0} -> 1 of 1. User 2 as above (NaN).
+  seen = [{0, 4}, set(), {2}]
+  eval_items = [{0, 1, 2}, {0, 3, 4}, {2}]
+  recalls_at_2 = retrieval_metrics.recall_per_user(SCORES, eval_items, seen, 2)
+  np.testing.assert_allclose(recalls_at_2[:2], [0.5, 1.0])
+  assert math.isnan(recalls_at_2[2])
+  # @4 user 1 finds 0 and 3 of its three eval items, never the unscored one: 2 of min(3, 4).
+  assert retrieval_metrics.recall_per_user(SCORES, eval_items, seen, 4)[1] == pytest.approx(2 / 3)
+
+
 def test_recall_rejects_a_truth_list_of_the_wrong_length():
   with pytest.raises(ValueError, match='one set per user row'):
     retrieval_metrics.recall_per_user(SCORES, EVAL_ITEMS[:2], SEEN, 2)

@@ -103,6 +103,50 @@ def overall_and_segments(metrics: Dict[SliceKey, Dict[str, float]]
   return overall[RMSE_METRIC], segments
 
 
+def evaluator_refusal_reasons(evaluation_uri: str) -> List[str]:
+  """Why the Evaluator did not bless the model, one sentence per failed threshold, from its validation result.
+
+  Args:
+    evaluation_uri: the Evaluator's `evaluation` artifact URI (its `validations` file).
+
+  Returns:
+    E.g. ['the Evaluator did not bless the model: overall root_mean_squared_error 1.1283 is above --max-rmse
+    1.0']; a general sentence when the Evaluator recorded no failure this reads.
+  """
+  failures = []
+  if tf.io.gfile.glob(os.path.join(evaluation_uri, 'validations*')):
+    validation = tfma.load_validation_result(evaluation_uri)
+    failures = [(per_slice.slice_key, failure) for per_slice in validation.metric_validations_per_slice
+                for failure in per_slice.failures]
+  if not failures:
+    return ['the Evaluator did not bless the model and recorded no failed threshold; see its log (the overall '
+            'RMSE gates: --max-rmse, --max-rmse-increase)']
+  return [f'the Evaluator did not bless the model: {threshold_failure_sentence(slice_key, failure)}'
+          for slice_key, failure in failures]
+
+
+def threshold_failure_sentence(slice_key, failure) -> str:
+  """One TFMA `ValidationFailure` (of the slice `slice_key`, a TFMA SliceKey proto) as a sentence naming the value,
+  the bound and the flag that sets it (`pipeline/eval_configs.py` maps `--max-rmse` to the RMSE's upper bound and
+  `--max-rmse-increase` to its absolute change threshold)."""
+  where = ', '.join(f'{single.column}={getattr(single, single.WhichOneof("kind"))}'
+                    for single in slice_key.single_slice_keys) or 'overall'
+  name = failure.metric_key.name
+  value = failure.metric_value.double_value.value if failure.metric_value.HasField('double_value') else None
+  shown = 'no value' if value is None else f'{value:.4f}'
+  threshold = failure.metric_threshold
+  if threshold.HasField('change_threshold') and threshold.change_threshold.HasField('absolute'):
+    allowed = threshold.change_threshold.absolute.value
+    return (f'{where} {name} changed by {shown} against the last blessed model, more than --max-rmse-increase '
+            f'{allowed:g} allows')
+  bound = threshold.value_threshold
+  if bound.HasField('upper_bound'):
+    return f'{where} {name} {shown} is above --max-rmse {bound.upper_bound.value:g}'
+  if bound.HasField('lower_bound'):
+    return f'{where} {name} {shown} is below its lower bound {bound.lower_bound.value:g}'
+  return f'{where} {name} {shown} fails {failure.message or "its threshold"}'
+
+
 def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_examples: int, max_margin: float,
                      max_regression: float) -> Tuple[bool, List[str], Dict]:
   """Applies the Evaluator's verdict and the segmentation rule to an evaluation.
@@ -118,10 +162,7 @@ def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_exampl
     baseline_rmse = {s.key: s.rmse for s in baseline_segments}
   verdict = segment_rules.judge_segments(overall_rmse, segments, baseline_rmse, min_examples=min_examples,
                                          max_margin=max_margin, max_regression=max_regression)
-  reasons = []
-  if not evaluator_blessed:
-    reasons.append('the Evaluator did not bless the model (overall RMSE above its threshold or worse than the '
-                   'last blessed model)')
+  reasons = [] if evaluator_blessed else evaluator_refusal_reasons(evaluation_uri)
   reasons.extend(verdict.reasons)
   report = segment_rules.verdict_to_json(verdict, overall_rmse)
   report.update({

@@ -123,7 +123,10 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
           f'{max_regression:.4f}')
     reasons.extend(violations)
     rows.append(SegmentRow(segment, margin, gated, before, tuple(violations)))
-  rows.sort(key=lambda r: (-r.margin, r.segment.key))
+  # Worst first; a NaN margin (a segment without an RMSE, refused above) sorts before every number, since NaN
+  # compares neither above nor below them and would leave the list unsorted.
+  rows.sort(key=lambda r: (not math.isnan(r.margin), -r.margin if not math.isnan(r.margin) else 0.0,
+                           r.segment.key))
   gated_rows = [r for r in rows if r.gated]
   return SegmentVerdict(passed=not reasons, reasons=tuple(reasons), rows=tuple(rows),
                         worst=gated_rows[0] if gated_rows else None)

@@ -67,6 +67,48 @@ def test_no_segment_large_enough_passes_without_a_worst_segment():
   assert verdict.passed and verdict.worst is None
 
 
+def test_a_segment_without_an_rmse_is_the_worst_and_the_rest_stay_in_order():
+  # Before, a NaN margin left the sort undone: the worst segment was reported as A (+0.05) instead of B.
+  segments = [SegmentMetrics('g', 'A', rmse=0.95, example_count=600),
+              SegmentMetrics('g', 'B', rmse=float('nan'), example_count=600),
+              SegmentMetrics('g', 'C', rmse=0.99, example_count=600)]
+  verdict = segment_rules.judge_segments(0.90, segments, None, min_examples=500, max_margin=0.08,
+                                         max_regression=0.02)
+  assert not verdict.passed
+  assert [r.segment.value for r in verdict.rows] == ['B', 'C', 'A']
+  assert verdict.worst.segment.value == 'B'
+
+
+def _failure(text: str):
+  from tensorflow_model_analysis.proto import validation_result_pb2  # pylint: disable=g-import-not-at-top
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  return text_format.Parse(text, validation_result_pb2.ValidationFailure())
+
+
+def test_evaluator_refusals_name_the_value_the_bound_and_the_flag(tmp_path):
+  from tensorflow_model_analysis.proto import validation_result_pb2  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  above = _failure('metric_key { name: "root_mean_squared_error" } '
+                   'metric_threshold { value_threshold { upper_bound { value: 1.0 } } } '
+                   'metric_value { double_value { value: 1.12826 } }')
+  worse = _failure('metric_key { name: "root_mean_squared_error" is_diff: true } '
+                   'metric_threshold { change_threshold { direction: LOWER_IS_BETTER absolute { value: 0.01 } } } '
+                   'metric_value { double_value { value: 0.0153 } }')
+  result = validation_result_pb2.ValidationResult(validation_ok=False)
+  overall = result.metric_validations_per_slice.add()
+  overall.failures.extend([above, worse])
+  with tf.io.TFRecordWriter(str(tmp_path / 'validations.tfrecord')) as writer:
+    writer.write(result.SerializeToString())
+  assert segment_gate.evaluator_refusal_reasons(str(tmp_path)) == [
+      'the Evaluator did not bless the model: overall root_mean_squared_error 1.1283 is above --max-rmse 1',
+      'the Evaluator did not bless the model: overall root_mean_squared_error changed by 0.0153 against the last '
+      'blessed model, more than --max-rmse-increase 0.01 allows']
+  # Before, every refusal said 'overall RMSE above its threshold or worse than the last blessed model'.
+  assert segment_gate.evaluator_refusal_reasons(str(tmp_path / 'none')) == [
+      'the Evaluator did not bless the model and recorded no failed threshold; see its log (the overall RMSE '
+      'gates: --max-rmse, --max-rmse-increase)']
+
+
 @pytest.mark.parametrize('kwargs', [{'min_examples': 0}, {'max_margin': -0.1}, {'max_regression': -1.0}])
 def test_invalid_segment_gate_settings_are_refused(kwargs):
   with pytest.raises(ValueError, match=next(iter(kwargs))):

@@ -43,6 +43,8 @@ GATED_K = 100
 METRICS_FILE = 'metrics.json'
 # Blessing custom properties, as tfx.components.Evaluator writes them (Pusher and the resolver read them).
 BLESSED_KEY = 'blessed'
+# JSON list of the sentences saying why the model was not blessed (empty when blessed), as the segment gate's.
+REASONS_KEY = 'reasons'
 CURRENT_MODEL_KEY = 'current_model'
 CURRENT_MODEL_ID_KEY = 'current_model_id'
 BASELINE_MODEL_KEY = 'baseline_model'
@@ -231,13 +233,14 @@ def blessing_decision(candidate: Mapping[str, float], baseline: Optional[Mapping
     (blessed, reasons for refusal — empty when blessed).
   """
   reasons = []
-  for key, minimum in ((recall_key(GATED_K), min_recall_at_100), (accuracy_key(GATED_K), min_top_100_accuracy)):
+  for key, minimum, flag in ((recall_key(GATED_K), min_recall_at_100, '--min-recall-at-100'),
+                             (accuracy_key(GATED_K), min_top_100_accuracy, '--min-top-100-accuracy')):
     value = candidate[key]
     if not value >= minimum:
-      reasons.append(f'{key}={value:.4f} is below the minimum {minimum:.4f}')
+      reasons.append(f'{key}={value:.4f} is below the minimum {minimum:.4f} ({flag})')
     if baseline is not None and value < baseline[key] - max_decrease:
       reasons.append(f'{key}={value:.4f} is worse than the last blessed model\'s {baseline[key]:.4f} by more '
-                     f'than {max_decrease:.4f}')
+                     f'than {max_decrease:.4f} (--max-retrieval-decrease)')
   return not reasons, reasons
 
 
@@ -279,6 +282,7 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
     json.dump(report, f, indent=2)
 
   blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
+  blessing.set_string_custom_property(REASONS_KEY, json.dumps(reasons))
   blessing.set_string_custom_property(configs.BLESSING_GATE_KEY, configs.RETRIEVAL_GATE_ID)
   blessing.set_string_custom_property(CURRENT_MODEL_KEY, model.uri)
   blessing.set_int_custom_property(CURRENT_MODEL_ID_KEY, model.id)

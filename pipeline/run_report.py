@@ -72,7 +72,11 @@ def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:
     values = [f'{n}={properties[n].double_value:.4f}' for n in names if n in properties]
     lines.append('Retrieval eval (recall: seen items removed; accuracy: seen kept): ' + ' '.join(values))
   if gate.get('blessing'):
-    blessed = gate['blessing'][0].custom_properties[retrieval_gate.BLESSED_KEY].int_value == 1
+    properties = gate['blessing'][0].custom_properties
+    blessed = properties[retrieval_gate.BLESSED_KEY].int_value == 1
     lines.append(f'Retrieval model blessed: {"yes" if blessed else "no"}')
+    if not blessed and retrieval_gate.REASONS_KEY in properties:
+      lines.extend(f'  refused: {reason}'
+                   for reason in json.loads(properties[retrieval_gate.REASONS_KEY].string_value))
   lines.extend(_push_lines(summary, configs.RETRIEVAL_PUSHER_ID, 'Retrieval'))
   return lines

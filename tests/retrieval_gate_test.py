@@ -100,6 +100,7 @@ def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
   assert evaluation.get_float_custom_property('recall_at_100') == 1.0
   assert evaluation.get_float_custom_property('top_100_accuracy') == 1.0
   assert blessing.get_int_custom_property('blessed') == 1
+  assert json.loads(blessing.get_string_custom_property('reasons')) == []
   assert blessing.get_string_custom_property('blessing_gate') == 'retrieval_gate'  # the Kubeflow resolver's filter
   assert blessing.get_int_custom_property('current_model_id') == 1
   assert pushed.get_int_custom_property('pushed') == 1
@@ -117,6 +118,14 @@ def test_bad_model_is_not_blessed_and_the_served_version_stays(tmp_path):
   assert evaluation.get_float_custom_property('recall_at_100') == 0.0
   assert evaluation.get_float_custom_property('baseline_recall_at_100') == 1.0
   assert blessing.get_int_custom_property('blessed') == 0
+  # Both minimums missed and both figures 1.0 below the last blessed model's, each naming its flag.
+  assert json.loads(blessing.get_string_custom_property('reasons')) == [
+      'recall_at_100=0.0000 is below the minimum 0.5500 (--min-recall-at-100)',
+      "recall_at_100=0.0000 is worse than the last blessed model's 1.0000 by more than 0.0100 "
+      '(--max-retrieval-decrease)',
+      'top_100_accuracy=0.0000 is below the minimum 0.3000 (--min-top-100-accuracy)',
+      "top_100_accuracy=0.0000 is worse than the last blessed model's 1.0000 by more than 0.0100 "
+      '(--max-retrieval-decrease)']
   assert pushed.get_int_custom_property('pushed') == 0
   assert served_versions(serving_dir) == [version]
   assert os.path.isfile(os.path.join(serving_dir, str(version), 'saved_model.pb'))

@@ -66,11 +66,12 @@ def test_blessing_needs_both_minimums_and_no_regression():
   # First run: no baseline, only the minimums apply.
   blessed, reasons = retrieval_gate.blessing_decision(
       {'recall_at_100': 0.50, 'top_100_accuracy': 0.33}, None, 0.55, 0.30, 0.01)
-  assert not blessed and reasons == ['recall_at_100=0.5000 is below the minimum 0.5500']
+  assert not blessed and reasons == ['recall_at_100=0.5000 is below the minimum 0.5500 (--min-recall-at-100)']
   # 0.605 vs baseline 0.62: a drop of 0.015 > 0.01 tolerance; 0.615 (drop 0.005) passes.
   baseline = {'recall_at_100': 0.62, 'top_100_accuracy': 0.33}
   blessed, reasons = retrieval_gate.blessing_decision(
       {'recall_at_100': 0.605, 'top_100_accuracy': 0.33}, baseline, 0.55, 0.30, 0.01)
-  assert not blessed and 'worse than the last blessed' in reasons[0]
+  assert not blessed and reasons == ["recall_at_100=0.6050 is worse than the last blessed model's 0.6200 by more "
+                                     'than 0.0100 (--max-retrieval-decrease)']
   assert retrieval_gate.blessing_decision(
       {'recall_at_100': 0.615, 'top_100_accuracy': 0.33}, baseline, 0.55, 0.30, 0.01)[0]

@@ -35,8 +35,6 @@ STATISTICS_FILE = 'FeatureStats.pb'  # Written by StatisticsGen into each Split-
 # Keras history keys of validation series start with this.
 VALIDATION_PREFIX = 'val_'
 TOP_VALUES_SHOWN = 3
-# What makes a version directory complete (serving.models.SAVED_MODEL_FILE).
-SAVED_MODEL_FILE = 'saved_model.pb'
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
@@ -86,29 +84,16 @@ def served_versions(serving_dir: str) -> List[Tuple[str, str, str]]:
   Args:
     serving_dir: the serving root holding `<model>/<version>/`; a missing directory has no versions.
   """
+  # The versions serving would load (numeric directories holding saved_model.pb, in numeric order): a Pusher's
+  # `.staging-<v>` directory, or a numeric one still without its saved_model.pb, is not served.
+  from serving import models  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
   found = []
   if not os.path.isdir(serving_dir):
     return found
   for model in sorted(os.listdir(serving_dir)):
-    model_dir = os.path.join(serving_dir, model)
-    found.extend((model, version, os.path.join(model_dir, version)) for version in _complete_versions(model_dir))
+    found.extend((model, str(version), models.version_dir(serving_dir, model, version))
+                 for version in models.complete_versions(os.path.join(serving_dir, model)))
   return found
-
-
-def _complete_versions(model_dir: str) -> List[str]:
-  """The versions serving would load from `model_dir`, in numeric order ('9' before '10').
-
-  A version is a directory with a numeric name holding saved_model.pb: the rule of
-  `serving.models.complete_versions`, repeated here because that module imports TensorFlow. A Pusher's
-  `.staging-<v>` directory, or a numeric one still without its saved_model.pb, is not served.
-
-  Args:
-    model_dir: e.g. `<serving_dir>/ranking`; a missing directory (or a file) has no versions.
-  """
-  if not os.path.isdir(model_dir):
-    return []
-  return sorted((name for name in os.listdir(model_dir)
-                 if name.isdigit() and os.path.exists(os.path.join(model_dir, name, SAVED_MODEL_FILE))), key=int)
 
 
 def _statistics_section(artifacts: List[queries.ArtifactRecord]) -> str:

@@ -143,8 +143,6 @@ def warm_up(bundle: ModelBundle) -> None:
     bundle.backend.predict_ratings(bundle.encoder.ranking_requests(profile, [next(iter(bundle.assets.items))]))
 
 
-
-
 def _may_pass(error: Exception) -> bool:
   """Whether a load error may pass by itself (the same versions are tried again at the next poll) rather than
   being the version's fault (it is skipped until a newer one appears)."""

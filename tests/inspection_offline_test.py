@@ -24,12 +24,17 @@ def test_text_file_is_not_a_sqlite_store(tmp_path):
     store.open_store(metadata_path=str(path))
 
 
-def test_foreign_sqlite_file_is_not_an_mlmd_store(tmp_path):
-  path = tmp_path / 'other.sqlite'
+def _write_foreign_sqlite(path) -> None:
+  """A SQLite database at `path` that is not an ML Metadata store: one table, `ratings`."""
   connection = sqlite3.connect(path)
   connection.execute('CREATE TABLE ratings (user TEXT, stars REAL)')
   connection.commit()
   connection.close()
+
+
+def test_foreign_sqlite_file_is_not_an_mlmd_store(tmp_path):
+  path = tmp_path / 'other.sqlite'
+  _write_foreign_sqlite(path)
   with pytest.raises(store.StoreError, match=r"not an ML Metadata store \(no MLMDEnv table; tables: \['ratings'\]\)"):
     store.open_store(metadata_path=str(path))
   assert os.path.getsize(path) > 0  # Opened read-only: ML Metadata did not add its tables.
@@ -83,10 +88,7 @@ def test_foreign_sqlite_file_under_a_directory_with_a_hash_reports_its_own_table
   directory = tmp_path / 'run #2'
   directory.mkdir()
   path = directory / 'other.sqlite'
-  connection = sqlite3.connect(path)
-  connection.execute('CREATE TABLE ratings (user TEXT, stars REAL)')
-  connection.commit()
-  connection.close()
+  _write_foreign_sqlite(path)
   with pytest.raises(store.StoreError, match=r"tables: \['ratings'\]"):
     store.open_store(metadata_path=str(path))
   assert sorted(p.name for p in tmp_path.iterdir()) == ['run #2']

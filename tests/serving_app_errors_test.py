@@ -4,8 +4,6 @@ server's (503, 500), idle and vanished clients, and flags refused before any mod
 Over a fake recommender and registry (no model is loaded): each test says what `recommend` raises.
 """
 
-import http.client
-import json
 import socket
 import struct
 import threading
@@ -16,6 +14,7 @@ import pytest
 
 from serving import app, backend_flags, models
 from serving import requests as requests_lib
+from tests.serving_http_test import get_json
 
 
 class FakeRegistry:
@@ -54,16 +53,6 @@ def service(monkeypatch) -> Iterator[Tuple[FakeRecommender, int]]:
   server.server_close()
 
 
-def _get(port: int, path: str) -> Tuple[int, Dict[str, Any]]:
-  connection = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=10)
-  try:
-    connection.request('GET', path)
-    response = connection.getresponse()
-    return response.status, json.loads(response.read())
-  finally:
-    connection.close()
-
-
 def _raise(error: Exception) -> Callable[[], None]:
   def behaviour() -> None:
     raise error
@@ -80,7 +69,7 @@ def _raise(error: Exception) -> Callable[[], None]:
 def test_only_an_invalid_request_is_the_clients_error(service, error, status):
   fake, port = service
   fake.behaviour = _raise(error)
-  code, body = _get(port, '/v1/recommendations?user_id=u1&k=3')
+  code, body = get_json(port, '/v1/recommendations?user_id=u1&k=3')
   assert code == status
   assert str(error) in body['error']
 
@@ -110,7 +99,7 @@ def test_a_client_that_leaves_before_the_answer_is_no_server_error(service, capl
       assert time.monotonic() < deadline, 'the vanished client was not noticed'
       time.sleep(0.05)
     fake.behaviour = lambda: None
-    assert _get(port, '/healthz')[0] == 200  # still serving
+    assert get_json(port, '/healthz')[0] == 200  # still serving
   assert not [r for r in caplog.records if r.levelname in ('ERROR', 'CRITICAL')]
 
 

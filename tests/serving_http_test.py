@@ -26,6 +26,17 @@ RETRIEVAL_V2 = {**fixture.RETRIEVAL_V1,
                 'u1': [('i6', 0.95), ('i1', 0.9), ('i4', 0.8), ('i5', 0.6), ('i2', 0.5)]}
 
 
+def get_json(port: int, path: str) -> Tuple[int, Dict[str, Any]]:
+  """GET `path` from the service on loopback `port`, over a connection of its own: (status, decoded JSON body)."""
+  connection = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=30)
+  try:
+    connection.request('GET', path)
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+  finally:
+    connection.close()
+
+
 class Service:
   """A running service on a free loopback port."""
 
@@ -40,13 +51,7 @@ class Service:
     self.thread.start()
 
   def get(self, path: str) -> Tuple[int, Dict[str, Any]]:
-    connection = http.client.HTTPConnection(app.LOOPBACK_HOST, self.port, timeout=30)
-    try:
-      connection.request('GET', path)
-      response = connection.getresponse()
-      return response.status, json.loads(response.read())
-    finally:
-      connection.close()
+    return get_json(self.port, path)
 
   def close(self) -> None:
     self.server.shutdown()

@@ -11,6 +11,18 @@ that for a server polling the base directory:
   files are identical to the newest served version is recorded as pushed to that version instead. A model equal
   to an *older* version (a rollback) is pushed as a new version: servers serve the newest, so recording it as
   that old version would report a push that changes nothing.
+
+A push that dies mid-copy (the process killed, the disk full) leaves its `.staging-<version>` directory behind:
+never served, but never renamed or removed either. Every later run of this Pusher, whether it pushes or finds
+the model already served, first removes the staging directories it can prove are abandoned: those in which
+nothing (no file, no directory) has been modified for `STALE_STAGING_AGE_S` (one hour). A push in progress
+modifies its staging directory with every file it copies, so it is left alone whatever its version or start
+time; only a single file taking more than an hour to copy (on an object store a file appears once copied) would
+be mistaken for a dead push. Complete version directories (numeric names) and anything not named `.staging-*`
+are never touched. Each removal is logged at INFO. A directory whose times cannot be read, or that disappears
+while being looked at (its push has just renamed it into place), is kept. A push never reuses a staging directory
+that is still there: if another push is copying the same version (started in the same second), this one takes
+the next free version.
 """
 
 import hashlib
@@ -18,6 +30,7 @@ import os
 import time
 from typing import Any, Dict, List, Optional
 
+import tensorflow as tf
 from absl import logging
 from tfx import types
 from tfx.components.pusher import component as pusher_component
@@ -29,6 +42,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 STAGING_PREFIX = '.staging-'
+# Seconds without any modification after which a staging directory is taken as left by a push that died.
+STALE_STAGING_AGE_S = 3600.0
 
 
 def model_fingerprint(model_dir: str) -> str:
@@ -60,21 +75,102 @@ def find_served_copy(model_dir: str, base_directory: str) -> Optional[int]:
   return newest if same else None
 
 
-def push_atomically(model_dir: str, base_directory: str) -> int:
+def _modified_s(stat: Any) -> Optional[float]:
+  """The modification time (unix seconds) of a `fileio.stat` answer; None when the filesystem keeps none.
+
+  TF's filesystems (what `fileio` uses for local and gs:// paths) answer a `FileStatistics` with `mtime_nsec`
+  (0 for an object store's directory, which has no time of its own); the local plugin an `os.stat_result`.
+  """
+  mtime_nsec = getattr(stat, 'mtime_nsec', None)
+  seconds = float(stat.st_mtime) if mtime_nsec is None else mtime_nsec / 1e9
+  return seconds if seconds > 0 else None
+
+
+def _last_modified_s(directory: str) -> Optional[float]:
+  """The latest modification time (unix seconds) of `directory` and everything under it.
+
+  Returns:
+    None when it cannot be told: an entry disappeared while being looked at (e.g. the push renamed its staging
+    directory into place) or no entry has a modification time.
+  """
+  paths = [directory]
+  for root, dirs, files in fileio.walk(directory):
+    paths.extend(os.path.join(root, name) for name in dirs + files)
+  try:
+    times = [_modified_s(fileio.stat(path)) for path in paths]
+  except fileio.NotFoundError:
+    return None
+  known = [t for t in times if t is not None]
+  return max(known) if known else None
+
+
+def remove_abandoned_staging_dirs(base_directory: str, max_age_s: float = STALE_STAGING_AGE_S) -> List[str]:
+  """Removes the `.staging-<version>` directories of pushes that died mid-copy; see the module docstring.
+
+  Args:
+    base_directory: a push destination, e.g. `<serving_dir>/ranking`; a missing one holds nothing.
+    max_age_s: seconds since the last modification of anything in a staging directory after which it counts
+      as abandoned.
+
+  Returns:
+    The removed directories, sorted.
+
+  Raises:
+    ValueError: if `max_age_s` is not positive.
+  """
+  if not max_age_s > 0:
+    raise ValueError(f'max_age_s={max_age_s} must be a positive number of seconds (default '
+                     f'{STALE_STAGING_AGE_S}).')
+  if not fileio.isdir(base_directory):
+    return []
+  removed = []
+  now = time.time()
+  for name in sorted(name.rstrip('/') for name in fileio.listdir(base_directory)):
+    path = os.path.join(base_directory, name)
+    if not name.startswith(STAGING_PREFIX) or not fileio.isdir(path):
+      continue
+    last_modified = _last_modified_s(path)
+    if last_modified is None or now - last_modified <= max_age_s:
+      continue
+    try:
+      fileio.rmtree(path)
+    except fileio.NotFoundError:
+      logging.info('Abandoned staging directory %s was removed meanwhile (by another push).', path)
+      continue
+    except (OSError, tf.errors.OpError) as e:
+      # Housekeeping only: the push itself can still succeed, so it goes on and says what to do.
+      logging.warning('Could not remove the abandoned staging directory %s (%s: %s); remove it by hand.', path,
+                      type(e).__name__, e)
+      continue
+    logging.info('Removed abandoned staging directory %s: nothing in it modified for %.0f s (a push that died '
+                 'mid-copy; more than %.0f s counts as abandoned).', path, now - last_modified, max_age_s)
+    removed.append(path)
+  return removed
+
+
+def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: float = STALE_STAGING_AGE_S) -> int:
   """Copies `model_dir` to a new version under `base_directory`, visible only once complete.
 
-  The version is the current unix time in seconds, or one more than the newest served version if that is not
-  older (so versions always increase).
+  Abandoned staging directories are removed first (`remove_abandoned_staging_dirs`). The version is the
+  current unix time in seconds, or one more than the newest served version if that is not older (so versions
+  always increase), or the next one whose staging directory is free (another push may be copying that version).
+
+  Args:
+    model_dir: the SavedModel directory to push.
+    base_directory: the push destination, e.g. `<serving_dir>/ranking`.
+    stale_staging_age_s: `max_age_s` of `remove_abandoned_staging_dirs`.
 
   Returns:
     The new version number.
   """
+  remove_abandoned_staging_dirs(base_directory, stale_staging_age_s)
   existing = served_versions(base_directory)
   version = max(int(time.time()), existing[-1] + 1 if existing else 0)
+  while (fileio.exists(os.path.join(base_directory, f'{STAGING_PREFIX}{version}'))
+         or fileio.exists(os.path.join(base_directory, str(version)))):
+    version += 1
   staging = os.path.join(base_directory, f'{STAGING_PREFIX}{version}')
   final = os.path.join(base_directory, str(version))
-  if fileio.exists(staging):
-    fileio.rmtree(staging)
   io_utils.copy_dir(model_dir, staging)
   fileio.rename(staging, final)
   return version
@@ -100,6 +196,7 @@ class ServingPusherExecutor(pusher_executor.Executor):
     version = find_served_copy(model_dir, base_directory)
     if version is not None:
       logging.info('This model is already served as version %s; not pushing it again.', version)
+      remove_abandoned_staging_dirs(base_directory)
     else:
       version = push_atomically(model_dir, base_directory)
       logging.info('Model written to serving path %s.', os.path.join(base_directory, str(version)))

@@ -1,6 +1,7 @@
 """ServingPusher: atomic version directories, no second copy of a served model, nothing pushed unblessed."""
 
 import os
+import time
 
 from tfx.types import standard_artifacts
 
@@ -82,3 +83,87 @@ def test_executor_pushes_blessed_once_and_skips_unblessed(tmp_path):
   refused = _run_executor(tmp_path, 0, 'm2', b'w2', base)
   assert refused.get_int_custom_property('pushed') == 0
   assert serving_pusher.served_versions(base) == versions
+
+
+# --- staging directories left by pushes that died mid-copy -----------------------------------------------------
+
+HOUR_S = 3600.0
+
+
+def _backdate(path: str, seconds: float) -> None:
+  """Sets the modification time of `path` and everything under it to `seconds` ago."""
+  when = time.time() - seconds
+  for root, dirs, files in os.walk(path, topdown=False):
+    for name in dirs + files:
+      os.utime(os.path.join(root, name), (when, when))
+  os.utime(path, (when, when))
+
+
+def _staging(base: str, version: int, weights: bytes = b'partial') -> str:
+  """A `.staging-<version>` copy, as a push leaves it (here: all of it, with fresh modification times)."""
+  return _model_dir(base, f'{serving_pusher.STAGING_PREFIX}{version}', weights)
+
+
+def test_a_push_removes_staging_dirs_abandoned_for_longer_than_the_age_and_keeps_the_rest(tmp_path, caplog):
+  base = str(tmp_path / 'serving')
+  os.makedirs(base)
+  # Version 100: complete, untouched for two hours (the oldest thing here, and never removed).
+  _backdate(_model_dir(base, '100', b'served'), 2 * HOUR_S)
+  # Left by pushes that died two hours ago: a copy with files, and one that died right after creating its dir.
+  _backdate(_staging(base, 200), 2 * HOUR_S)
+  os.makedirs(os.path.join(base, '.staging-250'))
+  _backdate(os.path.join(base, '.staging-250'), 2 * HOUR_S)
+  # A push copying now: started two hours ago, but its variables file was written a minute ago.
+  in_progress = _staging(base, 300)
+  _backdate(in_progress, 2 * HOUR_S)
+  os.utime(os.path.join(in_progress, 'variables', 'variables.data-00000-of-00001'),
+           (time.time() - 60,) * 2)
+  # Not the pusher's: an old directory and an old file named like staging copies are left alone too.
+  os.makedirs(os.path.join(base, 'notes'))
+  _backdate(os.path.join(base, 'notes'), 2 * HOUR_S)
+  with open(os.path.join(base, '.staging-400'), 'wb') as f:
+    f.write(b'not a directory')
+  _backdate(os.path.join(base, '.staging-400'), 2 * HOUR_S)
+
+  with caplog.at_level('INFO'):
+    version = serving_pusher.push_atomically(_model_dir(tmp_path, 'new', b'new'), base)
+  assert sorted(os.listdir(base)) == sorted(['100', '.staging-300', 'notes', '.staging-400', str(version)])
+  with open(os.path.join(base, '100', 'variables', 'variables.data-00000-of-00001'), 'rb') as f:
+    assert f.read() == b'served'
+  removed = [r.getMessage() for r in caplog.records if 'abandoned staging directory' in r.getMessage()]
+  assert len(removed) == 2 and all(r.levelname == 'INFO' for r in caplog.records if r.getMessage() in removed)
+  assert {os.path.join(base, '.staging-200'), os.path.join(base, '.staging-250')} == {
+      next(word for word in m.split() if word.startswith(base)).rstrip(':,') for m in removed}
+
+
+def test_a_staging_dir_younger_than_the_age_is_kept_and_an_older_one_removed(tmp_path):
+  base = str(tmp_path / 'serving')
+  os.makedirs(base)
+  _backdate(_staging(base, 10), 50)
+  _backdate(_staging(base, 20), 70)
+  assert serving_pusher.remove_abandoned_staging_dirs(base, max_age_s=60) == [os.path.join(base, '.staging-20')]
+  assert os.listdir(base) == ['.staging-10']
+  assert serving_pusher.remove_abandoned_staging_dirs(str(tmp_path / 'nothing pushed yet')) == []
+
+
+def test_a_push_never_takes_over_the_staging_dir_of_a_push_copying_the_same_version(tmp_path):
+  # The newest version is in the future, so the next one is known: newest + 1. Another push is copying that
+  # version right now (its staging dir is fresh): this push uses the version after it and leaves its copy alone.
+  base = str(tmp_path / 'serving')
+  newest = 4_000_000_000
+  _model_dir(base, str(newest), b'served')
+  other = _staging(base, newest + 1, b'the other push')
+  version = serving_pusher.push_atomically(_model_dir(tmp_path, 'new', b'new'), base)
+  assert version == newest + 2
+  assert sorted(os.listdir(base)) == sorted([str(newest), f'.staging-{newest + 1}', str(newest + 2)])
+  with open(os.path.join(other, 'variables', 'variables.data-00000-of-00001'), 'rb') as f:
+    assert f.read() == b'the other push'
+
+
+def test_an_unchanged_rerun_that_pushes_nothing_still_removes_abandoned_staging_dirs(tmp_path):
+  base = str(tmp_path / 'serving')
+  _run_executor(tmp_path, 1, 'm1', b'w1', base)
+  versions = serving_pusher.served_versions(base)
+  _backdate(_staging(base, 5), 2 * HOUR_S)
+  _run_executor(tmp_path, 1, 'm1-again', b'w1', base)  # the same model: nothing pushed
+  assert sorted(os.listdir(base)) == [str(v) for v in versions]

@@ -6,11 +6,13 @@
 Endpoints:
 
 * `GET /v1/recommendations?user_id=42&k=10[&exclude_seen=false][&user_gender=F&user_age=23...]` -> 200 with
-  `Recommendations.to_json_dict()`; 400 `{"error": ...}` for a missing/empty user_id, a k that is not an
-  integer in 1..max_k, an exclude_seen that is not true/false, an unknown parameter or a bad user column
-  value, or a request with a body (the parameters go in the query string); 503 while no model is loaded or the
-  backend (TF Serving) cannot be reached or answers an error; 500 for any other failure (logged with its
-  traceback).
+  `Recommendations.to_json_dict()`; `user_age_bucket=18-24` (a label of `serving.assets.age_bucket_labels()`,
+  '+' sent as %2B) chooses an unknown user's age segment like `user_age` does. 400 `{"error": ...}` for a
+  missing/empty user_id, a k that is not an integer in 1..max_k, an exclude_seen that is not true/false, an
+  unknown parameter or a bad user column value (an age bucket that is not a label or disagrees with the
+  `user_age` sent with it), or a request with a body (the parameters go in the query string); 503 while no
+  model is loaded or the backend (TF Serving) cannot be reached or answers an error; 500 for any other failure
+  (logged with its traceback).
 * `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);

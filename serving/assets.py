@@ -110,11 +110,18 @@ def age_bucket_label(age: int) -> str:
   return f'{boundaries[-1]}+'
 
 
+def age_bucket_labels() -> Tuple[str, ...]:
+  """Every age bucket label `age_bucket_label` answers, youngest first (e.g. '<18', '18-24', ..., '56+')."""
+  boundaries = features.AGE_BUCKET_BOUNDARIES
+  return (age_bucket_label(boundaries[0] - 1),) + tuple(age_bucket_label(age) for age in boundaries)
+
+
 def user_segments(user_columns: Mapping[str, Any]) -> Dict[str, str]:
   """The user's segment values, keyed by `features.USER_SEGMENT_COLUMNS` entries, from raw user columns.
 
-  `user_age` gives `user_age_bucket` (an explicit `user_age_bucket` value is used as given); columns that are
-  absent or None give no segment.
+  `user_age` gives `user_age_bucket` (an explicit `user_age_bucket` value is used as given: a request's value is
+  checked by `serving.requests.coerce_user_features` to be one of `age_bucket_labels()` and to agree with a
+  `user_age` sent with it); columns that are absent or None give no segment.
   """
   columns = dict(user_columns)
   if columns.get(features.USER_AGE) is not None and columns.get(features.USER_AGE_BUCKET) is None:

@@ -171,14 +171,17 @@ class Recommender:
       k: items wanted, 1..max_k.
       exclude_seen: drop the items of the user's training interactions.
       user_features: raw `user_*` columns (values as their types or as text): for a known user they replace
-        the profile's values; for an unknown user they choose the popularity segment.
+        the profile's values; for an unknown user they choose the popularity segment. `user_age_bucket` (a
+        bucket label, see `requests_lib.coerce_user_features`) chooses an unknown user's age segment; the
+        models do not read it.
 
     Returns:
       At most k items, best first (fewer only if the catalogue has fewer unseen items).
 
     Raises:
       requests_lib.InvalidRequestError: for a k outside 1..max_k, an empty user_id, or user_features naming an
-        unknown column or holding a value of the wrong type.
+        unknown column, holding a value of the wrong type or an age bucket that is no label or disagrees with
+        the age.
       models.ModelsNotReadyError: while no models are loaded.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self._max_k:
@@ -191,7 +194,7 @@ class Recommender:
     if profile is None:
       items = self._popular(bundle, assets_lib.user_segments(given), frozenset(), k, exclude=())
       return Recommendations(user_id=user_id, known_user=False, versions=bundle.versions, items=tuple(items))
-    user_columns = {**profile, **given}
+    user_columns = {**profile, **requests_lib.model_columns(given)}
     seen = bundle.assets.seen_items.get(user_id, frozenset()) if exclude_seen else frozenset()
     if bundle.versions.has_ranking:
       ranked = self._two_stage(bundle, user_columns, seen)[:k]

@@ -58,23 +58,34 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
                          column_types: Mapping[str, ColumnType]) -> Dict[str, Any]:
   """Validates caller-given user columns and converts their values (e.g. query-string text) to column types.
 
+  Besides the raw `user_*` columns of the models, `user_age_bucket` (the age segment Transform derives from
+  `user_age`, which chooses an unknown user's popular items) is accepted when the models know `user_age`: its
+  value must be one of `serving.assets.age_bucket_labels()` ('<18', '18-24', ..., '56+'), and must agree with a
+  `user_age` given with it. It is not a model input (`model_columns` leaves it out of the models' requests).
+
   Args:
-    user_features: raw `user_*` column -> value (str, int or float), or None.
+    user_features: raw `user_*` column (or `user_age_bucket`) -> value (str, int or float), or None.
     column_types: the models' column types (`ServingAssets.column_types`).
 
   Returns:
     The columns with values of their types (a None value is dropped).
 
   Raises:
-    InvalidRequestError: naming the column, for a column that is not a `user_*` column the models know, or a
-      value that does not convert to the column's type.
+    InvalidRequestError: naming the column, for a column that is not a `user_*` column the models know, a
+      value that does not convert to the column's type, an age bucket that is not a bucket label, or one that
+      disagrees with the `user_age` given with it.
   """
   coerced: Dict[str, Any] = {}
   known = sorted(c for c in column_types if features.is_user_feature(c))
+  if features.USER_AGE in column_types:
+    known = sorted(known + [features.USER_AGE_BUCKET])
   for column, value in (user_features or {}).items():
     if column not in known:
       raise InvalidRequestError(f'{column!r} is not a user feature of the served models; use one of {known}.')
     if value is None:
+      continue
+    if column == features.USER_AGE_BUCKET:
+      coerced[column] = _age_bucket(value)
       continue
     column_type = column_types[column]
     if column_type == ColumnType.STRING:
@@ -87,7 +98,32 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
       kind = 'an integer within int64' if column_type == ColumnType.INT else 'a finite float32 number'
       raise InvalidRequestError(f'{column}={value!r} is not {kind}; pass e.g. {column}=30.')
     coerced[column] = parsed
+  bucket, age = coerced.get(features.USER_AGE_BUCKET), coerced.get(features.USER_AGE)
+  if bucket is not None and age is not None and assets_lib.age_bucket_label(age) != bucket:
+    raise InvalidRequestError(
+        f'{features.USER_AGE}={age} is in age bucket {assets_lib.age_bucket_label(age)!r} but '
+        f'{features.USER_AGE_BUCKET}={bucket!r}; send only one of them, or values that agree.')
   return coerced
+
+
+def _age_bucket(value: Any) -> str:
+  """A request's `user_age_bucket` value, checked against the bucket labels.
+
+  Raises:
+    InvalidRequestError: for a value that is not a label.
+  """
+  labels = assets_lib.age_bucket_labels()
+  if not isinstance(value, str) or value not in labels:
+    raise InvalidRequestError(
+        f'{features.USER_AGE_BUCKET}={value!r} is not an age bucket; use one of {list(labels)} (in a query string '
+        "'+' must be sent as %2B and '<' as %3C, e.g. user_age_bucket=56%2B), or send user_age instead.")
+  return value
+
+
+def model_columns(user_columns: Mapping[str, Any]) -> Dict[str, Any]:
+  """The columns of `user_columns` the models read: all but the derived ones (`user_age_bucket`), which Transform
+  computes from the raw columns."""
+  return {column: value for column, value in user_columns.items() if column not in features.DERIVED_COLUMNS}
 
 
 class RequestEncoder:

@@ -92,6 +92,36 @@ def test_unknown_user_gets_popular_items(service):
   assert {item['source'] for item in body['items']} == {'popular'}
 
 
+def test_an_age_bucket_chooses_an_unknown_users_segment(service):
+  # Age 35-44 is u2 (age 40) alone, who saw i1 and i3: half of the segment's interactions each (ties by item id);
+  # the global list completes it with i2 (1 of 5 interactions). All users' list alone would be i1, i2, i3.
+  for query in ('user_age_bucket=35-44', 'user_age=40&user_age_bucket=35-44'):
+    status, body = service.get(f'/v1/recommendations?user_id=nobody&k=3&{query}')
+    assert status == 200, body
+    assert [(item['item_id'], item['score'], item['source']) for item in body['items']] == [
+        ('i1', pytest.approx(0.5), 'popular'), ('i3', pytest.approx(0.5), 'popular'),
+        ('i2', pytest.approx(0.2), 'popular')]
+
+
+def test_an_age_bucket_is_accepted_for_a_known_user_and_not_sent_to_the_models(service):
+  # The models read user_age (Transform derives the bucket); u1's answer is the one without the parameter.
+  status, body = service.get('/v1/recommendations?user_id=u1&k=3&user_age_bucket=56%2B')
+  assert status == 200, body
+  assert [item['item_id'] for item in body['items']] == ['i4', 'i5', 'i6']
+
+
+@pytest.mark.parametrize('query, message', [
+    ('user_id=nobody&user_age_bucket=30-40', "user_age_bucket='30-40' is not an age bucket; use one of ['<18', "),
+    ('user_id=nobody&user_age_bucket=56+', "user_age_bucket='56 ' is not an age bucket"),
+    ('user_id=nobody&user_age=23&user_age_bucket=35-44',
+     "user_age=23 is in age bucket '18-24' but user_age_bucket='35-44'"),
+])
+def test_a_bad_age_bucket_gets_400_naming_it(service, query, message):
+  status, body = service.get(f'/v1/recommendations?{query}')
+  assert status == 400
+  assert message in body['error']
+
+
 @pytest.mark.parametrize('query, message', [
     ('user_id=u1&k=0', 'k=0'),
     ('user_id=u1&k=ten', "k='ten'"),

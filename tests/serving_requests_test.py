@@ -1,0 +1,65 @@
+"""Caller-given user columns of a recommendation request (serving.requests.coerce_user_features): the raw
+columns the models read, and `user_age_bucket`, the segment of the popular-items fallback."""
+
+import pytest
+
+from ingestion.interactions import ColumnType
+from schema import features
+from serving import assets as assets_lib
+from serving import requests as requests_lib
+
+COLUMN_TYPES = {features.USER_AGE: ColumnType.INT, features.USER_GENDER: ColumnType.STRING,
+                features.ITEM_TITLE: ColumnType.STRING}
+# By hand from features.AGE_BUCKET_BOUNDARIES (18, 25, 35, 45, 50, 56).
+AGE_BUCKETS = ('<18', '18-24', '25-34', '35-44', '45-49', '50-55', '56+')
+
+
+def test_the_age_bucket_labels_are_those_of_the_boundaries():
+  assert assets_lib.age_bucket_labels() == AGE_BUCKETS
+  assert [assets_lib.age_bucket_label(age) for age in (17, 18, 24, 25, 44, 45, 49, 50, 55, 56)] == [
+      '<18', '18-24', '18-24', '25-34', '35-44', '45-49', '45-49', '50-55', '50-55', '56+']
+
+
+def test_raw_columns_are_converted_to_their_types():
+  assert requests_lib.coerce_user_features({features.USER_AGE: '40', features.USER_GENDER: 'M'},
+                                           COLUMN_TYPES) == {features.USER_AGE: 40, features.USER_GENDER: 'M'}
+
+
+@pytest.mark.parametrize('bucket', AGE_BUCKETS)
+def test_every_age_bucket_is_accepted_as_given(bucket):
+  assert requests_lib.coerce_user_features({features.USER_AGE_BUCKET: bucket}, COLUMN_TYPES) == {
+      features.USER_AGE_BUCKET: bucket}
+
+
+def test_an_age_bucket_that_agrees_with_the_age_is_accepted():
+  given = {features.USER_AGE: '40', features.USER_AGE_BUCKET: '35-44'}
+  assert requests_lib.coerce_user_features(given, COLUMN_TYPES) == {features.USER_AGE: 40,
+                                                                    features.USER_AGE_BUCKET: '35-44'}
+  assert assets_lib.user_segments(requests_lib.coerce_user_features(given, COLUMN_TYPES)) == {
+      features.USER_AGE_BUCKET: '35-44'}
+
+
+@pytest.mark.parametrize('bucket', ['30-40', '35-45', '56 ', '', '35-44 ', 'old'])
+def test_an_unknown_age_bucket_is_refused_with_the_allowed_labels(bucket):
+  with pytest.raises(requests_lib.InvalidRequestError) as e:
+    requests_lib.coerce_user_features({features.USER_AGE_BUCKET: bucket}, COLUMN_TYPES)
+  assert str(e.value).startswith(f'user_age_bucket={bucket!r} is not an age bucket; use one of '
+                                 "['<18', '18-24', '25-34', '35-44', '45-49', '50-55', '56+']")
+  assert '%2B' in str(e.value)  # '56+' in a query string must be sent as 56%2B
+
+
+def test_an_age_bucket_that_disagrees_with_the_age_is_refused():
+  with pytest.raises(requests_lib.InvalidRequestError) as e:
+    requests_lib.coerce_user_features({features.USER_AGE: '23', features.USER_AGE_BUCKET: '35-44'}, COLUMN_TYPES)
+  assert str(e.value) == ("user_age=23 is in age bucket '18-24' but user_age_bucket='35-44'; send only one of "
+                          'them, or values that agree.')
+
+
+def test_an_age_bucket_is_refused_when_the_models_have_no_age():
+  with pytest.raises(requests_lib.InvalidRequestError, match="'user_age_bucket' is not a user feature"):
+    requests_lib.coerce_user_features({features.USER_AGE_BUCKET: '35-44'}, {features.USER_GENDER: ColumnType.STRING})
+
+
+def test_model_columns_leave_out_the_age_bucket():
+  given = {features.USER_AGE: 40, features.USER_AGE_BUCKET: '35-44', features.USER_GENDER: 'M'}
+  assert requests_lib.model_columns(given) == {features.USER_AGE: 40, features.USER_GENDER: 'M'}

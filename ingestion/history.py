@@ -21,85 +21,85 @@ _QUERY, _HISTORY = 0, 1
 
 
 def _check_window(window: int) -> None:
-    if window < 1:
-        raise ValueError(f'window={window} must be at least 1 (the number of earlier ratings averaged); '
-                         'fix the recent-rating window.')
+  if window < 1:
+    raise ValueError(f'window={window} must be at least 1 (the number of earlier ratings averaged); '
+                     'fix the recent-rating window.')
 
 
 def recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratings: np.ndarray,
                    history_rows: Sequence[int], window: int = features.RECENT_RATING_WINDOW) -> np.ndarray:
-    """The `recent_rating` of every row: the mean of its user's last `window` history ratings before it.
+  """The `recent_rating` of every row: the mean of its user's last `window` history ratings before it.
 
-    E.g. a user with history ratings 5 (t=10), 1 (t=20), 3 (t=30) and window 2: a row at t=10 has none (NaN),
-    at t=25 the mean of 5 and 1 (3.0), at t=30 again 3.0 (the rating at t=30 is not before it), at t=31 2.0.
+  E.g. a user with history ratings 5 (t=10), 1 (t=20), 3 (t=30) and window 2: a row at t=10 has none (NaN),
+  at t=25 the mean of 5 and 1 (3.0), at t=30 again 3.0 (the rating at t=30 is not before it), at t=31 2.0.
 
-    Args:
-      user_ids: the user of each row, `[num_rows]`.
-      timestamps: int64 unix seconds of each row, `[num_rows]`.
-      ratings: float stars of each row, `[num_rows]` (only the history rows' ratings are read).
-      history_rows: 0-based indices of the rows whose ratings are known history (the training split).
-      window: how many of the latest earlier ratings are averaged (>= 1).
+  Args:
+    user_ids: the user of each row, `[num_rows]`.
+    timestamps: int64 unix seconds of each row, `[num_rows]`.
+    ratings: float stars of each row, `[num_rows]` (only the history rows' ratings are read).
+    history_rows: 0-based indices of the rows whose ratings are known history (the training split).
+    window: how many of the latest earlier ratings are averaged (>= 1).
 
-    Returns:
-      float64 `[num_rows]`, NaN where the user has no history rating before the row.
+  Returns:
+    float64 `[num_rows]`, NaN where the user has no history rating before the row.
 
-    Raises:
-      ValueError: if `window` < 1 or the inputs' lengths differ.
-    """
-    _check_window(window)
-    num_rows = len(user_ids)
-    if len(timestamps) != num_rows or len(ratings) != num_rows:
-        raise ValueError(f'user_ids, timestamps and ratings must have one value per row; got lengths '
-                         f'{num_rows}, {len(timestamps)} and {len(ratings)}.')
-    _, user_codes = np.unique(np.asarray(user_ids, dtype=object).astype(str), return_inverse=True)
-    timestamps = np.asarray(timestamps, dtype=np.int64)
-    ratings = np.asarray(ratings, dtype=np.float64)
-    history = np.asarray(history_rows, dtype=np.int64)
-    # One event per row (a query) and one per history row, sorted by user, time, then kind (queries first).
-    rows = np.concatenate([np.arange(num_rows), history])
-    kinds = np.concatenate([np.full(num_rows, _QUERY), np.full(len(history), _HISTORY)])
-    order = np.lexsort((kinds, timestamps[rows], user_codes[rows]))
-    rows, kinds, users = rows[order], kinds[order], user_codes[rows[order]]
-    is_history = kinds == _HISTORY
-    # History ratings before each event (all users), and their prefix sums in event order.
-    history_before = np.cumsum(is_history) - is_history
-    prefix = np.concatenate([[0.0], np.cumsum(ratings[rows[is_history]])])
-    # The count at each user's first event: where that user's history starts.
-    first_event = np.r_[True, users[1:] != users[:-1]]
-    user_start = history_before[first_event][np.cumsum(first_event) - 1]
-    queries = ~is_history
-    before, start = history_before[queries], user_start[queries]
-    first = np.maximum(start, before - window)
-    count = before - first
-    means = np.full(num_rows, np.nan)
-    has_history = count > 0
-    means[rows[queries][has_history]] = (
-        (prefix[before] - prefix[first])[has_history] / count[has_history])
-    return means
+  Raises:
+    ValueError: if `window` < 1 or the inputs' lengths differ.
+  """
+  _check_window(window)
+  num_rows = len(user_ids)
+  if len(timestamps) != num_rows or len(ratings) != num_rows:
+    raise ValueError(f'user_ids, timestamps and ratings must have one value per row; got lengths '
+                     f'{num_rows}, {len(timestamps)} and {len(ratings)}.')
+  _, user_codes = np.unique(np.asarray(user_ids, dtype=object).astype(str), return_inverse=True)
+  timestamps = np.asarray(timestamps, dtype=np.int64)
+  ratings = np.asarray(ratings, dtype=np.float64)
+  history = np.asarray(history_rows, dtype=np.int64)
+  # One event per row (a query) and one per history row, sorted by user, time, then kind (queries first).
+  rows = np.concatenate([np.arange(num_rows), history])
+  kinds = np.concatenate([np.full(num_rows, _QUERY), np.full(len(history), _HISTORY)])
+  order = np.lexsort((kinds, timestamps[rows], user_codes[rows]))
+  rows, kinds, users = rows[order], kinds[order], user_codes[rows[order]]
+  is_history = kinds == _HISTORY
+  # History ratings before each event (all users), and their prefix sums in event order.
+  history_before = np.cumsum(is_history) - is_history
+  prefix = np.concatenate([[0.0], np.cumsum(ratings[rows[is_history]])])
+  # The count at each user's first event: where that user's history starts.
+  first_event = np.r_[True, users[1:] != users[:-1]]
+  user_start = history_before[first_event][np.cumsum(first_event) - 1]
+  queries = ~is_history
+  before, start = history_before[queries], user_start[queries]
+  first = np.maximum(start, before - window)
+  count = before - first
+  means = np.full(num_rows, np.nan)
+  has_history = count > 0
+  means[rows[queries][has_history]] = (
+      (prefix[before] - prefix[first])[has_history] / count[has_history])
+  return means
 
 
 def latest_recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratings: np.ndarray,
                           window: int = features.RECENT_RATING_WINDOW) -> Dict[str, float]:
-    """Each user's `recent_rating` after all the given (training) ratings: the mean of the last `window`.
+  """Each user's `recent_rating` after all the given (training) ratings: the mean of the last `window`.
 
-    Ratings of the same second keep their given order, so the last `window` are well defined. E.g. user u
-    rating 5 (t=10), 1 (t=20), 3 (t=30) with window 2 -> {'u': 2.0}.
+  Ratings of the same second keep their given order, so the last `window` are well defined. E.g. user u
+  rating 5 (t=10), 1 (t=20), 3 (t=30) with window 2 -> {'u': 2.0}.
 
-    Args:
-      user_ids, timestamps, ratings: one value per training interaction, `[num_rows]`.
-      window: how many of the latest ratings are averaged (>= 1).
+  Args:
+    user_ids, timestamps, ratings: one value per training interaction, `[num_rows]`.
+    window: how many of the latest ratings are averaged (>= 1).
 
-    Returns:
-      user_id -> mean of that user's last `window` ratings, stars.
-    """
-    _check_window(window)
-    if len(user_ids) == 0:
-        return {}
-    user_ids = np.asarray(user_ids, dtype=object).astype(str)
-    timestamps = np.asarray(timestamps, dtype=np.int64)
-    ratings = np.asarray(ratings, dtype=np.float64)
-    order = np.lexsort((np.arange(len(user_ids)), timestamps, user_ids))
-    sorted_users = user_ids[order]
-    boundaries = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1], True])
-    return {str(sorted_users[start]): float(ratings[order[max(start, end - window):end]].mean())
-            for start, end in zip(boundaries[:-1], boundaries[1:])}
+  Returns:
+    user_id -> mean of that user's last `window` ratings, stars.
+  """
+  _check_window(window)
+  if len(user_ids) == 0:
+    return {}
+  user_ids = np.asarray(user_ids, dtype=object).astype(str)
+  timestamps = np.asarray(timestamps, dtype=np.int64)
+  ratings = np.asarray(ratings, dtype=np.float64)
+  order = np.lexsort((np.arange(len(user_ids)), timestamps, user_ids))
+  sorted_users = user_ids[order]
+  boundaries = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1], True])
+  return {str(sorted_users[start]): float(ratings[order[max(start, end - window):end]].mean())
+          for start, end in zip(boundaries[:-1], boundaries[1:])}

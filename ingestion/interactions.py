@@ -66,10 +66,10 @@ DEFAULT_RATING_SCALE: Tuple[float, float] = (1.0, 5.0)
 
 
 class ColumnType(enum.Enum):
-    """Value type of a column; decides the tf.train.Example list type (int64, float, bytes)."""
-    INT = 'int'
-    FLOAT = 'float'
-    STRING = 'string'
+  """Value type of a column; decides the tf.train.Example list type (int64, float, bytes)."""
+  INT = 'int'
+  FLOAT = 'float'
+  STRING = 'string'
 
 
 # Types of the required columns are fixed by the contract.
@@ -82,561 +82,561 @@ REQUIRED_COLUMN_TYPES: Mapping[str, ColumnType] = {
 
 
 class InteractionsFormatError(ValueError):
-    """An interactions file breaks the format; the message names file, line, column and the fix.
+  """An interactions file breaks the format; the message names file, line, column and the fix.
 
-    Attributes:
-      path: the file.
-      line: 1-based line number (the header is line 1), or None when the problem is the file itself.
-      column: the column name, or None when the problem is not tied to one column.
-      problem: what is wrong.
-      fix: what to do about it.
-    """
+  Attributes:
+    path: the file.
+    line: 1-based line number (the header is line 1), or None when the problem is the file itself.
+    column: the column name, or None when the problem is not tied to one column.
+    problem: what is wrong.
+    fix: what to do about it.
+  """
 
-    def __init__(self, path: str, problem: str, fix: str, line: Optional[int] = None,
-                 column: Optional[str] = None) -> None:
-        self.path = path
-        self.line = line
-        self.column = column
-        self.problem = problem
-        self.fix = fix
-        where = str(path)
-        if line is not None:
-            where += f', line {line}'
-        if column is not None:
-            where += f', column {column!r}'
-        super().__init__(f'{where}: {problem}. Fix: {fix}')
+  def __init__(self, path: str, problem: str, fix: str, line: Optional[int] = None,
+               column: Optional[str] = None) -> None:
+    self.path = path
+    self.line = line
+    self.column = column
+    self.problem = problem
+    self.fix = fix
+    where = str(path)
+    if line is not None:
+      where += f', line {line}'
+    if column is not None:
+      where += f', column {column!r}'
+    super().__init__(f'{where}: {problem}. Fix: {fix}')
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Interactions:
-    """Interactions held column-wise, columns in file order.
+  """Interactions held column-wise, columns in file order.
 
-    Attributes:
-      columns: column name -> values, one per row. `user_id` and `item_id` are lists of str, `rating` a
-        float64 array, `timestamp` an int64 array (unix seconds); optional columns are lists of int, float or
-        str with None for a missing value.
-      column_types: column name -> ColumnType, same keys and order as `columns`.
-      path: the file the interactions were read from, if any.
-    """
-    columns: Dict[str, Any]
-    column_types: Dict[str, ColumnType]
-    path: Optional[str] = None
+  Attributes:
+    columns: column name -> values, one per row. `user_id` and `item_id` are lists of str, `rating` a
+      float64 array, `timestamp` an int64 array (unix seconds); optional columns are lists of int, float or
+      str with None for a missing value.
+    column_types: column name -> ColumnType, same keys and order as `columns`.
+    path: the file the interactions were read from, if any.
+  """
+  columns: Dict[str, Any]
+  column_types: Dict[str, ColumnType]
+  path: Optional[str] = None
 
-    def __post_init__(self) -> None:
-        missing = [c for c in features.REQUIRED_COLUMNS if c not in self.columns]
-        if missing:
-            raise ValueError(f'Interactions lack required columns {missing}; pass all of '
-                             f'{list(features.REQUIRED_COLUMNS)}.')
-        if list(self.columns) != list(self.column_types):
-            raise ValueError(f'column_types keys {list(self.column_types)} must equal the columns '
-                             f'{list(self.columns)}, in the same order.')
-        lengths = {name: len(values) for name, values in self.columns.items()}
-        if len(set(lengths.values())) > 1:
-            raise ValueError(f'All columns must have one value per row; got lengths {lengths}.')
+  def __post_init__(self) -> None:
+    missing = [c for c in features.REQUIRED_COLUMNS if c not in self.columns]
+    if missing:
+      raise ValueError(f'Interactions lack required columns {missing}; pass all of '
+                       f'{list(features.REQUIRED_COLUMNS)}.')
+    if list(self.columns) != list(self.column_types):
+      raise ValueError(f'column_types keys {list(self.column_types)} must equal the columns '
+                       f'{list(self.columns)}, in the same order.')
+    lengths = {name: len(values) for name, values in self.columns.items()}
+    if len(set(lengths.values())) > 1:
+      raise ValueError(f'All columns must have one value per row; got lengths {lengths}.')
 
-    @property
-    def num_rows(self) -> int:
-        """Number of interactions."""
-        return len(self.columns[features.USER_ID])
+  @property
+  def num_rows(self) -> int:
+    """Number of interactions."""
+    return len(self.columns[features.USER_ID])
 
-    @property
-    def column_names(self) -> Tuple[str, ...]:
-        """Column names in file order."""
-        return tuple(self.columns)
+  @property
+  def column_names(self) -> Tuple[str, ...]:
+    """Column names in file order."""
+    return tuple(self.columns)
 
-    def column(self, name: str) -> Any:
-        """Returns the values of column `name` (see the class docstring for their container)."""
-        if name not in self.columns:
-            raise KeyError(f'No column {name!r}; the columns are {list(self.columns)}.')
-        return self.columns[name]
+  def column(self, name: str) -> Any:
+    """Returns the values of column `name` (see the class docstring for their container)."""
+    if name not in self.columns:
+      raise KeyError(f'No column {name!r}; the columns are {list(self.columns)}.')
+    return self.columns[name]
 
-    def row(self, index: int) -> Dict[str, Any]:
-        """Returns row `index` (0-based) as column name -> value, None for a missing optional value."""
-        return {name: _python_value(values[index]) for name, values in self.columns.items()}
+  def row(self, index: int) -> Dict[str, Any]:
+    """Returns row `index` (0-based) as column name -> value, None for a missing optional value."""
+    return {name: _python_value(values[index]) for name, values in self.columns.items()}
 
-    def take(self, indices: Sequence[int]) -> 'Interactions':
-        """Returns the rows at `indices` (0-based), in that order."""
-        idx = np.asarray(indices, dtype=np.int64)
-        taken = {}
-        for name, values in self.columns.items():
-            if isinstance(values, np.ndarray):
-                taken[name] = values[idx]
-            else:
-                taken[name] = [values[i] for i in idx]
-        return Interactions(columns=taken, column_types=dict(self.column_types), path=self.path)
+  def take(self, indices: Sequence[int]) -> 'Interactions':
+    """Returns the rows at `indices` (0-based), in that order."""
+    idx = np.asarray(indices, dtype=np.int64)
+    taken = {}
+    for name, values in self.columns.items():
+      if isinstance(values, np.ndarray):
+        taken[name] = values[idx]
+      else:
+        taken[name] = [values[i] for i in idx]
+    return Interactions(columns=taken, column_types=dict(self.column_types), path=self.path)
 
 
 def _python_value(value: Any) -> Any:
-    """Converts numpy scalars to the matching Python scalar."""
-    return value.item() if isinstance(value, np.generic) else value
+  """Converts numpy scalars to the matching Python scalar."""
+  return value.item() if isinstance(value, np.generic) else value
 
 
 def parse_int(text: str) -> Optional[int]:
-    """Returns `text` (ASCII digits, optional sign) as an int64-range int, or None if it is not one."""
-    if not _INT_PATTERN.fullmatch(text):
-        return None
-    value = int(text)
-    return value if _INT64_MIN <= value <= _INT64_MAX else None
+  """Returns `text` (ASCII digits, optional sign) as an int64-range int, or None if it is not one."""
+  if not _INT_PATTERN.fullmatch(text):
+    return None
+  value = int(text)
+  return value if _INT64_MIN <= value <= _INT64_MAX else None
 
 
 def parse_float(text: str) -> Optional[float]:
-    """Returns `text` (an ASCII decimal number, NaN and inf included) as a float, or None if it is not one."""
-    if not _FLOAT_PATTERN.fullmatch(text):
-        return None
-    return float(text)
+  """Returns `text` (an ASCII decimal number, NaN and inf included) as a float, or None if it is not one."""
+  if not _FLOAT_PATTERN.fullmatch(text):
+    return None
+  return float(text)
 
 
 def fits_float32(value: float) -> bool:
-    """Whether `value` is finite and within float32's range (examples store floats as float32)."""
-    return math.isfinite(value) and abs(value) <= _FLOAT32_MAX
+  """Whether `value` is finite and within float32's range (examples store floats as float32)."""
+  return math.isfinite(value) and abs(value) <= _FLOAT32_MAX
 
 
 def _is_missing(text: str) -> bool:
-    return not text.strip()
+  return not text.strip()
 
 
 def infer_column_types(
-        raw_columns: Mapping[str, Sequence[str]],
-        column_types: Optional[Mapping[str, ColumnType]] = None) -> Dict[str, ColumnType]:
-    """Returns the type of every column, given its raw string values.
+    raw_columns: Mapping[str, Sequence[str]],
+    column_types: Optional[Mapping[str, ColumnType]] = None) -> Dict[str, ColumnType]:
+  """Returns the type of every column, given its raw string values.
 
-    Required columns have their fixed contract type. An optional column is INT if every non-empty value
-    parses as an int64, else FLOAT if every non-empty value parses as a float, else STRING (an all-empty
-    column is STRING). A type declared in `column_types` (e.g. from the curated schema) wins; whether the
-    values fit it is checked when they are converted (`read_interactions`).
+  Required columns have their fixed contract type. An optional column is INT if every non-empty value
+  parses as an int64, else FLOAT if every non-empty value parses as a float, else STRING (an all-empty
+  column is STRING). A type declared in `column_types` (e.g. from the curated schema) wins; whether the
+  values fit it is checked when they are converted (`read_interactions`).
 
-    Args:
-      raw_columns: column name -> raw CSV field strings, in file order.
-      column_types: declared types, column name -> ColumnType; names not in `raw_columns` are ignored.
+  Args:
+    raw_columns: column name -> raw CSV field strings, in file order.
+    column_types: declared types, column name -> ColumnType; names not in `raw_columns` are ignored.
 
-    Returns:
-      Column name -> ColumnType, in the order of `raw_columns`.
+  Returns:
+    Column name -> ColumnType, in the order of `raw_columns`.
 
-    Raises:
-      ValueError: if `column_types` declares a required column with a type other than its contract type.
-    """
-    declared = dict(column_types or {})
-    for name, required_type in REQUIRED_COLUMN_TYPES.items():
-        if name in declared and declared[name] != required_type:
-            raise ValueError(
-                f'column_types declares {name!r} as {declared[name].name}, but the contract fixes it as '
-                f'{required_type.name}. Fix: drop {name!r} from column_types.')
-    inferred: Dict[str, ColumnType] = {}
-    for name, values in raw_columns.items():
-        if name in REQUIRED_COLUMN_TYPES:
-            inferred[name] = REQUIRED_COLUMN_TYPES[name]
-        elif name in declared:
-            inferred[name] = ColumnType(declared[name])
-        else:
-            inferred[name] = _infer_type(values)
-    return inferred
+  Raises:
+    ValueError: if `column_types` declares a required column with a type other than its contract type.
+  """
+  declared = dict(column_types or {})
+  for name, required_type in REQUIRED_COLUMN_TYPES.items():
+    if name in declared and declared[name] != required_type:
+      raise ValueError(
+          f'column_types declares {name!r} as {declared[name].name}, but the contract fixes it as '
+          f'{required_type.name}. Fix: drop {name!r} from column_types.')
+  inferred: Dict[str, ColumnType] = {}
+  for name, values in raw_columns.items():
+    if name in REQUIRED_COLUMN_TYPES:
+      inferred[name] = REQUIRED_COLUMN_TYPES[name]
+    elif name in declared:
+      inferred[name] = ColumnType(declared[name])
+    else:
+      inferred[name] = _infer_type(values)
+  return inferred
 
 
 def _infer_type(values: Sequence[str]) -> ColumnType:
-    """Infers the type of one optional column from its raw values."""
-    present = {v for v in values if not _is_missing(v)}  # distinct values: columns repeat them row after row
-    if not present:
-        return ColumnType.STRING
-    if any(_LEADING_ZERO_PATTERN.match(v) for v in present):
-        return ColumnType.STRING  # codes such as zip codes: 01002 must not become 1002
-    if all(_INT_PATTERN.fullmatch(v) for v in present):
-        # Integers beyond int64 are identifiers; as floats they would lose digits.
-        return ColumnType.INT if all(parse_int(v) is not None for v in present) else ColumnType.STRING
-    if all(parse_float(v) is not None for v in present):
-        return ColumnType.FLOAT
+  """Infers the type of one optional column from its raw values."""
+  present = {v for v in values if not _is_missing(v)}  # distinct values: columns repeat them row after row
+  if not present:
     return ColumnType.STRING
+  if any(_LEADING_ZERO_PATTERN.match(v) for v in present):
+    return ColumnType.STRING  # codes such as zip codes: 01002 must not become 1002
+  if all(_INT_PATTERN.fullmatch(v) for v in present):
+    # Integers beyond int64 are identifiers; as floats they would lose digits.
+    return ColumnType.INT if all(parse_int(v) is not None for v in present) else ColumnType.STRING
+  if all(parse_float(v) is not None for v in present):
+    return ColumnType.FLOAT
+  return ColumnType.STRING
 
 
 def _decode_utf8(path: str, data: bytes) -> str:
-    """Decodes `data` as UTF-8 (a leading BOM is dropped) or raises naming the line and column."""
-    for other_bom, encoding in _OTHER_UNICODE_BOMS:
-        if data.startswith(other_bom):
-            raise InteractionsFormatError(
-                path, f'the file is {encoding}, not UTF-8 (it starts with the {encoding} byte order mark '
-                f'{other_bom.hex(" ").upper()})',
-                f'convert it to UTF-8 (e.g. `iconv -f {encoding} -t UTF-8 in.csv > out.csv`)', line=1)
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    try:
-        return data[bom:].decode('utf-8')
-    except UnicodeDecodeError as e:
-        bad = bom + e.start  # e.start counts from after the BOM
-        # Lines end at \r\n, \n or a lone \r, as the CSV reader counts them.
-        line_ends = [m.end() for m in _LINE_BREAK.finditer(data, bom, bad)]
-        line = len(line_ends) + 1
-        column = None
-        if line_ends:
-            header_bytes = data[bom:_LINE_BREAK.search(data, bom).start()]
-            header = next(csv.reader([header_bytes.decode('utf-8', errors='replace')]), [])
-            prefix = data[line_ends[-1]:bad].decode('utf-8', errors='replace')
-            field_index = len(next(csv.reader([prefix]), [''])) - 1 if prefix else 0
-            if field_index < len(header):
-                column = header[field_index]
-        raise InteractionsFormatError(
-            path, f'byte 0x{data[bad]:02x} is not valid UTF-8',
-            'save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)',
-            line=line, column=column) from e
+  """Decodes `data` as UTF-8 (a leading BOM is dropped) or raises naming the line and column."""
+  for other_bom, encoding in _OTHER_UNICODE_BOMS:
+    if data.startswith(other_bom):
+      raise InteractionsFormatError(
+          path, f'the file is {encoding}, not UTF-8 (it starts with the {encoding} byte order mark '
+          f'{other_bom.hex(" ").upper()})',
+          f'convert it to UTF-8 (e.g. `iconv -f {encoding} -t UTF-8 in.csv > out.csv`)', line=1)
+  bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+  try:
+    return data[bom:].decode('utf-8')
+  except UnicodeDecodeError as e:
+    bad = bom + e.start  # e.start counts from after the BOM
+    # Lines end at \r\n, \n or a lone \r, as the CSV reader counts them.
+    line_ends = [m.end() for m in _LINE_BREAK.finditer(data, bom, bad)]
+    line = len(line_ends) + 1
+    column = None
+    if line_ends:
+      header_bytes = data[bom:_LINE_BREAK.search(data, bom).start()]
+      header = next(csv.reader([header_bytes.decode('utf-8', errors='replace')]), [])
+      prefix = data[line_ends[-1]:bad].decode('utf-8', errors='replace')
+      field_index = len(next(csv.reader([prefix]), [''])) - 1 if prefix else 0
+      if field_index < len(header):
+        column = header[field_index]
+    raise InteractionsFormatError(
+        path, f'byte 0x{data[bad]:02x} is not valid UTF-8',
+        'save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)',
+        line=line, column=column) from e
 
 
 def _check_comma_separated(path: str, header: List[str]) -> None:
-    """Raises if a header without any required column holds ';' or a tab: the file uses another separator."""
-    line = ','.join(header)
-    counts = {separator: line.count(separator) for separator in _OTHER_SEPARATORS}
-    separator = max(counts, key=counts.get)
-    if counts[separator]:
-        label = _OTHER_SEPARATORS[separator]
-        raise InteractionsFormatError(
-            path, f'the header holds no comma-separated required column ({", ".join(features.REQUIRED_COLUMNS)}) '
-            f'but holds {label}s: the file is {label}-separated, and the interactions format is '
-            'comma-separated',
-            'save the file comma-separated (e.g. `python3 -c "import csv, sys; '
-            f'csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter={separator!r}))" '
-            '< in.csv > out.csv`)', line=1)
+  """Raises if a header without any required column holds ';' or a tab: the file uses another separator."""
+  line = ','.join(header)
+  counts = {separator: line.count(separator) for separator in _OTHER_SEPARATORS}
+  separator = max(counts, key=counts.get)
+  if counts[separator]:
+    label = _OTHER_SEPARATORS[separator]
+    raise InteractionsFormatError(
+        path, f'the header holds no comma-separated required column ({", ".join(features.REQUIRED_COLUMNS)}) '
+        f'but holds {label}s: the file is {label}-separated, and the interactions format is '
+        'comma-separated',
+        'save the file comma-separated (e.g. `python3 -c "import csv, sys; '
+        f'csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter={separator!r}))" '
+        '< in.csv > out.csv`)', line=1)
 
 
 def _check_header(path: str, header: List[str]) -> None:
-    """Raises if the header has duplicate, reserved, unknown, badly spelled (see _COLUMN_NAME_PATTERN) or missing
-    columns."""
-    if not any(name in features.REQUIRED_COLUMNS for name in header):
-        _check_comma_separated(path, header)
-    seen = set()
-    for name in header:
-        if name in seen:
-            raise InteractionsFormatError(
-                path, 'the column appears twice in the header', 'rename or drop one of the two columns',
-                line=1, column=name)
-        seen.add(name)
-    for name in header:
-        if name in features.DERIVED_COLUMNS:
-            raise InteractionsFormatError(
-                path, 'the column name is reserved: the pipeline derives a feature of that name '
-                f'(reserved: {", ".join(features.DERIVED_COLUMNS)})',
-                f'rename the column (e.g. {name}_given) or drop it', line=1, column=name)
-        if name not in features.REQUIRED_COLUMNS and not (
-                features.is_user_feature(name) or features.is_item_feature(name)):
-            raise InteractionsFormatError(
-                path, 'unknown column: it is neither required '
-                f'({", ".join(features.REQUIRED_COLUMNS)}) nor a user or item feature',
-                f'rename it with the prefix {features.USER_FEATURE_PREFIX!r} (user feature) or '
-                f'{features.ITEM_FEATURE_PREFIX!r} (item feature), or drop the column',
-                line=1, column=name)
-        if not _COLUMN_NAME_PATTERN.fullmatch(name):
-            bad = sorted({c for c in name if not _COLUMN_NAME_PATTERN.fullmatch(c)})
-            raise InteractionsFormatError(
-                path, f'the column name holds {", ".join(repr(c) for c in bad)}: TensorFlow cannot use it as a '
-                f'feature name (allowed: {_COLUMN_NAME_ALLOWED})',
-                f'rename the column, e.g. to {re.sub(r"[^A-Za-z0-9_]", "_", name)!r}', line=1, column=name)
-    missing = [name for name in features.REQUIRED_COLUMNS if name not in seen]
-    if missing:
-        raise InteractionsFormatError(
-            path, f'required column missing (the header lacks {", ".join(missing)})',
-            f'add the column(s) {", ".join(missing)}; the required columns are '
-            f'{", ".join(features.REQUIRED_COLUMNS)}', line=1, column=missing[0])
+  """Raises if the header has duplicate, reserved, unknown, badly spelled (see _COLUMN_NAME_PATTERN) or missing
+  columns."""
+  if not any(name in features.REQUIRED_COLUMNS for name in header):
+    _check_comma_separated(path, header)
+  seen = set()
+  for name in header:
+    if name in seen:
+      raise InteractionsFormatError(
+          path, 'the column appears twice in the header', 'rename or drop one of the two columns',
+          line=1, column=name)
+    seen.add(name)
+  for name in header:
+    if name in features.DERIVED_COLUMNS:
+      raise InteractionsFormatError(
+          path, 'the column name is reserved: the pipeline derives a feature of that name '
+          f'(reserved: {", ".join(features.DERIVED_COLUMNS)})',
+          f'rename the column (e.g. {name}_given) or drop it', line=1, column=name)
+    if name not in features.REQUIRED_COLUMNS and not (
+        features.is_user_feature(name) or features.is_item_feature(name)):
+      raise InteractionsFormatError(
+          path, 'unknown column: it is neither required '
+          f'({", ".join(features.REQUIRED_COLUMNS)}) nor a user or item feature',
+          f'rename it with the prefix {features.USER_FEATURE_PREFIX!r} (user feature) or '
+          f'{features.ITEM_FEATURE_PREFIX!r} (item feature), or drop the column',
+          line=1, column=name)
+    if not _COLUMN_NAME_PATTERN.fullmatch(name):
+      bad = sorted({c for c in name if not _COLUMN_NAME_PATTERN.fullmatch(c)})
+      raise InteractionsFormatError(
+          path, f'the column name holds {", ".join(repr(c) for c in bad)}: TensorFlow cannot use it as a '
+          f'feature name (allowed: {_COLUMN_NAME_ALLOWED})',
+          f'rename the column, e.g. to {re.sub(r"[^A-Za-z0-9_]", "_", name)!r}', line=1, column=name)
+  missing = [name for name in features.REQUIRED_COLUMNS if name not in seen]
+  if missing:
+    raise InteractionsFormatError(
+        path, f'required column missing (the header lacks {", ".join(missing)})',
+        f'add the column(s) {", ".join(missing)}; the required columns are '
+        f'{", ".join(features.REQUIRED_COLUMNS)}', line=1, column=missing[0])
 
 
 def read_interactions(
-        path: str,
-        rating_scale: Tuple[float, float] = DEFAULT_RATING_SCALE,
-        column_types: Optional[Mapping[str, ColumnType]] = None) -> Interactions:
-    """Reads and validates an interactions CSV.
+    path: str,
+    rating_scale: Tuple[float, float] = DEFAULT_RATING_SCALE,
+    column_types: Optional[Mapping[str, ColumnType]] = None) -> Interactions:
+  """Reads and validates an interactions CSV.
 
-    Args:
-      path: the CSV file.
-      rating_scale: (min, max) allowed ratings, inclusive.
-      column_types: declared types of optional columns (e.g. from the curated schema); they win over
-        inference and every value must fit them.
+  Args:
+    path: the CSV file.
+    rating_scale: (min, max) allowed ratings, inclusive.
+    column_types: declared types of optional columns (e.g. from the curated schema); they win over
+      inference and every value must fit them.
 
-    Returns:
-      The interactions, columns in file order.
+  Returns:
+    The interactions, columns in file order.
 
-    Raises:
-      InteractionsFormatError: on any format problem, naming the file, line, column and the fix.
-      ValueError: if `rating_scale` is not (min, max) with finite min < max.
-    """
-    low, high = check_rating_scale(rating_scale)
-    if not os.path.isfile(path):
-        raise InteractionsFormatError(
-            path, 'no such file' if not os.path.exists(path) else 'not a file',
-            'pass the path of an interactions CSV (e.g. one written by ingestion.movielens or '
-            'ingestion.fixtures)')
-    with open(path, 'rb') as f:
-        data = f.read()
-    text = _decode_utf8(path, data)
-    if not text.strip():
-        raise InteractionsFormatError(
-            path, 'the file is empty',
-            f'write a header line ({",".join(features.REQUIRED_COLUMNS)}, ...) and one row per '
-            'interaction', line=1)
+  Raises:
+    InteractionsFormatError: on any format problem, naming the file, line, column and the fix.
+    ValueError: if `rating_scale` is not (min, max) with finite min < max.
+  """
+  low, high = check_rating_scale(rating_scale)
+  if not os.path.isfile(path):
+    raise InteractionsFormatError(
+        path, 'no such file' if not os.path.exists(path) else 'not a file',
+        'pass the path of an interactions CSV (e.g. one written by ingestion.movielens or '
+        'ingestion.fixtures)')
+  with open(path, 'rb') as f:
+    data = f.read()
+  text = _decode_utf8(path, data)
+  if not text.strip():
+    raise InteractionsFormatError(
+        path, 'the file is empty',
+        f'write a header line ({",".join(features.REQUIRED_COLUMNS)}, ...) and one row per '
+        'interaction', line=1)
 
-    # strict: a quote left open or text after a closing quote is an error, not silently merged rows.
-    reader = csv.reader(io.StringIO(text, newline=''), strict=True)
-    header = _next_record(path, reader, 1)
-    _check_header(path, header)
-    raw: Dict[str, List[str]] = {name: [] for name in header}
-    line_numbers: List[int] = []
+  # strict: a quote left open or text after a closing quote is an error, not silently merged rows.
+  reader = csv.reader(io.StringIO(text, newline=''), strict=True)
+  header = _next_record(path, reader, 1)
+  _check_header(path, header)
+  raw: Dict[str, List[str]] = {name: [] for name in header}
+  line_numbers: List[int] = []
+  record_start = reader.line_num + 1
+  while True:
+    line = record_start
+    record = _next_record(path, reader, line)
+    if record is None:
+      break
     record_start = reader.line_num + 1
-    while True:
-        line = record_start
-        record = _next_record(path, reader, line)
-        if record is None:
-            break
-        record_start = reader.line_num + 1
-        if not record:  # a blank line
-            continue
-        if len(record) != len(header):
-            column = header[len(record)] if len(record) < len(header) else header[-1]
-            raise InteractionsFormatError(
-                path, f'the row has {len(record)} fields but the header has {len(header)}',
-                'give every row one field per header column; quote fields that contain commas '
-                '("a, b")', line=line, column=column)
-        for name, value in zip(header, record):
-            raw[name].append(value)
-        line_numbers.append(line)
-    if not line_numbers:
-        raise InteractionsFormatError(
-            path, 'the file has a header but no rows', 'add one row per interaction below the header',
-            line=2)
+    if not record:  # a blank line
+      continue
+    if len(record) != len(header):
+      column = header[len(record)] if len(record) < len(header) else header[-1]
+      raise InteractionsFormatError(
+          path, f'the row has {len(record)} fields but the header has {len(header)}',
+          'give every row one field per header column; quote fields that contain commas '
+          '("a, b")', line=line, column=column)
+    for name, value in zip(header, record):
+      raw[name].append(value)
+    line_numbers.append(line)
+  if not line_numbers:
+    raise InteractionsFormatError(
+        path, 'the file has a header but no rows', 'add one row per interaction below the header',
+        line=2)
 
-    types = infer_column_types(raw, column_types)
-    columns: Dict[str, Any] = {}
-    for name in header:
-        values = raw[name]
-        if name in (features.USER_ID, features.ITEM_ID):
-            columns[name] = _convert_ids(path, name, values, line_numbers)
-        elif name == features.RATING:
-            columns[name] = _convert_ratings(path, values, line_numbers, low, high)
-        elif name == features.TIMESTAMP:
-            columns[name] = _convert_timestamps(path, values, line_numbers)
-        else:
-            columns[name] = _convert_optional(path, name, values, line_numbers, types[name],
-                                              declared=bool(column_types and name in column_types))
-    _check_unique_interactions(path, columns, line_numbers)
-    interactions = Interactions(columns=columns, column_types=types, path=path)
-    logging.info('Read %d interactions with columns %s from %s', interactions.num_rows,
-                 {name: t.name for name, t in types.items()}, path)
-    return interactions
+  types = infer_column_types(raw, column_types)
+  columns: Dict[str, Any] = {}
+  for name in header:
+    values = raw[name]
+    if name in (features.USER_ID, features.ITEM_ID):
+      columns[name] = _convert_ids(path, name, values, line_numbers)
+    elif name == features.RATING:
+      columns[name] = _convert_ratings(path, values, line_numbers, low, high)
+    elif name == features.TIMESTAMP:
+      columns[name] = _convert_timestamps(path, values, line_numbers)
+    else:
+      columns[name] = _convert_optional(path, name, values, line_numbers, types[name],
+                                        declared=bool(column_types and name in column_types))
+  _check_unique_interactions(path, columns, line_numbers)
+  interactions = Interactions(columns=columns, column_types=types, path=path)
+  logging.info('Read %d interactions with columns %s from %s', interactions.num_rows,
+               {name: t.name for name, t in types.items()}, path)
+  return interactions
 
 
 def _next_record(path: str, reader: Any, line: int) -> Optional[List[str]]:
-    """The reader's next record (None at the end of the file), a CSV syntax error raised naming `line`, the
-    line the record starts on."""
-    try:
-        return next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as e:
-        message = str(e)
-        if 'unexpected end of data' in message:
-            problem = 'a quoted field opened in the row starting on this line is never closed'
-            fix = 'close the quote; a quote inside a quoted field is written twice ("a ""b"" c")'
-        elif 'field limit' in message:
-            problem = (f'a field of the row starting on this line is longer than {csv.field_size_limit():,} '
-                       'characters, usually a quote opened there and never closed')
-            fix = 'close the quote, or shorten the field'
-        elif 'NUL' in message:
-            problem = 'the line holds a NUL byte (0x00)'
-            fix = 'remove the NUL bytes (e.g. `tr -d \'\\000\' < in.csv > out.csv`); is the file UTF-16?'
-        else:
-            problem = f'the CSV is malformed ({message})'
-            fix = ('quote a field holding commas or quotes, write a quote inside it twice, and put '
-                   'nothing between a closing quote and the next comma')
-        raise InteractionsFormatError(path, problem, fix, line=line) from e
+  """The reader's next record (None at the end of the file), a CSV syntax error raised naming `line`, the
+  line the record starts on."""
+  try:
+    return next(reader)
+  except StopIteration:
+    return None
+  except csv.Error as e:
+    message = str(e)
+    if 'unexpected end of data' in message:
+      problem = 'a quoted field opened in the row starting on this line is never closed'
+      fix = 'close the quote; a quote inside a quoted field is written twice ("a ""b"" c")'
+    elif 'field limit' in message:
+      problem = (f'a field of the row starting on this line is longer than {csv.field_size_limit():,} '
+                 'characters, usually a quote opened there and never closed')
+      fix = 'close the quote, or shorten the field'
+    elif 'NUL' in message:
+      problem = 'the line holds a NUL byte (0x00)'
+      fix = 'remove the NUL bytes (e.g. `tr -d \'\\000\' < in.csv > out.csv`); is the file UTF-16?'
+    else:
+      problem = f'the CSV is malformed ({message})'
+      fix = ('quote a field holding commas or quotes, write a quote inside it twice, and put '
+             'nothing between a closing quote and the next comma')
+    raise InteractionsFormatError(path, problem, fix, line=line) from e
 
 
 def _check_unique_interactions(path: str, columns: Mapping[str, Any], lines: Sequence[int]) -> None:
-    """Raises if two rows share user_id, item_id and timestamp (a duplicated event; twins across the train/eval
-    split would leak eval labels into training)."""
-    first_line: Dict[Tuple[str, str, int], int] = {}
-    for key, line in zip(zip(columns[features.USER_ID], columns[features.ITEM_ID],
-                             columns[features.TIMESTAMP].tolist()), lines):
-        seen = first_line.setdefault(key, line)
-        if seen != line:
-            raise InteractionsFormatError(
-                path, f'the row repeats the user_id {key[0]!r}, item_id {key[1]!r} and timestamp {key[2]} of '
-                f'line {seen}', 'keep one row per user, item and second (drop duplicated events)', line=line)
+  """Raises if two rows share user_id, item_id and timestamp (a duplicated event; twins across the train/eval
+  split would leak eval labels into training)."""
+  first_line: Dict[Tuple[str, str, int], int] = {}
+  for key, line in zip(zip(columns[features.USER_ID], columns[features.ITEM_ID],
+                           columns[features.TIMESTAMP].tolist()), lines):
+    seen = first_line.setdefault(key, line)
+    if seen != line:
+      raise InteractionsFormatError(
+          path, f'the row repeats the user_id {key[0]!r}, item_id {key[1]!r} and timestamp {key[2]} of '
+          f'line {seen}', 'keep one row per user, item and second (drop duplicated events)', line=line)
 
 
 def check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]:
-    """Returns (min, max) of a valid rating scale or raises."""
-    try:
-        low, high = (float(v) for v in rating_scale)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f'rating_scale must be (min, max) numbers, got {rating_scale!r}.') from e
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f'rating_scale must be finite with min < max, got {rating_scale!r}. '
-                         'Fix: pass e.g. --rating-scale 1 5.')
-    if not (fits_float32(low) and fits_float32(high)):
-        raise ValueError(f'rating_scale {rating_scale!r} goes beyond float32 (+-{_FLOAT32_MAX:.4g}), the type '
-                         'ratings are stored as. Fix: pass e.g. --rating-scale 1 5.')
-    return low, high
+  """Returns (min, max) of a valid rating scale or raises."""
+  try:
+    low, high = (float(v) for v in rating_scale)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f'rating_scale must be (min, max) numbers, got {rating_scale!r}.') from e
+  if not (math.isfinite(low) and math.isfinite(high) and low < high):
+    raise ValueError(f'rating_scale must be finite with min < max, got {rating_scale!r}. '
+                     'Fix: pass e.g. --rating-scale 1 5.')
+  if not (fits_float32(low) and fits_float32(high)):
+    raise ValueError(f'rating_scale {rating_scale!r} goes beyond float32 (+-{_FLOAT32_MAX:.4g}), the type '
+                     'ratings are stored as. Fix: pass e.g. --rating-scale 1 5.')
+  return low, high
 
 
 def _refuse_line_break(path: str, name: str, value: str, line: int, what: str) -> None:
-    """Raises if `value` holds a line break (possible inside a quoted field): tf.Transform leaves tokens holding
-    `\\n` or `\\r` out of its vocabularies, so the value would silently become out-of-vocabulary."""
-    if '\n' in value or '\r' in value:
-        raise InteractionsFormatError(
-            path, f'{what} {value!r} (in the row starting on this line) holds a line break, and tf.Transform '
-            'leaves values with line breaks out of its vocabularies: it would silently be an unknown value',
-            'remove the line breaks from the quoted field (e.g. replace them with spaces)', line=line,
-            column=name)
+  """Raises if `value` holds a line break (possible inside a quoted field): tf.Transform leaves tokens holding
+  `\\n` or `\\r` out of its vocabularies, so the value would silently become out-of-vocabulary."""
+  if '\n' in value or '\r' in value:
+    raise InteractionsFormatError(
+        path, f'{what} {value!r} (in the row starting on this line) holds a line break, and tf.Transform '
+        'leaves values with line breaks out of its vocabularies: it would silently be an unknown value',
+        'remove the line breaks from the quoted field (e.g. replace them with spaces)', line=line,
+        column=name)
 
 
 def _convert_ids(path: str, name: str, values: List[str], lines: List[int]) -> List[str]:
-    for value, line in zip(values, lines):
-        if _is_missing(value):
-            raise InteractionsFormatError(
-                path, 'empty value in a required column', f'give every row a {name}, or drop the row',
-                line=line, column=name)
-        _refuse_line_break(path, name, value, line, name)
-        if value != value.strip():
-            raise InteractionsFormatError(
-                path, f'{name} {value!r} begins or ends with white space (ids are compared exactly, so it would '
-                f'name another {name[:-3]} than {value.strip()!r})', 'remove the spaces around the id',
-                line=line, column=name)
-    return values
+  for value, line in zip(values, lines):
+    if _is_missing(value):
+      raise InteractionsFormatError(
+          path, 'empty value in a required column', f'give every row a {name}, or drop the row',
+          line=line, column=name)
+    _refuse_line_break(path, name, value, line, name)
+    if value != value.strip():
+      raise InteractionsFormatError(
+          path, f'{name} {value!r} begins or ends with white space (ids are compared exactly, so it would '
+          f'name another {name[:-3]} than {value.strip()!r})', 'remove the spaces around the id',
+          line=line, column=name)
+  return values
 
 
 def _convert_ratings(path: str, values: List[str], lines: List[int], low: float,
                      high: float) -> np.ndarray:
-    ratings = np.empty(len(values), dtype=np.float64)
-    name = features.RATING
-    for i, (value, line) in enumerate(zip(values, lines)):
-        if _is_missing(value):
-            raise InteractionsFormatError(
-                path, 'empty value in a required column', 'give every row a rating, or drop the row',
-                line=line, column=name)
-        rating = parse_float(value)
-        if rating is None:
-            raise InteractionsFormatError(
-                path, f'rating {value!r} is not a number', 'write the rating as a number, e.g. 4 or 3.5',
-                line=line, column=name)
-        if not math.isfinite(rating):
-            raise InteractionsFormatError(
-                path, f'rating {value!r} is not a finite number', 'write a finite rating or drop the row',
-                line=line, column=name)
-        if not low <= rating <= high:
-            raise InteractionsFormatError(
-                path, f'rating {value!r} is outside the rating scale [{low:g}, {high:g}]',
-                'correct the rating, or pass the scale your data uses with --rating-scale MIN MAX '
-                '(rating_scale=(MIN, MAX) in Python)', line=line, column=name)
-        ratings[i] = rating
-    return ratings
+  ratings = np.empty(len(values), dtype=np.float64)
+  name = features.RATING
+  for i, (value, line) in enumerate(zip(values, lines)):
+    if _is_missing(value):
+      raise InteractionsFormatError(
+          path, 'empty value in a required column', 'give every row a rating, or drop the row',
+          line=line, column=name)
+    rating = parse_float(value)
+    if rating is None:
+      raise InteractionsFormatError(
+          path, f'rating {value!r} is not a number', 'write the rating as a number, e.g. 4 or 3.5',
+          line=line, column=name)
+    if not math.isfinite(rating):
+      raise InteractionsFormatError(
+          path, f'rating {value!r} is not a finite number', 'write a finite rating or drop the row',
+          line=line, column=name)
+    if not low <= rating <= high:
+      raise InteractionsFormatError(
+          path, f'rating {value!r} is outside the rating scale [{low:g}, {high:g}]',
+          'correct the rating, or pass the scale your data uses with --rating-scale MIN MAX '
+          '(rating_scale=(MIN, MAX) in Python)', line=line, column=name)
+    ratings[i] = rating
+  return ratings
 
 
 def _convert_timestamps(path: str, values: List[str], lines: List[int]) -> np.ndarray:
-    timestamps = np.empty(len(values), dtype=np.int64)
-    name = features.TIMESTAMP
-    fix = 'write the time as whole unix seconds (an integer >= 0, e.g. 881250949)'
-    for i, (value, line) in enumerate(zip(values, lines)):
-        if _is_missing(value):
-            raise InteractionsFormatError(
-                path, 'empty value in a required column', f'{fix}, or drop the row', line=line,
-                column=name)
-        timestamp = parse_int(value)
-        if timestamp is None:
-            as_float = parse_float(value)
-            if as_float is not None and not math.isfinite(as_float):
-                problem = f'timestamp {value!r} is not a finite number'
-            else:
-                problem = f'timestamp {value!r} is not an integer'
-            raise InteractionsFormatError(path, problem, fix, line=line, column=name)
-        if timestamp < 0:
-            raise InteractionsFormatError(
-                path, f'timestamp {value!r} is negative', fix, line=line, column=name)
-        if timestamp >= MAX_TIMESTAMP_SECONDS:
-            raise InteractionsFormatError(
-                path, f'timestamp {value!r} is after the year 5000 in seconds: it looks like milliseconds or a '
-                'finer unit', f'{fix}; divide milliseconds by 1000', line=line, column=name)
-        timestamps[i] = timestamp
-    return timestamps
+  timestamps = np.empty(len(values), dtype=np.int64)
+  name = features.TIMESTAMP
+  fix = 'write the time as whole unix seconds (an integer >= 0, e.g. 881250949)'
+  for i, (value, line) in enumerate(zip(values, lines)):
+    if _is_missing(value):
+      raise InteractionsFormatError(
+          path, 'empty value in a required column', f'{fix}, or drop the row', line=line,
+          column=name)
+    timestamp = parse_int(value)
+    if timestamp is None:
+      as_float = parse_float(value)
+      if as_float is not None and not math.isfinite(as_float):
+        problem = f'timestamp {value!r} is not a finite number'
+      else:
+        problem = f'timestamp {value!r} is not an integer'
+      raise InteractionsFormatError(path, problem, fix, line=line, column=name)
+    if timestamp < 0:
+      raise InteractionsFormatError(
+          path, f'timestamp {value!r} is negative', fix, line=line, column=name)
+    if timestamp >= MAX_TIMESTAMP_SECONDS:
+      raise InteractionsFormatError(
+          path, f'timestamp {value!r} is after the year 5000 in seconds: it looks like milliseconds or a '
+          'finer unit', f'{fix}; divide milliseconds by 1000', line=line, column=name)
+    timestamps[i] = timestamp
+  return timestamps
 
 
 def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
                       column_type: ColumnType, declared: bool) -> List[Any]:
-    """Converts an optional column to its type; missing values become None."""
-    if column_type == ColumnType.STRING:
-        strings: List[Optional[str]] = []
-        for value, line in zip(values, lines):
-            if _is_missing(value):
-                strings.append(None)
-            else:
-                _refuse_line_break(path, name, value, line, 'value')
-                strings.append(value)
-        return strings
-    parse = parse_int if column_type == ColumnType.INT else parse_float
-    source = 'the declared column_types' if declared else 'the other values of the column'
-    converted: List[Any] = []
-    known: Dict[str, Any] = {}  # value -> its checked conversion (columns repeat values row after row)
+  """Converts an optional column to its type; missing values become None."""
+  if column_type == ColumnType.STRING:
+    strings: List[Optional[str]] = []
     for value, line in zip(values, lines):
-        parsed = known.get(value)
-        if parsed is not None:
-            converted.append(parsed)
-            continue
-        if _is_missing(value):
-            converted.append(None)
-            continue
-        parsed = parse(value)
-        if parsed is None:
-            raise InteractionsFormatError(
-                path, f'value {value!r} is not {column_type.name} as {source} require',
-                f'correct the value, leave the field empty for a missing value, or declare '
-                f'{name!r} with another type', line=line, column=name)
-        if column_type == ColumnType.FLOAT and not math.isfinite(parsed):
-            raise InteractionsFormatError(
-                path, f'value {value!r} is not a finite number',
-                'write a finite number, or leave the field empty for a missing value', line=line,
-                column=name)
-        if column_type == ColumnType.FLOAT and not fits_float32(parsed):
-            raise InteractionsFormatError(
-                path, f'value {value!r} is beyond float32 (+-{_FLOAT32_MAX:.4g}), the type features are stored as',
-                'rescale the column (e.g. to thousands), or leave the field empty for a missing value',
-                line=line, column=name)
-        known[value] = parsed
-        converted.append(parsed)
-    return converted
+      if _is_missing(value):
+        strings.append(None)
+      else:
+        _refuse_line_break(path, name, value, line, 'value')
+        strings.append(value)
+    return strings
+  parse = parse_int if column_type == ColumnType.INT else parse_float
+  source = 'the declared column_types' if declared else 'the other values of the column'
+  converted: List[Any] = []
+  known: Dict[str, Any] = {}  # value -> its checked conversion (columns repeat values row after row)
+  for value, line in zip(values, lines):
+    parsed = known.get(value)
+    if parsed is not None:
+      converted.append(parsed)
+      continue
+    if _is_missing(value):
+      converted.append(None)
+      continue
+    parsed = parse(value)
+    if parsed is None:
+      raise InteractionsFormatError(
+          path, f'value {value!r} is not {column_type.name} as {source} require',
+          f'correct the value, leave the field empty for a missing value, or declare '
+          f'{name!r} with another type', line=line, column=name)
+    if column_type == ColumnType.FLOAT and not math.isfinite(parsed):
+      raise InteractionsFormatError(
+          path, f'value {value!r} is not a finite number',
+          'write a finite number, or leave the field empty for a missing value', line=line,
+          column=name)
+    if column_type == ColumnType.FLOAT and not fits_float32(parsed):
+      raise InteractionsFormatError(
+          path, f'value {value!r} is beyond float32 (+-{_FLOAT32_MAX:.4g}), the type features are stored as',
+          'rescale the column (e.g. to thousands), or leave the field empty for a missing value',
+          line=line, column=name)
+    known[value] = parsed
+    converted.append(parsed)
+  return converted
 
 
 def format_value(value: Any, column_type: ColumnType, keep_float_marker: bool = True) -> str:
-    """Formats one value as a CSV field of the interactions format.
+  """Formats one value as a CSV field of the interactions format.
 
-    Args:
-      value: the value; None is a missing value (empty field).
-      column_type: the column's type.
-      keep_float_marker: write integral floats as '3.0' so that a re-read optional column stays FLOAT;
-        False writes '3' (used for `rating`, FLOAT by contract).
+  Args:
+    value: the value; None is a missing value (empty field).
+    column_type: the column's type.
+    keep_float_marker: write integral floats as '3.0' so that a re-read optional column stays FLOAT;
+      False writes '3' (used for `rating`, FLOAT by contract).
 
-    Returns:
-      The field text.
-    """
-    if value is None:
-        return ''
-    if column_type == ColumnType.INT:
-        return str(int(value))
-    if column_type == ColumnType.FLOAT:
-        number = float(value)
-        if not keep_float_marker and number.is_integer():
-            return str(int(number))
-        return repr(number)
-    return str(value)
+  Returns:
+    The field text.
+  """
+  if value is None:
+    return ''
+  if column_type == ColumnType.INT:
+    return str(int(value))
+  if column_type == ColumnType.FLOAT:
+    number = float(value)
+    if not keep_float_marker and number.is_integer():
+      return str(int(number))
+    return repr(number)
+  return str(value)
 
 
 def write_interactions(interactions: Interactions, path: str) -> None:
-    """Writes `interactions` as an interactions CSV (UTF-8, header, `\\n` line ends).
+  """Writes `interactions` as an interactions CSV (UTF-8, header, `\\n` line ends).
 
-    Args:
-      interactions: the interactions to write.
-      path: the output file; its folder is created if needed.
-    """
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    names = interactions.column_names
-    formats = [(interactions.column(name), interactions.column_types[name], name != features.RATING)
-               for name in names]
-    with open(path, 'w', encoding='utf-8', newline='') as f:
-        writer = csv.writer(f, lineterminator='\n')
-        writer.writerow(names)
-        for i in range(interactions.num_rows):
-            writer.writerow([format_value(_python_value(values[i]), column_type, keep_marker)
-                             for values, column_type, keep_marker in formats])
-    logging.info('Wrote %d interactions to %s', interactions.num_rows, path)
+  Args:
+    interactions: the interactions to write.
+    path: the output file; its folder is created if needed.
+  """
+  folder = os.path.dirname(path)
+  if folder:
+    os.makedirs(folder, exist_ok=True)
+  names = interactions.column_names
+  formats = [(interactions.column(name), interactions.column_types[name], name != features.RATING)
+             for name in names]
+  with open(path, 'w', encoding='utf-8', newline='') as f:
+    writer = csv.writer(f, lineterminator='\n')
+    writer.writerow(names)
+    for i in range(interactions.num_rows):
+      writer.writerow([format_value(_python_value(values[i]), column_type, keep_marker)
+                       for values, column_type, keep_marker in formats])
+  logging.info('Wrote %d interactions to %s', interactions.num_rows, path)

@@ -57,275 +57,275 @@ _NUM_ITEM_FIELDS_BEFORE_GENRES = 5  # id | title | release date | video release 
 
 
 class MovieLensError(ValueError):
-    """MovieLens 100K could not be located, downloaded, verified or parsed; the message says the fix."""
+  """MovieLens 100K could not be located, downloaded, verified or parsed; the message says the fix."""
 
 
 def check_movielens_dir(ml100k_dir: str) -> None:
-    """Raises MovieLensError naming the first file of `REQUIRED_FILES` missing from `ml100k_dir`."""
-    if not os.path.isdir(ml100k_dir):
-        raise MovieLensError(f'{ml100k_dir}: no such folder. Fix: {_LOCAL_COPY_FIX}.')
-    for name in REQUIRED_FILES:
-        if not os.path.isfile(os.path.join(ml100k_dir, name)):
-            raise MovieLensError(
-                f'{ml100k_dir}: missing file {name} (the folder must hold {", ".join(REQUIRED_FILES)}). '
-                f'Fix: {_LOCAL_COPY_FIX}; unzip ml-100k.zip there if needed.')
+  """Raises MovieLensError naming the first file of `REQUIRED_FILES` missing from `ml100k_dir`."""
+  if not os.path.isdir(ml100k_dir):
+    raise MovieLensError(f'{ml100k_dir}: no such folder. Fix: {_LOCAL_COPY_FIX}.')
+  for name in REQUIRED_FILES:
+    if not os.path.isfile(os.path.join(ml100k_dir, name)):
+      raise MovieLensError(
+          f'{ml100k_dir}: missing file {name} (the folder must hold {", ".join(REQUIRED_FILES)}). '
+          f'Fix: {_LOCAL_COPY_FIX}; unzip ml-100k.zip there if needed.')
 
 
 def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
 
 
 def verify_checksums(ml100k_dir: str, expected_sha256: Mapping[str, str] = ML100K_SHA256) -> None:
-    """Raises MovieLensError naming the first file whose sha256 differs from `expected_sha256`."""
-    for name, expected in expected_sha256.items():
-        actual = _sha256(os.path.join(ml100k_dir, name))
-        if actual != expected:
-            raise MovieLensError(
-                f'{os.path.join(ml100k_dir, name)}: sha256 checksum mismatch for {name} '
-                f'(got {actual}, expected {expected}); the download is corrupt or not MovieLens 100K. '
-                f'Fix: delete {ml100k_dir} and retry, or {_LOCAL_COPY_FIX}.')
+  """Raises MovieLensError naming the first file whose sha256 differs from `expected_sha256`."""
+  for name, expected in expected_sha256.items():
+    actual = _sha256(os.path.join(ml100k_dir, name))
+    if actual != expected:
+      raise MovieLensError(
+          f'{os.path.join(ml100k_dir, name)}: sha256 checksum mismatch for {name} '
+          f'(got {actual}, expected {expected}); the download is corrupt or not MovieLens 100K. '
+          f'Fix: delete {ml100k_dir} and retry, or {_LOCAL_COPY_FIX}.')
 
 
 def _cached_copy_is_valid(ml100k_dir: str, expected_sha256: Mapping[str, str]) -> bool:
-    try:
-        check_movielens_dir(ml100k_dir)
-        verify_checksums(ml100k_dir, expected_sha256)
-    except MovieLensError:
-        return False
-    return True
+  try:
+    check_movielens_dir(ml100k_dir)
+    verify_checksums(ml100k_dir, expected_sha256)
+  except MovieLensError:
+    return False
+  return True
 
 
 def download_movielens(cache_dir: str, url: str = ML100K_URL,
                        expected_sha256: Mapping[str, str] = ML100K_SHA256,
                        timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
-    """Downloads and extracts ml-100k.zip into `cache_dir` and verifies the checksums.
+  """Downloads and extracts ml-100k.zip into `cache_dir` and verifies the checksums.
 
-    Args:
-      cache_dir: folder for the zip and the extracted `ml-100k/` folder; created if needed.
-      url: where to download the zip from.
-      expected_sha256: file name -> sha256 hex digest to verify after extraction.
-      timeout_seconds: network timeout, seconds.
+  Args:
+    cache_dir: folder for the zip and the extracted `ml-100k/` folder; created if needed.
+    url: where to download the zip from.
+    expected_sha256: file name -> sha256 hex digest to verify after extraction.
+    timeout_seconds: network timeout, seconds.
 
-    Returns:
-      The extracted folder, `<cache_dir>/ml-100k`.
+  Returns:
+    The extracted folder, `<cache_dir>/ml-100k`.
 
-    Raises:
-      MovieLensError: if the download fails, the zip is bad or lacks a file, or a checksum differs.
-    """
-    os.makedirs(cache_dir, exist_ok=True)
-    zip_path = os.path.join(cache_dir, os.path.basename(ML100K_URL))
-    partial_path = zip_path + '.part'
-    logging.info('Downloading MovieLens 100K from %s to %s', url, zip_path)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_seconds) as response, \
-                open(partial_path, 'wb') as out:
-            for block in iter(lambda: response.read(1 << 20), b''):
-                out.write(block)
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        reason = e.reason if isinstance(e, urllib.error.URLError) else e
-        raise MovieLensError(
-            f'Could not download MovieLens 100K from {url}: {reason}. Fix: check the network, or '
-            f'{_LOCAL_COPY_FIX}.') from e
-    os.replace(partial_path, zip_path)
+  Raises:
+    MovieLensError: if the download fails, the zip is bad or lacks a file, or a checksum differs.
+  """
+  os.makedirs(cache_dir, exist_ok=True)
+  zip_path = os.path.join(cache_dir, os.path.basename(ML100K_URL))
+  partial_path = zip_path + '.part'
+  logging.info('Downloading MovieLens 100K from %s to %s', url, zip_path)
+  try:
+    with urllib.request.urlopen(url, timeout=timeout_seconds) as response, \
+        open(partial_path, 'wb') as out:
+      for block in iter(lambda: response.read(1 << 20), b''):
+        out.write(block)
+  except (OSError, http.client.HTTPException, ValueError) as e:
+    reason = e.reason if isinstance(e, urllib.error.URLError) else e
+    raise MovieLensError(
+        f'Could not download MovieLens 100K from {url}: {reason}. Fix: check the network, or '
+        f'{_LOCAL_COPY_FIX}.') from e
+  os.replace(partial_path, zip_path)
 
-    ml100k_dir = os.path.join(cache_dir, ML100K_FOLDER)
-    os.makedirs(ml100k_dir, exist_ok=True)
-    try:
-        with zipfile.ZipFile(zip_path) as archive:
-            members = {os.path.basename(n): n for n in archive.namelist() if not n.endswith('/')}
-            for name in REQUIRED_FILES:
-                if name not in members:
-                    raise MovieLensError(
-                        f'{zip_path} (from {url}) has no file {name}. Fix: check the URL, or '
-                        f'{_LOCAL_COPY_FIX}.')
-                # Files are written by their known base name only, never by a path from the archive.
-                with open(os.path.join(ml100k_dir, name), 'wb') as out:
-                    out.write(archive.read(members[name]))
-    except zipfile.BadZipFile as e:
-        raise MovieLensError(f'{zip_path} (from {url}) is not a zip archive: {e}. Fix: check the URL, '
-                             f'or {_LOCAL_COPY_FIX}.') from e
-    verify_checksums(ml100k_dir, expected_sha256)
-    return ml100k_dir
+  ml100k_dir = os.path.join(cache_dir, ML100K_FOLDER)
+  os.makedirs(ml100k_dir, exist_ok=True)
+  try:
+    with zipfile.ZipFile(zip_path) as archive:
+      members = {os.path.basename(n): n for n in archive.namelist() if not n.endswith('/')}
+      for name in REQUIRED_FILES:
+        if name not in members:
+          raise MovieLensError(
+              f'{zip_path} (from {url}) has no file {name}. Fix: check the URL, or '
+              f'{_LOCAL_COPY_FIX}.')
+        # Files are written by their known base name only, never by a path from the archive.
+        with open(os.path.join(ml100k_dir, name), 'wb') as out:
+          out.write(archive.read(members[name]))
+  except zipfile.BadZipFile as e:
+    raise MovieLensError(f'{zip_path} (from {url}) is not a zip archive: {e}. Fix: check the URL, '
+                         f'or {_LOCAL_COPY_FIX}.') from e
+  verify_checksums(ml100k_dir, expected_sha256)
+  return ml100k_dir
 
 
 def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR,
                      url: str = ML100K_URL, expected_sha256: Mapping[str, str] = ML100K_SHA256,
                      timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
-    """Returns a folder holding MovieLens 100K: `data_dir` if given, else a verified cached download.
+  """Returns a folder holding MovieLens 100K: `data_dir` if given, else a verified cached download.
 
-    Args:
-      data_dir: a local ml-100k folder (u.data, u.item, u.user, u.genre), or None to download.
-      cache_dir: where downloads are kept (`~` expanded); a verified earlier download is reused.
-      url: the zip to download.
-      expected_sha256: file name -> sha256 hex digest of the download.
-      timeout_seconds: network timeout, seconds.
+  Args:
+    data_dir: a local ml-100k folder (u.data, u.item, u.user, u.genre), or None to download.
+    cache_dir: where downloads are kept (`~` expanded); a verified earlier download is reused.
+    url: the zip to download.
+    expected_sha256: file name -> sha256 hex digest of the download.
+    timeout_seconds: network timeout, seconds.
 
-    Returns:
-      The ml-100k folder.
+  Returns:
+    The ml-100k folder.
 
-    Raises:
-      MovieLensError: if `data_dir` lacks a file, or the download fails or does not verify.
-    """
-    if data_dir is not None:
-        check_movielens_dir(data_dir)
-        return data_dir
-    cache_dir = os.path.expanduser(cache_dir)
-    cached = os.path.join(cache_dir, ML100K_FOLDER)
-    if _cached_copy_is_valid(cached, expected_sha256):
-        logging.info('Using the verified MovieLens 100K download in %s', cached)
-        return cached
-    return download_movielens(cache_dir, url, expected_sha256, timeout_seconds)
+  Raises:
+    MovieLensError: if `data_dir` lacks a file, or the download fails or does not verify.
+  """
+  if data_dir is not None:
+    check_movielens_dir(data_dir)
+    return data_dir
+  cache_dir = os.path.expanduser(cache_dir)
+  cached = os.path.join(cache_dir, ML100K_FOLDER)
+  if _cached_copy_is_valid(cached, expected_sha256):
+    logging.info('Using the verified MovieLens 100K download in %s', cached)
+    return cached
+  return download_movielens(cache_dir, url, expected_sha256, timeout_seconds)
 
 
 def _read_lines(path: str, encoding: str) -> List[Tuple[int, str]]:
-    """Returns (1-based line number, text) of the non-blank lines of `path`."""
-    try:
-        with open(path, encoding=encoding) as f:
-            return [(n, line.rstrip('\r\n')) for n, line in enumerate(f, start=1) if line.strip()]
-    except UnicodeDecodeError as e:
-        raise MovieLensError(f'{path}: not {encoding} text ({e}). Fix: {_LOCAL_COPY_FIX}.') from e
+  """Returns (1-based line number, text) of the non-blank lines of `path`."""
+  try:
+    with open(path, encoding=encoding) as f:
+      return [(n, line.rstrip('\r\n')) for n, line in enumerate(f, start=1) if line.strip()]
+  except UnicodeDecodeError as e:
+    raise MovieLensError(f'{path}: not {encoding} text ({e}). Fix: {_LOCAL_COPY_FIX}.') from e
 
 
 def _parse_error(path: str, line: int, problem: str) -> MovieLensError:
-    return MovieLensError(f'{path}, line {line}: {problem}. Fix: restore the file from ml-100k.zip, or '
-                          f'{_LOCAL_COPY_FIX}.')
+  return MovieLensError(f'{path}, line {line}: {problem}. Fix: restore the file from ml-100k.zip, or '
+                        f'{_LOCAL_COPY_FIX}.')
 
 
 def _read_genres(path: str) -> List[str]:
-    """Returns the genre names of u.genre ordered by their flag index."""
-    by_index: Dict[int, str] = {}
-    for line_number, line in _read_lines(path, ITEM_ENCODING):
-        fields = line.split('|')
-        if len(fields) != 2 or not fields[1].isdigit():
-            raise _parse_error(path, line_number, f'expected "name|index", got {line!r}')
-        by_index[int(fields[1])] = fields[0]
-    if sorted(by_index) != list(range(len(by_index))):
-        raise _parse_error(path, 1, f'genre indices {sorted(by_index)} are not 0..{len(by_index) - 1}')
-    return [by_index[i] for i in range(len(by_index))]
+  """Returns the genre names of u.genre ordered by their flag index."""
+  by_index: Dict[int, str] = {}
+  for line_number, line in _read_lines(path, ITEM_ENCODING):
+    fields = line.split('|')
+    if len(fields) != 2 or not fields[1].isdigit():
+      raise _parse_error(path, line_number, f'expected "name|index", got {line!r}')
+    by_index[int(fields[1])] = fields[0]
+  if sorted(by_index) != list(range(len(by_index))):
+    raise _parse_error(path, 1, f'genre indices {sorted(by_index)} are not 0..{len(by_index) - 1}')
+  return [by_index[i] for i in range(len(by_index))]
 
 
 def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optional[int]]]:
-    """Returns item id -> (title, genres joined by '|', release year or None) from u.item."""
-    items = {}
-    expected_fields = _NUM_ITEM_FIELDS_BEFORE_GENRES + len(genres)
-    for line_number, line in _read_lines(path, ITEM_ENCODING):
-        fields = line.split('|')
-        if len(fields) != expected_fields:
-            raise _parse_error(path, line_number, f'expected {expected_fields} "|"-separated fields '
-                               f'({len(genres)} genre flags), got {len(fields)}')
-        item_id, title, release_date = fields[0], fields[1], fields[2]
-        flags = fields[_NUM_ITEM_FIELDS_BEFORE_GENRES:]
-        if any(flag not in ('0', '1') for flag in flags):
-            raise _parse_error(path, line_number, f'genre flags must be 0 or 1, got {flags}')
-        genre_names = features.MULTI_VALUE_SEPARATOR.join(
-            name for name, flag in zip(genres, flags) if flag == '1')
-        year = None
-        if release_date:
-            match = _RELEASE_DATE.match(release_date)
-            if not match:
-                raise _parse_error(path, line_number,
-                                   f'release date {release_date!r} is not like 01-Jan-1995')
-            year = int(match.group(1))
-        items[item_id] = (title, genre_names, year)
-    return items
+  """Returns item id -> (title, genres joined by '|', release year or None) from u.item."""
+  items = {}
+  expected_fields = _NUM_ITEM_FIELDS_BEFORE_GENRES + len(genres)
+  for line_number, line in _read_lines(path, ITEM_ENCODING):
+    fields = line.split('|')
+    if len(fields) != expected_fields:
+      raise _parse_error(path, line_number, f'expected {expected_fields} "|"-separated fields '
+                         f'({len(genres)} genre flags), got {len(fields)}')
+    item_id, title, release_date = fields[0], fields[1], fields[2]
+    flags = fields[_NUM_ITEM_FIELDS_BEFORE_GENRES:]
+    if any(flag not in ('0', '1') for flag in flags):
+      raise _parse_error(path, line_number, f'genre flags must be 0 or 1, got {flags}')
+    genre_names = features.MULTI_VALUE_SEPARATOR.join(
+        name for name, flag in zip(genres, flags) if flag == '1')
+    year = None
+    if release_date:
+      match = _RELEASE_DATE.match(release_date)
+      if not match:
+        raise _parse_error(path, line_number,
+                           f'release date {release_date!r} is not like 01-Jan-1995')
+      year = int(match.group(1))
+    items[item_id] = (title, genre_names, year)
+  return items
 
 
 def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
-    """Returns user id -> (age, gender, occupation, zip) from u.user."""
-    users = {}
-    for line_number, line in _read_lines(path, ITEM_ENCODING):
-        fields = line.split('|')
-        if len(fields) != 5 or not fields[1].isdigit():
-            raise _parse_error(path, line_number, f'expected "id|age|gender|occupation|zip", got {line!r}')
-        users[fields[0]] = (int(fields[1]), fields[2], fields[3], fields[4])
-    return users
+  """Returns user id -> (age, gender, occupation, zip) from u.user."""
+  users = {}
+  for line_number, line in _read_lines(path, ITEM_ENCODING):
+    fields = line.split('|')
+    if len(fields) != 5 or not fields[1].isdigit():
+      raise _parse_error(path, line_number, f'expected "id|age|gender|occupation|zip", got {line!r}')
+    users[fields[0]] = (int(fields[1]), fields[2], fields[3], fields[4])
+  return users
 
 
 def read_movielens(ml100k_dir: str,
                    rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE
                    ) -> interactions_lib.Interactions:
-    """Reads a MovieLens 100K folder as interactions with columns `features.MOVIELENS_COLUMNS`.
+  """Reads a MovieLens 100K folder as interactions with columns `features.MOVIELENS_COLUMNS`.
 
-    u.data is checked as the interactions format would check it (ratings inside `rating_scale`, timestamps whole
-    unix seconds, one row per user, item and timestamp), so a bad row is reported at its u.data line rather than
-    at the line of the converted CSV.
+  u.data is checked as the interactions format would check it (ratings inside `rating_scale`, timestamps whole
+  unix seconds, one row per user, item and timestamp), so a bad row is reported at its u.data line rather than
+  at the line of the converted CSV.
 
-    Args:
-      ml100k_dir: folder holding u.data, u.item, u.user and u.genre.
-      rating_scale: (min, max) allowed ratings, inclusive (MovieLens 100K rates 1 to 5 stars).
+  Args:
+    ml100k_dir: folder holding u.data, u.item, u.user and u.genre.
+    rating_scale: (min, max) allowed ratings, inclusive (MovieLens 100K rates 1 to 5 stars).
 
-    Returns:
-      The interactions, rows in u.data file order.
+  Returns:
+    The interactions, rows in u.data file order.
 
-    Raises:
-      MovieLensError: if a file is missing or malformed, or u.data names an unknown user or item, holds a rating
-        outside `rating_scale` or repeats a (user, item, timestamp).
-      ValueError: if `rating_scale` is not (min, max) with finite min < max.
-    """
-    low, high = interactions_lib.check_rating_scale(rating_scale)
-    check_movielens_dir(ml100k_dir)
-    genres = _read_genres(os.path.join(ml100k_dir, 'u.genre'))
-    items = _read_items(os.path.join(ml100k_dir, 'u.item'), genres)
-    users = read_users(os.path.join(ml100k_dir, 'u.user'))
-    data_path = os.path.join(ml100k_dir, 'u.data')
-    columns: Dict[str, list] = {name: [] for name in features.MOVIELENS_COLUMNS}
-    first_line: Dict[Tuple[str, str, int], int] = {}  # (user, item, timestamp) -> its first u.data line
-    for line_number, line in _read_lines(data_path, 'ascii'):
-        fields = line.split('\t')
-        if len(fields) != 4:
-            raise _parse_error(data_path, line_number, f'expected 4 tab-separated fields, got {line!r}')
-        user_id, item_id, rating_text, timestamp_text = fields
-        if user_id not in users:
-            raise _parse_error(data_path, line_number, f'user {user_id!r} is not in u.user')
-        if item_id not in items:
-            raise _parse_error(data_path, line_number, f'item {item_id!r} is not in u.item')
-        rating = interactions_lib.parse_float(rating_text)
-        timestamp = interactions_lib.parse_int(timestamp_text)
-        if rating is None or timestamp is None:
-            raise _parse_error(data_path, line_number, f'rating/timestamp not numeric in {line!r}')
-        if not (math.isfinite(rating) and low <= rating <= high):
-            raise _parse_error(data_path, line_number,
-                               f'rating {rating_text!r} is outside the rating scale [{low:g}, {high:g}]')
-        if not 0 <= timestamp < interactions_lib.MAX_TIMESTAMP_SECONDS:
-            raise _parse_error(data_path, line_number, f'timestamp {timestamp_text!r} is not unix seconds '
-                               f'(0 <= t < {interactions_lib.MAX_TIMESTAMP_SECONDS:,})')
-        seen = first_line.setdefault((user_id, item_id, timestamp), line_number)
-        if seen != line_number:
-            raise _parse_error(data_path, line_number, f'the row repeats the user {user_id!r}, item {item_id!r} '
-                               f'and timestamp {timestamp} of line {seen}')
-        row = (user_id, item_id, rating, timestamp) + users[user_id] + items[item_id]
-        for name, value in zip(features.MOVIELENS_COLUMNS, row):
-            columns[name].append(value)
-    columns[features.RATING] = np.asarray(columns[features.RATING], dtype=np.float64)
-    columns[features.TIMESTAMP] = np.asarray(columns[features.TIMESTAMP], dtype=np.int64)
-    types = dict(interactions_lib.REQUIRED_COLUMN_TYPES)
-    types.update(MOVIELENS_COLUMN_TYPES)
-    return interactions_lib.Interactions(
-        columns=columns, column_types={name: types[name] for name in features.MOVIELENS_COLUMNS},
-        path=data_path)
+  Raises:
+    MovieLensError: if a file is missing or malformed, or u.data names an unknown user or item, holds a rating
+      outside `rating_scale` or repeats a (user, item, timestamp).
+    ValueError: if `rating_scale` is not (min, max) with finite min < max.
+  """
+  low, high = interactions_lib.check_rating_scale(rating_scale)
+  check_movielens_dir(ml100k_dir)
+  genres = _read_genres(os.path.join(ml100k_dir, 'u.genre'))
+  items = _read_items(os.path.join(ml100k_dir, 'u.item'), genres)
+  users = read_users(os.path.join(ml100k_dir, 'u.user'))
+  data_path = os.path.join(ml100k_dir, 'u.data')
+  columns: Dict[str, list] = {name: [] for name in features.MOVIELENS_COLUMNS}
+  first_line: Dict[Tuple[str, str, int], int] = {}  # (user, item, timestamp) -> its first u.data line
+  for line_number, line in _read_lines(data_path, 'ascii'):
+    fields = line.split('\t')
+    if len(fields) != 4:
+      raise _parse_error(data_path, line_number, f'expected 4 tab-separated fields, got {line!r}')
+    user_id, item_id, rating_text, timestamp_text = fields
+    if user_id not in users:
+      raise _parse_error(data_path, line_number, f'user {user_id!r} is not in u.user')
+    if item_id not in items:
+      raise _parse_error(data_path, line_number, f'item {item_id!r} is not in u.item')
+    rating = interactions_lib.parse_float(rating_text)
+    timestamp = interactions_lib.parse_int(timestamp_text)
+    if rating is None or timestamp is None:
+      raise _parse_error(data_path, line_number, f'rating/timestamp not numeric in {line!r}')
+    if not (math.isfinite(rating) and low <= rating <= high):
+      raise _parse_error(data_path, line_number,
+                         f'rating {rating_text!r} is outside the rating scale [{low:g}, {high:g}]')
+    if not 0 <= timestamp < interactions_lib.MAX_TIMESTAMP_SECONDS:
+      raise _parse_error(data_path, line_number, f'timestamp {timestamp_text!r} is not unix seconds '
+                         f'(0 <= t < {interactions_lib.MAX_TIMESTAMP_SECONDS:,})')
+    seen = first_line.setdefault((user_id, item_id, timestamp), line_number)
+    if seen != line_number:
+      raise _parse_error(data_path, line_number, f'the row repeats the user {user_id!r}, item {item_id!r} '
+                         f'and timestamp {timestamp} of line {seen}')
+    row = (user_id, item_id, rating, timestamp) + users[user_id] + items[item_id]
+    for name, value in zip(features.MOVIELENS_COLUMNS, row):
+      columns[name].append(value)
+  columns[features.RATING] = np.asarray(columns[features.RATING], dtype=np.float64)
+  columns[features.TIMESTAMP] = np.asarray(columns[features.TIMESTAMP], dtype=np.int64)
+  types = dict(interactions_lib.REQUIRED_COLUMN_TYPES)
+  types.update(MOVIELENS_COLUMN_TYPES)
+  return interactions_lib.Interactions(
+      columns=columns, column_types={name: types[name] for name in features.MOVIELENS_COLUMNS},
+      path=data_path)
 
 
 def write_movielens_interactions(
-        ml100k_dir: str, output_csv: str,
-        rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE) -> int:
-    """Converts a MovieLens 100K folder to an interactions CSV.
+    ml100k_dir: str, output_csv: str,
+    rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE) -> int:
+  """Converts a MovieLens 100K folder to an interactions CSV.
 
-    Args:
-      ml100k_dir: folder holding u.data, u.item, u.user and u.genre.
-      output_csv: the interactions CSV to write (UTF-8).
-      rating_scale: (min, max) allowed ratings, inclusive; a u.data rating outside it is refused.
+  Args:
+    ml100k_dir: folder holding u.data, u.item, u.user and u.genre.
+    output_csv: the interactions CSV to write (UTF-8).
+    rating_scale: (min, max) allowed ratings, inclusive; a u.data rating outside it is refused.
 
-    Returns:
-      The number of rows written.
+  Returns:
+    The number of rows written.
 
-    Raises:
-      MovieLensError: if a file is missing or malformed (see read_movielens).
-      ValueError: if `rating_scale` is not (min, max) with finite min < max.
-    """
-    interactions = read_movielens(ml100k_dir, rating_scale)
-    interactions_lib.write_interactions(interactions, output_csv)
-    return interactions.num_rows
+  Raises:
+    MovieLensError: if a file is missing or malformed (see read_movielens).
+    ValueError: if `rating_scale` is not (min, max) with finite min < max.
+  """
+  interactions = read_movielens(ml100k_dir, rating_scale)
+  interactions_lib.write_interactions(interactions, output_csv)
+  return interactions.num_rows

@@ -44,221 +44,221 @@ MOVIELENS_CSV_NAME = 'movielens_interactions.csv'
 
 @dataclasses.dataclass(frozen=True)
 class PreparedExamples:
-    """What `prepare_examples` produced.
+  """What `prepare_examples` produced.
 
-    Attributes:
-      examples_dir: the folder holding `train/` and `eval/` (ImportExampleGen `input_base`).
-      counts: split name -> number of examples.
-      column_types: column name -> ColumnType of every column written.
-      interactions_path: the interactions CSV the examples came from.
-      catalog_path: the item catalog CSV.
-      changed_files: files (re)written by this call; empty when everything was already up to date.
-    """
-    examples_dir: str
-    counts: Dict[str, int]
-    column_types: Dict[str, ColumnType]
-    interactions_path: str
-    catalog_path: str
-    changed_files: Tuple[str, ...]
+  Attributes:
+    examples_dir: the folder holding `train/` and `eval/` (ImportExampleGen `input_base`).
+    counts: split name -> number of examples.
+    column_types: column name -> ColumnType of every column written.
+    interactions_path: the interactions CSV the examples came from.
+    catalog_path: the item catalog CSV.
+    changed_files: files (re)written by this call; empty when everything was already up to date.
+  """
+  examples_dir: str
+  counts: Dict[str, int]
+  column_types: Dict[str, ColumnType]
+  interactions_path: str
+  catalog_path: str
+  changed_files: Tuple[str, ...]
 
 
 def _staging_file(staging_dir: str, suffix: str) -> str:
-    """Returns a fresh file name in `staging_dir` (created); the file itself is created by its writer.
+  """Returns a fresh file name in `staging_dir` (created); the file itself is created by its writer.
 
-    Not `mkstemp`: its 0600 mode would be carried to the final file and hide it from pipeline workers.
-    """
-    os.makedirs(staging_dir, exist_ok=True)
-    return os.path.join(staging_dir, f'{os.getpid()}-{uuid.uuid4().hex}{suffix}')
+  Not `mkstemp`: its 0600 mode would be carried to the final file and hide it from pipeline workers.
+  """
+  os.makedirs(staging_dir, exist_ok=True)
+  return os.path.join(staging_dir, f'{os.getpid()}-{uuid.uuid4().hex}{suffix}')
 
 
 def _write_if_changed(staging_dir: str,
                       writers: Sequence[Tuple[str, Callable[[str], T]]]) -> Tuple[List[T], List[str]]:
-    """Stages every file, then replaces each final file whose content changed.
+  """Stages every file, then replaces each final file whose content changed.
 
-    Each `write(staged_path)` runs before any final file is replaced, so a failure leaves the previous files
-    together. Staged files (and `staging_dir`, once empty) are removed either way.
+  Each `write(staged_path)` runs before any final file is replaced, so a failure leaves the previous files
+  together. Staged files (and `staging_dir`, once empty) are removed either way.
 
-    Args:
-      staging_dir: where files are written first (outside any folder a reader watches).
-      writers: (final path, write) pairs; `write` writes the file at the path it is given.
+  Args:
+    staging_dir: where files are written first (outside any folder a reader watches).
+    writers: (final path, write) pairs; `write` writes the file at the path it is given.
 
-    Returns:
-      (what each write returned, the final paths that were (re)written), in the order of `writers`.
-    """
-    staged: List[str] = []
-    try:
-        results = []
-        for final, write in writers:
-            staged.append(_staging_file(staging_dir, os.path.basename(final)))
-            results.append(write(staged[-1]))
-        return results, [final for (final, _), new in zip(writers, staged) if replace_if_changed(new, final)]
-    finally:
-        for path in staged:
-            if os.path.exists(path):
-                os.remove(path)
-        _remove_if_empty(staging_dir)
+  Returns:
+    (what each write returned, the final paths that were (re)written), in the order of `writers`.
+  """
+  staged: List[str] = []
+  try:
+    results = []
+    for final, write in writers:
+      staged.append(_staging_file(staging_dir, os.path.basename(final)))
+      results.append(write(staged[-1]))
+    return results, [final for (final, _), new in zip(writers, staged) if replace_if_changed(new, final)]
+  finally:
+    for path in staged:
+      if os.path.exists(path):
+        os.remove(path)
+    _remove_if_empty(staging_dir)
 
 
 def replace_if_changed(new_path: str, final_path: str) -> bool:
-    """Moves `new_path` to `final_path` unless the latter already has identical bytes.
+  """Moves `new_path` to `final_path` unless the latter already has identical bytes.
 
-    Args:
-      new_path: the freshly written file; removed either way.
-      final_path: the destination; left untouched (same mtime) when its content is identical.
+  Args:
+    new_path: the freshly written file; removed either way.
+    final_path: the destination; left untouched (same mtime) when its content is identical.
 
-    Returns:
-      True if `final_path` was (re)written.
-    """
-    if os.path.isfile(final_path) and filecmp.cmp(new_path, final_path, shallow=False):
-        os.remove(new_path)
-        return False
-    os.makedirs(os.path.dirname(final_path) or '.', exist_ok=True)
-    os.replace(new_path, final_path)
-    return True
+  Returns:
+    True if `final_path` was (re)written.
+  """
+  if os.path.isfile(final_path) and filecmp.cmp(new_path, final_path, shallow=False):
+    os.remove(new_path)
+    return False
+  os.makedirs(os.path.dirname(final_path) or '.', exist_ok=True)
+  os.replace(new_path, final_path)
+  return True
 
 
 def item_catalog(interactions: interactions_lib.Interactions) -> Tuple[List[str], List[List[Any]]]:
-    """Returns (columns, rows) of the item catalog: one row per item in first-seen order.
+  """Returns (columns, rows) of the item catalog: one row per item in first-seen order.
 
-    Columns are `item_id` then the item_* columns in file order; each value is the item's first non-missing
-    value of that column (None if always missing).
-    """
-    columns = [features.ITEM_ID] + [c for c in interactions.column_names if features.is_item_feature(c)]
-    values = [interactions.column(c) for c in columns]
-    rows: Dict[str, List[Any]] = {}
-    for i, item_id in enumerate(interactions.column(features.ITEM_ID)):
-        row = rows.get(item_id)
-        if row is None:
-            rows[item_id] = [column_values[i] for column_values in values]
-        elif None in row:
-            for j, column_values in enumerate(values):
-                if row[j] is None:
-                    row[j] = column_values[i]
-    return columns, list(rows.values())
+  Columns are `item_id` then the item_* columns in file order; each value is the item's first non-missing
+  value of that column (None if always missing).
+  """
+  columns = [features.ITEM_ID] + [c for c in interactions.column_names if features.is_item_feature(c)]
+  values = [interactions.column(c) for c in columns]
+  rows: Dict[str, List[Any]] = {}
+  for i, item_id in enumerate(interactions.column(features.ITEM_ID)):
+    row = rows.get(item_id)
+    if row is None:
+      rows[item_id] = [column_values[i] for column_values in values]
+    elif None in row:
+      for j, column_values in enumerate(values):
+        if row[j] is None:
+          row[j] = column_values[i]
+  return columns, list(rows.values())
 
 
 def with_recent_ratings(interactions: interactions_lib.Interactions,
                         train_rows: Sequence[int]) -> interactions_lib.Interactions:
-    """Adds the FLOAT column `recent_rating` (ingestion/history.py), from the ratings of `train_rows` only.
+  """Adds the FLOAT column `recent_rating` (ingestion/history.py), from the ratings of `train_rows` only.
 
-    Returns:
-      The same interactions with one more column (None where the user has no earlier training rating).
-    """
-    means = history.recent_ratings(
-        interactions.column(features.USER_ID), interactions.column(features.TIMESTAMP),
-        interactions.column(features.RATING), train_rows)
-    columns = dict(interactions.columns)
-    columns[features.RECENT_RATING] = [None if np.isnan(m) else float(m) for m in means]
-    column_types = dict(interactions.column_types)
-    column_types[features.RECENT_RATING] = ColumnType.FLOAT
-    return interactions_lib.Interactions(columns=columns, column_types=column_types, path=interactions.path)
+  Returns:
+    The same interactions with one more column (None where the user has no earlier training rating).
+  """
+  means = history.recent_ratings(
+      interactions.column(features.USER_ID), interactions.column(features.TIMESTAMP),
+      interactions.column(features.RATING), train_rows)
+  columns = dict(interactions.columns)
+  columns[features.RECENT_RATING] = [None if np.isnan(m) else float(m) for m in means]
+  column_types = dict(interactions.column_types)
+  column_types[features.RECENT_RATING] = ColumnType.FLOAT
+  return interactions_lib.Interactions(columns=columns, column_types=column_types, path=interactions.path)
 
 
 def _write_catalog(interactions: interactions_lib.Interactions, path: str) -> int:
-    columns, rows = item_catalog(interactions)
-    types = [interactions.column_types[c] for c in columns]
-    with open(path, 'w', encoding='utf-8', newline='') as f:
-        writer = csv.writer(f, lineterminator='\n')
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([interactions_lib.format_value(v, t) for v, t in zip(row, types)])
-    return len(rows)
+  columns, rows = item_catalog(interactions)
+  types = [interactions.column_types[c] for c in columns]
+  with open(path, 'w', encoding='utf-8', newline='') as f:
+    writer = csv.writer(f, lineterminator='\n')
+    writer.writerow(columns)
+    for row in rows:
+      writer.writerow([interactions_lib.format_value(v, t) for v, t in zip(row, types)])
+  return len(rows)
 
 
 def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir: str,
                      rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE,
                      column_types: Optional[Mapping[str, ColumnType]] = None) -> PreparedExamples:
-    """Validates an interactions CSV and writes split examples and the item catalog under `output_dir`.
+  """Validates an interactions CSV and writes split examples and the item catalog under `output_dir`.
 
-    Args:
-      interactions_csv: the interactions CSV.
-      split: how to split the rows into train and eval.
-      output_dir: where `examples/` and `catalog/` go.
-      rating_scale: (min, max) allowed ratings, inclusive.
-      column_types: declared types of optional columns (e.g. from the curated schema).
+  Args:
+    interactions_csv: the interactions CSV.
+    split: how to split the rows into train and eval.
+    output_dir: where `examples/` and `catalog/` go.
+    rating_scale: (min, max) allowed ratings, inclusive.
+    column_types: declared types of optional columns (e.g. from the curated schema).
 
-    Returns:
-      What was prepared (see PreparedExamples).
+  Returns:
+    What was prepared (see PreparedExamples).
 
-    Raises:
-      interactions.InteractionsFormatError: if the CSV breaks the format.
-      ValueError: if the split cannot be made.
-    """
-    interactions = interactions_lib.read_interactions(interactions_csv, rating_scale, column_types)
-    indices = splits.split_interactions(interactions.column(features.TIMESTAMP), split)
-    interactions = with_recent_ratings(interactions, indices.train)
-    examples_dir = os.path.join(output_dir, EXAMPLES_DIR_NAME)
-    catalog_path = os.path.join(output_dir, CATALOG_DIR_NAME, CATALOG_FILE_NAME)
-    # Staging lives outside examples_dir so ImportExampleGen never sees half-written files; every file is staged
-    # before any is replaced, so a failure leaves the previous train, eval and catalog files together.
-    writers: List[Tuple[str, Callable[[str], int]]] = [
-        (examples_lib.example_path(examples_dir, split_name),
-         lambda path, rows=split_indices: examples_lib.write_tfrecord(
-             examples_lib.serialize_interactions(interactions, rows), path))
-        for split_name, split_indices in ((splits.TRAIN_SPLIT, indices.train), (splits.EVAL_SPLIT, indices.eval))]
-    writers.append((catalog_path, lambda path: _write_catalog(interactions, path)))
-    (num_train, num_eval, num_items), changed = _write_if_changed(
-        os.path.join(output_dir, STAGING_DIR_NAME), writers)
-    counts = {splits.TRAIN_SPLIT: num_train, splits.EVAL_SPLIT: num_eval}
+  Raises:
+    interactions.InteractionsFormatError: if the CSV breaks the format.
+    ValueError: if the split cannot be made.
+  """
+  interactions = interactions_lib.read_interactions(interactions_csv, rating_scale, column_types)
+  indices = splits.split_interactions(interactions.column(features.TIMESTAMP), split)
+  interactions = with_recent_ratings(interactions, indices.train)
+  examples_dir = os.path.join(output_dir, EXAMPLES_DIR_NAME)
+  catalog_path = os.path.join(output_dir, CATALOG_DIR_NAME, CATALOG_FILE_NAME)
+  # Staging lives outside examples_dir so ImportExampleGen never sees half-written files; every file is staged
+  # before any is replaced, so a failure leaves the previous train, eval and catalog files together.
+  writers: List[Tuple[str, Callable[[str], int]]] = [
+      (examples_lib.example_path(examples_dir, split_name),
+       lambda path, rows=split_indices: examples_lib.write_tfrecord(
+           examples_lib.serialize_interactions(interactions, rows), path))
+      for split_name, split_indices in ((splits.TRAIN_SPLIT, indices.train), (splits.EVAL_SPLIT, indices.eval))]
+  writers.append((catalog_path, lambda path: _write_catalog(interactions, path)))
+  (num_train, num_eval, num_items), changed = _write_if_changed(
+      os.path.join(output_dir, STAGING_DIR_NAME), writers)
+  counts = {splits.TRAIN_SPLIT: num_train, splits.EVAL_SPLIT: num_eval}
 
-    logging.info('Prepared %s examples (%s split) and %d catalog items under %s; rewritten: %s',
-                 counts, split.method, num_items, output_dir, changed or 'nothing (all up to date)')
-    return PreparedExamples(examples_dir=examples_dir, counts=counts,
-                            column_types=dict(interactions.column_types),
-                            interactions_path=interactions_csv, catalog_path=catalog_path,
-                            changed_files=tuple(changed))
+  logging.info('Prepared %s examples (%s split) and %d catalog items under %s; rewritten: %s',
+               counts, split.method, num_items, output_dir, changed or 'nothing (all up to date)')
+  return PreparedExamples(examples_dir=examples_dir, counts=counts,
+                          column_types=dict(interactions.column_types),
+                          interactions_path=interactions_csv, catalog_path=catalog_path,
+                          changed_files=tuple(changed))
 
 
 def _remove_if_empty(folder: str) -> None:
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass  # not empty: another prepare run is staging files there
+  try:
+    os.rmdir(folder)
+  except OSError:
+    pass  # not empty: another prepare run is staging files there
 
 
 def write_movielens_csv(data_dir: Optional[str], output_dir: str,
                         cache_dir: str = movielens.DEFAULT_CACHE_DIR,
                         rating_scale: Tuple[float, float] = interactions_lib.DEFAULT_RATING_SCALE) -> str:
-    """Converts MovieLens 100K to `<output_dir>/movielens_interactions.csv`; returns its path.
+  """Converts MovieLens 100K to `<output_dir>/movielens_interactions.csv`; returns its path.
 
-    Reads the local `data_dir`, else the verified download in `cache_dir`; a u.data rating outside
-    `rating_scale` (min, max) is refused at its u.data line. The CSV is replaced only when its content changes.
-    """
-    ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
-    path = os.path.join(output_dir, MOVIELENS_CSV_NAME)
-    _write_if_changed(os.path.join(output_dir, STAGING_DIR_NAME),
-                      [(path, lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged,
-                                                                                    rating_scale))])
-    return path
+  Reads the local `data_dir`, else the verified download in `cache_dir`; a u.data rating outside
+  `rating_scale` (min, max) is refused at its u.data line. The CSV is replaced only when its content changes.
+  """
+  ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
+  path = os.path.join(output_dir, MOVIELENS_CSV_NAME)
+  _write_if_changed(os.path.join(output_dir, STAGING_DIR_NAME),
+                    [(path, lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged,
+                                                                                  rating_scale))])
+  return path
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """CLI entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--output-dir', required=True, help='folder for examples/ and catalog/')
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument('--interactions', help='an interactions CSV')
-    source.add_argument('--data-dir',
-                        help=f'a local MovieLens 100K folder ({", ".join(movielens.REQUIRED_FILES)})')
-    parser.add_argument('--cache-dir', default=movielens.DEFAULT_CACHE_DIR,
-                        help='where the MovieLens download is kept')
-    parser.add_argument('--split', choices=splits.SPLIT_METHODS, default='seed')
-    parser.add_argument('--eval-fraction', type=float, default=splits.CANONICAL_EVAL_FRACTION)
-    parser.add_argument('--seed', type=int, default=splits.CANONICAL_SEED)
-    parser.add_argument('--rating-scale', type=float, nargs=2, metavar=('MIN', 'MAX'),
-                        default=interactions_lib.DEFAULT_RATING_SCALE)
-    args = parser.parse_args(argv)
-    try:
-        spec = splits.SplitSpec(args.split, args.eval_fraction, args.seed)
-        csv_path = args.interactions or write_movielens_csv(args.data_dir, args.output_dir, args.cache_dir,
-                                                            tuple(args.rating_scale))
-        prepared = prepare_examples(csv_path, spec, args.output_dir, tuple(args.rating_scale))
-    except ValueError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    print(f'Examples {prepared.counts} in {prepared.examples_dir}; catalog {prepared.catalog_path}')
-    return 0
+  """CLI entry point; returns the exit status."""
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--output-dir', required=True, help='folder for examples/ and catalog/')
+  source = parser.add_mutually_exclusive_group()
+  source.add_argument('--interactions', help='an interactions CSV')
+  source.add_argument('--data-dir',
+                      help=f'a local MovieLens 100K folder ({", ".join(movielens.REQUIRED_FILES)})')
+  parser.add_argument('--cache-dir', default=movielens.DEFAULT_CACHE_DIR,
+                      help='where the MovieLens download is kept')
+  parser.add_argument('--split', choices=splits.SPLIT_METHODS, default='seed')
+  parser.add_argument('--eval-fraction', type=float, default=splits.CANONICAL_EVAL_FRACTION)
+  parser.add_argument('--seed', type=int, default=splits.CANONICAL_SEED)
+  parser.add_argument('--rating-scale', type=float, nargs=2, metavar=('MIN', 'MAX'),
+                      default=interactions_lib.DEFAULT_RATING_SCALE)
+  args = parser.parse_args(argv)
+  try:
+    spec = splits.SplitSpec(args.split, args.eval_fraction, args.seed)
+    csv_path = args.interactions or write_movielens_csv(args.data_dir, args.output_dir, args.cache_dir,
+                                                        tuple(args.rating_scale))
+    prepared = prepare_examples(csv_path, spec, args.output_dir, tuple(args.rating_scale))
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  print(f'Examples {prepared.counts} in {prepared.examples_dir}; catalog {prepared.catalog_path}')
+  return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+  sys.exit(main())

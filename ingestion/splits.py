@@ -21,81 +21,81 @@ EVAL_SPLIT = 'eval'
 
 @dataclasses.dataclass(frozen=True)
 class SplitSpec:
-    """How to split interactions into train and eval.
+  """How to split interactions into train and eval.
 
-    Attributes:
-      method: 'seed' (the canonical split: seed 42, eval fraction 0.2, nothing else accepted), 'random'
-        (the same algorithm with `eval_fraction` and `seed`) or 'temporal' (the latest `eval_fraction` of rows
-        by timestamp go to eval; ties are broken by row order).
-      eval_fraction: share of rows in eval, in (0, 1); 'random' and 'temporal' put eval_fraction * rows, rounded
-        half up, in eval.
-      seed: numpy Generator seed (an int >= 0), used by 'seed' and 'random'.
-    """
-    method: str
-    eval_fraction: float = CANONICAL_EVAL_FRACTION
-    seed: int = CANONICAL_SEED
+  Attributes:
+    method: 'seed' (the canonical split: seed 42, eval fraction 0.2, nothing else accepted), 'random'
+      (the same algorithm with `eval_fraction` and `seed`) or 'temporal' (the latest `eval_fraction` of rows
+      by timestamp go to eval; ties are broken by row order).
+    eval_fraction: share of rows in eval, in (0, 1); 'random' and 'temporal' put eval_fraction * rows, rounded
+      half up, in eval.
+    seed: numpy Generator seed (an int >= 0), used by 'seed' and 'random'.
+  """
+  method: str
+  eval_fraction: float = CANONICAL_EVAL_FRACTION
+  seed: int = CANONICAL_SEED
 
-    def __post_init__(self) -> None:
-        if self.method not in SPLIT_METHODS:
-            raise ValueError(f'method={self.method!r} is not a split method; choose one of '
-                             f'{", ".join(SPLIT_METHODS)}.')
-        if (isinstance(self.eval_fraction, bool) or not isinstance(self.eval_fraction, (int, float))
-                or not 0.0 < self.eval_fraction < 1.0):
-            raise ValueError(f'eval_fraction={self.eval_fraction!r} must be a number strictly between 0 '
-                             'and 1, e.g. 0.2.')
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f'seed={self.seed!r} must be an integer >= 0, e.g. 42.')
-        if self.method == 'seed' and (self.eval_fraction != CANONICAL_EVAL_FRACTION
-                                      or self.seed != CANONICAL_SEED):
-            raise ValueError(
-                f"method='seed' is the canonical split (eval_fraction={CANONICAL_EVAL_FRACTION}, "
-                f'seed={CANONICAL_SEED}); got eval_fraction={self.eval_fraction!r}, seed={self.seed!r}. '
-                "Use method='random' for another fraction or seed.")
+  def __post_init__(self) -> None:
+    if self.method not in SPLIT_METHODS:
+      raise ValueError(f'method={self.method!r} is not a split method; choose one of '
+                       f'{", ".join(SPLIT_METHODS)}.')
+    if (isinstance(self.eval_fraction, bool) or not isinstance(self.eval_fraction, (int, float))
+            or not 0.0 < self.eval_fraction < 1.0):
+      raise ValueError(f'eval_fraction={self.eval_fraction!r} must be a number strictly between 0 '
+                       'and 1, e.g. 0.2.')
+    if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+      raise ValueError(f'seed={self.seed!r} must be an integer >= 0, e.g. 42.')
+    if self.method == 'seed' and (self.eval_fraction != CANONICAL_EVAL_FRACTION
+                                  or self.seed != CANONICAL_SEED):
+      raise ValueError(
+          f"method='seed' is the canonical split (eval_fraction={CANONICAL_EVAL_FRACTION}, "
+          f'seed={CANONICAL_SEED}); got eval_fraction={self.eval_fraction!r}, seed={self.seed!r}. '
+          "Use method='random' for another fraction or seed.")
 
 
 class SplitIndices(NamedTuple):
-    """Row indices (0-based, ascending, int64) of each split."""
-    train: np.ndarray
-    eval: np.ndarray
+  """Row indices (0-based, ascending, int64) of each split."""
+  train: np.ndarray
+  eval: np.ndarray
 
 
 def split_interactions(rows: Union[int, Sequence[int], np.ndarray],
                        spec: SplitSpec = SplitSpec('seed')) -> SplitIndices:
-    """Splits rows into train and eval.
+  """Splits rows into train and eval.
 
-    Args:
-      rows: the number of rows, or the timestamps of the rows in file order (shape [num_rows], unix
-        seconds); 'temporal' needs the timestamps.
-      spec: how to split.
+  Args:
+    rows: the number of rows, or the timestamps of the rows in file order (shape [num_rows], unix
+      seconds); 'temporal' needs the timestamps.
+    spec: how to split.
 
-    Returns:
-      (train, eval) row indices, each sorted ascending.
+  Returns:
+    (train, eval) row indices, each sorted ascending.
 
-    Raises:
-      ValueError: if 'temporal' gets a row count instead of timestamps, or a split would be empty.
-    """
-    if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
-        num_rows, timestamps = int(rows), None
-    else:
-        timestamps = np.asarray(rows)
-        if timestamps.ndim != 1:
-            raise ValueError(f'rows must be a row count or 1-D timestamps, got shape {timestamps.shape}.')
-        num_rows = len(timestamps)
-    # eval_fraction * num_rows rounded half up; int((1 - f) * n) would lose a row to float error (0.3 of 90).
-    num_train = num_rows - int(spec.eval_fraction * num_rows + 0.5)
-    if spec.method == 'seed':
-        num_train = int(0.8 * num_rows)  # written exactly as the canonical split is defined
-    if num_train == 0 or num_train == num_rows:
-        raise ValueError(
-            f'Splitting {num_rows} rows with eval_fraction={spec.eval_fraction} leaves the '
-            f'{"train" if num_train == 0 else "eval"} split empty. Fix: provide more rows or change '
-            'eval_fraction.')
+  Raises:
+    ValueError: if 'temporal' gets a row count instead of timestamps, or a split would be empty.
+  """
+  if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
+    num_rows, timestamps = int(rows), None
+  else:
+    timestamps = np.asarray(rows)
+    if timestamps.ndim != 1:
+      raise ValueError(f'rows must be a row count or 1-D timestamps, got shape {timestamps.shape}.')
+    num_rows = len(timestamps)
+  # eval_fraction * num_rows rounded half up; int((1 - f) * n) would lose a row to float error (0.3 of 90).
+  num_train = num_rows - int(spec.eval_fraction * num_rows + 0.5)
+  if spec.method == 'seed':
+    num_train = int(0.8 * num_rows)  # written exactly as the canonical split is defined
+  if num_train == 0 or num_train == num_rows:
+    raise ValueError(
+        f'Splitting {num_rows} rows with eval_fraction={spec.eval_fraction} leaves the '
+        f'{"train" if num_train == 0 else "eval"} split empty. Fix: provide more rows or change '
+        'eval_fraction.')
 
-    if spec.method == 'temporal':
-        if timestamps is None:
-            raise ValueError("method='temporal' needs the row timestamps; pass them as `rows`, not a count.")
-        order = np.lexsort((np.arange(num_rows), timestamps))  # by timestamp, then row index
-    else:
-        order = np.random.default_rng(spec.seed).permutation(num_rows)
-    return SplitIndices(train=np.sort(order[:num_train]).astype(np.int64),
-                        eval=np.sort(order[num_train:]).astype(np.int64))
+  if spec.method == 'temporal':
+    if timestamps is None:
+      raise ValueError("method='temporal' needs the row timestamps; pass them as `rows`, not a count.")
+    order = np.lexsort((np.arange(num_rows), timestamps))  # by timestamp, then row index
+  else:
+    order = np.random.default_rng(spec.seed).permutation(num_rows)
+  return SplitIndices(train=np.sort(order[:num_train]).astype(np.int64),
+                      eval=np.sort(order[num_train:]).astype(np.int64))

@@ -87,47 +87,47 @@ TRANSFORMED_SUFFIX = '_xf'
 
 
 def transformed_name(key: str) -> str:
-    """Returns the Transform output name of raw feature `key` (e.g. 'user_id' -> 'user_id_xf')."""
-    return key + TRANSFORMED_SUFFIX
+  """Returns the Transform output name of raw feature `key` (e.g. 'user_id' -> 'user_id_xf')."""
+  return key + TRANSFORMED_SUFFIX
 
 
 def raw_name(transformed_key: str) -> str:
-    """Inverse of `transformed_name`.
+  """Inverse of `transformed_name`.
 
-    Raises:
-      ValueError: if `transformed_key` does not end with the transformed suffix.
-    """
-    if not transformed_key.endswith(TRANSFORMED_SUFFIX):
-        raise ValueError(
-            f'{transformed_key!r} is not a transformed feature name: it should end with '
-            f'{TRANSFORMED_SUFFIX!r}.')
-    return transformed_key[:-len(TRANSFORMED_SUFFIX)]
+  Raises:
+    ValueError: if `transformed_key` does not end with the transformed suffix.
+  """
+  if not transformed_key.endswith(TRANSFORMED_SUFFIX):
+    raise ValueError(
+        f'{transformed_key!r} is not a transformed feature name: it should end with '
+        f'{TRANSFORMED_SUFFIX!r}.')
+  return transformed_key[:-len(TRANSFORMED_SUFFIX)]
 
 
 def vocabulary_name(key: str) -> str:
-    """Returns the name of the Transform vocabulary file of categorical feature `key`.
+  """Returns the name of the Transform vocabulary file of categorical feature `key`.
 
-    The vocabulary is named after the raw column, so `user_id` and `item_id` vocabularies are found as
-    'user_id' and 'item_id' by both the ranking and the retrieval trainers.
-    """
-    return key
+  The vocabulary is named after the raw column, so `user_id` and `item_id` vocabularies are found as
+  'user_id' and 'item_id' by both the ranking and the retrieval trainers.
+  """
+  return key
 
 
 def is_user_feature(column: str) -> bool:
-    """True for optional user feature columns (`user_*` other than `user_id`)."""
-    return column.startswith(USER_FEATURE_PREFIX) and column != USER_ID
+  """True for optional user feature columns (`user_*` other than `user_id`)."""
+  return column.startswith(USER_FEATURE_PREFIX) and column != USER_ID
 
 
 def is_item_feature(column: str) -> bool:
-    """True for optional item feature columns (`item_*` other than `item_id`)."""
-    return column.startswith(ITEM_FEATURE_PREFIX) and column != ITEM_ID
+  """True for optional item feature columns (`item_*` other than `item_id`)."""
+  return column.startswith(ITEM_FEATURE_PREFIX) and column != ITEM_ID
 
 
 def is_context_feature(name: str) -> bool:
-    """True for the interaction-time features Transform derives (`CONTEXT_FEATURES`)."""
-    return name in CONTEXT_FEATURES
+  """True for the interaction-time features Transform derives (`CONTEXT_FEATURES`)."""
+  return name in CONTEXT_FEATURES
 
 
 def optional_columns(columns: Iterable[str]) -> List[str]:
-    """Returns the optional user and item feature columns among `columns`, in their order."""
-    return [c for c in columns if is_user_feature(c) or is_item_feature(c)]
+  """Returns the optional user and item feature columns among `columns`, in their order."""
+  return [c for c in columns if is_user_feature(c) or is_item_feature(c)]

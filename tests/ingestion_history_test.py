@@ -14,36 +14,36 @@ TRAIN_ROWS = [0, 1, 2, 5]
 
 
 def test_recent_rating_is_the_mean_of_the_last_window_training_ratings_strictly_before() -> None:
-    got = history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=2)
-    # t=10: nothing before; t=20: 5; t=30: (5+1)/2 (its own rating is not before it); t=25: (5+1)/2;
-    # t=31: (1+3)/2 (the eval rating at 25 is not history); v at t=5: its training rating has the same second.
-    np.testing.assert_allclose(got, [np.nan, 5.0, 3.0, 3.0, 2.0, np.nan, np.nan])
+  got = history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=2)
+  # t=10: nothing before; t=20: 5; t=30: (5+1)/2 (its own rating is not before it); t=25: (5+1)/2;
+  # t=31: (1+3)/2 (the eval rating at 25 is not history); v at t=5: its training rating has the same second.
+  np.testing.assert_allclose(got, [np.nan, 5.0, 3.0, 3.0, 2.0, np.nan, np.nan])
 
 
 def test_window_one_and_a_window_longer_than_the_history() -> None:
-    np.testing.assert_allclose(history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=1),
-                               [np.nan, 5.0, 1.0, 1.0, 3.0, np.nan, np.nan])
-    np.testing.assert_allclose(history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=10),
-                               [np.nan, 5.0, 3.0, 3.0, 3.0, np.nan, np.nan])
+  np.testing.assert_allclose(history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=1),
+                             [np.nan, 5.0, 1.0, 1.0, 3.0, np.nan, np.nan])
+  np.testing.assert_allclose(history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=10),
+                             [np.nan, 5.0, 3.0, 3.0, 3.0, np.nan, np.nan])
 
 
 def test_rows_need_not_be_grouped_or_sorted() -> None:
-    order = [4, 6, 0, 3, 5, 2, 1]
-    rows_of = {old: new for new, old in enumerate(order)}
-    got = history.recent_ratings([USERS[i] for i in order], TIMES[order], RATINGS[order],
-                                 [rows_of[i] for i in TRAIN_ROWS], window=2)
-    np.testing.assert_allclose(got, np.array([np.nan, 5.0, 3.0, 3.0, 2.0, np.nan, np.nan])[order])
+  order = [4, 6, 0, 3, 5, 2, 1]
+  rows_of = {old: new for new, old in enumerate(order)}
+  got = history.recent_ratings([USERS[i] for i in order], TIMES[order], RATINGS[order],
+                               [rows_of[i] for i in TRAIN_ROWS], window=2)
+  np.testing.assert_allclose(got, np.array([np.nan, 5.0, 3.0, 3.0, 2.0, np.nan, np.nan])[order])
 
 
 def test_latest_recent_rating_of_each_user_after_all_training_ratings() -> None:
-    train = np.array(TRAIN_ROWS)
-    assert history.latest_recent_ratings(np.array(USERS)[train], TIMES[train], RATINGS[train], window=2) == {
-        'u': 2.0, 'v': 2.0}
-    assert history.latest_recent_ratings([], np.array([]), np.array([])) == {}
+  train = np.array(TRAIN_ROWS)
+  assert history.latest_recent_ratings(np.array(USERS)[train], TIMES[train], RATINGS[train], window=2) == {
+      'u': 2.0, 'v': 2.0}
+  assert history.latest_recent_ratings([], np.array([]), np.array([])) == {}
 
 
 def test_bad_window_and_lengths_are_refused() -> None:
-    with pytest.raises(ValueError, match='window=0 must be at least 1'):
-        history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=0)
-    with pytest.raises(ValueError, match='one value per row'):
-        history.recent_ratings(USERS, TIMES[:3], RATINGS, TRAIN_ROWS)
+  with pytest.raises(ValueError, match='window=0 must be at least 1'):
+    history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=0)
+  with pytest.raises(ValueError, match='one value per row'):
+    history.recent_ratings(USERS, TIMES[:3], RATINGS, TRAIN_ROWS)

@@ -14,76 +14,76 @@ HEADER = 'user_id,item_id,rating,timestamp'
 
 
 def _write(tmp_path: pathlib.Path, content: Union[str, bytes], name: str = 'interactions.csv') -> str:
-    path = os.path.join(str(tmp_path), name)
-    data = content if isinstance(content, bytes) else content.encode('utf-8')
-    with open(path, 'wb') as f:
-        f.write(data)
-    return path
+  path = os.path.join(str(tmp_path), name)
+  data = content if isinstance(content, bytes) else content.encode('utf-8')
+  with open(path, 'wb') as f:
+    f.write(data)
+  return path
 
 
 def test_reads_columns_types_and_missing_values(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, (
-        'user_id,item_id,rating,timestamp,user_age,item_title,item_genres,item_score\n'
-        'u1,i1,4,100,30,"Heat, The (1995)",Action|Crime,0.5\n'
-        'u2,i2,3.5,200,,Plain,,2\n'))
-    got = il.read_interactions(path)
-    assert got.num_rows == 2
-    assert got.column_names == ('user_id', 'item_id', 'rating', 'timestamp', 'user_age', 'item_title',
-                                'item_genres', 'item_score')
-    assert got.column('user_id') == ['u1', 'u2']
-    np.testing.assert_array_equal(got.column('rating'), [4.0, 3.5])
-    assert got.column('timestamp').dtype == np.int64
-    np.testing.assert_array_equal(got.column('timestamp'), [100, 200])
-    assert got.column('user_age') == [30, None]
-    assert got.column('item_title') == ['Heat, The (1995)', 'Plain']
-    assert got.column('item_genres') == ['Action|Crime', None]
-    assert got.column('item_score') == [0.5, 2.0]
-    assert got.column_types == {
-        'user_id': ColumnType.STRING, 'item_id': ColumnType.STRING, 'rating': ColumnType.FLOAT,
-        'timestamp': ColumnType.INT, 'user_age': ColumnType.INT, 'item_title': ColumnType.STRING,
-        'item_genres': ColumnType.STRING, 'item_score': ColumnType.FLOAT}
-    assert got.row(1) == {'user_id': 'u2', 'item_id': 'i2', 'rating': 3.5, 'timestamp': 200,
-                          'user_age': None, 'item_title': 'Plain', 'item_genres': None, 'item_score': 2.0}
+  path = _write(tmp_path, (
+      'user_id,item_id,rating,timestamp,user_age,item_title,item_genres,item_score\n'
+      'u1,i1,4,100,30,"Heat, The (1995)",Action|Crime,0.5\n'
+      'u2,i2,3.5,200,,Plain,,2\n'))
+  got = il.read_interactions(path)
+  assert got.num_rows == 2
+  assert got.column_names == ('user_id', 'item_id', 'rating', 'timestamp', 'user_age', 'item_title',
+                              'item_genres', 'item_score')
+  assert got.column('user_id') == ['u1', 'u2']
+  np.testing.assert_array_equal(got.column('rating'), [4.0, 3.5])
+  assert got.column('timestamp').dtype == np.int64
+  np.testing.assert_array_equal(got.column('timestamp'), [100, 200])
+  assert got.column('user_age') == [30, None]
+  assert got.column('item_title') == ['Heat, The (1995)', 'Plain']
+  assert got.column('item_genres') == ['Action|Crime', None]
+  assert got.column('item_score') == [0.5, 2.0]
+  assert got.column_types == {
+      'user_id': ColumnType.STRING, 'item_id': ColumnType.STRING, 'rating': ColumnType.FLOAT,
+      'timestamp': ColumnType.INT, 'user_age': ColumnType.INT, 'item_title': ColumnType.STRING,
+      'item_genres': ColumnType.STRING, 'item_score': ColumnType.FLOAT}
+  assert got.row(1) == {'user_id': 'u2', 'item_id': 'i2', 'rating': 3.5, 'timestamp': 200,
+                        'user_age': None, 'item_title': 'Plain', 'item_genres': None, 'item_score': 2.0}
 
 
 def test_infer_column_types_and_override() -> None:
-    raw = {'user_id': ['7'], 'user_a': ['1', '', '2'], 'user_b': ['1', '2.5'], 'item_c': ['x', '1'],
-           'item_d': ['', '']}
-    assert il.infer_column_types(raw) == {
-        'user_id': ColumnType.STRING, 'user_a': ColumnType.INT, 'user_b': ColumnType.FLOAT,
-        'item_c': ColumnType.STRING, 'item_d': ColumnType.STRING}
-    overridden = il.infer_column_types(raw, {'user_a': ColumnType.STRING, 'item_absent': ColumnType.INT})
-    assert overridden['user_a'] == ColumnType.STRING
-    assert 'item_absent' not in overridden
-    with pytest.raises(ValueError, match="'rating'"):
-        il.infer_column_types(raw, {'rating': ColumnType.INT})
+  raw = {'user_id': ['7'], 'user_a': ['1', '', '2'], 'user_b': ['1', '2.5'], 'item_c': ['x', '1'],
+         'item_d': ['', '']}
+  assert il.infer_column_types(raw) == {
+      'user_id': ColumnType.STRING, 'user_a': ColumnType.INT, 'user_b': ColumnType.FLOAT,
+      'item_c': ColumnType.STRING, 'item_d': ColumnType.STRING}
+  overridden = il.infer_column_types(raw, {'user_a': ColumnType.STRING, 'item_absent': ColumnType.INT})
+  assert overridden['user_a'] == ColumnType.STRING
+  assert 'item_absent' not in overridden
+  with pytest.raises(ValueError, match="'rating'"):
+    il.infer_column_types(raw, {'rating': ColumnType.INT})
 
 
 def test_declared_type_wins_and_misfit_names_line_and_column(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,100,01234\nu2,i2,3,100,99\n')
-    got = il.read_interactions(path, column_types={'user_zip': ColumnType.STRING})
-    assert got.column('user_zip') == ['01234', '99']
-    bad = _write(tmp_path, f'{HEADER},user_age\nu1,i1,4,100,30\nu2,i2,3,100,old\n', 'bad.csv')
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(bad, column_types={'user_age': ColumnType.INT})
-    assert (e.value.line, e.value.column) == (3, 'user_age')
-    assert "value 'old' is not INT as the declared column_types require" in str(e.value)
+  path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,100,01234\nu2,i2,3,100,99\n')
+  got = il.read_interactions(path, column_types={'user_zip': ColumnType.STRING})
+  assert got.column('user_zip') == ['01234', '99']
+  bad = _write(tmp_path, f'{HEADER},user_age\nu1,i1,4,100,30\nu2,i2,3,100,old\n', 'bad.csv')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(bad, column_types={'user_age': ColumnType.INT})
+  assert (e.value.line, e.value.column) == (3, 'user_age')
+  assert "value 'old' is not INT as the declared column_types require" in str(e.value)
 
 
 def test_error_message_format(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER}\nu1,i1,4,100\nu2,i2,6,100\n')
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert str(e.value).startswith(
-        f"{path}, line 3, column 'rating': rating '6' is outside the rating scale [1, 5]. Fix: ")
-    assert '--rating-scale MIN MAX' in str(e.value)
+  path = _write(tmp_path, f'{HEADER}\nu1,i1,4,100\nu2,i2,6,100\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert str(e.value).startswith(
+      f"{path}, line 3, column 'rating': rating '6' is outside the rating scale [1, 5]. Fix: ")
+  assert '--rating-scale MIN MAX' in str(e.value)
 
 
 def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER}\nu1,i1,10,100\n')
-    np.testing.assert_array_equal(il.read_interactions(path, rating_scale=(0, 10)).column('rating'), [10.0])
-    with pytest.raises(ValueError, match='min < max'):
-        il.read_interactions(path, rating_scale=(5, 1))
+  path = _write(tmp_path, f'{HEADER}\nu1,i1,10,100\n')
+  np.testing.assert_array_equal(il.read_interactions(path, rating_scale=(0, 10)).column('rating'), [10.0])
+  with pytest.raises(ValueError, match='min < max'):
+    il.read_interactions(path, rating_scale=(5, 1))
 
 
 @pytest.mark.parametrize('content, line, column, words', [
@@ -126,12 +126,12 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
 ])
 def test_format_errors_name_line_and_column(tmp_path: pathlib.Path, content: str, line: Optional[int],
                                             column: Optional[str], words: str) -> None:
-    path = _write(tmp_path, content)
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert (e.value.line, e.value.column) == (line, column)
-    assert words in str(e.value)
-    assert 'Fix: ' in str(e.value)
+  path = _write(tmp_path, content)
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (line, column)
+  assert words in str(e.value)
+  assert 'Fix: ' in str(e.value)
 
 
 @pytest.mark.parametrize('name, shown, suggestion', [
@@ -142,18 +142,18 @@ def test_format_errors_name_line_and_column(tmp_path: pathlib.Path, content: str
 ])
 def test_column_names_tensorflow_cannot_use_are_refused(tmp_path: pathlib.Path, name: str, shown: str,
                                                         suggestion: str) -> None:
-    path = _write(tmp_path, f'{HEADER},{name}\nu1,i1,4,1,x\n')
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert str(e.value) == (
-        f"{path}, line 1, column {name!r}: the column name holds {shown}: TensorFlow cannot use it as a feature "
-        "name (allowed: ASCII letters A-Z and a-z, digits 0-9 and '_'). "
-        f"Fix: rename the column, e.g. to {suggestion!r}")
+  path = _write(tmp_path, f'{HEADER},{name}\nu1,i1,4,1,x\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert str(e.value) == (
+      f"{path}, line 1, column {name!r}: the column name holds {shown}: TensorFlow cannot use it as a feature "
+      "name (allowed: ASCII letters A-Z and a-z, digits 0-9 and '_'). "
+      f"Fix: rename the column, e.g. to {suggestion!r}")
 
 
 def test_column_names_of_letters_digits_and_underscores_are_accepted(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER},user_Job_2,item_x\nu1,i1,4,1,a,b\n')
-    assert il.read_interactions(path).column_names[4:] == ('user_Job_2', 'item_x')
+  path = _write(tmp_path, f'{HEADER},user_Job_2,item_x\nu1,i1,4,1,a,b\n')
+  assert il.read_interactions(path).column_names[4:] == ('user_Job_2', 'item_x')
 
 
 @pytest.mark.parametrize('content, line, column', [
@@ -165,35 +165,35 @@ def test_column_names_of_letters_digits_and_underscores_are_accepted(tmp_path: p
 ])
 def test_line_breaks_in_ids_and_string_values_are_refused(tmp_path: pathlib.Path, content: str, line: int,
                                                           column: str) -> None:
-    path = _write(tmp_path, content)
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert (e.value.line, e.value.column) == (line, column)
-    assert 'holds a line break' in str(e.value)
-    assert 'Fix: remove the line breaks from the quoted field' in str(e.value)
+  path = _write(tmp_path, content)
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (line, column)
+  assert 'holds a line break' in str(e.value)
+  assert 'Fix: remove the line breaks from the quoted field' in str(e.value)
 
 
 def test_line_break_message_names_the_value_and_the_fix(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER}\nu0,i0,4,1\n"u\n1",i1,3,100\n')
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert str(e.value) == (
-        f"{path}, line 3, column 'user_id': user_id 'u\\n1' (in the row starting on this line) holds a line "
-        "break, and tf.Transform leaves values with line breaks out of its vocabularies: it would silently be an "
-        "unknown value. Fix: remove the line breaks from the quoted field (e.g. replace them with spaces)")
+  path = _write(tmp_path, f'{HEADER}\nu0,i0,4,1\n"u\n1",i1,3,100\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert str(e.value) == (
+      f"{path}, line 3, column 'user_id': user_id 'u\\n1' (in the row starting on this line) holds a line "
+      "break, and tf.Transform leaves values with line breaks out of its vocabularies: it would silently be an "
+      "unknown value. Fix: remove the line breaks from the quoted field (e.g. replace them with spaces)")
 
 
 @pytest.mark.parametrize('separator, label, shown', [(';', 'semicolon', "';'"), ('\t', 'tab', "'\\t'")])
 def test_semicolon_or_tab_separated_file_is_told_to_be_comma_separated(tmp_path: pathlib.Path, separator: str,
                                                                        label: str, shown: str) -> None:
-    path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n'.replace(',', separator))
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert str(e.value) == (
-        f'{path}, line 1: the header holds no comma-separated required column (user_id, item_id, rating, '
-        f'timestamp) but holds {label}s: the file is {label}-separated, and the interactions format is '
-        'comma-separated. Fix: save the file comma-separated (e.g. `python3 -c "import csv, sys; '
-        f'csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter={shown}))" < in.csv > out.csv`)')
+  path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n'.replace(',', separator))
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert str(e.value) == (
+      f'{path}, line 1: the header holds no comma-separated required column (user_id, item_id, rating, '
+      f'timestamp) but holds {label}s: the file is {label}-separated, and the interactions format is '
+      'comma-separated. Fix: save the file comma-separated (e.g. `python3 -c "import csv, sys; '
+      f'csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter={shown}))" < in.csv > out.csv`)')
 
 
 @pytest.mark.parametrize('header, column, words', [
@@ -203,17 +203,17 @@ def test_semicolon_or_tab_separated_file_is_told_to_be_comma_separated(tmp_path:
 ])
 def test_comma_separated_headers_keep_their_column_errors(tmp_path: pathlib.Path, header: str, column: str,
                                                           words: str) -> None:
-    path = _write(tmp_path, f'{header}\nu1,i1,4\n')
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert (e.value.line, e.value.column) == (1, column)
-    assert words in str(e.value)
+  path = _write(tmp_path, f'{header}\nu1,i1,4\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (1, column)
+  assert words in str(e.value)
 
 
 def test_missing_file(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(il.InteractionsFormatError, match='no such file') as e:
-        il.read_interactions(os.path.join(str(tmp_path), 'absent.csv'))
-    assert e.value.line is None
+  with pytest.raises(il.InteractionsFormatError, match='no such file') as e:
+    il.read_interactions(os.path.join(str(tmp_path), 'absent.csv'))
+  assert e.value.line is None
 
 
 @pytest.mark.parametrize('content, line, column', [
@@ -225,68 +225,68 @@ def test_missing_file(tmp_path: pathlib.Path) -> None:
     (f'{HEADER},item_title\r\nu1,i1,4,1,a\r\n\r\nu3,i3,4,3,'.encode() + b'\xe9\r\n', 4, 'item_title'),
 ])
 def test_non_utf8_names_line_and_column(tmp_path: pathlib.Path, content: bytes, line: int, column: str) -> None:
-    path = _write(tmp_path, content)
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    assert (e.value.line, e.value.column) == (line, column)
-    assert 'byte 0xe9 is not valid UTF-8' in str(e.value)
+  path = _write(tmp_path, content)
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (line, column)
+  assert 'byte 0xe9 is not valid UTF-8' in str(e.value)
 
 
 @pytest.mark.parametrize('encoding, bom', [
     ('utf-16-le', 'FF FE'), ('utf-16-be', 'FE FF'), ('utf-32-le', 'FF FE 00 00'), ('utf-32-be', '00 00 FE FF')])
 def test_utf16_and_utf32_files_are_told_to_convert_from_their_encoding(tmp_path: pathlib.Path, encoding: str,
                                                                       bom: str) -> None:
-    path = _write(tmp_path, f'\ufeff{HEADER}\nu1,i1,4,1\n'.encode(encoding))
-    with pytest.raises(il.InteractionsFormatError) as e:
-        il.read_interactions(path)
-    name = encoding[:6].upper()
-    assert str(e.value) == (
-        f'{path}, line 1: the file is {name}, not UTF-8 (it starts with the {name} byte order mark {bom}). '
-        f'Fix: convert it to UTF-8 (e.g. `iconv -f {name} -t UTF-8 in.csv > out.csv`)')
+  path = _write(tmp_path, f'\ufeff{HEADER}\nu1,i1,4,1\n'.encode(encoding))
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  name = encoding[:6].upper()
+  assert str(e.value) == (
+      f'{path}, line 1: the file is {name}, not UTF-8 (it starts with the {name} byte order mark {bom}). '
+      f'Fix: convert it to UTF-8 (e.g. `iconv -f {name} -t UTF-8 in.csv > out.csv`)')
 
 
 def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'\ufeff{HEADER}\r\nu1,i1,4,1\r\n\r\nu2,i2,5,2\r\n')
-    got = il.read_interactions(path)
-    assert got.column('user_id') == ['u1', 'u2']
+  path = _write(tmp_path, f'\ufeff{HEADER}\r\nu1,i1,4,1\r\n\r\nu2,i2,5,2\r\n')
+  got = il.read_interactions(path)
+  assert got.column('user_id') == ['u1', 'u2']
 
 
 def test_write_interactions_exact_text_and_round_trip(tmp_path: pathlib.Path) -> None:
-    content = ('user_id,item_id,rating,timestamp,user_age,item_title,item_score\n'
-               'u1,i1,4,100,30,"Heat, The (1995)",2.0\n'
-               'u2,i2,3.5,200,,Café,\n')
-    got = il.read_interactions(_write(tmp_path, content))
-    out = os.path.join(str(tmp_path), 'out', 'copy.csv')
-    il.write_interactions(got, out)
-    with open(out, encoding='utf-8', newline='') as f:
-        assert f.read() == content
-    again = il.read_interactions(out)
-    assert again.column_types == got.column_types
-    assert again.row(1) == got.row(1)
+  content = ('user_id,item_id,rating,timestamp,user_age,item_title,item_score\n'
+             'u1,i1,4,100,30,"Heat, The (1995)",2.0\n'
+             'u2,i2,3.5,200,,Café,\n')
+  got = il.read_interactions(_write(tmp_path, content))
+  out = os.path.join(str(tmp_path), 'out', 'copy.csv')
+  il.write_interactions(got, out)
+  with open(out, encoding='utf-8', newline='') as f:
+    assert f.read() == content
+  again = il.read_interactions(out)
+  assert again.column_types == got.column_types
+  assert again.row(1) == got.row(1)
 
 
 def test_take_keeps_types_and_order(tmp_path: pathlib.Path) -> None:
-    got = il.read_interactions(_write(tmp_path, f'{HEADER},user_age\na,x,1,1,\nb,y,2,2,5\nc,z,3,3,6\n'))
-    taken = got.take([2, 0])
-    assert taken.column('user_id') == ['c', 'a']
-    np.testing.assert_array_equal(taken.column('rating'), [3.0, 1.0])
-    assert taken.column('user_age') == [6, None]
+  got = il.read_interactions(_write(tmp_path, f'{HEADER},user_age\na,x,1,1,\nb,y,2,2,5\nc,z,3,3,6\n'))
+  taken = got.take([2, 0])
+  assert taken.column('user_id') == ['c', 'a']
+  np.testing.assert_array_equal(taken.column('rating'), [3.0, 1.0])
+  assert taken.column('user_age') == [6, None]
 
 
 def test_leading_zeros_and_integers_beyond_int64_make_a_code_column() -> None:
-    raw = {'user_zip': ['01002', '2139'], 'user_code': ['1', str(2**63)], 'user_age': ['30', '+41', ' 7 '],
-           'user_ratio': ['0.5', '-0', '10']}
-    assert il.infer_column_types(raw) == {
-        'user_zip': ColumnType.STRING, 'user_code': ColumnType.STRING, 'user_age': ColumnType.INT,
-        'user_ratio': ColumnType.FLOAT}
+  raw = {'user_zip': ['01002', '2139'], 'user_code': ['1', str(2**63)], 'user_age': ['30', '+41', ' 7 '],
+         'user_ratio': ['0.5', '-0', '10']}
+  assert il.infer_column_types(raw) == {
+      'user_zip': ColumnType.STRING, 'user_code': ColumnType.STRING, 'user_age': ColumnType.INT,
+      'user_ratio': ColumnType.FLOAT}
 
 
 def test_zip_codes_keep_their_leading_zero(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,1,01002\nu2,i1,4,2,02139\n')
-    assert il.read_interactions(path).column('user_zip') == ['01002', '02139']
+  path = _write(tmp_path, f'{HEADER},user_zip\nu1,i1,4,1,01002\nu2,i1,4,2,02139\n')
+  assert il.read_interactions(path).column('user_zip') == ['01002', '02139']
 
 
 def test_a_rating_scale_beyond_float32_is_refused(tmp_path: pathlib.Path) -> None:
-    path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n')
-    with pytest.raises(ValueError, match='float32'):
-        il.read_interactions(path, rating_scale=(0, 1e39))
+  path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n')
+  with pytest.raises(ValueError, match='float32'):
+    il.read_interactions(path, rating_scale=(0, 1e39))

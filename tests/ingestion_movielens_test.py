@@ -34,40 +34,40 @@ EXPECTED_CSV = (
 
 
 def _fake_dir(root: pathlib.Path, files: Optional[Dict[str, bytes]] = None) -> str:
-    folder = os.path.join(str(root), 'ml-100k')
-    os.makedirs(folder, exist_ok=True)
-    for name, data in (files or FAKE_FILES).items():
-        with open(os.path.join(folder, name), 'wb') as f:
-            f.write(data)
-    return folder
+  folder = os.path.join(str(root), 'ml-100k')
+  os.makedirs(folder, exist_ok=True)
+  for name, data in (files or FAKE_FILES).items():
+    with open(os.path.join(folder, name), 'wb') as f:
+      f.write(data)
+  return folder
 
 
 def test_converts_in_u_data_order_with_exact_rows(tmp_path: pathlib.Path) -> None:
-    out = os.path.join(str(tmp_path), 'out.csv')
-    assert movielens.write_movielens_interactions(_fake_dir(tmp_path), out) == 3
-    with open(out, encoding='utf-8', newline='') as f:
-        assert f.read() == EXPECTED_CSV
-    read_back = il.read_interactions(out)
-    assert read_back.column_types == {**il.REQUIRED_COLUMN_TYPES, **movielens.MOVIELENS_COLUMN_TYPES}
-    assert read_back.column('item_release_year') == [None, 1990, 2001]
+  out = os.path.join(str(tmp_path), 'out.csv')
+  assert movielens.write_movielens_interactions(_fake_dir(tmp_path), out) == 3
+  with open(out, encoding='utf-8', newline='') as f:
+    assert f.read() == EXPECTED_CSV
+  read_back = il.read_interactions(out)
+  assert read_back.column_types == {**il.REQUIRED_COLUMN_TYPES, **movielens.MOVIELENS_COLUMN_TYPES}
+  assert read_back.column('item_release_year') == [None, 1990, 2001]
 
 
 @pytest.mark.parametrize('missing', ['u.data', 'u.item', 'u.user', 'u.genre'])
 def test_local_dir_missing_file_is_named(tmp_path: pathlib.Path, missing: str) -> None:
-    files = {k: v for k, v in FAKE_FILES.items() if k != missing}
-    folder = _fake_dir(tmp_path, files)
-    with pytest.raises(movielens.MovieLensError) as e:
-        movielens.locate_movielens(folder, cache_dir=str(tmp_path))
-    assert str(e.value) == (
-        f'{folder}: missing file {missing} (the folder must hold u.data, u.item, u.user, u.genre). Fix: pass a '
-        'local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre); unzip ml-100k.zip '
-        'there if needed.')
+  files = {k: v for k, v in FAKE_FILES.items() if k != missing}
+  folder = _fake_dir(tmp_path, files)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(folder, cache_dir=str(tmp_path))
+  assert str(e.value) == (
+      f'{folder}: missing file {missing} (the folder must hold u.data, u.item, u.user, u.genre). Fix: pass a '
+      'local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre); unzip ml-100k.zip '
+      'there if needed.')
 
 
 def test_unknown_item_in_u_data_names_file_and_line(tmp_path: pathlib.Path) -> None:
-    files = dict(FAKE_FILES, **{'u.data': b'1\t1\t3\t1\n1\t9\t3\t2\n'})
-    with pytest.raises(movielens.MovieLensError, match=r"u.data, line 2: item '9' is not in u.item"):
-        movielens.read_movielens(_fake_dir(tmp_path, files))
+  files = dict(FAKE_FILES, **{'u.data': b'1\t1\t3\t1\n1\t9\t3\t2\n'})
+  with pytest.raises(movielens.MovieLensError, match=r"u.data, line 2: item '9' is not in u.item"):
+    movielens.read_movielens(_fake_dir(tmp_path, files))
 
 
 @pytest.mark.parametrize('u_data, line, problem', [
@@ -83,95 +83,95 @@ def test_unknown_item_in_u_data_names_file_and_line(tmp_path: pathlib.Path) -> N
 ])
 def test_bad_u_data_row_names_u_data_and_its_line(tmp_path: pathlib.Path, u_data: bytes, line: int,
                                                   problem: str) -> None:
-    folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': u_data}))
-    with pytest.raises(movielens.MovieLensError) as e:
-        movielens.write_movielens_interactions(folder, os.path.join(str(tmp_path), 'out', 'ml.csv'))
-    message = str(e.value)
-    assert message.startswith(f'{os.path.join(folder, "u.data")}, line {line}: {problem}')
-    assert 'Fix: restore the file from ml-100k.zip' in message
-    assert not os.path.exists(os.path.join(str(tmp_path), 'out'))  # refused before the CSV is written
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': u_data}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.write_movielens_interactions(folder, os.path.join(str(tmp_path), 'out', 'ml.csv'))
+  message = str(e.value)
+  assert message.startswith(f'{os.path.join(folder, "u.data")}, line {line}: {problem}')
+  assert 'Fix: restore the file from ml-100k.zip' in message
+  assert not os.path.exists(os.path.join(str(tmp_path), 'out'))  # refused before the CSV is written
 
 
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
-    folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
-    got = movielens.read_movielens(folder, rating_scale=(0, 10))
-    assert got.column('rating').tolist() == [9.0, 0.0]
-    with pytest.raises(ValueError, match='min < max'):
-        movielens.read_movielens(folder, rating_scale=(5, 1))
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
+  got = movielens.read_movielens(folder, rating_scale=(0, 10))
+  assert got.column('rating').tolist() == [9.0, 0.0]
+  with pytest.raises(ValueError, match='min < max'):
+    movielens.read_movielens(folder, rating_scale=(5, 1))
 
 
 ServedZip = Tuple[str, http.server.ThreadingHTTPServer]  # (URL, server)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:  # keep test output clean
-        pass
+  def log_message(self, *args: Any) -> None:  # keep test output clean
+    pass
 
 
 @pytest.fixture
 def zip_server(tmp_path: pathlib.Path) -> Iterator[ServedZip]:
-    """Serves ml-100k.zip (built from FAKE_FILES) on 127.0.0.1; yields its URL."""
-    site = tmp_path / 'site'
-    site.mkdir()
-    with zipfile.ZipFile(site / 'ml-100k.zip', 'w') as archive:
-        for name, data in FAKE_FILES.items():
-            archive.writestr(f'ml-100k/{name}', data)
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f'http://127.0.0.1:{server.server_address[1]}/ml-100k.zip', server
-    server.shutdown()
-    server.server_close()
+  """Serves ml-100k.zip (built from FAKE_FILES) on 127.0.0.1; yields its URL."""
+  site = tmp_path / 'site'
+  site.mkdir()
+  with zipfile.ZipFile(site / 'ml-100k.zip', 'w') as archive:
+    for name, data in FAKE_FILES.items():
+      archive.writestr(f'ml-100k/{name}', data)
+  server = http.server.ThreadingHTTPServer(
+      ('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(site)))
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield f'http://127.0.0.1:{server.server_address[1]}/ml-100k.zip', server
+  server.shutdown()
+  server.server_close()
 
 
 def test_download_checksum_mismatch_names_the_file(tmp_path: pathlib.Path, zip_server: ServedZip) -> None:
-    url, _ = zip_server
-    with pytest.raises(movielens.MovieLensError) as e:
-        movielens.locate_movielens(None, cache_dir=str(tmp_path / 'cache'), url=url)
-    assert 'checksum mismatch for u.data' in str(e.value)
-    assert '--data-dir PATH' in str(e.value)
+  url, _ = zip_server
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(tmp_path / 'cache'), url=url)
+  assert 'checksum mismatch for u.data' in str(e.value)
+  assert '--data-dir PATH' in str(e.value)
 
 
 def test_download_verifies_extracts_and_reuses_the_cache(tmp_path: pathlib.Path,
                                                           zip_server: ServedZip) -> None:
-    url, server = zip_server
-    sha256 = {name: hashlib.sha256(FAKE_FILES[name]).hexdigest() for name in ('u.data', 'u.item', 'u.user')}
-    cache = str(tmp_path / 'cache')
-    folder = movielens.locate_movielens(None, cache_dir=cache, url=url, expected_sha256=sha256)
-    assert folder == os.path.join(cache, 'ml-100k')
-    with open(os.path.join(folder, 'u.item'), 'rb') as f:
-        assert f.read() == FAKE_FILES['u.item']
-    server.shutdown()  # a verified cache needs no network
-    assert movielens.locate_movielens(None, cache_dir=cache, url=url, expected_sha256=sha256) == folder
+  url, server = zip_server
+  sha256 = {name: hashlib.sha256(FAKE_FILES[name]).hexdigest() for name in ('u.data', 'u.item', 'u.user')}
+  cache = str(tmp_path / 'cache')
+  folder = movielens.locate_movielens(None, cache_dir=cache, url=url, expected_sha256=sha256)
+  assert folder == os.path.join(cache, 'ml-100k')
+  with open(os.path.join(folder, 'u.item'), 'rb') as f:
+    assert f.read() == FAKE_FILES['u.item']
+  server.shutdown()  # a verified cache needs no network
+  assert movielens.locate_movielens(None, cache_dir=cache, url=url, expected_sha256=sha256) == folder
 
 
 def test_no_network_fails_fast_with_the_fix(tmp_path: pathlib.Path) -> None:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    url = f'http://127.0.0.1:{port}/ml-100k.zip'  # nothing listens there any more
-    start = time.monotonic()
-    with pytest.raises(movielens.MovieLensError) as e:
-        movielens.locate_movielens(None, cache_dir=str(tmp_path), url=url)
-    assert time.monotonic() - start < 15
-    message = str(e.value)
-    assert f'Could not download MovieLens 100K from {url}' in message
-    assert 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre)' in message
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+  url = f'http://127.0.0.1:{port}/ml-100k.zip'  # nothing listens there any more
+  start = time.monotonic()
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(tmp_path), url=url)
+  assert time.monotonic() - start < 15
+  message = str(e.value)
+  assert f'Could not download MovieLens 100K from {url}' in message
+  assert 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre)' in message
 
 
 @pytest.mark.real_data
 def test_real_movielens_100k(tmp_path: pathlib.Path) -> None:
-    data_dir = os.environ.get('WOONKLY_ML100K_DIR')
-    if not data_dir:
-        pytest.skip('WOONKLY_ML100K_DIR is unset; point it at a MovieLens 100K folder to run this test')
-    movielens.verify_checksums(data_dir)
-    out = os.path.join(str(tmp_path), 'movielens.csv')
-    assert movielens.write_movielens_interactions(movielens.locate_movielens(data_dir, str(tmp_path)),
-                                                  out) == 100000
-    got = il.read_interactions(out)
-    assert got.num_rows == 100000
-    assert len(set(got.column('user_id'))) == 943
-    assert len(set(got.column('item_id'))) == 1682
-    first = got.row(0)
-    assert (first['user_id'], first['item_id'], first['rating']) == ('196', '242', 3.0)
+  data_dir = os.environ.get('WOONKLY_ML100K_DIR')
+  if not data_dir:
+    pytest.skip('WOONKLY_ML100K_DIR is unset; point it at a MovieLens 100K folder to run this test')
+  movielens.verify_checksums(data_dir)
+  out = os.path.join(str(tmp_path), 'movielens.csv')
+  assert movielens.write_movielens_interactions(movielens.locate_movielens(data_dir, str(tmp_path)),
+                                                out) == 100000
+  got = il.read_interactions(out)
+  assert got.num_rows == 100000
+  assert len(set(got.column('user_id'))) == 943
+  assert len(set(got.column('item_id'))) == 1682
+  first = got.row(0)
+  assert (first['user_id'], first['item_id'], first['rating']) == ('196', '242', 3.0)

@@ -29,235 +29,235 @@ TEMPORAL = splits.SplitSpec('temporal', eval_fraction=0.4)
 
 
 def _as_dict(example: tf.train.Example) -> dict:
-    """feature name -> list of values (bytes, int or float rounded to 6 places)."""
-    out = {}
-    for name, feature in example.features.feature.items():
-        kind = feature.WhichOneof('kind')
-        values = list(getattr(feature, kind).value)
-        out[name] = [round(v, 6) for v in values] if kind == 'float_list' else values
-    return out
+  """feature name -> list of values (bytes, int or float rounded to 6 places)."""
+  out = {}
+  for name, feature in example.features.feature.items():
+    kind = feature.WhichOneof('kind')
+    values = list(getattr(feature, kind).value)
+    out[name] = [round(v, 6) for v in values] if kind == 'float_list' else values
+  return out
 
 
 def _write_csv(tmp_path: pathlib.Path, content: str = CSV) -> str:
-    path = os.path.join(str(tmp_path), 'interactions.csv')
-    with open(path, 'w', encoding='utf-8', newline='') as f:
-        f.write(content)
-    return path
+  path = os.path.join(str(tmp_path), 'interactions.csv')
+  with open(path, 'w', encoding='utf-8', newline='') as f:
+    f.write(content)
+  return path
 
 
 def test_serialize_example_omits_missing_and_absent_columns() -> None:
-    data = examples.serialize_example(
-        {'user_id': 'u1', 'item_id': 'i9', 'user_age': np.int64(30), 'item_genres': 'A|B',
-         'item_score': None},
-        {'user_age': ColumnType.INT, 'item_genres': ColumnType.STRING, 'item_score': ColumnType.FLOAT})
-    assert _as_dict(tf.train.Example.FromString(data)) == {
-        'user_id': [b'u1'], 'item_id': [b'i9'], 'user_age': [30], 'item_genres': [b'A|B']}
+  data = examples.serialize_example(
+      {'user_id': 'u1', 'item_id': 'i9', 'user_age': np.int64(30), 'item_genres': 'A|B',
+       'item_score': None},
+      {'user_age': ColumnType.INT, 'item_genres': ColumnType.STRING, 'item_score': ColumnType.FLOAT})
+  assert _as_dict(tf.train.Example.FromString(data)) == {
+      'user_id': [b'u1'], 'item_id': [b'i9'], 'user_age': [30], 'item_genres': [b'A|B']}
 
 
 def test_serialize_example_rejects_unknown_columns_and_misfit_values() -> None:
-    with pytest.raises(ValueError, match="'user_agee'"):
-        examples.serialize_example({'user_id': 'u1', 'user_agee': 3}, {'user_age': ColumnType.INT})
-    with pytest.raises(ValueError, match="Column 'user_age': value 'old' is not INT"):
-        examples.serialize_example({'user_age': 'old'}, {'user_age': ColumnType.INT})
+  with pytest.raises(ValueError, match="'user_agee'"):
+    examples.serialize_example({'user_id': 'u1', 'user_agee': 3}, {'user_age': ColumnType.INT})
+  with pytest.raises(ValueError, match="Column 'user_age': value 'old' is not INT"):
+    examples.serialize_example({'user_age': 'old'}, {'user_age': ColumnType.INT})
 
 
 def test_bulk_serialization_equals_serialize_example(tmp_path: pathlib.Path) -> None:
-    got = il.read_interactions(_write_csv(tmp_path))
-    bulk = list(examples.serialize_interactions(got, [3, 0]))
-    assert bulk == [examples.serialize_example(got.row(3), got.column_types),
-                    examples.serialize_example(got.row(0), got.column_types)]
-    # Negative ints (10-byte varints), non-integral floats, non-ASCII and long (>127 bytes) strings.
-    edge = il.Interactions(
-        columns={'user_id': ['é' * 100, 'u'], 'item_id': ['i', 'j'], 'rating': np.array([0.1, 2.5]),
-                 'timestamp': np.array([0, 2**40]), 'user_delta': [-5, None], 'item_score': [-1e-3, 3.0]},
-        column_types={**il.REQUIRED_COLUMN_TYPES, 'user_delta': ColumnType.INT,
-                      'item_score': ColumnType.FLOAT})
-    assert list(examples.serialize_interactions(edge, [0, 1])) == [
-        examples.serialize_example(edge.row(0), edge.column_types),
-        examples.serialize_example(edge.row(1), edge.column_types)]
+  got = il.read_interactions(_write_csv(tmp_path))
+  bulk = list(examples.serialize_interactions(got, [3, 0]))
+  assert bulk == [examples.serialize_example(got.row(3), got.column_types),
+                  examples.serialize_example(got.row(0), got.column_types)]
+  # Negative ints (10-byte varints), non-integral floats, non-ASCII and long (>127 bytes) strings.
+  edge = il.Interactions(
+      columns={'user_id': ['é' * 100, 'u'], 'item_id': ['i', 'j'], 'rating': np.array([0.1, 2.5]),
+               'timestamp': np.array([0, 2**40]), 'user_delta': [-5, None], 'item_score': [-1e-3, 3.0]},
+      column_types={**il.REQUIRED_COLUMN_TYPES, 'user_delta': ColumnType.INT,
+                    'item_score': ColumnType.FLOAT})
+  assert list(examples.serialize_interactions(edge, [0, 1])) == [
+      examples.serialize_example(edge.row(0), edge.column_types),
+      examples.serialize_example(edge.row(1), edge.column_types)]
 
 
 def test_prepare_writes_split_examples_with_typed_features(tmp_path: pathlib.Path) -> None:
-    prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
-    assert prepared.counts == {'train': 3, 'eval': 2}
-    assert prepared.examples_dir == str(tmp_path / 'out' / 'examples')
-    train = [_as_dict(e) for e in examples.read_examples(
-        os.path.join(prepared.examples_dir, 'train', 'interactions.tfrecord.gz'))]
-    assert train == [
-        {'user_id': [b'u2'], 'item_id': [b'i2'], 'rating': [3.0], 'timestamp': [10], 'user_gender': [b'M'],
-         'item_title': [b'Beta']},
-        {'user_id': [b'u1'], 'item_id': [b'i2'], 'rating': [5.0], 'timestamp': [30], 'user_gender': [b'F'],
-         'item_title': [b'Beta'], 'item_release_year': [2001]},
-        {'user_id': [b'u2'], 'item_id': [b'i3'], 'rating': [1.0], 'timestamp': [20], 'user_gender': [b'M'],
-         'item_title': [b'Gamma'], 'item_release_year': [1980], 'recent_rating': [3.0]},
-    ]
-    eval_ = [_as_dict(e) for e in examples.read_examples(
-        os.path.join(prepared.examples_dir, 'eval', 'interactions.tfrecord.gz'))]
-    assert [e['user_id'] for e in eval_] == [[b'u1'], [b'u3']]
-    assert 'user_gender' not in eval_[1]
-    # recent_rating comes from training ratings strictly earlier only: u2's 3 stars (t=10) for u2 at t=20, u1's
-    # 5 stars (t=30, train) for u1's eval row at t=50; u1's own train row at t=30 and u3 have none before.
-    assert eval_[0]['recent_rating'] == [5.0]
-    assert 'recent_rating' not in eval_[1]
-    assert prepared.column_types['recent_rating'] == ColumnType.FLOAT
-    assert prepared.column_types['item_release_year'] == ColumnType.INT
+  prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
+  assert prepared.counts == {'train': 3, 'eval': 2}
+  assert prepared.examples_dir == str(tmp_path / 'out' / 'examples')
+  train = [_as_dict(e) for e in examples.read_examples(
+      os.path.join(prepared.examples_dir, 'train', 'interactions.tfrecord.gz'))]
+  assert train == [
+      {'user_id': [b'u2'], 'item_id': [b'i2'], 'rating': [3.0], 'timestamp': [10], 'user_gender': [b'M'],
+       'item_title': [b'Beta']},
+      {'user_id': [b'u1'], 'item_id': [b'i2'], 'rating': [5.0], 'timestamp': [30], 'user_gender': [b'F'],
+       'item_title': [b'Beta'], 'item_release_year': [2001]},
+      {'user_id': [b'u2'], 'item_id': [b'i3'], 'rating': [1.0], 'timestamp': [20], 'user_gender': [b'M'],
+       'item_title': [b'Gamma'], 'item_release_year': [1980], 'recent_rating': [3.0]},
+  ]
+  eval_ = [_as_dict(e) for e in examples.read_examples(
+      os.path.join(prepared.examples_dir, 'eval', 'interactions.tfrecord.gz'))]
+  assert [e['user_id'] for e in eval_] == [[b'u1'], [b'u3']]
+  assert 'user_gender' not in eval_[1]
+  # recent_rating comes from training ratings strictly earlier only: u2's 3 stars (t=10) for u2 at t=20, u1's
+  # 5 stars (t=30, train) for u1's eval row at t=50; u1's own train row at t=30 and u3 have none before.
+  assert eval_[0]['recent_rating'] == [5.0]
+  assert 'recent_rating' not in eval_[1]
+  assert prepared.column_types['recent_rating'] == ColumnType.FLOAT
+  assert prepared.column_types['item_release_year'] == ColumnType.INT
 
 
 def test_catalog_has_first_seen_items_and_first_non_missing_values(tmp_path: pathlib.Path) -> None:
-    prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
-    with open(prepared.catalog_path, encoding='utf-8', newline='') as f:
-        assert f.read() == ('item_id,item_title,item_release_year\n'
-                            'i1,"Heat, The",1995\n'
-                            'i2,Beta,2001\n'
-                            'i3,Gamma,1980\n')
+  prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
+  with open(prepared.catalog_path, encoding='utf-8', newline='') as f:
+    assert f.read() == ('item_id,item_title,item_release_year\n'
+                        'i1,"Heat, The",1995\n'
+                        'i2,Beta,2001\n'
+                        'i3,Gamma,1980\n')
 
 
 def test_prepare_is_idempotent_and_rewrites_only_changed_files(tmp_path: pathlib.Path) -> None:
-    csv_path = _write_csv(tmp_path)
-    out = str(tmp_path / 'out')
-    first = prepare.prepare_examples(csv_path, TEMPORAL, out)
-    train = os.path.join(first.examples_dir, 'train', 'interactions.tfrecord.gz')
-    eval_ = os.path.join(first.examples_dir, 'eval', 'interactions.tfrecord.gz')
-    assert first.changed_files == (train, eval_, first.catalog_path)
-    for path in first.changed_files:
-        os.utime(path, (1000, 1000))
+  csv_path = _write_csv(tmp_path)
+  out = str(tmp_path / 'out')
+  first = prepare.prepare_examples(csv_path, TEMPORAL, out)
+  train = os.path.join(first.examples_dir, 'train', 'interactions.tfrecord.gz')
+  eval_ = os.path.join(first.examples_dir, 'eval', 'interactions.tfrecord.gz')
+  assert first.changed_files == (train, eval_, first.catalog_path)
+  for path in first.changed_files:
+    os.utime(path, (1000, 1000))
 
-    again = prepare.prepare_examples(csv_path, TEMPORAL, out)
-    assert again.changed_files == ()
-    assert [os.stat(p).st_mtime for p in first.changed_files] == [1000, 1000, 1000]
-    assert not os.path.exists(os.path.join(out, '.staging'))
+  again = prepare.prepare_examples(csv_path, TEMPORAL, out)
+  assert again.changed_files == ()
+  assert [os.stat(p).st_mtime for p in first.changed_files] == [1000, 1000, 1000]
+  assert not os.path.exists(os.path.join(out, '.staging'))
 
-    # Row 3 (line 5) is in eval only: only the eval file changes.
-    _write_csv(tmp_path, CSV.replace('u3,i1,2,30', 'u3,i1,3,30'))
-    changed = prepare.prepare_examples(csv_path, TEMPORAL, out)
-    assert changed.changed_files == (eval_,)
-    assert os.stat(train).st_mtime == 1000
+  # Row 3 (line 5) is in eval only: only the eval file changes.
+  _write_csv(tmp_path, CSV.replace('u3,i1,2,30', 'u3,i1,3,30'))
+  changed = prepare.prepare_examples(csv_path, TEMPORAL, out)
+  assert changed.changed_files == (eval_,)
+  assert os.stat(train).st_mtime == 1000
 
 
 def test_prepare_reports_format_errors_before_writing(tmp_path: pathlib.Path) -> None:
-    csv_path = _write_csv(tmp_path, CSV.replace('u2,i3,1,20', 'u2,i3,9,20'))
-    with pytest.raises(il.InteractionsFormatError, match='line 6'):
-        prepare.prepare_examples(csv_path, TEMPORAL, str(tmp_path / 'out'))
-    assert not os.path.exists(tmp_path / 'out')
+  csv_path = _write_csv(tmp_path, CSV.replace('u2,i3,1,20', 'u2,i3,9,20'))
+  with pytest.raises(il.InteractionsFormatError, match='line 6'):
+    prepare.prepare_examples(csv_path, TEMPORAL, str(tmp_path / 'out'))
+  assert not os.path.exists(tmp_path / 'out')
 
 
 def test_a_failed_prepare_leaves_the_previous_files_together(tmp_path: pathlib.Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    csv_path = _write_csv(tmp_path)
-    out = str(tmp_path / 'out')
-    first = prepare.prepare_examples(csv_path, TEMPORAL, out)
-    before = {path: open(path, 'rb').read() for path in (
-        os.path.join(first.examples_dir, split, 'interactions.tfrecord.gz') for split in ('train', 'eval'))}
+  csv_path = _write_csv(tmp_path)
+  out = str(tmp_path / 'out')
+  first = prepare.prepare_examples(csv_path, TEMPORAL, out)
+  before = {path: open(path, 'rb').read() for path in (
+      os.path.join(first.examples_dir, split, 'interactions.tfrecord.gz') for split in ('train', 'eval'))}
 
-    # New data changes both splits; the catalog, written last, fails.
-    _write_csv(tmp_path, CSV.replace(',4,50,', ',5,50,').replace(',3,10,', ',2,10,'))
+  # New data changes both splits; the catalog, written last, fails.
+  _write_csv(tmp_path, CSV.replace(',4,50,', ',5,50,').replace(',3,10,', ',2,10,'))
 
-    def fail(*_):
-        raise OSError('disk full')
+  def fail(*_):
+    raise OSError('disk full')
 
-    monkeypatch.setattr(prepare, '_write_catalog', fail)
-    with pytest.raises(OSError, match='disk full'):
-        prepare.prepare_examples(csv_path, TEMPORAL, out)
-    assert {path: open(path, 'rb').read() for path in before} == before
-    assert not os.path.exists(os.path.join(out, '.staging'))
+  monkeypatch.setattr(prepare, '_write_catalog', fail)
+  with pytest.raises(OSError, match='disk full'):
+    prepare.prepare_examples(csv_path, TEMPORAL, out)
+  assert {path: open(path, 'rb').read() for path in before} == before
+  assert not os.path.exists(os.path.join(out, '.staging'))
 
 
 def test_prepare_cli(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
-    csv_path = _write_csv(tmp_path)
-    out = str(tmp_path / 'out')
-    assert prepare.main(['--output-dir', out, '--interactions', csv_path, '--split', 'temporal',
-                         '--eval-fraction', '0.4']) == 0
-    assert "{'train': 3, 'eval': 2}" in capsys.readouterr().out
-    assert prepare.main(['--output-dir', out, '--interactions', csv_path, '--rating-scale', '2', '5']) == 2
-    assert '--rating-scale MIN MAX' in capsys.readouterr().err
+  csv_path = _write_csv(tmp_path)
+  out = str(tmp_path / 'out')
+  assert prepare.main(['--output-dir', out, '--interactions', csv_path, '--split', 'temporal',
+                       '--eval-fraction', '0.4']) == 0
+  assert "{'train': 3, 'eval': 2}" in capsys.readouterr().out
+  assert prepare.main(['--output-dir', out, '--interactions', csv_path, '--rating-scale', '2', '5']) == 2
+  assert '--rating-scale MIN MAX' in capsys.readouterr().err
 
 
 def test_fixture_shape_determinism_and_contract() -> None:
-    data = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=1)
-    assert data.column_names == features.MOVIELENS_COLUMNS
-    assert data.num_rows == 24
-    pairs = list(zip(data.column('user_id'), data.column('item_id')))
-    assert len(set(pairs)) == 24  # each user rates distinct items
-    assert sorted(set(data.column('user_id'))) == ['1', '2', '3', '4', '5', '6']
-    assert np.all(np.diff(data.column('timestamp')) > 0)
-    ratings = data.column('rating')
-    assert set(ratings.tolist()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
-    assert all(15 <= a <= 70 for a in data.column('user_age'))
-    assert set(data.column('user_gender')) <= {'M', 'F'}
-    for item_id, title in zip(data.column('item_id'), data.column('item_title')):
-        assert title == f'Item {item_id}'
-    same = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=1)
-    other = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=2)
-    assert pairs == list(zip(same.column('user_id'), same.column('item_id')))
-    np.testing.assert_array_equal(same.column('rating'), ratings)
-    assert pairs != list(zip(other.column('user_id'), other.column('item_id')))
-    with pytest.raises(ValueError, match='interactions_per_user=6 exceeds num_items=5'):
-        fixtures.generate_interactions(num_users=2, num_items=5, interactions_per_user=6)
+  data = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=1)
+  assert data.column_names == features.MOVIELENS_COLUMNS
+  assert data.num_rows == 24
+  pairs = list(zip(data.column('user_id'), data.column('item_id')))
+  assert len(set(pairs)) == 24  # each user rates distinct items
+  assert sorted(set(data.column('user_id'))) == ['1', '2', '3', '4', '5', '6']
+  assert np.all(np.diff(data.column('timestamp')) > 0)
+  ratings = data.column('rating')
+  assert set(ratings.tolist()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+  assert all(15 <= a <= 70 for a in data.column('user_age'))
+  assert set(data.column('user_gender')) <= {'M', 'F'}
+  for item_id, title in zip(data.column('item_id'), data.column('item_title')):
+    assert title == f'Item {item_id}'
+  same = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=1)
+  other = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=2)
+  assert pairs == list(zip(same.column('user_id'), same.column('item_id')))
+  np.testing.assert_array_equal(same.column('rating'), ratings)
+  assert pairs != list(zip(other.column('user_id'), other.column('item_id')))
+  with pytest.raises(ValueError, match='interactions_per_user=6 exceeds num_items=5'):
+    fixtures.generate_interactions(num_users=2, num_items=5, interactions_per_user=6)
 
 
 def test_segment_rating_noise_changes_only_that_segment() -> None:
-    plain = fixtures.generate_interactions(seed=3)
-    noisy = fixtures.generate_interactions(seed=3, segment_rating_noise={'F': 2.0})
-    female = np.array([g == 'F' for g in plain.column('user_gender')])
-    assert female.any() and (~female).any()
-    np.testing.assert_array_equal(noisy.column('rating')[~female], plain.column('rating')[~female])
-    differs = noisy.column('rating')[female] != plain.column('rating')[female]
-    assert differs.mean() > 0.4  # 2-star extra noise moves most rounded ratings
+  plain = fixtures.generate_interactions(seed=3)
+  noisy = fixtures.generate_interactions(seed=3, segment_rating_noise={'F': 2.0})
+  female = np.array([g == 'F' for g in plain.column('user_gender')])
+  assert female.any() and (~female).any()
+  np.testing.assert_array_equal(noisy.column('rating')[~female], plain.column('rating')[~female])
+  differs = noisy.column('rating')[female] != plain.column('rating')[female]
+  assert differs.mean() > 0.4  # 2-star extra noise moves most rounded ratings
 
 
 def _als_heldout_mse(users, items, ratings, train, test, rank: int = 3, steps: int = 15) -> float:
-    """Held-out MSE of a small regularized ALS matrix factorization on centred ratings."""
-    num_users, num_items = users.max() + 1, items.max() + 1
-    mean = ratings[train].mean()
-    rng = np.random.default_rng(0)
-    p, q = rng.normal(scale=0.1, size=(num_users, rank)), rng.normal(scale=0.1, size=(num_items, rank))
-    for _ in range(steps):
-        for fixed, solved, rows, cols in ((q, p, users, items), (p, q, items, users)):
-            for r in range(len(solved)):
-                mask = train & (rows == r)
-                x = fixed[cols[mask]]
-                solved[r] = np.linalg.solve(x.T @ x + 0.5 * np.eye(rank), x.T @ (ratings[mask] - mean))
-    predicted = mean + np.sum(p[users[test]] * q[items[test]], axis=1)
-    return float(np.mean((ratings[test] - predicted) ** 2))
+  """Held-out MSE of a small regularized ALS matrix factorization on centred ratings."""
+  num_users, num_items = users.max() + 1, items.max() + 1
+  mean = ratings[train].mean()
+  rng = np.random.default_rng(0)
+  p, q = rng.normal(scale=0.1, size=(num_users, rank)), rng.normal(scale=0.1, size=(num_items, rank))
+  for _ in range(steps):
+    for fixed, solved, rows, cols in ((q, p, users, items), (p, q, items, users)):
+      for r in range(len(solved)):
+        mask = train & (rows == r)
+        x = fixed[cols[mask]]
+        solved[r] = np.linalg.solve(x.T @ x + 0.5 * np.eye(rank), x.T @ (ratings[mask] - mean))
+  predicted = mean + np.sum(p[users[test]] * q[items[test]], axis=1)
+  return float(np.mean((ratings[test] - predicted) ** 2))
 
 
 def test_fixture_has_learnable_user_item_structure() -> None:
-    # The planted low-rank structure lets a rank-3 factorization predict held-out ratings far better than
-    # the per-item mean (which only sees item bias); with random ratings the two would be about equal.
-    data = fixtures.generate_interactions(num_users=100, num_items=40, interactions_per_user=20, seed=0)
-    users = np.array(data.column('user_id'), dtype=int) - 1
-    items = np.array(data.column('item_id'), dtype=int) - 1
-    ratings = data.column('rating')
-    test = np.zeros(len(ratings), dtype=bool)
-    test[splits.split_interactions(len(ratings), splits.SplitSpec('seed')).eval] = True
-    train = ~test
-    item_means = np.array([ratings[train & (items == i)].mean() for i in range(40)])
-    item_mean_mse = float(np.mean((ratings[test] - item_means[items[test]]) ** 2))
-    assert _als_heldout_mse(users, items, ratings, train, test) < 0.6 * item_mean_mse
+  # The planted low-rank structure lets a rank-3 factorization predict held-out ratings far better than
+  # the per-item mean (which only sees item bias); with random ratings the two would be about equal.
+  data = fixtures.generate_interactions(num_users=100, num_items=40, interactions_per_user=20, seed=0)
+  users = np.array(data.column('user_id'), dtype=int) - 1
+  items = np.array(data.column('item_id'), dtype=int) - 1
+  ratings = data.column('rating')
+  test = np.zeros(len(ratings), dtype=bool)
+  test[splits.split_interactions(len(ratings), splits.SplitSpec('seed')).eval] = True
+  train = ~test
+  item_means = np.array([ratings[train & (items == i)].mean() for i in range(40)])
+  item_mean_mse = float(np.mean((ratings[test] - item_means[items[test]]) ** 2))
+  assert _als_heldout_mse(users, items, ratings, train, test) < 0.6 * item_mean_mse
 
 
 def test_fixture_cli_writes_a_csv_that_reads_back_with_the_same_types(tmp_path: pathlib.Path) -> None:
-    path = str(tmp_path / 'fx.csv')
-    assert fixtures.main(['--output', path, '--users', '12', '--items', '6', '--per-user', '3',
-                          '--segment-noise', 'F=1.5']) == 0
-    read_back = il.read_interactions(path)
-    assert read_back.num_rows == 36
-    assert read_back.column_types == {**il.REQUIRED_COLUMN_TYPES, **movielens.MOVIELENS_COLUMN_TYPES}
-    expected = fixtures.generate_interactions(num_users=12, num_items=6, interactions_per_user=3,
-                                              segment_rating_noise={'F': 1.5})
-    assert read_back.row(5) == expected.row(5)
-    assert fixtures.main(['--output', path, '--segment-noise', 'F']) == 2
+  path = str(tmp_path / 'fx.csv')
+  assert fixtures.main(['--output', path, '--users', '12', '--items', '6', '--per-user', '3',
+                        '--segment-noise', 'F=1.5']) == 0
+  read_back = il.read_interactions(path)
+  assert read_back.num_rows == 36
+  assert read_back.column_types == {**il.REQUIRED_COLUMN_TYPES, **movielens.MOVIELENS_COLUMN_TYPES}
+  expected = fixtures.generate_interactions(num_users=12, num_items=6, interactions_per_user=3,
+                                            segment_rating_noise={'F': 1.5})
+  assert read_back.row(5) == expected.row(5)
+  assert fixtures.main(['--output', path, '--segment-noise', 'F']) == 2
 
 
 def test_write_movielens_csv_checks_u_data_against_the_rating_scale(tmp_path: pathlib.Path) -> None:
-    folder = tmp_path / 'ml-100k'
-    folder.mkdir()
-    (folder / 'u.genre').write_bytes(b'unknown|0\nAction|1\n')
-    (folder / 'u.item').write_bytes(b'1|Invented Film (1990)|01-Jan-1990||http://example.invalid/a|0|1\n')
-    (folder / 'u.user').write_bytes(b'1|24|M|technician|12345\n')
-    (folder / 'u.data').write_bytes(b'1\t1\t8\t100\n')
-    with pytest.raises(movielens.MovieLensError, match=r"u.data, line 1: rating '8' is outside the rating "
-                       r"scale \[1, 5\]"):
-        prepare.write_movielens_csv(str(folder), str(tmp_path / 'default'))
-    path = prepare.write_movielens_csv(str(folder), str(tmp_path / 'wide'), rating_scale=(0, 10))
-    assert il.read_interactions(path, rating_scale=(0, 10)).column('rating').tolist() == [8.0]
+  folder = tmp_path / 'ml-100k'
+  folder.mkdir()
+  (folder / 'u.genre').write_bytes(b'unknown|0\nAction|1\n')
+  (folder / 'u.item').write_bytes(b'1|Invented Film (1990)|01-Jan-1990||http://example.invalid/a|0|1\n')
+  (folder / 'u.user').write_bytes(b'1|24|M|technician|12345\n')
+  (folder / 'u.data').write_bytes(b'1\t1\t8\t100\n')
+  with pytest.raises(movielens.MovieLensError, match=r"u.data, line 1: rating '8' is outside the rating "
+                     r"scale \[1, 5\]"):
+    prepare.write_movielens_csv(str(folder), str(tmp_path / 'default'))
+  path = prepare.write_movielens_csv(str(folder), str(tmp_path / 'wide'), rating_scale=(0, 10))
+  assert il.read_interactions(path, rating_scale=(0, 10)).column('rating').tolist() == [8.0]

@@ -9,28 +9,28 @@ from ingestion import splits
 
 
 def test_seed_split_is_the_canonical_split() -> None:
-    perm = np.random.default_rng(42).permutation(10)
-    got = splits.split_interactions(10, splits.SplitSpec('seed'))
-    np.testing.assert_array_equal(got.train, np.sort(perm[:8]))
-    np.testing.assert_array_equal(got.eval, np.sort(perm[8:]))
+  perm = np.random.default_rng(42).permutation(10)
+  got = splits.split_interactions(10, splits.SplitSpec('seed'))
+  np.testing.assert_array_equal(got.train, np.sort(perm[:8]))
+  np.testing.assert_array_equal(got.eval, np.sort(perm[8:]))
 
 
 def test_seed_split_on_100k_rows_matches_the_bench_definition() -> None:
-    perm = np.random.default_rng(42).permutation(100000)
-    train, eval_ = splits.split_interactions(np.zeros(100000, dtype=np.int64))
-    assert len(train) == 80000 and len(eval_) == 20000
-    np.testing.assert_array_equal(train, np.sort(perm[:80000]))
-    np.testing.assert_array_equal(eval_, np.sort(perm[80000:]))
+  perm = np.random.default_rng(42).permutation(100000)
+  train, eval_ = splits.split_interactions(np.zeros(100000, dtype=np.int64))
+  assert len(train) == 80000 and len(eval_) == 20000
+  np.testing.assert_array_equal(train, np.sort(perm[:80000]))
+  np.testing.assert_array_equal(eval_, np.sort(perm[80000:]))
 
 
 def test_random_split_uses_fraction_and_seed() -> None:
-    perm = np.random.default_rng(7).permutation(10)
-    got = splits.split_interactions(10, splits.SplitSpec('random', eval_fraction=0.3, seed=7))
-    np.testing.assert_array_equal(got.train, np.sort(perm[:7]))
-    np.testing.assert_array_equal(got.eval, np.sort(perm[7:]))
-    canonical = splits.split_interactions(10, splits.SplitSpec('seed'))
-    same = splits.split_interactions(10, splits.SplitSpec('random', 0.2, 42))
-    np.testing.assert_array_equal(same.train, canonical.train)
+  perm = np.random.default_rng(7).permutation(10)
+  got = splits.split_interactions(10, splits.SplitSpec('random', eval_fraction=0.3, seed=7))
+  np.testing.assert_array_equal(got.train, np.sort(perm[:7]))
+  np.testing.assert_array_equal(got.eval, np.sort(perm[7:]))
+  canonical = splits.split_interactions(10, splits.SplitSpec('seed'))
+  same = splits.split_interactions(10, splits.SplitSpec('random', 0.2, 42))
+  np.testing.assert_array_equal(same.train, canonical.train)
 
 
 @pytest.mark.parametrize('num_rows, eval_fraction, num_eval', [
@@ -40,17 +40,17 @@ def test_random_split_uses_fraction_and_seed() -> None:
     (7, 0.2, 1),     # 1.4 -> 1
 ])
 def test_random_and_temporal_splits_round_the_eval_share_to_the_nearest_row(
-        num_rows: int, eval_fraction: float, num_eval: int) -> None:
-    for method in ('random', 'temporal'):
-        got = splits.split_interactions(np.arange(num_rows), splits.SplitSpec(method, eval_fraction, seed=1))
-        assert (len(got.train), len(got.eval)) == (num_rows - num_eval, num_eval)
+    num_rows: int, eval_fraction: float, num_eval: int) -> None:
+  for method in ('random', 'temporal'):
+    got = splits.split_interactions(np.arange(num_rows), splits.SplitSpec(method, eval_fraction, seed=1))
+    assert (len(got.train), len(got.eval)) == (num_rows - num_eval, num_eval)
 
 
 def test_temporal_split_puts_latest_rows_in_eval_ties_by_row_order() -> None:
-    # Order by (timestamp, row): rows 1(10), 4(20), 2(30), 3(30), 0(50); 3 train rows, 2 eval rows.
-    got = splits.split_interactions([50, 10, 30, 30, 20], splits.SplitSpec('temporal', eval_fraction=0.4))
-    np.testing.assert_array_equal(got.train, [1, 2, 4])
-    np.testing.assert_array_equal(got.eval, [0, 3])
+  # Order by (timestamp, row): rows 1(10), 4(20), 2(30), 3(30), 0(50); 3 train rows, 2 eval rows.
+  got = splits.split_interactions([50, 10, 30, 30, 20], splits.SplitSpec('temporal', eval_fraction=0.4))
+  np.testing.assert_array_equal(got.train, [1, 2, 4])
+  np.testing.assert_array_equal(got.eval, [0, 3])
 
 
 @pytest.mark.parametrize('kwargs, words', [
@@ -62,17 +62,17 @@ def test_temporal_split_puts_latest_rows_in_eval_ties_by_row_order() -> None:
     (dict(method='seed', eval_fraction=0.3), ["method='random'"]),
 ])
 def test_invalid_spec_names_parameter_and_choices(kwargs: Dict[str, Any], words: List[str]) -> None:
-    with pytest.raises(ValueError) as e:
-        splits.SplitSpec(**kwargs)
-    for word in words:
-        assert word in str(e.value)
+  with pytest.raises(ValueError) as e:
+    splits.SplitSpec(**kwargs)
+  for word in words:
+    assert word in str(e.value)
 
 
 def test_temporal_needs_timestamps_and_splits_must_not_be_empty() -> None:
-    with pytest.raises(ValueError, match='timestamps'):
-        splits.split_interactions(10, splits.SplitSpec('temporal'))
-    with pytest.raises(ValueError, match='train split empty'):
-        splits.split_interactions(1, splits.SplitSpec('seed'))
-    # 1 - 1e-17 rounds to 1.0, so every row would go to train.
-    with pytest.raises(ValueError, match='eval split empty'):
-        splits.split_interactions(3, splits.SplitSpec('random', eval_fraction=1e-17))
+  with pytest.raises(ValueError, match='timestamps'):
+    splits.split_interactions(10, splits.SplitSpec('temporal'))
+  with pytest.raises(ValueError, match='train split empty'):
+    splits.split_interactions(1, splits.SplitSpec('seed'))
+  # 1 - 1e-17 rounds to 1.0, so every row would go to train.
+  with pytest.raises(ValueError, match='eval split empty'):
+    splits.split_interactions(3, splits.SplitSpec('random', eval_fraction=1e-17))

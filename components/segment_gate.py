@@ -9,7 +9,8 @@ evaluation examples must have an RMSE at most `max_margin` above the overall RMS
 
 Output `blessing` (ModelBlessing), read by the ranking Pusher and by the resolver of the last blessed model:
 custom properties `blessed` (1/0), `current_model`/`current_model_id` (and `baseline_model`/`baseline_model_id`
-when there was one), `reasons` (JSON list of sentences, empty when blessed), `worst_segment` and
+when there was one), `reasons` (JSON list of sentences, empty when blessed), `warnings` (JSON list of the checks
+the rule could not make, e.g. no segment large enough to gate; they do not refuse the model), `worst_segment` and
 `worst_segment_margin`; files `BLESSED`/`NOT_BLESSED` (the reasons, one per line) and `segment_gate.json` (the
 whole segment table).
 """
@@ -41,6 +42,7 @@ CURRENT_MODEL_ID_KEY = 'current_model_id'
 BASELINE_MODEL_KEY = 'baseline_model'
 BASELINE_MODEL_ID_KEY = 'baseline_model_id'
 REASONS_KEY = 'reasons'
+WARNINGS_KEY = 'warnings'
 WORST_SEGMENT_KEY = 'worst_segment'
 WORST_SEGMENT_MARGIN_KEY = 'worst_segment_margin'
 BLESSED_FILE = 'BLESSED'
@@ -103,6 +105,21 @@ def overall_and_segments(metrics: Dict[SliceKey, Dict[str, float]]
   return overall[RMSE_METRIC], segments
 
 
+def sliced_columns(evaluation_uri: str) -> List[str]:
+  """The single columns the Evaluator was configured to slice by, from the eval config stored with its output.
+
+  Args:
+    evaluation_uri: the Evaluator's `evaluation` artifact URI.
+
+  Returns:
+    E.g. ['user_gender', 'user_occupation', 'user_age_bucket', 'item_popularity_bucket'] for
+    `pipeline.eval_configs.ranking_eval_config`; the overall slice and crosses of several columns are left out.
+  """
+  config = tfma.load_eval_result(evaluation_uri).config
+  return [spec.feature_keys[0] for spec in config.slicing_specs
+          if len(spec.feature_keys) == 1 and not spec.feature_values]
+
+
 def evaluator_refusal_reasons(evaluation_uri: str) -> List[str]:
   """Why the Evaluator did not bless the model, one sentence per failed threshold, from its validation result.
 
@@ -152,7 +169,8 @@ def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_exampl
   """Applies the Evaluator's verdict and the segmentation rule to an evaluation.
 
   Returns:
-    (blessed, reasons for refusal, the JSON report written next to the blessing).
+    (blessed, reasons for refusal, the JSON report written next to the blessing; its 'warnings' list the checks
+    the rule could not make).
   """
   by_model = read_slice_metrics(evaluation_uri)
   overall_rmse, segments = overall_and_segments(by_model[tfma.CANDIDATE_KEY])
@@ -161,7 +179,8 @@ def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_exampl
     _, baseline_segments = overall_and_segments(by_model[tfma.BASELINE_KEY])
     baseline_rmse = {s.key: s.rmse for s in baseline_segments}
   verdict = segment_rules.judge_segments(overall_rmse, segments, baseline_rmse, min_examples=min_examples,
-                                         max_margin=max_margin, max_regression=max_regression)
+                                         max_margin=max_margin, max_regression=max_regression,
+                                         expected_columns=sliced_columns(evaluation_uri))
   reasons = [] if evaluator_blessed else evaluator_refusal_reasons(evaluation_uri)
   reasons.extend(verdict.reasons)
   report = segment_rules.verdict_to_json(verdict, overall_rmse)
@@ -182,6 +201,8 @@ def gate(model: artifact.Artifact, evaluation: artifact.Artifact, evaluator_bles
       max_regression=max_regression)
   logging.info('Segment gate: blessed=%s; worst segment %s; reasons: %s', blessed, report['worst_segment'],
                reasons)
+  for warning in report['warnings']:
+    logging.warning('Segment gate: %s', warning)
 
   blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
   blessing.set_string_custom_property(configs.BLESSING_GATE_KEY, configs.RANKING_SEGMENT_GATE_ID)
@@ -193,6 +214,7 @@ def gate(model: artifact.Artifact, evaluation: artifact.Artifact, evaluator_bles
     blessing.set_int_custom_property(
         BASELINE_MODEL_ID_KEY, evaluator_blessing.get_int_custom_property(BASELINE_MODEL_ID_KEY))
   blessing.set_string_custom_property(REASONS_KEY, json.dumps(reasons))
+  blessing.set_string_custom_property(WARNINGS_KEY, json.dumps(report['warnings']))
   worst = report['worst_segment']
   if worst is not None:
     blessing.set_string_custom_property(WORST_SEGMENT_KEY, f'{worst["column"]}={worst["value"]}')

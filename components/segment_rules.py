@@ -10,6 +10,11 @@ A model passes when, for every segment with at least `min_examples` evaluation e
   segment by at most `max_regression` (stars).
 
 Smaller segments are reported but not gated: their RMSE is too noisy to refuse a model on.
+
+The rule also says when it checked less than it was asked to, as warnings (they do not refuse the model): when no
+segment is large enough to be gated (the rule then holds vacuously), when a slicing column has no segment at all
+(the examples lack it, e.g. own data without demographics), and when the last blessed model has no finite RMSE on
+a segment (that segment is then not checked for regression, as a segment without a baseline figure).
 """
 
 import dataclasses
@@ -72,26 +77,31 @@ class SegmentVerdict:
     reasons: one sentence per violation (empty when passed).
     rows: every segment, worst margin first.
     worst: the gated segment with the largest margin, None when no segment is large enough.
+    warnings: one sentence per check the rule could not make (see the module docstring; empty when it made all).
   """
   passed: bool
   reasons: Tuple[str, ...]
   rows: Tuple[SegmentRow, ...]
   worst: Optional[SegmentRow]
+  warnings: Tuple[str, ...] = ()
 
 
 def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
                    baseline_rmse: Optional[Mapping[SegmentKey, float]], *, min_examples: int,
-                   max_margin: float, max_regression: float) -> SegmentVerdict:
+                   max_margin: float, max_regression: float,
+                   expected_columns: Sequence[str] = ()) -> SegmentVerdict:
   """Applies the segmentation rule (see the module docstring).
 
   Args:
     overall_rmse: the candidate's RMSE on all evaluation examples (stars).
     segments: the candidate's metrics per segment.
     baseline_rmse: the last blessed model's RMSE per segment on the same examples; None on a first run.
-      Segments missing from it are not checked for regression.
+      Segments missing from it, or with a NaN or infinite RMSE in it, are not checked for regression.
     min_examples: segments with fewer evaluation examples are reported, not gated.
     max_margin: largest allowed `segment RMSE - overall RMSE` (stars).
     max_regression: largest allowed `segment RMSE - baseline segment RMSE` (stars).
+    expected_columns: the slicing columns the evaluation was asked to slice by; one without any segment gets a
+      warning.
 
   Returns:
     The verdict with every segment's row.
@@ -107,10 +117,16 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     raise ValueError(f'overall_rmse={overall_rmse} is not a number; the evaluation produced no RMSE.')
   rows: List[SegmentRow] = []
   reasons: List[str] = []
+  warnings: List[str] = []
   for segment in segments:
     margin = segment.rmse - overall_rmse
     gated = segment.example_count >= min_examples
     before = baseline_rmse.get(segment.key) if baseline_rmse is not None else None
+    if before is not None and not math.isfinite(before):
+      if gated:
+        warnings.append(f'{segment.name}: the last blessed model has no RMSE on it ({before}); not checked for '
+                        'regression')
+      before = None
     violations = []
     if gated and not margin <= max_margin:
       violations.append(
@@ -128,8 +144,24 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
   rows.sort(key=lambda r: (not math.isnan(r.margin), -r.margin if not math.isnan(r.margin) else 0.0,
                            r.segment.key))
   gated_rows = [r for r in rows if r.gated]
+  sliced = {segment.column for segment in segments}
+  warnings.extend(f'no {column} segment in the evaluation: the examples have no {column} values, so no '
+                  f'{column} segment is gated' for column in expected_columns if column not in sliced)
+  if not gated_rows:
+    warnings.append(_nothing_gated_warning(segments, min_examples))
   return SegmentVerdict(passed=not reasons, reasons=tuple(reasons), rows=tuple(rows),
-                        worst=gated_rows[0] if gated_rows else None)
+                        worst=gated_rows[0] if gated_rows else None, warnings=tuple(warnings))
+
+
+def _nothing_gated_warning(segments: Sequence[SegmentMetrics], min_examples: int) -> str:
+  """The warning for a rule that gated no segment: it holds vacuously."""
+  if not segments:
+    return ('the evaluation has no segments (no slicing column has values), so the segment rule checked nothing; '
+            'add user or item columns to the examples')
+  largest = max(segments, key=lambda s: (s.example_count, s.key))
+  return (f'no segment has at least {min_examples} evaluation examples (the largest, {largest.name}, has '
+          f'{largest.example_count}), so the segment rule checked nothing; lower --segment-min-examples to gate '
+          'smaller segments')
 
 
 def verdict_to_json(verdict: SegmentVerdict, overall_rmse: float) -> Dict:
@@ -139,6 +171,7 @@ def verdict_to_json(verdict: SegmentVerdict, overall_rmse: float) -> Dict:
       'reasons': list(verdict.reasons),
       'overall_rmse': overall_rmse,
       'worst_segment': _row_json(verdict.worst) if verdict.worst else None,
+      'warnings': list(verdict.warnings),
       'segments': [_row_json(r) for r in verdict.rows],
   }
 

@@ -38,16 +38,25 @@ def format_run_report(output_dir: str, total_seconds: float) -> str:
   if evaluation.get('blessing'):
     blessed = evaluation['blessing'][0].custom_properties['blessed'].int_value == 1
     lines.append(f'Ranking overall RMSE gate (Evaluator): {"passed" if blessed else "failed"}')
-  segment_blessing = summary.output_artifacts.get(configs.RANKING_SEGMENT_GATE_ID, {}).get('blessing')
-  if segment_blessing:
-    properties = segment_blessing[0].custom_properties
-    blessed = properties['blessed'].int_value == 1
-    lines.append(f'Ranking model blessed (overall and every user segment): {"yes" if blessed else "no"}')
-    if not blessed and segment_gate.REASONS_KEY in properties:
-      lines.extend(f'  refused: {reason}' for reason in json.loads(properties[segment_gate.REASONS_KEY].string_value))
+  lines.extend(_segment_gate_lines(summary))
   lines.extend(_push_lines(summary, configs.RANKING_PUSHER_ID, 'Ranking'))
   lines.extend(_retrieval_lines(summary))
   return '\n'.join(lines)
+
+
+def _segment_gate_lines(summary: run_summary.RunSummary) -> List[str]:
+  """The segment gate's blessing, why it refused, and the checks it could not make, as report lines."""
+  segment_blessing = summary.output_artifacts.get(configs.RANKING_SEGMENT_GATE_ID, {}).get('blessing')
+  if not segment_blessing:
+    return []
+  properties = segment_blessing[0].custom_properties
+  blessed = properties[segment_gate.BLESSED_KEY].int_value == 1
+  lines = [f'Ranking model blessed (overall and every user segment): {"yes" if blessed else "no"}']
+  if not blessed and segment_gate.REASONS_KEY in properties:
+    lines.extend(f'  refused: {reason}' for reason in json.loads(properties[segment_gate.REASONS_KEY].string_value))
+  if segment_gate.WARNINGS_KEY in properties:
+    lines.extend(f'  warning: {warning}' for warning in json.loads(properties[segment_gate.WARNINGS_KEY].string_value))
+  return lines
 
 
 def _push_lines(summary: run_summary.RunSummary, pusher_id: str, model: str) -> List[str]:

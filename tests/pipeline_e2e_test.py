@@ -6,6 +6,7 @@ model served before it stays in place.
 """
 
 import glob
+import json
 import os
 import shutil
 
@@ -85,6 +86,27 @@ def test_run_summary_lists_every_component(fixture_pipeline_run):
   for component_id in (configs.EXAMPLE_GEN_ID, configs.ANOMALIES_GATE_ID, configs.TRANSFORM_ID,
                        configs.RANKING_TRAINER_ID, configs.RANKING_EVALUATOR_ID, configs.RANKING_PUSHER_ID):
     assert ids.get(component_id) == 'COMPLETE', (component_id, ids)
+
+
+def test_a_segment_gate_that_gated_nothing_says_so_on_its_blessing(fixture_pipeline_run):
+  # The fixture's eval split is far below the default --segment-min-examples 500, so no segment is gated: the
+  # model is blessed (the rule holds vacuously), and the blessing and the report say that nothing was checked.
+  store = run_summary.open_store(os.path.join(fixture_pipeline_run.output_dir, configs.METADATA_FILE))
+  outputs = run_summary.latest_run(store, configs.PIPELINE_NAME).output_artifacts
+  evaluation = outputs[configs.RANKING_EVALUATOR_ID]['evaluation'][0].uri
+  assert segment_gate.sliced_columns(evaluation) == [
+      'user_gender', 'user_occupation', 'user_age_bucket', 'item_popularity_bucket']
+  blessing = outputs[configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
+  assert blessing.custom_properties[segment_gate.BLESSED_KEY].int_value == 1
+  report = segment_gate.read_report(blessing.uri)
+  assert not any(row['gated'] for row in report['segments'])
+  largest = max(report['segments'], key=lambda row: (row['example_count'], row['column'], row['value']))
+  assert 0 < largest['example_count'] < 500
+  expected = [f'no segment has at least 500 evaluation examples (the largest, {largest["column"]}='
+              f'{largest["value"]}, has {largest["example_count"]}), so the segment rule checked nothing; lower '
+              '--segment-min-examples to gate smaller segments']
+  assert report['warnings'] == expected
+  assert json.loads(blessing.custom_properties[segment_gate.WARNINGS_KEY].string_value) == expected
 
 
 @pytest.fixture(scope='module')

@@ -39,3 +39,24 @@ def test_a_blessed_retrieval_model_lists_no_reasons():
   summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
       configs.RETRIEVAL_GATE_ID: {'blessing': [_artifact(blessed=1, **{retrieval_gate.REASONS_KEY: '[]'})]}})
   assert run_report._retrieval_lines(summary) == ['Retrieval model blessed: yes']  # pylint: disable=protected-access
+
+
+def test_the_segment_gate_reports_its_refusals_and_the_checks_it_could_not_make():
+  from components import segment_gate  # pylint: disable=g-import-not-at-top
+  reasons = ['user_gender=F (600 examples) has RMSE 1.0000, +0.1000 above the overall 0.9000; the allowed margin '
+             'is 0.0800']
+  warnings = ['no user_occupation segment in the evaluation: the examples have no user_occupation values, so no '
+              'user_occupation segment is gated']
+  summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
+      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_artifact(
+          blessed=0, **{segment_gate.REASONS_KEY: json.dumps(reasons),
+                        segment_gate.WARNINGS_KEY: json.dumps(warnings)})]}})
+  assert run_report._segment_gate_lines(summary) == [  # pylint: disable=protected-access
+      'Ranking model blessed (overall and every user segment): no',
+      '  refused: ' + reasons[0],
+      '  warning: ' + warnings[0]]
+  # A blessing written before the gate recorded warnings has no such property.
+  older = run_summary.RunSummary(run_id='r0', components=[], output_artifacts={
+      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_artifact(blessed=1, **{segment_gate.REASONS_KEY: '[]'})]}})
+  assert run_report._segment_gate_lines(older) == [  # pylint: disable=protected-access
+      'Ranking model blessed (overall and every user segment): yes']

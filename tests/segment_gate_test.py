@@ -61,10 +61,61 @@ def test_model_passes_when_every_large_segment_is_within_the_margin():
   assert json.loads(json.dumps(report))['worst_segment']['value'] == 'F'
 
 
-def test_no_segment_large_enough_passes_without_a_worst_segment():
+def test_no_segment_large_enough_passes_without_a_worst_segment_and_says_it_checked_nothing():
   verdict = segment_rules.judge_segments(0.90, SEGMENTS, None, min_examples=10_000, max_margin=0.0,
                                          max_regression=0.0)
   assert verdict.passed and verdict.worst is None
+  # Before, this passed silently: the largest of the four segments is user_gender=M with 1400 examples.
+  assert verdict.warnings == (
+      'no segment has at least 10000 evaluation examples (the largest, user_gender=M, has 1400), so the segment '
+      'rule checked nothing; lower --segment-min-examples to gate smaller segments',)
+  assert segment_rules.verdict_to_json(verdict, 0.90)['warnings'] == list(verdict.warnings)
+
+
+def test_a_model_judged_on_every_segment_has_no_warnings():
+  verdict = segment_rules.judge_segments(
+      0.90, SEGMENTS, None, min_examples=500, max_margin=0.10, max_regression=0.0,
+      expected_columns=('user_gender', 'user_occupation', 'user_age_bucket'))
+  assert verdict.passed and verdict.warnings == ()
+
+
+def test_a_slicing_column_the_examples_lack_is_named_in_a_warning():
+  # Own data without occupations: the Evaluator was asked to slice by user_occupation but found no value.
+  segments = [s for s in SEGMENTS if s.column != 'user_occupation']
+  verdict = segment_rules.judge_segments(
+      0.90, segments, None, min_examples=500, max_margin=0.10, max_regression=0.0,
+      expected_columns=('user_gender', 'user_occupation', 'user_age_bucket'))
+  assert verdict.passed
+  assert verdict.warnings == ('no user_occupation segment in the evaluation: the examples have no user_occupation '
+                              'values, so no user_occupation segment is gated',)
+
+
+def test_an_evaluation_without_segments_says_the_rule_checked_nothing():
+  verdict = segment_rules.judge_segments(0.90, [], None, min_examples=500, max_margin=0.08, max_regression=0.02,
+                                         expected_columns=('user_gender',))
+  assert verdict.passed and verdict.rows == ()
+  assert verdict.warnings[-1] == ('the evaluation has no segments (no slicing column has values), so the segment '
+                                  'rule checked nothing; add user or item columns to the examples')
+  assert len(verdict.warnings) == 2 and verdict.warnings[0].startswith('no user_gender segment')
+
+
+def test_a_last_blessed_model_without_a_segment_rmse_skips_that_regression_check():
+  # Before, a NaN baseline figure on F refused every candidate ('regressed from RMSE nan'), whatever its RMSE.
+  baseline = {('user_gender', 'F'): float('nan'), ('user_gender', 'M'): 0.87,
+              ('user_occupation', 'writer'): float('inf')}
+  verdict = segment_rules.judge_segments(0.90, SEGMENTS, baseline, min_examples=500, max_margin=0.2,
+                                         max_regression=0.02)
+  assert verdict.passed, verdict.reasons
+  rows = {r.segment.name: r for r in verdict.rows}
+  assert rows['user_gender=F'].baseline_rmse is None and rows['user_gender=M'].baseline_rmse == 0.87
+  # writer (40 examples) is not gated, so its missing baseline needs no warning.
+  assert verdict.warnings == ('user_gender=F: the last blessed model has no RMSE on it (nan); not checked for '
+                              'regression',)
+  # M is still checked: 0.87 -> 0.88 is +0.01, more than a max_regression of 0.005 allows.
+  strict = segment_rules.judge_segments(0.90, SEGMENTS, baseline, min_examples=500, max_margin=0.2,
+                                        max_regression=0.005)
+  assert len(strict.reasons) == 1 and strict.reasons[0].startswith('user_gender=M (1400 examples)')
+  assert 'regressed from RMSE 0.8700 (last blessed model) to 0.8800' in strict.reasons[0]
 
 
 def test_a_segment_without_an_rmse_is_the_worst_and_the_rest_stay_in_order():
@@ -154,6 +205,7 @@ def test_pipeline_refuses_a_model_that_serves_one_segment_much_worse(tmp_path):
   report = segment_gate.read_report(gate_blessing.uri)
   sliced_columns = {row['column'] for row in report['segments']}
   assert sliced_columns == {'user_gender', 'user_occupation', 'user_age_bucket', 'item_popularity_bucket'}
+  assert report['warnings'] == []  # every column sliced, segments of 20 or more examples gated
   female = next(r for r in report['segments'] if r['column'] == 'user_gender' and r['value'] == 'F')
   assert female['margin'] > 0.08 and female['violations']
   assert os.path.exists(os.path.join(gate_blessing.uri, segment_gate.NOT_BLESSED_FILE))

@@ -474,11 +474,13 @@ class SegmentGateReport:
 
   Attributes:
     component_id: the gate's node id.
-    blessed: its verdict.
+    blessed: its verdict: the Evaluator blessed the model and every gated segment passed.
     overall_rmse: the candidate's overall eval RMSE (stars).
     max_margin: the allowed margin over the overall RMSE (stars); None if the execution does not record it.
     min_examples: segments with fewer eval examples are reported, not gated; None if not recorded.
     segments: one dict per segment: column, value, rmse, example_count, margin, gated, baseline_rmse, violations.
+    warnings: the checks the rule could not make (e.g. no segment large enough to gate); empty in reports written
+      before the gate recorded them.
   """
   component_id: str
   blessed: bool
@@ -486,6 +488,20 @@ class SegmentGateReport:
   max_margin: Optional[float]
   min_examples: Optional[int]
   segments: List[Dict]
+  warnings: Tuple[str, ...] = ()
+
+
+def segment_gate_report(component_id: str, verdict: Dict, max_margin: Optional[float],
+                        min_examples: Optional[int]) -> SegmentGateReport:
+  """A SegmentGateReport from the gate's `segment_gate.json` (`verdict`) and its execution's settings.
+
+  The verdict's `blessed` is the gate's decision; its `passed` is the segment rule's alone, which says yes while
+  the Evaluator refused the overall RMSE (reports without `blessed` predate it and fall back to `passed`).
+  """
+  return SegmentGateReport(
+      component_id=component_id, blessed=bool(verdict.get('blessed', verdict['passed'])),
+      overall_rmse=float(verdict['overall_rmse']), max_margin=max_margin, min_examples=min_examples,
+      segments=list(verdict['segments']), warnings=tuple(verdict.get('warnings', ())))
 
 
 def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) -> List[SegmentGateReport]:
@@ -504,12 +520,10 @@ def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) 
         verdict = segment_gate.read_report(artifact.uri)
         [execution] = store.get_executions_by_id([component.execution_id])
         settings = execution.custom_properties
-        reports.append(SegmentGateReport(
-            component_id=component.component_id, blessed=bool(verdict['passed']),
-            overall_rmse=float(verdict['overall_rmse']),
+        reports.append(segment_gate_report(
+            component.component_id, verdict,
             max_margin=settings['max_margin'].double_value if 'max_margin' in settings else None,
-            min_examples=settings['min_examples'].int_value if 'min_examples' in settings else None,
-            segments=list(verdict['segments'])))
+            min_examples=settings['min_examples'].int_value if 'min_examples' in settings else None))
   return reports
 
 

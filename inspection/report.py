@@ -255,6 +255,9 @@ def _segment_gate_section(reports: List[queries.SegmentGateReport]) -> str:
     margin = 'not recorded' if report.max_margin is None else f'{report.max_margin:g}'
     parts.append(f'<p>Overall RMSE {report.overall_rmse:.4f}; a segment with at least {report.min_examples} eval '
                  f'examples may be at most {margin} stars above it (the dashed line).</p>')
+    if report.warnings:
+      parts.append('<p>Not checked:</p><ul>' + ''.join(f'<li>{html.escape(w)}</li>' for w in report.warnings) +
+                   '</ul>')
     bars, line = segment_gate_bars(report)
     parts.append(charts.bar_chart('RMSE per gated user segment (stars)', bars, line))
     parts.append(_table(['segment', 'examples', 'RMSE', 'margin', 'gated', 'last blessed RMSE', 'violations'],

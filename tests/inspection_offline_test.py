@@ -226,3 +226,23 @@ def test_report_exits_1_on_an_unknown_run_and_writes_no_report(tmp_path, capsys)
   assert report.main(['--output-dir', str(tmp_path), '--out', str(out), '--run', 'no-such-run']) == 1
   assert "No run 'no-such-run' of pipeline 'woonkly-recommender'" in capsys.readouterr().err
   assert not out.exists()
+
+
+def test_segment_gate_section_shows_the_gates_decision_and_what_it_could_not_check():
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  # The segment rule passed, but the Evaluator refused the overall RMSE: the gate did not bless. Before, the
+  # section said BLESSED, from the rule's 'passed'.
+  verdict = {'passed': True, 'blessed': False, 'overall_rmse': 1.25, 'segments': [],
+             'warnings': ['no segment has at least 500 evaluation examples (the largest, user_gender=M, has 90), '
+                          'so the segment rule checked nothing; lower --segment-min-examples to gate smaller '
+                          'segments']}
+  gate = queries.segment_gate_report('ranking_segment_gate', verdict, max_margin=0.08, min_examples=500)
+  assert not gate.blessed and gate.warnings == tuple(verdict['warnings'])
+  section = report._segment_gate_section([gate])  # pylint: disable=protected-access
+  assert 'NOT BLESSED' in section
+  assert '<li>no segment has at least 500 evaluation examples (the largest, user_gender=M, has 90)' in section
+  # A report written before the gate recorded its decision and warnings.
+  older = queries.segment_gate_report('ranking_segment_gate', {'passed': True, 'overall_rmse': 0.9, 'segments': []},
+                                      max_margin=None, min_examples=None)
+  assert older.blessed and older.warnings == ()
+  assert 'Not checked' not in report._segment_gate_section([older])  # pylint: disable=protected-access

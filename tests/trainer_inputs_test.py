@@ -56,6 +56,41 @@ def test_float_features_do_not_key_the_order():
   assert [r[:2] for r in _split_rows(shifted)] == [r[:2] for r in _split_rows(plain)]
 
 
+def _re_ratings(order):
+  """User 1 rates item b twice (5 stars on day -0.5, then 2 on day 0.7, z-scored times), user 2 item c once; `order`
+  is the stored order of the three rows."""
+  rows = [(1, b'b', 2.0, 0.7), (1, b'b', 5.0, -0.5), (2, b'c', 3.0, 0.1)]
+  return inputs.in_memory(tf.data.Dataset.from_tensor_slices({
+      'user': tf.constant([rows[i][0] for i in order], tf.int64),
+      'item': tf.constant([rows[i][1] for i in order]),
+      'rating': tf.constant([rows[i][2] for i in order]),
+      inputs.INTERACTION_TIME_KEY: tf.constant([rows[i][3] for i in order]),
+  }).batch(2))
+
+
+def _ratings_of_user_1(split):
+  return [r for u, r in zip(split.columns['user'].numpy(), split.columns['rating'].numpy()) if u == 1]
+
+
+@pytest.mark.parametrize('order', [[0, 1, 2], [1, 0, 2], [2, 1, 0]])
+def test_repeated_user_item_rows_are_ordered_by_interaction_time_whatever_the_stored_order(order):
+  # The two rows of (user 1, item b) have equal keys; before, they kept their stored order, which Beam changes from
+  # run to run. By interaction time: the 5 stars of day -0.5 first, then the 2 of day 0.7.
+  canonical = inputs.in_canonical_order(_re_ratings(order))
+  assert _ratings_of_user_1(canonical) == [5.0, 2.0]
+  assert sorted(canonical.columns['rating'].numpy().tolist()) == [2.0, 3.0, 5.0]
+  # Without the interaction time first, the float features by name: 'interaction_time_xf' < 'rating' all the same.
+  assert _ratings_of_user_1(inputs.in_canonical_order(_re_ratings(order), first_tie_breaker=None)) == [5.0, 2.0]
+
+
+def test_rows_of_equal_keys_and_time_are_ordered_by_the_other_float_features():
+  # Two rows equal in user, item and time, ratings 4 and 1: the rating breaks the tie, ascending.
+  for order in ([0, 1], [1, 0]):
+    columns = {'user': [7, 7], 'rating': [4.0, 1.0], inputs.INTERACTION_TIME_KEY: [0.2, 0.2]}
+    split = inputs.InMemorySplit({k: tf.constant([v[i] for i in order]) for k, v in columns.items()})
+    assert inputs.in_canonical_order(split).columns['rating'].numpy().tolist() == [1.0, 4.0]
+
+
 def test_batches_have_sparse_token_bags_as_wide_as_their_longest():
   batch = next(iter(inputs.evaluation_batches(inputs.in_memory(_batches([0, 1, 2, 3])), 4)))
   assert isinstance(batch['tokens'], tf.SparseTensor)

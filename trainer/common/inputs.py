@@ -8,17 +8,22 @@ one epoch's batches took 1.2 s that way, and carving the validation slice out of
 """
 
 import dataclasses
-from typing import Dict, List, Mapping, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
+from schema import features
+
 # Rows read per step while loading a split into memory (not the training batch size).
 _READ_BATCH_SIZE = 4096
 # Hash buckets of the row keys that put a split in canonical order (2^62: collisions are left in stored order).
 _ORDER_HASH_BUCKETS = 2**62
+
+# The float feature that orders rows of equal ids first in `in_canonical_order`: a re-rating after the rating.
+INTERACTION_TIME_KEY = features.transformed_name(features.INTERACTION_TIME)
 
 # One column: a dense Tensor `[num_rows, ...]`, or a RaggedTensor `[num_rows, None]` for a token bag.
 Column = Union[tf.Tensor, tf.RaggedTensor]
@@ -121,14 +126,23 @@ def every_nth(split: InMemorySplit, every: int) -> Tuple[InMemorySplit, InMemory
           split.rows(tf.boolean_mask(positions, split_off)))
 
 
-def in_canonical_order(split: InMemorySplit) -> InMemorySplit:
+def in_canonical_order(split: InMemorySplit, first_tie_breaker: Optional[str] = INTERACTION_TIME_KEY) -> InMemorySplit:
   """The same rows in an order that depends only on their values, not on the order they were stored in.
 
   Beam writes ExampleGen's and Transform's outputs in an order that changes from run to run, so without this the
   training shuffle and the validation slice (and with them the trained model) differ between two runs of the same
   data. Each row's key is a hash of its dense integer and string features (names sorted): ids, vocabulary indices,
   segment labels. Float features are left out of the key, as analyzers' sums can differ in the last bits between
-  runs, and token bags too. Rows are sorted by the key (stable: rows with equal keys keep their stored order).
+  runs, and token bags too. Rows are sorted by the key; rows with equal keys (the same user and item again, e.g. a
+  re-rating at another time) by the values of their single-valued float features: `first_tie_breaker` first, then
+  the others by name. Values, unlike their hash, keep their order when they move by a few ulps. Rows equal in all
+  of these keep their stored order.
+
+  Args:
+    split: the rows.
+    first_tie_breaker: the float feature that orders rows with equal keys first; by default the interaction time,
+      so a user's repeated interactions with an item are in time order (the neighbourhood model keeps the last
+      one); None or a name the split lacks: by name only.
 
   Raises:
     ValueError: if the split has no dense integer or string feature to key the rows on.
@@ -140,8 +154,20 @@ def in_canonical_order(split: InMemorySplit) -> InMemorySplit:
                      'key the rows on.')
   if not split.num_rows:
     return split
-  row_keys = tf.strings.join([_as_text(split.columns[k]) for k in dense_keys], separator='|')
-  return split.rows(tf.argsort(tf.strings.to_hash_bucket_fast(row_keys, _ORDER_HASH_BUCKETS), stable=True))
+  tie_breakers = sorted(k for k, v in split.columns.items()
+                        if isinstance(v, tf.Tensor) and v.dtype.is_floating and v.shape.num_elements() == v.shape[0])
+  if first_tie_breaker in tie_breakers:
+    tie_breakers.remove(first_tie_breaker)
+    tie_breakers.insert(0, first_tie_breaker)
+  row_keys = tf.strings.to_hash_bucket_fast(
+      tf.strings.join([_as_text(split.columns[k]) for k in dense_keys], separator='|'), _ORDER_HASH_BUCKETS)
+  # Stable sorts from the least significant key to the most: the order of (hash, first tie breaker, ...).
+  order = tf.range(split.num_rows, dtype=tf.int64)
+  for key in reversed(tie_breakers):
+    values = tf.gather(tf.reshape(split.columns[key], [-1]), order)
+    order = tf.gather(order, tf.argsort(values, stable=True))
+  order = tf.gather(order, tf.argsort(tf.gather(row_keys, order), stable=True))
+  return split.rows(order)
 
 
 def _as_text(values: tf.Tensor) -> tf.Tensor:

@@ -16,7 +16,10 @@ Endpoints:
 * `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);
-  503 while no retrieval model is loaded.
+  503 while no retrieval model is loaded. With TF Serving as the backend each check also asks it for the served
+  versions' status (at most `tf_serving_backend.HEALTH_PROBE_TIMEOUT_S`, 1 s, per connect and read): while it
+  cannot be reached, hangs or does not serve them, 503 `{"status": "unavailable", "model_versions": {...},
+  "missing_models": [...], "error": <why>}`, so a load balancer takes the instance out of rotation.
 * Any other method (POST, PUT, DELETE, PATCH, OPTIONS, HEAD) -> 405 with `Allow: GET` (a JSON error but for HEAD).
 
 Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port in use is reported at once).
@@ -104,6 +107,21 @@ def health_body(versions: Any) -> Dict[str, Any]:
           'missing_models': missing}
 
 
+def health_answer(bundle: Any) -> Tuple[int, Dict[str, Any]]:
+  """The /healthz (status, body) for the served `serving.models.ModelBundle`.
+
+  Returns:
+    (200, `health_body`) while the bundle's backend can answer; (503, the same fields with status
+    'unavailable' and the backend's reason as 'error') while it cannot (TF Serving unreachable, hanging, or not
+    serving the versions).
+  """
+  body = health_body(bundle.versions)
+  reason = bundle.backend.unavailable_reason()
+  if reason is None:
+    return 200, body
+  return 503, {**body, 'status': HEALTH_UNAVAILABLE, 'error': reason}
+
+
 def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
                 port: int = DEFAULT_PORT) -> http.server.ThreadingHTTPServer:
   """Builds the threaded HTTP server (not started: call `serve_forever()`).
@@ -133,7 +151,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
         return
       try:
         if path == HEALTH_PATH:
-          self._send(200, health_body(registry.current().versions))
+          self._send(*health_answer(registry.current()))
         elif path == RECOMMENDATIONS_PATH:
           user_id, k, exclude_seen, user_features = parse_recommendation_query(query)
           result = recommender.recommend(user_id, k=k, exclude_seen=exclude_seen, user_features=user_features)

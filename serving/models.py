@@ -91,6 +91,12 @@ class ModelBackend(Protocol):
       ModelsNotReadyError: if the backend serves no ranking model (`ServedVersions.ranking` is None).
     """
 
+  def unavailable_reason(self) -> Optional[str]:
+    """Why the backend cannot answer now (e.g. TF Serving unreachable), or None when it can.
+
+    Called by every `GET /healthz`, so it must answer within about a second.
+    """
+
 
 @dataclasses.dataclass(frozen=True)
 class ServedVersions:
@@ -219,6 +225,10 @@ class InProcessModels:
       raise ModelsNotReadyError(NO_RANKING_MESSAGE)
     outputs = self._rank(**{ranking_export.EXAMPLES_INPUT: tf.constant(list(requests), tf.string)})
     return outputs[ranking_export.PREDICTIONS_OUTPUT].numpy().reshape([-1])
+
+  def unavailable_reason(self) -> Optional[str]:
+    """None: models loaded into this process answer as long as the process runs."""
+    return None
 
 
 def load_in_process(serving_dir: str, versions: ServedVersions) -> ModelBundle:

@@ -17,6 +17,11 @@ be configured with the ranking model: it does not start while a configured model
 (tensorflow/serving#1175), which is why `serving.tf_serving_config` writes its model config from the models
 found on disk.
 
+Health: `TFServingModels.unavailable_reason` (what `GET /healthz` reports) asks TF Serving for the status of the
+served versions with a short timeout (`HEALTH_PROBE_TIMEOUT_S`), so an unreachable, hanging or restarted TF
+Serving (one that no longer serves those versions) makes the service report that it cannot answer, within about
+a second.
+
 Connections are kept alive, one per thread.
 """
 
@@ -38,6 +43,8 @@ AVAILABLE_STATE = 'AVAILABLE'
 END_STATE = 'END'
 # Seconds to wait for TF Serving to answer one call.
 DEFAULT_TIMEOUT_S = 10.0
+# Seconds the health probe waits for TF Serving (per connect and per read): /healthz must not hang with it.
+HEALTH_PROBE_TIMEOUT_S = 1.0
 
 
 class TFServingError(models_lib.BackendError):
@@ -71,6 +78,11 @@ class TFServingClient:
     self._port = parsed.port or 80
     self._timeout_s = timeout_s
     self._local = threading.local()
+
+  @property
+  def address(self) -> str:
+    """'host:port' of TF Serving, for messages."""
+    return f'{self._host}:{self._port}'
 
   def _connection(self) -> http.client.HTTPConnection:
     connection = getattr(self._local, 'connection', None)
@@ -158,9 +170,37 @@ class TFServingClient:
 class TFServingModels:
   """`ModelBackend` over TF Serving for one set of versions (retrieval only when `versions.ranking` is None)."""
 
-  def __init__(self, client: TFServingClient, versions: models_lib.ServedVersions):
+  def __init__(self, client: TFServingClient, versions: models_lib.ServedVersions,
+               probe_client: Optional[TFServingClient] = None):
+    """Args:
+      client: calls the models.
+      versions: the versions to call.
+      probe_client: asks for the versions' status in `unavailable_reason`; give it a short timeout (default:
+        `client`).
+    """
     self._client = client
     self._versions = versions
+    self._probe_client = probe_client or client
+
+  def unavailable_reason(self) -> Optional[str]:
+    """Why TF Serving cannot answer with the served versions now, or None when it serves them all.
+
+    Asks for each served version's status (retrieval, then ranking unless degraded), stopping at the first
+    that TF Serving does not report AVAILABLE or that gets no answer within the probe client's timeout.
+    """
+    served = [(models_lib.RETRIEVAL_MODEL, self._versions.retrieval)]
+    if self._versions.has_ranking:
+      served.append((models_lib.RANKING_MODEL, self._versions.ranking))
+    for model, version in served:
+      try:
+        state, error = self._probe_client.model_status(model, version)
+      except TFServingError as e:
+        return str(e)
+      if state != AVAILABLE_STATE:
+        return (f'TF Serving at {self._probe_client.address} reports {model} version {version} as '
+                f'{state or "not known (yet)"!r}{": " + error if error else ""}; the service cannot answer with it '
+                'until TF Serving serves it again.')
+    return None
 
   def retrieve(self, requests: Sequence[bytes]) -> Tuple[np.ndarray, np.ndarray]:
     outputs = self._client.predict(models_lib.RETRIEVAL_MODEL, self._versions.retrieval, requests)
@@ -183,6 +223,7 @@ def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.
     ValueError: for a malformed url.
   """
   client = TFServingClient(url, timeout_s)
+  probe_client = TFServingClient(url, min(timeout_s, HEALTH_PROBE_TIMEOUT_S))
 
   def load(serving_dir: str, versions: models_lib.ServedVersions) -> models_lib.ModelBundle:
     served = [(models_lib.RETRIEVAL_MODEL, versions.retrieval)]
@@ -199,6 +240,6 @@ def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.
             f'TF Serving at {url} reports {model} version {version} as {state or "not known (yet)"!r}'
             f'{": " + error if error else ""}; is the version in its model config (serving.tf_serving_config)?')
     retrieval_dir = models_lib.version_dir(serving_dir, models_lib.RETRIEVAL_MODEL, versions.retrieval)
-    return models_lib.make_bundle(versions, TFServingModels(client, versions), retrieval_dir)
+    return models_lib.make_bundle(versions, TFServingModels(client, versions, probe_client), retrieval_dir)
 
   return load

@@ -17,11 +17,24 @@ from serving import requests as requests_lib
 from tests.serving_http_test import get_json
 
 
+class FakeBackend:
+  """Only tells /healthz whether it can answer: `reason` (None: it can)."""
+
+  def __init__(self) -> None:
+    self.reason: Optional[str] = None
+
+  def unavailable_reason(self) -> Optional[str]:
+    return self.reason
+
+
 class FakeRegistry:
-  """Serves versions (1, 1) to /healthz."""
+  """Serves versions (1, 1) to /healthz, over one FakeBackend."""
+
+  def __init__(self) -> None:
+    self.backend = FakeBackend()
 
   def current(self) -> Any:
-    return models.ModelBundle(versions=models.ServedVersions(1, 1), backend=None, assets=None, encoder=None)
+    return models.ModelBundle(versions=models.ServedVersions(1, 1), backend=self.backend, assets=None, encoder=None)
 
 
 class FakeRecommendations:
@@ -72,6 +85,18 @@ def test_only_an_invalid_request_is_the_clients_error(service, error, status):
   code, body = get_json(port, '/v1/recommendations?user_id=u1&k=3')
   assert code == status
   assert str(error) in body['error']
+
+
+def test_health_is_503_with_the_reason_while_the_backend_cannot_answer():
+  registry = FakeRegistry()
+  assert app.health_answer(registry.current()) == (200, {
+      'status': 'ok', 'model_versions': {'retrieval': 1, 'ranking': 1}, 'missing_models': []})
+  registry.backend.reason = 'TF Serving GET /v1/models/retrieval/versions/1 at tfs:8501 did not answer'
+  degraded = models.ModelBundle(versions=models.ServedVersions(7, None), backend=registry.backend, assets=None,
+                                encoder=None)
+  assert app.health_answer(degraded) == (503, {
+      'status': 'unavailable', 'model_versions': {'retrieval': 7, 'ranking': None}, 'missing_models': ['ranking'],
+      'error': 'TF Serving GET /v1/models/retrieval/versions/1 at tfs:8501 did not answer'})
 
 
 def test_an_idle_connection_is_closed_after_the_timeout(service):

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -66,6 +66,9 @@ class FakeBackend:
     assert self.versions.has_ranking, 'the ranking model was called in retrieval-only mode'
     self.rating_calls += 1
     return np.array([FAKE_RATINGS.get(_item_of(r), 3.0) for r in requests], dtype=np.float32)
+
+  def unavailable_reason(self) -> Optional[str]:
+    return None
 
 
 def _item_of(request: bytes) -> str:

@@ -20,8 +20,9 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import models, recommender, tf_serving_backend, tf_serving_config
+from serving import app, models, recommender, tf_serving_backend, tf_serving_config
 from tests import serving_recommender_test as fixture
+from tests.serving_http_test import get_json
 from trainer.ranking import export as ranking_export
 from trainer.retrieval import export as retrieval_export
 
@@ -196,6 +197,7 @@ class StandInTFServing(LoopbackServer):
   def __init__(self, serving_dir: str):
     self.available: Set[Tuple[str, int]] = set()
     self.predict_calls = 0
+    self.status_delay_s = 0.0  # how long a model status request waits before its answer (a hanging server)
     loaded: Dict[Tuple[str, int], Any] = {}
     stand_in = self
 
@@ -215,6 +217,7 @@ class StandInTFServing(LoopbackServer):
 
       def do_GET(self) -> None:  # pylint: disable=invalid-name
         name, version = self._model_version()
+        time.sleep(stand_in.status_delay_s)
         if (name, version) not in stand_in.available:
           self._answer(404, {'error': f'Servable not found for request: Specific({name}, {version})'})
           return
@@ -269,6 +272,46 @@ def test_recommendations_through_tf_serving_equal_in_process(stand_in):
   local = recommender.Recommender(local_registry, ranking_weight=0.5).recommend('u1', k=3)
   assert remote.items == local.items
   assert [item.item_id for item in remote.items] == ['i5', 'i4', 'i6']
+
+
+def test_health_says_unavailable_while_tf_serving_cannot_answer(stand_in):
+  server, serving_dir = stand_in
+  server.available = {(models.RETRIEVAL_MODEL, 1), (models.RANKING_MODEL, 1)}
+  registry = models.ModelRegistry(serving_dir, loader=tf_serving_backend.bundle_loader(server.url))
+  assert registry.refresh()
+  service = app.make_server(recommender.Recommender(registry), registry, host=app.LOOPBACK_HOST, port=0)
+  threading.Thread(target=service.serve_forever, daemon=True).start()
+  port = service.server_address[1]
+  versions = {'model_versions': {'retrieval': 1, 'ranking': 1}, 'missing_models': []}
+  address = server.url[len('http://'):]
+  try:
+    assert get_json(port, '/healthz') == (200, {'status': 'ok', **versions})
+    # TF Serving restarted and has not loaded the served ranking version (yet): known users cannot be answered.
+    server.available = {(models.RETRIEVAL_MODEL, 1)}
+    assert get_json(port, '/healthz') == (503, {
+        'status': 'unavailable', **versions,
+        'error': f"TF Serving at {address} reports ranking version 1 as 'not known (yet)'; the service cannot "
+                 'answer with it until TF Serving serves it again.'})
+    server.available = {(models.RETRIEVAL_MODEL, 1), (models.RANKING_MODEL, 1)}
+    assert get_json(port, '/healthz')[0] == 200
+    # TF Serving hangs: health answers within its short probe timeout, not the 10 s of a recommendation call.
+    server.status_delay_s = 5.0
+    started = time.monotonic()
+    status, body = get_json(port, '/healthz')
+    assert time.monotonic() - started < tf_serving_backend.DEFAULT_TIMEOUT_S / 2
+    assert (status, body['status']) == (503, 'unavailable')
+    assert body['error'].startswith(f'TF Serving GET /v1/models/retrieval/versions/1 at {address} did not answer: '
+                                    'TimeoutError')
+    server.status_delay_s = 0.0
+    # TF Serving gone: refused at once.
+    server.close()
+    status, body = get_json(port, '/healthz')
+    assert (status, body['status']) == (503, 'unavailable')
+    assert 'did not answer: ConnectionRefusedError' in body['error']
+    assert get_json(port, '/v1/recommendations?user_id=u1&k=3')[0] == 503
+  finally:
+    service.shutdown()
+    service.server_close()
 
 
 def test_tf_serving_errors_are_raised_with_the_answer(stand_in):

@@ -1,4 +1,4 @@
-"""Rating error metrics for TFMA in one pass: RMSE, MAE, mean label and mean prediction per slice.
+"""Rating error metrics for TFMA in one pass: RMSE, its standard error, MAE, mean label and mean prediction per slice.
 
 The ranking Evaluator reports four metrics of the predicted ratings on every slice (overall and each segment).
 As four separate TFMA metrics (Keras' RootMeanSquaredError and MeanAbsoluteError wrapped by TFMA, TFMA's
@@ -7,10 +7,17 @@ what all four need, once per example, and the four are derived from its sums:
 
 - weight: sum of example weights w (1 per example unless the Evaluator is example-weighted);
 - squared_error, absolute_error: sum of w * (label - prediction)^2 and w * |label - prediction| (stars^2, stars);
-- label, prediction: sum of w * label and w * prediction (stars).
+- label, prediction: sum of w * label and w * prediction (stars);
+- squared_weight, squared_weight_squared_error, squared_weight_fourth_power_error: sum of w^2, w^2 * e^2 and
+  w^2 * e^4 (e = label - prediction), what the standard error of the mean squared error needs.
+
+The standard error of the RMSE (`rmse_standard_error`, stars) says how far a slice's RMSE could move by the
+draw of its examples alone: the mean squared error m = sum w e^2 / sum w has the plug-in variance
+sum w^2 (e^2 - m)^2 / (sum w)^2 (with unit weights (mean(e^4) - m^2) / n), and by the delta method the RMSE's
+standard error is sqrt(that variance) / (2 sqrt(m)). A segment of 500 MovieLens ratings has one of about 0.03.
 
 The metrics keep TFMA's names (`root_mean_squared_error`, `mean_absolute_error`, `mean_label`,
-`mean_prediction`), so thresholds, the segment gate and the notebooks read them unchanged. They are configured
+`mean_prediction`; `rmse_standard_error` is ours), so thresholds, the segment gate and the notebooks read them unchanged. They are configured
 with `module='pipeline.rating_metrics'` and the class names below (TFMA's own MeanLabel would shadow a class of
 the same name).
 """
@@ -30,6 +37,7 @@ RMSE_NAME = 'root_mean_squared_error'
 MAE_NAME = 'mean_absolute_error'
 MEAN_LABEL_NAME = 'mean_label'
 MEAN_PREDICTION_NAME = 'mean_prediction'
+RMSE_STANDARD_ERROR_NAME = 'rmse_standard_error'
 _SUMS_NAME = '_rating_error_sums'
 
 
@@ -41,13 +49,13 @@ class RatingErrorSums:
   absolute_error: float = 0.0
   label: float = 0.0
   prediction: float = 0.0
+  squared_weight: float = 0.0
+  squared_weight_squared_error: float = 0.0
+  squared_weight_fourth_power_error: float = 0.0
 
   def merge(self, other: 'RatingErrorSums') -> None:
-    self.weight += other.weight
-    self.squared_error += other.squared_error
-    self.absolute_error += other.absolute_error
-    self.label += other.label
-    self.prediction += other.prediction
+    for field in dataclasses.fields(self):
+      setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 class _RatingErrorSumsCombiner(beam.CombineFn):
@@ -77,6 +85,9 @@ class _RatingErrorSumsCombiner(beam.CombineFn):
       accumulator.absolute_error += weight * abs(error)
       accumulator.label += weight * label
       accumulator.prediction += weight * prediction
+      accumulator.squared_weight += weight * weight
+      accumulator.squared_weight_squared_error += weight * weight * error * error
+      accumulator.squared_weight_fourth_power_error += weight * weight * error ** 4
     return accumulator
 
   def merge_accumulators(self, accumulators: Iterable[RatingErrorSums]) -> RatingErrorSums:
@@ -165,3 +176,18 @@ class RatingMeanPrediction(_RatingMetric):
   @staticmethod
   def value_of_sums(sums: RatingErrorSums) -> float:
     return sums.prediction / sums.weight
+
+
+class RatingRMSEStandardError(_RatingMetric):
+  """Standard error of the RMSE over the slice's examples (stars), by the delta method (module docstring)."""
+  DEFAULT_NAME = RMSE_STANDARD_ERROR_NAME
+
+  @staticmethod
+  def value_of_sums(sums: RatingErrorSums) -> float:
+    mse = sums.squared_error / sums.weight
+    if mse <= 0.0:
+      return 0.0  # every prediction exact: nothing to vary
+    # sum w^2 (e^2 - m)^2, expanded into the accumulated sums; clipped at 0 against rounding.
+    spread = max(sums.squared_weight_fourth_power_error - 2.0 * mse * sums.squared_weight_squared_error +
+                 mse * mse * sums.squared_weight, 0.0)
+    return math.sqrt(spread) / sums.weight / (2.0 * math.sqrt(mse))

@@ -176,6 +176,9 @@ def test_seed_configuration_matches_the_seed_notebook():
     ('learning_rate', 0.0, 'learning_rate'),
     ('dropout', 1.0, 'dropout'),
     ('epochs', 0, 'epochs'),
+    # Before: "FeatureEncoder needs at least one feature" from the Trainer, after reading the data.
+    ('user_features', (), r"user_features=\[\] leaves the user side without inputs; name at least 'user_id'"),
+    ('item_features', (), r"item_features=\[\] leaves the item side without inputs; name at least 'item_id'"),
 ])
 def test_invalid_hyperparameters_are_refused_with_their_name(field, value, message):
   with pytest.raises(ValueError, match=message):

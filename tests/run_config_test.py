@@ -142,9 +142,9 @@ def test_features_the_data_lacks_are_refused_naming_the_flag():
   with pytest.raises(ValueError, match=r"--ranking-hparams \(on --ranking-config seed\): item_features names "
                                        r"\['item_title'\]"):
     run_config.check_model_inputs(seed, run_config.model_settings(seed), columns)
-  retrieval = _args('--retrieval-hparams', '{"item_features": ["item_id", "interaction_item_age"]}')
+  retrieval = _args('--retrieval-hparams', '{"item_features": ["item_id", "item_genres"]}')
   with pytest.raises(ValueError, match=r"--retrieval-hparams \(on --retrieval-config default\): item_features "
-                                       r"names \['interaction_item_age'\]"):
+                                       r"names \['item_genres'\]"):
     run_config.check_model_inputs(retrieval, run_config.model_settings(retrieval), columns)
 
 

@@ -101,6 +101,11 @@ class RankingHyperparameters(ConfigCodec):
   def __post_init__(self) -> None:
     check_finite_numbers(self)
     check_optimizer(self.optimizer)
+    for name, id_key, side in (('user_features', features.USER_ID, 'user'),
+                               ('item_features', features.ITEM_ID, 'item')):
+      if getattr(self, name) is not None and not getattr(self, name):
+        raise ValueError(f'{name}=[] leaves the {side} side without inputs; name at least {id_key!r}, or null for '
+                         f'{id_key!r} and every {side}_* column.')
     for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs', 'ensemble_size',
                  'neighbourhood_k', 'neighbourhood_candidates'):
       if getattr(self, name) < 1:

@@ -63,6 +63,48 @@ def image_schema_path() -> str:
   return posixpath.join(IMAGE_SITE_PACKAGES, SCHEMA_PACKAGE, SCHEMA_FILE)
 
 
+def schema_columns(schema: Optional[str]) -> Optional[List[str]]:
+  """The columns of the schema the compiled pipeline validates its examples against, when it can be read here.
+
+  The default (`--schema` not given) is the schema bundled with the installed package, the same file as the
+  image's; a `--schema` that is a file on this machine is read too. A path only the image or the pods see (or a
+  gs:// URI) cannot be read here: None.
+
+  Raises:
+    ValueError: naming `--schema`, if the file is no Schema text proto.
+  """
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
+
+  if schema is None:
+    text = importlib.resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_text(encoding='utf-8')
+  elif os.path.isfile(schema):
+    with open(schema, encoding='utf-8') as f:
+      text = f.read()
+  else:
+    return None
+  try:
+    return [feature.name for feature in text_format.Parse(text, schema_pb2.Schema()).feature]
+  except text_format.ParseError as e:
+    raise ValueError(f'--schema {schema}: not a TFMD Schema in text format ({e}; line:column).') from e
+
+
+def check_model_inputs(args: argparse.Namespace) -> None:
+  """Refuses, before compiling, hyperparameters naming features that the schema's columns do not give the models
+  (as `local_runner.py` refuses them against the prepared data): on the cluster the Trainer would fail only after
+  ExampleGen, StatisticsGen and Transform ran.
+
+  Raises:
+    ValueError: naming the flag and the feature (`pipeline.run_config.check_model_inputs`).
+  """
+  columns = schema_columns(args.schema)
+  if columns is None:
+    logging.warning('--schema %s cannot be read on this machine: the hyperparameters\' feature names are checked '
+                    'only when the Trainers run.', args.schema)
+    return
+  run_config.check_model_inputs(args, run_config.model_settings(args), columns)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   """Parses the command line; invalid values exit with a message naming the flag."""
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,6 +246,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   try:
     runner_args = beam_args.beam_pipeline_args_from_flags(args, image=args.image)
     ranking_hparams = run_config.ranking_hyperparameters(args)
+    check_model_inputs(args)
     tfx_pipeline = build_pipeline(args, runner_args)
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)

@@ -279,3 +279,31 @@ def test_each_blessing_resolver_reads_only_its_own_gates_blessings(compiled):
 def test_a_compiler_that_moved_the_blessing_query_is_refused():
   with pytest.raises(RuntimeError, match='latest_blessed_ranking_model_resolver'):
     kubeflow_runner.restrict_blessing_resolvers({'deploymentSpec': {'executors': {}}})
+
+
+def test_a_hyperparameter_naming_a_feature_the_schema_lacks_is_refused_before_compiling(tmp_path, capsys):
+  # Before, this compiled (exit 0) and the ranking Trainer failed on the cluster, after ExampleGen, StatisticsGen
+  # and Transform. The bundled schema's columns give the models user_id, user_age, ... but no 'user_agee'.
+  output = tmp_path / 'spec.yaml'
+  hparams = '{"user_features": ["user_id", "user_agee"]}'
+  assert kubeflow_runner.main(_argv(str(output), '--ranking-hparams', hparams)) == 2
+  error = capsys.readouterr().err
+  assert error.startswith("error: --ranking-hparams (on --ranking-config default): user_features names ['user_agee'], "
+                          'which this data does not give the models; its model inputs are ')
+  assert not output.exists()
+
+
+def test_a_local_schema_is_what_the_features_are_checked_against(tmp_path, capsys):
+  # A schema of the four required columns only: the seed configuration's item_title is not among its inputs.
+  schema = tmp_path / 'schema.pbtxt'
+  schema.write_text(''.join(f'feature {{ name: "{name}" type: {kind} }}\n' for name, kind in (
+      ('user_id', 'BYTES'), ('item_id', 'BYTES'), ('rating', 'FLOAT'), ('timestamp', 'INT'))), encoding='utf-8')
+  assert kubeflow_runner.schema_columns(str(schema)) == ['user_id', 'item_id', 'rating', 'timestamp']
+  assert kubeflow_runner.main(_argv(str(tmp_path / 'spec.yaml'), '--schema', str(schema), '--ranking-config',
+                                    'seed')) == 2
+  assert ("item_features names ['item_title'], which this data does not give the models; its model inputs are "
+          "['interaction_time', 'item_id', 'item_popularity', 'user_id']") in capsys.readouterr().err
+  # A path only the image holds cannot be read here: not checked (the bundled default is read from the package).
+  assert kubeflow_runner.schema_columns('/opt/venv/no/such/schema.pbtxt') is None
+  assert 'user_agee' not in kubeflow_runner.schema_columns(None)
+  assert {'user_id', 'item_id', 'user_age', 'item_title', 'recent_rating'} <= set(kubeflow_runner.schema_columns(None))

@@ -4,8 +4,9 @@ The Evaluator gates the overall RMSE (a threshold and no regression against the 
 component reads the same evaluation (TFMA metrics per slice, written by the Evaluator; with a baseline model
 they hold the candidate's and the baseline's metrics for every slice) and applies the segmentation rule of
 `components.segment_rules`: every segment (one value of one slicing column) with at least `min_examples`
-evaluation examples must have an RMSE at most `max_margin` above the overall RMSE, and at most
-`max_regression` above the last blessed model's RMSE on the same segment.
+evaluation examples must have an RMSE at most `max_margin` above the overall RMSE (less `margin_standard_errors`
+standard errors of its RMSE, when that is set above 0), and at most `max_regression` above the last blessed
+model's RMSE on the same segment.
 
 Output `blessing` (ModelBlessing), read by the ranking Pusher and by the resolver of the last blessed model:
 custom properties `blessed` (1/0), `current_model`/`current_model_id` (and `baseline_model`/`baseline_model_id`
@@ -32,6 +33,8 @@ from pipeline import configs
 # TFMA metric names of the metrics the rule reads (configured in pipeline/eval_configs.py).
 RMSE_METRIC = 'root_mean_squared_error'
 EXAMPLE_COUNT_METRIC = 'example_count'
+# Absent from evaluations made before the Evaluator measured it (pipeline/rating_metrics.py).
+RMSE_STANDARD_ERROR_METRIC = 'rmse_standard_error'
 # Model names TFX's Evaluator gives the two models when a baseline is resolved; '' without a baseline.
 CANDIDATE_MODEL_NAMES = ('', tfma.CANDIDATE_KEY)
 BASELINE_MODEL_NAME = tfma.BASELINE_KEY
@@ -101,7 +104,8 @@ def overall_and_segments(metrics: Dict[SliceKey, Dict[str, float]]
                        'eval config\'s metrics (ExampleCount, RootMeanSquaredError).')
     segments.append(segment_rules.SegmentMetrics(
         column=','.join(c for c, _ in slice_key), value=','.join(v for _, v in slice_key),
-        rmse=values[RMSE_METRIC], example_count=int(round(values[EXAMPLE_COUNT_METRIC]))))
+        rmse=values[RMSE_METRIC], example_count=int(round(values[EXAMPLE_COUNT_METRIC])),
+        rmse_standard_error=values.get(RMSE_STANDARD_ERROR_METRIC)))
   return overall[RMSE_METRIC], segments
 
 
@@ -165,7 +169,7 @@ def threshold_failure_sentence(slice_key, failure) -> str:
 
 
 def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_examples: int, max_margin: float,
-                     max_regression: float) -> Tuple[bool, List[str], Dict]:
+                     max_regression: float, margin_standard_errors: float = 0.0) -> Tuple[bool, List[str], Dict]:
   """Applies the Evaluator's verdict and the segmentation rule to an evaluation.
 
   Returns:
@@ -180,6 +184,7 @@ def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_exampl
     baseline_rmse = {s.key: s.rmse for s in baseline_segments}
   verdict = segment_rules.judge_segments(overall_rmse, segments, baseline_rmse, min_examples=min_examples,
                                          max_margin=max_margin, max_regression=max_regression,
+                                         margin_standard_errors=margin_standard_errors,
                                          expected_columns=sliced_columns(evaluation_uri))
   reasons = [] if evaluator_blessed else evaluator_refusal_reasons(evaluation_uri)
   reasons.extend(verdict.reasons)
@@ -187,18 +192,20 @@ def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_exampl
   report.update({
       'blessed': not reasons, 'evaluator_blessed': evaluator_blessed, 'reasons': reasons,
       'has_baseline': baseline_rmse is not None,
-      'thresholds': {'min_examples': min_examples, 'max_margin': max_margin, 'max_regression': max_regression},
+      'thresholds': {'min_examples': min_examples, 'max_margin': max_margin, 'max_regression': max_regression,
+                     'margin_standard_errors': margin_standard_errors},
   })
   return not reasons, reasons, report
 
 
 def gate(model: artifact.Artifact, evaluation: artifact.Artifact, evaluator_blessing: artifact.Artifact,
-         blessing: artifact.Artifact, *, min_examples: int, max_margin: float, max_regression: float) -> bool:
+         blessing: artifact.Artifact, *, min_examples: int, max_margin: float, max_regression: float,
+         margin_standard_errors: float = 0.0) -> bool:
   """The component's work on artifacts (callable without a pipeline, e.g. in tests). Returns `blessed`."""
   evaluator_blessed = evaluator_blessing.get_int_custom_property(BLESSED_KEY) == 1
   blessed, reasons, report = judge_evaluation(
       evaluation.uri, evaluator_blessed, min_examples=min_examples, max_margin=max_margin,
-      max_regression=max_regression)
+      max_regression=max_regression, margin_standard_errors=margin_standard_errors)
   logging.info('Segment gate: blessed=%s; worst segment %s; reasons: %s', blessed, report['worst_segment'],
                reasons)
   for warning in report['warnings']:
@@ -250,7 +257,8 @@ def SegmentGate(
     min_examples: tfx.dsl.components.Parameter[int],
     max_margin: tfx.dsl.components.Parameter[float],
     max_regression: tfx.dsl.components.Parameter[float],
+    margin_standard_errors: tfx.dsl.components.Parameter[float],
 ) -> None:
   """Blesses `model` when the Evaluator did and every large segment passes (see the module docstring)."""
   gate(model, evaluation, evaluator_blessing, blessing, min_examples=min_examples, max_margin=max_margin,
-       max_regression=max_regression)
+       max_regression=max_regression, margin_standard_errors=margin_standard_errors)

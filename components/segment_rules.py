@@ -5,7 +5,10 @@ and the quality report. A segment is one value of one slicing column (e.g. `user
 
 A model passes when, for every segment with at least `min_examples` evaluation examples:
 
-* its RMSE exceeds the model's overall RMSE by at most `max_margin` (stars), and
+* its RMSE exceeds the model's overall RMSE by at most `max_margin` (stars) — or, with `margin_standard_errors`
+  z > 0, its margin less z standard errors of its RMSE does (the segment is refused only when its excess is
+  larger than its sampling noise explains; the overall RMSE is taken as exact: over all examples its standard
+  error is smaller by sqrt(segment examples / all examples)), and
 * when a last blessed model was measured on the same examples, its RMSE exceeds that model's RMSE on the same
   segment by at most `max_regression` (stars).
 
@@ -34,11 +37,14 @@ class SegmentMetrics:
     value: the segment's value of that column, e.g. 'writer'.
     rmse: root mean squared error on the segment (stars).
     example_count: evaluation examples in the segment.
+    rmse_standard_error: the standard error of `rmse` over the segment's examples (stars); None when the
+      evaluation did not measure it.
   """
   column: str
   value: str
   rmse: float
   example_count: int
+  rmse_standard_error: Optional[float] = None
 
   @property
   def key(self) -> SegmentKey:
@@ -88,7 +94,7 @@ class SegmentVerdict:
 
 def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
                    baseline_rmse: Optional[Mapping[SegmentKey, float]], *, min_examples: int,
-                   max_margin: float, max_regression: float,
+                   max_margin: float, max_regression: float, margin_standard_errors: float = 0.0,
                    expected_columns: Sequence[str] = ()) -> SegmentVerdict:
   """Applies the segmentation rule (see the module docstring).
 
@@ -100,6 +106,9 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     min_examples: segments with fewer evaluation examples are reported, not gated.
     max_margin: largest allowed `segment RMSE - overall RMSE` (stars).
     max_regression: largest allowed `segment RMSE - baseline segment RMSE` (stars).
+    margin_standard_errors: z, the standard errors of a segment's RMSE subtracted from its margin before it is
+      compared with `max_margin`; 0 compares the margin itself. A segment without a standard error is judged on
+      its margin, with a warning.
     expected_columns: the slicing columns the evaluation was asked to slice by; one without any segment gets a
       warning.
 
@@ -113,6 +122,8 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     raise ValueError(f'min_examples={min_examples} must be >= 1.')
   if not (0 <= max_margin < math.inf and 0 <= max_regression < math.inf):  # refuses NaN too
     raise ValueError(f'max_margin={max_margin} and max_regression={max_regression} must be >= 0 (stars).')
+  if not 0 <= margin_standard_errors < math.inf:
+    raise ValueError(f'margin_standard_errors={margin_standard_errors} must be >= 0 (standard errors), e.g. 2.')
   if not math.isfinite(overall_rmse):
     raise ValueError(f'overall_rmse={overall_rmse} is not a number; the evaluation produced no RMSE.')
   rows: List[SegmentRow] = []
@@ -128,10 +139,19 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
                         'regression')
       before = None
     violations = []
-    if gated and not margin <= max_margin:
+    judged_margin, discount = margin, ''
+    if gated and margin_standard_errors > 0:
+      if segment.rmse_standard_error is None:
+        warnings.append(f'{segment.name}: the evaluation has no standard error of its RMSE; its margin is judged '
+                        'without --segment-margin-standard-errors')
+      else:
+        judged_margin = margin - margin_standard_errors * segment.rmse_standard_error
+        discount = (f' ({judged_margin:+.4f} after {margin_standard_errors:g} standard errors of '
+                    f'{segment.rmse_standard_error:.4f})')
+    if gated and not judged_margin <= max_margin:
       violations.append(
           f'{segment.name} ({segment.example_count} examples) has RMSE {segment.rmse:.4f}, '
-          f'{margin:+.4f} above the overall {overall_rmse:.4f}; the allowed margin is {max_margin:.4f}')
+          f'{margin:+.4f} above the overall {overall_rmse:.4f}{discount}; the allowed margin is {max_margin:.4f}')
     if gated and before is not None and not segment.rmse - before <= max_regression:
       violations.append(
           f'{segment.name} ({segment.example_count} examples) regressed from RMSE {before:.4f} (last blessed '
@@ -178,5 +198,6 @@ def verdict_to_json(verdict: SegmentVerdict, overall_rmse: float) -> Dict:
 
 def _row_json(row: SegmentRow) -> Dict:
   return {'column': row.segment.column, 'value': row.segment.value, 'rmse': row.segment.rmse,
+          'rmse_standard_error': row.segment.rmse_standard_error,
           'example_count': row.segment.example_count, 'margin': row.margin, 'gated': row.gated,
           'baseline_rmse': row.baseline_rmse, 'violations': list(row.violations)}

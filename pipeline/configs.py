@@ -99,10 +99,14 @@ class SegmentGate:
     min_examples: segments (one value of a slicing column) with fewer evaluation examples are reported only.
     max_margin: bless only if no gated segment's RMSE is above the overall RMSE by more than this (stars).
     max_regression: ... and none is above the last blessed model's RMSE on that segment by more than this.
+    margin_standard_errors: z: a segment's margin less z standard errors of its RMSE is what must stay within
+      max_margin (a segment is refused only when sampling noise does not explain its excess); 0 is the plain
+      margin, the issue's rule.
   """
   min_examples: int = 500
   max_margin: float = 0.08
   max_regression: float = 0.02
+  margin_standard_errors: float = 0.0
 
   def __post_init__(self) -> None:
     if self.min_examples < 1:
@@ -111,3 +115,6 @@ class SegmentGate:
       raise ValueError(f'max_margin={self.max_margin} must be >= 0 (stars).')
     if not 0 <= self.max_regression < math.inf:
       raise ValueError(f'max_regression={self.max_regression} must be >= 0 (stars).')
+    if not 0 <= self.margin_standard_errors < math.inf:
+      raise ValueError(f'margin_standard_errors={self.margin_standard_errors} must be >= 0 (standard errors of a '
+                       'segment\'s RMSE), e.g. 2; 0 judges the plain margin.')

@@ -126,6 +126,7 @@ def create_pipeline(
       min_examples=segment_gate.min_examples,
       max_margin=segment_gate.max_margin,
       max_regression=segment_gate.max_regression,
+      margin_standard_errors=segment_gate.margin_standard_errors,
   ).with_id(configs.RANKING_SEGMENT_GATE_ID)
 
   ranking_pusher = ServingPusher(

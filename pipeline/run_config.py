@@ -47,6 +47,10 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                         help='Bless only if no gated segment\'s RMSE exceeds the overall RMSE by more (stars).')
   segments.add_argument('--segment-max-regression', type=float, default=SegmentGate.max_regression,
                         help='... and none exceeds the last blessed model\'s RMSE on it by more (stars).')
+  segments.add_argument('--segment-margin-standard-errors', type=float, default=SegmentGate.margin_standard_errors,
+                        help='Subtract this many standard errors of a segment\'s RMSE from its margin before '
+                        'comparing it with --segment-max-margin (e.g. 2: refuse only excesses the segment\'s '
+                        'sampling noise does not explain); 0 judges the plain margin.')
   retrieval = parser.add_argument_group('retrieval model')
   retrieval.add_argument('--retrieval-config', default='default',
                          choices=sorted(retrieval_hparams.NAMED_CONFIGURATIONS), help='Named configuration.')
@@ -114,7 +118,8 @@ def with_flag_values(hparams: _Hyperparameters,
 def segment_gate(args: argparse.Namespace) -> SegmentGate:
   """The ranking model's segmentation rule from the flags."""
   return SegmentGate(min_examples=args.segment_min_examples, max_margin=args.segment_max_margin,
-                     max_regression=args.segment_max_regression)
+                     max_regression=args.segment_max_regression,
+                     margin_standard_errors=args.segment_margin_standard_errors)
 
 
 def ranking_gate(args: argparse.Namespace) -> RankingGate:

@@ -130,6 +130,46 @@ def test_a_segment_without_an_rmse_is_the_worst_and_the_rest_stay_in_order():
   assert verdict.worst.segment.value == 'B'
 
 
+def test_with_standard_errors_a_segment_is_refused_only_beyond_its_sampling_noise():
+  # F is +0.10 over the overall 0.90. With 2 standard errors of 0.015 its margin counts as 0.10 - 0.03 = 0.07,
+  # within 0.08; with a standard error of 0.005, as 0.09: refused.
+  noisy = [dataclasses.replace(SEGMENTS[0], rmse_standard_error=0.015)] + [
+      dataclasses.replace(s, rmse_standard_error=0.01) for s in SEGMENTS[1:]]
+  verdict = segment_rules.judge_segments(0.90, noisy, None, min_examples=500, max_margin=0.08,
+                                         max_regression=0.02, margin_standard_errors=2.0)
+  assert verdict.passed and verdict.warnings == ()
+  assert verdict.worst.segment.name == 'user_gender=F' and verdict.worst.margin == pytest.approx(0.10)
+  precise = [dataclasses.replace(noisy[0], rmse_standard_error=0.005)] + noisy[1:]
+  verdict = segment_rules.judge_segments(0.90, precise, None, min_examples=500, max_margin=0.08,
+                                         max_regression=0.02, margin_standard_errors=2.0)
+  assert verdict.reasons == ('user_gender=F (600 examples) has RMSE 1.0000, +0.1000 above the overall 0.9000 '
+                             '(+0.0900 after 2 standard errors of 0.0050); the allowed margin is 0.0800',)
+  assert segment_rules.verdict_to_json(verdict, 0.90)['worst_segment']['rmse_standard_error'] == 0.005
+  # Without a standard error F is judged on its plain margin, and the warning says so; 0 standard errors (the
+  # default) is the plain rule whatever the errors are.
+  verdict = segment_rules.judge_segments(0.90, SEGMENTS, None, min_examples=500, max_margin=0.08,
+                                         max_regression=0.02, margin_standard_errors=2.0)
+  assert not verdict.passed
+  assert verdict.warnings[0] == ('user_gender=F: the evaluation has no standard error of its RMSE; its margin is '
+                                 'judged without --segment-margin-standard-errors')
+  assert not segment_rules.judge_segments(0.90, noisy, None, min_examples=500, max_margin=0.08,
+                                          max_regression=0.02).passed
+  with pytest.raises(ValueError, match='margin_standard_errors=-1'):
+    segment_rules.judge_segments(0.90, noisy, None, min_examples=500, max_margin=0.08, max_regression=0.02,
+                                 margin_standard_errors=-1.0)
+
+
+def test_the_gate_reads_each_segments_standard_error_when_the_evaluation_has_it():
+  metrics = {(): {'root_mean_squared_error': 0.9},
+             (('user_gender', 'F'),): {'root_mean_squared_error': 1.0, 'example_count': 600.0,
+                                       'rmse_standard_error': 0.031},
+             (('user_gender', 'M'),): {'root_mean_squared_error': 0.88, 'example_count': 1400.0}}  # older evaluation
+  overall, segments = segment_gate.overall_and_segments(metrics)
+  assert overall == 0.9
+  assert segments == [SegmentMetrics('user_gender', 'F', rmse=1.0, example_count=600, rmse_standard_error=0.031),
+                      SegmentMetrics('user_gender', 'M', rmse=0.88, example_count=1400)]
+
+
 def _failure(text: str):
   from tensorflow_model_analysis.proto import validation_result_pb2  # pylint: disable=g-import-not-at-top
   from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
@@ -160,7 +200,8 @@ def test_evaluator_refusals_name_the_value_the_bound_and_the_flag(tmp_path):
       'gates: --max-rmse, --max-rmse-increase)']
 
 
-@pytest.mark.parametrize('kwargs', [{'min_examples': 0}, {'max_margin': -0.1}, {'max_regression': -1.0}])
+@pytest.mark.parametrize('kwargs', [{'min_examples': 0}, {'max_margin': -0.1}, {'max_regression': -1.0},
+                                    {'margin_standard_errors': -1.0}, {'margin_standard_errors': float('nan')}])
 def test_invalid_segment_gate_settings_are_refused(kwargs):
   with pytest.raises(ValueError, match=next(iter(kwargs))):
     configs.SegmentGate(**kwargs)
@@ -169,12 +210,13 @@ def test_invalid_segment_gate_settings_are_refused(kwargs):
 def test_segment_gate_flags_round_trip():
   import local_runner
   args = local_runner.parse_args(['--output-dir', '/tmp/x', '--segment-min-examples', '120',
-                                  '--segment-max-margin', '0.05', '--segment-max-regression', '0.01'])
+                                  '--segment-max-margin', '0.05', '--segment-max-regression', '0.01',
+                                  '--segment-margin-standard-errors', '2'])
   assert run_config.segment_gate(args) == configs.SegmentGate(min_examples=120, max_margin=0.05,
-                                                              max_regression=0.01)
+                                                              max_regression=0.01, margin_standard_errors=2.0)
   defaults = local_runner.parse_args(['--output-dir', '/tmp/x'])
   assert run_config.segment_gate(defaults) == configs.SegmentGate(min_examples=500, max_margin=0.08,
-                                                                  max_regression=0.02)
+                                                                  max_regression=0.02, margin_standard_errors=0.0)
 
 
 def test_new_ranking_hyperparameters_round_trip_through_custom_config():
@@ -206,6 +248,8 @@ def test_pipeline_refuses_a_model_that_serves_one_segment_much_worse(tmp_path):
   sliced_columns = {row['column'] for row in report['segments']}
   assert sliced_columns == {'user_gender', 'user_occupation', 'user_age_bucket', 'item_popularity_bucket'}
   assert report['warnings'] == []  # every column sliced, segments of 20 or more examples gated
+  assert all(row['rmse_standard_error'] > 0 for row in report['segments'])  # each measured by the Evaluator
+  assert report['thresholds']['margin_standard_errors'] == 0.0
   female = next(r for r in report['segments'] if r['column'] == 'user_gender' and r['value'] == 'F')
   assert female['margin'] > 0.08 and female['violations']
   assert os.path.exists(os.path.join(gate_blessing.uri, segment_gate.NOT_BLESSED_FILE))

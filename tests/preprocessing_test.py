@@ -169,10 +169,15 @@ def test_recent_rating_is_z_scored_over_the_present_values_and_missing_scores_ze
   np.testing.assert_allclose([float(r[X(features.RECENT_RATING)]) for r in new_rows], [2.0, 0.0], atol=1e-6)
 
 
-def test_recent_rating_without_any_value_is_zero_not_nan(tmp_path):
-  _, transformed, _ = run_transform([movielens_like_row('u1', 'i1', 4.0), movielens_like_row('u2', 'i2', 3.0)],
-                                    str(tmp_path))
-  assert [float(r[X(features.RECENT_RATING)]) for r in transformed] == [0.0, 0.0]
+def test_numeric_features_without_any_training_value_are_zero_not_nan(tmp_path):
+  # No training row has a recent rating or a release year; a later row (eval, or a request) has both.
+  _, transformed, new_rows = run_transform(
+      [movielens_like_row('u1', 'i1', 4.0, year=()), movielens_like_row('u2', 'i2', 3.0, year=())], str(tmp_path),
+      new_rows=[movielens_like_row('u1', 'i1', 4.0, recent=(3.0,), year=(1995,))])
+  keys = (features.RECENT_RATING, features.ITEM_RELEASE_YEAR, features.INTERACTION_ITEM_AGE)
+  assert [[float(r[X(k)]) for k in keys] for r in transformed] == [[0.0] * 3, [0.0] * 3]
+  # The empty statistics (mean 0, std 0, range +-inf) passed the value through: 3.0, 1995.0 and inf before.
+  assert [float(new_rows[0][X(k)]) for k in keys] == [0.0, 0.0, 0.0]
 
 
 def test_numeric_statistics_do_not_depend_on_how_beam_batches_the_rows(tmp_path):

@@ -125,7 +125,7 @@ def test_a_push_removes_staging_dirs_abandoned_for_longer_than_the_age_and_keeps
     f.write(b'not a directory')
   _backdate(os.path.join(base, '.staging-400'), 2 * HOUR_S)
 
-  with caplog.at_level('INFO'):
+  with caplog.at_level('INFO', logger='absl'):  # absl's own level: tf.saved_model.save sets it to WARNING
     version = serving_pusher.push_atomically(_model_dir(tmp_path, 'new', b'new'), base)
   assert sorted(os.listdir(base)) == sorted(['100', '.staging-300', 'notes', '.staging-400', str(version)])
   with open(os.path.join(base, '100', 'variables', 'variables.data-00000-of-00001'), 'rb') as f:

@@ -176,6 +176,9 @@ def test_seed_configuration_matches_the_seed_notebook():
     ('learning_rate', 0.0, 'learning_rate'),
     ('dropout', 1.0, 'dropout'),
     ('epochs', 0, 'epochs'),
+    ('validation_fraction', 0.5, r'validation_fraction=0.5 must be 0 \(no validation slice\) or in \[1e-06, 0.5\)'),
+    # Too small to hold out a row in a million: the Trainer's split would have failed after Transform.
+    ('validation_fraction', 1e-7, r'validation_fraction=1e-07 must be 0'),
     # Before: "FeatureEncoder needs at least one feature" from the Trainer, after reading the data.
     ('user_features', (), r"user_features=\[\] leaves the user side without inputs; name at least 'user_id'"),
     ('item_features', (), r"item_features=\[\] leaves the item side without inputs; name at least 'item_id'"),

@@ -109,6 +109,33 @@ def test_every_nth_splits_off_rows_0_n_2n():
     inputs.every_nth(split, 1)
 
 
+def _row_numbers(split):
+  return split.columns['row'].numpy().tolist()
+
+
+def test_split_off_share_takes_p_of_every_q_rows_from_row_0():
+  split = inputs.InMemorySplit({'row': tf.range(12, dtype=tf.int64)})
+  # 2/5: row i goes when a multiple of 5 lies in [2i, 2i + 2): i = 0 (0), 2 (5), 5 (10), 7 (15), 10 (20).
+  kept, split_off = inputs.split_off_share(split, 0.4)
+  assert _row_numbers(split_off) == [0, 2, 5, 7, 10]
+  assert _row_numbers(kept) == [1, 3, 4, 6, 8, 9, 11]
+  # 0.3 = 3/10: multiples of 10 in [3i, 3i + 3) for i = 0 (0), 3 (10), 6 (20), then 10 (30).
+  assert _row_numbers(inputs.split_off_share(split, 0.3)[1]) == [0, 3, 6, 10]
+
+
+def test_split_off_share_of_one_in_n_is_every_nth_row():
+  split = inputs.InMemorySplit({'row': tf.range(45, dtype=tf.int64)})
+  assert _row_numbers(inputs.split_off_share(split, 0.05)[1]) == [0, 20, 40]
+  assert _row_numbers(inputs.every_nth(split, 20)[1]) == [0, 20, 40]
+
+
+@pytest.mark.parametrize('share', [0.0, 1.0, 1e-9])
+def test_split_off_share_refuses_none_or_all_rows(share):
+  split = inputs.InMemorySplit({'row': tf.range(4, dtype=tf.int64)})
+  with pytest.raises(ValueError, match=r'must be in \(0, 1\)'):
+    inputs.split_off_share(split, share)
+
+
 def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():
   rows = 64
   split = inputs.InMemorySplit({'row': tf.range(rows, dtype=tf.int64)})

@@ -8,6 +8,7 @@ one epoch's batches took 1.2 s that way, and carving the validation slice out of
 """
 
 import dataclasses
+import fractions
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import tensorflow as tf
@@ -21,6 +22,8 @@ from schema import features
 _READ_BATCH_SIZE = 4096
 # Hash buckets of the row keys that put a split in canonical order (2^62: collisions are left in stored order).
 _ORDER_HASH_BUCKETS = 2**62
+# A share of rows given as a float is read as the nearest fraction p / q with q at most this.
+_SHARE_MAX_DENOMINATOR = 10**6
 
 # The float feature that orders rows of equal ids first in `in_canonical_order`: a re-rating after the rating.
 INTERACTION_TIME_KEY = features.transformed_name(features.INTERACTION_TIME)
@@ -120,8 +123,26 @@ def every_nth(split: InMemorySplit, every: int) -> Tuple[InMemorySplit, InMemory
   """
   if every < 2:
     raise ValueError(f'every={every} must be >= 2 (every row would be split off).')
+  return split_off_share(split, fractions.Fraction(1, every))
+
+
+def split_off_share(split: InMemorySplit,
+                    share: Union[float, fractions.Fraction]) -> Tuple[InMemorySplit, InMemorySplit]:
+  """Splits off `share` of the rows, spread evenly: row i when a multiple of q lies in [i * p, (i + 1) * p).
+
+  `share` = p / q in lowest terms (a float is read as the nearest fraction with q <= 10^6): of every q consecutive
+  rows exactly p are split off, the first of them row 0. 1/20 splits off rows 0, 20, 40, ...; 2/5 rows 0, 2, 5,
+  7, 10, ... (two in five).
+
+  Returns:
+    (the other rows, the rows split off), each in the split's order.
+  """
+  fraction = fractions.Fraction(share).limit_denominator(_SHARE_MAX_DENOMINATOR)
+  if not 0 < fraction < 1:
+    raise ValueError(f'share={share} must be in (0, 1) (none or every row would be split off).')
   positions = tf.range(split.num_rows, dtype=tf.int64)
-  split_off = positions % every == 0
+  # A multiple of q lies in [i * p, i * p + p) exactly when (-i * p) mod q < p.
+  split_off = tf.math.floormod(-positions * fraction.numerator, fraction.denominator) < fraction.numerator
   return (split.rows(tf.boolean_mask(positions, tf.logical_not(split_off))),
           split.rows(tf.boolean_mask(positions, split_off)))
 

@@ -50,7 +50,7 @@ class RankingHyperparameters(ConfigCodec):
     batch_size: training examples per step.
     epochs: passes over the training split.
     seed: seed of weight initialisation and shuffling.
-    validation_fraction: share of the TRAIN split held out (every round(1/fraction)-th example) to choose the
+    validation_fraction: share of the TRAIN split held out (spread evenly over its canonical order) to choose the
       epoch; 0 trains on all of it for exactly `epochs`. The eval split is never used to choose.
     early_stopping_patience: with a validation slice, stop after this many epochs without a better validation
       RMSE and keep the best epoch's weights; 0 trains `epochs` epochs and keeps the last.
@@ -132,8 +132,9 @@ class RankingHyperparameters(ConfigCodec):
       raise ValueError(f'cross_layers={self.cross_layers} must be >= 0 (0 disables deep & cross).')
     if self.cross_projection_dim is not None and self.cross_projection_dim < 1:
       raise ValueError(f'cross_projection_dim={self.cross_projection_dim} must be a positive integer or None.')
-    if not 0.0 <= self.validation_fraction < 0.5:
-      raise ValueError(f'validation_fraction={self.validation_fraction} must be in [0, 0.5).')
+    if not (self.validation_fraction == 0.0 or 1e-6 <= self.validation_fraction < 0.5):
+      raise ValueError(f'validation_fraction={self.validation_fraction} must be 0 (no validation slice) or in '
+                       '[1e-06, 0.5).')
     if self.early_stopping_patience < 0:
       raise ValueError(f'early_stopping_patience={self.early_stopping_patience} must be >= 0.')
     if self.early_stopping_patience and not self.validation_fraction:

@@ -180,6 +180,7 @@ def test_numeric_features_without_any_training_value_are_zero_not_nan(tmp_path):
   assert [float(new_rows[0][X(k)]) for k in keys] == [0.0, 0.0, 0.0]
 
 
+@pytest.mark.slow  # two Transform runs of 1,000 rows: about 28 s on 2 cores
 def test_numeric_statistics_do_not_depend_on_how_beam_batches_the_rows(tmp_path):
   # 1,000 invented rows over seven months of 1997-98 (unix seconds near 8.8e8, as MovieLens 100K), release
   # years 1930-1998 with a tenth missing, recent ratings 1-5 with a fifth missing. Beam adds up the analyzers'

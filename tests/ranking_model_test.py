@@ -182,6 +182,12 @@ def test_seed_configuration_matches_the_seed_notebook():
     # Before: "FeatureEncoder needs at least one feature" from the Trainer, after reading the data.
     ('user_features', (), r"user_features=\[\] leaves the user side without inputs; name at least 'user_id'"),
     ('item_features', (), r"item_features=\[\] leaves the item side without inputs; name at least 'item_id'"),
+    # An item column on the user side gave the user's vector (the factorization term's, joint training's query
+    # tower) the row's own item; a context feature on a side trained without a word: it belongs in context_features.
+    ('user_features', ('user_id', 'item_genres'),
+     r"user_features names \['item_genres'\], which are not user features: the user side reads 'user_id' and user_\* "
+     r"columns only \(context features such as 'recent_rating' go in context_features\)\. Remove them\."),
+    ('item_features', ('item_id', 'interaction_time'), r"item_features names \['interaction_time'\], which are not item"),
 ])
 def test_invalid_hyperparameters_are_refused_with_their_name(field, value, message):
   with pytest.raises(ValueError, match=message):

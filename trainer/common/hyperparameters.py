@@ -1,4 +1,5 @@
-"""What the ranking and retrieval hyperparameter dataclasses share: the custom_config codec and the optimizer."""
+"""What the ranking and retrieval hyperparameter dataclasses share: the custom_config codec, the optimizer and the
+checks of the features each side reads."""
 
 import dataclasses
 import math
@@ -6,6 +7,8 @@ import typing
 from typing import Any, Dict, Mapping, Type, TypeVar
 
 import tensorflow as tf
+
+from schema import features
 
 OPTIMIZERS = ('adam', 'adagrad', 'sgd')
 
@@ -80,6 +83,33 @@ def check_finite_numbers(hparams: Any) -> None:
     value = getattr(hparams, field.name)
     if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,))):
       raise ValueError(f'{field.name}={value!r} must be a finite number.')
+
+
+def check_side_features(hparams: Any, side_noun: str, context_hint: str) -> None:
+  """Raises ValueError unless `hparams.user_features` / `item_features` (when given) read their own side only.
+
+  A model's user side parses `user_id` and the `user_*` columns, its item side `item_id` and the `item_*` columns:
+  an item column on the user side would give the user's vector the row's own item (and a retrieval export has no
+  item to parse), a context feature belongs to neither.
+
+  Args:
+    hparams: a dataclass with `user_features` and `item_features` (each None or a tuple of raw column names).
+    side_noun: what the model calls a side in messages ('tower', 'side').
+    context_hint: where the messages send context features, e.g. "context features ... go in context_features".
+  """
+  for name, id_key, is_side_feature, side in (
+      ('user_features', features.USER_ID, features.is_user_feature, 'user'),
+      ('item_features', features.ITEM_ID, features.is_item_feature, 'item')):
+    requested = getattr(hparams, name)
+    if requested is None:
+      continue
+    if not requested:
+      raise ValueError(f'{name}=[] leaves the {side} {side_noun} without inputs; name at least {id_key!r}, or null '
+                       f'for {id_key!r} and every {side}_* column.')
+    other_side = [k for k in requested if k != id_key and not is_side_feature(k)]
+    if other_side:
+      raise ValueError(f'{name} names {other_side}, which are not {side} features: the {side} {side_noun} reads '
+                       f'{id_key!r} and {side}_* columns only ({context_hint}). Remove them.')
 
 
 def check_optimizer(name: str) -> None:

@@ -4,7 +4,8 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from schema import features
-from trainer.common.hyperparameters import ConfigCodec, check_finite_numbers, check_optimizer, choose_configuration
+from trainer.common.hyperparameters import (ConfigCodec, check_finite_numbers, check_optimizer, check_side_features,
+                                            choose_configuration)
 
 # Trainer custom_config key holding the ranking hyperparameters (a dict of RankingHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'ranking_hyperparameters'
@@ -101,11 +102,9 @@ class RankingHyperparameters(ConfigCodec):
   def __post_init__(self) -> None:
     check_finite_numbers(self)
     check_optimizer(self.optimizer)
-    for name, id_key, side in (('user_features', features.USER_ID, 'user'),
-                               ('item_features', features.ITEM_ID, 'item')):
-      if getattr(self, name) is not None and not getattr(self, name):
-        raise ValueError(f'{name}=[] leaves the {side} side without inputs; name at least {id_key!r}, or null for '
-                         f'{id_key!r} and every {side}_* column.')
+    # The user and item encodings are the factorization term's vectors and joint training's retrieval towers: an
+    # item column on the user side would hand the user's vector the row's own item.
+    check_side_features(self, 'side', f'context features such as {features.RECENT_RATING!r} go in context_features')
     for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs', 'ensemble_size',
                  'neighbourhood_k', 'neighbourhood_candidates'):
       if getattr(self, name) < 1:

@@ -4,7 +4,8 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from schema import features
-from trainer.common.hyperparameters import ConfigCodec, check_finite_numbers, check_optimizer, choose_configuration
+from trainer.common.hyperparameters import (ConfigCodec, check_finite_numbers, check_optimizer, check_side_features,
+                                            choose_configuration)
 
 # Trainer custom_config key holding the retrieval hyperparameters (a dict of RetrievalHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'retrieval_hyperparameters'
@@ -100,20 +101,8 @@ class RetrievalHyperparameters(ConfigCodec):
       raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
     # The Trainer and the export parse only the user columns for the query tower and only the item columns for the
     # candidate tower (a query has no item, a candidate no user, neither a time): any other feature is missing there.
-    for name, id_key, is_side_feature, side in (
-        ('user_features', features.USER_ID, features.is_user_feature, 'user'),
-        ('item_features', features.ITEM_ID, features.is_item_feature, 'item')):
-      requested = getattr(self, name)
-      if requested is None:
-        continue
-      if not requested:
-        raise ValueError(f'{name}=[] leaves the {side} tower without inputs; name at least {id_key!r}, or null '
-                         f'for {id_key!r} and every {side}_* column.')
-      other_side = [k for k in requested if k != id_key and not is_side_feature(k)]
-      if other_side:
-        raise ValueError(f'{name} names {other_side}, which are not {side} features: the {side} tower reads '
-                         f'{id_key!r} and {side}_* columns only (context features such as '
-                         f'{features.RECENT_RATING!r} are for the ranking model). Remove them.')
+    check_side_features(self, 'tower', f'context features such as {features.RECENT_RATING!r} are for the ranking '
+                        'model')
     if self.sampling_bias_correction and self.item_features is not None and features.ITEM_ID not in self.item_features:
       raise ValueError(f'sampling_bias_correction=True needs {features.ITEM_ID!r} among item_features='
                        f'{list(self.item_features)} (the correction is per item id); add it, or set '

@@ -19,7 +19,8 @@ Endpoints:
   503 while no retrieval model is loaded. With TF Serving as the backend each check also asks it for the served
   versions' status (at most `tf_serving_backend.HEALTH_PROBE_TIMEOUT_S`, 1 s, per connect and read): while it
   cannot be reached, hangs or does not serve them, 503 `{"status": "unavailable", "model_versions": {...},
-  "missing_models": [...], "error": <why>}`, so a load balancer takes the instance out of rotation.
+  "missing_models": [...], "error": <why>}`, so a load balancer takes the instance out of rotation. Each change
+  of status or versions between two checks is logged once (`HealthChangeLog`: WARNING when unavailable).
 * Any other method (POST, PUT, DELETE, PATCH, OPTIONS, HEAD) -> 405 with `Allow: GET` (a JSON error but for HEAD).
 
 Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port in use is reported at once).
@@ -33,6 +34,7 @@ import dataclasses
 import http.server
 import json
 import sys
+import threading
 import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -122,6 +124,29 @@ def health_answer(bundle: Any) -> Tuple[int, Dict[str, Any]]:
   return 503, {**body, 'status': HEALTH_UNAVAILABLE, 'error': reason}
 
 
+class HealthChangeLog:
+  """Logs each change of the /healthz answer's status or served versions, once: a WARNING (with the reason) when
+  the service becomes unavailable, INFO for the first answer and every other change (recovery, a new version, a
+  missing ranking model). Changes are seen when /healthz is asked (the orchestrator's probe); thread-safe."""
+
+  def __init__(self) -> None:
+    self._lock = threading.Lock()
+    self._last: Optional[Tuple[str, str]] = None
+
+  def record(self, body: Dict[str, Any]) -> None:
+    """Notes one /healthz answer `body` (`health_answer`'s), logging it if it differs from the last one's."""
+    state = (body['status'], json.dumps(body['model_versions'], sort_keys=True))
+    with self._lock:
+      previous, self._last = self._last, state
+    if state == previous:
+      return
+    was = f'{previous[0]}, versions {previous[1]}' if previous else 'not checked before'
+    if body['status'] == HEALTH_UNAVAILABLE:
+      logging.warning('Health: unavailable, versions %s (was %s): %s', state[1], was, body['error'])
+    else:
+      logging.info('Health: %s, versions %s (was %s).', state[0], state[1], was)
+
+
 def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
                 port: int = DEFAULT_PORT) -> http.server.ThreadingHTTPServer:
   """Builds the threaded HTTP server (not started: call `serve_forever()`).
@@ -135,6 +160,8 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
   # pylint: disable=g-import-not-at-top  (imports TensorFlow: not before the entry point's Keras setting)
   from serving import models
   from serving import requests as requests_lib
+
+  health_log = HealthChangeLog()
 
   class RecommendationHandler(http.server.BaseHTTPRequestHandler):
     """Answers the two GET endpoints with JSON; keeps connections alive (HTTP/1.1), closing one that stays idle
@@ -151,7 +178,9 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
         return
       try:
         if path == HEALTH_PATH:
-          self._send(*health_answer(registry.current()))
+          status, body = health_answer(registry.current())
+          health_log.record(body)
+          self._send(status, body)
         elif path == RECOMMENDATIONS_PATH:
           user_id, k, exclude_seen, user_features = parse_recommendation_query(query)
           result = recommender.recommend(user_id, k=k, exclude_seen=exclude_seen, user_features=user_features)

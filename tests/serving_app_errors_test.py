@@ -99,6 +99,30 @@ def test_health_is_503_with_the_reason_while_the_backend_cannot_answer():
       'error': 'TF Serving GET /v1/models/retrieval/versions/1 at tfs:8501 did not answer'})
 
 
+def test_each_change_of_health_is_logged_once(caplog):
+  registry = FakeRegistry()
+  server = app.make_server(FakeRecommender(), registry, host=app.LOOPBACK_HOST, port=0)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  port = server.server_address[1]
+  reason = 'TF Serving GET /v1/models/retrieval/versions/1 at tfs:8501 did not answer'
+  try:
+    with caplog.at_level('INFO', logger='absl'):  # absl's own level: tf.saved_model.save sets it to WARNING
+      # ok, ok, unavailable, unavailable (another reason), ok: three changes, counting the first answer.
+      for backend_reason, status in ((None, 200), (None, 200), (reason, 503), ('another reason', 503), (None, 200)):
+        registry.backend.reason = backend_reason
+        assert get_json(port, '/healthz')[0] == status
+  finally:
+    server.shutdown()
+    server.server_close()
+  versions = '{"ranking": 1, "retrieval": 1}'
+  assert [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith('Health:')] == [
+      ('INFO', f'Health: ok, versions {versions} (was not checked before).'),
+      ('WARNING', f'Health: unavailable, versions {versions} (was ok, versions {versions}): {reason}'),
+      ('INFO', f'Health: ok, versions {versions} (was unavailable, versions {versions}).'),
+  ]
+
+
 def test_an_idle_connection_is_closed_after_the_timeout(service):
   _, port = service
   with socket.create_connection((app.LOOPBACK_HOST, port), timeout=10) as idle:

@@ -57,8 +57,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
   if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
     parser.error(f'--output-dir {args.output_dir} is a file; pass a directory (it is created if missing).')
-  if args.split == 'seed' and (args.eval_fraction != splits.CANONICAL_EVAL_FRACTION
-                               or args.split_seed != splits.CANONICAL_SEED):
+  if args.split == 'seed' and not splits.is_canonical(args.eval_fraction, args.split_seed):
     parser.error(f'--split seed is the canonical split (--eval-fraction {splits.CANONICAL_EVAL_FRACTION}, '
                  f'--split-seed {splits.CANONICAL_SEED}); got --eval-fraction {args.eval_fraction} --split-seed '
                  f'{args.split_seed}. Add --split random for another fraction or seed (or --split temporal).')

@@ -19,6 +19,11 @@ TRAIN_SPLIT = 'train'
 EVAL_SPLIT = 'eval'
 
 
+def is_canonical(eval_fraction: float, seed: int) -> bool:
+  """True for the canonical split's eval fraction and seed (the only ones method 'seed' takes)."""
+  return eval_fraction == CANONICAL_EVAL_FRACTION and seed == CANONICAL_SEED
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitSpec:
   """How to split interactions into train and eval.
@@ -45,8 +50,7 @@ class SplitSpec:
                        'and 1, e.g. 0.2.')
     if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
       raise ValueError(f'seed={self.seed!r} must be an integer >= 0, e.g. 42.')
-    if self.method == 'seed' and (self.eval_fraction != CANONICAL_EVAL_FRACTION
-                                  or self.seed != CANONICAL_SEED):
+    if self.method == 'seed' and not is_canonical(self.eval_fraction, self.seed):
       raise ValueError(
           f"method='seed' is the canonical split (eval_fraction={CANONICAL_EVAL_FRACTION}, "
           f'seed={CANONICAL_SEED}); got eval_fraction={self.eval_fraction!r}, seed={self.seed!r}. '

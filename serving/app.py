@@ -127,7 +127,11 @@ def health_answer(bundle: Any) -> Tuple[int, Dict[str, Any]]:
 class HealthChangeLog:
   """Logs each change of the /healthz answer's status or served versions, once: a WARNING (with the reason) when
   the service becomes unavailable, INFO for the first answer and every other change (recovery, a new version, a
-  missing ranking model). Changes are seen when /healthz is asked (the orchestrator's probe); thread-safe."""
+  missing ranking model). Changes are seen when /healthz is asked (the orchestrator's probe); thread-safe: a
+  change is logged under the same lock that records it, so concurrent checks log their changes in the order
+  they were recorded and the last line logged is always the state kept (logged after the lock, a check
+  finding a recovery could log before an earlier one finding the outage, leaving "unavailable" as the last
+  line while the service was ok)."""
 
   def __init__(self) -> None:
     self._lock = threading.Lock()
@@ -138,13 +142,13 @@ class HealthChangeLog:
     state = (body['status'], json.dumps(body['model_versions'], sort_keys=True))
     with self._lock:
       previous, self._last = self._last, state
-    if state == previous:
-      return
-    was = f'{previous[0]}, versions {previous[1]}' if previous else 'not checked before'
-    if body['status'] == HEALTH_UNAVAILABLE:
-      logging.warning('Health: unavailable, versions %s (was %s): %s', state[1], was, body['error'])
-    else:
-      logging.info('Health: %s, versions %s (was %s).', state[0], state[1], was)
+      if state == previous:
+        return
+      was = f'{previous[0]}, versions {previous[1]}' if previous else 'not checked before'
+      if body['status'] == HEALTH_UNAVAILABLE:
+        logging.warning('Health: unavailable, versions %s (was %s): %s', state[1], was, body['error'])
+      else:
+        logging.info('Health: %s, versions %s (was %s).', state[0], state[1], was)
 
 
 def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,

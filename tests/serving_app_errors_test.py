@@ -123,6 +123,41 @@ def test_each_change_of_health_is_logged_once(caplog):
   ]
 
 
+def test_concurrent_health_changes_are_logged_in_the_order_they_are_recorded(monkeypatch):
+  # Check A records 'unavailable' and is still writing its WARNING when check B records the recovery. B's line
+  # must come after A's: the last line logged is the state kept ('ok'). Logged outside the lock, B logged first
+  # and the log ended with 'unavailable' while the service was ok, with no further line until another change.
+  lines = []
+  a_logging, a_may_finish = threading.Event(), threading.Event()
+
+  def slow_warning(message: str, *args: Any) -> None:
+    a_logging.set()
+    a_may_finish.wait(5)
+    lines.append(('WARNING', message % args))
+
+  monkeypatch.setattr(app.logging, 'warning', slow_warning)
+  monkeypatch.setattr(app.logging, 'info', lambda message, *args: lines.append(('INFO', message % args)))
+  health_log = app.HealthChangeLog()
+  versions = {'retrieval': 1, 'ranking': 1}
+  ok = {'status': 'ok', 'model_versions': versions, 'missing_models': []}
+  health_log.record(ok)
+  check_a = threading.Thread(target=health_log.record, args=({**ok, 'status': 'unavailable', 'error': 'down'},))
+  check_b = threading.Thread(target=health_log.record, args=(ok,))
+  check_a.start()
+  assert a_logging.wait(5)
+  check_b.start()
+  check_b.join(0.3)  # B waits for A's line (before the fix it logged at once)
+  a_may_finish.set()
+  check_a.join(5)
+  check_b.join(5)
+  text = '{"ranking": 1, "retrieval": 1}'
+  assert lines == [
+      ('INFO', f'Health: ok, versions {text} (was not checked before).'),
+      ('WARNING', f'Health: unavailable, versions {text} (was ok, versions {text}): down'),
+      ('INFO', f'Health: ok, versions {text} (was unavailable, versions {text}).'),
+  ]
+
+
 def test_an_idle_connection_is_closed_after_the_timeout(service):
   _, port = service
   with socket.create_connection((app.LOOPBACK_HOST, port), timeout=10) as idle:

@@ -1,5 +1,7 @@
 """trainer.common.inputs: splits held in memory as columns, their canonical order, validation slice and batches."""
 
+import itertools
+
 import pytest
 import tensorflow as tf
 
@@ -89,6 +91,24 @@ def test_rows_of_equal_keys_and_time_are_ordered_by_the_other_float_features():
     columns = {'user': [7, 7], 'rating': [4.0, 1.0], inputs.INTERACTION_TIME_KEY: [0.2, 0.2]}
     split = inputs.InMemorySplit({k: tf.constant([v[i] for i in order]) for k, v in columns.items()})
     assert inputs.in_canonical_order(split).columns['rating'].numpy().tolist() == [1.0, 4.0]
+
+
+def test_a_nan_time_comes_last_and_leaves_the_other_rows_in_time_order_whatever_the_stored_order():
+  # User 1 rates the same item on days (z-scored) 0.1, 0.5 and 0.9 (rows 0, 1, 2); user 2 on day -0.4 (row 3) and
+  # at a NaN time (row 4). 'row' (two values per row: neither a key nor a tie breaker) names the rows. By time,
+  # NaN after every number: user 1's rows 0, 1, 2 and user 2's rows 3, 4. Before, the NaN scrambled the sort of
+  # the whole split: 58 of the 120 stored orders (e.g. 0, 2, 4, 1, 3) gave user 1's rows as 0, 2, 1 or worse.
+  times = [0.1, 0.5, 0.9, -0.4, float('nan')]
+  users = [1, 1, 1, 2, 2]
+  for order in itertools.permutations(range(5)):
+    split = inputs.InMemorySplit({'user': tf.constant([users[i] for i in order], tf.int64),
+                                  inputs.INTERACTION_TIME_KEY: tf.constant([times[i] for i in order]),
+                                  'row': tf.constant([[float(i), 0.0] for i in order])})
+    canonical = inputs.in_canonical_order(split)
+    rows_by_user = {}
+    for user, row in zip(canonical.columns['user'].numpy(), canonical.columns['row'].numpy()[:, 0]):
+      rows_by_user.setdefault(int(user), []).append(int(row))
+    assert rows_by_user == {1: [0, 1, 2], 2: [3, 4]}, order
 
 
 def test_batches_have_sparse_token_bags_as_wide_as_their_longest():

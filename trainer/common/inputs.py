@@ -156,8 +156,9 @@ def in_canonical_order(split: InMemorySplit, first_tie_breaker: Optional[str] = 
   segment labels. Float features are left out of the key, as analyzers' sums can differ in the last bits between
   runs, and token bags too. Rows are sorted by the key; rows with equal keys (the same user and item again, e.g. a
   re-rating at another time) by the values of their single-valued float features: `first_tie_breaker` first, then
-  the others by name. Values, unlike their hash, keep their order when they move by a few ulps. Rows equal in all
-  of these keep their stored order.
+  the others by name. Values, unlike their hash, keep their order when they move by a few ulps. A NaN comes after
+  every number (a sort of the raw values would let one NaN anywhere in the split scramble the order of the other
+  rows, depending on their stored order). Rows equal in all of these keep their stored order.
 
   Args:
     split: the rows.
@@ -185,8 +186,12 @@ def in_canonical_order(split: InMemorySplit, first_tie_breaker: Optional[str] = 
   # Stable sorts from the least significant key to the most: the order of (hash, first tie breaker, ...).
   order = tf.range(split.num_rows, dtype=tf.int64)
   for key in reversed(tie_breakers):
-    values = tf.gather(tf.reshape(split.columns[key], [-1]), order)
-    order = tf.gather(order, tf.argsort(values, stable=True))
+    values = tf.reshape(split.columns[key], [-1])
+    is_nan = tf.math.is_nan(values)
+    # (is NaN, value) as two stable sorts; NaNs tie among themselves (their value is taken as 0).
+    numbers = tf.gather(tf.where(is_nan, tf.zeros_like(values), values), order)
+    order = tf.gather(order, tf.argsort(numbers, stable=True))
+    order = tf.gather(order, tf.argsort(tf.cast(tf.gather(is_nan, order), tf.int32), stable=True))
   order = tf.gather(order, tf.argsort(tf.gather(row_keys, order), stable=True))
   return split.rows(order)
 

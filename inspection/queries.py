@@ -478,9 +478,13 @@ class SegmentGateReport:
     overall_rmse: the candidate's overall eval RMSE (stars).
     max_margin: the allowed margin over the overall RMSE (stars); None if the execution does not record it.
     min_examples: segments with fewer eval examples are reported, not gated; None if not recorded.
-    segments: one dict per segment: column, value, rmse, example_count, margin, gated, baseline_rmse, violations.
+    segments: one dict per segment: column, value, rmse, rmse_standard_error (None in reports written before the
+      Evaluator measured it), example_count, margin, gated, baseline_rmse, violations.
     warnings: the checks the rule could not make (e.g. no segment large enough to gate); empty in reports written
       before the gate recorded them.
+    margin_standard_errors: z, the standard errors of a segment's RMSE its margin was discounted by before it was
+      compared with `max_margin` (`--segment-margin-standard-errors`); 0 for the plain rule and for reports
+      written before the gate had the setting.
   """
   component_id: str
   blessed: bool
@@ -489,6 +493,7 @@ class SegmentGateReport:
   min_examples: Optional[int]
   segments: List[Dict]
   warnings: Tuple[str, ...] = ()
+  margin_standard_errors: float = 0.0
 
 
 def segment_gate_report(component_id: str, verdict: Dict, max_margin: Optional[float],
@@ -496,12 +501,14 @@ def segment_gate_report(component_id: str, verdict: Dict, max_margin: Optional[f
   """A SegmentGateReport from the gate's `segment_gate.json` (`verdict`) and its execution's settings.
 
   The verdict's `blessed` is the gate's decision; its `passed` is the segment rule's alone, which says yes while
-  the Evaluator refused the overall RMSE (reports without `blessed` predate it and fall back to `passed`).
+  the Evaluator refused the overall RMSE (reports without `blessed` predate it and fall back to `passed`). The
+  margin's discount z comes from the verdict's `thresholds` (0 in reports written before the gate had it).
   """
   return SegmentGateReport(
       component_id=component_id, blessed=bool(verdict.get('blessed', verdict['passed'])),
       overall_rmse=float(verdict['overall_rmse']), max_margin=max_margin, min_examples=min_examples,
-      segments=list(verdict['segments']), warnings=tuple(verdict.get('warnings', ())))
+      segments=list(verdict['segments']), warnings=tuple(verdict.get('warnings', ())),
+      margin_standard_errors=float(verdict.get('thresholds', {}).get('margin_standard_errors', 0.0)))
 
 
 def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) -> List[SegmentGateReport]:

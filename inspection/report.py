@@ -253,17 +253,34 @@ def _segment_gate_section(reports: List[queries.SegmentGateReport]) -> str:
     verdict = ('blessed', 'BLESSED') if report.blessed else ('not-blessed', 'NOT BLESSED')
     parts.append(f'<h3>{html.escape(report.component_id)}: <span class="{verdict[0]}">{verdict[1]}</span></h3>')
     margin = 'not recorded' if report.max_margin is None else f'{report.max_margin:g}'
+    z = report.margin_standard_errors
+    # With z > 0 a gated segment above the dashed line passes while its margin less z standard errors is within.
+    discount = (f' once {z:g} standard errors of its RMSE are taken off its margin (a segment above the line '
+                'passes while that discounted margin is within)') if z > 0 else ''
     parts.append(f'<p>Overall RMSE {report.overall_rmse:.4f}; a segment with at least {report.min_examples} eval '
-                 f'examples may be at most {margin} stars above it (the dashed line).</p>')
+                 f'examples may be at most {margin} stars above it (the dashed line){discount}.</p>')
     if report.warnings:
       parts.append('<p>Not checked:</p><ul>' + ''.join(f'<li>{html.escape(w)}</li>' for w in report.warnings) +
                    '</ul>')
     bars, line = segment_gate_bars(report)
     parts.append(charts.bar_chart('RMSE per gated user segment (stars)', bars, line))
-    parts.append(_table(['segment', 'examples', 'RMSE', 'margin', 'gated', 'last blessed RMSE', 'violations'],
-                        [[f'{r["column"]}={r["value"]}', r['example_count'], r['rmse'], r['margin'], r['gated'],
-                          r['baseline_rmse'], '; '.join(r['violations'])] for r in report.segments]))
+    headers = ['segment', 'examples', 'RMSE', 'RMSE standard error', 'margin']
+    if z > 0:
+      headers.append(f'margin - {z:g} s.e.')
+    headers.extend(['gated', 'last blessed RMSE', 'violations'])
+    parts.append(_table(headers, [_segment_gate_row(r, z) for r in report.segments]))
   return '\n'.join(parts)
+
+
+def _segment_gate_row(row: Dict, margin_standard_errors: float) -> List[object]:
+  """A segment's cells in the segment gate table; with z > 0 also its margin less z standard errors (stars), the
+  figure the gate compared with the allowed margin ('' without a standard error: judged on its plain margin)."""
+  standard_error = row.get('rmse_standard_error')  # absent from reports written before the Evaluator measured it
+  cells: List[object] = [f'{row["column"]}={row["value"]}', row['example_count'], row['rmse'], standard_error,
+                         row['margin']]
+  if margin_standard_errors > 0:
+    cells.append(None if standard_error is None else row['margin'] - margin_standard_errors * standard_error)
+  return cells + [row['gated'], row['baseline_rmse'], '; '.join(row['violations'])]
 
 
 def _metric_artifacts_section(found: List[queries.MetricArtifact]) -> str:

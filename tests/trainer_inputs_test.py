@@ -149,6 +149,15 @@ def test_split_off_share_of_one_in_n_is_every_nth_row():
   assert _row_numbers(inputs.every_nth(split, 20)[1]) == [0, 20, 40]
 
 
+def test_every_nth_of_more_than_a_million_rows_is_exact():
+  # 1/every is used as it is, not as the nearest fraction with a denominator of at most 10^6: before, every 1.5
+  # millionth row was every millionth (0, 1000000, 2000000, 3000000) and 1/2000001 was read as 0 and refused.
+  split = inputs.InMemorySplit({'row': tf.range(3_000_001, dtype=tf.int64)})
+  assert _row_numbers(inputs.every_nth(split, 1_500_000)[1]) == [0, 1_500_000, 3_000_000]
+  assert _row_numbers(inputs.every_nth(split, 2_000_001)[1]) == [0, 2_000_001]
+  assert inputs.every_nth(split, 2_000_001)[0].num_rows == 3_000_001 - 2
+
+
 @pytest.mark.parametrize('share', [0.0, 1.0, 1e-9])
 def test_split_off_share_refuses_none_or_all_rows(share):
   split = inputs.InMemorySplit({'row': tf.range(4, dtype=tf.int64)})

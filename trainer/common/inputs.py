@@ -130,14 +130,16 @@ def split_off_share(split: InMemorySplit,
                     share: Union[float, fractions.Fraction]) -> Tuple[InMemorySplit, InMemorySplit]:
   """Splits off `share` of the rows, spread evenly: row i when a multiple of q lies in [i * p, (i + 1) * p).
 
-  `share` = p / q in lowest terms (a float is read as the nearest fraction with q <= 10^6): of every q consecutive
-  rows exactly p are split off, the first of them row 0. 1/20 splits off rows 0, 20, 40, ...; 2/5 rows 0, 2, 5,
-  7, 10, ... (two in five).
+  `share` = p / q in lowest terms (a float is read as the nearest fraction with q <= 10^6, a Fraction as it is):
+  of every q consecutive rows exactly p are split off, the first of them row 0. 1/20 splits off rows 0, 20, 40,
+  ...; 2/5 rows 0, 2, 5, 7, 10, ... (two in five).
 
   Returns:
     (the other rows, the rows split off), each in the split's order.
   """
-  fraction = fractions.Fraction(share).limit_denominator(_SHARE_MAX_DENOMINATOR)
+  # Only a float is approximated: an exact Fraction (every_nth's 1 / every) with q > 10^6 would move to another one.
+  fraction = (share if isinstance(share, fractions.Fraction)
+              else fractions.Fraction(share).limit_denominator(_SHARE_MAX_DENOMINATOR))
   if not 0 < fraction < 1:
     raise ValueError(f'share={share} must be in (0, 1) (none or every row would be split off).')
   positions = tf.range(split.num_rows, dtype=tf.int64)

@@ -158,11 +158,22 @@ def test_every_nth_of_more_than_a_million_rows_is_exact():
   assert inputs.every_nth(split, 2_000_001)[0].num_rows == 3_000_001 - 2
 
 
-@pytest.mark.parametrize('share', [0.0, 1.0, 1e-9])
+@pytest.mark.parametrize('share', [0.0, 1.0])
 def test_split_off_share_refuses_none_or_all_rows(share):
   split = inputs.InMemorySplit({'row': tf.range(4, dtype=tf.int64)})
   with pytest.raises(ValueError, match=r'must be in \(0, 1\)'):
     inputs.split_off_share(split, share)
+
+
+@pytest.mark.parametrize('share,read_as', [(1e-9, '0'), (1 - 1e-9, '1')])
+def test_a_share_in_0_1_that_rounds_to_none_or_all_rows_says_so_and_what_to_give(share, read_as):
+  # Before: "share=1e-09 must be in (0, 1)", which it is. Nearest fractions with q <= 10^6: 0/1 and 1/1.
+  split = inputs.InMemorySplit({'row': tf.range(4, dtype=tf.int64)})
+  with pytest.raises(ValueError) as error:
+    inputs.split_off_share(split, share)
+  assert str(error.value) == (f'share={share} is read as {read_as} (the nearest fraction with a denominator of at '
+                              'most 1000000), which would split off none or every row: give a share in '
+                              '[1e-06, 0.999999].')
 
 
 def test_training_batches_hold_every_row_once_per_epoch_in_a_new_order():

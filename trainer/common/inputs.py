@@ -140,6 +140,10 @@ def split_off_share(split: InMemorySplit,
   # Only a float is approximated: an exact Fraction (every_nth's 1 / every) with q > 10^6 would move to another one.
   fraction = (share if isinstance(share, fractions.Fraction)
               else fractions.Fraction(share).limit_denominator(_SHARE_MAX_DENOMINATOR))
+  if 0 < share < 1 and not 0 < fraction < 1:
+    raise ValueError(f'share={share} is read as {fraction} (the nearest fraction with a denominator of at most '
+                     f'{_SHARE_MAX_DENOMINATOR}), which would split off none or every row: give a share in '
+                     f'[{1 / _SHARE_MAX_DENOMINATOR}, {1 - 1 / _SHARE_MAX_DENOMINATOR}].')
   if not 0 < fraction < 1:
     raise ValueError(f'share={share} must be in (0, 1) (none or every row would be split off).')
   positions = tf.range(split.num_rows, dtype=tf.int64)

@@ -22,7 +22,10 @@ be mistaken for a dead push. Complete version directories (numeric names) and an
 are never touched. Each removal is logged at INFO. A directory whose times cannot be read, or that disappears
 while being looked at (its push has just renamed it into place), is kept. A push never reuses a staging directory
 that is still there: if another push is copying the same version (started in the same second), this one takes
-the next free version.
+the next free version. On a local filesystem the staging directory is claimed with one exclusive `mkdir`, so two
+pushes that check the same version at the same moment cannot both take it (checked, then created, both did: one
+push copied into the other's directory and failed with AlreadyExistsError, or removed the other's files). An
+object store has no exclusive create (nor an atomic rename): there the claim is a check followed by the create.
 """
 
 import hashlib
@@ -164,16 +167,57 @@ def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: fl
     The new version number.
   """
   remove_abandoned_staging_dirs(base_directory, stale_staging_age_s)
+  fileio.makedirs(base_directory)
   existing = served_versions(base_directory)
   version = max(int(time.time()), existing[-1] + 1 if existing else 0)
-  while (fileio.exists(os.path.join(base_directory, f'{STAGING_PREFIX}{version}'))
-         or fileio.exists(os.path.join(base_directory, str(version)))):
+  while True:
+    staging = os.path.join(base_directory, f'{STAGING_PREFIX}{version}')
+    final = os.path.join(base_directory, str(version))
+    if not fileio.exists(final) and _claim_dir(staging):
+      if not fileio.exists(final):
+        break
+      # Another push renamed this version into place between the check and the claim: give the claim back.
+      fileio.rmtree(staging)
     version += 1
-  staging = os.path.join(base_directory, f'{STAGING_PREFIX}{version}')
-  final = os.path.join(base_directory, str(version))
-  io_utils.copy_dir(model_dir, staging)
+  _copy_into(model_dir, staging)
   fileio.rename(staging, final)
   return version
+
+
+def _is_local(path: str) -> bool:
+  """True for a path of the local filesystem (no `scheme://` prefix such as gs://)."""
+  return '://' not in path
+
+
+def _claim_dir(path: str) -> bool:
+  """Creates the directory `path` (its parent exists) for this push alone.
+
+  Returns:
+    False if it exists already (another push claimed it). Exclusive on a local filesystem (one `os.mkdir`);
+    on an object store, which has no exclusive create, a check then a create.
+  """
+  if _is_local(path):
+    try:
+      os.mkdir(path)
+    except FileExistsError:
+      return False
+    return True
+  if fileio.exists(path):
+    return False
+  fileio.makedirs(path)
+  return True
+
+
+def _copy_into(src: str, dst: str) -> None:
+  """Copies every file and directory under `src` into the existing directory `dst`, which it never removes
+  (`io_utils.copy_dir` first removes `dst`: another push's claim, if two pushes took the same staging dir)."""
+  src = src.rstrip('/')
+  for dir_name, sub_dirs, files in fileio.walk(src):
+    target = dir_name.replace(src, dst, 1)
+    for sub_dir in sub_dirs:
+      fileio.makedirs(os.path.join(target, sub_dir))
+    for name in files:
+      fileio.copy(os.path.join(dir_name, name), os.path.join(target, name))
 
 
 class ServingPusherExecutor(pusher_executor.Executor):

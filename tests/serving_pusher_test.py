@@ -1,6 +1,7 @@
 """ServingPusher: atomic version directories, no second copy of a served model, nothing pushed unblessed."""
 
 import os
+import threading
 import time
 
 from tfx.types import standard_artifacts
@@ -167,3 +168,75 @@ def test_an_unchanged_rerun_that_pushes_nothing_still_removes_abandoned_staging_
   _backdate(_staging(base, 5), 2 * HOUR_S)
   _run_executor(tmp_path, 1, 'm1-again', b'w1', base)  # the same model: nothing pushed
   assert sorted(os.listdir(base)) == [str(v) for v in versions]
+
+
+# --- two pushes choosing their version at the same moment ---------------------------------------------------------
+
+NOW_S = 2_000_000_000.0  # both pushes start in this second: each first tries version 2000000000
+
+
+def _files(version_dir: str) -> dict:
+  """relative path -> bytes of every file under `version_dir`."""
+  found = {}
+  for root, _, files in os.walk(version_dir):
+    for name in files:
+      with open(os.path.join(root, name), 'rb') as f:
+        found[os.path.relpath(os.path.join(root, name), version_dir)] = f.read()
+  return found
+
+
+def test_two_pushes_checking_the_same_version_at_once_take_two_versions(tmp_path, monkeypatch):
+  # Every existence check and file copy takes 50 ms (an object store's latency, here on a local disk), and the two
+  # pushes start together: both find version 2000000000 free before either has created its staging dir. Checked
+  # then created, both copied into .staging-2000000000 and one failed (AlreadyExistsError) or removed the other's
+  # files; claimed with one exclusive mkdir, the second takes 2000000001.
+  base = str(tmp_path / 'serving')
+  models = {'A': _model_dir(tmp_path, 'a', b'weights-A'), 'B': _model_dir(tmp_path, 'b', b'weights-B')}
+  real_exists, real_copy = serving_pusher.fileio.exists, serving_pusher.fileio.copy
+  monkeypatch.setattr(serving_pusher.fileio, 'exists', lambda path: time.sleep(0.05) or real_exists(path))
+  monkeypatch.setattr(serving_pusher.fileio, 'copy',
+                      lambda src, dst, overwrite=False: time.sleep(0.05) or real_copy(src, dst, overwrite))
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: NOW_S)
+  start, versions = threading.Barrier(2), {}
+
+  def push(name: str) -> None:
+    start.wait(5)
+    versions[name] = serving_pusher.push_atomically(models[name], base)
+
+  threads = [threading.Thread(target=push, args=(name,)) for name in models]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join(30)
+  assert sorted(versions.values()) == [2_000_000_000, 2_000_000_001]
+  assert sorted(os.listdir(base)) == ['2000000000', '2000000001']
+  for name, version in versions.items():
+    assert _files(os.path.join(base, str(version))) == {
+        'saved_model.pb': b'graph', os.path.join('variables', 'variables.data-00000-of-00001'): f'weights-{name}'.encode()}
+
+
+def test_a_push_whose_version_is_renamed_into_place_before_its_claim_takes_the_next(tmp_path, monkeypatch):
+  # Push B finds 2000000000 free; before it claims .staging-2000000000, push A claims, copies and renames that
+  # version into place (its staging dir is gone again). B's claim then succeeds, so B checks the version once more,
+  # gives the claim back and takes 2000000001 instead of renaming onto A's version.
+  base = str(tmp_path / 'serving')
+  os.makedirs(base)
+  model_a, model_b = _model_dir(tmp_path, 'a', b'weights-A'), _model_dir(tmp_path, 'b', b'weights-B')
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: NOW_S)
+  real_claim, pushed_by_a = serving_pusher._claim_dir, []
+
+  def claim_after_a(path: str) -> bool:
+    if not pushed_by_a:  # B's first claim: A's whole push runs first (its own claims are the real ones)
+      monkeypatch.setattr(serving_pusher, '_claim_dir', real_claim)
+      pushed_by_a.append(serving_pusher.push_atomically(model_a, base))
+      monkeypatch.setattr(serving_pusher, '_claim_dir', claim_after_a)
+    return real_claim(path)
+
+  monkeypatch.setattr(serving_pusher, '_claim_dir', claim_after_a)
+  assert serving_pusher.push_atomically(model_b, base) == 2_000_000_001
+  assert pushed_by_a == [2_000_000_000]
+  assert sorted(os.listdir(base)) == ['2000000000', '2000000001']
+  assert _files(os.path.join(base, '2000000000'))[os.path.join('variables', 'variables.data-00000-of-00001')] == (
+      b'weights-A')
+  assert _files(os.path.join(base, '2000000001'))[os.path.join('variables', 'variables.data-00000-of-00001')] == (
+      b'weights-B')

@@ -123,10 +123,12 @@ def create_pipeline(
       model=ranking_trainer.outputs['model'],
       evaluation=ranking_evaluator.outputs['evaluation'],
       evaluator_blessing=ranking_evaluator.outputs['blessing'],
+      # float(): TFX refuses an int for a float Parameter (TypeError), and SegmentGate(max_margin=0,
+      # margin_standard_errors=2) is a valid setting.
       min_examples=segment_gate.min_examples,
-      max_margin=segment_gate.max_margin,
-      max_regression=segment_gate.max_regression,
-      margin_standard_errors=segment_gate.margin_standard_errors,
+      max_margin=float(segment_gate.max_margin),
+      max_regression=float(segment_gate.max_regression),
+      margin_standard_errors=float(segment_gate.margin_standard_errors),
   ).with_id(configs.RANKING_SEGMENT_GATE_ID)
 
   ranking_pusher = ServingPusher(

@@ -271,3 +271,17 @@ def test_ensemble_predicts_the_members_mean_rating():
 def test_member_history_keys():
   assert [run_lib._member_key(k, m) for k, m in (('rmse', 0), ('val_rmse', 0), ('rmse', 1), ('val_rmse', 2))] == [
       'rmse', 'val_rmse', 'member1_rmse', 'val_member2_rmse']
+
+
+def test_a_validation_slice_taking_the_only_training_example_is_refused_naming_validation_fraction():
+  # One row: the slice takes row 0, so nothing was left to train on and the Trainer said "The training split holds
+  # no examples; check the interactions file and the split" (it held one).
+  one_row = inputs.InMemorySplit({features.transformed_name(features.RATING): tf.constant([4.0])})
+  with pytest.raises(ValueError, match=r'^validation_fraction=0.05 holds out all 1 example\(s\) of the training '
+                                       r'split .* set validation_fraction to 0, or train on more examples\.$'):
+    run_lib.carve_validation(one_row, 0.05)
+  # Two rows: row 0 held out (0 * 1 = 0 is a multiple of 20), row 1 trained on (no multiple of 20 in [1, 2)).
+  remaining, validation = run_lib.carve_validation(
+      inputs.InMemorySplit({features.transformed_name(features.RATING): tf.constant([4.0, 2.0])}), 0.05)
+  assert remaining.columns['rating_xf'].numpy().tolist() == [2.0]
+  assert validation.columns['rating_xf'].numpy().tolist() == [4.0]

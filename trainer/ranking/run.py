@@ -232,8 +232,17 @@ def carve_validation(split: inputs.InMemorySplit,
 
   Returns:
     (the remaining examples, the held-out validation examples).
+
+  Raises:
+    ValueError: naming validation_fraction, if the slice would take every example (a split of one: row 0 is always
+      held out), which left nothing to train on.
   """
-  return inputs.split_off_share(split, fraction)
+  remaining, validation = inputs.split_off_share(split, fraction)
+  if split.num_rows and not remaining.num_rows:
+    raise ValueError(f'validation_fraction={fraction} holds out all {split.num_rows} example(s) of the training '
+                     'split (the validation slice always takes its first), leaving none to train on: set '
+                     'validation_fraction to 0, or train on more examples.')
+  return remaining, validation
 
 
 def _early_stopping(hparams: hparams_lib.RankingHyperparameters) -> List[tf.keras.callbacks.Callback]:

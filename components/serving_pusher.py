@@ -15,7 +15,8 @@ that for a server polling the base directory:
 A push that dies mid-copy (the process killed, the disk full) leaves its `.staging-<version>` directory behind:
 never served, but never renamed or removed either. Every later run of this Pusher, whether it pushes or finds
 the model already served, first removes the staging directories it can prove are abandoned: those in which
-nothing (no file, no directory) has been modified for `STALE_STAGING_AGE_S` (one hour). A push in progress
+nothing (no file, no directory) has been modified for `STALE_STAGING_AGE_S` (one hour; the component's
+`stale_staging_age_s` parameter sets another age). A push in progress
 modifies its staging directory with every file it copies, so it is left alone whatever its version or start
 time; only a single file taking more than an hour to copy (on an object store a file appears once copied) would
 be mistaken for a dead push. Complete version directories (numeric names) and anything not named `.staging-*`
@@ -42,11 +43,27 @@ from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import io_utils, json_utils, proto_utils
 
 STAGING_PREFIX = '.staging-'
 # Seconds without any modification after which a staging directory is taken as left by a push that died.
 STALE_STAGING_AGE_S = 3600.0
+# The key of `ServingPusher(stale_staging_age_s=...)` in the component's custom_config.
+STALE_STAGING_AGE_KEY = 'stale_staging_age_s'
+
+
+def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
+  """The staging age (seconds) after which a staging directory counts as abandoned, checked.
+
+  Raises:
+    ValueError: for a value that is not a positive number (a bool, a string, 0, a negative number or NaN).
+  """
+  if (isinstance(stale_staging_age_s, bool) or not isinstance(stale_staging_age_s, (int, float))
+      or not stale_staging_age_s > 0):
+    raise ValueError(f'stale_staging_age_s={stale_staging_age_s!r} must be a positive number of seconds without any '
+                     'change after which a .staging-<version> directory counts as left by a push that died; pass '
+                     f'e.g. {STALE_STAGING_AGE_S} (one hour, the default), more than the longest copy of one file.')
+  return float(stale_staging_age_s)
 
 
 def model_fingerprint(model_dir: str) -> str:
@@ -119,11 +136,9 @@ def remove_abandoned_staging_dirs(base_directory: str, max_age_s: float = STALE_
     The removed directories, sorted.
 
   Raises:
-    ValueError: if `max_age_s` is not positive.
+    ValueError: if `max_age_s` is not a positive number (`check_stale_staging_age_s`).
   """
-  if not max_age_s > 0:
-    raise ValueError(f'max_age_s={max_age_s} must be a positive number of seconds (default '
-                     f'{STALE_STAGING_AGE_S}).')
+  max_age_s = check_stale_staging_age_s(max_age_s)
   if not fileio.isdir(base_directory):
     return []
   removed = []
@@ -237,12 +252,15 @@ class ServingPusherExecutor(pusher_executor.Executor):
       raise ValueError('ServingPusher pushes to a filesystem destination only; set '
                        'push_destination.filesystem.base_directory.')
     base_directory = push_destination.filesystem.base_directory
+    custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or 'null')
+    stale_staging_age_s = check_stale_staging_age_s(
+        (custom_config or {}).get(STALE_STAGING_AGE_KEY, STALE_STAGING_AGE_S))
     version = find_served_copy(model_dir, base_directory)
     if version is not None:
       logging.info('This model is already served as version %s; not pushing it again.', version)
-      remove_abandoned_staging_dirs(base_directory)
+      remove_abandoned_staging_dirs(base_directory, stale_staging_age_s)
     else:
-      version = push_atomically(model_dir, base_directory)
+      version = push_atomically(model_dir, base_directory, stale_staging_age_s)
       logging.info('Model written to serving path %s.', os.path.join(base_directory, str(version)))
     io_utils.copy_dir(model_dir, model_push.uri)
     self._MarkPushed(model_push, pushed_destination=os.path.join(base_directory, str(version)),
@@ -252,3 +270,26 @@ class ServingPusherExecutor(pusher_executor.Executor):
 class ServingPusher(pusher_component.Pusher):
   """Pusher for TF Serving model directories; see the module docstring."""
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(ServingPusherExecutor)
+
+  def __init__(self, model: Optional[types.BaseChannel] = None, model_blessing: Optional[types.BaseChannel] = None,
+               push_destination: Optional[pusher_pb2.PushDestination] = None,
+               stale_staging_age_s: float = STALE_STAGING_AGE_S,
+               custom_config: Optional[Dict[str, Any]] = None) -> None:
+    """Args:
+      model: the Trainer's model channel.
+      model_blessing: the blessing channel (the gate's or the Evaluator's).
+      push_destination: a filesystem destination, `<serving_dir>/<model>`.
+      stale_staging_age_s: seconds without any change after which a `.staging-<version>` directory is removed
+        as left by a push that died (`remove_abandoned_staging_dirs`); default one hour.
+      custom_config: passed on as TFX's Pusher takes it; `stale_staging_age_s` is added to it.
+
+    Raises:
+      ValueError: for a `stale_staging_age_s` that is not a positive number, or a custom_config that already
+        holds its key.
+    """
+    stale_staging_age_s = check_stale_staging_age_s(stale_staging_age_s)
+    if STALE_STAGING_AGE_KEY in (custom_config or {}):
+      raise ValueError(f'custom_config holds {STALE_STAGING_AGE_KEY!r}; pass it as the stale_staging_age_s '
+                       'parameter of ServingPusher instead.')
+    super().__init__(model=model, model_blessing=model_blessing, push_destination=push_destination,
+                     custom_config={**(custom_config or {}), STALE_STAGING_AGE_KEY: stale_staging_age_s})

@@ -1,9 +1,12 @@
 """ServingPusher: atomic version directories, no second copy of a served model, nothing pushed unblessed."""
 
 import os
+import re
 import threading
 import time
 
+import pytest
+from tfx.types import channel as channel_types
 from tfx.types import standard_artifacts
 
 from components import serving_pusher
@@ -240,3 +243,44 @@ def test_a_push_whose_version_is_renamed_into_place_before_its_claim_takes_the_n
       b'weights-A')
   assert _files(os.path.join(base, '2000000001'))[os.path.join('variables', 'variables.data-00000-of-00001')] == (
       b'weights-B')
+
+
+# --- the staging age set on the component ----------------------------------------------------------------------
+
+
+def _pusher(base: str, **kwargs) -> serving_pusher.ServingPusher:
+  return serving_pusher.ServingPusher(
+      model=channel_types.Channel(type=standard_artifacts.Model),
+      model_blessing=channel_types.Channel(type=standard_artifacts.ModelBlessing),
+      push_destination=pusher_pb2.PushDestination(
+          filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base)), **kwargs)
+
+
+def test_the_components_staging_age_reaches_the_executor(tmp_path):
+  # Age 60 s: the staging dir untouched for 70 s is removed, the one untouched for 50 s kept. With the default
+  # (one hour) both are kept.
+  for kwargs, kept in (({'stale_staging_age_s': 60}, ['.staging-10']), ({}, ['.staging-10', '.staging-20'])):
+    root = tmp_path / str(len(kwargs))
+    base = str(root / 'serving')
+    os.makedirs(base)
+    _backdate(_staging(base, 10), 50)
+    _backdate(_staging(base, 20), 70)
+    component = _pusher(base, **kwargs)
+    model, blessing, pushed = (standard_artifacts.Model(), standard_artifacts.ModelBlessing(),
+                               standard_artifacts.PushedModel())
+    model.uri, blessing.uri, pushed.uri = str(root / 'model'), str(root / 'blessing'), str(root / 'pushed')
+    _model_dir(model.uri, 'Format-Serving', b'weights')
+    blessing.set_int_custom_property('blessed', 1)
+    serving_pusher.ServingPusherExecutor().Do(
+        {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
+        dict(component.exec_properties))
+    version = pushed.get_string_custom_property('pushed_version')
+    assert sorted(os.listdir(base)) == sorted(kept + [version])
+
+
+@pytest.mark.parametrize('age', [0, -1.0, float('nan'), True, '3600'])
+def test_a_staging_age_that_is_not_a_positive_number_is_refused_naming_it(tmp_path, age):
+  with pytest.raises(ValueError, match=rf"^stale_staging_age_s={re.escape(repr(age))} must be a positive number "):
+    _pusher(str(tmp_path), stale_staging_age_s=age)
+  with pytest.raises(ValueError, match=rf"^stale_staging_age_s={re.escape(repr(age))} must be a positive number "):
+    serving_pusher.remove_abandoned_staging_dirs(str(tmp_path), max_age_s=age)

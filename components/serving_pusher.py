@@ -274,7 +274,8 @@ class ServingPusher(pusher_component.Pusher):
   def __init__(self, model: Optional[types.BaseChannel] = None, model_blessing: Optional[types.BaseChannel] = None,
                push_destination: Optional[pusher_pb2.PushDestination] = None,
                stale_staging_age_s: float = STALE_STAGING_AGE_S,
-               custom_config: Optional[Dict[str, Any]] = None) -> None:
+               custom_config: Optional[Dict[str, Any]] = None,
+               infra_blessing: Optional[types.BaseChannel] = None) -> None:
     """Args:
       model: the Trainer's model channel.
       model_blessing: the blessing channel (the gate's or the Evaluator's).
@@ -282,6 +283,7 @@ class ServingPusher(pusher_component.Pusher):
       stale_staging_age_s: seconds without any change after which a `.staging-<version>` directory is removed
         as left by a push that died (`remove_abandoned_staging_dirs`); default one hour.
       custom_config: passed on as TFX's Pusher takes it; `stale_staging_age_s` is added to it.
+      infra_blessing: an InfraValidator's blessing, as TFX's Pusher takes it.
 
     Raises:
       ValueError: for a `stale_staging_age_s` that is not a positive number, or a custom_config that already
@@ -291,5 +293,6 @@ class ServingPusher(pusher_component.Pusher):
     if STALE_STAGING_AGE_KEY in (custom_config or {}):
       raise ValueError(f'custom_config holds {STALE_STAGING_AGE_KEY!r}; pass it as the stale_staging_age_s '
                        'parameter of ServingPusher instead.')
-    super().__init__(model=model, model_blessing=model_blessing, push_destination=push_destination,
+    super().__init__(model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
+                     push_destination=push_destination,
                      custom_config={**(custom_config or {}), STALE_STAGING_AGE_KEY: stale_staging_age_s})

@@ -215,7 +215,8 @@ def test_two_pushes_checking_the_same_version_at_once_take_two_versions(tmp_path
   assert sorted(os.listdir(base)) == ['2000000000', '2000000001']
   for name, version in versions.items():
     assert _files(os.path.join(base, str(version))) == {
-        'saved_model.pb': b'graph', os.path.join('variables', 'variables.data-00000-of-00001'): f'weights-{name}'.encode()}
+        'saved_model.pb': b'graph',
+        os.path.join('variables', 'variables.data-00000-of-00001'): f'weights-{name}'.encode()}
 
 
 def test_a_push_whose_version_is_renamed_into_place_before_its_claim_takes_the_next(tmp_path, monkeypatch):

@@ -127,21 +127,34 @@ def health_answer(bundle: Any) -> Tuple[int, Dict[str, Any]]:
 class HealthChangeLog:
   """Logs each change of the /healthz answer's status or served versions, once: a WARNING (with the reason) when
   the service becomes unavailable, INFO for the first answer and every other change (recovery, a new version, a
-  missing ranking model). Changes are seen when /healthz is asked (the orchestrator's probe); thread-safe: a
-  change is logged under the same lock that records it, so concurrent checks log their changes in the order
-  they were recorded and the last line logged is always the state kept (logged after the lock, a check
-  finding a recovery could log before an earlier one finding the outage, leaving "unavailable" as the last
-  line while the service was ok)."""
+  missing ranking model). Changes are seen when /healthz is asked (the orchestrator's probe).
+
+  Thread-safe, and in the order the checks started: a check takes a number from `begin` before it asks the
+  backend and hands it to `record` with its answer; an answer of a check that started before the last one
+  recorded is older news and is not recorded (a check waiting its 1 s probe timeout on a hanging TF Serving
+  logged 'unavailable' after a later check had found it ok, then the next check a recovery). A change is logged
+  under the lock that records it, so the last line logged is always the state kept."""
 
   def __init__(self) -> None:
     self._lock = threading.Lock()
     self._last: Optional[Tuple[str, str]] = None
+    self._checks_begun = 0
+    self._last_check = 0  # the number of the check whose answer `_last` is; 0: none yet
 
-  def record(self, body: Dict[str, Any]) -> None:
-    """Notes one /healthz answer `body` (`health_answer`'s), logging it if it differs from the last one's."""
+  def begin(self) -> int:
+    """The number of a check about to ask for the health (1, 2, ...): pass it to `record` with its answer."""
+    with self._lock:
+      self._checks_begun += 1
+      return self._checks_begun
+
+  def record(self, body: Dict[str, Any], check: int) -> None:
+    """Notes the /healthz answer `body` (`health_answer`'s) of check number `check` (from `begin`), logging it
+    if it differs from the last answer recorded; ignored if a check begun after it was recorded already."""
     state = (body['status'], json.dumps(body['model_versions'], sort_keys=True))
     with self._lock:
-      previous, self._last = self._last, state
+      if check < self._last_check:
+        return
+      previous, self._last, self._last_check = self._last, state, check
       if state == previous:
         return
       was = f'{previous[0]}, versions {previous[1]}' if previous else 'not checked before'
@@ -182,8 +195,9 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
         return
       try:
         if path == HEALTH_PATH:
+          check = health_log.begin()
           status, body = health_answer(registry.current())
-          health_log.record(body)
+          health_log.record(body, check)
           self._send(status, body)
         elif path == RECOMMENDATIONS_PATH:
           user_id, k, exclude_seen, user_features = parse_recommendation_query(query)

@@ -140,9 +140,11 @@ def test_concurrent_health_changes_are_logged_in_the_order_they_are_recorded(mon
   health_log = app.HealthChangeLog()
   versions = {'retrieval': 1, 'ranking': 1}
   ok = {'status': 'ok', 'model_versions': versions, 'missing_models': []}
-  health_log.record(ok)
-  check_a = threading.Thread(target=health_log.record, args=({**ok, 'status': 'unavailable', 'error': 'down'},))
-  check_b = threading.Thread(target=health_log.record, args=(ok,))
+  health_log.record(ok, health_log.begin())
+  a, b = health_log.begin(), health_log.begin()  # A began first, so B's answer is the newer one
+  check_a = threading.Thread(target=health_log.record,
+                             args=({**ok, 'status': 'unavailable', 'error': 'down'}, a))
+  check_b = threading.Thread(target=health_log.record, args=(ok, b))
   check_a.start()
   assert a_logging.wait(5)
   check_b.start()
@@ -156,6 +158,52 @@ def test_concurrent_health_changes_are_logged_in_the_order_they_are_recorded(mon
       ('WARNING', f'Health: unavailable, versions {text} (was ok, versions {text}): down'),
       ('INFO', f'Health: ok, versions {text} (was unavailable, versions {text}).'),
   ]
+
+
+class HangingOnceBackend(FakeBackend):
+  """Its second health probe hangs until `release` is set, then finds TF Serving gone; every other finds it ok."""
+
+  def __init__(self) -> None:
+    super().__init__()
+    self.probes = 0
+    self.hanging, self.release = threading.Event(), threading.Event()
+
+  def unavailable_reason(self) -> Optional[str]:
+    self.probes += 1
+    if self.probes != 2:
+      return None
+    self.hanging.set()
+    self.release.wait(5)
+    return 'TF Serving GET /v1/models/retrieval/versions/1 at tfs:8501 did not answer: TimeoutError'
+
+
+def test_a_slow_checks_older_answer_does_not_replace_a_later_checks(caplog):
+  # Check A's probe hangs; check B, begun after it, finds TF Serving ok; then A answers 503 (its own client gets
+  # it) and check C finds ok. B's answer is the newer news: nothing changes after the first answer. Before, A's
+  # answer was recorded last: a WARNING 'unavailable (was ok)' after B had found it ok, then C's 'recovery'.
+  registry = FakeRegistry()
+  registry.backend = HangingOnceBackend()
+  server = app.make_server(FakeRecommender(), registry, host=app.LOOPBACK_HOST, port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  port = server.server_address[1]
+  answers = {}
+  try:
+    with caplog.at_level('INFO', logger='absl'):  # absl's own level: tf.saved_model.save sets it to WARNING
+      assert get_json(port, '/healthz')[0] == 200
+      check_a = threading.Thread(target=lambda: answers.update(a=get_json(port, '/healthz')[0]))
+      check_a.start()
+      assert registry.backend.hanging.wait(5)
+      answers['b'] = get_json(port, '/healthz')[0]
+      registry.backend.release.set()
+      check_a.join(10)
+      answers['c'] = get_json(port, '/healthz')[0]
+  finally:
+    server.shutdown()
+    server.server_close()
+  assert answers == {'a': 503, 'b': 200, 'c': 200}
+  versions = '{"ranking": 1, "retrieval": 1}'
+  assert [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith('Health:')] == [
+      ('INFO', f'Health: ok, versions {versions} (was not checked before).')]
 
 
 def test_an_idle_connection_is_closed_after_the_timeout(service):

@@ -93,6 +93,20 @@ def test_rows_of_equal_keys_and_time_are_ordered_by_the_other_float_features():
     assert inputs.in_canonical_order(split).columns['rating'].numpy().tolist() == [1.0, 4.0]
 
 
+def test_the_first_tie_breaker_comes_before_features_whose_names_sort_first():
+  # 'interaction_item_age_xf' sorts before 'interaction_time_xf' (MovieLens has both), so only first_tie_breaker puts
+  # the time first. The test above cannot tell: 'interaction_time_xf' < 'rating' by name anyway. Two rows of equal
+  # keys: day 0.7 with item age -1.0, day -0.5 with item age 2.0. By time: ratings 5, 2; by item age first: 2, 5.
+  age_key = 'interaction_item_age_xf'
+  for order in ([0, 1], [1, 0]):
+    columns = {'user': [7, 7], 'rating': [2.0, 5.0], inputs.INTERACTION_TIME_KEY: [0.7, -0.5], age_key: [-1.0, 2.0]}
+    split = inputs.InMemorySplit({k: tf.constant([v[i] for i in order]) for k, v in columns.items()})
+    assert inputs.in_canonical_order(split).columns['rating'].numpy().tolist() == [5.0, 2.0]
+    assert inputs.in_canonical_order(split, first_tie_breaker=None).columns['rating'].numpy().tolist() == [2.0, 5.0]
+    assert inputs.in_canonical_order(split, first_tie_breaker='no_such_xf').columns['rating'].numpy().tolist() == [
+        2.0, 5.0]
+
+
 def test_a_nan_time_comes_last_and_leaves_the_other_rows_in_time_order_whatever_the_stored_order():
   # User 1 rates the same item on days (z-scored) 0.1, 0.5 and 0.9 (rows 0, 1, 2); user 2 on day -0.4 (row 3) and
   # at a NaN time (row 4). 'row' (two values per row: neither a key nor a tie breaker) names the rows. By time,

@@ -71,7 +71,8 @@ def schema_columns(schema: Optional[str]) -> Optional[List[str]]:
   gs:// URI) cannot be read here: None.
 
   Raises:
-    ValueError: naming `--schema`, if the file is no Schema text proto.
+    ValueError: naming `--schema`, if the file cannot be read as text (e.g. a binary schema.pb) or is no Schema
+      text proto.
   """
   from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
   from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
@@ -79,8 +80,12 @@ def schema_columns(schema: Optional[str]) -> Optional[List[str]]:
   if schema is None:
     text = importlib.resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_text(encoding='utf-8')
   elif os.path.isfile(schema):
-    with open(schema, encoding='utf-8') as f:
-      text = f.read()
+    try:
+      with open(schema, encoding='utf-8') as f:
+        text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+      raise ValueError(f'--schema {schema}: cannot be read ({e}). Fix: pass a curated schema.pbtxt (text format), '
+                       'e.g. a copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
   else:
     return None
   try:

@@ -307,3 +307,16 @@ def test_a_local_schema_is_what_the_features_are_checked_against(tmp_path, capsy
   assert kubeflow_runner.schema_columns('/opt/venv/no/such/schema.pbtxt') is None
   assert 'user_agee' not in kubeflow_runner.schema_columns(None)
   assert {'user_id', 'item_id', 'user_age', 'item_title', 'recent_rating'} <= set(kubeflow_runner.schema_columns(None))
+
+
+def test_a_schema_file_that_is_not_text_is_refused_naming_the_flag(tmp_path, capsys):
+  # A serialized (binary) Schema proto: before, "error: 'utf-8' codec can't decode byte 0xff in position 2: invalid
+  # start byte", without the flag or the fix.
+  schema = tmp_path / 'schema.pb'
+  schema.write_bytes(b'\x0a\x09\xff\xfeuser_id')
+  output = tmp_path / 'spec.yaml'
+  assert kubeflow_runner.main(_argv(str(output), '--schema', str(schema))) == 2
+  error = capsys.readouterr().err
+  assert error.startswith(f"error: --schema {schema}: cannot be read ('utf-8' codec can't decode byte 0xff in "
+                          'position 2: invalid start byte). Fix: pass a curated schema.pbtxt (text format), ')
+  assert not output.exists()

@@ -485,6 +485,8 @@ class SegmentGateReport:
     margin_standard_errors: z, the standard errors of a segment's RMSE its margin was discounted by before it was
       compared with `max_margin` (`--segment-margin-standard-errors`); 0 for the plain rule and for reports
       written before the gate had the setting.
+    reasons: why the gate refused the model, the Evaluator's refusal among them (empty when blessed; in reports
+      written before the gate recorded its decision, the segment rule's violations only).
   """
   component_id: str
   blessed: bool
@@ -494,6 +496,7 @@ class SegmentGateReport:
   segments: List[Dict]
   warnings: Tuple[str, ...] = ()
   margin_standard_errors: float = 0.0
+  reasons: Tuple[str, ...] = ()
 
 
 def segment_gate_report(component_id: str, verdict: Dict, max_margin: Optional[float],
@@ -508,7 +511,8 @@ def segment_gate_report(component_id: str, verdict: Dict, max_margin: Optional[f
       component_id=component_id, blessed=bool(verdict.get('blessed', verdict['passed'])),
       overall_rmse=float(verdict['overall_rmse']), max_margin=max_margin, min_examples=min_examples,
       segments=list(verdict['segments']), warnings=tuple(verdict.get('warnings', ())),
-      margin_standard_errors=float(verdict.get('thresholds', {}).get('margin_standard_errors', 0.0)))
+      margin_standard_errors=float(verdict.get('thresholds', {}).get('margin_standard_errors', 0.0)),
+      reasons=tuple(verdict.get('reasons', ())))
 
 
 def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) -> List[SegmentGateReport]:

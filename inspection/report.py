@@ -259,6 +259,8 @@ def _segment_gate_section(reports: List[queries.SegmentGateReport]) -> str:
                 'passes while that discounted margin is within)') if z > 0 else ''
     parts.append(f'<p>Overall RMSE {report.overall_rmse:.4f}; a segment with at least {report.min_examples} eval '
                  f'examples may be at most {margin} stars above it (the dashed line){discount}.</p>')
+    if report.reasons:
+      parts.append('<p>Refused:</p><ul>' + ''.join(f'<li>{html.escape(r)}</li>' for r in report.reasons) + '</ul>')
     if report.warnings:
       parts.append('<p>Not checked:</p><ul>' + ''.join(f'<li>{html.escape(w)}</li>' for w in report.warnings) +
                    '</ul>')

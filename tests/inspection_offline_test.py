@@ -275,3 +275,22 @@ def test_segment_gate_section_states_the_standard_error_discount_the_gate_applie
   section = report._segment_gate_section([older])  # pylint: disable=protected-access
   assert 'standard errors of its RMSE are taken off' not in section and 's.e.</th>' not in section
   assert '<td class="num">503</td><td class="num">0.9743</td><td></td><td class="num">0.0922</td>' in section
+
+
+def test_segment_gate_section_says_why_the_gate_refused_when_no_segment_did():
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  # The Evaluator refused the overall RMSE; every segment passed. Before, the section said NOT BLESSED over a table
+  # without a single violation, and the refusal was not in it.
+  refusal = 'the Evaluator did not bless the model: overall root_mean_squared_error 1.1283 is above --max-rmse 1'
+  verdict = {'passed': True, 'blessed': False, 'reasons': [refusal], 'overall_rmse': 1.1283, 'warnings': [],
+             'segments': [{'column': 'user_gender', 'value': 'F', 'rmse': 1.15, 'rmse_standard_error': 0.02,
+                           'example_count': 600, 'margin': 0.0217, 'gated': True, 'baseline_rmse': None,
+                           'violations': []}]}
+  gate = queries.segment_gate_report('ranking_segment_gate', verdict, max_margin=0.08, min_examples=500)
+  assert gate.reasons == (refusal,)
+  section = report._segment_gate_section([gate])  # pylint: disable=protected-access
+  assert f'<p>Refused:</p><ul><li>{refusal}</li></ul>' in section
+  blessed = dict(verdict, blessed=True, reasons=[])
+  section = report._segment_gate_section(  # pylint: disable=protected-access
+      [queries.segment_gate_report('ranking_segment_gate', blessed, max_margin=0.08, min_examples=500)])
+  assert 'Refused' not in section

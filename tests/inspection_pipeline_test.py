@@ -195,7 +195,7 @@ def test_html_report_shows_the_run_offline_in_chromium(fixture_pipeline_run, tmp
       configs.RANKING_SEGMENT_GATE_ID]['blessing'][0]
   verdict = segment_gate.read_report(blessing.uri)
   assert (gate.component_id, gate.blessed, gate.overall_rmse, gate.segments) == (
-      configs.RANKING_SEGMENT_GATE_ID, verdict['passed'], verdict['overall_rmse'], verdict['segments'])
+      configs.RANKING_SEGMENT_GATE_ID, verdict['blessed'], verdict['overall_rmse'], verdict['segments'])
   assert (gate.max_margin, gate.min_examples) == (0.08, 500)  # the fixture run's settings: the defaults
   assert f'{configs.RANKING_SEGMENT_GATE_ID}: {"BLESSED" if gate.blessed else "NOT BLESSED"}' in text
   assert f'Overall RMSE {gate.overall_rmse:.4f}; a segment with at least 500 eval examples may be at most 0.08' in text

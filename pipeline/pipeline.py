@@ -9,7 +9,7 @@ from tfx import v1 as tfx
 from components.anomalies_gate import AnomaliesGate
 from components.retrieval_gate import RetrievalGate
 from components.segment_gate import SegmentGate
-from components.serving_pusher import ServingPusher
+from components.serving_pusher import STALE_STAGING_AGE_S, ServingPusher
 from pipeline import configs
 from trainer.ranking import hparams as ranking_hparams
 from trainer.retrieval import hparams as retrieval_hparams
@@ -34,6 +34,7 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
     transform_statistics: bool = False,
+    stale_staging_age_s: float = STALE_STAGING_AGE_S,
 ) -> tfx.dsl.Pipeline:
   """Builds the pipeline: examples -> statistics -> schema -> validation -> Transform -> Trainer -> gate -> push.
 
@@ -55,6 +56,8 @@ def create_pipeline(
       (its pre_/post_transform_stats, _schema and post_transform_anomalies outputs). Off by default: StatisticsGen
       and ExampleValidator already describe and check the raw data, and on MovieLens 100K the two extra passes
       made Transform ~8 s slower (docs/performance.md).
+    stale_staging_age_s: seconds without any change after which both pushers remove a `.staging-<version>`
+      directory a dead push left behind (default one hour; `components.serving_pusher`).
   """
   example_gen = tfx.components.ImportExampleGen(
       input_base=examples_dir,
@@ -137,6 +140,7 @@ def create_pipeline(
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=f'{serving_dir.rstrip("/")}/{configs.RANKING_SERVING_SUBDIR}')),
+      stale_staging_age_s=stale_staging_age_s,
   ).with_id(configs.RANKING_PUSHER_ID)
 
   # The retrieval Trainer reads the raw examples (its candidates must keep the raw ids of eval-only items) and
@@ -174,6 +178,7 @@ def create_pipeline(
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=f'{serving_dir.rstrip("/")}/{configs.RETRIEVAL_SERVING_SUBDIR}')),
+      stale_staging_age_s=stale_staging_age_s,
   ).with_id(configs.RETRIEVAL_PUSHER_ID)
 
   return tfx.dsl.Pipeline(

@@ -285,3 +285,24 @@ def test_a_staging_age_that_is_not_a_positive_number_is_refused_naming_it(tmp_pa
     _pusher(str(tmp_path), stale_staging_age_s=age)
   with pytest.raises(ValueError, match=rf"^stale_staging_age_s={re.escape(repr(age))} must be a positive number "):
     serving_pusher.remove_abandoned_staging_dirs(str(tmp_path), max_age_s=age)
+
+
+def test_the_pipelines_staging_age_reaches_both_pushers():
+  # create_pipeline(stale_staging_age_s=60) sets both pushers' age; by default both keep the hour.
+  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_component_specs
+  from tfx.utils import json_utils
+  from pipeline import configs, eval_configs, pipeline as pipeline_lib
+  from trainer.ranking import hparams as ranking_hparams
+  # pylint: enable=g-import-not-at-top
+  pusher_ids = (configs.RANKING_PUSHER_ID, configs.RETRIEVAL_PUSHER_ID)
+  for kwargs, age in (({'stale_staging_age_s': 60}, 60.0), ({}, 3600.0)):
+    built = pipeline_lib.create_pipeline(
+        pipeline_name='staging-age', pipeline_root='/nonexistent/root', examples_dir='/nonexistent/examples',
+        serving_dir='/nonexistent/serving', ranking_hyperparameters=ranking_hparams.DEFAULT,
+        ranking_eval_config=eval_configs.ranking_eval_config(configs.RankingGate()), **kwargs)
+    pushers = [c for c in built.components if c.id in pusher_ids]
+    assert sorted(c.id for c in pushers) == sorted(pusher_ids)
+    for pusher in pushers:
+      custom_config = json_utils.loads(pusher.exec_properties[standard_component_specs.CUSTOM_CONFIG_KEY])
+      assert custom_config[serving_pusher.STALE_STAGING_AGE_KEY] == age, pusher.id

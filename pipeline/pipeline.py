@@ -167,9 +167,10 @@ def create_pipeline(
       examples=example_gen.outputs['examples'],
       model=retrieval_trainer.outputs['model'],
       baseline_model=retrieval_model_resolver.outputs['model'],
-      min_recall_at_100=retrieval_gate.min_recall_at_100,
-      min_top_100_accuracy=retrieval_gate.min_top_100_accuracy,
-      max_decrease=retrieval_gate.max_decrease,
+      # float(): TFX refuses an int (RetrievalGate(min_recall_at_100=0) is valid) for a float parameter.
+      min_recall_at_100=float(retrieval_gate.min_recall_at_100),
+      min_top_100_accuracy=float(retrieval_gate.min_top_100_accuracy),
+      max_decrease=float(retrieval_gate.max_decrease),
   ).with_id(configs.RETRIEVAL_GATE_ID)
 
   retrieval_pusher = ServingPusher(

@@ -159,3 +159,24 @@ def test_items_new_since_the_last_blessed_model_count_as_its_misses(tmp_path):
                                                   str(tmp_path / 'serving' / 'retrieval'))
   assert blessed and pushed.get_int_custom_property('pushed') == 1
   assert evaluation.get_float_custom_property('baseline_recall_at_100') == 0.9
+
+
+def test_whole_number_retrieval_gate_settings_build_the_pipeline():
+  # RetrievalGate(min_recall_at_100=0, min_top_100_accuracy=0, max_decrease=1) is valid, but TFX refused the ints
+  # for the component's float parameters: TypeError "Expected type <class 'float'> for parameter
+  # 'min_recall_at_100' but got 0 instead" when the pipeline was built.
+  # pylint: disable=g-import-not-at-top
+  from pipeline import configs, eval_configs, pipeline as pipeline_lib
+  from trainer.ranking import hparams as ranking_hparams
+  # pylint: enable=g-import-not-at-top
+  built = pipeline_lib.create_pipeline(
+      pipeline_name='retrieval-gate-settings', pipeline_root='/nonexistent/root',
+      examples_dir='/nonexistent/examples', serving_dir='/nonexistent/serving',
+      ranking_hyperparameters=ranking_hparams.DEFAULT,
+      ranking_eval_config=eval_configs.ranking_eval_config(configs.RankingGate()),
+      retrieval_gate=configs.RetrievalGate(min_recall_at_100=0, min_top_100_accuracy=0, max_decrease=1))
+  [gate] = [c for c in built.components if c.id == configs.RETRIEVAL_GATE_ID]
+  settings = {name: gate.exec_properties[name] for name in ('min_recall_at_100', 'min_top_100_accuracy',
+                                                             'max_decrease')}
+  assert settings == {'min_recall_at_100': 0.0, 'min_top_100_accuracy': 0.0, 'max_decrease': 1.0}
+  assert all(isinstance(value, float) for value in settings.values())

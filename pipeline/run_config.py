@@ -16,6 +16,8 @@ from trainer.ranking import hparams as ranking_hparams
 from trainer.retrieval import hparams as retrieval_hparams
 
 _Hyperparameters = TypeVar('_Hyperparameters', bound=ConfigCodec)
+# A frozen dataclass of settings: hyperparameters or a gate's thresholds.
+_Settings = TypeVar('_Settings')
 
 # Schema feature types (tensorflow_metadata FeatureType names) -> interactions column types.
 _SCHEMA_TYPES = {'INT': ColumnType.INT, 'FLOAT': ColumnType.FLOAT, 'BYTES': ColumnType.STRING}
@@ -98,12 +100,12 @@ def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.Ranking
       ('id_embedding_dim', '--embedding-dim', args.embedding_dim)))
 
 
-def with_flag_values(hparams: _Hyperparameters,
-                     flag_values: Sequence[Tuple[str, str, Any]]) -> _Hyperparameters:
-  """`hparams` with each (field, flag, value) whose value is not None applied in turn.
+def with_flag_values(hparams: _Settings, flag_values: Sequence[Tuple[str, str, Any]]) -> _Settings:
+  """`hparams` (hyperparameters or a gate's settings) with each (field, flag, value) whose value is not None
+  applied in turn.
 
   Raises:
-    ValueError: naming the flag whose value the hyperparameters refuse, with their own reason.
+    ValueError: naming the flag whose value the settings refuse, with their own reason.
   """
   for field, flag, value in flag_values:
     if value is None:
@@ -116,15 +118,26 @@ def with_flag_values(hparams: _Hyperparameters,
 
 
 def segment_gate(args: argparse.Namespace) -> SegmentGate:
-  """The ranking model's segmentation rule from the flags."""
-  return SegmentGate(min_examples=args.segment_min_examples, max_margin=args.segment_max_margin,
-                     max_regression=args.segment_max_regression,
-                     margin_standard_errors=args.segment_margin_standard_errors)
+  """The ranking model's segmentation rule from the flags.
+
+  Raises:
+    ValueError: naming the flag, for a value the rule refuses (e.g. `--segment-max-margin -1`).
+  """
+  return with_flag_values(SegmentGate(), (
+      ('min_examples', '--segment-min-examples', args.segment_min_examples),
+      ('max_margin', '--segment-max-margin', args.segment_max_margin),
+      ('max_regression', '--segment-max-regression', args.segment_max_regression),
+      ('margin_standard_errors', '--segment-margin-standard-errors', args.segment_margin_standard_errors)))
 
 
 def ranking_gate(args: argparse.Namespace) -> RankingGate:
-  """The ranking model's blessing thresholds from the flags."""
-  return RankingGate(max_rmse=args.max_rmse, max_rmse_increase=args.max_rmse_increase)
+  """The ranking model's blessing thresholds from the flags.
+
+  Raises:
+    ValueError: naming the flag, for a value the gate refuses (e.g. `--max-rmse 0`).
+  """
+  return with_flag_values(RankingGate(), (
+      ('max_rmse', '--max-rmse', args.max_rmse), ('max_rmse_increase', '--max-rmse-increase', args.max_rmse_increase)))
 
 
 def retrieval_hyperparameters(args: argparse.Namespace) -> retrieval_hparams.RetrievalHyperparameters:
@@ -161,9 +174,15 @@ def with_json_fields(hparams: _Hyperparameters, text: Optional[str], flag: str) 
 
 
 def retrieval_gate(args: argparse.Namespace) -> RetrievalGate:
-  """The retrieval model's blessing thresholds from the flags."""
-  return RetrievalGate(min_recall_at_100=args.min_recall_at_100, min_top_100_accuracy=args.min_top_100_accuracy,
-                       max_decrease=args.max_retrieval_decrease)
+  """The retrieval model's blessing thresholds from the flags.
+
+  Raises:
+    ValueError: naming the flag, for a value the gate refuses (e.g. `--min-recall-at-100 2`).
+  """
+  return with_flag_values(RetrievalGate(), (
+      ('min_recall_at_100', '--min-recall-at-100', args.min_recall_at_100),
+      ('min_top_100_accuracy', '--min-top-100-accuracy', args.min_top_100_accuracy),
+      ('max_decrease', '--max-retrieval-decrease', args.max_retrieval_decrease)))
 
 
 def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:

@@ -103,6 +103,21 @@ def test_nan_gate_thresholds_are_refused(flag):
 
 
 @pytest.mark.parametrize('flags, message', [
+    # Before, these named the field only ('max_margin=-1.0 must be >= 0 (stars).'), not the flag to fix.
+    (('--segment-max-margin', '-1'), '--segment-max-margin -1.0: max_margin=-1.0 must be >= 0 (stars).'),
+    (('--segment-min-examples', '0'),
+     '--segment-min-examples 0: min_examples=0 must be a positive number of evaluation examples.'),
+    (('--max-rmse', '0'), '--max-rmse 0.0: max_rmse=0.0 must be a positive number (stars).'),
+    (('--min-recall-at-100', '2'), '--min-recall-at-100 2.0: min_recall_at_100=2.0 must be in [0, 1].'),
+    (('--max-retrieval-decrease', '-0.5'), '--max-retrieval-decrease -0.5: max_decrease=-0.5 must be in [0, 1].'),
+])
+def test_a_gate_flag_the_gates_refuse_is_named(flags, message):
+  with pytest.raises(ValueError) as error:
+    run_config.model_settings(_args(*flags))
+  assert str(error.value) == message
+
+
+@pytest.mark.parametrize('flags, message', [
     (('--learning-rate', 'nan'), '--learning-rate nan: learning_rate=nan must be a finite number.'),
     (('--learning-rate', 'inf'), '--learning-rate inf: learning_rate=inf must be a finite number.'),
     (('--epochs', '0'), '--epochs 0: epochs=0 must be a positive integer.'),

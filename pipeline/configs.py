@@ -49,6 +49,18 @@ CURATED_SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspa
                                    'schema.pbtxt')
 
 
+def _store_floats_as_floats(settings: object) -> None:
+  """Stores each whole number given for a `float` field of the frozen dataclass `settings` as a float.
+
+  `SegmentGate(max_margin=0)` is a valid setting, but TFX refuses an int for a component's float Parameter
+  (TypeError "Expected type <class 'float'> for parameter 'max_margin' but got 0") when the pipeline is built.
+  """
+  for field in dataclasses.fields(settings):
+    value = getattr(settings, field.name)
+    if field.type is float and isinstance(value, int) and not isinstance(value, bool):
+      object.__setattr__(settings, field.name, float(value))
+
+
 @dataclasses.dataclass(frozen=True)
 class RankingGate:
   """The Evaluator's blessing rule for the ranking model.
@@ -61,6 +73,7 @@ class RankingGate:
   max_rmse_increase: float = 0.01
 
   def __post_init__(self) -> None:
+    _store_floats_as_floats(self)
     if not 0 < self.max_rmse < math.inf:  # refuses NaN too
       raise ValueError(f'max_rmse={self.max_rmse} must be a positive number (stars).')
     if not 0 <= self.max_rmse_increase < math.inf:
@@ -84,6 +97,7 @@ class RetrievalGate:
   max_decrease: float = 0.01
 
   def __post_init__(self) -> None:
+    _store_floats_as_floats(self)
     for name in ('min_recall_at_100', 'min_top_100_accuracy'):
       if not 0.0 <= getattr(self, name) <= 1.0:
         raise ValueError(f'{name}={getattr(self, name)} must be in [0, 1].')
@@ -109,6 +123,7 @@ class SegmentGate:
   margin_standard_errors: float = 0.0
 
   def __post_init__(self) -> None:
+    _store_floats_as_floats(self)
     if self.min_examples < 1:
       raise ValueError(f'min_examples={self.min_examples} must be a positive number of evaluation examples.')
     if not 0 <= self.max_margin < math.inf:  # refuses NaN too

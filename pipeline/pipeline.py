@@ -126,12 +126,10 @@ def create_pipeline(
       model=ranking_trainer.outputs['model'],
       evaluation=ranking_evaluator.outputs['evaluation'],
       evaluator_blessing=ranking_evaluator.outputs['blessing'],
-      # float(): TFX refuses an int for a float Parameter (TypeError), and SegmentGate(max_margin=0,
-      # margin_standard_errors=2) is a valid setting.
       min_examples=segment_gate.min_examples,
-      max_margin=float(segment_gate.max_margin),
-      max_regression=float(segment_gate.max_regression),
-      margin_standard_errors=float(segment_gate.margin_standard_errors),
+      max_margin=segment_gate.max_margin,
+      max_regression=segment_gate.max_regression,
+      margin_standard_errors=segment_gate.margin_standard_errors,
   ).with_id(configs.RANKING_SEGMENT_GATE_ID)
 
   ranking_pusher = ServingPusher(
@@ -167,10 +165,9 @@ def create_pipeline(
       examples=example_gen.outputs['examples'],
       model=retrieval_trainer.outputs['model'],
       baseline_model=retrieval_model_resolver.outputs['model'],
-      # float(): TFX refuses an int (RetrievalGate(min_recall_at_100=0) is valid) for a float parameter.
-      min_recall_at_100=float(retrieval_gate.min_recall_at_100),
-      min_top_100_accuracy=float(retrieval_gate.min_top_100_accuracy),
-      max_decrease=float(retrieval_gate.max_decrease),
+      min_recall_at_100=retrieval_gate.min_recall_at_100,
+      min_top_100_accuracy=retrieval_gate.min_top_100_accuracy,
+      max_decrease=retrieval_gate.max_decrease,
   ).with_id(configs.RETRIEVAL_GATE_ID)
 
   retrieval_pusher = ServingPusher(

@@ -72,26 +72,18 @@ def schema_columns(schema: Optional[str]) -> Optional[List[str]]:
 
   Raises:
     ValueError: naming `--schema`, if the file cannot be read as text (e.g. a binary schema.pb) or is no Schema
-      text proto.
+      text proto (`pipeline.run_config.read_schema`).
   """
-  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
-  from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
-
   if schema is None:
+    from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+    from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
     text = importlib.resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_text(encoding='utf-8')
+    parsed = text_format.Parse(text, schema_pb2.Schema())
   elif os.path.isfile(schema):
-    try:
-      with open(schema, encoding='utf-8') as f:
-        text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-      raise ValueError(f'--schema {schema}: cannot be read ({e}). Fix: pass a curated schema.pbtxt (text format), '
-                       'e.g. a copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
+    parsed = run_config.read_schema(schema)
   else:
     return None
-  try:
-    return [feature.name for feature in text_format.Parse(text, schema_pb2.Schema()).feature]
-  except text_format.ParseError as e:
-    raise ValueError(f'--schema {schema}: not a TFMD Schema in text format ({e}; line:column).') from e
+  return [feature.name for feature in parsed.feature]
 
 
 def check_model_inputs(args: argparse.Namespace) -> None:

@@ -185,22 +185,32 @@ def retrieval_gate(args: argparse.Namespace) -> RetrievalGate:
       ('max_decrease', '--max-retrieval-decrease', args.max_retrieval_decrease)))
 
 
+def read_schema(schema_path: str) -> schema_pb2.Schema:
+  """The curated schema.pbtxt `--schema` names.
+
+  Raises:
+    ValueError: naming `--schema`, the file and the fix, if it cannot be read as text (e.g. a binary schema.pb) or
+      is no Schema text proto (with its line and column).
+  """
+  try:
+    with open(schema_path, encoding='utf-8') as f:
+      return text_format.Parse(f.read(), schema_pb2.Schema())
+  except (OSError, UnicodeDecodeError) as e:
+    raise ValueError(f'--schema {schema_path}: cannot be read ({e}). Fix: pass a curated schema.pbtxt (text format), '
+                     'e.g. a copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
+  except text_format.ParseError as e:
+    raise ValueError(f'--schema {schema_path}: not a TFMD Schema in text format ({e}; line:column). Fix: correct '
+                     'the file, starting from a copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
+
+
 def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:
   """The declared type of each optional column of a curated schema.pbtxt (e.g. user_zip -> STRING).
 
   Raises:
-    ValueError: naming `--schema` and the file, if it cannot be read, is no Schema text proto (with its line and
-      column) or declares a user or item feature of a type other than INT, FLOAT or BYTES.
+    ValueError: naming `--schema` and the file, if it cannot be read, is no Schema text proto (`read_schema`) or
+      declares a user or item feature of a type other than INT, FLOAT or BYTES.
   """
-  try:
-    with open(schema_path, encoding='utf-8') as f:
-      schema = text_format.Parse(f.read(), schema_pb2.Schema())
-  except (OSError, UnicodeDecodeError) as e:
-    raise ValueError(f'--schema {schema_path}: cannot be read ({e}). Fix: pass a curated schema.pbtxt, e.g. a '
-                     'copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
-  except text_format.ParseError as e:
-    raise ValueError(f'--schema {schema_path}: not a TFMD Schema in text format ({e}; line:column). Fix: correct '
-                     'the file, starting from a copy of OUTPUT_DIR/tfx/SchemaGen/schema/<id>/schema.pbtxt.') from e
+  schema = read_schema(schema_path)
   types = {}
   for feature in schema.feature:
     if not (features.is_user_feature(feature.name) or features.is_item_feature(feature.name)):

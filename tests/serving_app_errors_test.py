@@ -4,6 +4,7 @@ server's (503, 500), idle and vanished clients, and flags refused before any mod
 Over a fake recommender and registry (no model is loaded): each test says what `recommend` raises.
 """
 
+import contextlib
 import socket
 import struct
 import threading
@@ -54,16 +55,24 @@ class FakeRecommender:
     return FakeRecommendations()
 
 
+@contextlib.contextmanager
+def running_server(registry: Any, recommender: Optional[FakeRecommender] = None) -> Iterator[int]:
+  """Serves `recommender` (a new FakeRecommender by default) and `registry` on a free loopback port; yields it."""
+  server = app.make_server(recommender or FakeRecommender(), registry, host=app.LOOPBACK_HOST, port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  try:
+    yield server.server_address[1]
+  finally:
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture()
 def service(monkeypatch) -> Iterator[Tuple[FakeRecommender, int]]:
   monkeypatch.setattr(app, 'CONNECTION_TIMEOUT_S', 0.5)
   fake = FakeRecommender()
-  server = app.make_server(fake, FakeRegistry(), host=app.LOOPBACK_HOST, port=0)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  yield fake, server.server_address[1]
-  server.shutdown()
-  server.server_close()
+  with running_server(FakeRegistry(), fake) as port:
+    yield fake, port
 
 
 def _raise(error: Exception) -> Callable[[], None]:
@@ -101,20 +110,13 @@ def test_health_is_503_with_the_reason_while_the_backend_cannot_answer():
 
 def test_each_change_of_health_is_logged_once(caplog):
   registry = FakeRegistry()
-  server = app.make_server(FakeRecommender(), registry, host=app.LOOPBACK_HOST, port=0)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  port = server.server_address[1]
   reason = 'TF Serving GET /v1/models/retrieval/versions/1 at tfs:8501 did not answer'
-  try:
+  with running_server(registry) as port:
     with caplog.at_level('INFO', logger='absl'):  # absl's own level: tf.saved_model.save sets it to WARNING
       # ok, ok, unavailable, unavailable (another reason), ok: three changes, counting the first answer.
       for backend_reason, status in ((None, 200), (None, 200), (reason, 503), ('another reason', 503), (None, 200)):
         registry.backend.reason = backend_reason
         assert get_json(port, '/healthz')[0] == status
-  finally:
-    server.shutdown()
-    server.server_close()
   versions = '{"ranking": 1, "retrieval": 1}'
   assert [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith('Health:')] == [
       ('INFO', f'Health: ok, versions {versions} (was not checked before).'),
@@ -183,11 +185,8 @@ def test_a_slow_checks_older_answer_does_not_replace_a_later_checks(caplog):
   # answer was recorded last: a WARNING 'unavailable (was ok)' after B had found it ok, then C's 'recovery'.
   registry = FakeRegistry()
   registry.backend = HangingOnceBackend()
-  server = app.make_server(FakeRecommender(), registry, host=app.LOOPBACK_HOST, port=0)
-  threading.Thread(target=server.serve_forever, daemon=True).start()
-  port = server.server_address[1]
   answers = {}
-  try:
+  with running_server(registry) as port:
     with caplog.at_level('INFO', logger='absl'):  # absl's own level: tf.saved_model.save sets it to WARNING
       assert get_json(port, '/healthz')[0] == 200
       check_a = threading.Thread(target=lambda: answers.update(a=get_json(port, '/healthz')[0]))
@@ -197,9 +196,6 @@ def test_a_slow_checks_older_answer_does_not_replace_a_later_checks(caplog):
       registry.backend.release.set()
       check_a.join(10)
       answers['c'] = get_json(port, '/healthz')[0]
-  finally:
-    server.shutdown()
-    server.server_close()
   assert answers == {'a': 503, 'b': 200, 'c': 200}
   versions = '{"ranking": 1, "retrieval": 1}'
   assert [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith('Health:')] == [

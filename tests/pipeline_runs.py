@@ -22,6 +22,19 @@ def kubeflow_pipeline(*flags: str):
   return kubeflow_runner.build_pipeline(args, beam_pipeline_args=[])
 
 
+def local_pipeline(**settings):
+  """The tfx.dsl.Pipeline `create_pipeline` builds with the default models and `settings` (its keyword arguments,
+  e.g. `segment_gate=...`), on paths that do not exist (nothing runs: for tests of the components' settings)."""
+  # pylint: disable=g-import-not-at-top  (imports TFX and TFMA)
+  from pipeline import eval_configs, pipeline as pipeline_lib
+  from trainer.ranking import hparams as ranking_hparams
+  # pylint: enable=g-import-not-at-top
+  return pipeline_lib.create_pipeline(**{
+      'pipeline_name': 'settings', 'pipeline_root': '/nonexistent/root', 'examples_dir': '/nonexistent/examples',
+      'serving_dir': '/nonexistent/serving', 'ranking_hyperparameters': ranking_hparams.DEFAULT,
+      'ranking_eval_config': eval_configs.ranking_eval_config(configs.RankingGate()), **settings})
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineRun:
   """A finished local run: its output directory, input file and exit code."""

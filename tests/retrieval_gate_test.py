@@ -14,6 +14,7 @@ from tfx.utils import proto_utils
 from components import retrieval_gate
 from components.serving_pusher import ServingPusherExecutor, served_versions
 from schema import features
+from tests import pipeline_runs
 from tests.retrieval_export_test import write_split
 from tests.transform_fixtures import analyzed_copy, movielens_like_row
 from trainer.retrieval import export, hparams as hparams_lib
@@ -165,15 +166,8 @@ def test_whole_number_retrieval_gate_settings_build_the_pipeline():
   # RetrievalGate(min_recall_at_100=0, min_top_100_accuracy=0, max_decrease=1) is valid, but TFX refused the ints
   # for the component's float parameters: TypeError "Expected type <class 'float'> for parameter
   # 'min_recall_at_100' but got 0 instead" when the pipeline was built.
-  # pylint: disable=g-import-not-at-top
-  from pipeline import configs, eval_configs, pipeline as pipeline_lib
-  from trainer.ranking import hparams as ranking_hparams
-  # pylint: enable=g-import-not-at-top
-  built = pipeline_lib.create_pipeline(
-      pipeline_name='retrieval-gate-settings', pipeline_root='/nonexistent/root',
-      examples_dir='/nonexistent/examples', serving_dir='/nonexistent/serving',
-      ranking_hyperparameters=ranking_hparams.DEFAULT,
-      ranking_eval_config=eval_configs.ranking_eval_config(configs.RankingGate()),
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  built = pipeline_runs.local_pipeline(
       retrieval_gate=configs.RetrievalGate(min_recall_at_100=0, min_top_100_accuracy=0, max_decrease=1))
   [gate] = [c for c in built.components if c.id == configs.RETRIEVAL_GATE_ID]
   settings = {name: gate.exec_properties[name] for name in ('min_recall_at_100', 'min_top_100_accuracy',

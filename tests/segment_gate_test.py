@@ -260,13 +260,8 @@ def test_whole_number_segment_gate_settings_build_the_pipeline():
   # SegmentGate(max_margin=0, margin_standard_errors=2) is valid (its error message suggests 'e.g. 2'), but TFX
   # refused the ints for the component's float parameters: TypeError "Expected type <class 'float'> for parameter
   # 'max_margin' but got 0 instead" when the pipeline was built.
-  from pipeline import eval_configs, pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  built = pipeline_lib.create_pipeline(
-      pipeline_name='segment-gate-settings', pipeline_root='/nonexistent/root', examples_dir='/nonexistent/examples',
-      serving_dir='/nonexistent/serving', ranking_hyperparameters=hparams_lib.DEFAULT,
-      ranking_eval_config=eval_configs.ranking_eval_config(configs.RankingGate()),
-      segment_gate=configs.SegmentGate(min_examples=300, max_margin=0, max_regression=1,
-                                       margin_standard_errors=2))
+  built = pipeline_runs.local_pipeline(segment_gate=configs.SegmentGate(min_examples=300, max_margin=0,
+                                                                        max_regression=1, margin_standard_errors=2))
   [gate] = [c for c in built.components if c.id == configs.RANKING_SEGMENT_GATE_ID]
   assert {name: gate.exec_properties[name] for name in ('min_examples', 'max_margin', 'max_regression',
                                                          'margin_standard_errors')} == {

@@ -13,6 +13,8 @@ from components import serving_pusher
 from tfx.proto import pusher_pb2
 from tfx.utils import proto_utils
 
+from tests import pipeline_runs
+
 
 def _model_dir(root, name: str, weights: bytes) -> str:
   path = os.path.join(root, name)
@@ -292,15 +294,11 @@ def test_the_pipelines_staging_age_reaches_both_pushers():
   # pylint: disable=g-import-not-at-top
   from tfx.types import standard_component_specs
   from tfx.utils import json_utils
-  from pipeline import configs, eval_configs, pipeline as pipeline_lib
-  from trainer.ranking import hparams as ranking_hparams
+  from pipeline import configs
   # pylint: enable=g-import-not-at-top
   pusher_ids = (configs.RANKING_PUSHER_ID, configs.RETRIEVAL_PUSHER_ID)
   for kwargs, age in (({'stale_staging_age_s': 60}, 60.0), ({}, 3600.0)):
-    built = pipeline_lib.create_pipeline(
-        pipeline_name='staging-age', pipeline_root='/nonexistent/root', examples_dir='/nonexistent/examples',
-        serving_dir='/nonexistent/serving', ranking_hyperparameters=ranking_hparams.DEFAULT,
-        ranking_eval_config=eval_configs.ranking_eval_config(configs.RankingGate()), **kwargs)
+    built = pipeline_runs.local_pipeline(**kwargs)
     pushers = [c for c in built.components if c.id in pusher_ids]
     assert sorted(c.id for c in pushers) == sorted(pusher_ids)
     for pusher in pushers:

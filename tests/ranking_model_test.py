@@ -188,6 +188,15 @@ def test_seed_configuration_matches_the_seed_notebook():
      r"user_features names \['item_genres'\], which are not user features: the user side reads 'user_id' and user_\* "
      r"columns only \(context features such as 'recent_rating' go in context_features\)\. Remove them\."),
     ('item_features', ('item_id', 'interaction_time'), r"item_features names \['interaction_time'\], which are not item"),
+    # A repeated name encoded the feature twice (two user_id embeddings) without a word.
+    ('user_features', ('user_id', 'user_gender', 'user_id'),
+     r"user_features=\['user_id', 'user_gender', 'user_id'\] names \['user_id'\] more than once; name each feature "
+     r"once\."),
+    ('item_features', ('item_id', 'item_genres', 'item_genres'), r"item_features=.* names \['item_genres'\] more than"),
+    ('context_features', ('interaction_time', 'interaction_time'),
+     r"context_features=\['interaction_time', 'interaction_time'\] names \['interaction_time'\] more than once"),
+    ('user_slope_features', ('recent_rating', 'interaction_time', 'recent_rating'),
+     r"user_slope_features=.* names \['recent_rating'\] more than once"),
 ])
 def test_invalid_hyperparameters_are_refused_with_their_name(field, value, message):
   with pytest.raises(ValueError, match=message):

@@ -32,6 +32,11 @@ def _args(*argv: str) -> argparse.Namespace:
     ({'user_features': []}, "user_features=[] leaves the user tower without inputs; name at least 'user_id', or "
                             "null for 'user_id' and every user_* column."),
     # Before: "sampling_bias_correction needs 'item_id' among item_features" from the Trainer, after reading the data.
+    ({'user_features': ['user_id', 'user_id']},
+     "user_features=['user_id', 'user_id'] names ['user_id'] more than once; name each feature once."),
+    ({'item_features': ['item_id', 'item_genres', 'item_id', 'item_genres']},
+     "item_features=['item_id', 'item_genres', 'item_id', 'item_genres'] names ['item_genres', 'item_id'] more than "
+     'once; name each feature once.'),
     ({'item_features': ['item_genres']},
      "sampling_bias_correction=True needs 'item_id' among item_features=['item_genres'] (the correction is per item "
      'id); add it, or set sampling_bias_correction to false.'),

@@ -4,7 +4,7 @@ checks of the features each side reads."""
 import dataclasses
 import math
 import typing
-from typing import Any, Dict, Mapping, Type, TypeVar
+from typing import Any, Dict, Mapping, Sequence, Type, TypeVar
 
 import tensorflow as tf
 
@@ -83,6 +83,17 @@ def check_finite_numbers(hparams: Any) -> None:
     value = getattr(hparams, field.name)
     if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,))):
       raise ValueError(f'{field.name}={value!r} must be a finite number.')
+
+
+def check_features_named_once(hparams: Any, field_names: Sequence[str]) -> None:
+  """Raises ValueError, naming the field, if a feature-list field of `hparams` (a tuple of raw column names, or None)
+  names a feature more than once: the model would encode it twice (two embeddings of `user_id`, say), which is
+  never what a list of inputs means."""
+  for name in field_names:
+    requested = getattr(hparams, name) or ()
+    repeated = sorted({k for k in requested if requested.count(k) > 1})
+    if repeated:
+      raise ValueError(f'{name}={list(requested)} names {repeated} more than once; name each feature once.')
 
 
 def check_side_features(hparams: Any, side_noun: str, context_hint: str) -> None:

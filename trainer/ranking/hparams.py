@@ -4,8 +4,8 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from schema import features
-from trainer.common.hyperparameters import (ConfigCodec, check_finite_numbers, check_optimizer, check_side_features,
-                                            choose_configuration)
+from trainer.common.hyperparameters import (ConfigCodec, check_features_named_once, check_finite_numbers,
+                                            check_optimizer, check_side_features, choose_configuration)
 
 # Trainer custom_config key holding the ranking hyperparameters (a dict of RankingHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'ranking_hyperparameters'
@@ -105,6 +105,7 @@ class RankingHyperparameters(ConfigCodec):
     # The user and item encodings are the factorization term's vectors and joint training's retrieval towers: an
     # item column on the user side would hand the user's vector the row's own item.
     check_side_features(self, 'side', f'context features such as {features.RECENT_RATING!r} go in context_features')
+    check_features_named_once(self, ('user_features', 'item_features', 'context_features', 'user_slope_features'))
     for name in ('id_embedding_dim', 'feature_embedding_dim', 'batch_size', 'epochs', 'ensemble_size',
                  'neighbourhood_k', 'neighbourhood_candidates'):
       if getattr(self, name) < 1:

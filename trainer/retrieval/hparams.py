@@ -4,8 +4,8 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from schema import features
-from trainer.common.hyperparameters import (ConfigCodec, check_finite_numbers, check_optimizer, check_side_features,
-                                            choose_configuration)
+from trainer.common.hyperparameters import (ConfigCodec, check_features_named_once, check_finite_numbers,
+                                            check_optimizer, check_side_features, choose_configuration)
 
 # Trainer custom_config key holding the retrieval hyperparameters (a dict of RetrievalHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'retrieval_hyperparameters'
@@ -103,6 +103,7 @@ class RetrievalHyperparameters(ConfigCodec):
     # candidate tower (a query has no item, a candidate no user, neither a time): any other feature is missing there.
     check_side_features(self, 'tower', f'context features such as {features.RECENT_RATING!r} are for the ranking '
                         'model')
+    check_features_named_once(self, ('user_features', 'item_features'))
     if self.sampling_bias_correction and self.item_features is not None and features.ITEM_ID not in self.item_features:
       raise ValueError(f'sampling_bias_correction=True needs {features.ITEM_ID!r} among item_features='
                        f'{list(self.item_features)} (the correction is per item id); add it, or set '

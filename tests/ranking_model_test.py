@@ -188,7 +188,7 @@ def test_seed_configuration_matches_the_seed_notebook():
      r"user_features names \['item_genres'\], which are not user features: the user side reads 'user_id' and user_\* "
      r"columns only \(context features such as 'recent_rating' go in context_features\)\. Remove them\."),
     ('item_features', ('item_id', 'interaction_time'), r"item_features names \['interaction_time'\], which are not item"),
-    # A repeated name encoded the feature twice (two user_id embeddings) without a word.
+    # A repeated name put the feature's encoding twice in the side's vector (FeatureEncoder) without a word.
     ('user_features', ('user_id', 'user_gender', 'user_id'),
      r"user_features=\['user_id', 'user_gender', 'user_id'\] names \['user_id'\] more than once; name each feature "
      r"once\."),

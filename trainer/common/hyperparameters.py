@@ -87,8 +87,8 @@ def check_finite_numbers(hparams: Any) -> None:
 
 def check_features_named_once(hparams: Any, field_names: Sequence[str]) -> None:
   """Raises ValueError, naming the field, if a feature-list field of `hparams` (a tuple of raw column names, or None)
-  names a feature more than once: the model would encode it twice (two embeddings of `user_id`, say), which is
-  never what a list of inputs means."""
+  names a feature more than once: the encoder would concatenate its encoding twice (the same `user_id` embedding
+  in two places of the user vector), which is never what a list of inputs means."""
   for name in field_names:
     requested = getattr(hparams, name) or ()
     repeated = sorted({k for k in requested if requested.count(k) > 1})

@@ -10,7 +10,11 @@ A model passes when, for every segment with at least `min_examples` evaluation e
   larger than its sampling noise explains; the overall RMSE is taken as exact: over all examples its standard
   error is smaller by sqrt(segment examples / all examples)), and
 * when a last blessed model was measured on the same examples, its RMSE exceeds that model's RMSE on the same
-  segment by at most `max_regression` (stars).
+  segment by at most `max_regression` (stars). This check is never discounted by z: both models are scored on the
+  same examples, so their difference is far less noisy than the segment's RMSE, whose standard error would excuse
+  real regressions.
+
+The verdict's `worst` is the gated segment with the largest plain margin, whatever z is.
 
 Smaller segments are reported but not gated: their RMSE is too noisy to refuse a model on.
 

@@ -163,10 +163,7 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
           f'{max_regression:.4f}')
     reasons.extend(violations)
     rows.append(SegmentRow(segment, margin, gated, before, tuple(violations)))
-  # Worst first; a NaN margin (a segment without an RMSE, refused above) sorts before every number, since NaN
-  # compares neither above nor below them and would leave the list unsorted.
-  rows.sort(key=lambda r: (not math.isnan(r.margin), -r.margin if not math.isnan(r.margin) else 0.0,
-                           r.segment.key))
+  rows.sort(key=lambda r: worst_first(r.margin, r.segment.key))
   gated_rows = [r for r in rows if r.gated]
   sliced = {segment.column for segment in segments}
   warnings.extend(f'no {column} segment in the evaluation: the examples have no {column} values, so no '
@@ -175,6 +172,14 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     warnings.append(_nothing_gated_warning(segments, min_examples))
   return SegmentVerdict(passed=not reasons, reasons=tuple(reasons), rows=tuple(rows),
                         worst=gated_rows[0] if gated_rows else None, warnings=tuple(warnings))
+
+
+def worst_first(margin: float, key: SegmentKey) -> Tuple[bool, float, SegmentKey]:
+  """Sort key putting segments worst margin first, ties by segment. A NaN margin (a segment without an RMSE, which
+  the rule refuses) sorts before every number: NaN compares neither above nor below them and would leave the list
+  unsorted."""
+  nan = math.isnan(margin)
+  return (not nan, 0.0 if nan else -margin, key)
 
 
 def _nothing_gated_warning(segments: Sequence[SegmentMetrics], min_examples: int) -> str:

@@ -1,6 +1,7 @@
 """Inline SVG charts (line and horizontal bar) for the offline HTML run report: no scripts, no network."""
 
 import html
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 # Series colours, in order (colour-blind safe: Okabe-Ito).
@@ -89,11 +90,13 @@ def bar_width(value: float, scale_max: float) -> float:
 def bar_chart(title: str, bars: Sequence[Tuple[str, float]], threshold: Optional[float] = None) -> str:
   """A horizontal SVG bar chart, one labelled bar per (label, value); a dashed line marks `threshold`.
 
-  Bars whose value exceeds the threshold are drawn in the warning colour.
+  Bars whose value exceeds the threshold are drawn in the warning colour. A NaN or infinite value (a slice without
+  an RMSE) draws no bar and reads 'no value'; the others are scaled without it.
   """
   if not bars:
     return f'<p>{html.escape(title)}: no values.</p>'
-  scale_max = max([v for _, v in bars] + ([threshold] if threshold is not None else []))
+  scaled = [v for _, v in bars if math.isfinite(v)] + ([threshold] if threshold is not None else [])
+  scale_max = max(scaled) if scaled else 0.0
   height = BAR_MARGIN_TOP + len(bars) * (BAR_HEIGHT + BAR_GAP) + 10
   width = BAR_LABEL_WIDTH + BAR_AREA_WIDTH + BAR_VALUE_WIDTH
   parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
@@ -104,10 +107,11 @@ def bar_chart(title: str, bars: Sequence[Tuple[str, float]], threshold: Optional
     over = threshold is not None and value > threshold
     parts.append(f'<text x="{BAR_LABEL_WIDTH - 6}" y="{y + BAR_HEIGHT - 4}" text-anchor="end" font-size="12">'
                  f'{html.escape(label)}</text>')
-    parts.append(f'<rect x="{BAR_LABEL_WIDTH}" y="{y}" width="{bar_width(value, scale_max):.1f}" '
-                 f'height="{BAR_HEIGHT}" fill="{COLOURS[4] if over else COLOURS[0]}"/>')
+    if math.isfinite(value):
+      parts.append(f'<rect x="{BAR_LABEL_WIDTH}" y="{y}" width="{bar_width(value, scale_max):.1f}" '
+                   f'height="{BAR_HEIGHT}" fill="{COLOURS[4] if over else COLOURS[0]}"/>')
     parts.append(f'<text x="{BAR_LABEL_WIDTH + BAR_AREA_WIDTH + 6}" y="{y + BAR_HEIGHT - 4}" font-size="12">'
-                 f'{value:.4f}</text>')
+                 f'{f"{value:.4f}" if math.isfinite(value) else "no value"}</text>')
   if threshold is not None:
     x = BAR_LABEL_WIDTH + bar_width(threshold, scale_max)
     parts.append(f'<line x1="{x:.1f}" y1="{BAR_MARGIN_TOP - 4}" x2="{x:.1f}" y2="{height - 6}" stroke="#D55E00" '

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ml_metadata import metadata_store
 
+from components import segment_rules
 from inspection import charts, cli, queries, tables
 from inspection.store import StoreError
 from pipeline import configs
@@ -240,7 +241,7 @@ def segment_gate_bars(report: queries.SegmentGateReport) -> Tuple[List[Tuple[str
   """The gated user segments' RMSE (stars) as chart bars, worst margin first, and the gate's line: overall RMSE
   + max_margin (None when the margin is not recorded)."""
   gated = sorted((row for row in report.segments if row['gated'] and row['column'] in features.USER_SEGMENT_COLUMNS),
-                 key=lambda row: -row['margin'])
+                 key=lambda row: segment_rules.worst_first(row['margin'], (row['column'], row['value'])))
   bars = [(f'{row["column"]}={row["value"]}', row['rmse']) for row in gated]
   return bars, None if report.max_margin is None else report.overall_rmse + report.max_margin
 

@@ -1,6 +1,7 @@
 """Inspection without a pipeline run: clear errors on missing or foreign stores, chart geometry, text tables."""
 
 import dataclasses
+import math
 import os
 import sqlite3
 
@@ -130,6 +131,13 @@ def test_bar_widths_scale_to_the_largest_value_or_threshold():
   assert '<rect x="220" y="30" width="225.0" height="16" fill="#0072B2"/>' in svg  # 0.9 / 1.2 * 300.
   assert '<rect x="220" y="50" width="300.0" height="16" fill="#D55E00"/>' in svg  # Over the threshold.
   assert '<line x1="470.0"' in svg  # Threshold 1.0 at 220 + 250.
+  # A slice without an RMSE draws no bar and reads 'no value'; before, a NaN first made every width and the line NaN.
+  svg = charts.bar_chart('RMSE', [('user_age_bucket=<18', math.nan), ('Overall', 0.9), ('user_gender=F', 1.2)],
+                         threshold=1.0)
+  assert svg.count('<rect ') == 2 and 'nan' not in svg
+  assert '<text x="526" y="42" font-size="12">no value</text>' in svg
+  assert '<rect x="220" y="50" width="225.0" height="16" fill="#0072B2"/>' in svg  # 0.9 / 1.2 * 300, as without it.
+  assert '<line x1="470.0"' in svg
 
 
 def test_text_table_and_slice_names():
@@ -156,6 +164,13 @@ def test_segment_gate_bars_are_the_gated_user_segments_worst_first_against_overa
   assert bars == [('user_age_bucket=45-49', 0.98), ('user_gender=F', 0.95), ('user_gender=M', 0.87)]
   assert line == pytest.approx(0.97)  # 0.89 + 0.08: only 45-49 is over it
   assert report.segment_gate_bars(dataclasses.replace(gate, max_margin=None))[1] is None
+  # A segment without an RMSE (NaN margin; the gate refused on it) comes first, and the others stay worst first:
+  # sorting by -margin left them in input order once a NaN was among them.
+  rows = [{'column': 'user_gender', 'value': 'M', 'rmse': 0.87, 'margin': -0.02, 'gated': True},
+          {'column': 'user_age_bucket', 'value': '<18', 'rmse': math.nan, 'margin': math.nan, 'gated': True},
+          {'column': 'user_gender', 'value': 'F', 'rmse': 0.95, 'margin': 0.06, 'gated': True}]
+  bars, _ = report.segment_gate_bars(dataclasses.replace(gate, segments=rows))
+  assert [name for name, _ in bars] == ['user_age_bucket=<18', 'user_gender=F', 'user_gender=M']
 
 
 def _version_dir(model_dir, name: str, saved_model: bool = True) -> None:

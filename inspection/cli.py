@@ -30,18 +30,30 @@ EXIT_NOT_FOUND = 1
 EXIT_NO_STORE = 2
 
 
-def add_store_flags(parser: argparse.ArgumentParser) -> None:
-  """The flags naming a store and a pipeline (shared with inspection.report)."""
+def add_store_flags(parser: argparse.ArgumentParser, after_command: bool = False) -> None:
+  """The flags naming a store and a pipeline (shared with inspection.report).
+
+  Args:
+    parser: the parser, or a command's subparser.
+    after_command: the flags are a command's copy of the main parser's (`runs --output-dir OUT` as well as
+      `--output-dir OUT runs`): they get no defaults, so a flag left out after the command keeps the value given
+      before it, or the main parser's default.
+  """
+  def default(value):
+    return argparse.SUPPRESS if after_command else value
+
   where = parser.add_argument_group('ML Metadata store (one of)')
-  where.add_argument('--output-dir', help='The --output-dir of a local run (its store is metadata.sqlite).')
-  where.add_argument('--metadata-path', help='A SQLite ML Metadata store file.')
-  where.add_argument('--mysql-host', help='Host of a MySQL-backed store (needs --mysql-database; the password '
-                     f'is read from ${MYSQL_PASSWORD_VARIABLE}).')
-  where.add_argument('--mysql-port', type=int, default=3306)
-  where.add_argument('--mysql-database', help='Database of the MySQL-backed store (Kubeflow: metadb).')
-  where.add_argument('--mysql-user', default='root')
-  parser.add_argument('--pipeline-name', default=configs.PIPELINE_NAME,
-                      help='The pipeline whose runs to read (default: %(default)s).')
+  where.add_argument('--output-dir', default=default(None),
+                     help='The --output-dir of a local run (its store is metadata.sqlite).')
+  where.add_argument('--metadata-path', default=default(None), help='A SQLite ML Metadata store file.')
+  where.add_argument('--mysql-host', default=default(None), help='Host of a MySQL-backed store (needs '
+                     f'--mysql-database; the password is read from ${MYSQL_PASSWORD_VARIABLE}).')
+  where.add_argument('--mysql-port', type=int, default=default(3306))
+  where.add_argument('--mysql-database', default=default(None),
+                     help='Database of the MySQL-backed store (Kubeflow: metadb).')
+  where.add_argument('--mysql-user', default=default('root'))
+  parser.add_argument('--pipeline-name', default=default(configs.PIPELINE_NAME),
+                      help=f'The pipeline whose runs to read (default: {configs.PIPELINE_NAME}).')
 
 
 def store_from_flags(args: argparse.Namespace) -> metadata_store.MetadataStore:
@@ -82,7 +94,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                      ('anomalies', "ExampleValidator's findings per split.")):
     command = commands.add_parser(name, help=text)
     command.add_argument('--run', default=None, help='A run id as `runs` lists it (default: the newest).')
-  for sub in commands.choices.values():  # --json is accepted after the command too.
+  for sub in commands.choices.values():  # The store flags and --json are accepted after the command too.
+    add_store_flags(sub, after_command=True)
     sub.add_argument('--json', action='store_true', default=argparse.SUPPRESS, help='Print JSON.')
   return parser.parse_args(argv)
 

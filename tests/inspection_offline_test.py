@@ -110,6 +110,21 @@ def test_cli_exits_2_on_a_missing_store(tmp_path, capsys):
   assert f'No ML Metadata store at {tmp_path}/nowhere/metadata.sqlite' in capsys.readouterr().err
 
 
+def test_store_flags_are_read_after_the_command_too(tmp_path, capsys):
+  # README wrote `inspection.cli runs --output-dir OUT`, which argparse refused ("unrecognized arguments") as the
+  # store flags were the main parser's only.
+  args = cli.parse_args(['runs', '--output-dir', 'out', '--json'])
+  assert (args.command, args.output_dir, args.pipeline_name, args.mysql_port, args.mysql_user, args.json) == (
+      'runs', 'out', 'woonkly-recommender', 3306, 'root', True)
+  # A flag given before the command is not reset by the command's copy of it; one given after it wins.
+  args = cli.parse_args(['--output-dir', 'out', '--pipeline-name', 'other', 'validation', '--run', 'r1'])
+  assert (args.output_dir, args.pipeline_name, args.run, args.json) == ('out', 'other', 'r1', False)
+  args = cli.parse_args(['--output-dir', 'a', 'lineage', '7', '--output-dir', 'b', '--mysql-port', '3307'])
+  assert (args.output_dir, args.target, args.mysql_port, args.metadata_path) == ('b', '7', 3307, None)
+  assert cli.main(['runs', '--output-dir', str(tmp_path / 'nowhere')]) == 2
+  assert f'No ML Metadata store at {tmp_path}/nowhere/metadata.sqlite' in capsys.readouterr().err
+
+
 def test_mysql_needs_host_and_database(capsys):
   assert cli.main(['--mysql-host', 'metadata-mysql', 'runs']) == 2
   assert 'needs both --mysql-host and --mysql-database' in capsys.readouterr().err

@@ -353,6 +353,22 @@ def user_error_sums(evaluation: EvalPredictions, column: str, value: str) -> Dic
           'segment_examples': np.bincount(user_index, weights=in_segment)}
 
 
+def weighted_segment_rmse(user_weights: np.ndarray, sums: Mapping[str, np.ndarray]) -> np.ndarray:
+  """The segment's RMSE when each user's eval ratings count `user_weights` times.
+
+  Args:
+    user_weights: float `[num_draws, num_users]` (a bootstrap draw: how often each user was drawn).
+    sums: `user_error_sums`.
+
+  Returns:
+    float `[num_draws]`, stars; NaN for a draw holding none of the segment's examples.
+  """
+  segment_examples = user_weights @ sums['segment_examples']
+  with np.errstate(invalid='ignore', divide='ignore'):
+    segment = np.sqrt(user_weights @ sums['segment_squared_error'] / segment_examples)
+  return np.where(segment_examples > 0, segment, np.nan)
+
+
 def weighted_margins(user_weights: np.ndarray, sums: Mapping[str, np.ndarray]) -> np.ndarray:
   """The segment's RMSE minus the overall RMSE when each user's eval ratings count `user_weights` times.
 
@@ -364,10 +380,7 @@ def weighted_margins(user_weights: np.ndarray, sums: Mapping[str, np.ndarray]) -
     float `[num_draws]`, stars; NaN for a draw holding none of the segment's examples.
   """
   overall = np.sqrt(user_weights @ sums['squared_error'] / (user_weights @ sums['examples']))
-  segment_examples = user_weights @ sums['segment_examples']
-  with np.errstate(invalid='ignore', divide='ignore'):
-    segment = np.sqrt(user_weights @ sums['segment_squared_error'] / segment_examples)
-  return np.where(segment_examples > 0, segment - overall, np.nan)
+  return weighted_segment_rmse(user_weights, sums) - overall
 
 
 def margin_interval(evaluation: EvalPredictions, column: str, value: str, draws: int, seed: int = 0,

@@ -26,22 +26,6 @@ from components import segment_rules
 from pipeline import configs, environment
 
 
-def segment_rmse_draws(user_weights: np.ndarray, sums: Mapping[str, np.ndarray]) -> np.ndarray:
-  """A segment's RMSE when each user's eval ratings count `user_weights` times.
-
-  Args:
-    user_weights: float `[num_draws, num_users]` (a bootstrap draw: how often each user was drawn).
-    sums: `peer_segments.user_error_sums` of one model and segment.
-
-  Returns:
-    float `[num_draws]`, stars; NaN for a draw holding none of the segment's examples.
-  """
-  segment_examples = user_weights @ sums['segment_examples']
-  with np.errstate(invalid='ignore', divide='ignore'):
-    return np.where(segment_examples > 0,
-                    np.sqrt(user_weights @ sums['segment_squared_error'] / segment_examples), np.nan)
-
-
 def paired_spread(candidate: peer_segments.EvalPredictions, baseline: peer_segments.EvalPredictions, column: str,
                   value: str, user_weights: np.ndarray) -> Dict:
   """The spread over draws of the candidate's segment RMSE and of candidate minus baseline segment RMSE.
@@ -64,12 +48,12 @@ def paired_spread(candidate: peer_segments.EvalPredictions, baseline: peer_segme
                      '--split-seed) and data.')
   sums = {name: peer_segments.user_error_sums(evaluation, column, value)
           for name, evaluation in (('candidate', candidate), ('baseline', baseline))}
-  draws = {name: segment_rmse_draws(user_weights, s) for name, s in sums.items()}
+  draws = {name: peer_segments.weighted_segment_rmse(user_weights, s) for name, s in sums.items()}
   kept = ~np.isnan(draws['candidate'])
   whole = np.ones((1, user_weights.shape[1]))
   return {'segment': f'{column}={value}', 'examples': int(sums['candidate']['segment_examples'].sum()),
-          'candidate_rmse': float(segment_rmse_draws(whole, sums['candidate'])[0]),
-          'baseline_rmse': float(segment_rmse_draws(whole, sums['baseline'])[0]),
+          'candidate_rmse': float(peer_segments.weighted_segment_rmse(whole, sums['candidate'])[0]),
+          'baseline_rmse': float(peer_segments.weighted_segment_rmse(whole, sums['baseline'])[0]),
           'rmse_spread': float(np.std(draws['candidate'][kept])),
           'difference_spread': float(np.std(draws['candidate'][kept] - draws['baseline'][kept]))}
 

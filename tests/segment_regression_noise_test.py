@@ -38,7 +38,7 @@ def _std(values):
 
 def test_segment_rmse_per_draw():
   sums = peer_segments.user_error_sums(CANDIDATE, features.USER_GENDER, 'F')
-  rmse = noise.segment_rmse_draws(DRAWS, sums)
+  rmse = peer_segments.weighted_segment_rmse(DRAWS, sums)
   assert rmse[:3] == pytest.approx([math.sqrt(5), 1.0, 3.0])
   assert math.isnan(rmse[3])
 

@@ -9,8 +9,10 @@ The format (the project's data contract):
 - Optional user columns (`user_*`) and item columns (`item_*`), named with ASCII letters, digits and `_` only
   (the names become TensorFlow scope and vocabulary names). Their type is INT, FLOAT or STRING, inferred
   from the values unless a curated schema declares it (a value with a leading zero, such as the zip code 01002,
-  or an integer beyond int64 makes the column STRING: it is a code, not a number). An empty field is a missing
-  value. Numbers are ASCII digits (`1_000` or non-ASCII digits are not numbers); floats must fit float32.
+  or an integer beyond int64 makes the column STRING: it is a code, not a number). `user_age` and
+  `item_release_year` are numbers whatever their leading zeros (`features.NUMERIC_COLUMN_USES`: Transform computes
+  with them), and a value there that is not a number is refused. An empty field is a missing value. Numbers
+  are ASCII digits (`1_000` or non-ASCII digits are not numbers); floats must fit float32.
 - Multi-valued fields (genres) hold their values separated by `|` and stay ONE raw string here; Transform
   splits them.
 - Ids and string values hold no line break (`\\n`, `\\r`, possible inside a quoted field): Transform would leave
@@ -202,7 +204,9 @@ def infer_column_types(
 
   Required columns have their fixed contract type. An optional column is INT if every non-empty value
   parses as an int64, else FLOAT if every non-empty value parses as a float, else STRING (an all-empty
-  column is STRING). A type declared in `column_types` (e.g. from the curated schema) wins; whether the
+  column is STRING). A value with a leading zero makes the column STRING, except in the columns Transform
+  computes with as numbers (`features.NUMERIC_COLUMN_USES`: user_age, item_release_year), which are never
+  inferred STRING for it. A type declared in `column_types` (e.g. from the curated schema) wins; whether the
   values fit it is checked when they are converted (`read_interactions`).
 
   Args:
@@ -213,7 +217,8 @@ def infer_column_types(
     Column name -> ColumnType, in the order of `raw_columns`.
 
   Raises:
-    ValueError: if `column_types` declares a required column with a type other than its contract type.
+    ValueError: if `column_types` declares a required column with a type other than its contract type, or a
+      column Transform computes with as a number (`features.NUMERIC_COLUMN_USES`) as STRING.
   """
   declared = dict(column_types or {})
   for name, required_type in REQUIRED_COLUMN_TYPES.items():
@@ -221,6 +226,12 @@ def infer_column_types(
       raise ValueError(
           f'column_types declares {name!r} as {declared[name].name}, but the contract fixes it as '
           f'{required_type.name}. Fix: drop {name!r} from column_types.')
+  for name, use in features.NUMERIC_COLUMN_USES.items():
+    if name in declared and ColumnType(declared[name]) == ColumnType.STRING:
+      raise ValueError(
+          f'column_types (e.g. the --schema) declares {name!r} as STRING, but Transform computes {use} from it as '
+          f'a number. Fix: declare {name!r} as INT or FLOAT, or rename the column (e.g. {name}_label) to use it '
+          'as a category.')
   inferred: Dict[str, ColumnType] = {}
   for name, values in raw_columns.items():
     if name in REQUIRED_COLUMN_TYPES:
@@ -228,20 +239,25 @@ def infer_column_types(
     elif name in declared:
       inferred[name] = ColumnType(declared[name])
     else:
-      inferred[name] = _infer_type(values)
+      inferred[name] = _infer_type(values, numeric=name in features.NUMERIC_COLUMN_USES)
   return inferred
 
 
-def _infer_type(values: Sequence[str]) -> ColumnType:
-  """Infers the type of one optional column from its raw values."""
+def _infer_type(values: Sequence[str], numeric: bool = False) -> ColumnType:
+  """Infers the type of one optional column from its raw values; `numeric` columns (Transform computes with
+  them as numbers) are INT or FLOAT whenever their values are numbers, leading zeros or not."""
   present = {v for v in values if not _is_missing(v)}  # distinct values: columns repeat them row after row
   if not present:
     return ColumnType.STRING
-  if any(_LEADING_ZERO_PATTERN.match(v) for v in present):
+  if not numeric and any(_LEADING_ZERO_PATTERN.match(v) for v in present):
     return ColumnType.STRING  # codes such as zip codes: 01002 must not become 1002
+  if all(_INT_PATTERN.fullmatch(v) for v in present) and all(parse_int(v) is not None for v in present):
+    return ColumnType.INT
+  if numeric and all(parse_float(v) is not None for v in present):
+    return ColumnType.FLOAT
   if all(_INT_PATTERN.fullmatch(v) for v in present):
     # Integers beyond int64 are identifiers; as floats they would lose digits.
-    return ColumnType.INT if all(parse_int(v) is not None for v in present) else ColumnType.STRING
+    return ColumnType.STRING
   if all(parse_float(v) is not None for v in present):
     return ColumnType.FLOAT
   return ColumnType.STRING
@@ -397,6 +413,9 @@ def read_interactions(
         line=2)
 
   types = infer_column_types(raw, column_types)
+  for name, use in features.NUMERIC_COLUMN_USES.items():
+    if types.get(name) == ColumnType.STRING:
+      _refuse_non_number(path, name, use, raw[name], line_numbers)
   columns: Dict[str, Any] = {}
   for name in header:
     values = raw[name]
@@ -468,6 +487,17 @@ def check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]
     raise ValueError(f'rating_scale {rating_scale!r} goes beyond float32 (+-{_FLOAT32_MAX:.4g}), the type '
                      'ratings are stored as. Fix: pass e.g. --rating-scale 1 5.')
   return low, high
+
+
+def _refuse_non_number(path: str, name: str, use: str, values: Sequence[str], lines: Sequence[int]) -> None:
+  """Raises at the first value of column `name` that is not a number: Transform computes `use` from the column as
+  a number, and a STRING column would crash it."""
+  for value, line in zip(values, lines):
+    if not _is_missing(value) and parse_float(value) is None:
+      raise InteractionsFormatError(
+          path, f'value {value!r} is not a number, and Transform computes {use} from {name} as a number',
+          f'write {name} as a number, leave the field empty for a missing value, or rename the column '
+          f'(e.g. {name}_label) to use it as a category', line=line, column=name)
 
 
 def _refuse_line_break(path: str, name: str, value: str, line: int, what: str) -> None:

@@ -5,7 +5,7 @@ interaction. Four columns are required; any number of optional user and item fea
 recognised by their prefixes. Multi-valued fields hold their values separated by `MULTI_VALUE_SEPARATOR`.
 """
 
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Mapping, Tuple
 
 # Required columns of the interactions format.
 USER_ID = 'user_id'
@@ -32,6 +32,13 @@ ITEM_GENRES = 'item_genres'
 ITEM_RELEASE_YEAR = 'item_release_year'
 MOVIELENS_COLUMNS: Tuple[str, ...] = REQUIRED_COLUMNS + (
     USER_AGE, USER_GENDER, USER_OCCUPATION, USER_ZIP, ITEM_TITLE, ITEM_GENRES, ITEM_RELEASE_YEAR)
+
+# Optional columns Transform computes with as numbers, and what it computes from them: the interactions file must
+# hold them as numbers (INT or FLOAT; `05` is 5 here, not a code), since a STRING one would crash Transform.
+NUMERIC_COLUMN_USES: Mapping[str, str] = {
+    USER_AGE: 'the age bucket the evaluation is sliced by',
+    ITEM_RELEASE_YEAR: "the item's age at each interaction",
+}
 
 # Derived features Transform adds for evaluation slicing (not model inputs).
 USER_AGE_BUCKET = 'user_age_bucket'

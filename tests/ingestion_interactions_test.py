@@ -2,7 +2,7 @@
 
 import os
 import pathlib
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import pytest
@@ -290,3 +290,27 @@ def test_a_rating_scale_beyond_float32_is_refused(tmp_path: pathlib.Path) -> Non
   path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n')
   with pytest.raises(ValueError, match='float32'):
     il.read_interactions(path, rating_scale=(0, 1e39))
+
+
+@pytest.mark.parametrize('name, values, line, shown', [
+    ('user_age', ['25', 'unknown', '40'], 3, "'unknown'"),  # one placeholder made the whole column STRING
+    ('user_age', ['18-24', '25-34'], 2, "'18-24'"),  # age ranges are categories, not ages
+    ('item_release_year', ['1995', '', 'n/a'], 4, "'n/a'"),
+])
+def test_a_column_transform_computes_with_as_a_number_refuses_a_value_that_is_not_one(
+    tmp_path: pathlib.Path, name: str, values: List[str], line: int, shown: str) -> None:
+  rows = ''.join(f'u{i},i{i},4,{i},{value}\n' for i, value in enumerate(values))
+  path = _write(tmp_path, f'{HEADER},{name}\n{rows}')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (line, name)
+  assert f'value {shown} is not a number, and Transform computes' in str(e.value)
+  assert f'rename the column (e.g. {name}_label) to use it as a category' in str(e.value)
+
+
+def test_numeric_columns_read_leading_zeros_as_numbers_and_refuse_a_declared_string() -> None:
+  raw = {'user_age': ['05', '30'], 'item_release_year': ['1995', '1996.5'], 'user_zip': ['05', '30']}
+  assert il.infer_column_types(raw) == {
+      'user_age': ColumnType.INT, 'item_release_year': ColumnType.FLOAT, 'user_zip': ColumnType.STRING}
+  with pytest.raises(ValueError, match="declares 'user_age' as STRING"):
+    il.infer_column_types(raw, {'user_age': ColumnType.STRING})

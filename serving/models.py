@@ -348,6 +348,9 @@ class ModelRegistry:
           return False
         # Otherwise the retrieval version fails alone too: it is the culprit (the ranking one is tried again later).
     self._failed[culprit[0]].add(culprit[1])
+    with self._lock:  # told by the not-ready error while nothing is served (e.g. the only retrieval version)
+      self._not_loaded_reason = (f'{culprit[0]} version {culprit[1]} failed to load and is skipped until a newer '
+                                 f'one is pushed ({type(error).__name__}: {error})')
     logging.error('Could not load %s version %d from %s (still serving %s); it is skipped until a newer one '
                   'appears: %s: %s', culprit[0], culprit[1], self._serving_dir, served, type(error).__name__, error,
                   exc_info=error)

@@ -137,6 +137,23 @@ def test_the_not_ready_error_says_why_the_versions_on_disk_are_not_served(tmp_pa
   assert registry.refresh() and _served(registry) == models.ServedVersions(1, 1)
 
 
+def test_the_not_ready_error_names_the_only_retrieval_version_that_failed_to_load(tmp_path):
+  # Before, the version was skipped and the error said the directory needed a complete version: "run the
+  # pipeline to push them", although retrieval/1 is there and only its assets are broken.
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1))
+  loader = FailingLoader(lambda v: v.retrieval == 1,
+                         error=lambda: FileNotFoundError('assets.extra lacks the serving assets'))
+  registry = models.ModelRegistry(serving_dir, loader=loader)
+  assert not registry.refresh()
+  with pytest.raises(models.ModelsNotReadyError) as error:
+    registry.current()
+  assert str(error.value) == (f'No model loaded yet from {serving_dir}: retrieval version 1 failed to load and '
+                              'is skipped until a newer one is pushed (FileNotFoundError: assets.extra lacks the '
+                              'serving assets)')
+  degraded.mark_complete(serving_dir, RETRIEVAL, 2)
+  assert registry.refresh() and _served(registry) == models.ServedVersions(2, 1)
+
+
 def test_without_any_version_the_not_ready_error_says_to_run_the_pipeline(tmp_path):
   registry = models.ModelRegistry(str(tmp_path), loader=FailingLoader(lambda v: False))
   assert not registry.refresh()

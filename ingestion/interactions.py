@@ -312,8 +312,21 @@ def _check_comma_separated(path: str, header: List[str]) -> None:
 def _check_header(path: str, header: List[str]) -> None:
   """Raises if the header has duplicate, reserved, unknown, badly spelled (see _COLUMN_NAME_PATTERN) or missing
   columns."""
-  if not any(name in features.REQUIRED_COLUMNS for name in header):
+  if not any(name.strip() in features.REQUIRED_COLUMNS for name in header):
     _check_comma_separated(path, header)
+  for name in header:
+    if not name:
+      raise InteractionsFormatError(
+          path, 'the header has an empty column name (two commas in a row, or a comma at the end of the line)',
+          'name the column, or drop it and its field in every row (e.g. the trailing comma of every line)',
+          line=1, column=name)
+    if name != name.strip():
+      raise InteractionsFormatError(
+          path, 'the column name begins or ends with white space (spaces after the commas?)',
+          f'write it {name.strip()!r}, and put no spaces around the commas of any line (ids with spaces around '
+          'them are refused, other values would keep the spaces), e.g. `python3 -c "import csv, sys; '
+          'csv.writer(sys.stdout).writerows([f.strip() for f in r] for r in csv.reader(sys.stdin))" '
+          '< in.csv > out.csv`', line=1, column=name)
   seen = set()
   for name in header:
     if name in seen:
@@ -329,12 +342,15 @@ def _check_header(path: str, header: List[str]) -> None:
           f'rename the column (e.g. {name}_given) or drop it', line=1, column=name)
     if name not in features.REQUIRED_COLUMNS and not (
         features.is_user_feature(name) or features.is_item_feature(name)):
+      lower = name.lower()
+      if lower in features.REQUIRED_COLUMNS or features.is_user_feature(lower) or features.is_item_feature(lower):
+        fix = f'write it in lower case, {lower!r} (column names are case-sensitive)'
+      else:
+        fix = (f'rename it with the prefix {features.USER_FEATURE_PREFIX!r} (user feature) or '
+               f'{features.ITEM_FEATURE_PREFIX!r} (item feature), or drop the column')
       raise InteractionsFormatError(
           path, 'unknown column: it is neither required '
-          f'({", ".join(features.REQUIRED_COLUMNS)}) nor a user or item feature',
-          f'rename it with the prefix {features.USER_FEATURE_PREFIX!r} (user feature) or '
-          f'{features.ITEM_FEATURE_PREFIX!r} (item feature), or drop the column',
-          line=1, column=name)
+          f'({", ".join(features.REQUIRED_COLUMNS)}) nor a user or item feature', fix, line=1, column=name)
     if not _COLUMN_NAME_PATTERN.fullmatch(name):
       bad = sorted({c for c in name if not _COLUMN_NAME_PATTERN.fullmatch(c)})
       raise InteractionsFormatError(

@@ -314,3 +314,22 @@ def test_numeric_columns_read_leading_zeros_as_numbers_and_refuse_a_declared_str
       'user_age': ColumnType.INT, 'item_release_year': ColumnType.FLOAT, 'user_zip': ColumnType.STRING}
   with pytest.raises(ValueError, match="declares 'user_age' as STRING"):
     il.infer_column_types(raw, {'user_age': ColumnType.STRING})
+
+
+@pytest.mark.parametrize('header, column, words', [
+    # Written with ', ' between the columns: told to drop the spaces, not to prefix ' item_id' with 'user_'.
+    ('user_id, item_id, rating, timestamp', ' item_id', "write it 'item_id', and put no spaces around the commas"),
+    (f'{HEADER},user_age ', 'user_age ', "write it 'user_age'"),  # not: rename it to 'user_age_'
+    (f'{HEADER},', '', 'the header has an empty column name'),  # a trailing comma
+    (f'{HEADER},,', '', 'the header has an empty column name'),  # not: the column '' appears twice
+    ('User_ID,item_id,rating,timestamp', 'User_ID', "write it in lower case, 'user_id'"),
+    (f'{HEADER},Item_Title', 'Item_Title', "write it in lower case, 'item_title'"),
+])
+def test_header_names_off_by_spaces_case_or_a_stray_comma_are_told_the_fix(tmp_path: pathlib.Path, header: str,
+                                                                          column: str, words: str) -> None:
+  fields = header.count(',') + 1
+  path = _write(tmp_path, f'{header}\n{",".join(["1"] * fields)}\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (1, column)
+  assert words in str(e.value)

@@ -24,10 +24,10 @@ def tf_serving_url(text: str) -> str:
   """--tf-serving-url's value: http://HOST[:PORT] (TF Serving's REST API; refused before any model loads)."""
   try:
     parsed = urllib.parse.urlparse(text)
-    port_ok = parsed.port is None or parsed.port > 0
-  except ValueError:  # a port that is not a number, or out of range
-    port_ok = False
-  if parsed.scheme != 'http' or not parsed.hostname or not port_ok:
+    well_formed = parsed.scheme == 'http' and bool(parsed.hostname) and (parsed.port is None or parsed.port > 0)
+  except ValueError:  # a port that is not a number or out of range, an unclosed IPv6 bracket
+    well_formed = False
+  if not well_formed:
     raise argparse.ArgumentTypeError(f'{text!r} is not http://HOST:PORT; pass TF Serving\'s REST address, e.g. '
                                      'http://127.0.0.1:8501 (https is not supported: put TF Serving on a private '
                                      'network or behind a local proxy).')

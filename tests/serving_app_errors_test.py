@@ -234,6 +234,7 @@ def test_a_client_that_leaves_before_the_answer_is_no_server_error(service, capl
 @pytest.mark.parametrize('flags, message', [
     (['--tf-serving-url', 'https://127.0.0.1:8501'], 'is not http://HOST:PORT'),
     (['--tf-serving-url', 'http://127.0.0.1:port'], 'is not http://HOST:PORT'),
+    (['--tf-serving-url', 'http://[::1:8501'], 'is not http://HOST:PORT'),  # urlparse raises: was a traceback
     (['--poll-interval-s', '0'], 'above 0'),
     (['--poll-interval-s', '-1'], 'above 0'),
     (['--poll-interval-s', 'nan'], 'above 0'),

@@ -31,6 +31,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from pipeline import environment
+from serving import backend_flags
 
 # Seconds between two looks at the serving directory.
 DEFAULT_POLL_INTERVAL_S = 5.0
@@ -161,22 +162,20 @@ def _parser() -> argparse.ArgumentParser:
                       help='The pipeline serving directory holding retrieval/ and ranking/ versions.')
   parser.add_argument('--template', required=True, help='The full model config, e.g. serving/models.config.')
   parser.add_argument('--output', required=True, help='The config file TF Serving reads (--model_config_file).')
-  parser.add_argument('--poll-interval-s', type=float, default=DEFAULT_POLL_INTERVAL_S,
+  parser.add_argument('--poll-interval-s', type=backend_flags.positive_seconds, default=DEFAULT_POLL_INTERVAL_S,
                       help='Seconds between looks at the serving directory (default 5).')
   parser.add_argument('--once', action='store_true', help='Write the config once and exit.')
   return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  """Writes the config once, or keeps it current until interrupted; returns the exit code.
+  """Writes the config once, or keeps it current until interrupted; returns the exit code (a bad flag, e.g. a
+  --poll-interval-s that is not a finite number above 0, exits with code 2 before anything is written).
 
   An error of the first update (a missing or invalid template, an unreadable serving directory) fails at once
   with exit code 2; one of a later poll is logged and the next poll tries again (see `poll`).
   """
   args = _parser().parse_args(argv)
-  if args.poll_interval_s <= 0:
-    print(f'error: --poll-interval-s={args.poll_interval_s} must be positive (seconds).', file=sys.stderr)
-    return 2
   environment.use_legacy_keras()
   logging.set_verbosity(logging.INFO)
   try:

@@ -146,6 +146,20 @@ def test_config_writer_keeps_the_last_config_through_failing_polls(tmp_path, mon
   assert f'ValueError: {template_path} is not a text ModelServerConfig' in warnings[1]
 
 
+@pytest.mark.parametrize('interval', ['nan', 'inf', '0', '-1', 'soon'])
+def test_a_poll_interval_that_is_not_a_finite_positive_number_is_refused_before_writing(tmp_path, interval, capsys):
+  # Before, nan and inf passed the `<= 0` check, the config was written, and the first time.sleep raised
+  # (ValueError, OverflowError): the writer died with a traceback after one write.
+  output = str(tmp_path / 'models.config')
+  with pytest.raises(SystemExit) as exit_info:
+    tf_serving_config.main(['--serving-dir', str(tmp_path), '--template',
+                            os.path.join(SERVING_PACKAGE_DIR, 'models.config'), '--output', output,
+                            '--poll-interval-s', interval])
+  assert exit_info.value.code == 2
+  assert '--poll-interval-s' in capsys.readouterr().err
+  assert not os.path.exists(output)
+
+
 def test_a_poll_failing_in_tf_io_gfile_keeps_the_last_config(tmp_path, monkeypatch, caplog):
   # tf.io.gfile raises tf.errors.OpError (not OSError), e.g. a version directory removed while it is listed.
   def vanished(model_dir: str):

@@ -335,3 +335,14 @@ def test_header_names_off_by_spaces_case_or_a_stray_comma_are_told_the_fix(tmp_p
     il.read_interactions(path)
   assert (e.value.line, e.value.column) == (1, column)
   assert words in str(e.value)
+
+
+def test_an_optional_column_without_any_value_is_refused(tmp_path: pathlib.Path) -> None:
+  # The examples omit missing values, so StatisticsGen, SchemaGen and Transform would never see item_title, and
+  # --ranking-config seed (item_features=('item_title',)) would only fail in the Trainer.
+  path = _write(tmp_path, f'{HEADER},user_age,item_title\nu1,i1,4,1,30,\nu2,i2,3,2,,  \n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (1, 'item_title')
+  assert 'the column holds no value in any of the 2 rows' in str(e.value)
+  assert 'Fix: fill in its values, or drop the column' in str(e.value)

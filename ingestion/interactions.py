@@ -11,8 +11,9 @@ The format (the project's data contract):
   from the values unless a curated schema declares it (a value with a leading zero, such as the zip code 01002,
   or an integer beyond int64 makes the column STRING: it is a code, not a number). `user_age` and
   `item_release_year` are numbers whatever their leading zeros (`features.NUMERIC_COLUMN_USES`: Transform computes
-  with them), and a value there that is not a number is refused. An empty field is a missing value. Numbers
-  are ASCII digits (`1_000` or non-ASCII digits are not numbers); floats must fit float32.
+  with them), and a value there that is not a number is refused. An empty field is a missing value; a
+  column without any value is refused (the pipeline would never see it). Numbers are ASCII digits (`1_000`
+  or non-ASCII digits are not numbers); floats must fit float32.
 - Multi-valued fields (genres) hold their values separated by `|` and stay ONE raw string here; Transform
   splits them.
 - Ids and string values hold no line break (`\\n`, `\\r`, possible inside a quoted field): Transform would leave
@@ -432,6 +433,12 @@ def read_interactions(
         path, 'the file has a header but no rows', 'add one row per interaction below the header',
         line=2)
 
+  for name in features.optional_columns(header):
+    if all(_is_missing(value) for value in raw[name]):
+      raise InteractionsFormatError(
+          path, f'the column holds no value in any of the {len(line_numbers)} rows; the examples omit missing '
+          'values, so the pipeline would never see the column, and a model configuration naming it would only '
+          'fail in the Trainer', 'fill in its values, or drop the column', line=1, column=name)
   types = infer_column_types(raw, column_types)
   for name, use in features.NUMERIC_COLUMN_USES.items():
     if types.get(name) == ColumnType.STRING:

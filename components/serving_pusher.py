@@ -26,7 +26,10 @@ that is still there: if another push is copying the same version (started in the
 the next free version. On a local filesystem the staging directory is claimed with one exclusive `mkdir`, so two
 pushes that check the same version at the same moment cannot both take it (checked, then created, both did: one
 push copied into the other's directory and failed with AlreadyExistsError, or removed the other's files). An
-object store has no exclusive create (nor an atomic rename): there the claim is a check followed by the create.
+object store has no exclusive create (nor an atomic rename): there the claim is a check followed by the create, and
+the complete copy is renamed file by file with saved_model.pb last (a directory rename there moves saved_model.pb
+before `variables/`, so `serving/`, which counts a version complete by its saved_model.pb, could load it half
+renamed, fail and skip it).
 """
 
 import hashlib
@@ -195,8 +198,29 @@ def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: fl
       fileio.rmtree(staging)
     version += 1
   _copy_into(model_dir, staging)
-  fileio.rename(staging, final)
+  _publish(staging, final)
   return version
+
+
+def _publish(staging: str, final: str) -> None:
+  """Moves the complete copy `staging` to the version directory `final`.
+
+  On a local filesystem one directory rename. An object store renames a directory object by object, in listing
+  order, which puts saved_model.pb (what readers count a version complete by: `serving.models`) before
+  `variables/`: there each file is renamed on its own and saved_model.pb last, so a version that has it has
+  every other file too.
+  """
+  if _is_local(final):
+    fileio.rename(staging, final)
+    return
+  staging = staging.rstrip('/')
+  files = [os.path.join(dir_name, name) for dir_name, _, names in fileio.walk(staging) for name in names]
+  saved_model = os.path.join(staging, tf.saved_model.SAVED_MODEL_FILENAME_PB)
+  for src in sorted(files, key=lambda path: path == saved_model):  # saved_model.pb last
+    dst = src.replace(staging, final, 1)
+    fileio.makedirs(os.path.dirname(dst))
+    fileio.rename(src, dst)
+  fileio.rmtree(staging)
 
 
 def _is_local(path: str) -> bool:

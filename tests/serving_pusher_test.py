@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import threading
 import time
 
@@ -246,6 +247,45 @@ def test_a_push_whose_version_is_renamed_into_place_before_its_claim_takes_the_n
       b'weights-A')
   assert _files(os.path.join(base, '2000000001'))[os.path.join('variables', 'variables.data-00000-of-00001')] == (
       b'weights-B')
+
+
+def test_on_an_object_store_a_version_has_its_saved_model_pb_only_once_every_other_file_is_in_place(
+    tmp_path, monkeypatch):
+  # An object store (gs://) renames a directory object by object, in listing (lexicographic) order: saved_model.pb
+  # before variables/. Renamed as one directory, the version held saved_model.pb, which is what serving/ counts a
+  # version complete by, while its variables were still missing: the service loaded it, failed, and skipped that
+  # good version until a newer push. Here the local disk stands in for the object store's renames.
+  base = str(tmp_path / 'serving')
+  model = _model_dir(tmp_path, 'a', b'weights-A')
+  with open(os.path.join(model, 'fingerprint.pb'), 'wb') as f:
+    f.write(b'fp')
+  half_seen = []
+
+  def observe() -> None:
+    for name in os.listdir(base):
+      version = os.path.join(base, name)
+      if name.isdigit() and os.path.isfile(os.path.join(version, 'saved_model.pb')) and (
+          _files(version) != _files(model)):
+        half_seen.append(sorted(_files(version)))
+
+  def object_store_rename(src: str, dst: str, overwrite: bool = False) -> None:
+    moves = [(src, dst)]
+    if os.path.isdir(src):
+      moves = sorted((os.path.join(root, name), os.path.join(dst, os.path.relpath(os.path.join(root, name), src)))
+                     for root, _, files in os.walk(src) for name in files)
+    for old, new in moves:
+      os.makedirs(os.path.dirname(new), exist_ok=True)
+      os.rename(old, new)
+      observe()
+    if os.path.isdir(src):
+      shutil.rmtree(src)
+
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', object_store_rename)
+  version = serving_pusher.push_atomically(model, base)
+  assert half_seen == []
+  assert os.listdir(base) == [str(version)]
+  assert _files(os.path.join(base, str(version))) == _files(model)
 
 
 # --- the staging age set on the component ----------------------------------------------------------------------

@@ -318,9 +318,10 @@ def _check_header(path: str, header: List[str]) -> None:
   for name in header:
     if not name:
       raise InteractionsFormatError(
-          path, 'the header has an empty column name (two commas in a row, or a comma at the end of the line)',
-          'name the column, or drop it and its field in every row (e.g. the trailing comma of every line)',
-          line=1, column=name)
+          path, 'the header has an empty column name (a comma at the start or the end of the line, or two in a '
+          "row; pandas' to_csv writes its index as a first column without a name)",
+          'name the column, or drop it and its field in every row (e.g. the trailing comma of every line; '
+          'to_csv(..., index=False) leaves the index out)', line=1, column=name)
     if name != name.strip():
       raise InteractionsFormatError(
           path, 'the column name begins or ends with white space (spaces after the commas?)',

@@ -324,6 +324,7 @@ def test_numeric_columns_read_leading_zeros_as_numbers_and_refuse_a_declared_str
     (f'{HEADER},user_age ', 'user_age ', "write it 'user_age'"),  # not: rename it to 'user_age_'
     (f'{HEADER},', '', 'the header has an empty column name'),  # a trailing comma
     (f'{HEADER},,', '', 'the header has an empty column name'),  # not: the column '' appears twice
+    (f',{HEADER}', '', 'index=False'),  # pandas' to_csv with its index
     ('User_ID,item_id,rating,timestamp', 'User_ID', "write it in lower case, 'user_id'"),
     (f'{HEADER},Item_Title', 'Item_Title', "write it in lower case, 'item_title'"),
 ])

@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  """Runs the CLI; returns the exit code (0 ok, 2 bad arguments or no models)."""
+  """Runs the CLI; returns the exit code (0 ok, 2 bad arguments or no models, 1 the backend failed to answer)."""
   args = _parser().parse_args(argv)
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
@@ -57,6 +57,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   except (ValueError, models.ModelsNotReadyError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  except models.BackendError as e:  # TF Serving unreachable or answering an error during the call
+    print(f'error: {e}', file=sys.stderr)
+    return 1
   if not result.versions.has_ranking:
     print(f'note: degraded mode: {args.serving_dir} has no complete {models.RANKING_MODEL!r} version, so the '
           'items are in retrieval order (source retrieval_only).', file=sys.stderr)

@@ -22,7 +22,7 @@ from ingestion import examples as examples_lib
 from ingestion.interactions import ColumnType
 from schema import features
 from serving import assets as assets_lib
-from serving import models, recommend, recommender
+from serving import backend_flags, models, recommend, recommender
 from serving import requests as requests_lib
 from transform import preprocessing
 from trainer.ranking import export as ranking_export
@@ -321,3 +321,18 @@ def test_cli_refuses_a_ranking_weight_outside_0_1_before_loading_models(tmp_path
     recommend.main(['--serving-dir', str(tmp_path / 'absent'), '--user-id', 'u1', '--ranking-weight', weight])
   assert e.value.code == 2
   assert message in capsys.readouterr().err
+
+
+def test_cli_reports_a_backend_that_fails_to_answer_without_a_traceback(monkeypatch, capsys):
+  # TF Serving answering 503 to the predict call after its versions were found AVAILABLE: before, the
+  # BackendError escaped main() and the CLI ended with a traceback.
+  class FailingRecommender:
+    def recommend(self, *args, **kwargs):
+      raise models.BackendError('TF Serving POST /v1/models/retrieval/versions/1:predict answered 503: overloaded',
+                                retryable=True)
+
+  monkeypatch.setattr(backend_flags, 'recommender_from_flags', lambda args: (None, FailingRecommender()))
+  assert recommend.main(['--serving-dir', '/not/read', '--user-id', 'u1', '--tf-serving-url',
+                         'http://127.0.0.1:8501']) == 1
+  assert capsys.readouterr().err == (
+      'error: TF Serving POST /v1/models/retrieval/versions/1:predict answered 503: overloaded\n')

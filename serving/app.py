@@ -23,7 +23,8 @@ Endpoints:
   of status or versions between two checks is logged once (`HealthChangeLog`: WARNING when unavailable).
 * Any other method (POST, PUT, DELETE, PATCH, OPTIONS, HEAD) -> 405 with `Allow: GET` (a JSON error but for HEAD).
 
-Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port in use is reported at once).
+Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port in use is reported at once), and
+answers while the first versions load (503 until then).
 A connection idle for 30 s is closed. A thread polls the serving directory and swaps in newly
 pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
 is dropped during a swap.
@@ -292,8 +293,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   except OSError as e:
     parser.error(f'cannot listen on --host {args.host} --port {args.port}: {e.strerror or e}; pass a free port '
                  '(or 0 for any) or stop the process using it.')
-  registry.refresh()
-  registry.start_polling()
+  # The first versions load in the polling thread while the server answers (503 until they are loaded).
+  registry.start_polling(refresh_first=True)
   if args.host != LOOPBACK_HOST:
     logging.warning('Binding %s: the service is reachable from other machines.', args.host)
   logging.info('Serving on http://%s:%d%s', *server.server_address[:2], RECOMMENDATIONS_PATH)

@@ -300,6 +300,9 @@ class ModelRegistry:
       versions = newest_versions(self._serving_dir, self._failed)
       if versions is None or versions == served:
         return False
+      if served is None:
+        with self._lock:  # told by the not-ready error meanwhile (a first load can take many seconds)
+          self._not_loaded_reason = f'versions {versions} are loading'
       try:
         bundle = self._load(versions)
       except Exception as e:  # pylint: disable=broad-except
@@ -356,12 +359,18 @@ class ModelRegistry:
                   exc_info=error)
     return True
 
-  def start_polling(self) -> None:
-    """Starts a daemon thread that calls `refresh()` every `poll_interval_s` seconds."""
+  def start_polling(self, refresh_first: bool = False) -> None:
+    """Starts a daemon thread that calls `refresh()` every `poll_interval_s` seconds.
+
+    Args:
+      refresh_first: refresh at once in that thread, before the first wait (the HTTP service: it answers 503
+        while the first versions load instead of not answering).
+    """
     if self._poller is not None:
       return
     self._stop.clear()
-    self._poller = threading.Thread(target=self._poll, name='model-version-poller', daemon=True)
+    self._poller = threading.Thread(target=self._poll, args=(refresh_first,), name='model-version-poller',
+                                    daemon=True)
     self._poller.start()
 
   def stop_polling(self) -> None:
@@ -371,8 +380,9 @@ class ModelRegistry:
       self._poller.join()
       self._poller = None
 
-  def _poll(self) -> None:
-    while not self._stop.wait(self._poll_interval_s):
+  def _poll(self, refresh_first: bool = False) -> None:
+    while (refresh_first and not self._stop.is_set()) or not self._stop.wait(self._poll_interval_s):
+      refresh_first = False
       try:
         self.refresh()
       except Exception:  # pylint: disable=broad-except

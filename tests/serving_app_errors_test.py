@@ -5,6 +5,8 @@ Over a fake recommender and registry (no model is loaded): each test says what `
 """
 
 import contextlib
+import http.client
+import json
 import socket
 import struct
 import threading
@@ -276,3 +278,50 @@ def test_a_port_in_use_is_refused_before_any_model_loads(tmp_path, monkeypatch, 
   assert exit_info.value.code == 2
   assert f'cannot listen on --host 127.0.0.1 --port {port}' in capsys.readouterr().err
   assert not loads
+
+
+def test_the_service_answers_503_while_its_first_versions_load(tmp_path, monkeypatch):
+  # Before, main() loaded the first versions before serving: the port was bound but no request (not /healthz
+  # either) got an answer until the load ended; now they get 503 saying the versions are loading.
+  from tests import serving_degraded_test as degraded  # pylint: disable=g-import-not-at-top
+  degraded.mark_complete(str(tmp_path), models.RETRIEVAL_MODEL, 1)
+  release, fake_loader = threading.Event(), degraded.FakeLoader()
+
+  def slow_loader(serving_dir: str, versions: models.ServedVersions) -> models.ModelBundle:
+    assert release.wait(30), 'the test never released the load'
+    return fake_loader(serving_dir, versions)
+
+  monkeypatch.setattr(models, 'load_in_process', slow_loader)
+  servers = []
+  make_server = app.make_server
+  monkeypatch.setattr(app, 'make_server', lambda *args: servers.append(make_server(*args)) or servers[-1])
+  main = threading.Thread(target=lambda: servers.append(app.main(['--serving-dir', str(tmp_path), '--port', '0'])),
+                          daemon=True)
+  main.start()
+  try:
+    deadline = time.monotonic() + 30
+    while not servers:
+      assert time.monotonic() < deadline, 'the server was never made'
+      time.sleep(0.01)
+    port = servers[0].server_address[1]
+    connection = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=5)  # before: timed out
+    try:
+      connection.request('GET', '/healthz')
+      response = connection.getresponse()
+      status, body = response.status, json.loads(response.read())
+    finally:
+      connection.close()
+    assert (status, body['status']) == (503, app.HEALTH_UNAVAILABLE)
+    assert body['error'] == (f'No model loaded yet from {tmp_path}: versions '
+                             'ServedVersions(retrieval=1, ranking=None) are loading')
+    release.set()
+    while get_json(port, '/healthz')[0] != 200:
+      assert time.monotonic() < deadline, 'the loaded versions were never served'
+      time.sleep(0.01)
+    assert get_json(port, '/healthz')[1]['status'] == app.HEALTH_DEGRADED
+  finally:
+    release.set()
+    if servers:
+      servers[0].shutdown()
+    main.join(30)
+  assert servers[1:] == [0]  # main() returned 0

@@ -41,7 +41,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       help='seed: the canonical 80/20 split of the benchmarks; random: --eval-fraction and '
                       '--split-seed; temporal: the latest --eval-fraction of interactions by timestamp.')
   parser.add_argument('--eval-fraction', type=float, default=0.2)
-  parser.add_argument('--split-seed', type=int, default=42)
+  parser.add_argument('--split-seed', type=int, default=None,
+                      help=f'Permutation seed of --split seed and random (default {splits.CANONICAL_SEED}); '
+                      '--split temporal orders by timestamp and takes none.')
   parser.add_argument('--rating-scale', type=float, nargs=2, metavar=('MIN', 'MAX'), default=(1.0, 5.0))
   parser.add_argument('--schema', default=None,
                       help='Curated schema.pbtxt to validate against. Default: the bundled MovieLens-shaped '
@@ -57,6 +59,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
   if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
     parser.error(f'--output-dir {args.output_dir} is a file; pass a directory (it is created if missing).')
+  if args.split == 'temporal' and args.split_seed is not None:
+    parser.error(f'--split-seed {args.split_seed} has no effect with --split temporal (the latest --eval-fraction '
+                 'of interactions by timestamp go to eval); drop it, or use --split random.')
+  if args.split_seed is None:
+    args.split_seed = splits.CANONICAL_SEED
   if args.split == 'seed' and not splits.is_canonical(args.eval_fraction, args.split_seed):
     parser.error(f'--split seed is the canonical split (--eval-fraction {splits.CANONICAL_EVAL_FRACTION}, '
                  f'--split-seed {splits.CANONICAL_SEED}); got --eval-fraction {args.eval_fraction} --split-seed '

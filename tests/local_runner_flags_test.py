@@ -44,12 +44,27 @@ def test_a_feature_the_data_lacks_is_refused_before_transform_and_training(tmp_p
     (['--split-seed', '7'], 'got --eval-fraction 0.2 --split-seed 7. Add --split random'),
     (['--split', 'random', '--eval-fraction', '1.5'], '--eval-fraction 1.5 / --split-seed 42: eval_fraction=1.5 must '
                                                      'be a number strictly between 0 and 1'),
+    # Before, accepted and the seed ignored: the temporal split has none.
+    (['--split', 'temporal', '--split-seed', '3'], '--split-seed 3 has no effect with --split temporal (the latest '
+                                                    '--eval-fraction of interactions by timestamp go to eval); drop '
+                                                    'it, or use --split random.'),
 ])
 def test_split_flags_that_do_not_fit_are_refused(tmp_path, flags, message, capsys):
   with pytest.raises(SystemExit) as exit_info:
     local_runner.parse_args(['--interactions', 'x.csv', '--output-dir', str(tmp_path), *flags])
   assert exit_info.value.code == 2
   assert message in capsys.readouterr().err
+
+
+def test_split_flags_that_fit_give_their_split(tmp_path):
+  def spec(*flags):
+    found = local_runner.parse_args(['--interactions', 'x.csv', '--output-dir', str(tmp_path), *flags]).split_spec
+    return found.method, found.eval_fraction, found.seed
+
+  assert spec() == ('seed', 0.2, 42)
+  assert spec('--split', 'random', '--split-seed', '3') == ('random', 0.2, 3)
+  assert spec('--split', 'random', '--eval-fraction', '0.1') == ('random', 0.1, 42)
+  assert spec('--split', 'temporal', '--eval-fraction', '0.1') == ('temporal', 0.1, 42)  # the seed is unused
 
 
 def test_an_output_dir_that_is_a_file_is_refused(tmp_path, capsys):

@@ -16,15 +16,17 @@ rank configurations. Exit status 2 when `--run-dir` holds no finished run.
 
 import argparse
 import collections
-import dataclasses
 import json
 import sys
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from pipeline import environment
 from run_outputs import open_run, raw_examples_uri, split_files
+
+if TYPE_CHECKING:
+  from trainer.retrieval import hparams as hparams_lib  # pylint: disable=g-import-not-at-top
 
 # Every VALIDATION_EVERY-th training interaction (canonical order) is held out.
 VALIDATION_EVERY = 20
@@ -52,10 +54,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   args = parser.parse_args(argv)
   for text in args.hparams:
     try:
-      json.loads(text)
+      overrides = json.loads(text)
     except json.JSONDecodeError as e:
       parser.error(f'--hparams {text!r} is not JSON ({e.msg}); write e.g. \'{{"batch_size": 512}}\'.')
+    try:
+      configuration(overrides)
+    except ValueError as e:  # an unknown field, a value of the wrong type or out of range: before the run is read
+      parser.error(f'--hparams {text!r}: {e}')
   return args
+
+
+def configuration(overrides: Any, seed: Optional[int] = None) -> 'hparams_lib.RetrievalHyperparameters':
+  """The default retrieval configuration with the JSON `overrides` (a dict of its fields) and `seed`.
+
+  Raises:
+    ValueError: if `overrides` is not a JSON object, names an unknown field or gives a value the field refuses.
+  """
+  environment.use_legacy_keras()
+  from trainer.retrieval import hparams as hparams_lib  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
+  if not isinstance(overrides, dict):
+    raise ValueError(f'{overrides!r} is not a JSON object of RetrievalHyperparameters fields, e.g. {{"epochs": 5}}.')
+  config = {**hparams_lib.DEFAULT.to_config(), **overrides}
+  if seed is not None:
+    config['seed'] = seed
+  return hparams_lib.RetrievalHyperparameters.from_config(config)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -66,7 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   from components import retrieval_metrics
   from schema import features
   from trainer.common import feature_specs, hyperparameters, inputs
-  from trainer.retrieval import candidates, export, hparams as hparams_lib, item_item, model as model_lib
+  from trainer.retrieval import candidates, export, item_item, model as model_lib
   # pylint: enable=g-import-not-at-top
   opened = open_run(args.run_dir)
   if opened is None:
@@ -89,7 +111,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   for text in args.hparams:
     figures[text] = {}
     for seed in args.seeds:
-      hparams = dataclasses.replace(hparams_lib.DEFAULT, **json.loads(text), seed=seed)
+      hparams = configuration(json.loads(text), seed)
       tf.keras.utils.set_random_seed(seed)
       towers = feature_specs.model_features(tf_transform_output, hparams.user_features, hparams.item_features)
       shares = None

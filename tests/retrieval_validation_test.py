@@ -24,6 +24,25 @@ def test_hyperparameters_that_are_not_json_are_refused(capsys):
   assert 'is not JSON' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('text, message', [
+    # Before, these passed the JSON check and failed after the run was read: TypeError (unexpected keyword).
+    ('{"batch_sise": 512}', "--hparams '{\"batch_sise\": 512}': Unknown RetrievalHyperparameters fields "
+                            "['batch_sise']"),
+    ('{"epochs": 0}', "--hparams '{\"epochs\": 0}': epochs=0 must be a positive integer."),
+    ('{"epochs": "3"}', "RetrievalHyperparameters.epochs='3' must be an integer."),
+    ('[1]', "--hparams '[1]': [1] is not a JSON object of RetrievalHyperparameters fields"),
+])
+def test_hyperparameters_the_configuration_refuses_are_refused_before_the_run(text, message, capsys):
+  with pytest.raises(SystemExit):
+    retrieval_validation.parse_args(['--run-dir', 'x', '--hparams', '{}', text])
+  assert message in capsys.readouterr().err
+
+
+def test_configuration_applies_the_overrides_and_the_seed():
+  hparams = retrieval_validation.configuration({'epochs': 5, 'hidden_units': [64]}, seed=7)
+  assert (hparams.epochs, hparams.hidden_units, hparams.seed, hparams.batch_size) == (5, (64,), 7, 1024)
+
+
 @pytest.mark.slow
 def test_validation_recalls_on_the_fixture_run(fixture_pipeline_run, tmp_path):
   json_path = str(tmp_path / 'validation.json')

@@ -566,7 +566,8 @@ def _segment_argument(text: str) -> segment_rules.SegmentKey:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   """Parses the command line."""
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--data-dir', required=True, help='Local MovieLens 100K folder (u.data, u.item, u.user, u.genre).')
+  parser.add_argument('--data-dir', required=True, type=movielens.folder_argument,
+                      help='Local MovieLens 100K folder (u.data, u.item, u.user, u.genre).')
   parser.add_argument('--run-dir', help='Also this project\'s model: a local_runner.py --output-dir of a run on '
                       'the same split (the canonical one: --split seed).')
   parser.add_argument('--svd-seeds', type=int, nargs='*', default=[],

@@ -27,6 +27,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 import peer_segments
+from ingestion import movielens
 from pipeline import environment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +67,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   """Parses the command line."""
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   source = parser.add_mutually_exclusive_group(required=True)
-  source.add_argument('--data-dir', help='Local MovieLens 100K folder; runs the canonical (seed) split.')
+  source.add_argument('--data-dir', type=movielens.folder_argument,
+                      help='Local MovieLens 100K folder; runs the canonical (seed) split.')
   source.add_argument('--interactions', help='An interactions CSV (peers are skipped).')
   parser.add_argument('--work-dir', required=True, help='Where each configuration\'s run is written.')
   parser.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),

@@ -263,7 +263,8 @@ def report(name: str, rankings: Mapping[str, Sequence[str]], ratings: Mapping[st
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--serving-dir', required=True)
-  parser.add_argument('--data-dir', required=True, help='MovieLens 100K folder holding u.data.')
+  parser.add_argument('--data-dir', required=True, type=movielens.folder_argument,
+                      help='MovieLens 100K folder holding u.data.')
   parser.add_argument('--weights', default='0,0.1,0.2,0.3,0.5,0.75,1',
                       help='Ranking weights of the final score to measure (0 = retrieval only).')
   parser.add_argument('--segment-min-users', type=int, default=20,

@@ -62,7 +62,8 @@ def write_train_folder(data_dir: str, out_dir: str) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--data-dir', required=True, help='MovieLens 100K folder (u.data, u.item, u.user, u.genre).')
+  parser.add_argument('--data-dir', required=True, type=movielens.folder_argument,
+                      help='MovieLens 100K folder (u.data, u.item, u.user, u.genre).')
   parser.add_argument('--out', required=True, help='The folder to write (outside this repository).')
   args = parser.parse_args(argv)
   try:

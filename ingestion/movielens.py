@@ -8,6 +8,7 @@ decoded from latin-1 and written as UTF-8.
 MovieLens may not be redistributed: it is never committed to the project; tests use invented rows.
 """
 
+import argparse
 import hashlib
 import http.client
 import math
@@ -69,6 +70,16 @@ def check_movielens_dir(ml100k_dir: str) -> None:
       raise MovieLensError(
           f'{ml100k_dir}: missing file {name} (the folder must hold {", ".join(REQUIRED_FILES)}). '
           f'Fix: {_LOCAL_COPY_FIX}; unzip ml-100k.zip there if needed.')
+
+
+def folder_argument(text: str) -> str:
+  """`text` if it is a MovieLens 100K folder (`check_movielens_dir`), for argparse's `type=`: a usage error naming
+  the flag and the fix otherwise, before a script reads anything."""
+  try:
+    check_movielens_dir(text)
+  except MovieLensError as e:
+    raise argparse.ArgumentTypeError(str(e)) from e
+  return text
 
 
 def _sha256(path: str) -> str:

@@ -1,5 +1,6 @@
 """Tests for ingestion.movielens: an invented ml-100k folder, a loopback download, opt-in real data."""
 
+import argparse
 import functools
 import hashlib
 import http.server
@@ -62,6 +63,23 @@ def test_local_dir_missing_file_is_named(tmp_path: pathlib.Path, missing: str) -
       f'{folder}: missing file {missing} (the folder must hold u.data, u.item, u.user, u.genre). Fix: pass a '
       'local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre); unzip ml-100k.zip '
       'there if needed.')
+
+
+def test_benchmarks_refuse_a_data_dir_that_is_no_movielens_folder(tmp_path: pathlib.Path, capsys) -> None:
+  folder = _fake_dir(tmp_path)
+  assert movielens.folder_argument(folder) == folder
+  os.remove(os.path.join(folder, 'u.user'))
+  with pytest.raises(argparse.ArgumentTypeError, match=r'missing file u\.user \(the folder must hold u\.data'):
+    movielens.folder_argument(folder)
+  # A benchmark's usage error (exit 2) before it reads anything; before, a MovieLensError traceback
+  # (peer_segments.py, quality_report.py) or a FileNotFoundError for u.data (serving_quality.py).
+  parser = argparse.ArgumentParser(prog='bench')
+  parser.add_argument('--data-dir', type=movielens.folder_argument)
+  with pytest.raises(SystemExit) as exit_info:
+    parser.parse_args(['--data-dir', str(tmp_path / 'nowhere')])
+  assert exit_info.value.code == 2
+  assert f"bench: error: argument --data-dir: {tmp_path / 'nowhere'}: no such folder. Fix: pass a local copy" in (
+      capsys.readouterr().err)
 
 
 def test_unknown_item_in_u_data_names_file_and_line(tmp_path: pathlib.Path) -> None:

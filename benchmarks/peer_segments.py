@@ -42,6 +42,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+import run_outputs
 from components import segment_rules
 from ingestion import interactions as interactions_lib
 from ingestion import movielens, splits
@@ -568,8 +569,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--data-dir', required=True, type=movielens.folder_argument,
                       help='Local MovieLens 100K folder (u.data, u.item, u.user, u.genre).')
-  parser.add_argument('--run-dir', help='Also this project\'s model: a local_runner.py --output-dir of a run on '
-                      'the same split (the canonical one: --split seed).')
+  parser.add_argument('--run-dir', type=run_outputs.run_dir_argument,
+                      help='Also this project\'s model: a local_runner.py --output-dir of a run on the same split '
+                      '(the canonical one: --split seed).')
   parser.add_argument('--svd-seeds', type=int, nargs='*', default=[],
                       help=f'Also SVD with these seeds (the bench seed, {SVD_RANDOM_STATE}, always runs).')
   parser.add_argument('--concentration-segment', type=_segment_argument, action='append', default=[],

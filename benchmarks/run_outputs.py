@@ -1,11 +1,22 @@
 """A finished pipeline run's outputs, opened for the benchmarks that work on them in this process."""
 
+import argparse
 import json
 import os
 import sys
 from typing import Any, Optional, Tuple
 
 from pipeline import configs
+
+
+def run_dir_argument(text: str) -> str:
+  """`text` if it holds a pipeline run's ML Metadata store, for argparse's `type=`: a usage error naming the store
+  file and the fix otherwise, before a script reads anything."""
+  store = os.path.join(text, configs.METADATA_FILE)
+  if not os.path.isfile(store):
+    raise argparse.ArgumentTypeError(f'{text}: no pipeline run here (no {store}); pass the --output-dir of a '
+                                     'local_runner.py run.')
+  return text
 
 
 def open_run(run_dir: str) -> Optional[Tuple[Any, Any, Any, str]]:

@@ -22,6 +22,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 import peer_segments
+import run_outputs
 from components import segment_rules
 from pipeline import configs, environment
 
@@ -89,8 +90,9 @@ def _segment_argument(text: str) -> segment_rules.SegmentKey:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--run-dir', required=True, help='The candidate: a local_runner.py --output-dir.')
-  parser.add_argument('--baseline-run-dir', required=True,
+  parser.add_argument('--run-dir', required=True, type=run_outputs.run_dir_argument,
+                      help='The candidate: a local_runner.py --output-dir.')
+  parser.add_argument('--baseline-run-dir', required=True, type=run_outputs.run_dir_argument,
                       help='The baseline: another local_runner.py --output-dir on the same split.')
   parser.add_argument('--bootstrap-draws', type=int, default=2000, metavar='N')
   parser.add_argument('--seed', type=int, default=0, help="The draws' numpy seed.")

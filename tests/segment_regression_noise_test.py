@@ -76,9 +76,28 @@ def test_gated_user_segments_are_the_large_user_ones():
                                                       (features.USER_OCCUPATION, 'writer')]
 
 
-def test_a_segment_flag_that_is_not_a_segment_names_the_form(capsys):
+def _run_dirs(tmp_path):
+  runs = []
+  for name in ('a', 'b'):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'metadata.sqlite').write_bytes(b'')
+    runs.append(str(tmp_path / name))
+  return runs
+
+
+def test_a_segment_flag_that_is_not_a_segment_names_the_form(tmp_path, capsys):
+  a, b = _run_dirs(tmp_path)
   with pytest.raises(SystemExit):
-    noise.parse_args(['--run-dir', 'a', '--baseline-run-dir', 'b', '--segment', 'writer'])
+    noise.parse_args(['--run-dir', a, '--baseline-run-dir', b, '--segment', 'writer'])
   assert "--segment: 'writer' is not a segment: write COLUMN=VALUE" in capsys.readouterr().err
-  assert noise.parse_args(['--run-dir', 'a', '--baseline-run-dir', 'b', '--segment',
+  assert noise.parse_args(['--run-dir', a, '--baseline-run-dir', b, '--segment',
                            'user_occupation=writer']).segment == [(features.USER_OCCUPATION, 'writer')]
+
+
+def test_a_run_dir_without_a_run_is_a_usage_error(tmp_path, capsys):
+  a, _ = _run_dirs(tmp_path)
+  with pytest.raises(SystemExit) as exit_info:
+    noise.parse_args(['--run-dir', a, '--baseline-run-dir', str(tmp_path / 'c')])
+  assert exit_info.value.code == 2
+  assert (f'argument --baseline-run-dir: {tmp_path / "c"}: no pipeline run here (no {tmp_path / "c"}/metadata.sqlite); '
+          'pass the --output-dir of a local_runner.py run.') in capsys.readouterr().err

@@ -90,6 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         column_types=run_config.column_types_from_schema(schema_path) if schema_path else None)
     # Features the hyperparameters name that the data lacks: refused now, not by a Trainer after Transform.
     run_config.check_model_inputs(args, model_settings, prepared.column_types)
+    run_config.check_training_rows(args, model_settings, prepared.counts[splits.TRAIN_SPLIT])
   except (InteractionsFormatError, movielens.MovieLensError, ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

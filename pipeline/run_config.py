@@ -251,6 +251,29 @@ def check_model_inputs(args: argparse.Namespace, settings: Mapping[str, Any], co
             f'{json_flag}), or add the columns to the interactions data.')
 
 
+def check_training_rows(args: argparse.Namespace, settings: Mapping[str, Any], train_rows: int) -> None:
+  """Checks, before Transform and training, that the ranking model has a row left to train on once its validation
+  slice is held out: the slice always takes the training split's first row, so a training split of one row with
+  `validation_fraction` > 0 leaves none (below one half, any share leaves at least one row of two or more).
+
+  Args:
+    args: the parsed flags (to name `--ranking-config` / `--ranking-hparams`).
+    settings: `model_settings(args)`.
+    train_rows: interactions in the prepared training split.
+
+  Raises:
+    ValueError: naming the flags, the hyperparameter and the fixes.
+  """
+  fraction = settings['ranking_hyperparameters'].validation_fraction
+  if fraction and train_rows < 2:
+    raise ValueError(
+        f'--ranking-hparams (on --ranking-config {args.ranking_config}): validation_fraction={fraction} holds out '
+        f'the whole training split of {train_rows} interaction(s) (the validation slice always takes its first), '
+        'leaving none to train on. Fix: provide more interactions, or set validation_fraction to 0 (with '
+        'early_stopping_patience 0 and neighbourhood_weight_choices [], which need the slice) through '
+        '--ranking-hparams.')
+
+
 def model_settings(args: argparse.Namespace) -> Dict[str, Any]:
   """The models' hyperparameters and gates and the Transform switch from the flags, as `create_pipeline` keyword
   arguments.

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import local_runner
-from pipeline import parallel_runner
+from pipeline import parallel_runner, run_config
 from tests import pipeline_runs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +36,24 @@ def test_a_feature_the_data_lacks_is_refused_before_transform_and_training(tmp_p
           'data does not give the models') in error
   assert "'user_age'" in error  # the inputs there are, to choose from
   assert not os.path.exists(tmp_path / 'out' / 'tfx')
+
+
+def test_a_training_split_of_one_row_is_refused_before_transform_and_training(tmp_path, no_pipeline_run, capsys):
+  # Two interactions: the canonical split puts int(0.8 * 2) = 1 in train, and the ranking validation slice (5 %)
+  # takes its row 0. Before, Transform and the retrieval Trainer ran, then the ranking Trainer failed (exit 1).
+  csv = tmp_path / 'two.csv'
+  csv.write_text('user_id,item_id,rating,timestamp\nu1,i1,4,900000000\nu1,i2,5,900000001\n', encoding='utf-8')
+  assert local_runner.main(['--interactions', str(csv), '--output-dir', str(tmp_path / 'out')]) == 2
+  assert ('error: --ranking-hparams (on --ranking-config default): validation_fraction=0.05 holds out the whole '
+          'training split of 1 interaction(s)') in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'out' / 'tfx')
+  # Two training rows leave one; without the slice one row trains.
+  args = local_runner.parse_args(['--interactions', str(csv), '--output-dir', str(tmp_path / 'out')])
+  run_config.check_training_rows(args, run_config.model_settings(args), 2)
+  args = local_runner.parse_args(['--interactions', str(csv), '--output-dir', str(tmp_path / 'out'),
+                                  '--ranking-hparams', '{"validation_fraction": 0, "early_stopping_patience": 0, '
+                                  '"neighbourhood_weight_choices": []}'])
+  run_config.check_training_rows(args, run_config.model_settings(args), 1)
 
 
 @pytest.mark.parametrize('flags, message', [

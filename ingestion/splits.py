@@ -92,8 +92,9 @@ def split_interactions(rows: Union[int, Sequence[int], np.ndarray],
   if num_train == 0 or num_train == num_rows:
     raise ValueError(
         f'Splitting {num_rows} rows with eval_fraction={spec.eval_fraction} leaves the '
-        f'{"train" if num_train == 0 else "eval"} split empty. Fix: provide more rows or change '
-        'eval_fraction.')
+        f'{"train" if num_train == 0 else "eval"} split empty. Fix: provide more rows'
+        + (' (the seed split\'s eval_fraction is fixed; --split random takes another).' if spec.method == 'seed'
+           else ', or change eval_fraction (--eval-fraction).'))
 
   if spec.method == 'temporal':
     if timestamps is None:

@@ -71,8 +71,13 @@ def test_invalid_spec_names_parameter_and_choices(kwargs: Dict[str, Any], words:
 def test_temporal_needs_timestamps_and_splits_must_not_be_empty() -> None:
   with pytest.raises(ValueError, match='timestamps'):
     splits.split_interactions(10, splits.SplitSpec('temporal'))
-  with pytest.raises(ValueError, match='train split empty'):
+  # The fix names what can change: the seed split's fraction cannot (before, both said 'change eval_fraction').
+  with pytest.raises(ValueError) as e:
     splits.split_interactions(1, splits.SplitSpec('seed'))
+  assert str(e.value) == ("Splitting 1 rows with eval_fraction=0.2 leaves the train split empty. Fix: provide more "
+                          "rows (the seed split's eval_fraction is fixed; --split random takes another).")
   # 1 - 1e-17 rounds to 1.0, so every row would go to train.
-  with pytest.raises(ValueError, match='eval split empty'):
+  with pytest.raises(ValueError) as e:
     splits.split_interactions(3, splits.SplitSpec('random', eval_fraction=1e-17))
+  assert str(e.value) == ('Splitting 3 rows with eval_fraction=1e-17 leaves the eval split empty. Fix: provide more '
+                          'rows, or change eval_fraction (--eval-fraction).')

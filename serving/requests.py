@@ -71,9 +71,9 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     The columns with values of their types (a None value is dropped).
 
   Raises:
-    InvalidRequestError: naming the column, for a column that is not a `user_*` column the models know, a
-      value that does not convert to the column's type, an age bucket that is not a bucket label, or one that
-      disagrees with the `user_age` given with it.
+    InvalidRequestError: naming the column, for a column that is not a `user_*` column the models know, an
+      empty value, a value that does not convert to the column's type, an age bucket that is not a bucket label,
+      or one that disagrees with the `user_age` given with it.
   """
   coerced: Dict[str, Any] = {}
   known = sorted(c for c in column_types if features.is_user_feature(c))
@@ -87,6 +87,9 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     if column == features.USER_AGE_BUCKET:
       coerced[column] = _age_bucket(value)
       continue
+    if value == '':  # `user_gender=` in a query string; it replaced a known user's gender with ''
+      raise InvalidRequestError(f'{column} is empty; leave it out to keep the user\'s profile value (for an unknown '
+                                'user: to choose the popular items without it), or send a value.')
     column_type = column_types[column]
     if column_type == ColumnType.STRING:
       coerced[column] = str(value)

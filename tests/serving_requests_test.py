@@ -48,6 +48,16 @@ def test_an_unknown_age_bucket_is_refused_with_the_allowed_labels(bucket):
   assert '%2B' in str(e.value)  # '56+' in a query string must be sent as 56%2B
 
 
+@pytest.mark.parametrize('column', [features.USER_GENDER, features.USER_AGE])
+def test_an_empty_value_is_refused_naming_the_column(column):
+  # Before, user_gender= replaced a known user's gender with '' (and changed his ranking); user_age= was told
+  # '' is not an integer.
+  with pytest.raises(requests_lib.InvalidRequestError) as e:
+    requests_lib.coerce_user_features({column: ''}, COLUMN_TYPES)
+  assert str(e.value) == (f"{column} is empty; leave it out to keep the user's profile value (for an unknown user: "
+                          'to choose the popular items without it), or send a value.')
+
+
 def test_an_age_bucket_that_disagrees_with_the_age_is_refused():
   with pytest.raises(requests_lib.InvalidRequestError) as e:
     requests_lib.coerce_user_features({features.USER_AGE: '23', features.USER_AGE_BUCKET: '35-44'}, COLUMN_TYPES)

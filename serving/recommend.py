@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
+from ingestion import interactions
 from pipeline import environment
 from serving import backend_flags
 
@@ -31,11 +32,20 @@ def parse_user_features(pairs: Sequence[str]) -> Dict[str, str]:
   return parsed
 
 
+def _k_argument(text: str) -> int:
+  """--k read as the HTTP service reads `k` (an ASCII integer: `1_0` is refused, as Python's int() would take it)."""
+  k = interactions.parse_int(text)
+  if k is None:
+    raise argparse.ArgumentTypeError(f'{text!r} is not an integer; pass e.g. --k 10.')
+  return k
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   backend_flags.add_backend_flags(parser)
-  parser.add_argument('--user-id', required=True, help='The raw user id.')
-  parser.add_argument('--k', type=int, default=10, help='Number of items (default 10).')
+  parser.add_argument('--user-id', required=True,
+                      help='The raw user id (spaces around it are dropped, as the HTTP service drops them).')
+  parser.add_argument('--k', type=_k_argument, default=10, help='Number of items (default 10).')
   parser.add_argument('--include-seen', action='store_true',
                       help="Keep items of the user's training interactions (excluded by default).")
   parser.add_argument('--user-feature', action='append', default=[], metavar='COLUMN=VALUE',
@@ -52,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   _, two_stage = backend_flags.recommender_from_flags(args)
   try:
     result = two_stage.recommend(
-        args.user_id, k=args.k, exclude_seen=not args.include_seen,
+        args.user_id.strip(), k=args.k, exclude_seen=not args.include_seen,
         user_features=parse_user_features(args.user_feature))
   except (ValueError, models.ModelsNotReadyError) as e:
     print(f'error: {e}', file=sys.stderr)

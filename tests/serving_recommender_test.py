@@ -323,6 +323,25 @@ def test_cli_refuses_a_ranking_weight_outside_0_1_before_loading_models(tmp_path
   assert message in capsys.readouterr().err
 
 
+def test_cli_reads_user_id_and_k_as_the_http_service_does(monkeypatch, capsys):
+  # Before, ' 42' was looked up as it is (an unknown user: popular items) and --k 1_0 was read as 10 by int(),
+  # while over HTTP user_id is stripped and k=1_0 refused.
+  calls = []
+
+  class RecordingRecommender:
+    def recommend(self, user_id, k, exclude_seen, user_features):
+      calls.append((user_id, k, exclude_seen, user_features))
+      raise ValueError('stop here')
+
+  monkeypatch.setattr(backend_flags, 'recommender_from_flags', lambda args: (None, RecordingRecommender()))
+  assert recommend.main(['--serving-dir', '/not/read', '--user-id', ' u1 ', '--k', '7']) == 2
+  assert calls == [('u1', 7, True, {})]
+  with pytest.raises(SystemExit) as e:
+    recommend.main(['--serving-dir', '/not/read', '--user-id', 'u1', '--k', '1_0'])
+  assert e.value.code == 2
+  assert "argument --k: '1_0' is not an integer; pass e.g. --k 10." in capsys.readouterr().err
+
+
 def test_cli_reports_a_backend_that_fails_to_answer_without_a_traceback(monkeypatch, capsys):
   # TF Serving answering 503 to the predict call after its versions were found AVAILABLE: before, the
   # BackendError escaped main() and the CLI ended with a traceback.

@@ -263,6 +263,9 @@ class ModelRegistry:
     self._bundle: Optional[ModelBundle] = None
     # Why the newest versions on disk are not served, for the not-ready message (None once they are).
     self._not_loaded_reason: Optional[str] = None
+    # True from start_polling(refresh_first=True) until the polling thread's first refresh ends: nothing is known
+    # about the directory yet, so the not-ready error must not say that it holds no version.
+    self._first_look_pending = False
     self._failed: Dict[str, Set[int]] = {RETRIEVAL_MODEL: set(), RANKING_MODEL: set()}
     self._stop = threading.Event()
     self._poller: Optional[threading.Thread] = None
@@ -278,10 +281,13 @@ class ModelRegistry:
       ModelsNotReadyError: while no complete retrieval model version has been loaded.
     """
     with self._lock:
-      bundle, reason = self._bundle, self._not_loaded_reason
+      bundle, reason, first_look_pending = self._bundle, self._not_loaded_reason, self._first_look_pending
     if bundle is None:
       if reason:
         raise ModelsNotReadyError(f'No model loaded yet from {self._serving_dir}: {reason}')
+      if first_look_pending:
+        raise ModelsNotReadyError(f'No model loaded yet from {self._serving_dir}: the service is looking for its '
+                                  'newest versions (it has just started)')
       raise ModelsNotReadyError(
           f'No model loaded yet: {self._serving_dir} needs a complete version of {RETRIEVAL_MODEL!r} (and of '
           f'{RANKING_MODEL!r} for the two-stage order); run the pipeline to push them.')
@@ -364,10 +370,14 @@ class ModelRegistry:
 
     Args:
       refresh_first: refresh at once in that thread, before the first wait (the HTTP service: it answers 503
-        while the first versions load instead of not answering).
+        while the first versions load instead of not answering); until that refresh ends, the not-ready error
+        says the registry is looking for its versions, not that the directory has none.
     """
     if self._poller is not None:
       return
+    if refresh_first:
+      with self._lock:  # until the thread's first look, which may take a while on an object store
+        self._first_look_pending = self._bundle is None
     self._stop.clear()
     self._poller = threading.Thread(target=self._poll, args=(refresh_first,), name='model-version-poller',
                                     daemon=True)
@@ -390,3 +400,6 @@ class ModelRegistry:
         # ending the thread would freeze the served versions until a restart.
         logging.exception('Looking for new model versions under %s failed; trying again in %s s.',
                           self._serving_dir, self._poll_interval_s)
+      finally:
+        with self._lock:  # the first look is over: the reason it left (or none: no version) tells the rest
+          self._first_look_pending = False

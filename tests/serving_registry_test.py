@@ -193,6 +193,57 @@ def test_the_poller_survives_an_unexpected_error(tmp_path, monkeypatch):
     registry.stop_polling()
 
 
+def test_until_the_first_look_at_the_serving_directory_the_not_ready_error_says_it_is_looking(tmp_path, monkeypatch):
+  # The HTTP service answers while its first versions load (start_polling(refresh_first=True)). Before the polling
+  # thread had listed the directory, the not-ready error said to run the pipeline, although a version was there.
+  serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1))
+  listing, release = threading.Event(), threading.Event()
+  list_versions = models.newest_versions
+
+  def slow_listing(*args, **kwargs):
+    listing.set()
+    assert release.wait(30), 'the test never released the listing'
+    return list_versions(*args, **kwargs)
+
+  monkeypatch.setattr(models, 'newest_versions', slow_listing)
+  registry = models.ModelRegistry(serving_dir, loader=FailingLoader(lambda v: False), poll_interval_s=60)
+  registry.start_polling(refresh_first=True)
+  try:
+    assert listing.wait(30)
+    with pytest.raises(models.ModelsNotReadyError) as error:
+      registry.current()
+    assert str(error.value) == (f'No model loaded yet from {serving_dir}: the service is looking for its newest '
+                                'versions (it has just started)')
+    release.set()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+      try:
+        assert _served(registry) == models.ServedVersions(1, None)
+        break
+      except models.ModelsNotReadyError:
+        time.sleep(0.01)
+    assert _served(registry) == models.ServedVersions(1, None)
+  finally:
+    release.set()
+    registry.stop_polling()
+
+
+def test_after_a_first_look_that_finds_no_version_the_not_ready_error_says_to_run_the_pipeline(tmp_path):
+  registry = models.ModelRegistry(str(tmp_path), loader=FailingLoader(lambda v: False), poll_interval_s=60)
+  registry.start_polling(refresh_first=True)
+  try:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+      with pytest.raises(models.ModelsNotReadyError) as error:
+        registry.current()
+      if 'run the pipeline to push them' in str(error.value):
+        break
+      time.sleep(0.01)
+    assert 'run the pipeline to push them' in str(error.value)
+  finally:
+    registry.stop_polling()
+
+
 def test_newest_versions_leaves_out_skipped_ones(tmp_path):
   serving_dir = str(tmp_path)
   for model, version in ((RETRIEVAL, 1), (RETRIEVAL, 2), (RANKING, 1)):

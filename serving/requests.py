@@ -87,7 +87,8 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     if column == features.USER_AGE_BUCKET:
       coerced[column] = _age_bucket(value)
       continue
-    if value == '':  # `user_gender=` in a query string; it replaced a known user's gender with ''
+    if isinstance(value, str) and not value.strip():  # `user_gender=` (or `=+`) in a query string: it replaced a
+      # known user's gender with ''; white space only is a missing value in the interactions file too
       raise InvalidRequestError(f'{column} is empty; leave it out to keep the user\'s profile value (for an unknown '
                                 'user: to choose the popular items without it), or send a value.')
     column_type = column_types[column]

@@ -58,6 +58,16 @@ def test_an_empty_value_is_refused_naming_the_column(column):
                           'to choose the popular items without it), or send a value.')
 
 
+@pytest.mark.parametrize('column', [features.USER_GENDER, features.USER_AGE])
+@pytest.mark.parametrize('value', [' ', '\t'])
+def test_a_value_of_white_space_only_is_refused_as_empty(column, value):
+  # `user_gender=+` or `user_gender=%20` in a query string: white space only is a missing value in the interactions
+  # file too. Before, ' ' replaced a known user's gender (and user_age was told ' ' is not an integer).
+  with pytest.raises(requests_lib.InvalidRequestError) as e:
+    requests_lib.coerce_user_features({column: value}, COLUMN_TYPES)
+  assert str(e.value).startswith(f'{column} is empty; leave it out')
+
+
 def test_an_age_bucket_that_disagrees_with_the_age_is_refused():
   with pytest.raises(requests_lib.InvalidRequestError) as e:
     requests_lib.coerce_user_features({features.USER_AGE: '23', features.USER_AGE_BUCKET: '35-44'}, COLUMN_TYPES)

@@ -404,7 +404,7 @@ def read_interactions(
   # strict: a quote left open or text after a closing quote is an error, not silently merged rows.
   reader = csv.reader(io.StringIO(text, newline=''), strict=True)
   header = _next_record(path, reader, 1)
-  if not header:
+  if not header or (len(header) == 1 and _is_missing(header[0])):  # nothing, or white space only
     raise InteractionsFormatError(
         path, 'the first line is blank, and the header must be the first line',
         f'remove the blank lines above the header ({",".join(features.REQUIRED_COLUMNS)}, ...)', line=1)

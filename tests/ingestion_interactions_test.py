@@ -90,6 +90,8 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     ('', 1, None, 'empty'),
     # Not 'the header lacks user_id, item_id, rating, timestamp': the header is there, on line 3.
     (f'\n\n{HEADER}\nu1,i1,4,100\n', 1, None, 'the first line is blank'),
+    # White space only: before, told that the column name ' ' begins with white space and to write it ''.
+    (f' \t\n{HEADER}\nu1,i1,4,100\n', 1, None, 'the first line is blank'),
     (f'{HEADER}\n', 2, None, 'no rows'),
     ('user_id,item_id,rating\nu1,i1,4\n', 1, 'timestamp', 'required column missing'),
     (f'{HEADER},user_age,user_age\nu1,i1,4,1,2,3\n', 1, 'user_age', 'appears twice'),

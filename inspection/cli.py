@@ -18,7 +18,7 @@ environment.use_legacy_keras()
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ml_metadata import metadata_store
 
@@ -39,7 +39,8 @@ def add_store_flags(parser: argparse.ArgumentParser, after_command: bool = False
       `--output-dir OUT runs`): they get no defaults, so a flag left out after the command keeps the value given
       before it, or the main parser's default.
   """
-  def default(value):
+  def default(value: Any) -> Any:
+    """The flag's default: `value`, or none at all in a command's copy (argparse.SUPPRESS)."""
     return argparse.SUPPRESS if after_command else value
 
   where = parser.add_argument_group('ML Metadata store (one of)')

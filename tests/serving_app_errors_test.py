@@ -285,9 +285,10 @@ def test_the_service_answers_503_while_its_first_versions_load(tmp_path, monkeyp
   # either) got an answer until the load ended; now they get 503 saying the versions are loading.
   from tests import serving_degraded_test as degraded  # pylint: disable=g-import-not-at-top
   degraded.mark_complete(str(tmp_path), models.RETRIEVAL_MODEL, 1)
-  release, fake_loader = threading.Event(), degraded.FakeLoader()
+  loading, release, fake_loader = threading.Event(), threading.Event(), degraded.FakeLoader()
 
   def slow_loader(serving_dir: str, versions: models.ServedVersions) -> models.ModelBundle:
+    loading.set()
     assert release.wait(30), 'the test never released the load'
     return fake_loader(serving_dir, versions)
 
@@ -304,6 +305,8 @@ def test_the_service_answers_503_while_its_first_versions_load(tmp_path, monkeyp
       assert time.monotonic() < deadline, 'the server was never made'
       time.sleep(0.01)
     port = servers[0].server_address[1]
+    # Once the load has begun (before it, the polling thread may not have looked at the directory yet).
+    assert loading.wait(30), 'the first versions never began to load'
     connection = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=5)  # before: timed out
     try:
       connection.request('GET', '/healthz')

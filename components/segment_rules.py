@@ -14,7 +14,8 @@ A model passes when, for every segment with at least `min_examples` evaluation e
   same examples, so their difference is far less noisy than the segment's RMSE, whose standard error would excuse
   real regressions.
 
-The verdict's `worst` is the gated segment with the largest plain margin, whatever z is.
+The verdict's `worst` is the gated segment with the largest plain margin, whatever z is (a gated segment without an
+RMSE, whose margin is NaN and which the rule refuses, comes before every number: see `worst_first`).
 
 Smaller segments are reported but not gated: their RMSE is too noisy to refuse a model on.
 
@@ -86,7 +87,8 @@ class SegmentVerdict:
     passed: no gated segment violates the rule.
     reasons: one sentence per violation (empty when passed).
     rows: every segment, worst margin first.
-    worst: the gated segment with the largest margin, None when no segment is large enough.
+    worst: the gated segment with the largest margin (one with a NaN margin first), None when no segment is large
+      enough.
     warnings: one sentence per check the rule could not make (see the module docstring; empty when it made all).
   """
   passed: bool

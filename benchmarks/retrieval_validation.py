@@ -57,6 +57,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
       overrides = json.loads(text)
     except json.JSONDecodeError as e:
       parser.error(f'--hparams {text!r} is not JSON ({e.msg}); write e.g. \'{{"batch_size": 512}}\'.')
+    if isinstance(overrides, dict) and 'seed' in overrides:  # each candidate is trained with every --seeds seed
+      parser.error(f'--hparams {text!r} sets seed; give the seeds with --seeds instead.')
     try:
       configuration(overrides)
     except ValueError as e:  # an unknown field, a value of the wrong type or out of range: before the run is read

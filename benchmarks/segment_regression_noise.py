@@ -25,6 +25,7 @@ import peer_segments
 import run_outputs
 from components import segment_rules
 from pipeline import configs, environment
+from schema import features
 
 
 def paired_spread(candidate: peer_segments.EvalPredictions, baseline: peer_segments.EvalPredictions, column: str,
@@ -63,7 +64,7 @@ def gated_user_segments(evaluation: peer_segments.EvalPredictions, min_examples:
   """The user segments (gender, occupation, age bucket) with at least `min_examples` eval examples, sorted."""
   found = []
   for column, values in evaluation.segments.items():
-    if not column.startswith('user_'):
+    if column not in features.USER_SEGMENT_COLUMNS:
       continue
     names, counts = np.unique(values[values != ''], return_counts=True)
     found.extend((column, str(v)) for v, n in zip(names, counts) if n >= min_examples)
@@ -81,6 +82,7 @@ def format_table(rows: Sequence[Mapping]) -> str:
 
 
 def _segment_argument(text: str) -> segment_rules.SegmentKey:
+  """`--segment COLUMN=VALUE` parsed (`peer_segments.segment_key`), a usage error naming the form otherwise."""
   try:
     return peer_segments.segment_key(text)
   except ValueError as e:
@@ -88,6 +90,7 @@ def _segment_argument(text: str) -> segment_rules.SegmentKey:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+  """Parses the command line; a bad flag exits with status 2 and a message naming it."""
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--run-dir', required=True, type=run_outputs.run_dir_argument,
@@ -106,6 +109,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Prints the spreads of the segments. Returns the exit code (2 for a --segment without eval examples)."""
   args = parse_args(argv)
   environment.use_legacy_keras()
   candidate = peer_segments.run_predictions(args.run_dir)
@@ -114,7 +118,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   num_users = np.unique(candidate.user_ids).size
   weights = np.random.default_rng(args.seed).multinomial(
       num_users, np.full(num_users, 1.0 / num_users), size=args.bootstrap_draws).astype(np.float64)
-  rows = [paired_spread(candidate, baseline, column, value, weights) for column, value in segments]
+  try:
+    rows = [paired_spread(candidate, baseline, column, value, weights) for column, value in segments]
+  except ValueError as e:  # a --segment no eval example is in, or runs on different splits
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   print(f'Spread over {args.bootstrap_draws} draws of the eval users (standard deviation, stars); candidate '
         f'{args.run_dir}, baseline {args.baseline_run_dir}:\n')
   print(format_table(rows))

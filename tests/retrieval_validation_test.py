@@ -31,6 +31,8 @@ def test_hyperparameters_that_are_not_json_are_refused(capsys):
     ('{"epochs": 0}', "--hparams '{\"epochs\": 0}': epochs=0 must be a positive integer."),
     ('{"epochs": "3"}', "RetrievalHyperparameters.epochs='3' must be an integer."),
     ('[1]', "--hparams '[1]': [1] is not a JSON object of RetrievalHyperparameters fields"),
+    # The seed would be replaced by each --seeds one without a word.
+    ('{"seed": 3}', "--hparams '{\"seed\": 3}' sets seed; give the seeds with --seeds instead."),
 ])
 def test_hyperparameters_the_configuration_refuses_are_refused_before_the_run(text, message, capsys):
   with pytest.raises(SystemExit):

@@ -91,10 +91,13 @@ def bar_chart(title: str, bars: Sequence[Tuple[str, float]], threshold: Optional
   """A horizontal SVG bar chart, one labelled bar per (label, value); a dashed line marks `threshold`.
 
   Bars whose value exceeds the threshold are drawn in the warning colour. A NaN or infinite value (a slice without
-  an RMSE) draws no bar and reads 'no value'; the others are scaled without it.
+  an RMSE) draws no bar and reads 'no value'; the others are scaled without it. A NaN or infinite threshold draws
+  no line.
   """
   if not bars:
     return f'<p>{html.escape(title)}: no values.</p>'
+  if threshold is not None and not math.isfinite(threshold):  # e.g. overall RMSE + margin with no overall RMSE
+    threshold = None
   scaled = [v for _, v in bars if math.isfinite(v)] + ([threshold] if threshold is not None else [])
   scale_max = max(scaled) if scaled else 0.0
   height = BAR_MARGIN_TOP + len(bars) * (BAR_HEIGHT + BAR_GAP) + 10

@@ -153,6 +153,10 @@ def test_bar_widths_scale_to_the_largest_value_or_threshold():
   assert '<text x="526" y="42" font-size="12">no value</text>' in svg
   assert '<rect x="220" y="50" width="225.0" height="16" fill="#0072B2"/>' in svg  # 0.9 / 1.2 * 300, as without it.
   assert '<line x1="470.0"' in svg
+  # No overall RMSE: the gate's line (overall + margin) is NaN and is not drawn; the bars keep their scale.
+  svg = charts.bar_chart('RMSE', [('Overall', 0.9), ('user_gender=F', 1.2)], threshold=math.nan)
+  assert '<line' not in svg and 'nan' not in svg
+  assert '<rect x="220" y="30" width="225.0" height="16" fill="#0072B2"/>' in svg
 
 
 def test_text_table_and_slice_names():

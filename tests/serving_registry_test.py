@@ -43,6 +43,19 @@ def _served(registry: models.ModelRegistry) -> models.ServedVersions:
   return registry.current().versions
 
 
+def _wait_until_served(registry: models.ModelRegistry, expected: models.ServedVersions) -> None:
+  """Waits (up to 30 s) until the registry serves `expected`, then asserts it (the polling thread loads them)."""
+  deadline = time.time() + 30
+  while time.time() < deadline:
+    try:
+      if _served(registry) == expected:
+        return
+    except models.ModelsNotReadyError:  # not loaded yet: look again (the assert below reports a timeout)
+      pass
+    time.sleep(0.01)
+  assert _served(registry) == expected
+
+
 def test_a_bad_ranking_version_does_not_hold_back_a_new_retrieval_version(tmp_path):
   serving_dir = _serving_dir(tmp_path, (RETRIEVAL, 1), (RANKING, 1))
   loader = FailingLoader(lambda v: v.ranking == 2)
@@ -182,13 +195,7 @@ def test_the_poller_survives_an_unexpected_error(tmp_path, monkeypatch):
       time.sleep(0.01)
     assert calls['n'] >= 2, 'the polling thread died at the first error'
     assert any(t.name == 'model-version-poller' for t in threading.enumerate())
-    while time.time() < deadline:
-      try:
-        assert _served(registry) == models.ServedVersions(1, None)
-        break
-      except models.ModelsNotReadyError:
-        time.sleep(0.01)
-    assert _served(registry) == models.ServedVersions(1, None)
+    _wait_until_served(registry, models.ServedVersions(1, None))
   finally:
     registry.stop_polling()
 
@@ -215,14 +222,7 @@ def test_until_the_first_look_at_the_serving_directory_the_not_ready_error_says_
     assert str(error.value) == (f'No model loaded yet from {serving_dir}: the service is looking for its newest '
                                 'versions (it has just started)')
     release.set()
-    deadline = time.time() + 30
-    while time.time() < deadline:
-      try:
-        assert _served(registry) == models.ServedVersions(1, None)
-        break
-      except models.ModelsNotReadyError:
-        time.sleep(0.01)
-    assert _served(registry) == models.ServedVersions(1, None)
+    _wait_until_served(registry, models.ServedVersions(1, None))
   finally:
     release.set()
     registry.stop_polling()

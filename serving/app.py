@@ -27,15 +27,18 @@ Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port
 answers while the first versions load (503 until then).
 A connection idle for 30 s is closed. A thread polls the serving directory and swaps in newly
 pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
-is dropped during a swap.
+is dropped during a swap. On SIGTERM (docker stop, Kubernetes) or Ctrl-C it stops taking requests, lets those in
+flight finish (at most `DRAIN_TIMEOUT_S`) and exits 0.
 """
 
 import argparse
 import dataclasses
 import http.server
 import json
+import signal
 import sys
 import threading
+import time
 import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -59,8 +62,54 @@ LOOPBACK_HOST = '127.0.0.1'
 DEFAULT_PORT = 8080
 # Seconds a kept-alive connection may stay idle (or a client take to send its request) before it is closed.
 CONNECTION_TIMEOUT_S = 30.0
+# Seconds a shutdown waits for the requests in flight (within Kubernetes' default 30 s grace period).
+DRAIN_TIMEOUT_S = 10.0
 _TRUE_VALUES = ('true', '1', 'yes')
 _FALSE_VALUES = ('false', '0', 'no')
+
+
+class RequestsInFlight:
+  """Counts the requests being answered, so a shutdown can wait for them (`wait_idle`). Thread-safe; use as a
+  context manager around each request."""
+
+  def __init__(self) -> None:
+    self._idle = threading.Condition()
+    self._count = 0
+
+  def __enter__(self) -> 'RequestsInFlight':
+    with self._idle:
+      self._count += 1
+    return self
+
+  def __exit__(self, *exc_info: Any) -> None:
+    with self._idle:
+      self._count -= 1
+      if not self._count:
+        self._idle.notify_all()
+
+  @property
+  def count(self) -> int:
+    with self._idle:
+      return self._count
+
+  def wait_idle(self, timeout_s: float) -> bool:
+    """Waits until no request is in flight, at most `timeout_s` seconds; True if none is left."""
+    deadline = time.monotonic() + timeout_s
+    with self._idle:
+      while self._count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+          return False
+        self._idle.wait(remaining)
+      return True
+
+
+class _Terminated(Exception):
+  """Raised in the main thread by the SIGTERM handler, to leave `serve_forever` as Ctrl-C does."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:  # pylint: disable=unused-argument
+  raise _Terminated()
 
 
 class BadRequestError(ValueError):
@@ -180,6 +229,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
   from serving import requests as requests_lib
 
   health_log = HealthChangeLog()
+  in_flight = RequestsInFlight()
 
   class RecommendationHandler(http.server.BaseHTTPRequestHandler):
     """Answers the two GET endpoints with JSON; keeps connections alive (HTTP/1.1), closing one that stays idle
@@ -188,6 +238,10 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
     timeout = CONNECTION_TIMEOUT_S
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name
+      with in_flight:
+        self._answer_get()
+
+    def _answer_get(self) -> None:
       path, _, query = self.path.partition('?')
       if self._has_body():
         # Its bytes are not read: the connection closes, so they are not taken for the next request.
@@ -257,6 +311,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
 
   server = http.server.ThreadingHTTPServer((host, port), RecommendationHandler)
   server.daemon_threads = True
+  server.requests_in_flight = in_flight  # what a shutdown waits for (`RequestsInFlight.wait_idle`)
   return server
 
 
@@ -281,7 +336,8 @@ def port_number(text: str) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  """Serves until interrupted; returns the exit code (2 for bad flags or a port that cannot be bound)."""
+  """Serves until interrupted (Ctrl-C) or terminated (SIGTERM), then waits for the requests in flight; returns the
+  exit code (0 after a shutdown, 2 for bad flags or a port that cannot be bound)."""
   parser = _parser()
   args = parser.parse_args(argv)
   environment.use_legacy_keras()
@@ -298,10 +354,20 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.host != LOOPBACK_HOST:
     logging.warning('Binding %s: the service is reachable from other machines.', args.host)
   logging.info('Serving on http://%s:%d%s', *server.server_address[:2], RECOMMENDATIONS_PATH)
+  in_main_thread = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+  if in_main_thread:
+    signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     server.serve_forever()
-  except KeyboardInterrupt:
-    logging.info('Interrupted; shutting down.')
+  except (KeyboardInterrupt, _Terminated) as e:
+    if in_main_thread:
+      signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    logging.info('%s; shutting down once the %d request(s) in flight are answered (at most %g s).',
+                 'Terminated' if isinstance(e, _Terminated) else 'Interrupted', server.requests_in_flight.count,
+                 DRAIN_TIMEOUT_S)
+    if not server.requests_in_flight.wait_idle(DRAIN_TIMEOUT_S):
+      logging.warning('%d request(s) still in flight after %g s are dropped.', server.requests_in_flight.count,
+                      DRAIN_TIMEOUT_S)
   finally:
     server.server_close()
     registry.stop_polling()

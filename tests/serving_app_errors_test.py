@@ -7,8 +7,12 @@ Over a fake recommender and registry (no model is loaded): each test says what `
 import contextlib
 import http.client
 import json
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
@@ -328,3 +332,64 @@ def test_the_service_answers_503_while_its_first_versions_load(tmp_path, monkeyp
       servers[0].shutdown()
     main.join(30)
   assert servers[1:] == [0]  # main() returned 0
+
+
+def test_requests_in_flight_are_counted_and_waited_for():
+  in_flight = app.RequestsInFlight()
+  assert (in_flight.count, in_flight.wait_idle(0)) == (0, True)
+  with in_flight:
+    with in_flight:
+      assert in_flight.count == 2
+    assert (in_flight.count, in_flight.wait_idle(0.05)) == (1, False)  # one still in flight after 50 ms
+  assert (in_flight.count, in_flight.wait_idle(0)) == (0, True)
+
+
+def test_a_shutdown_can_wait_for_a_request_in_flight():
+  answering, release = threading.Event(), threading.Event()
+  fake = FakeRecommender()
+
+  def slow() -> None:
+    answering.set()
+    assert release.wait(30), 'the test never released the request'
+
+  fake.behaviour = slow
+  server = app.make_server(fake, FakeRegistry(), host=app.LOOPBACK_HOST, port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  answers = []
+  client = threading.Thread(
+      target=lambda: answers.append(get_json(server.server_address[1], '/v1/recommendations?user_id=u1')))
+  client.start()
+  try:
+    assert answering.wait(30)
+    server.shutdown()  # what main() does on SIGTERM: no new requests are taken ...
+    assert server.requests_in_flight.count == 1
+    assert not server.requests_in_flight.wait_idle(0.05)
+    release.set()
+    assert server.requests_in_flight.wait_idle(30)  # ... and the one in flight is answered
+    client.join(30)
+    assert answers == [(200, {'items': ['i1']})]
+  finally:
+    release.set()
+    server.server_close()
+
+
+def test_sigterm_shuts_the_service_down_with_exit_code_0(tmp_path):
+  # Before, SIGTERM (docker stop, Kubernetes) killed the process at once: exit code -15, requests in flight cut.
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'serving.app', '--serving-dir', str(tmp_path), '--port', '0'],
+      stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+  try:
+    logged = []
+    for line in process.stderr:  # absl logs to stderr
+      logged.append(line)
+      if 'Serving on http://127.0.0.1:' in line:
+        break
+    assert any('Serving on' in line for line in logged), ''.join(logged)[-2000:]
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=60)[1]
+  finally:
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+  assert process.returncode == 0, rest[-2000:]
+  assert 'Terminated; shutting down once the 0 request(s) in flight are answered (at most 10 s).' in rest

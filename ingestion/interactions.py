@@ -194,7 +194,8 @@ def fits_float32(value: float) -> bool:
   return math.isfinite(value) and abs(value) <= _FLOAT32_MAX
 
 
-def _is_missing(text: str) -> bool:
+def is_missing(text: str) -> bool:
+  """Whether a raw field is a missing value: empty or white space only."""
   return not text.strip()
 
 
@@ -247,18 +248,16 @@ def infer_column_types(
 def _infer_type(values: Sequence[str], numeric: bool = False) -> ColumnType:
   """Infers the type of one optional column from its raw values; `numeric` columns (Transform computes with
   them as numbers) are INT or FLOAT whenever their values are numbers, leading zeros or not."""
-  present = {v for v in values if not _is_missing(v)}  # distinct values: columns repeat them row after row
+  present = {v for v in values if not is_missing(v)}  # distinct values: columns repeat them row after row
   if not present:
     return ColumnType.STRING
   if not numeric and any(_LEADING_ZERO_PATTERN.match(v) for v in present):
     return ColumnType.STRING  # codes such as zip codes: 01002 must not become 1002
-  if all(_INT_PATTERN.fullmatch(v) for v in present) and all(parse_int(v) is not None for v in present):
-    return ColumnType.INT
-  if numeric and all(parse_float(v) is not None for v in present):
-    return ColumnType.FLOAT
   if all(_INT_PATTERN.fullmatch(v) for v in present):
-    # Integers beyond int64 are identifiers; as floats they would lose digits.
-    return ColumnType.STRING
+    if all(parse_int(v) is not None for v in present):
+      return ColumnType.INT
+    if not numeric:
+      return ColumnType.STRING  # integers beyond int64 are identifiers; as floats they would lose digits
   if all(parse_float(v) is not None for v in present):
     return ColumnType.FLOAT
   return ColumnType.STRING
@@ -404,7 +403,7 @@ def read_interactions(
   # strict: a quote left open or text after a closing quote is an error, not silently merged rows.
   reader = csv.reader(io.StringIO(text, newline=''), strict=True)
   header = _next_record(path, reader, 1)
-  if not header or (len(header) == 1 and _is_missing(header[0])):  # nothing, or white space only
+  if not header or (len(header) == 1 and is_missing(header[0])):  # nothing, or white space only
     raise InteractionsFormatError(
         path, 'the first line is blank, and the header must be the first line',
         f'remove the blank lines above the header ({",".join(features.REQUIRED_COLUMNS)}, ...)', line=1)
@@ -435,7 +434,7 @@ def read_interactions(
         line=2)
 
   for name in features.optional_columns(header):
-    if all(_is_missing(value) for value in raw[name]):
+    if all(is_missing(value) for value in raw[name]):
       raise InteractionsFormatError(
           path, f'the column holds no value in any of the {len(line_numbers)} rows; the examples omit missing '
           'values, so the pipeline would never see the column, and a model configuration naming it would only '
@@ -521,7 +520,7 @@ def _refuse_non_number(path: str, name: str, use: str, values: Sequence[str], li
   """Raises at the first value of column `name` that is not a number: Transform computes `use` from the column as
   a number, and a STRING column would crash it."""
   for value, line in zip(values, lines):
-    if not _is_missing(value) and parse_float(value) is None:
+    if not is_missing(value) and parse_float(value) is None:
       raise InteractionsFormatError(
           path, f'value {value!r} is not a number, and Transform computes {use} from {name} as a number',
           f'write {name} as a number, leave the field empty for a missing value, or rename the column '
@@ -541,7 +540,7 @@ def _refuse_line_break(path: str, name: str, value: str, line: int, what: str) -
 
 def _convert_ids(path: str, name: str, values: List[str], lines: List[int]) -> List[str]:
   for value, line in zip(values, lines):
-    if _is_missing(value):
+    if is_missing(value):
       raise InteractionsFormatError(
           path, 'empty value in a required column', f'give every row a {name}, or drop the row',
           line=line, column=name)
@@ -559,7 +558,7 @@ def _convert_ratings(path: str, values: List[str], lines: List[int], low: float,
   ratings = np.empty(len(values), dtype=np.float64)
   name = features.RATING
   for i, (value, line) in enumerate(zip(values, lines)):
-    if _is_missing(value):
+    if is_missing(value):
       raise InteractionsFormatError(
           path, 'empty value in a required column', 'give every row a rating, or drop the row',
           line=line, column=name)
@@ -586,7 +585,7 @@ def _convert_timestamps(path: str, values: List[str], lines: List[int]) -> np.nd
   name = features.TIMESTAMP
   fix = 'write the time as whole unix seconds (an integer >= 0, e.g. 881250949)'
   for i, (value, line) in enumerate(zip(values, lines)):
-    if _is_missing(value):
+    if is_missing(value):
       raise InteractionsFormatError(
           path, 'empty value in a required column', f'{fix}, or drop the row', line=line,
           column=name)
@@ -615,7 +614,7 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
   if column_type == ColumnType.STRING:
     strings: List[Optional[str]] = []
     for value, line in zip(values, lines):
-      if _is_missing(value):
+      if is_missing(value):
         strings.append(None)
       else:
         _refuse_line_break(path, name, value, line, 'value')
@@ -630,7 +629,7 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
     if parsed is not None:
       converted.append(parsed)
       continue
-    if _is_missing(value):
+    if is_missing(value):
       converted.append(None)
       continue
     parsed = parse(value)

@@ -87,8 +87,8 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     if column == features.USER_AGE_BUCKET:
       coerced[column] = _age_bucket(value)
       continue
-    if isinstance(value, str) and not value.strip():  # `user_gender=` (or `=+`) in a query string: it replaced a
-      # known user's gender with ''; white space only is a missing value in the interactions file too
+    if isinstance(value, str) and interactions_lib.is_missing(value):  # `user_gender=` (or `=+`) in a query
+      # string: it replaced a known user's gender with ''; the interactions file reads it as a missing value too
       raise InvalidRequestError(f'{column} is empty; leave it out to keep the user\'s profile value (for an unknown '
                                 'user: to choose the popular items without it), or send a value.')
     column_type = column_types[column]

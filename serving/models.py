@@ -391,15 +391,18 @@ class ModelRegistry:
       self._poller = None
 
   def _poll(self, refresh_first: bool = False) -> None:
-    while (refresh_first and not self._stop.is_set()) or not self._stop.wait(self._poll_interval_s):
-      refresh_first = False
-      try:
-        self.refresh()
-      except Exception:  # pylint: disable=broad-except
-        # The poller's boundary: an unexpected error is logged with its traceback and the next poll tries again;
-        # ending the thread would freeze the served versions until a restart.
-        logging.exception('Looking for new model versions under %s failed; trying again in %s s.',
-                          self._serving_dir, self._poll_interval_s)
-      finally:
-        with self._lock:  # the first look is over: the reason it left (or none: no version) tells the rest
-          self._first_look_pending = False
+    if refresh_first and not self._stop.is_set():
+      self._refresh_logging_errors()
+      with self._lock:  # the first look is over: the reason it left (or none: no version) tells the rest
+        self._first_look_pending = False
+    while not self._stop.wait(self._poll_interval_s):
+      self._refresh_logging_errors()
+
+  def _refresh_logging_errors(self) -> None:
+    """`refresh()`, at the poller's boundary: an unexpected error is logged with its traceback and the next poll
+    tries again (ending the thread would freeze the served versions until a restart)."""
+    try:
+      self.refresh()
+    except Exception:  # pylint: disable=broad-except
+      logging.exception('Looking for new model versions under %s failed; trying again in %s s.',
+                        self._serving_dir, self._poll_interval_s)

@@ -32,6 +32,7 @@ before `variables/`, so `serving/`, which counts a version complete by its saved
 renamed, fail and skip it).
 """
 
+import functools
 import hashlib
 import os
 import time
@@ -53,6 +54,8 @@ STAGING_PREFIX = '.staging-'
 STALE_STAGING_AGE_S = 3600.0
 # The key of `ServingPusher(stale_staging_age_s=...)` in the component's custom_config.
 STALE_STAGING_AGE_KEY = 'stale_staging_age_s'
+# Bytes of a file read at a time by `model_fingerprint`: a SavedModel's variables shard can be gigabytes.
+FINGERPRINT_CHUNK_BYTES = 1 << 20
 
 
 def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
@@ -70,14 +73,20 @@ def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
 
 
 def model_fingerprint(model_dir: str) -> str:
-  """sha256 over the relative paths and bytes of every file of a SavedModel directory."""
+  """sha256 over the relative paths and bytes of every file of a SavedModel directory.
+
+  The digest is that of each file's relative path followed by its bytes, file after file (directories sorted by
+  path, the files of each by name). A file is read `FINGERPRINT_CHUNK_BYTES` at a time, never whole, so memory
+  stays bounded whatever the size of a variables shard; the digest is the same as of the whole bytes.
+  """
   digest = hashlib.sha256()
   for root, _, files in sorted(fileio.walk(model_dir)):
     for name in sorted(files):
       path = os.path.join(root, name)
       digest.update(os.path.relpath(path, model_dir).encode())
       with fileio.open(path, 'rb') as f:
-        digest.update(f.read())
+        for chunk in iter(functools.partial(f.read, FINGERPRINT_CHUNK_BYTES), b''):  # until a read returns nothing
+          digest.update(chunk)
   return digest.hexdigest()
 
 

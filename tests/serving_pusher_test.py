@@ -1,5 +1,6 @@
 """ServingPusher: atomic version directories, no second copy of a served model, nothing pushed unblessed."""
 
+import hashlib
 import os
 import re
 import shutil
@@ -41,6 +42,53 @@ def test_a_model_identical_to_the_newest_served_version_is_found(tmp_path):
   version = serving_pusher.push_atomically(_model_dir(tmp_path, 'a', b'weights'), base)
   assert serving_pusher.find_served_copy(_model_dir(tmp_path, 'same', b'weights'), base) == version
   assert serving_pusher.find_served_copy(_model_dir(tmp_path, 'other', b'other weights'), base) is None
+
+
+def test_the_fingerprint_hashes_each_files_relative_path_then_its_bytes_in_path_order(tmp_path):
+  # The same digest as before the files were read in chunks: sha256 over relpath + bytes, directories in path
+  # order and files by name; the empty assets/ adds nothing.
+  model = _model_dir(tmp_path, 'm', b'w')
+  with open(os.path.join(model, 'fingerprint.pb'), 'wb') as f:
+    f.write(b'fp')
+  with open(os.path.join(model, 'variables', 'variables.index'), 'wb') as f:
+    f.write(b'idx')
+  os.makedirs(os.path.join(model, 'assets'))
+  expected = hashlib.sha256(b'fingerprint.pb' b'fp' b'saved_model.pb' b'graph'
+                            b'variables/variables.data-00000-of-00001' b'w' b'variables/variables.index' b'idx')
+  assert serving_pusher.model_fingerprint(model) == expected.hexdigest()
+
+
+def test_the_fingerprint_reads_a_file_larger_than_the_chunk_in_chunks_with_the_same_digest(tmp_path, monkeypatch):
+  # A 2.5 MiB + 256 B file: read 1 MiB at a time (1 MiB, 1 MiB, 0.5 MiB + 256 B, then a read returning nothing),
+  # never whole (read() with no size), and hashed as its whole bytes are.
+  assert serving_pusher.FINGERPRINT_CHUNK_BYTES == 1 << 20
+  model = os.path.join(tmp_path, 'big')
+  os.makedirs(model)
+  weights = bytes(range(256)) * (10 * 1024 + 1)
+  assert len(weights) == 5 * (1 << 19) + 256
+  with open(os.path.join(model, 'saved_model.pb'), 'wb') as f:
+    f.write(weights)
+  real_open, reads = serving_pusher.fileio.open, []
+
+  class RecordingFile:
+    """A file of `fileio.open` recording the size of every read."""
+
+    def __init__(self, path: str, mode: str) -> None:
+      self._file = real_open(path, mode)
+
+    def __enter__(self) -> 'RecordingFile':
+      return self
+
+    def __exit__(self, *exc_info) -> None:
+      self._file.close()
+
+    def read(self, n: int = -1) -> bytes:
+      reads.append(n)
+      return self._file.read(n)
+
+  monkeypatch.setattr(serving_pusher.fileio, 'open', RecordingFile)
+  assert serving_pusher.model_fingerprint(model) == hashlib.sha256(b'saved_model.pb' + weights).hexdigest()
+  assert reads == [1 << 20] * 4
 
 
 def test_a_rollback_to_an_older_models_files_is_pushed_as_the_newest_version(tmp_path):

@@ -9,8 +9,10 @@ extra files), so they travel with the model version: the pusher publishes both i
 
 Files (UTF-8):
 
-* `catalogue.jsonl`: one JSON object per item, its raw `item_id` and `item_*` columns (first row seen).
-* `users.jsonl`: one JSON object per training user: `profile` (raw `user_id` and `user_*` columns),
+* `catalogue.jsonl`: one JSON object per item, its raw `item_id` and `item_*` columns, each column's latest
+  non-missing value over the item's rows (`ingestion.attributes`).
+* `users.jsonl`: one JSON object per training user: `profile` (raw `user_id` and `user_*` columns, each the latest
+  non-missing value over the user's training rows),
   `seen_item_ids` (the items of the user's training interactions, sorted) and `recent_rating` (the mean of the
   user's last `features.RECENT_RATING_WINDOW` training ratings, the ranking model's context at serving time).
 * `popularity.json`: training interaction counts, best first, as `[item_id, count]` pairs: `global` and
@@ -24,15 +26,13 @@ import collections
 import dataclasses
 import json
 import os
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Sequence, Tuple
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import tensorflow as tf
 from absl import logging
-from tfx_bsl.coders import example_coder
 
+from ingestion import attributes
+from ingestion import example_columns
 from ingestion import history
 from ingestion.interactions import ColumnType
 from schema import features
@@ -53,10 +53,6 @@ SEGMENTS_KEY = 'segments'
 
 # Popular items kept per list (global and each segment value).
 DEFAULT_MAX_POPULAR_ITEMS = 1000
-# ExampleGen writes each split as gzipped TFRecord files of tf.Example.
-_COMPRESSION = 'GZIP'
-# Examples parsed per step.
-_READ_BATCH_SIZE = 4096
 
 PopularityList = Tuple[Tuple[str, int], ...]
 
@@ -130,67 +126,6 @@ def user_segments(user_columns: Mapping[str, Any]) -> Dict[str, str]:
           if columns.get(column) is not None}
 
 
-# The value type of each kind of tf.Example column, by the Arrow type tfx_bsl decodes its values to.
-_COLUMN_TYPE_OF_ARROW_VALUES = ((pa.types.is_binary, ColumnType.STRING), (pa.types.is_large_binary, ColumnType.STRING),
-                                (pa.types.is_integer, ColumnType.INT), (pa.types.is_floating, ColumnType.FLOAT))
-
-
-def _column_type(name: str, arrow_type: pa.DataType) -> Optional[ColumnType]:
-  """The value type of a decoded column (a list of values per example); None for a column no example fills."""
-  if pa.types.is_null(arrow_type):  # the column is named but holds no kind of value in any example of the batch
-    return None
-  values_type = arrow_type.value_type
-  for is_type, column_type in _COLUMN_TYPE_OF_ARROW_VALUES:
-    if is_type(values_type):
-      return column_type
-  raise ValueError(f'Column {name!r} has values of type {values_type}; tf.Example holds bytes, int64 or float.')
-
-
-def _example_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Dict[str, List[Any]], Dict[str, ColumnType]]]:
-  """Yields the tf.Examples of the gzipped TFRecord files as batches of columns, with the columns' types.
-
-  A batch's columns and types are those of any of its examples (tfx_bsl decodes a batch without a schema, so
-  a column's type is inferred from the examples holding it). A column holds one value per example, None where
-  the example lacks it or its value list is empty.
-
-  Raises:
-    ValueError: if no file matches, or an example holds a column with more than one value.
-  """
-  files: List[str] = []
-  for pattern in file_patterns:
-    files.extend(sorted(tf.io.gfile.glob(pattern)))
-  if not files:
-    raise ValueError(f'No example files match {list(file_patterns)}; pass the raw ExampleGen split files.')
-  decoder = example_coder.ExamplesToRecordBatchDecoder()
-  dataset = tf.data.TFRecordDataset(files, compression_type=_COMPRESSION).batch(_READ_BATCH_SIZE)
-  for batch in dataset.as_numpy_iterator():
-    record_batch = decoder.DecodeBatch(list(batch))
-    columns: Dict[str, List[Any]] = {}
-    types: Dict[str, ColumnType] = {}
-    for name, array in zip(record_batch.schema.names, record_batch.columns):
-      column_type = _column_type(name, array.type)
-      if column_type is None:
-        continue
-      lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
-      if np.any(lengths > 1):
-        raise ValueError(f'Column {name!r} holds several values in one example; the interactions format has '
-                         f'one value per column (join multiple values with {features.MULTI_VALUE_SEPARATOR!r}).')
-      values = array.flatten().to_numpy(zero_copy_only=False).tolist()  # one per example with a value, in order
-      if column_type == ColumnType.STRING:
-        values = [value.decode('utf-8') for value in values]
-      column: List[Any] = [None] * len(lengths)
-      for row, value in zip(np.flatnonzero(lengths).tolist(), values):
-        column[row] = value
-      columns[name] = column
-      types[name] = column_type
-    yield columns, types
-
-
-def _row(columns: Mapping[str, List[Any]], names: Sequence[str], i: int) -> Dict[str, Any]:
-  """Row `i` of the columns `names` of a batch (missing values left out)."""
-  return {name: columns[name][i] for name in names if columns[name][i] is not None}
-
-
 def _ranked(counts: Mapping[str, int], limit: int) -> List[List[Any]]:
   """[item_id, count] pairs, most interactions first (ties: item_id ascending), at most `limit`."""
   return [[item, count] for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
@@ -213,22 +148,23 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
   if max_popular_items < 1:
     raise ValueError(f'max_popular_items={max_popular_items} must be at least 1.')
   column_types: Dict[str, ColumnType] = {}
-  profiles: Dict[str, Dict[str, Any]] = {}
   seen: Dict[str, set] = collections.defaultdict(set)
   global_counts: Dict[str, int] = collections.Counter()
   segment_counts: Dict[str, Dict[str, Dict[str, int]]] = collections.defaultdict(
       lambda: collections.defaultdict(collections.Counter))
   user_item_counts: Dict[str, Dict[str, int]] = collections.defaultdict(collections.Counter)
   rating_history: Dict[str, List[Any]] = {features.USER_ID: [], features.TIMESTAMP: [], features.RATING: []}
-  for columns, types in _example_batches(train_file_patterns):
+  user_attributes = attributes.LatestAttributes()
+  for columns, types in example_columns.column_batches(train_file_patterns):
     column_types.update(types)
-    user_columns = [c for c in columns if c == features.USER_ID or features.is_user_feature(c)]
-    for i, (user_id, item_id) in enumerate(zip(columns[features.USER_ID], columns[features.ITEM_ID])):
-      if user_id not in profiles:
-        profiles[user_id] = _row(columns, user_columns, i)
+    user_ids = columns[features.USER_ID]
+    user_attributes.add_columns(user_ids, example_columns.timestamps(columns),
+                                {c: columns[c] for c in columns if c == features.USER_ID or features.is_user_feature(c)})
+    for user_id, item_id in zip(user_ids, columns[features.ITEM_ID]):
       user_item_counts[user_id][item_id] += 1
     for name, values in rating_history.items():
       values.extend(columns[name])
+  profiles = {user_id: user_attributes.attributes(user_id) for user_id in user_attributes.keys()}
   recent = history.latest_recent_ratings(rating_history[features.USER_ID], rating_history[features.TIMESTAMP],
                                          rating_history[features.RATING])
   # Requests carry it even when no training example had an earlier rating to hold it.
@@ -238,13 +174,12 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
     global_counts.update(item_counts)
     for column, value in user_segments(profiles[user_id]).items():
       segment_counts[column][value].update(item_counts)
-  items: Dict[str, Dict[str, Any]] = {}
-  for columns, types in _example_batches(catalogue_file_patterns):
+  item_attributes = attributes.LatestAttributes()
+  for columns, types in example_columns.column_batches(catalogue_file_patterns):
     column_types.update(types)
-    item_columns = [c for c in columns if c == features.ITEM_ID or features.is_item_feature(c)]
-    for i, item_id in enumerate(columns[features.ITEM_ID]):
-      if item_id not in items:
-        items[item_id] = _row(columns, item_columns, i)
+    item_attributes.add_columns(columns[features.ITEM_ID], example_columns.timestamps(columns),
+                                {c: columns[c] for c in columns if c == features.ITEM_ID or features.is_item_feature(c)})
+  items = {item_id: item_attributes.attributes(item_id) for item_id in item_attributes.keys()}
 
   tf.io.gfile.makedirs(assets_dir)
   with tf.io.gfile.GFile(os.path.join(assets_dir, CATALOGUE_FILE), 'w') as f:

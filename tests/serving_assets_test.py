@@ -108,3 +108,20 @@ def test_no_matching_file_is_refused(tmp_path) -> None:
   with pytest.raises(ValueError, match='No example files match'):
     assets_lib.write_serving_assets([str(tmp_path / 'absent' / '*')], [str(tmp_path / 'absent' / '*')],
                                     str(tmp_path / 'assets'))
+
+
+def test_profiles_and_catalogue_take_each_columns_latest_value(tmp_path) -> None:
+  # u1 turned 31 at t=20 and gave no gender then; i1 was renamed at t=20, and the eval split (t=40) renames it
+  # again: the catalogue reads both splits, the profiles the training split only. The rows are written newest
+  # first, so the first row met is not the answer.
+  train_rows = [interaction('u1', 'i1', 4.0, 20, user_age=31, item_title='Heat (1995)'),
+                interaction('u1', 'i2', 3.0, 10, user_age=30, user_gender='F', item_title='Ran', item_release_year=1985),
+                interaction('u2', 'i1', 5.0, 5, user_age=40, item_title='Heat', item_release_year=1995)]
+  eval_rows = [interaction('u1', 'i1', 2.0, 40, user_age=32, item_title='Heat (Director\'s Cut)')]
+  assets = write_assets(tmp_path, train_rows=train_rows, eval_rows=eval_rows)
+  assert assets.user_profiles['u1'] == {features.USER_ID: 'u1', features.USER_AGE: 31, features.USER_GENDER: 'F'}
+  assert assets.items['i1'] == {features.ITEM_ID: 'i1', features.ITEM_TITLE: "Heat (Director's Cut)",
+                                features.ITEM_RELEASE_YEAR: 1995}
+  # The segment counts use the profile: u1 is 25-34 (31), u2 35-44.
+  assert assets.popularity.segment_items[features.USER_AGE_BUCKET] == {'25-34': (('i1', 1), ('i2', 1)),
+                                                                        '35-44': (('i1', 1),)}

@@ -1,0 +1,97 @@
+"""Reads raw interaction examples (ExampleGen's gzipped tf.Example TFRecords) as batches of Python columns.
+
+What needs the raw columns of every example outside a TensorFlow graph reads them here: the serving assets
+(`serving.assets`: catalogue, profiles, popularity) and the retrieval candidates (`trainer.retrieval.candidates`).
+The examples are decoded with tfx_bsl, a batch at a time, without a schema: a column's type is the kind of
+values its examples hold.
+"""
+
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import tensorflow as tf
+from tfx_bsl.coders import example_coder
+
+from ingestion.interactions import ColumnType
+from schema import features
+
+# ExampleGen writes each split as gzipped TFRecord files of tf.Example.
+_COMPRESSION = 'GZIP'
+# Examples decoded per batch.
+_READ_BATCH_SIZE = 4096
+
+# The value type of each kind of tf.Example column, by the Arrow type tfx_bsl decodes its values to.
+_COLUMN_TYPE_OF_ARROW_VALUES = ((pa.types.is_binary, ColumnType.STRING), (pa.types.is_large_binary, ColumnType.STRING),
+                                (pa.types.is_integer, ColumnType.INT), (pa.types.is_floating, ColumnType.FLOAT))
+
+Columns = Dict[str, List[Any]]
+
+
+def _column_type(name: str, arrow_type: pa.DataType) -> Optional[ColumnType]:
+  """The value type of a decoded column (a list of values per example); None for a column no example fills."""
+  if pa.types.is_null(arrow_type):  # the column is named but holds no kind of value in any example of the batch
+    return None
+  values_type = arrow_type.value_type
+  for is_type, column_type in _COLUMN_TYPE_OF_ARROW_VALUES:
+    if is_type(values_type):
+      return column_type
+  raise ValueError(f'Column {name!r} has values of type {values_type}; tf.Example holds bytes, int64 or float.')
+
+
+def example_files(file_patterns: Sequence[str]) -> List[str]:
+  """The files matching `file_patterns`, each pattern's sorted.
+
+  Raises:
+    ValueError: if no file matches.
+  """
+  files: List[str] = []
+  for pattern in file_patterns:
+    files.extend(sorted(tf.io.gfile.glob(pattern)))
+  if not files:
+    raise ValueError(f'No example files match {list(file_patterns)}; pass the raw ExampleGen split files.')
+  return files
+
+
+def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict[str, ColumnType]]]:
+  """Yields the tf.Examples of the gzipped TFRecord files as batches of columns, with the columns' types.
+
+  A batch's columns and types are those of any of its examples (a column no example of the batch holds is absent).
+  A column holds one value per example (str for STRING, int, float), None where the example lacks it or its
+  value list is empty.
+
+  Raises:
+    ValueError: if no file matches, or an example holds a column with more than one value.
+  """
+  decoder = example_coder.ExamplesToRecordBatchDecoder()
+  dataset = tf.data.TFRecordDataset(example_files(file_patterns), compression_type=_COMPRESSION)
+  for batch in dataset.batch(_READ_BATCH_SIZE).as_numpy_iterator():
+    record_batch = decoder.DecodeBatch(list(batch))
+    columns: Columns = {}
+    types: Dict[str, ColumnType] = {}
+    for name, array in zip(record_batch.schema.names, record_batch.columns):
+      column_type = _column_type(name, array.type)
+      if column_type is None:
+        continue
+      lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
+      if np.any(lengths > 1):
+        raise ValueError(f'Column {name!r} holds several values in one example; the interactions format has '
+                         f'one value per column (join multiple values with {features.MULTI_VALUE_SEPARATOR!r}).')
+      values = array.flatten().to_numpy(zero_copy_only=False).tolist()  # one per example with a value, in order
+      if column_type == ColumnType.STRING:
+        values = [value.decode('utf-8') for value in values]
+      column: List[Any] = [None] * len(lengths)
+      for row, value in zip(np.flatnonzero(lengths).tolist(), values):
+        column[row] = value
+      columns[name] = column
+      types[name] = column_type
+    yield columns, types
+
+
+def timestamps(columns: Columns) -> List[Optional[int]]:
+  """The batch's `timestamp` column (unix seconds), None for every example if no example of the batch has one."""
+  if features.TIMESTAMP in columns:
+    return columns[features.TIMESTAMP]
+  rows = len(next(iter(columns.values()))) if columns else 0
+  return [None] * rows

@@ -65,6 +65,21 @@ def test_catalogue_holds_every_item_of_both_splits_once(tmp_path):
   assert item_ids == [b'i1', b'i2', b'i3', b'i9']
 
 
+def test_catalogue_examples_hold_each_item_column_latest_value(tmp_path):
+  # i1's genres change at t=20 and its year is dropped on that row; the eval split holds an older row (t=5).
+  train = [movielens_like_row('u1', 'i1', 4.0, genres='Comedy', year=(1995,), timestamp=10),
+           movielens_like_row('u2', 'i1', 3.0, genres='Action|Comedy', year=(), timestamp=20)]
+  eval_ = [movielens_like_row('u3', 'i1', 5.0, genres='Drama', year=(1994,), timestamp=5)]
+  write_split(train, str(tmp_path / 'Split-train' / 'data.gz'))
+  write_split(eval_, str(tmp_path / 'Split-eval' / 'data.gz'))
+  catalogue = candidates.catalogue_examples([str(tmp_path / 'Split-train' / '*'), str(tmp_path / 'Split-eval' / '*')])
+  (only,) = [tf.train.Example.FromString(e).features.feature for e in catalogue.numpy()]
+  assert sorted(only) == [features.ITEM_GENRES, features.ITEM_ID, features.ITEM_RELEASE_YEAR]  # item columns only
+  assert only[features.ITEM_ID].bytes_list.value == [b'i1']
+  assert only[features.ITEM_GENRES].bytes_list.value == [b'Action|Comedy']
+  assert only[features.ITEM_RELEASE_YEAR].int64_list.value == [1995]
+
+
 def test_exported_model_answers_after_the_transform_output_is_deleted(tmp_path):
   transform_dir = str(tmp_path / 'transform')
   tf_transform_output = analyzed_copy(TRAIN_ROWS, transform_dir)

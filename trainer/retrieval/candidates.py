@@ -9,10 +9,15 @@ ones the ranking model uses.
 
 from typing import Dict, List, Sequence
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from ingestion import attributes
+from ingestion import example_columns
+from ingestion import examples
+from ingestion.interactions import ColumnType
 from schema import features
 from trainer.common import inputs
 
@@ -100,7 +105,10 @@ def _transformed_with_item_id(transform_layer: tf.keras.layers.Layer,
 
 
 def catalogue_examples(file_patterns: Sequence[str]) -> tf.Tensor:
-  """One serialized example per distinct item of the files, the first one met: the candidate catalogue.
+  """One serialized example per distinct item of the files: the candidate catalogue.
+
+  Each example holds the item's `item_id` and, for every `item_*` column, its latest non-missing value over the
+  item's rows (`ingestion.attributes`, the rule of the serving catalogue and the item catalog too).
 
   Args:
     file_patterns: raw example files of every split whose items are candidates (train and eval).
@@ -108,10 +116,15 @@ def catalogue_examples(file_patterns: Sequence[str]) -> tf.Tensor:
   Returns:
     string `[num_items]`, items in order of first appearance.
   """
-  id_spec = {features.ITEM_ID: tf.io.FixedLenFeature([], tf.string)}
-  first_rows: Dict[bytes, bytes] = {}
-  for batch in serialized_examples(file_patterns).batch(_READ_BATCH_SIZE):
-    item_ids = tf.io.parse_example(batch, id_spec)[features.ITEM_ID].numpy()
-    for item_id, record in zip(item_ids, batch.numpy()):
-      first_rows.setdefault(item_id, record)
-  return tf.constant(np.array(list(first_rows.values()), dtype=object), dtype=tf.string)
+  item_attributes = attributes.LatestAttributes()
+  column_types: Dict[str, ColumnType] = {}
+  for columns, types in example_columns.column_batches(file_patterns):
+    item_columns = {c: columns[c] for c in columns if c == features.ITEM_ID or features.is_item_feature(c)}
+    column_types.update((c, types[c]) for c in item_columns)
+    item_attributes.add_columns(columns[features.ITEM_ID], example_columns.timestamps(columns), item_columns)
+  if item_attributes.varying_keys():
+    logging.info('%d catalogue items have item_* values that differ between their rows; each column takes its '
+                 'latest value.', item_attributes.varying_keys())
+  serialized = [examples.serialize_example(item_attributes.attributes(item_id), column_types)
+                for item_id in item_attributes.keys()]
+  return tf.constant(np.array(serialized, dtype=object), dtype=tf.string)

@@ -2,7 +2,7 @@
 
 Output layout under `output_dir`:
   examples/train/interactions.tfrecord.gz, examples/eval/interactions.tfrecord.gz  (ImportExampleGen input)
-  catalog/items.csv  (item_id and every item_* column, first non-missing value per item; serving reads titles)
+  catalog/items.csv  (item_id and every item_* column, each column's latest non-missing value per item)
 
 TFX fingerprints ImportExampleGen input by path, size and mtime, so a file whose new content is
 byte-identical to what is on disk is left untouched (written to a staging file, compared, replaced only on
@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from absl import logging
 import numpy as np
 
+from ingestion import attributes
 from ingestion import examples as examples_lib
 from ingestion import history
 from ingestion import interactions as interactions_lib
@@ -120,21 +121,21 @@ def replace_if_changed(new_path: str, final_path: str) -> bool:
 def item_catalog(interactions: interactions_lib.Interactions) -> Tuple[List[str], List[List[Any]]]:
   """Returns (columns, rows) of the item catalog: one row per item in first-seen order.
 
-  Columns are `item_id` then the item_* columns in file order; each value is the item's first non-missing
-  value of that column (None if always missing).
+  Columns are `item_id` then the item_* columns in file order; each value is the item's latest non-missing value
+  of that column over all its rows (`ingestion.attributes`; None if always missing).
   """
   columns = [features.ITEM_ID] + [c for c in interactions.column_names if features.is_item_feature(c)]
-  values = [interactions.column(c) for c in columns]
-  rows: Dict[str, List[Any]] = {}
-  for i, item_id in enumerate(interactions.column(features.ITEM_ID)):
-    row = rows.get(item_id)
-    if row is None:
-      rows[item_id] = [column_values[i] for column_values in values]
-    elif None in row:
-      for j, column_values in enumerate(values):
-        if row[j] is None:
-          row[j] = column_values[i]
-  return columns, list(rows.values())
+  latest = attributes.LatestAttributes()
+  latest.add_columns(interactions.column(features.ITEM_ID), interactions.column(features.TIMESTAMP).tolist(),
+                     {c: interactions.column(c) for c in columns})
+  if latest.varying_keys():
+    logging.info('%d items of %s have item_* values that differ between their rows; the catalog takes each '
+                 "column's latest value.", latest.varying_keys(), interactions.path)
+  rows = []
+  for item_id in latest.keys():
+    values = latest.attributes(item_id)
+    rows.append([values.get(c) for c in columns])
+  return columns, rows
 
 
 def with_recent_ratings(interactions: interactions_lib.Interactions,

@@ -103,13 +103,28 @@ def test_prepare_writes_split_examples_with_typed_features(tmp_path: pathlib.Pat
   assert prepared.column_types['item_release_year'] == ColumnType.INT
 
 
-def test_catalog_has_first_seen_items_and_first_non_missing_values(tmp_path: pathlib.Path) -> None:
+def test_catalog_has_first_seen_items_and_latest_non_missing_values(tmp_path: pathlib.Path) -> None:
+  # i1: "Heat, The" (t=50) is newer than "Heat dup" (t=30); i2's year is missing on its t=10 row, 2001 at t=30.
   prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
   with open(prepared.catalog_path, encoding='utf-8', newline='') as f:
     assert f.read() == ('item_id,item_title,item_release_year\n'
                         'i1,"Heat, The",1995\n'
                         'i2,Beta,2001\n'
                         'i3,Gamma,1980\n')
+
+
+def test_catalog_takes_the_latest_row_not_the_first_in_the_file(tmp_path: pathlib.Path) -> None:
+  # i1 is renamed at t=40 on the file's last line; its year is given only on the oldest row (t=10).
+  content = ('user_id,item_id,rating,timestamp,item_title,item_release_year\n'
+             'u1,i1,4,20,Heat,\n'
+             'u2,i1,3,10,Heat (old),1995\n'
+             'u3,i2,5,30,Ran,1985\n'
+             'u3,i1,2,40,Heat (1995),\n')
+  prepared = prepare.prepare_examples(_write_csv(tmp_path, content), TEMPORAL, str(tmp_path / 'out'))
+  with open(prepared.catalog_path, encoding='utf-8', newline='') as f:
+    assert f.read() == ('item_id,item_title,item_release_year\n'
+                        'i1,Heat (1995),1995\n'
+                        'i2,Ran,1985\n')
 
 
 def test_prepare_is_idempotent_and_rewrites_only_changed_files(tmp_path: pathlib.Path) -> None:

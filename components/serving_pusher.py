@@ -27,9 +27,10 @@ the next free version. On a local filesystem the staging directory is claimed wi
 pushes that check the same version at the same moment cannot both take it (checked, then created, both did: one
 push copied into the other's directory and failed with AlreadyExistsError, or removed the other's files). An
 object store has no exclusive create (nor an atomic rename): there the claim is a check followed by the create, and
-the complete copy is renamed file by file with saved_model.pb last (a directory rename there moves saved_model.pb
-before `variables/`, so `serving/`, which counts a version complete by its saved_model.pb, could load it half
-renamed, fail and skip it).
+the complete copy is published file by file: every directory of the copy is created under the version first (so
+an empty one, e.g. an empty `assets/`, is there too), then the files are renamed with saved_model.pb last (a
+directory rename there moves saved_model.pb before `variables/`, so `serving/`, which counts a version complete
+by its saved_model.pb, could load it half renamed, fail and skip it).
 """
 
 import functools
@@ -216,19 +217,21 @@ def _publish(staging: str, final: str) -> None:
 
   On a local filesystem one directory rename. An object store renames a directory object by object, in listing
   order, which puts saved_model.pb (what readers count a version complete by: `serving.models`) before
-  `variables/`: there each file is renamed on its own and saved_model.pb last, so a version that has it has
-  every other file too.
+  `variables/`: there every directory of the copy is first created under `final` (empty ones such as an empty
+  `assets/` too, which moving the files alone would not recreate), then each file is renamed on its own and
+  saved_model.pb last, so a version that has it has every other file and directory too.
   """
   if _is_local(final):
     fileio.rename(staging, final)
     return
   staging = staging.rstrip('/')
-  files = [os.path.join(dir_name, name) for dir_name, _, names in fileio.walk(staging) for name in names]
+  tree = list(fileio.walk(staging))
+  for dir_name, _, _ in tree:  # top-down: `final` itself first
+    fileio.makedirs(dir_name.replace(staging, final, 1))
+  files = [os.path.join(dir_name, name) for dir_name, _, names in tree for name in names]
   saved_model = os.path.join(staging, tf.saved_model.SAVED_MODEL_FILENAME_PB)
   for src in sorted(files, key=lambda path: path == saved_model):  # saved_model.pb last
-    dst = src.replace(staging, final, 1)
-    fileio.makedirs(os.path.dirname(dst))
-    fileio.rename(src, dst)
+    fileio.rename(src, src.replace(staging, final, 1))
   fileio.rmtree(staging)
 
 

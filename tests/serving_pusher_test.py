@@ -6,6 +6,7 @@ import re
 import shutil
 import threading
 import time
+from typing import Callable
 
 import pytest
 from tfx.types import channel as channel_types
@@ -239,6 +240,35 @@ def _files(version_dir: str) -> dict:
   return found
 
 
+def _dirs(root_dir: str) -> set:
+  """The relative paths of every directory under `root_dir`."""
+  return {os.path.relpath(os.path.join(root, name), root_dir) for root, dirs, _ in os.walk(root_dir)
+          for name in dirs}
+
+
+def _object_store_rename(observe: Callable[[], None] = lambda: None) -> Callable[..., None]:
+  """A `fileio.rename` as an object store does one, on the local disk: a directory object by object in listing
+  (lexicographic) order, each object moved on its own; `observe` is called after every move.
+
+  Args:
+    observe: called after each file moved.
+  """
+  def rename(src: str, dst: str, overwrite: bool = False) -> None:
+    del overwrite  # os.rename replaces a file as an object store's rename does
+    moves = [(src, dst)]
+    if os.path.isdir(src):
+      moves = sorted((os.path.join(root, name), os.path.join(dst, os.path.relpath(os.path.join(root, name), src)))
+                     for root, _, files in os.walk(src) for name in files)
+    for old, new in moves:
+      os.makedirs(os.path.dirname(new), exist_ok=True)
+      os.rename(old, new)
+      observe()
+    if os.path.isdir(src):
+      shutil.rmtree(src)
+
+  return rename
+
+
 def test_two_pushes_checking_the_same_version_at_once_take_two_versions(tmp_path, monkeypatch):
   # Every existence check and file copy takes 50 ms (an object store's latency, here on a local disk), and the two
   # pushes start together: both find version 2000000000 free before either has created its staging dir. Checked
@@ -316,22 +346,35 @@ def test_on_an_object_store_a_version_has_its_saved_model_pb_only_once_every_oth
           _files(version) != _files(model)):
         half_seen.append(sorted(_files(version)))
 
-  def object_store_rename(src: str, dst: str, overwrite: bool = False) -> None:
-    moves = [(src, dst)]
-    if os.path.isdir(src):
-      moves = sorted((os.path.join(root, name), os.path.join(dst, os.path.relpath(os.path.join(root, name), src)))
-                     for root, _, files in os.walk(src) for name in files)
-    for old, new in moves:
-      os.makedirs(os.path.dirname(new), exist_ok=True)
-      os.rename(old, new)
-      observe()
-    if os.path.isdir(src):
-      shutil.rmtree(src)
-
   monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
-  monkeypatch.setattr(serving_pusher.fileio, 'rename', object_store_rename)
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', _object_store_rename(observe))
   version = serving_pusher.push_atomically(model, base)
   assert half_seen == []
+  assert os.listdir(base) == [str(version)]
+  assert _files(os.path.join(base, str(version))) == _files(model)
+
+
+def test_on_an_object_store_every_directory_of_the_model_is_in_the_version_before_its_saved_model_pb(
+    tmp_path, monkeypatch):
+  # An object store moves files; directories are only prefixes of their names. Moving the files alone left the
+  # empty assets/ (a SavedModel without assets has one) and the empty assets.extra/empty/ out of the version.
+  base = str(tmp_path / 'serving')
+  model = _model_dir(tmp_path, 'a', b'weights-A')
+  os.makedirs(os.path.join(model, 'assets'))
+  os.makedirs(os.path.join(model, 'assets.extra', 'empty'))
+  dirs_once_complete = []
+
+  def observe() -> None:
+    for name in os.listdir(base):
+      version = os.path.join(base, name)
+      if name.isdigit() and os.path.isfile(os.path.join(version, 'saved_model.pb')):
+        dirs_once_complete.append(_dirs(version))
+
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', _object_store_rename(observe))
+  version = serving_pusher.push_atomically(model, base)
+  # saved_model.pb is the last file moved, so the version is seen complete once, and then holds every directory.
+  assert dirs_once_complete == [{'assets', 'assets.extra', os.path.join('assets.extra', 'empty'), 'variables'}]
   assert os.listdir(base) == [str(version)]
   assert _files(os.path.join(base, str(version))) == _files(model)
 

@@ -27,8 +27,15 @@ Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port
 answers while the first versions load (503 until then).
 A connection idle for 30 s is closed. A thread polls the serving directory and swaps in newly
 pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
-is dropped during a swap. On SIGTERM (docker stop, Kubernetes) or Ctrl-C it stops taking requests, lets those in
-flight finish (at most `DRAIN_TIMEOUT_S`) and exits 0.
+is dropped during a swap. On SIGTERM (docker stop, Kubernetes) or Ctrl-C it stops accepting connections and drains
+(`drain`): the requests in flight finish (at most `DRAIN_TIMEOUT_S`), then it exits 0. While draining, every answer
+carries `Connection: close` and closes its connection, so kept-alive clients reconnect to another instance and
+cannot keep the drain going request after request. A request arriving on a kept-alive connection during the drain
+is answered (with `Connection: close`), not refused with 503: Kubernetes sends SIGTERM while it removes the pod from
+the Service's endpoints, so requests keep arriving for seconds after it, the service can still answer them, and a
+503 would only hand them back as errors for each client to retry (http.client retries nothing); proxies drain
+HTTP/1.1 the same way (Envoy adds `Connection: close` to its answers while draining). A connection idle through the
+drain is closed when the process exits, as an idle one is after `CONNECTION_TIMEOUT_S`.
 """
 
 import argparse
@@ -230,10 +237,12 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
 
   health_log = HealthChangeLog()
   in_flight = RequestsInFlight()
+  draining = threading.Event()  # set by `drain`: every answer from then on closes its connection
 
   class RecommendationHandler(http.server.BaseHTTPRequestHandler):
     """Answers the two GET endpoints with JSON; keeps connections alive (HTTP/1.1), closing one that stays idle
-    (or sends nothing) for `timeout` seconds, so idle clients do not hold a thread each for ever."""
+    (or sends nothing) for `timeout` seconds, so idle clients do not hold a thread each for ever, and closing each
+    after its answer (`Connection: close`) once the server drains."""
     protocol_version = 'HTTP/1.1'
     timeout = CONNECTION_TIMEOUT_S
 
@@ -288,6 +297,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
 
     def _send(self, status: int, body: Dict[str, Any], close: bool = False,
               extra_headers: Optional[Dict[str, str]] = None, with_body: bool = True) -> None:
+      close = close or draining.is_set()
       payload = json.dumps(body, ensure_ascii=False).encode('utf-8')
       try:
         self.send_response(status)
@@ -312,7 +322,23 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
   server = http.server.ThreadingHTTPServer((host, port), RecommendationHandler)
   server.daemon_threads = True
   server.requests_in_flight = in_flight  # what a shutdown waits for (`RequestsInFlight.wait_idle`)
+  server.draining = draining  # set by `drain`
   return server
+
+
+def drain(server: http.server.ThreadingHTTPServer, timeout_s: float) -> bool:
+  """Drains a server (one of `make_server`) whose `serve_forever` has returned: from now on every answer carries
+  `Connection: close` and closes its connection, and this waits for the requests in flight.
+
+  Args:
+    server: the server; its handler threads may still be answering on open connections.
+    timeout_s: seconds to wait at most for the requests in flight.
+
+  Returns:
+    True if no request is left in flight, False if some still are after `timeout_s`.
+  """
+  server.draining.set()
+  return server.requests_in_flight.wait_idle(timeout_s)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -365,7 +391,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.info('%s; shutting down once the %d request(s) in flight are answered (at most %g s).',
                  'Terminated' if isinstance(e, _Terminated) else 'Interrupted', server.requests_in_flight.count,
                  DRAIN_TIMEOUT_S)
-    if not server.requests_in_flight.wait_idle(DRAIN_TIMEOUT_S):
+    if not drain(server, DRAIN_TIMEOUT_S):
       logging.warning('%d request(s) still in flight after %g s are dropped.', server.requests_in_flight.count,
                       DRAIN_TIMEOUT_S)
   finally:

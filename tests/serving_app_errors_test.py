@@ -344,15 +344,32 @@ def test_requests_in_flight_are_counted_and_waited_for():
   assert (in_flight.count, in_flight.wait_idle(0)) == (0, True)
 
 
+class HeldRecommender(FakeRecommender):
+  """Holds each request in `recommend` until `release` is set; `answering` is set once one is held."""
+
+  def __init__(self) -> None:
+    super().__init__()
+    self.answering, self.release = threading.Event(), threading.Event()
+    self.behaviour = self._hold
+
+  def _hold(self) -> None:
+    self.answering.set()
+    assert self.release.wait(30), 'the test never released the request'
+
+
+def get_answer(port: int, path: str) -> Tuple[int, Optional[str], Dict[str, Any]]:
+  """GET `path` over a connection of its own: (status, the answer's Connection header, decoded JSON body)."""
+  connection = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=30)
+  try:
+    connection.request('GET', path)
+    response = connection.getresponse()
+    return response.status, response.getheader('Connection'), json.loads(response.read())
+  finally:
+    connection.close()
+
+
 def test_a_shutdown_can_wait_for_a_request_in_flight():
-  answering, release = threading.Event(), threading.Event()
-  fake = FakeRecommender()
-
-  def slow() -> None:
-    answering.set()
-    assert release.wait(30), 'the test never released the request'
-
-  fake.behaviour = slow
+  fake = HeldRecommender()
   server = app.make_server(fake, FakeRegistry(), host=app.LOOPBACK_HOST, port=0)
   threading.Thread(target=server.serve_forever, daemon=True).start()
   answers = []
@@ -360,16 +377,63 @@ def test_a_shutdown_can_wait_for_a_request_in_flight():
       target=lambda: answers.append(get_json(server.server_address[1], '/v1/recommendations?user_id=u1')))
   client.start()
   try:
-    assert answering.wait(30)
-    server.shutdown()  # what main() does on SIGTERM: no new requests are taken ...
+    assert fake.answering.wait(30)
+    server.shutdown()  # what main() does on SIGTERM: no new connections are taken ...
     assert server.requests_in_flight.count == 1
-    assert not server.requests_in_flight.wait_idle(0.05)
-    release.set()
-    assert server.requests_in_flight.wait_idle(30)  # ... and the one in flight is answered
+    assert not app.drain(server, 0.05)
+    fake.release.set()
+    assert app.drain(server, 30)  # ... and the one in flight is answered
     client.join(30)
     assert answers == [(200, {'items': ['i1']})]
   finally:
-    release.set()
+    fake.release.set()
+    server.server_close()
+
+
+def test_a_drain_answers_each_kept_alive_connection_once_more_then_closes_it():
+  # Before, a connection kept alive across the start of the drain was still answered with keep-alive: its client
+  # could send request after request (each one in flight), keeping the drain from going idle. Now the request it
+  # sends during the drain is answered 200 (it was accepted; no 503) with Connection: close, and the server closes
+  # the connection; so is the answer to the request in flight when the drain started.
+  fake = HeldRecommender()
+  server = app.make_server(fake, FakeRegistry(), host=app.LOOPBACK_HOST, port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  port = server.server_address[1]
+  kept = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=10)
+  held_answers, drained = [], []
+  held = threading.Thread(target=lambda: held_answers.append(get_answer(port, '/v1/recommendations?user_id=u1')))
+  drainer = threading.Thread(target=lambda: drained.append(app.drain(server, 30)))
+  peer = None
+  try:
+    kept.request('GET', '/healthz')
+    before = kept.getresponse()
+    assert (before.status, before.getheader('Connection'), before.will_close) == (200, None, False)  # kept alive
+    assert json.loads(before.read())['status'] == 'ok'
+    sock = kept.sock
+    peer = sock.dup()  # the same connection, still open once http.client closes its socket
+    peer.settimeout(5)
+    held.start()  # a request in flight on a connection of its own holds the drain open
+    assert fake.answering.wait(30)
+    server.shutdown()  # main() leaves serve_forever ...
+    drainer.start()
+    assert server.draining.wait(5)  # ... and drains
+    assert kept.sock is sock  # http.client would reconnect silently without one: this is the kept-alive connection
+    kept.request('GET', '/healthz')
+    after = kept.getresponse()
+    assert (after.status, after.getheader('Connection'), after.will_close) == (200, 'close', True)
+    assert json.loads(after.read())['status'] == 'ok'
+    assert peer.recv(1) == b''  # the server closed the connection (a timeout here: it kept it open)
+    assert (drained, server.requests_in_flight.count) == ([], 1)  # the held request only
+    fake.release.set()
+    drainer.join(30)
+    held.join(30)
+    assert drained == [True]
+    assert held_answers == [(200, 'close', {'items': ['i1']})]
+  finally:
+    fake.release.set()
+    kept.close()
+    if peer is not None:
+      peer.close()
     server.server_close()
 
 

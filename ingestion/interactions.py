@@ -199,6 +199,17 @@ def is_missing(text: str) -> bool:
   return not text.strip()
 
 
+def normalized_text(value: str) -> str:
+  """A string feature value without white space around it or around any of its `|`-separated tokens.
+
+  Transform reads every string feature as a bag of `|`-separated tokens, so `Action | Comedy` would otherwise hold
+  the tokens `Action ` and ` Comedy`, neither of which is the `Action` or `Comedy` of other rows. E.g.
+  ' Action | Comedy ' -> 'Action|Comedy', 'F ' -> 'F'. Spaces inside a token are kept ('Film-Noir', 'Sci Fi').
+  """
+  return features.MULTI_VALUE_SEPARATOR.join(
+      token.strip() for token in value.split(features.MULTI_VALUE_SEPARATOR))
+
+
 def infer_column_types(
     raw_columns: Mapping[str, Sequence[str]],
     column_types: Optional[Mapping[str, ColumnType]] = None) -> Dict[str, ColumnType]:
@@ -618,7 +629,7 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
         strings.append(None)
       else:
         _refuse_line_break(path, name, value, line, 'value')
-        strings.append(value)
+        strings.append(normalized_text(value))
     return strings
   parse = parse_int if column_type == ColumnType.INT else parse_float
   source = 'the declared column_types' if declared else 'the other values of the column'

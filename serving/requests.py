@@ -92,8 +92,8 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
       raise InvalidRequestError(f'{column} is empty; leave it out to keep the user\'s profile value (for an unknown '
                                 'user: to choose the popular items without it), or send a value.')
     column_type = column_types[column]
-    if column_type == ColumnType.STRING:
-      coerced[column] = str(value)
+    if column_type == ColumnType.STRING:  # as the interactions file's values: `F ` is `F`
+      coerced[column] = interactions_lib.normalized_text(str(value))
       continue
     # The rules of the interactions file: ASCII numbers, int64 integers, finite float32 floats.
     parsed = (interactions_lib.parse_int if column_type == ColumnType.INT else interactions_lib.parse_float)(

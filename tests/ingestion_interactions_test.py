@@ -46,6 +46,17 @@ def test_reads_columns_types_and_missing_values(tmp_path: pathlib.Path) -> None:
                         'user_age': None, 'item_title': 'Plain', 'item_genres': None, 'item_score': 2.0}
 
 
+def test_spaces_around_string_values_and_their_tokens_are_removed(tmp_path: pathlib.Path) -> None:
+  path = _write(tmp_path, (
+      'user_id,item_id,rating,timestamp,user_gender,item_title,item_genres\n'
+      'u1,i1,4,100, F ,Two Friends (1986) ,Action | Crime\n'
+      'u2,i2,3,200,M,Sci Fi,Sci Fi|Film-Noir \n'))
+  got = il.read_interactions(path)
+  assert got.column('user_gender') == ['F', 'M']
+  assert got.column('item_title') == ['Two Friends (1986)', 'Sci Fi']  # inner spaces kept
+  assert got.column('item_genres') == ['Action|Crime', 'Sci Fi|Film-Noir']
+
+
 def test_infer_column_types_and_override() -> None:
   raw = {'user_id': ['7'], 'user_a': ['1', '', '2'], 'user_b': ['1', '2.5'], 'item_c': ['x', '1'],
          'item_d': ['', '']}

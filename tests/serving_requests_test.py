@@ -25,6 +25,10 @@ def test_raw_columns_are_converted_to_their_types():
                                            COLUMN_TYPES) == {features.USER_AGE: 40, features.USER_GENDER: 'M'}
 
 
+def test_string_values_lose_the_spaces_around_them_as_in_the_interactions_file():
+  assert requests_lib.coerce_user_features({features.USER_GENDER: ' M '}, COLUMN_TYPES) == {features.USER_GENDER: 'M'}
+
+
 @pytest.mark.parametrize('bucket', AGE_BUCKETS)
 def test_every_age_bucket_is_accepted_as_given(bucket):
   assert requests_lib.coerce_user_features({features.USER_AGE_BUCKET: bucket}, COLUMN_TYPES) == {

@@ -466,6 +466,9 @@ def read_interactions(
     else:
       columns[name] = _convert_optional(path, name, values, line_numbers, types[name],
                                         declared=bool(column_types and name in column_types))
+  for name, (low_value, high_value) in features.NUMERIC_COLUMN_RANGES.items():
+    if types.get(name) in (ColumnType.INT, ColumnType.FLOAT):
+      _refuse_out_of_range(path, name, columns[name], line_numbers, low_value, high_value)
   _check_unique_interactions(path, columns, line_numbers)
   interactions = Interactions(columns=columns, column_types=types, path=path)
   logging.info('Read %d interactions with columns %s from %s', interactions.num_rows,
@@ -536,6 +539,17 @@ def _refuse_non_number(path: str, name: str, use: str, values: Sequence[str], li
           path, f'value {value!r} is not a number, and Transform computes {use} from {name} as a number',
           f'write {name} as a number, leave the field empty for a missing value, or rename the column '
           f'(e.g. {name}_label) to use it as a category', line=line, column=name)
+
+
+def _refuse_out_of_range(path: str, name: str, values: Sequence[Any], lines: Sequence[int], low: float,
+                         high: float) -> None:
+  """Raises at the first value of column `name` outside [low, high] (`features.NUMERIC_COLUMN_RANGES`)."""
+  for value, line in zip(values, lines):
+    if value is not None and not low <= value <= high:
+      raise InteractionsFormatError(
+          path, f'{name} {value!r} is outside {low}..{high}', f'correct the value, or leave the field empty for a '
+          f'missing value (a placeholder such as 0 for "unknown" would be read as a real {name})', line=line,
+          column=name)
 
 
 def _refuse_line_break(path: str, name: str, value: str, line: int, what: str) -> None:

@@ -40,6 +40,13 @@ NUMERIC_COLUMN_USES: Mapping[str, str] = {
     ITEM_RELEASE_YEAR: "the item's age at each interaction",
 }
 
+# Inclusive (min, max) of the values an interactions file may hold in a column, checked on reading with or without
+# a curated schema (schema/schema.pbtxt declares the same int_domain): an age of 0 or 999 stands for "unknown"
+# in some exports, and would put the user in the youngest or the oldest age bucket.
+NUMERIC_COLUMN_RANGES: Mapping[str, Tuple[int, int]] = {
+    USER_AGE: (1, 120),
+}
+
 # Derived features Transform adds for evaluation slicing (not model inputs).
 USER_AGE_BUCKET = 'user_age_bucket'
 # Upper bounds (exclusive) of the age buckets, years; the last bucket is open-ended.

@@ -4,10 +4,14 @@ import os
 import pathlib
 from typing import List, Optional, Union
 
+from google.protobuf import text_format
 import numpy as np
 import pytest
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ingestion import interactions as il
+import schema
+from schema import features
 
 ColumnType = il.ColumnType
 HEADER = 'user_id,item_id,rating,timestamp'
@@ -360,3 +364,31 @@ def test_an_optional_column_without_any_value_is_refused(tmp_path: pathlib.Path)
   assert (e.value.line, e.value.column) == (1, 'item_title')
   assert 'the column holds no value in any of the 2 rows' in str(e.value)
   assert 'Fix: fill in its values, or drop the column' in str(e.value)
+
+
+@pytest.mark.parametrize('ages, line, shown', [
+    (['30', '0'], 3, '0'),       # 0 standing for "unknown" would be the youngest bucket
+    (['121', '30'], 2, '121'),
+    (['-3', '30'], 2, '-3'),
+    (['30', '120.5'], 3, '120.5'),
+])
+def test_an_age_outside_1_to_120_is_refused_naming_its_line(tmp_path: pathlib.Path, ages: List[str], line: int,
+                                                            shown: str) -> None:
+  rows = ''.join(f'u{i},i{i},4,{i},{age}\n' for i, age in enumerate(ages))
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(_write(tmp_path, f'{HEADER},user_age\n{rows}'))
+  assert (e.value.line, e.value.column) == (line, 'user_age')
+  assert f'user_age {shown} is outside 1..120' in str(e.value)
+  assert 'leave the field empty for a missing value' in str(e.value)
+
+
+def test_ages_1_and_120_and_missing_ones_are_accepted(tmp_path: pathlib.Path) -> None:
+  path = _write(tmp_path, f'{HEADER},user_age\nu1,i1,4,1,1\nu2,i2,4,2,120\nu3,i3,4,3,\n')
+  assert il.read_interactions(path).column('user_age') == [1, 120, None]
+
+
+def test_the_age_range_is_the_curated_schemas_int_domain() -> None:
+  with open(os.path.join(os.path.dirname(schema.__file__), 'schema.pbtxt'), encoding='utf-8') as f:
+    curated = text_format.Parse(f.read(), schema_pb2.Schema())
+  (age,) = [feature for feature in curated.feature if feature.name == 'user_age']
+  assert (age.int_domain.min, age.int_domain.max) == features.NUMERIC_COLUMN_RANGES['user_age'] == (1, 120)

@@ -72,7 +72,8 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
 
   Raises:
     InvalidRequestError: naming the column, for a column that is not a `user_*` column the models know, an
-      empty value, a value that does not convert to the column's type, an age bucket that is not a bucket label,
+      empty value, a value that does not convert to the column's type or is outside its range
+      (`features.NUMERIC_COLUMN_RANGES`), an age bucket that is not a bucket label,
       or one that disagrees with the `user_age` given with it.
   """
   coerced: Dict[str, Any] = {}
@@ -101,6 +102,10 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     if parsed is None or (column_type == ColumnType.FLOAT and not interactions_lib.fits_float32(parsed)):
       kind = 'an integer within int64' if column_type == ColumnType.INT else 'a finite float32 number'
       raise InvalidRequestError(f'{column}={value!r} is not {kind}; pass e.g. {column}=30.')
+    low, high = features.NUMERIC_COLUMN_RANGES.get(column, (parsed, parsed))
+    if not low <= parsed <= high:  # as the interactions file's values
+      raise InvalidRequestError(f'{column}={value!r} is outside {low}..{high}; send a value within it, or leave '
+                                f'{column} out if it is not known.')
     coerced[column] = parsed
   bucket, age = coerced.get(features.USER_AGE_BUCKET), coerced.get(features.USER_AGE)
   if bucket is not None and age is not None and assets_lib.age_bucket_label(age) != bucket:

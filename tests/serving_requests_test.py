@@ -29,6 +29,13 @@ def test_string_values_lose_the_spaces_around_them_as_in_the_interactions_file()
   assert requests_lib.coerce_user_features({features.USER_GENDER: ' M '}, COLUMN_TYPES) == {features.USER_GENDER: 'M'}
 
 
+@pytest.mark.parametrize('age', ['0', '121', '-1'])
+def test_an_age_outside_1_to_120_is_refused_as_in_the_interactions_file(age):
+  with pytest.raises(requests_lib.InvalidRequestError, match=rf"user_age='{age}' is outside 1..120"):
+    requests_lib.coerce_user_features({features.USER_AGE: age}, COLUMN_TYPES)
+  assert requests_lib.coerce_user_features({features.USER_AGE: '120'}, COLUMN_TYPES) == {features.USER_AGE: 120}
+
+
 @pytest.mark.parametrize('bucket', AGE_BUCKETS)
 def test_every_age_bucket_is_accepted_as_given(bucket):
   assert requests_lib.coerce_user_features({features.USER_AGE_BUCKET: bucket}, COLUMN_TYPES) == {

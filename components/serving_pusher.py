@@ -8,29 +8,50 @@ that for a server polling the base directory:
   version) and renamed into place in one step once complete.
 * An unchanged rerun of the pipeline re-evaluates the same model against itself (the resolver now returns it
   as the last blessed one), blesses it again and TFX's Pusher copies it as a new version. Here a model whose
-  files are identical to the newest served version is recorded as pushed to that version instead. A model equal
-  to an *older* version (a rollback) is pushed as a new version: servers serve the newest, so recording it as
-  that old version would report a push that changes nothing.
+  files are identical to the newest served (complete) version is recorded as pushed to that version instead. A
+  model equal to an *older* version (a rollback) is pushed as a new version: servers serve the newest, so
+  recording it as that old version would report a push that changes nothing.
 
 A push that dies mid-copy (the process killed, the disk full) leaves its `.staging-<version>` directory behind:
-never served, but never renamed or removed either. Every later run of this Pusher, whether it pushes or finds
-the model already served, first removes the staging directories it can prove are abandoned: those in which
-nothing (no file, no directory) has been modified for `STALE_STAGING_AGE_S` (one hour; the component's
-`stale_staging_age_s` parameter sets another age). A push in progress
-modifies its staging directory with every file it copies, so it is left alone whatever its version or start
-time; only a single file taking more than an hour to copy (on an object store a file appears once copied) would
-be mistaken for a dead push. Complete version directories (numeric names) and anything not named `.staging-*`
-are never touched. Each removal is logged at INFO. A directory whose times cannot be read, or that disappears
-while being looked at (its push has just renamed it into place), is kept. A push never reuses a staging directory
-that is still there: if another push is copying the same version (started in the same second), this one takes
-the next free version. On a local filesystem the staging directory is claimed with one exclusive `mkdir`, so two
-pushes that check the same version at the same moment cannot both take it (checked, then created, both did: one
-push copied into the other's directory and failed with AlreadyExistsError, or removed the other's files). An
-object store has no exclusive create (nor an atomic rename): there the claim is a check followed by the create, and
-the complete copy is published file by file: every directory of the copy is created under the version first (so
-an empty one, e.g. an empty `assets/`, is there too), then the files are renamed with saved_model.pb last (a
-directory rename there moves saved_model.pb before `variables/`, so `serving/`, which counts a version complete
-by its saved_model.pb, could load it half renamed, fail and skip it).
+never served, but never renamed or removed either. A push never reuses a staging directory that is still there:
+if another push is copying the same version (started in the same second), this one takes the next free version.
+On a local filesystem the staging directory is claimed with one exclusive `mkdir`, so two pushes that check the
+same version at the same moment cannot both take it (checked, then created, both did: one push copied into the
+other's directory and failed with AlreadyExistsError, or removed the other's files). An object store has no
+exclusive create (nor an atomic rename): there the claim is a check followed by the create, and the complete copy
+is published file by file: every directory of the copy is created under the version first (so an empty one, e.g.
+an empty `assets/`, is there too), then the files are renamed with saved_model.pb last (a directory rename there
+moves saved_model.pb before `variables/`, so `serving/`, which counts a version complete by its saved_model.pb,
+could load it half renamed, fail and skip it). A push that dies there, mid-rename, leaves an *interrupted
+version*: `<version>/` holding some of the files but no saved_model.pb, the rest still in `.staging-<version>`
+(or nowhere, once that is removed). `serving/` ignores it, and so does this Pusher when it looks for a served copy
+(only complete versions, numeric directories holding saved_model.pb, count), but TF Serving, which polls the
+numbered directories, keeps failing to load it.
+
+Every later run of this Pusher, whether it pushes or finds the model already served, first removes what it can
+prove a dead push left. The staging directory and the interrupted version of one number are one push's and are
+judged together: abandoned once nothing in either (no file, no directory) has been modified for
+`STALE_STAGING_AGE_S` (one hour; the component's `stale_staging_age_s` parameter sets another age). A push in
+progress modifies its staging directory with every file it copies and its version directory with every file it
+renames (an object store renames by copying, so the renamed file is new), so it is left alone whatever its version
+or start time; only a single file taking more than an hour to copy or rename would be mistaken for a dead push.
+An abandoned staging directory is removed. An abandoned interrupted version is removed only if no later push can
+take its number again, so that version numbers never repeat nor go backwards: its number is below a complete
+version's, or is (read as a unix time) more than the age and a second behind the clock. A push takes one more than
+the newest version directory, complete or not, and never less than its clock's time, and the rule above already
+takes the clocks of the pushing machines and of the store to agree within the age. Otherwise (versions run ahead
+of the clock with more than one push a second) the interrupted version is kept, logged at INFO, until one of those
+holds; a push meanwhile takes a later number. Complete versions and anything else are never touched. Each removal
+is logged at INFO. A dead push's directories are kept if nothing in them has a modification time (an object
+store's directory has none of its own, so an empty one there stays) or if an entry disappears while being looked
+at (its push has just renamed it into place).
+
+An interrupted version is removed rather than its rename resumed. The TFX execution that started it failed, so ML
+Metadata records no push of that model to that version, and the orchestrator's retry or the next run pushes the
+blessed model again as a new version. Finishing the rename instead would make a version served, hours after its
+push was reported failed, that no pipeline run records as pushed (the lineage would name an older version as the
+one served), and its completeness would rest on the staging directory still holding every file not yet moved,
+which nothing records. Removing it drops only files that were never served.
 """
 
 import functools
@@ -51,7 +72,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
 STAGING_PREFIX = '.staging-'
-# Seconds without any modification after which a staging directory is taken as left by a push that died.
+# Seconds without any modification after which a staging directory, or a version directory without
+# saved_model.pb, is taken as left by a push that died.
 STALE_STAGING_AGE_S = 3600.0
 # The key of `ServingPusher(stale_staging_age_s=...)` in the component's custom_config.
 STALE_STAGING_AGE_KEY = 'stale_staging_age_s'
@@ -60,7 +82,7 @@ FINGERPRINT_CHUNK_BYTES = 1 << 20
 
 
 def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
-  """The staging age (seconds) after which a staging directory counts as abandoned, checked.
+  """The staging age (seconds) after which a dead push's staging directory or version counts as abandoned, checked.
 
   Raises:
     ValueError: for a value that is not a positive number (a bool, a string, 0, a negative number or NaN).
@@ -68,7 +90,8 @@ def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
   if (isinstance(stale_staging_age_s, bool) or not isinstance(stale_staging_age_s, (int, float))
       or not stale_staging_age_s > 0):
     raise ValueError(f'stale_staging_age_s={stale_staging_age_s!r} must be a positive number of seconds without any '
-                     'change after which a .staging-<version> directory counts as left by a push that died; pass '
+                     'change after which a .staging-<version> directory, or a version directory without '
+                     'saved_model.pb, counts as left by a push that died; pass '
                      f'e.g. {STALE_STAGING_AGE_S} (one hour, the default), more than the longest copy of one file.')
   return float(stale_staging_age_s)
 
@@ -92,14 +115,32 @@ def model_fingerprint(model_dir: str) -> str:
 
 
 def served_versions(base_directory: str) -> List[int]:
-  """The complete version directories under `base_directory` (numeric names), ascending."""
+  """The complete versions under `base_directory`, ascending: numeric directories holding saved_model.pb.
+
+  What servers load (`serving.models.complete_versions` counts them the same way); an interrupted version (a
+  numeric directory without saved_model.pb, see the module docstring) is not one.
+  """
+  return sorted(int(name) for name in _version_names(base_directory)
+                if _is_complete(os.path.join(base_directory, name)))
+
+
+def _version_names(base_directory: str) -> List[str]:
+  """Every numeric name under `base_directory`, complete version or not (a missing directory has none)."""
   if not fileio.exists(base_directory):
     return []
-  return sorted(int(name.rstrip('/')) for name in fileio.listdir(base_directory) if name.rstrip('/').isdigit())
+  return [name.rstrip('/') for name in fileio.listdir(base_directory) if name.rstrip('/').isdigit()]
+
+
+def _is_complete(version_dir: str) -> bool:
+  """Whether the version directory `version_dir` holds its saved_model.pb (published last: `_publish`)."""
+  return fileio.exists(os.path.join(version_dir, tf.saved_model.SAVED_MODEL_FILENAME_PB))
 
 
 def find_served_copy(model_dir: str, base_directory: str) -> Optional[int]:
-  """The newest served version if its files equal `model_dir`'s, else None (older versions are not served)."""
+  """The newest complete version if its files equal `model_dir`'s, else None.
+
+  Older versions are not served, nor is a newer interrupted one (no saved_model.pb), so neither is compared.
+  """
   versions = served_versions(base_directory)
   if not versions:
     return None
@@ -119,16 +160,17 @@ def _modified_s(stat: Any) -> Optional[float]:
   return seconds if seconds > 0 else None
 
 
-def _last_modified_s(directory: str) -> Optional[float]:
-  """The latest modification time (unix seconds) of `directory` and everything under it.
+def _last_modified_s(directories: List[str]) -> Optional[float]:
+  """The latest modification time (unix seconds) of `directories` and everything under them.
 
   Returns:
     None when it cannot be told: an entry disappeared while being looked at (e.g. the push renamed its staging
     directory into place) or no entry has a modification time.
   """
-  paths = [directory]
-  for root, dirs, files in fileio.walk(directory):
-    paths.extend(os.path.join(root, name) for name in dirs + files)
+  paths = list(directories)
+  for directory in directories:
+    for root, dirs, files in fileio.walk(directory):
+      paths.extend(os.path.join(root, name) for name in dirs + files)
   try:
     times = [_modified_s(fileio.stat(path)) for path in paths]
   except fileio.NotFoundError:
@@ -137,12 +179,55 @@ def _last_modified_s(directory: str) -> Optional[float]:
   return max(known) if known else None
 
 
-def remove_abandoned_staging_dirs(base_directory: str, max_age_s: float = STALE_STAGING_AGE_S) -> List[str]:
-  """Removes the `.staging-<version>` directories of pushes that died mid-copy; see the module docstring.
+def _number_retired(version: int, newest_complete: Optional[int], now: float, max_age_s: float) -> bool:
+  """Whether no later push can take the number `version` again once its directory is removed.
+
+  A push takes one more than the newest version directory and never less than its clock's unix time
+  (`push_atomically`). So a number below a complete version (never removed) is not taken again, nor one at least a
+  second more than `max_age_s` behind `now`: the clocks of the pushing machines are taken to agree within
+  `max_age_s` (as the staleness rule of `remove_abandoned_pushes` takes them to), so a later push's clock reads
+  more than `version + 1`.
+
+  Args:
+    version: the number of an interrupted version.
+    newest_complete: the newest complete version, None if there is none.
+    now: this machine's unix time (seconds).
+    max_age_s: the staleness age (seconds).
+  """
+  below_complete = newest_complete is not None and version < newest_complete
+  return below_complete or version + 1 <= now - max_age_s
+
+
+def _remove_dead_push_dir(path: str, kind: str) -> bool:
+  """Removes `path`, a directory of a push that died (`kind` names it in the log, e.g. 'staging directory').
+
+  Returns:
+    Whether it was removed; if not (already gone, or the store refused) that is logged and the push goes on.
+  """
+  try:
+    fileio.rmtree(path)
+  except fileio.NotFoundError:
+    logging.info('Abandoned %s %s was removed meanwhile (by another push).', kind, path)
+    return False
+  except (OSError, tf.errors.OpError) as e:
+    # Housekeeping only: the push itself can still succeed, so it goes on and says what to do.
+    logging.warning('Could not remove the abandoned %s %s (%s: %s); remove it by hand.', kind, path,
+                    type(e).__name__, e)
+    return False
+  return True
+
+
+def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGING_AGE_S) -> List[str]:
+  """Removes the staging directories and interrupted versions of pushes that died; see the module docstring.
+
+  The `.staging-<v>` directory and the interrupted version `<v>/` (numeric, without saved_model.pb) of one number
+  count as abandoned together, once nothing in either has been modified for `max_age_s`. Then the staging
+  directory is removed, and the interrupted version too unless a later push could take its number again
+  (`_number_retired`): it is then kept and logged. Complete versions and other names are never touched.
 
   Args:
     base_directory: a push destination, e.g. `<serving_dir>/ranking`; a missing one holds nothing.
-    max_age_s: seconds since the last modification of anything in a staging directory after which it counts
+    max_age_s: seconds since the last modification of anything in a push's directories after which they count
       as abandoned.
 
   Returns:
@@ -154,50 +239,63 @@ def remove_abandoned_staging_dirs(base_directory: str, max_age_s: float = STALE_
   max_age_s = check_stale_staging_age_s(max_age_s)
   if not fileio.isdir(base_directory):
     return []
-  removed = []
-  now = time.time()
+  staging_dirs, interrupted = {}, {}  # version name -> directory
+  complete = []
   for name in sorted(name.rstrip('/') for name in fileio.listdir(base_directory)):
     path = os.path.join(base_directory, name)
-    if not name.startswith(STAGING_PREFIX) or not fileio.isdir(path):
-      continue
-    last_modified = _last_modified_s(path)
+    if name.isdigit() and _is_complete(path):
+      complete.append(int(name))
+    elif name.isdigit() and fileio.isdir(path):
+      interrupted[name] = path
+    elif name.startswith(STAGING_PREFIX) and fileio.isdir(path):
+      staging_dirs[name[len(STAGING_PREFIX):]] = path
+  newest_complete = max(complete) if complete else None
+  removed = []
+  now = time.time()
+  for version in sorted(set(staging_dirs) | set(interrupted)):
+    version_dir, staging = interrupted.get(version), staging_dirs.get(version)
+    last_modified = _last_modified_s([path for path in (version_dir, staging) if path])
     if last_modified is None or now - last_modified <= max_age_s:
       continue
-    try:
-      fileio.rmtree(path)
-    except fileio.NotFoundError:
-      logging.info('Abandoned staging directory %s was removed meanwhile (by another push).', path)
-      continue
-    except (OSError, tf.errors.OpError) as e:
-      # Housekeeping only: the push itself can still succeed, so it goes on and says what to do.
-      logging.warning('Could not remove the abandoned staging directory %s (%s: %s); remove it by hand.', path,
-                      type(e).__name__, e)
-      continue
-    logging.info('Removed abandoned staging directory %s: nothing in it modified for %.0f s (a push that died '
-                 'mid-copy; more than %.0f s counts as abandoned).', path, now - last_modified, max_age_s)
-    removed.append(path)
-  return removed
+    idle_s = now - last_modified
+    if version_dir and not _number_retired(int(version), newest_complete, now, max_age_s):
+      logging.info('Kept the interrupted version %s (no saved_model.pb, nothing modified for %.0f s: a push that '
+                   'died mid-rename): no complete version is newer and its number is not %.0f s behind the clock, '
+                   'so a later push could take it again; it is removed once a newer version is complete or the '
+                   'clock is that far past it.', version_dir, idle_s, max_age_s)
+    elif version_dir and _remove_dead_push_dir(version_dir, 'interrupted version'):
+      logging.info('Removed interrupted version %s: no saved_model.pb and nothing in it%s modified for %.0f s (a '
+                   'push that died mid-rename; more than %.0f s counts as abandoned).', version_dir,
+                   ' nor in its staging directory' if staging else '', idle_s, max_age_s)
+      removed.append(version_dir)
+    if staging and _remove_dead_push_dir(staging, 'staging directory'):
+      logging.info('Removed abandoned staging directory %s: nothing in it%s modified for %.0f s (a push that died '
+                   'mid-copy or mid-rename; more than %.0f s counts as abandoned).', staging,
+                   ' nor in its interrupted version' if version_dir else '', idle_s, max_age_s)
+      removed.append(staging)
+  return sorted(removed)
 
 
 def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: float = STALE_STAGING_AGE_S) -> int:
   """Copies `model_dir` to a new version under `base_directory`, visible only once complete.
 
-  Abandoned staging directories are removed first (`remove_abandoned_staging_dirs`). The version is the
-  current unix time in seconds, or one more than the newest served version if that is not older (so versions
-  always increase), or the next one whose staging directory is free (another push may be copying that version).
+  What dead pushes left is removed first (`remove_abandoned_pushes`). The version is the current unix time in
+  seconds, or one more than the newest version directory (complete or interrupted) if that is not older (so
+  versions always increase), or the next one whose staging directory is free (another push may be copying that
+  version).
 
   Args:
     model_dir: the SavedModel directory to push.
     base_directory: the push destination, e.g. `<serving_dir>/ranking`.
-    stale_staging_age_s: `max_age_s` of `remove_abandoned_staging_dirs`.
+    stale_staging_age_s: `max_age_s` of `remove_abandoned_pushes`.
 
   Returns:
     The new version number.
   """
-  remove_abandoned_staging_dirs(base_directory, stale_staging_age_s)
+  remove_abandoned_pushes(base_directory, stale_staging_age_s)
   fileio.makedirs(base_directory)
-  existing = served_versions(base_directory)
-  version = max(int(time.time()), existing[-1] + 1 if existing else 0)
+  taken = [int(name) for name in _version_names(base_directory)]
+  version = max([int(time.time())] + [number + 1 for number in taken])
   while True:
     staging = os.path.join(base_directory, f'{STAGING_PREFIX}{version}')
     final = os.path.join(base_directory, str(version))
@@ -294,7 +392,7 @@ class ServingPusherExecutor(pusher_executor.Executor):
     version = find_served_copy(model_dir, base_directory)
     if version is not None:
       logging.info('This model is already served as version %s; not pushing it again.', version)
-      remove_abandoned_staging_dirs(base_directory, stale_staging_age_s)
+      remove_abandoned_pushes(base_directory, stale_staging_age_s)
     else:
       version = push_atomically(model_dir, base_directory, stale_staging_age_s)
       logging.info('Model written to serving path %s.', os.path.join(base_directory, str(version)))
@@ -316,8 +414,9 @@ class ServingPusher(pusher_component.Pusher):
       model: the Trainer's model channel.
       model_blessing: the blessing channel (the gate's or the Evaluator's).
       push_destination: a filesystem destination, `<serving_dir>/<model>`.
-      stale_staging_age_s: seconds without any change after which a `.staging-<version>` directory is removed
-        as left by a push that died (`remove_abandoned_staging_dirs`); default one hour.
+      stale_staging_age_s: seconds without any change after which a `.staging-<version>` directory, and a
+        version directory without saved_model.pb, is removed as left by a push that died
+        (`remove_abandoned_pushes`); default one hour.
       custom_config: passed on as TFX's Pusher takes it; `stale_staging_age_s` is added to it.
       infra_blessing: an InfraValidator's blessing, as TFX's Pusher takes it.
 

@@ -6,7 +6,7 @@ import re
 import shutil
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 from tfx.types import channel as channel_types
@@ -197,9 +197,9 @@ def test_a_staging_dir_younger_than_the_age_is_kept_and_an_older_one_removed(tmp
   os.makedirs(base)
   _backdate(_staging(base, 10), 50)
   _backdate(_staging(base, 20), 70)
-  assert serving_pusher.remove_abandoned_staging_dirs(base, max_age_s=60) == [os.path.join(base, '.staging-20')]
+  assert serving_pusher.remove_abandoned_pushes(base, max_age_s=60) == [os.path.join(base, '.staging-20')]
   assert os.listdir(base) == ['.staging-10']
-  assert serving_pusher.remove_abandoned_staging_dirs(str(tmp_path / 'nothing pushed yet')) == []
+  assert serving_pusher.remove_abandoned_pushes(str(tmp_path / 'nothing pushed yet')) == []
 
 
 def test_a_push_never_takes_over_the_staging_dir_of_a_push_copying_the_same_version(tmp_path):
@@ -246,13 +246,21 @@ def _dirs(root_dir: str) -> set:
           for name in dirs}
 
 
-def _object_store_rename(observe: Callable[[], None] = lambda: None) -> Callable[..., None]:
+class PushDied(Exception):
+  """The pushing process was killed (raised by `_object_store_rename` in its place)."""
+
+
+def _object_store_rename(observe: Callable[[], None] = lambda: None,
+                         files_before_dying: Optional[int] = None) -> Callable[..., None]:
   """A `fileio.rename` as an object store does one, on the local disk: a directory object by object in listing
-  (lexicographic) order, each object moved on its own; `observe` is called after every move.
+  (lexicographic) order, each object moved on its own.
 
   Args:
     observe: called after each file moved.
+    files_before_dying: if set, the push dies (PushDied) instead of moving one more file than this.
   """
+  moved = []
+
   def rename(src: str, dst: str, overwrite: bool = False) -> None:
     del overwrite  # os.rename replaces a file as an object store's rename does
     moves = [(src, dst)]
@@ -260,8 +268,11 @@ def _object_store_rename(observe: Callable[[], None] = lambda: None) -> Callable
       moves = sorted((os.path.join(root, name), os.path.join(dst, os.path.relpath(os.path.join(root, name), src)))
                      for root, _, files in os.walk(src) for name in files)
     for old, new in moves:
+      if files_before_dying is not None and len(moved) == files_before_dying:
+        raise PushDied(f'killed after moving {moved}')
       os.makedirs(os.path.dirname(new), exist_ok=True)
       os.rename(old, new)
+      moved.append(new)
       observe()
     if os.path.isdir(src):
       shutil.rmtree(src)
@@ -379,6 +390,135 @@ def test_on_an_object_store_every_directory_of_the_model_is_in_the_version_befor
   assert _files(os.path.join(base, str(version))) == _files(model)
 
 
+# --- versions left without saved_model.pb by pushes that died mid-rename (object store) ---------------------------
+
+VARIABLES = os.path.join('variables', 'variables.data-00000-of-00001')
+
+
+def _clock(monkeypatch, now_s: float) -> list:
+  """Fixes `time.time()` at `now_s`; set `[0]` of the returned list to move it."""
+  clock = [now_s]
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
+  return clock
+
+
+def _interrupted(base: str, version: int, weights: bytes = b'renamed') -> str:
+  """`<base>/<version>/` as a push that died mid-rename leaves it: its variables, no saved_model.pb."""
+  path = os.path.join(base, str(version))
+  os.makedirs(os.path.join(path, 'variables'))
+  with open(os.path.join(path, VARIABLES), 'wb') as f:
+    f.write(weights)
+  return path
+
+
+def test_a_push_removes_the_version_and_staging_dir_a_push_that_died_mid_rename_left_two_hours_ago(
+    tmp_path, monkeypatch, caplog):
+  # Two hours ago (clock at NOW - 7200 s) A was pushed as V = NOW - 7200, then B's push (V + 1) died after moving
+  # its first file, variables/...: <V+1>/ holds B's variables, .staging-<V+1>/ its saved_model.pb. TF Serving kept
+  # failing to load <V+1>/, and find_served_copy fingerprinted it as the newest version, so A counted as not served.
+  # Now (clock at NOW) nothing in either has changed for 7200 s > 3600 s: the next push removes both, logging each,
+  # and takes NOW (its clock; V + 1 is never taken again).
+  now = float(int(time.time()))
+  v = int(now) - 7200
+  base = str(tmp_path / 'serving')
+  clock = _clock(monkeypatch, now - 7200)
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', _object_store_rename())
+  assert serving_pusher.push_atomically(_model_dir(tmp_path, 'a', b'weights-A'), base) == v
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', _object_store_rename(files_before_dying=1))
+  with pytest.raises(PushDied):
+    serving_pusher.push_atomically(_model_dir(tmp_path, 'b', b'weights-B'), base)
+  assert sorted(os.listdir(base)) == sorted([str(v), str(v + 1), f'.staging-{v + 1}'])
+  assert _files(os.path.join(base, str(v + 1))) == {VARIABLES: b'weights-B'}
+  assert _files(os.path.join(base, f'.staging-{v + 1}')) == {'saved_model.pb': b'graph'}
+  assert serving_pusher.served_versions(base) == [v]
+  assert serving_pusher.find_served_copy(_model_dir(tmp_path, 'a-again', b'weights-A'), base) == v
+
+  clock[0] = now
+  _backdate(base, 7200)
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', _object_store_rename())
+  with caplog.at_level('INFO', logger='absl'):
+    assert serving_pusher.push_atomically(_model_dir(tmp_path, 'c', b'weights-C'), base) == int(now)
+  assert sorted(os.listdir(base)) == sorted([str(v), str(int(now))])
+  assert _files(os.path.join(base, str(int(now)))) == {'saved_model.pb': b'graph', VARIABLES: b'weights-C'}
+  removals = [(r.levelname, r.getMessage()) for r in caplog.records if r.getMessage().startswith('Removed ')]
+  assert [(level, message.split(' (')[0]) for level, message in removals] == [
+      ('INFO', f'Removed interrupted version {base}/{v + 1}: no saved_model.pb and nothing in it nor in its staging '
+               'directory modified for 7200 s'),
+      ('INFO', f'Removed abandoned staging directory {base}/.staging-{v + 1}: nothing in it nor in its interrupted '
+               'version modified for 7200 s')]
+
+
+def test_an_interrupted_version_is_removed_only_once_neither_it_nor_its_staging_dir_changed_for_the_age(tmp_path):
+  # Old numbers (far behind the clock), all untouched for two hours except where said.
+  base = str(tmp_path / 'serving')
+  _model_dir(base, '100', b'served')  # complete: never removed
+  # Being renamed now: its variables moved (and so modified) a minute ago, the rest of the copy still in its
+  # staging dir, untouched for two hours: both kept (on its own the staging dir looked abandoned).
+  renaming = _interrupted(base, 300)
+  staging_300 = _staging(base, 300)
+  os.remove(os.path.join(staging_300, VARIABLES))
+  _interrupted(base, 320)  # its staging dir is gone (removed alone, as abandoned, before interrupted versions were)
+  _interrupted(base, 330)
+  os.remove(os.path.join(base, '330', VARIABLES))  # died after creating the directories, before moving a file
+  _staging(base, 330)
+  with open(os.path.join(base, '400'), 'wb') as f:  # a file with a version's name: not a version
+    f.write(b'not a directory')
+  _backdate(base, 2 * HOUR_S)
+  os.utime(os.path.join(renaming, VARIABLES), (time.time() - 60,) * 2)
+
+  assert serving_pusher.remove_abandoned_pushes(base) == sorted(
+      os.path.join(base, name) for name in ('320', '330', '.staging-330'))
+  assert sorted(os.listdir(base)) == sorted(['100', '300', '.staging-300', '400'])
+  assert _files(os.path.join(base, '300')) == {VARIABLES: b'renamed'}
+  assert _files(os.path.join(base, '.staging-300')) == {'saved_model.pb': b'graph'}
+  # The same rule the other way round: the version untouched for two hours, its staging dir a minute ago.
+  _interrupted(base, 340)
+  staging_340 = _staging(base, 340)
+  _backdate(os.path.join(base, '340'), 2 * HOUR_S)
+  _backdate(staging_340, 60)
+  assert serving_pusher.remove_abandoned_pushes(base) == []
+
+
+def test_an_interrupted_version_ahead_of_the_clock_is_kept_until_a_newer_version_is_complete(tmp_path, caplog):
+  # Versions ahead of the clock (4000000000 is in 2096): the interrupted 4000000005 and its staging dir are
+  # abandoned (two hours), but removed, 5 could be taken again (one more than the newest complete version,
+  # 4000000000). The staging dir goes, the version stays and the push takes 4000000006; the next push, with
+  # 4000000006 complete, removes it and takes 4000000007. Numbers never repeat nor go backwards.
+  base = str(tmp_path / 'serving')
+  _model_dir(base, '4000000000', b'served')
+  _interrupted(base, 4_000_000_005)
+  _staging(base, 4_000_000_005)
+  _backdate(base, 2 * HOUR_S)
+  with caplog.at_level('INFO', logger='absl'):
+    assert serving_pusher.push_atomically(_model_dir(tmp_path, 'a', b'weights-A'), base) == 4_000_000_006
+  assert sorted(os.listdir(base)) == ['4000000000', '4000000005', '4000000006']
+  kept = [r for r in caplog.records if r.getMessage().startswith('Kept the interrupted version')]
+  assert [(r.levelname, r.getMessage().split(' (')[0]) for r in kept] == [
+      ('INFO', f'Kept the interrupted version {base}/4000000005')]
+  assert serving_pusher.push_atomically(_model_dir(tmp_path, 'b', b'weights-B'), base) == 4_000_000_007
+  assert sorted(os.listdir(base)) == ['4000000000', '4000000006', '4000000007']
+
+
+def test_an_unchanged_rerun_is_recorded_as_the_newest_complete_version_and_removes_a_newer_interrupted_one(
+    tmp_path, monkeypatch):
+  # m1 was pushed two hours ago as V; the push of V + 1 died mid-rename. The rerun of m1 is the newest complete
+  # version's model: recorded as pushed to V (not pushed again), and <V+1>/, untouched for two hours, removed.
+  now = float(int(time.time()))
+  v = int(now) - 7200
+  base = str(tmp_path / 'serving')
+  clock = _clock(monkeypatch, now - 7200)
+  first = _run_executor(tmp_path, 1, 'm1', b'w1', base)
+  assert first.get_string_custom_property('pushed_version') == str(v)
+  _interrupted(base, v + 1)
+  clock[0] = now
+  _backdate(base, 7200)
+  again = _run_executor(tmp_path, 1, 'm1-again', b'w1', base)
+  assert again.get_int_custom_property('pushed') == 1
+  assert again.get_string_custom_property('pushed_version') == str(v)
+  assert os.listdir(base) == [str(v)]
+
+
 # --- the staging age set on the component ----------------------------------------------------------------------
 
 
@@ -417,7 +557,7 @@ def test_a_staging_age_that_is_not_a_positive_number_is_refused_naming_it(tmp_pa
   with pytest.raises(ValueError, match=rf"^stale_staging_age_s={re.escape(repr(age))} must be a positive number "):
     _pusher(str(tmp_path), stale_staging_age_s=age)
   with pytest.raises(ValueError, match=rf"^stale_staging_age_s={re.escape(repr(age))} must be a positive number "):
-    serving_pusher.remove_abandoned_staging_dirs(str(tmp_path), max_age_s=age)
+    serving_pusher.remove_abandoned_pushes(str(tmp_path), max_age_s=age)
 
 
 def test_the_pipelines_staging_age_reaches_both_pushers():

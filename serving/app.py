@@ -111,8 +111,9 @@ class RequestsInFlight:
       return True
 
 
-class _Terminated(Exception):
-  """Raised in the main thread by the SIGTERM handler, to leave `serve_forever` as Ctrl-C does."""
+class _Terminated(BaseException):
+  """Raised in the main thread by the SIGTERM handler, to leave `serve_forever` as Ctrl-C does. A BaseException,
+  as KeyboardInterrupt is: an `except Exception` it interrupts (logging's, around writing a record) lets it through."""
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:  # pylint: disable=unused-argument
@@ -379,11 +380,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   registry.start_polling(refresh_first=True)
   if args.host != LOOPBACK_HOST:
     logging.warning('Binding %s: the service is reachable from other machines.', args.host)
-  logging.info('Serving on http://%s:%d%s', *server.server_address[:2], RECOMMENDATIONS_PATH)
   in_main_thread = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
   if in_main_thread:
     signal.signal(signal.SIGTERM, _raise_terminated)
   try:
+    # Logged once SIGTERM is handled: a supervisor that signals on this line gets the drain, not the default kill.
+    logging.info('Serving on http://%s:%d%s', *server.server_address[:2], RECOMMENDATIONS_PATH)
     server.serve_forever()
   except (KeyboardInterrupt, _Terminated) as e:
     if in_main_thread:

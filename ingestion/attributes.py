@@ -78,6 +78,6 @@ class LatestAttributes:
     """
     return {column: stamped[1] for column, stamped in self._stamped[key].items()}
 
-  def varying_keys(self) -> int:
+  def varying_key_count(self) -> int:
     """How many keys had two different values of one column on their rows (logged by the callers)."""
     return len(self._varying)

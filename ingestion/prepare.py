@@ -128,9 +128,9 @@ def item_catalog(interactions: interactions_lib.Interactions) -> Tuple[List[str]
   latest = attributes.LatestAttributes()
   latest.add_columns(interactions.column(features.ITEM_ID), interactions.column(features.TIMESTAMP).tolist(),
                      {c: interactions.column(c) for c in columns})
-  if latest.varying_keys():
+  if latest.varying_key_count():
     logging.info('%d items of %s have item_* values that differ between their rows; the catalog takes each '
-                 "column's latest value.", latest.varying_keys(), interactions.path)
+                 "column's latest value.", latest.varying_key_count(), interactions.path)
   rows = []
   for item_id in latest.keys():
     values = latest.attributes(item_id)

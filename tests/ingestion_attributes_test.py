@@ -16,7 +16,7 @@ def test_each_column_takes_its_latest_non_missing_value() -> None:
   assert latest.attributes('i1') == {'item_genre': 'Crime', 'item_title': 'Heat (1995)'}
   assert latest.attributes('i2') == {'item_title': 'Ran'}  # a column missing on every row is absent
   assert latest.keys() == ['i1', 'i2']
-  assert latest.varying_keys() == 1  # i1's genre and title both changed; i2 never did
+  assert latest.varying_key_count() == 1  # i1's genre and title both changed; i2 never did
 
 
 def test_the_answer_does_not_depend_on_the_order_of_the_rows() -> None:
@@ -45,7 +45,7 @@ def test_add_columns_reads_row_i_from_every_column() -> None:
                      {'item_id': ['i1', 'i2', 'i1'], 'item_release_year': [1995, None, 1996]})
   assert latest.attributes('i1') == {'item_id': 'i1', 'item_release_year': 1996}
   assert latest.attributes('i2') == {'item_id': 'i2'}
-  assert latest.varying_keys() == 1
+  assert latest.varying_key_count() == 1
 
 
 def test_add_columns_refuses_columns_of_another_length() -> None:

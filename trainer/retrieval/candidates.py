@@ -122,9 +122,9 @@ def catalogue_examples(file_patterns: Sequence[str]) -> tf.Tensor:
     item_columns = {c: columns[c] for c in columns if c == features.ITEM_ID or features.is_item_feature(c)}
     column_types.update((c, types[c]) for c in item_columns)
     item_attributes.add_columns(columns[features.ITEM_ID], example_columns.timestamps(columns), item_columns)
-  if item_attributes.varying_keys():
+  if item_attributes.varying_key_count():
     logging.info('%d catalogue items have item_* values that differ between their rows; each column takes its '
-                 'latest value.', item_attributes.varying_keys())
+                 'latest value.', item_attributes.varying_key_count())
   serialized = [examples.serialize_example(item_attributes.attributes(item_id), column_types)
                 for item_id in item_attributes.keys()]
   return tf.constant(np.array(serialized, dtype=object), dtype=tf.string)

@@ -317,7 +317,8 @@ def _publish(staging: str, final: str) -> None:
   order, which puts saved_model.pb (what readers count a version complete by: `serving.models`) before
   `variables/`: there every directory of the copy is first created under `final` (empty ones such as an empty
   `assets/` too, which moving the files alone would not recreate), then each file is renamed on its own and
-  saved_model.pb last, so a version that has it has every other file and directory too.
+  saved_model.pb last, so a version that has it has every other file and directory too. The emptied staging
+  directory is removed last; if that fails the push still succeeds (the version is complete), with a warning.
   """
   if _is_local(final):
     fileio.rename(staging, final)
@@ -330,7 +331,13 @@ def _publish(staging: str, final: str) -> None:
   saved_model = os.path.join(staging, tf.saved_model.SAVED_MODEL_FILENAME_PB)
   for src in sorted(files, key=lambda path: path == saved_model):  # saved_model.pb last
     fileio.rename(src, src.replace(staging, final, 1))
-  fileio.rmtree(staging)
+  try:
+    fileio.rmtree(staging)  # what is left of it: its directories, no file
+  except (OSError, tf.errors.OpError) as e:
+    # The version is complete and servers may load it already: failing the push now would leave ML Metadata
+    # recording no push of a served version, and the retry would push the same model as yet another version.
+    logging.warning('Version %s is complete, but its emptied staging directory %s could not be removed (%s: %s); '
+                    'remove it by hand.', final, staging, type(e).__name__, e)
 
 
 def _is_local(path: str) -> bool:

@@ -9,6 +9,7 @@ import time
 from typing import Callable, Optional
 
 import pytest
+import tensorflow as tf
 from tfx.types import channel as channel_types
 from tfx.types import standard_artifacts
 
@@ -388,6 +389,33 @@ def test_on_an_object_store_every_directory_of_the_model_is_in_the_version_befor
   assert dirs_once_complete == [{'assets', 'assets.extra', os.path.join('assets.extra', 'empty'), 'variables'}]
   assert os.listdir(base) == [str(version)]
   assert _files(os.path.join(base, str(version))) == _files(model)
+
+
+def test_on_an_object_store_a_push_whose_emptied_staging_dir_cannot_be_removed_still_succeeds(tmp_path, monkeypatch,
+                                                                                               caplog):
+  # Every file is already in the version when removing the emptied staging directory fails: the version is complete
+  # and may be served, so the push returns it (a failed push would record no push of a served version).
+  base = str(tmp_path / 'serving')
+  model = _model_dir(tmp_path, 'm', b'weights')
+  real_rmtree = serving_pusher.fileio.rmtree
+
+  def rmtree(path: str) -> None:
+    if os.path.basename(path.rstrip('/')).startswith(serving_pusher.STAGING_PREFIX):
+      raise tf.errors.PermissionDeniedError(None, None, 'delete denied')
+    real_rmtree(path)
+
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', _object_store_rename())
+  monkeypatch.setattr(serving_pusher.fileio, 'rmtree', rmtree)
+  with caplog.at_level('WARNING', logger='absl'):
+    version = serving_pusher.push_atomically(model, base)
+  assert serving_pusher.served_versions(base) == [version]
+  assert _files(os.path.join(base, str(version))) == _files(model)
+  staging = os.path.join(base, f'.staging-{version}')
+  assert [f for _, _, files in os.walk(staging) for f in files] == []  # only directories are left
+  assert f'Version {os.path.join(base, str(version))} is complete, but its emptied staging directory {staging}' \
+         in caplog.text
+  assert 'PermissionDeniedError: delete denied' in caplog.text
 
 
 # --- versions left without saved_model.pb by pushes that died mid-rename (object store) ---------------------------

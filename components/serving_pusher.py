@@ -41,7 +41,11 @@ version's, or is (read as a unix time) more than the age and a second behind the
 the newest version directory, complete or not, and never less than its clock's time, and the rule above already
 takes the clocks of the pushing machines and of the store to agree within the age. Otherwise (versions run ahead
 of the clock with more than one push a second) the interrupted version is kept, logged at INFO, until one of those
-holds; a push meanwhile takes a later number. Complete versions and anything else are never touched. Each removal
+holds, and so is its staging directory (an object store's directories have no time of their own, so a version
+that holds no file yet would otherwise have nothing left to be judged by); a push meanwhile takes a later number.
+On a local filesystem, where the publish is one rename, a numeric directory without saved_model.pb is never this
+Pusher's (a saved_model.pbtxt model, an operator's copy in progress) and is never touched. Complete versions and
+anything else are never touched. Each removal
 is logged at INFO. A dead push's directories are kept if nothing in them has a modification time (an object
 store's directory has none of its own, so an empty one there stays) or if an entry disappears while being looked
 at (its push has just renamed it into place).
@@ -241,11 +245,14 @@ def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGIN
     return []
   staging_dirs, interrupted = {}, {}  # version name -> directory
   complete = []
+  # Only an object store's file-by-file publish can leave a version without saved_model.pb; on a local disk the
+  # publish is one rename, so such a directory is someone else's (a saved_model.pbtxt model, a copy in progress).
+  object_store = not _is_local(base_directory)
   for name in sorted(name.rstrip('/') for name in fileio.listdir(base_directory)):
     path = os.path.join(base_directory, name)
     if name.isdigit() and _is_complete(path):
       complete.append(int(name))
-    elif name.isdigit() and fileio.isdir(path):
+    elif name.isdigit() and object_store and fileio.isdir(path):
       interrupted[name] = path
     elif name.startswith(STAGING_PREFIX) and fileio.isdir(path):
       staging_dirs[name[len(STAGING_PREFIX):]] = path
@@ -259,11 +266,14 @@ def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGIN
       continue
     idle_s = now - last_modified
     if version_dir and not _number_retired(int(version), newest_complete, now, max_age_s):
-      logging.info('Kept the interrupted version %s (no saved_model.pb, nothing modified for %.0f s: a push that '
-                   'died mid-rename): no complete version is newer and its number is not %.0f s behind the clock, '
-                   'so a later push could take it again; it is removed once a newer version is complete or the '
-                   'clock is that far past it.', version_dir, idle_s, max_age_s)
-    elif version_dir and _remove_dead_push_dir(version_dir, 'interrupted version'):
+      # Its staging directory is kept with it: an object store's directories have no time of their own, so an
+      # interrupted version holding no file yet would have nothing left to judge its age by.
+      logging.info('Kept the interrupted version %s and its staging directory, if any (no saved_model.pb, nothing '
+                   'modified for %.0f s: a push that died mid-rename): no complete version is newer and its number is '
+                   'not %.0f s behind the clock, so a later push could take it again; both are removed once a newer '
+                   'version is complete or the clock is that far past it.', version_dir, idle_s, max_age_s)
+      continue
+    if version_dir and _remove_dead_push_dir(version_dir, 'interrupted version'):
       logging.info('Removed interrupted version %s: no saved_model.pb and nothing in it%s modified for %.0f s (a '
                    'push that died mid-rename; more than %.0f s counts as abandoned).', version_dir,
                    ' nor in its staging directory' if staging else '', idle_s, max_age_s)

@@ -477,8 +477,10 @@ def test_a_push_removes_the_version_and_staging_dir_a_push_that_died_mid_rename_
                'version modified for 7200 s')]
 
 
-def test_an_interrupted_version_is_removed_only_once_neither_it_nor_its_staging_dir_changed_for_the_age(tmp_path):
-  # Old numbers (far behind the clock), all untouched for two hours except where said.
+def test_an_interrupted_version_is_removed_only_once_neither_it_nor_its_staging_dir_changed_for_the_age(tmp_path,
+                                                                                                        monkeypatch):
+  # Old numbers (far behind the clock), all untouched for two hours except where said; an object store.
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
   base = str(tmp_path / 'serving')
   _model_dir(base, '100', b'served')  # complete: never removed
   # Being renamed now: its variables moved (and so modified) a minute ago, the rest of the copy still in its
@@ -508,11 +510,29 @@ def test_an_interrupted_version_is_removed_only_once_neither_it_nor_its_staging_
   assert serving_pusher.remove_abandoned_pushes(base) == []
 
 
-def test_an_interrupted_version_ahead_of_the_clock_is_kept_until_a_newer_version_is_complete(tmp_path, caplog):
-  # Versions ahead of the clock (4000000000 is in 2096): the interrupted 4000000005 and its staging dir are
-  # abandoned (two hours), but removed, 5 could be taken again (one more than the newest complete version,
-  # 4000000000). The staging dir goes, the version stays and the push takes 4000000006; the next push, with
-  # 4000000006 complete, removes it and takes 4000000007. Numbers never repeat nor go backwards.
+def test_on_a_local_disk_a_version_directory_without_saved_model_pb_is_never_removed(tmp_path):
+  # A local publish is one rename, so this pusher never leaves such a directory: a saved_model.pbtxt model (TF Serving
+  # loads it) or a copy an operator is making with its source's old times is someone else's, kept however old.
+  base = str(tmp_path / 'serving')
+  _model_dir(base, '200', b'served')
+  os.makedirs(os.path.join(base, '100'))
+  with open(os.path.join(base, '100', 'saved_model.pbtxt'), 'w', encoding='utf-8') as f:
+    f.write('meta_graphs {}')
+  _interrupted(base, 150)
+  _backdate(base, 2 * HOUR_S)
+  assert serving_pusher.remove_abandoned_pushes(base) == []
+  assert sorted(os.listdir(base)) == ['100', '150', '200']
+  assert serving_pusher.served_versions(base) == [200]
+
+
+def test_an_interrupted_version_ahead_of_the_clock_is_kept_until_a_newer_version_is_complete(tmp_path, monkeypatch,
+                                                                                             caplog):
+  # Versions ahead of the clock (4000000000 is in 2096), on an object store: the interrupted 4000000005 and its
+  # staging dir are abandoned (two hours), but removed, 5 could be taken again (one more than the newest complete
+  # version, 4000000000). Both stay (the staging dir with the version: the store's directories have no time, so an
+  # interrupted version without files would have nothing left to be judged by) and the push takes 4000000006; the
+  # next push, with 4000000006 complete, removes both and takes 4000000007. Numbers never repeat nor go backwards.
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
   base = str(tmp_path / 'serving')
   _model_dir(base, '4000000000', b'served')
   _interrupted(base, 4_000_000_005)
@@ -520,18 +540,20 @@ def test_an_interrupted_version_ahead_of_the_clock_is_kept_until_a_newer_version
   _backdate(base, 2 * HOUR_S)
   with caplog.at_level('INFO', logger='absl'):
     assert serving_pusher.push_atomically(_model_dir(tmp_path, 'a', b'weights-A'), base) == 4_000_000_006
-  assert sorted(os.listdir(base)) == ['4000000000', '4000000005', '4000000006']
+  assert sorted(os.listdir(base)) == ['.staging-4000000005', '4000000000', '4000000005', '4000000006']
   kept = [r for r in caplog.records if r.getMessage().startswith('Kept the interrupted version')]
   assert [(r.levelname, r.getMessage().split(' (')[0]) for r in kept] == [
-      ('INFO', f'Kept the interrupted version {base}/4000000005')]
+      ('INFO', f'Kept the interrupted version {base}/4000000005 and its staging directory, if any')]
   assert serving_pusher.push_atomically(_model_dir(tmp_path, 'b', b'weights-B'), base) == 4_000_000_007
   assert sorted(os.listdir(base)) == ['4000000000', '4000000006', '4000000007']
 
 
 def test_an_unchanged_rerun_is_recorded_as_the_newest_complete_version_and_removes_a_newer_interrupted_one(
     tmp_path, monkeypatch):
-  # m1 was pushed two hours ago as V; the push of V + 1 died mid-rename. The rerun of m1 is the newest complete
-  # version's model: recorded as pushed to V (not pushed again), and <V+1>/, untouched for two hours, removed.
+  # On an object store m1 was pushed two hours ago as V; the push of V + 1 died mid-rename. The rerun of m1 is the
+  # newest complete version's model: recorded as pushed to V (not pushed again), and <V+1>/, untouched for two
+  # hours, removed.
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
   now = float(int(time.time()))
   v = int(now) - 7200
   base = str(tmp_path / 'serving')

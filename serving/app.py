@@ -27,8 +27,9 @@ Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port
 answers while the first versions load (503 until then).
 A connection idle for 30 s is closed. A thread polls the serving directory and swaps in newly
 pushed versions (see `serving.models.ModelRegistry`); each request uses the bundle it started with, so none
-is dropped during a swap. On SIGTERM (docker stop, Kubernetes) or Ctrl-C it stops accepting connections and drains
-(`drain`): the requests in flight finish (at most `DRAIN_TIMEOUT_S`), then it exits 0. While draining, every answer
+is dropped during a swap. On SIGTERM (docker stop, Kubernetes) or Ctrl-C it closes its listening socket (a new
+connection is refused at once, for the client or proxy to retry elsewhere, rather than left in the backlog until the
+process exits) and drains (`drain`): the requests in flight finish (at most `DRAIN_TIMEOUT_S`), then it exits 0. While draining, every answer
 carries `Connection: close` and closes its connection, so kept-alive clients reconnect to another instance and
 cannot keep the drain going request after request. A request arriving on a kept-alive connection during the drain
 is answered (with `Connection: close`), not refused with 503: Kubernetes sends SIGTERM while it removes the pod from
@@ -328,8 +329,9 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
 
 
 def drain(server: http.server.ThreadingHTTPServer, timeout_s: float) -> bool:
-  """Drains a server (one of `make_server`) whose `serve_forever` has returned: from now on every answer carries
-  `Connection: close` and closes its connection, and this waits for the requests in flight.
+  """Drains a server (one of `make_server`) whose `serve_forever` has returned: its listening socket is closed, so
+  new connections are refused, from now on every answer carries `Connection: close` and closes its connection,
+  and this waits for the requests in flight.
 
   Args:
     server: the server; its handler threads may still be answering on open connections.
@@ -338,6 +340,9 @@ def drain(server: http.server.ThreadingHTTPServer, timeout_s: float) -> bool:
   Returns:
     True if no request is left in flight, False if some still are after `timeout_s`.
   """
+  # New connections are refused at once (a proxy or client retries them elsewhere) instead of waiting in the
+  # listen backlog until the drain ends and then being reset; the open connections have sockets of their own.
+  server.socket.close()
   server.draining.set()
   return server.requests_in_flight.wait_idle(timeout_s)
 

@@ -417,6 +417,8 @@ def test_a_drain_answers_each_kept_alive_connection_once_more_then_closes_it():
     server.shutdown()  # main() leaves serve_forever ...
     drainer.start()
     assert server.draining.wait(5)  # ... and drains
+    with pytest.raises(ConnectionRefusedError):  # a new connection is refused at once, not left in the backlog
+      socket.create_connection((app.LOOPBACK_HOST, port), timeout=5).close()
     assert kept.sock is sock  # http.client would reconnect silently without one: this is the kept-alive connection
     kept.request('GET', '/healthz')
     after = kept.getresponse()

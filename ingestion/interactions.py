@@ -195,8 +195,9 @@ def fits_float32(value: float) -> bool:
 
 
 def is_missing(text: str) -> bool:
-  """Whether a raw field is a missing value: empty or white space only."""
-  return not text.strip()
+  """Whether a raw field is a missing value: empty, white space only, or only `|` separators and white space (a
+  string feature of no token: Transform drops empty tokens, so ' | ' would be a present value that says nothing)."""
+  return not text.replace(features.MULTI_VALUE_SEPARATOR, '').strip()
 
 
 def normalized_text(value: str) -> str:

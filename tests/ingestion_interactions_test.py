@@ -61,6 +61,12 @@ def test_spaces_around_string_values_and_their_tokens_are_removed(tmp_path: path
   assert got.column('item_genres') == ['Action|Crime', 'Sci Fi|Film-Noir']
 
 
+def test_a_value_of_separators_and_spaces_only_is_a_missing_value(tmp_path: pathlib.Path) -> None:
+  # ' | ' holds no token: read as present it would win the latest-value rule and wipe the item's genres.
+  path = _write(tmp_path, f'{HEADER},item_genres\nu1,i1,4,10,Action|Comedy\nu2,i1,4,20, | \nu3,i1,4,30,|\n')
+  assert il.read_interactions(path).column('item_genres') == ['Action|Comedy', None, None]
+
+
 def test_infer_column_types_and_override() -> None:
   raw = {'user_id': ['7'], 'user_a': ['1', '', '2'], 'user_b': ['1', '2.5'], 'item_c': ['x', '1'],
          'item_d': ['', '']}

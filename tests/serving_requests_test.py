@@ -27,6 +27,8 @@ def test_raw_columns_are_converted_to_their_types():
 
 def test_string_values_lose_the_spaces_around_them_as_in_the_interactions_file():
   assert requests_lib.coerce_user_features({features.USER_GENDER: ' M '}, COLUMN_TYPES) == {features.USER_GENDER: 'M'}
+  with pytest.raises(requests_lib.InvalidRequestError, match='user_gender is empty'):  # no token: as in the file
+    requests_lib.coerce_user_features({features.USER_GENDER: ' | '}, COLUMN_TYPES)
 
 
 @pytest.mark.parametrize('age', ['0', '121', '-1'])

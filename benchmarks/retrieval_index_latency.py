@@ -61,6 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   import scann  # pylint: disable=unused-import  (ScaNN's ops, for the ScaNN export)
   import tensorflow as tf
   import item_item_fit
+  from ingestion import example_columns
   from schema import features
   from trainer.common import feature_specs
   from trainer.retrieval import candidates, export, hparams as hparams_lib, item_item, loading
@@ -91,7 +92,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         item_item_fit.generated_histories(args.covered, args.users, ITEMS_PER_USER, seed=0))
     scorer = item_item.ItemItemScorer.fit(histories, args.items, hparams.item_item_l2, args.covered)
     print(f'item-item: users={args.users} covered={scorer.num_covered}')
-  real_users = next(iter(candidates.serialized_examples(train_files).batch(args.requests))).numpy()
+  real_users = next(iter(example_columns.serialized_examples(train_files).batch(args.requests))).numpy()
   requests = renamed_examples(real_users, features.USER_ID, user_names[:args.requests])
 
   answers = {}

@@ -29,9 +29,9 @@ from tfx.types import artifact, artifact_utils
 from tfx.utils import path_utils
 
 from components import retrieval_metrics
+from ingestion import example_columns
 from pipeline import configs
 from schema import features
-from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export as retrieval_export
 from trainer.retrieval import loading
 
@@ -86,13 +86,13 @@ def read_evaluation_data(train_files: Sequence[str], eval_files: Sequence[str]) 
   id_spec = {features.USER_ID: tf.io.FixedLenFeature([], tf.string),
              features.ITEM_ID: tf.io.FixedLenFeature([], tf.string)}
   seen: Dict[bytes, Set[bytes]] = collections.defaultdict(set)
-  for batch in candidates_lib.serialized_examples(train_files).batch(_READ_BATCH_SIZE):
+  for batch in example_columns.serialized_examples(train_files).batch(_READ_BATCH_SIZE):
     ids = tf.io.parse_example(batch, id_spec)
     for user, item in zip(ids[features.USER_ID].numpy(), ids[features.ITEM_ID].numpy()):
       seen[user].add(item)
   first_example: Dict[bytes, bytes] = {}
   pairs: List[Tuple[bytes, bytes]] = []
-  for batch in candidates_lib.serialized_examples(eval_files).batch(_READ_BATCH_SIZE):
+  for batch in example_columns.serialized_examples(eval_files).batch(_READ_BATCH_SIZE):
     ids = tf.io.parse_example(batch, id_spec)
     for user, item, record in zip(ids[features.USER_ID].numpy(), ids[features.ITEM_ID].numpy(), batch.numpy()):
       first_example.setdefault(user, record)

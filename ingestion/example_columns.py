@@ -1,7 +1,9 @@
-"""Reads raw interaction examples (ExampleGen's gzipped tf.Example TFRecords) as batches of Python columns.
+"""Reads raw interaction examples (ExampleGen's gzipped tf.Example TFRecords): serialized, or as Python columns.
 
-What needs the raw columns of every example outside a TensorFlow graph reads them here: the serving assets
-(`serving.assets`: catalogue, profiles, popularity) and the retrieval candidates (`trainer.retrieval.candidates`).
+Whatever reads the raw examples opens them here: the retrieval Trainer and gate parse the serialized records in a
+TensorFlow graph (`serialized_examples`); what needs the raw columns outside a graph reads them as batches of
+columns (`column_batches`): the serving assets (`serving.assets`: catalogue, profiles, popularity) and the
+retrieval candidates (`trainer.retrieval.candidates`).
 The examples are decoded with tfx_bsl, a batch at a time, without a schema: a column's type is the kind of
 values its examples hold.
 """
@@ -14,11 +16,10 @@ import pyarrow.compute as pc
 import tensorflow as tf
 from tfx_bsl.coders import example_coder
 
+from ingestion import examples
 from ingestion.interactions import ColumnType
 from schema import features
 
-# ExampleGen writes each split as gzipped TFRecord files of tf.Example.
-_COMPRESSION = 'GZIP'
 # Examples decoded per batch.
 _READ_BATCH_SIZE = 4096
 
@@ -54,6 +55,17 @@ def example_files(file_patterns: Sequence[str]) -> List[str]:
   return files
 
 
+def serialized_examples(file_patterns: Sequence[str]) -> tf.data.Dataset:
+  """The serialized tf.Example records (scalar string tensors) of the files matching `file_patterns`, in file order.
+
+  ExampleGen writes each split as gzipped TFRecord files, as `ingestion.examples` does.
+
+  Raises:
+    ValueError: if no file matches.
+  """
+  return tf.data.TFRecordDataset(example_files(file_patterns), compression_type=examples.TFRECORD_COMPRESSION)
+
+
 def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict[str, ColumnType]]]:
   """Yields the tf.Examples of the gzipped TFRecord files as batches of columns, with the columns' types.
 
@@ -65,8 +77,7 @@ def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict
     ValueError: if no file matches, or an example holds a column with more than one value.
   """
   decoder = example_coder.ExamplesToRecordBatchDecoder()
-  dataset = tf.data.TFRecordDataset(example_files(file_patterns), compression_type=_COMPRESSION)
-  for batch in dataset.batch(_READ_BATCH_SIZE).as_numpy_iterator():
+  for batch in serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).as_numpy_iterator():
     record_batch = decoder.DecodeBatch(list(batch))
     columns: Columns = {}
     types: Dict[str, ColumnType] = {}

@@ -7,7 +7,7 @@ features still place them). Features are transformed here with the Transform lay
 ones the ranking model uses.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 from absl import logging
 import numpy as np
@@ -23,8 +23,6 @@ from trainer.common import inputs
 
 # Rows parsed and transformed per step (not the training batch size).
 _READ_BATCH_SIZE = 4096
-# ExampleGen writes each split as gzipped TFRecord files of tf.Example.
-_COMPRESSION = 'GZIP'
 
 
 def user_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, tf.io.FixedLenFeature]:
@@ -37,20 +35,6 @@ def item_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, t
   """The raw columns a candidate is parsed from: `item_id` and every `item_*` column of the raw schema."""
   return {k: v for k, v in tf_transform_output.raw_feature_spec().items()
           if k == features.ITEM_ID or features.is_item_feature(k)}
-
-
-def serialized_examples(file_patterns: Sequence[str]) -> tf.data.Dataset:
-  """The serialized tf.Example records of the files matching `file_patterns`, in file order.
-
-  Raises:
-    ValueError: if no file matches.
-  """
-  files: List[str] = []
-  for pattern in file_patterns:
-    files.extend(sorted(tf.io.gfile.glob(pattern)))
-  if not files:
-    raise ValueError(f'No example files match {list(file_patterns)}; check the Trainer/gate examples input.')
-  return tf.data.TFRecordDataset(files, compression_type=_COMPRESSION)
 
 
 def transformed_pairs(file_patterns: Sequence[str], tf_transform_output: tft.TFTransformOutput,
@@ -73,7 +57,7 @@ def transformed_pairs(file_patterns: Sequence[str], tf_transform_output: tft.TFT
   def parsed_and_transformed(batch: tf.Tensor) -> Dict[str, tf.Tensor]:
     return _transformed_with_item_id(transform_layer, tf.io.parse_example(batch, spec))
 
-  return serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).map(parsed_and_transformed)
+  return example_columns.serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).map(parsed_and_transformed)
 
 
 def item_shares(pairs: inputs.InMemorySplit, num_item_indices: int) -> np.ndarray:

@@ -24,8 +24,8 @@ from typing import Dict, NamedTuple, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from ingestion import example_columns
 from schema import features
-from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import hparams as hparams_lib
 
 # Most items the item-item model covers by default (the ones with the most training users; the setting is
@@ -65,7 +65,7 @@ def read_histories(train_file_patterns: Sequence[str], item_ids: np.ndarray) -> 
   spec = {features.USER_ID: tf.io.FixedLenFeature([], tf.string),
           features.ITEM_ID: tf.io.FixedLenFeature([], tf.string)}
   by_user: Dict[bytes, set] = {}
-  for batch in candidates_lib.serialized_examples(train_file_patterns).batch(_READ_BATCH_SIZE):
+  for batch in example_columns.serialized_examples(train_file_patterns).batch(_READ_BATCH_SIZE):
     parsed = tf.io.parse_example(batch, spec)
     for user, item in zip(parsed[features.USER_ID].numpy().tolist(), parsed[features.ITEM_ID].numpy().tolist()):
       if item not in column_of:

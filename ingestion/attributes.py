@@ -36,7 +36,12 @@ class LatestAttributes:
     self._varying: Set[Hashable] = set()
 
   def add(self, key: Hashable, timestamp: Optional[int], attributes: Mapping[str, Any]) -> None:
-    """Adds one row of `key`: `timestamp` in unix seconds (None if the row has none); None values are missing."""
+    """Adds one row of `key`: `timestamp` in unix seconds (None if the row has none); None values are missing.
+
+    Raises:
+      ValueError: if a column's value has another type than the value already kept for it (e.g. a str and an int):
+        one column holds one kind of value (`ingestion.interactions.ColumnType`).
+    """
     stamped = self._stamped.setdefault(key, {})
     for column, value in attributes.items():
       if value is None:
@@ -46,6 +51,11 @@ class LatestAttributes:
       if kept is None:
         stamped[column] = candidate
         continue
+      if type(kept[1]) is not type(value) and not (isinstance(kept[1], (int, float)) and
+                                                   isinstance(value, (int, float))):
+        raise ValueError(f'Column {column!r} of {key!r} holds a value of type {type(kept[1]).__name__} '
+                         f'({kept[1]!r}) and one of type {type(value).__name__} ({value!r}); one column holds one '
+                         'kind of value: fix the type of the column where it is written.')
       if kept[1] != value:
         self._varying.add(key)
       if candidate > kept:

@@ -52,3 +52,19 @@ def test_add_columns_refuses_columns_of_another_length() -> None:
   latest = attributes.LatestAttributes()
   with pytest.raises(ValueError, match=r'2 keys but columns of lengths \[2, 3\]'):
     latest.add_columns(['i1', 'i2'], [1, 2], {'item_title': ['a', 'b', 'c']})
+
+
+def test_a_column_of_two_kinds_of_value_is_refused_naming_the_column_key_and_types() -> None:
+  latest = attributes.LatestAttributes()
+  latest.add('i1', 5, {'item_code': '7'})
+  # Without the check, the tie at t=5 compared '7' with 7 and raised a bare TypeError.
+  with pytest.raises(ValueError, match=r"Column 'item_code' of 'i1' holds a value of type str \('7'\) "
+                                       r"and one of type int \(7\)"):
+    latest.add('i1', 5, {'item_code': 7})
+
+
+def test_ints_and_floats_of_one_column_compare_as_numbers() -> None:
+  latest = attributes.LatestAttributes()
+  latest.add('u1', 4, {'user_score': 2})
+  latest.add('u1', 4, {'user_score': 2.5})  # same second: the greater value, 2.5
+  assert latest.attributes('u1') == {'user_score': 2.5}

@@ -129,8 +129,9 @@ def item_catalog(interactions: interactions_lib.Interactions) -> Tuple[List[str]
   latest.add_columns(interactions.column(features.ITEM_ID), interactions.column(features.TIMESTAMP).tolist(),
                      {c: interactions.column(c) for c in columns})
   if latest.varying_key_count():
-    logging.info('%d items of %s have item_* values that differ between their rows; the catalog takes each '
-                 "column's latest value.", latest.varying_key_count(), interactions.path)
+    logging.info('%d items%s have item_* values that differ between their rows; the catalog takes each '
+                 "column's latest value.", latest.varying_key_count(),
+                 f' of {interactions.path}' if interactions.path else '')
   rows = []
   for item_id in latest.keys():
     values = latest.attributes(item_id)

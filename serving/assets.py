@@ -199,6 +199,10 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
   with tf.io.gfile.GFile(os.path.join(assets_dir, COLUMN_TYPES_FILE), 'w') as f:
     json.dump({k: v.value for k, v in sorted(column_types.items())}, f, sort_keys=True)
   logging.info('Serving assets written to %s: %d items, %d users.', assets_dir, len(items), len(profiles))
+  for kind, latest in (('items', item_attributes), ('users', user_attributes)):
+    if latest.varying_key_count():
+      logging.info('%d %s have attribute values that differ between their rows; the serving assets take each '
+                   "column's latest value.", latest.varying_key_count(), kind)
 
 
 def _json_lines(path: str) -> Iterable[Dict[str, Any]]:

@@ -102,8 +102,9 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     if parsed is None or (column_type == ColumnType.FLOAT and not interactions_lib.fits_float32(parsed)):
       kind = 'an integer within int64' if column_type == ColumnType.INT else 'a finite float32 number'
       raise InvalidRequestError(f'{column}={value!r} is not {kind}; pass e.g. {column}=30.')
-    low, high = features.NUMERIC_COLUMN_RANGES.get(column, (parsed, parsed))
-    if not low <= parsed <= high:  # as the interactions file's values
+    value_range = features.NUMERIC_COLUMN_RANGES.get(column)
+    if value_range is not None and not value_range[0] <= parsed <= value_range[1]:  # as the file's values
+      low, high = value_range
       raise InvalidRequestError(f'{column}={value!r} is outside {low}..{high}; send a value within it, or leave '
                                 f'{column} out if it is not known.')
     coerced[column] = parsed

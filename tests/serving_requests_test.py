@@ -38,6 +38,11 @@ def test_an_age_outside_1_to_120_is_refused_as_in_the_interactions_file(age):
   assert requests_lib.coerce_user_features({features.USER_AGE: '120'}, COLUMN_TYPES) == {features.USER_AGE: 120}
 
 
+def test_a_numeric_column_without_a_range_takes_any_value_of_its_type():
+  column_types = {**COLUMN_TYPES, 'user_score': ColumnType.FLOAT}
+  assert requests_lib.coerce_user_features({'user_score': '-1e9'}, column_types) == {'user_score': -1e9}
+
+
 @pytest.mark.parametrize('bucket', AGE_BUCKETS)
 def test_every_age_bucket_is_accepted_as_given(bucket):
   assert requests_lib.coerce_user_features({features.USER_AGE_BUCKET: bucket}, COLUMN_TYPES) == {

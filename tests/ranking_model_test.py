@@ -179,6 +179,9 @@ def test_seed_configuration_matches_the_seed_notebook():
     ('validation_fraction', 0.5, r'validation_fraction=0.5 must be 0 \(no validation slice\) or in \[1e-06, 0.5\)'),
     # Too small to hold out a row in a million: the Trainer's split would have failed after Transform.
     ('validation_fraction', 1e-7, r'validation_fraction=1e-07 must be 0'),
+    # Below 0.5 as a float, but the slice reads it as 1/2 (|p/q - 1/2| >= 1/(2q) >= 5e-7 for any other q <= 10^6).
+    ('validation_fraction', 0.4999999, r'^validation_fraction=0.4999999 is read as 1/2 when the slice is carved .* '
+                                       r'give a share below 0.4999997 \(e.g. 0.05\)\.$'),
     # Before: "FeatureEncoder needs at least one feature" from the Trainer, after reading the data.
     ('user_features', (), r"user_features=\[\] leaves the user side without inputs; name at least 'user_id'"),
     ('item_features', (), r"item_features=\[\] leaves the item side without inputs; name at least 'item_id'"),

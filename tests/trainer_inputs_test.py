@@ -1,5 +1,6 @@
 """trainer.common.inputs: splits held in memory as columns, their canonical order, validation slice and batches."""
 
+import fractions
 import itertools
 
 import pytest
@@ -161,6 +162,16 @@ def test_split_off_share_of_one_in_n_is_every_nth_row():
   split = inputs.InMemorySplit({'row': tf.range(45, dtype=tf.int64)})
   assert _row_numbers(inputs.split_off_share(split, 0.05)[1]) == [0, 20, 40]
   assert _row_numbers(inputs.every_nth(split, 20)[1]) == [0, 20, 40]
+
+
+def test_a_float_share_is_read_as_the_nearest_fraction_with_a_denominator_of_at_most_a_million():
+  assert inputs.share_as_fraction(0.05) == fractions.Fraction(1, 20)
+  # Any p/q other than 1/2 with q <= 10^6 is at least 1/(2q) >= 5e-7 from it; 0.4999999 is 1e-7 away.
+  assert inputs.share_as_fraction(0.4999999) == fractions.Fraction(1, 2)
+  # 499999/999999 = 0.49999949999...: 2e-7 from 0.4999997, 3e-7 short of 1/2.
+  assert inputs.share_as_fraction(0.4999997) == fractions.Fraction(499_999, 999_999)
+  # An exact Fraction is kept, whatever its denominator.
+  assert inputs.share_as_fraction(fractions.Fraction(1, 2_000_001)) == fractions.Fraction(1, 2_000_001)
 
 
 def test_every_nth_of_more_than_a_million_rows_is_exact():

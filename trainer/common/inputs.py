@@ -126,6 +126,15 @@ def every_nth(split: InMemorySplit, every: int) -> Tuple[InMemorySplit, InMemory
   return split_off_share(split, fractions.Fraction(1, every))
 
 
+def share_as_fraction(share: Union[float, fractions.Fraction]) -> fractions.Fraction:
+  """The share of rows `split_off_share` splits off, exactly: a Fraction as it is, a float as the nearest fraction
+  p / q with q at most 10^6 (0.05 is 1/20; 0.4999999 is 1/2)."""
+  # Only a float is approximated: an exact Fraction (every_nth's 1 / every) with q > 10^6 would move to another one.
+  if isinstance(share, fractions.Fraction):
+    return share
+  return fractions.Fraction(share).limit_denominator(_SHARE_MAX_DENOMINATOR)
+
+
 def split_off_share(split: InMemorySplit,
                     share: Union[float, fractions.Fraction]) -> Tuple[InMemorySplit, InMemorySplit]:
   """Splits off `share` of the rows, spread evenly: row i when a multiple of q lies in [i * p, (i + 1) * p).
@@ -137,9 +146,7 @@ def split_off_share(split: InMemorySplit,
   Returns:
     (the other rows, the rows split off), each in the split's order.
   """
-  # Only a float is approximated: an exact Fraction (every_nth's 1 / every) with q > 10^6 would move to another one.
-  fraction = (share if isinstance(share, fractions.Fraction)
-              else fractions.Fraction(share).limit_denominator(_SHARE_MAX_DENOMINATOR))
+  fraction = share_as_fraction(share)
   if 0 < share < 1 and not 0 < fraction < 1:
     raise ValueError(f'share={share} is read as {fraction} (the nearest fraction with a denominator of at most '
                      f'{_SHARE_MAX_DENOMINATOR}), which would split off none or every row: give a share in '

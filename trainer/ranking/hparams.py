@@ -1,9 +1,11 @@
 """Ranking model hyperparameters: a frozen dataclass, its named configurations and the custom_config codec."""
 
 import dataclasses
+import fractions
 from typing import Dict, Optional, Tuple
 
 from schema import features
+from trainer.common import inputs
 from trainer.common.hyperparameters import (ConfigCodec, check_features_named_once, check_finite_numbers,
                                             check_optimizer, check_side_features, choose_configuration)
 
@@ -52,7 +54,8 @@ class RankingHyperparameters(ConfigCodec):
     epochs: passes over the training split.
     seed: seed of weight initialisation and shuffling.
     validation_fraction: share of the TRAIN split held out (spread evenly over its canonical order) to choose the
-      epoch; 0 trains on all of it for exactly `epochs`. The eval split is never used to choose.
+      epoch; 0 trains on all of it for exactly `epochs`. Otherwise in [1e-6, 1/2), as the slice reads it
+      (`trainer.common.inputs.share_as_fraction`). The eval split is never used to choose.
     early_stopping_patience: with a validation slice, stop after this many epochs without a better validation
       RMSE and keep the best epoch's weights; 0 trains `epochs` epochs and keeps the last.
     ensemble_size: models trained alike with seeds seed, seed + 1, ...; the exported model predicts their mean
@@ -135,6 +138,11 @@ class RankingHyperparameters(ConfigCodec):
     if not (self.validation_fraction == 0.0 or 1e-6 <= self.validation_fraction < 0.5):
       raise ValueError(f'validation_fraction={self.validation_fraction} must be 0 (no validation slice) or in '
                        '[1e-06, 0.5).')
+    if self.validation_fraction and inputs.share_as_fraction(self.validation_fraction) >= fractions.Fraction(1, 2):
+      raise ValueError(f'validation_fraction={self.validation_fraction} is read as '
+                       f'{inputs.share_as_fraction(self.validation_fraction)} when the slice is carved (the nearest '
+                       'fraction with a denominator of at most 10^6), which holds out half the training split: give a '
+                       'share below 0.4999997 (e.g. 0.05).')
     if self.early_stopping_patience < 0:
       raise ValueError(f'early_stopping_patience={self.early_stopping_patience} must be >= 0.')
     if self.early_stopping_patience and not self.validation_fraction:

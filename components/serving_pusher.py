@@ -42,13 +42,17 @@ the newest version directory, complete or not, and never less than its clock's t
 takes the clocks of the pushing machines and of the store to agree within the age. Otherwise (versions run ahead
 of the clock with more than one push a second) the interrupted version is kept, logged at INFO, until one of those
 holds, and so is its staging directory (an object store's directories have no time of their own, so a version
-that holds no file yet would otherwise have nothing left to be judged by); a push meanwhile takes a later number.
+that holds no file yet would otherwise be judged by its number alone, which is not yet old enough to count); a
+push meanwhile takes a later number.
 On a local filesystem, where the publish is one rename, a numeric directory without saved_model.pb is never this
 Pusher's (a saved_model.pbtxt model, an operator's copy in progress) and is never touched. Complete versions and
 anything else are never touched. Each removal
-is logged at INFO. A dead push's directories are kept if nothing in them has a modification time (an object
-store's directory has none of its own, so an empty one there stays) or if an entry disappears while being looked
-at (its push has just renamed it into place).
+is logged at INFO. An object store's directory has no modification time of its own, so a push that died before
+its first file (after claiming `.staging-<version>`, or after creating the version's directories) leaves nothing
+dated: its directories are judged by their number instead, as made before the clock read `<version>` + 1 (a push
+takes a number never less than its clock's time). A dead push's directories are kept if an entry disappears while
+being looked at (its push has just renamed it into place), and so is an undated staging directory whose name is no
+number (not this Pusher's).
 
 An interrupted version is removed rather than its rename resumed. The TFX execution that started it failed, so ML
 Metadata records no push of that model to that version, and the orchestrator's retry or the next run pushes the
@@ -164,12 +168,18 @@ def _modified_s(stat: Any) -> Optional[float]:
   return seconds if seconds > 0 else None
 
 
-def _last_modified_s(directories: List[str]) -> Optional[float]:
+def _last_modified_s(directories: List[str], undated_s: Optional[float]) -> Optional[float]:
   """The latest modification time (unix seconds) of `directories` and everything under them.
+
+  Args:
+    directories: the directories of one push.
+    undated_s: the answer when every entry is there but none has a modification time (an object store's
+      directories have none, so a push that died before its first file leaves only such entries): the latest
+      time they can have been made, or None if that cannot be told.
 
   Returns:
     None when it cannot be told: an entry disappeared while being looked at (e.g. the push renamed its staging
-    directory into place) or no entry has a modification time.
+    directory into place), or no entry has a modification time and `undated_s` is None.
   """
   paths = list(directories)
   for directory in directories:
@@ -180,7 +190,15 @@ def _last_modified_s(directories: List[str]) -> Optional[float]:
   except fileio.NotFoundError:
     return None
   known = [t for t in times if t is not None]
-  return max(known) if known else None
+  return max(known) if known else undated_s
+
+
+def _claimed_by_s(version: str) -> Optional[float]:
+  """The latest unix time (seconds) at which the push of `version` (a staging or version directory's number) can
+  have made its directories: a push takes a number never less than its clock's time in whole seconds
+  (`push_atomically`), so it ran before the clock read `version` + 1 (taking the clocks of the pushing machines to
+  agree, as `remove_abandoned_pushes` does). None for a name that is no number (not this Pusher's)."""
+  return float(version) + 1.0 if version.isdigit() else None
 
 
 def _number_retired(version: int, newest_complete: Optional[int], now: float, max_age_s: float) -> bool:
@@ -261,13 +279,13 @@ def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGIN
   now = time.time()
   for version in sorted(set(staging_dirs) | set(interrupted)):
     version_dir, staging = interrupted.get(version), staging_dirs.get(version)
-    last_modified = _last_modified_s([path for path in (version_dir, staging) if path])
+    last_modified = _last_modified_s([path for path in (version_dir, staging) if path], _claimed_by_s(version))
     if last_modified is None or now - last_modified <= max_age_s:
       continue
     idle_s = now - last_modified
     if version_dir and not _number_retired(int(version), newest_complete, now, max_age_s):
       # Its staging directory is kept with it: an object store's directories have no time of their own, so an
-      # interrupted version holding no file yet would have nothing left to judge its age by.
+      # interrupted version holding no file yet would be judged by its number alone, not yet old enough to count.
       logging.info('Kept the interrupted version %s and its staging directory, if any (no saved_model.pb, nothing '
                    'modified for %.0f s: a push that died mid-rename): no complete version is newer and its number is '
                    'not %.0f s behind the clock, so a later push could take it again; both are removed once a newer '

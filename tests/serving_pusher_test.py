@@ -6,6 +6,7 @@ import re
 import shutil
 import threading
 import time
+import types
 from typing import Callable, Optional
 
 import pytest
@@ -510,6 +511,37 @@ def test_an_interrupted_version_is_removed_only_once_neither_it_nor_its_staging_
   assert serving_pusher.remove_abandoned_pushes(base) == []
 
 
+def _undated_directories(monkeypatch) -> None:
+  """Makes `fileio.stat` answer for a directory as TF's gs:// filesystem does: no modification time (0)."""
+  real_stat = serving_pusher.fileio.stat
+  monkeypatch.setattr(serving_pusher.fileio, 'stat',
+                      lambda path: types.SimpleNamespace(mtime_nsec=0) if os.path.isdir(path) else real_stat(path))
+
+
+def test_on_an_object_store_a_dead_push_that_left_only_empty_directories_is_judged_by_its_number(tmp_path,
+                                                                                                  monkeypatch):
+  # Directories without a time of their own and no file in them: before, nothing here had a time, so every one of
+  # these stayed for ever. Now they count as made before the clock read their number + 1.
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
+  _undated_directories(monkeypatch)
+  now = float(int(time.time()))
+  _clock(monkeypatch, now)
+  base = str(tmp_path / 'serving')
+  _model_dir(base, '100', b'served')  # complete: never removed
+  died = int(now) - 7200  # claimed two hours ago, died before its first file: 7199 s > 3600 s
+  copying = int(now) - 60  # claimed a minute ago, its first file not yet copied: 59 s
+  for name in (f'.staging-{died}', f'.staging-{copying}', '.staging-old'):
+    os.makedirs(os.path.join(base, name))
+  # Died after creating the version's directories, before renaming a file; 50 + 1 is far behind the clock.
+  os.makedirs(os.path.join(base, '50', 'variables'))
+  os.makedirs(os.path.join(base, '.staging-50', 'variables'))
+
+  assert serving_pusher.remove_abandoned_pushes(base) == sorted(
+      os.path.join(base, name) for name in ('50', '.staging-50', f'.staging-{died}'))
+  # '.staging-old' is no number, so nothing tells its age: kept.
+  assert sorted(os.listdir(base)) == sorted(['100', f'.staging-{copying}', '.staging-old'])
+
+
 def test_on_a_local_disk_a_version_directory_without_saved_model_pb_is_never_removed(tmp_path):
   # A local publish is one rename, so this pusher never leaves such a directory: a saved_model.pbtxt model (TF Serving
   # loads it) or a copy an operator is making with its source's old times is someone else's, kept however old.
@@ -530,8 +562,9 @@ def test_an_interrupted_version_ahead_of_the_clock_is_kept_until_a_newer_version
   # Versions ahead of the clock (4000000000 is in 2096), on an object store: the interrupted 4000000005 and its
   # staging dir are abandoned (two hours), but removed, 5 could be taken again (one more than the newest complete
   # version, 4000000000). Both stay (the staging dir with the version: the store's directories have no time, so an
-  # interrupted version without files would have nothing left to be judged by) and the push takes 4000000006; the
-  # next push, with 4000000006 complete, removes both and takes 4000000007. Numbers never repeat nor go backwards.
+  # interrupted version without files would be judged by its number alone, ahead of the clock here) and the push takes
+  # 4000000006; the next push, with 4000000006 complete, removes both and takes 4000000007. Numbers never repeat nor
+  # go backwards.
   monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
   base = str(tmp_path / 'serving')
   _model_dir(base, '4000000000', b'served')

@@ -149,12 +149,23 @@ def find_served_copy(model_dir: str, base_directory: str) -> Optional[int]:
 
   Older versions are not served, nor is a newer interrupted one (no saved_model.pb), so neither is compared.
   """
-  versions = served_versions(base_directory)
-  if not versions:
+  newest = newest_served_version(base_directory)
+  if newest is None:
     return None
-  newest = versions[-1]
   same = model_fingerprint(os.path.join(base_directory, str(newest))) == model_fingerprint(model_dir)
   return newest if same else None
+
+
+def newest_served_version(base_directory: str) -> Optional[int]:
+  """The newest complete version under `base_directory`, None if there is none.
+
+  Looks at the numeric names from the newest down and stops at the first complete one: one saved_model.pb check
+  (plus one per newer interrupted version), not one per version as `served_versions` makes.
+  """
+  for name in sorted(_version_names(base_directory), key=int, reverse=True):
+    if _is_complete(os.path.join(base_directory, name)):
+      return int(name)
+  return None
 
 
 def _modified_s(stat: Any) -> Optional[float]:

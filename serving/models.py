@@ -26,7 +26,7 @@ is served (`ModelsNotReadyError`).
 import dataclasses
 import os
 import threading
-from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
+from typing import Callable, Collection, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -158,20 +158,43 @@ def _may_pass(error: Exception) -> bool:
 BundleLoader = Callable[[str, ServedVersions], ModelBundle]
 
 
+def _numeric_names(model_dir: str) -> List[Tuple[int, str]]:
+  """(version, directory name) of every numeric name under `model_dir`, newest first (a missing directory has
+  none); complete or not."""
+  if not tf.io.gfile.isdir(model_dir):
+    return []
+  names = (name.rstrip('/') for name in tf.io.gfile.listdir(model_dir))
+  return sorted(((int(name), name) for name in names if name.isdigit()), reverse=True)
+
+
+def _is_complete(model_dir: str, name: str) -> bool:
+  return tf.io.gfile.exists(os.path.join(model_dir, name, SAVED_MODEL_FILE))
+
+
 def complete_versions(model_dir: str) -> List[int]:
   """The complete versions under `model_dir` (numeric directory names holding saved_model.pb), ascending.
 
   Args:
     model_dir: e.g. `<serving_dir>/ranking`; a missing directory has no versions.
   """
-  if not tf.io.gfile.isdir(model_dir):
-    return []
-  versions = []
-  for name in tf.io.gfile.listdir(model_dir):
-    name = name.rstrip('/')
-    if name.isdigit() and tf.io.gfile.exists(os.path.join(model_dir, name, SAVED_MODEL_FILE)):
-      versions.append(int(name))
-  return sorted(versions)
+  return sorted(version for version, name in _numeric_names(model_dir) if _is_complete(model_dir, name))
+
+
+def newest_complete_version(model_dir: str, skipped: Collection[int] = ()) -> Optional[int]:
+  """The newest complete version under `model_dir` that is not in `skipped`; None if there is none.
+
+  The numeric names are looked at from the newest down, stopping at the first complete one, so a poll checks one
+  saved_model.pb (plus one per newer version half-written or skipped) however many versions are kept: on gs://
+  each check is a request, and `complete_versions` makes one per version.
+
+  Args:
+    model_dir: e.g. `<serving_dir>/ranking`; a missing directory has no versions.
+    skipped: versions not to use (they failed to load).
+  """
+  for version, name in _numeric_names(model_dir):
+    if version not in skipped and _is_complete(model_dir, name):
+      return version
+  return None
 
 
 def newest_versions(serving_dir: str, skipped: Optional[Mapping[str, Set[int]]] = None) -> Optional[ServedVersions]:
@@ -186,13 +209,11 @@ def newest_versions(serving_dir: str, skipped: Optional[Mapping[str, Set[int]]] 
     has none (retrieval-only, degraded mode).
   """
   skipped = skipped or {}
-  retrieval = [v for v in complete_versions(os.path.join(serving_dir, RETRIEVAL_MODEL))
-               if v not in skipped.get(RETRIEVAL_MODEL, ())]
-  if not retrieval:
+  retrieval = newest_complete_version(os.path.join(serving_dir, RETRIEVAL_MODEL), skipped.get(RETRIEVAL_MODEL, ()))
+  if retrieval is None:
     return None
-  ranking = [v for v in complete_versions(os.path.join(serving_dir, RANKING_MODEL))
-             if v not in skipped.get(RANKING_MODEL, ())]
-  return ServedVersions(retrieval=retrieval[-1], ranking=ranking[-1] if ranking else None)
+  ranking = newest_complete_version(os.path.join(serving_dir, RANKING_MODEL), skipped.get(RANKING_MODEL, ()))
+  return ServedVersions(retrieval=retrieval, ranking=ranking)
 
 
 def version_dir(serving_dir: str, model: str, version: int) -> str:

@@ -8,7 +8,7 @@ model while the retrieval model is pushed, so the shipped `serving/models.config
 Serving from serving the retrieval model it has.
 
 This writer takes `serving/models.config` as the template and writes a copy that keeps only the entries whose
-model has a complete version under the serving directory (`serving.models.complete_versions`: a numeric
+model has a complete version under the serving directory (`serving.models.newest_complete_version`: a numeric
 directory holding saved_model.pb). It writes atomically (temporary file + rename, so TF Serving never reads half
 a file) and only when the content changes. TF Serving, started with `--model_config_file_poll_wait_seconds`,
 re-reads it and loads the ranking model once it is listed; serving/docker-compose.yaml wires this up. An error
@@ -81,7 +81,7 @@ def servable_config(template: model_server_config_pb2.ModelServerConfig,
     if os.path.basename(entry.base_path.rstrip('/')) != entry.name:
       raise ValueError(f'Model {entry.name!r} has base_path {entry.base_path!r}; it must end with '
                        f'/{entry.name} (the model\'s directory under the mounted serving directory).')
-    if models.complete_versions(os.path.join(serving_dir, entry.name)):
+    if models.newest_complete_version(os.path.join(serving_dir, entry.name)) is not None:
       config.model_config_list.config.add().CopyFrom(entry)
   return config
 

@@ -47,6 +47,20 @@ def test_a_model_identical_to_the_newest_served_version_is_found(tmp_path):
   assert serving_pusher.find_served_copy(_model_dir(tmp_path, 'other', b'other weights'), base) is None
 
 
+def test_the_newest_served_version_is_found_from_the_newest_name_down(tmp_path, monkeypatch):
+  base = str(tmp_path / 'serving')
+  for name in ('5', '40'):
+    _model_dir(base, name, b'weights')
+  os.makedirs(os.path.join(base, '300', 'variables'))  # interrupted: no saved_model.pb
+  checked = []
+  real_exists = serving_pusher.fileio.exists
+  monkeypatch.setattr(serving_pusher.fileio, 'exists', lambda path: checked.append(path) or real_exists(path))
+  # By number ('5' > '40' > '300' as text); 300 is not complete, 40 is, and 5 is never looked at.
+  assert serving_pusher.newest_served_version(base) == 40
+  assert checked == [base] + [os.path.join(base, name, 'saved_model.pb') for name in ('300', '40')]
+  assert serving_pusher.newest_served_version(str(tmp_path / 'nowhere')) is None
+
+
 def test_the_fingerprint_hashes_each_files_relative_path_then_its_bytes_in_path_order(tmp_path):
   # The same digest as before the files were read in chunks: sha256 over relpath + bytes, directories in path
   # order and files by name; the empty assets/ adds nothing.

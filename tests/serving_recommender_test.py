@@ -285,6 +285,28 @@ def test_bad_user_features_are_refused(registry):
     service.recommend('stranger', user_features={'user_shoe_size': '42'})
 
 
+def test_the_newest_complete_version_is_found_from_the_newest_name_down_with_one_check_per_name_looked_at(
+    tmp_path, monkeypatch):
+  fake = tmp_path / 'ranking'
+  for name in ('1', '3', '10', '12', '.staging-13', 'notes'):
+    (fake / name).mkdir(parents=True)
+  for name in ('1', '3', '10', '.staging-13'):
+    (fake / name / models.SAVED_MODEL_FILE).write_bytes(b'')
+  checked = []
+  real_exists = tf.io.gfile.exists
+  monkeypatch.setattr(tf.io.gfile, 'exists', lambda path: checked.append(path) or real_exists(path))
+  # By number, not by name ('3' > '10' > '12' as text): 12 is half-written, 10 the newest complete.
+  assert models.newest_complete_version(str(fake)) == 10
+  assert checked == [os.path.join(str(fake), name, models.SAVED_MODEL_FILE) for name in ('12', '10')]
+  del checked[:]
+  # 10 failed to load: skipped without a check; 3 is next.
+  assert models.newest_complete_version(str(fake), skipped={10}) == 3
+  assert checked == [os.path.join(str(fake), name, models.SAVED_MODEL_FILE) for name in ('12', '3')]
+  assert models.newest_complete_version(str(fake), skipped={1, 3, 10}) is None
+  assert models.newest_complete_version(str(tmp_path / 'nowhere')) is None
+  assert models.complete_versions(str(fake)) == [1, 3, 10]
+
+
 def test_registry_loads_only_complete_numeric_versions(tmp_path, serving_dir):
   ranking = os.path.join(serving_dir, models.RANKING_MODEL)
   assert models.complete_versions(ranking) == [1]

@@ -165,7 +165,7 @@ def test_a_poll_failing_in_tf_io_gfile_keeps_the_last_config(tmp_path, monkeypat
   def vanished(model_dir: str):
     raise tf.errors.NotFoundError(None, None, f'{model_dir}/7 was removed while listed')
 
-  monkeypatch.setattr(models, 'complete_versions', vanished)
+  monkeypatch.setattr(models, 'newest_complete_version', vanished)
   output = str(tmp_path / 'models.config')
   assert not tf_serving_config.poll(os.path.join(SERVING_PACKAGE_DIR, 'models.config'), str(tmp_path), output, 5)
   assert not os.path.exists(output)

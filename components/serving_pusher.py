@@ -132,11 +132,17 @@ def served_versions(base_directory: str) -> List[int]:
                 if _is_complete(os.path.join(base_directory, name)))
 
 
+def is_version_name(name: str) -> bool:
+  """Whether a directory name is a version number: ASCII digits only, as TF Serving reads them (`str.isdigit` also
+  takes digits such as '²', which `int` refuses). `serving.models` reads version names the same way."""
+  return name.isascii() and name.isdigit()
+
+
 def _version_names(base_directory: str) -> List[str]:
   """Every numeric name under `base_directory`, complete version or not (a missing directory has none)."""
   if not fileio.exists(base_directory):
     return []
-  return [name.rstrip('/') for name in fileio.listdir(base_directory) if name.rstrip('/').isdigit()]
+  return [name.rstrip('/') for name in fileio.listdir(base_directory) if is_version_name(name.rstrip('/'))]
 
 
 def _is_complete(version_dir: str) -> bool:
@@ -209,7 +215,7 @@ def _claimed_by_s(version: str) -> Optional[float]:
   have made its directories: a push takes a number never less than its clock's time in whole seconds
   (`push_atomically`), so it ran before the clock read `version` + 1 (taking the clocks of the pushing machines to
   agree, as `remove_abandoned_pushes` does). None for a name that is no number (not this Pusher's)."""
-  return float(version) + 1.0 if version.isdigit() else None
+  return float(version) + 1.0 if is_version_name(version) else None
 
 
 def _number_retired(version: int, newest_complete: Optional[int], now: float, max_age_s: float) -> bool:
@@ -279,9 +285,9 @@ def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGIN
   object_store = not _is_local(base_directory)
   for name in sorted(name.rstrip('/') for name in fileio.listdir(base_directory)):
     path = os.path.join(base_directory, name)
-    if name.isdigit() and _is_complete(path):
+    if is_version_name(name) and _is_complete(path):
       complete.append(int(name))
-    elif name.isdigit() and object_store and fileio.isdir(path):
+    elif is_version_name(name) and object_store and fileio.isdir(path):
       interrupted[name] = path
     elif name.startswith(STAGING_PREFIX) and fileio.isdir(path):
       staging_dirs[name[len(STAGING_PREFIX):]] = path

@@ -61,6 +61,21 @@ def test_the_newest_served_version_is_found_from_the_newest_name_down(tmp_path, 
   assert serving_pusher.newest_served_version(str(tmp_path / 'nowhere')) is None
 
 
+def test_a_directory_named_with_a_non_ascii_digit_is_no_version_and_breaks_no_push(tmp_path, monkeypatch):
+  # '²'.isdigit() is True but int('²') raises: before, such a name made every push (and its housekeeping) raise.
+  monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
+  _undated_directories(monkeypatch)
+  base = str(tmp_path / 'serving')
+  for name in ('²', '.staging-²'):
+    os.makedirs(os.path.join(base, name))
+  assert serving_pusher.newest_served_version(base) is None
+  assert serving_pusher.remove_abandoned_pushes(base) == []  # undated and no number: kept
+  monkeypatch.setattr(serving_pusher.fileio, 'rename', _object_store_rename())
+  version = serving_pusher.push_atomically(_model_dir(tmp_path, 'm', b'weights'), base)
+  assert serving_pusher.served_versions(base) == [version]
+  assert sorted(os.listdir(base)) == sorted(['²', '.staging-²', str(version)])
+
+
 def test_the_fingerprint_hashes_each_files_relative_path_then_its_bytes_in_path_order(tmp_path):
   # The same digest as before the files were read in chunks: sha256 over relpath + bytes, directories in path
   # order and files by name; the empty assets/ adds nothing.

@@ -201,6 +201,11 @@ def _read_lines(path: str, encoding: str) -> List[Tuple[int, str]]:
     raise MovieLensError(f'{path}: not {encoding} text ({e}). Fix: {_LOCAL_COPY_FIX}.') from e
 
 
+def _is_whole_number(text: str) -> bool:
+  """ASCII digits only: `str.isdigit` also takes latin-1's '²' and '³', which `int` refuses."""
+  return text.isascii() and text.isdigit()
+
+
 def _parse_error(path: str, line: int, problem: str) -> MovieLensError:
   return MovieLensError(f'{path}, line {line}: {problem}. Fix: restore the file from ml-100k.zip, or '
                         f'{_LOCAL_COPY_FIX}.')
@@ -211,7 +216,7 @@ def _read_genres(path: str) -> List[str]:
   by_index: Dict[int, str] = {}
   for line_number, line in _read_lines(path, ITEM_ENCODING):
     fields = line.split('|')
-    if len(fields) != 2 or not fields[1].isdigit():
+    if len(fields) != 2 or not _is_whole_number(fields[1]):
       raise _parse_error(path, line_number, f'expected "name|index", got {line!r}')
     by_index[int(fields[1])] = fields[0]
   if sorted(by_index) != list(range(len(by_index))):
@@ -250,7 +255,7 @@ def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
   users = {}
   for line_number, line in _read_lines(path, ITEM_ENCODING):
     fields = line.split('|')
-    if len(fields) != 5 or not fields[1].isdigit():
+    if len(fields) != 5 or not _is_whole_number(fields[1]):
       raise _parse_error(path, line_number, f'expected "id|age|gender|occupation|zip", got {line!r}')
     users[fields[0]] = (int(fields[1]), fields[2], fields[3], fields[4])
   return users

@@ -110,6 +110,20 @@ def test_bad_u_data_row_names_u_data_and_its_line(tmp_path: pathlib.Path, u_data
   assert not os.path.exists(os.path.join(str(tmp_path), 'out'))  # refused before the CSV is written
 
 
+@pytest.mark.parametrize('name, data, line, problem', [
+    # latin-1's '²' passes str.isdigit, which let int() raise a bare ValueError naming neither file nor line.
+    ('u.user', '1|24|M|technician|12345\n2|5²|F|other|K1A0B\n'.encode('latin-1'), 2,
+     "expected \"id|age|gender|occupation|zip\", got '2|5²|F|other|K1A0B'"),
+    ('u.genre', 'unknown|0\nAction|²\n'.encode('latin-1'), 2, "expected \"name|index\", got 'Action|²'"),
+])
+def test_a_non_ascii_digit_in_u_user_or_u_genre_names_the_file_and_line(tmp_path: pathlib.Path, name: str,
+                                                                         data: bytes, line: int, problem: str) -> None:
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{name: data}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  assert str(e.value).startswith(f'{os.path.join(folder, name)}, line {line}: {problem}')
+
+
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
   got = movielens.read_movielens(folder, rating_scale=(0, 10))

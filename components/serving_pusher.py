@@ -211,10 +211,11 @@ def _last_modified_s(directories: List[str], undated_s: Optional[float]) -> Opti
 
 
 def _claimed_by_s(version: str) -> Optional[float]:
-  """The latest unix time (seconds) at which the push of `version` (a staging or version directory's number) can
-  have made its directories: a push takes a number never less than its clock's time in whole seconds
-  (`push_atomically`), so it ran before the clock read `version` + 1 (taking the clocks of the pushing machines to
-  agree, as `remove_abandoned_pushes` does). None for a name that is no number (not this Pusher's)."""
+  """About the latest unix time (seconds) at which the push of `version` (a staging or version directory's number)
+  can have made its directories: a push takes a number never less than its clock's time in whole seconds
+  (`push_atomically`), so it chose the number before the clock read `version` + 1 and claimed its staging directory
+  a few store requests later (taking the clocks of the pushing machines to agree, as `remove_abandoned_pushes`
+  does). None for a name that is no number (not this Pusher's)."""
   return float(version) + 1.0 if is_version_name(version) else None
 
 

@@ -54,8 +54,8 @@ class RankingHyperparameters(ConfigCodec):
     epochs: passes over the training split.
     seed: seed of weight initialisation and shuffling.
     validation_fraction: share of the TRAIN split held out (spread evenly over its canonical order) to choose the
-      epoch; 0 trains on all of it for exactly `epochs`. Otherwise in [1e-6, 1/2), as the slice reads it
-      (`trainer.common.inputs.share_as_fraction`). The eval split is never used to choose.
+      epoch; 0 trains on all of it for exactly `epochs`. Otherwise in [1e-6, 1/2), both as given and as the
+      slice reads it (`trainer.common.inputs.share_as_fraction`). The eval split is never used to choose.
     early_stopping_patience: with a validation slice, stop after this many epochs without a better validation
       RMSE and keep the best epoch's weights; 0 trains `epochs` epochs and keeps the last.
     ensemble_size: models trained alike with seeds seed, seed + 1, ...; the exported model predicts their mean

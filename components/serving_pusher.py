@@ -79,6 +79,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
+from pipeline import configs
+
 STAGING_PREFIX = '.staging-'
 # Seconds without any modification after which a staging directory, or a version directory without
 # saved_model.pb, is taken as left by a push that died.
@@ -132,17 +134,11 @@ def served_versions(base_directory: str) -> List[int]:
                 if _is_complete(os.path.join(base_directory, name)))
 
 
-def is_version_name(name: str) -> bool:
-  """Whether a directory name is a version number: ASCII digits only, as TF Serving reads them (`str.isdigit` also
-  takes digits such as '²', which `int` refuses). `serving.models` reads version names the same way."""
-  return name.isascii() and name.isdigit()
-
-
 def _version_names(base_directory: str) -> List[str]:
   """Every numeric name under `base_directory`, complete version or not (a missing directory has none)."""
   if not fileio.exists(base_directory):
     return []
-  return [name.rstrip('/') for name in fileio.listdir(base_directory) if is_version_name(name.rstrip('/'))]
+  return [name.rstrip('/') for name in fileio.listdir(base_directory) if configs.is_version_name(name.rstrip('/'))]
 
 
 def _is_complete(version_dir: str) -> bool:
@@ -216,7 +212,7 @@ def _claimed_by_s(version: str) -> Optional[float]:
   (`push_atomically`), so it chose the number before the clock read `version` + 1 and claimed its staging directory
   a few store requests later (taking the clocks of the pushing machines to agree, as `remove_abandoned_pushes`
   does). None for a name that is no number (not this Pusher's)."""
-  return float(version) + 1.0 if is_version_name(version) else None
+  return float(version) + 1.0 if configs.is_version_name(version) else None
 
 
 def _number_retired(version: int, newest_complete: Optional[int], now: float, max_age_s: float) -> bool:
@@ -286,9 +282,9 @@ def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGIN
   object_store = not _is_local(base_directory)
   for name in sorted(name.rstrip('/') for name in fileio.listdir(base_directory)):
     path = os.path.join(base_directory, name)
-    if is_version_name(name) and _is_complete(path):
+    if configs.is_version_name(name) and _is_complete(path):
       complete.append(int(name))
-    elif is_version_name(name) and object_store and fileio.isdir(path):
+    elif configs.is_version_name(name) and object_store and fileio.isdir(path):
       interrupted[name] = path
     elif name.startswith(STAGING_PREFIX) and fileio.isdir(path):
       staging_dirs[name[len(STAGING_PREFIX):]] = path

@@ -44,6 +44,13 @@ SERVING_SUBDIR = 'serving'
 RANKING_SERVING_SUBDIR = 'ranking'
 RETRIEVAL_SERVING_SUBDIR = 'retrieval'
 
+
+def is_version_name(name: str) -> bool:
+  """Whether a directory name under a model's serving subdirectory is a version number: ASCII digits only, as TF
+  Serving reads them (`str.isdigit` also takes digits such as '²', which `int` refuses). The Pusher and the
+  servers read version names by this one rule."""
+  return name.isascii() and name.isdigit()
+
 # The curated schema of the MovieLens-shaped interactions format.
 CURATED_SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'schema',
                                    'schema.pbtxt')

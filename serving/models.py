@@ -158,19 +158,13 @@ def _may_pass(error: Exception) -> bool:
 BundleLoader = Callable[[str, ServedVersions], ModelBundle]
 
 
-def _is_version_name(name: str) -> bool:
-  """ASCII digits only, as TF Serving reads version names (`str.isdigit` also takes '²', which `int` refuses); the
-  Pusher's `components.serving_pusher.is_version_name` is the same rule."""
-  return name.isascii() and name.isdigit()
-
-
 def _numeric_names(model_dir: str) -> List[Tuple[int, str]]:
   """(version, directory name) of every numeric name under `model_dir`, newest first (a missing directory has
   none); complete or not."""
   if not tf.io.gfile.isdir(model_dir):
     return []
   names = (name.rstrip('/') for name in tf.io.gfile.listdir(model_dir))
-  return sorted(((int(name), name) for name in names if _is_version_name(name)), reverse=True)
+  return sorted(((int(name), name) for name in names if configs.is_version_name(name)), reverse=True)
 
 
 def _is_complete(model_dir: str, name: str) -> bool:

@@ -344,7 +344,7 @@ def resolve_artifact(store: metadata_store.MetadataStore, target: str) -> metada
   Raises:
     LookupError: if no artifact matches, naming what was tried.
   """
-  if target.isdigit():
+  if target.isascii() and target.isdigit():  # `str.isdigit` also takes '²', which `int` refuses.
     found = store.get_artifacts_by_id([int(target)])
     if not found:
       raise LookupError(f'No artifact with id {target} in the store; list them with the `artifacts` command.')

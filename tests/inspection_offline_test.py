@@ -69,6 +69,23 @@ def _mlmd_store_recording_pipeline(path: str, pipeline_name: str) -> None:
   writer.put_contexts([metadata_store_pb2.Context(type_id=type_id, name=pipeline_name)])
 
 
+def test_resolve_artifact_reads_ascii_digits_as_an_id_and_anything_else_as_a_path(tmp_path):
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = str(tmp_path / 'metadata.sqlite')
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  writer = metadata_store.MetadataStore(config)
+  type_id = writer.put_artifact_type(metadata_store_pb2.ArtifactType(name='Model'))
+  model_uri = str(tmp_path / 'Trainer' / 'model' / '5')
+  [model_id] = writer.put_artifacts([metadata_store_pb2.Artifact(type_id=type_id, uri=model_uri)])
+  assert queries.resolve_artifact(writer, str(model_id)).uri == model_uri
+  assert queries.resolve_artifact(writer, os.path.join(model_uri, 'Format-Serving')).id == model_id
+  with pytest.raises(LookupError, match=r'No artifact with id 99 in the store'):
+    queries.resolve_artifact(writer, '99')
+  # '²'.isdigit() is True but int('²') raises: before, this target gave a bare ValueError, not the lookup's message.
+  with pytest.raises(LookupError, match=r'No artifact in the store has URI or pushed destination .*²'):
+    queries.resolve_artifact(writer, '²')
+
+
 @pytest.mark.parametrize('directory', ['run #1', 'run %41', 'run ?x=1', 'run 1'])
 def test_store_under_a_directory_name_with_uri_characters_is_read_and_nothing_written_beside_it(
     tmp_path, capsys, directory):

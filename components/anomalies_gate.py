@@ -40,9 +40,15 @@ def read_anomalies(anomalies_uri: str, split_names: List[str]) -> Dict[str, anom
 
 
 def describe_anomalies(anomalies_by_split: Dict[str, anomalies_pb2.Anomalies]) -> List[str]:
-  """One line per anomaly: split, feature, TFDV's short and long descriptions. Empty when all is clean."""
+  """One line per anomaly: split, feature, TFDV's short and long descriptions. Empty when all is clean.
+
+  A split without examples is an anomaly too: TFDV then reports no feature anomaly, only `data_missing`.
+  """
   lines = []
   for split, anomalies in sorted(anomalies_by_split.items()):
+    if anomalies.data_missing:
+      lines.append(f"split '{split}': no examples (TFDV data_missing) — the split is empty; check the input "
+                   'files and the split configuration')
     for feature, info in sorted(anomalies.anomaly_info.items()):
       lines.append(f"split '{split}', feature '{feature}': {info.short_description} — {info.description}")
     if anomalies.HasField('dataset_anomaly_info'):

@@ -44,14 +44,18 @@ def polyline_points(values: Sequence[float], y_min: float, y_max: float) -> List
 def line_chart(title: str, series: Dict[str, Sequence[float]], x_label: str = 'epoch') -> str:
   """An SVG line chart of one or more series sharing the x axis (epochs 1..n) and a y axis.
 
+  A NaN or infinite value (e.g. a loss that diverged) is not drawn: its epoch is a gap in the line, and the y axis
+  spans the finite values only.
+
   Args:
     title: shown above the plot.
     series: {legend name: values}, each [num_epochs].
     x_label: the x axis's name.
   """
-  values = [v for s in series.values() for v in s]
+  all_values = [v for s in series.values() for v in s]
+  values = [v for v in all_values if math.isfinite(v)]
   if not values:
-    return f'<p>{html.escape(title)}: no values.</p>'
+    return f'<p>{html.escape(title)}: no {"finite " if all_values else ""}values.</p>'
   y_min, y_max = min(values), max(values)
   if y_max == y_min:
     y_min, y_max = y_min - 0.5, y_max + 0.5
@@ -72,14 +76,28 @@ def line_chart(title: str, series: Dict[str, Sequence[float]], x_label: str = 'e
                f'{html.escape(x_label)}</text>')
   for n, (name, s) in enumerate(series.items()):
     colour = COLOURS[n % len(COLOURS)]
-    points = polyline_points(list(s), y_min, y_max)
-    parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
-                 + ' '.join(f'{x:.1f},{y:.1f}' for x, y in points) + '"/>')
-    parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points)
+    for points in _finite_runs(list(s), y_min, y_max):
+      parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                   + ' '.join(f'{x:.1f},{y:.1f}' for x, y in points) + '"/>')
+      parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points)
     parts.append(f'<text x="{LINE_MARGIN_LEFT + LEGEND_SPACING * n}" y="{LEGEND_Y}" font-size="12" '
                  f'fill="{colour}">&#9632; {html.escape(name)}</text>')
   parts.append('</svg>')
   return ''.join(parts)
+
+
+def _finite_runs(values: Sequence[float], y_min: float, y_max: float) -> List[List[Tuple[float, float]]]:
+  """The pixel coordinates of `values`, split into runs of consecutive finite values (NaN and inf are gaps)."""
+  runs: List[List[Tuple[float, float]]] = []
+  previous_finite = False
+  for value, point in zip(values, polyline_points(values, y_min, y_max)):
+    finite = math.isfinite(value)
+    if finite and not previous_finite:
+      runs.append([])
+    if finite:
+      runs[-1].append(point)
+    previous_finite = finite
+  return runs
 
 
 def bar_width(value: float, scale_max: float) -> float:

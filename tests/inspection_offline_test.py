@@ -345,3 +345,19 @@ def test_segment_gate_section_says_why_the_gate_refused_when_no_segment_did():
   section = report._segment_gate_section(  # pylint: disable=protected-access
       [queries.segment_gate_report('ranking_segment_gate', blessed, max_margin=0.08, min_examples=500)])
   assert 'Refused' not in section
+
+
+def test_line_chart_leaves_a_gap_at_a_nan_or_infinite_epoch_and_scales_to_the_finite_values():
+  # 4 epochs: x = 64, 196, 328, 460 (396 px in 3 steps); finite values 0..1: y = 220 (0), 135 (0.5), 50 (1).
+  svg = charts.line_chart('loss', {'train loss': [1.0, math.nan, 0.0, 0.5]})
+  assert 'nan' not in svg
+  assert 'points="64.0,50.0"' in svg and 'points="328.0,220.0 460.0,135.0"' in svg
+  assert svg.count('<circle ') == 3
+  # A diverged first epoch: before, min() and max() both returned NaN and every coordinate and y label was 'nan'.
+  svg = charts.line_chart('loss', {'train loss': [math.nan, 1.0, 0.0], 'eval loss': [math.inf, 0.5, -math.inf]})
+  assert 'nan' not in svg and 'inf' not in svg
+  assert 'points="262.0,50.0 460.0,220.0"' in svg  # x = 64, 262, 460; y: 1 -> 50, 0 -> 220.
+  assert 'points="262.0,135.0"' in svg
+  assert '>1</text><text x="60" y="224" text-anchor="end" font-size="11">0</text>' in svg  # y axis 0..1
+  assert charts.line_chart('loss', {'train loss': [math.nan, math.nan]}) == '<p>loss: no finite values.</p>'
+  assert charts.line_chart('loss', {'train loss': []}) == '<p>loss: no values.</p>'

@@ -37,7 +37,8 @@ def recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratings: np.
     user_ids: the user of each row, `[num_rows]`.
     timestamps: int64 unix seconds of each row, `[num_rows]`.
     ratings: float stars of each row, `[num_rows]` (only the history rows' ratings are read).
-    history_rows: 0-based indices of the rows whose ratings are known history (the training split).
+    history_rows: 0-based indices of the rows whose ratings are known history (the training split), in any
+      order. History ratings of one user and one second count in row order, as in `latest_recent_ratings`.
     window: how many of the latest earlier ratings are averaged (>= 1).
 
   Returns:
@@ -55,10 +56,10 @@ def recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratings: np.
   timestamps = np.asarray(timestamps, dtype=np.int64)
   ratings = np.asarray(ratings, dtype=np.float64)
   history = np.asarray(history_rows, dtype=np.int64)
-  # One event per row (a query) and one per history row, sorted by user, time, then kind (queries first).
+  # One event per row (a query) and one per history row, sorted by user, time, kind (queries first), then row.
   rows = np.concatenate([np.arange(num_rows), history])
   kinds = np.concatenate([np.full(num_rows, _QUERY), np.full(len(history), _HISTORY)])
-  order = np.lexsort((kinds, timestamps[rows], user_codes[rows]))
+  order = np.lexsort((rows, kinds, timestamps[rows], user_codes[rows]))
   rows, kinds, users = rows[order], kinds[order], user_codes[rows[order]]
   is_history = kinds == _HISTORY
   # History ratings before each event (all users), and their prefix sums in event order.

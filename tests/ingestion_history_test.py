@@ -47,3 +47,13 @@ def test_bad_window_and_lengths_are_refused() -> None:
     history.recent_ratings(USERS, TIMES, RATINGS, TRAIN_ROWS, window=0)
   with pytest.raises(ValueError, match='one value per row'):
     history.recent_ratings(USERS, TIMES[:3], RATINGS, TRAIN_ROWS)
+
+
+def test_ratings_of_one_second_count_in_row_order_whatever_the_order_of_history_rows() -> None:
+  # User w rates 5 (row 0) and 1 (row 1) in the same second t=10; row 2 at t=20 asks with window 1. The later
+  # of the two in row order is row 1 (rating 1), as latest_recent_ratings (serving) counts them. Before, the
+  # order of history_rows decided: [1, 0] gave 5.0 in training while serving said 1.0.
+  users, times, ratings = ['w', 'w', 'w'], np.array([10, 10, 20]), np.array([5.0, 1.0, 3.0])
+  for rows in ([0, 1], [1, 0]):
+    np.testing.assert_allclose(history.recent_ratings(users, times, ratings, rows, window=1), [np.nan, np.nan, 1.0])
+  assert history.latest_recent_ratings(users[:2], times[:2], ratings[:2], window=1) == {'w': 1.0}

@@ -3,6 +3,7 @@
 import dataclasses
 import datetime
 import json
+import math
 from typing import Any, List, Sequence
 
 from inspection import queries
@@ -21,8 +22,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def to_json(value: Any) -> str:
-  """Dataclasses (and lists of them) as indented JSON; a PipelineRun also gets its `wall_seconds`."""
-  return json.dumps(_plain(value), indent=2, sort_keys=False)
+  """Dataclasses (and lists of them) as indented JSON; a PipelineRun also gets its `wall_seconds`.
+
+  A NaN or infinite float (e.g. the metric of a slice without examples) is written as null: JSON has no NaN, and
+  Python's `NaN` literal is refused by strict parsers (jq, JavaScript's JSON.parse).
+  """
+  return json.dumps(_plain(value), indent=2, sort_keys=False, allow_nan=False)
 
 
 def timestamp(ms: int) -> str:
@@ -133,15 +138,18 @@ def _indent(text: str, prefix: str = '  ') -> str:
 
 
 def _plain(value: Any) -> Any:
+  """`value` as JSON-ready dicts, lists and scalars; NaN and infinite floats become None."""
   if isinstance(value, queries.PipelineRun):
     plain = dataclasses.asdict(value)
     plain['wall_seconds'] = value.wall_seconds
-    return plain
-  if dataclasses.is_dataclass(value):
-    return dataclasses.asdict(value)
+    return _plain(plain)
+  if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    return _plain(dataclasses.asdict(value))
   if isinstance(value, dict):
     return {k: _plain(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
     return [_plain(v) for v in value]
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
   return value
 

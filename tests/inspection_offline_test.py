@@ -361,3 +361,21 @@ def test_line_chart_leaves_a_gap_at_a_nan_or_infinite_epoch_and_scales_to_the_fi
   assert '>1</text><text x="60" y="224" text-anchor="end" font-size="11">0</text>' in svg  # y axis 0..1
   assert charts.line_chart('loss', {'train loss': [math.nan, math.nan]}) == '<p>loss: no finite values.</p>'
   assert charts.line_chart('loss', {'train loss': []}) == '<p>loss: no values.</p>'
+
+
+def test_json_output_writes_nan_and_infinite_metrics_as_null_so_strict_parsers_read_it():
+  import json  # pylint: disable=g-import-not-at-top
+  validation = queries.ModelValidation(
+      component_id='Evaluator', run_id='r1', evaluation_uri='/e', blessed=False, validation_ok=False,
+      rubber_stamp=False,
+      slices=[queries.SliceMetrics('Overall', {'rmse': 0.9}),
+              queries.SliceMetrics('user_gender=X', {'rmse': math.nan})],
+      thresholds=[], failures=[queries.ThresholdFailure('user_gender=X', 'rmse', math.inf, 'upper bound 1')])
+  text = tables.to_json({'evaluations': [validation]})
+  # Before, json.dumps wrote the literals NaN and Infinity, which strict JSON parsers refuse.
+  strict = json.loads(text, parse_constant=lambda name: pytest.fail(f'non-JSON constant {name} in the output'))
+  [evaluation] = strict['evaluations']
+  assert [s['metrics'] for s in evaluation['slices']] == [{'rmse': 0.9}, {'rmse': None}]
+  assert evaluation['failures'][0]['value'] is None
+  run = queries.PipelineRun('r1', 1000, [queries.ComponentRun('Trainer', 'COMPLETE', 2.5, 7, 1000)])
+  assert json.loads(tables.to_json([run]))[0]['wall_seconds'] == 2.5

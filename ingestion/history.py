@@ -37,15 +37,17 @@ def recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratings: np.
     user_ids: the user of each row, `[num_rows]`.
     timestamps: int64 unix seconds of each row, `[num_rows]`.
     ratings: float stars of each row, `[num_rows]` (only the history rows' ratings are read).
-    history_rows: 0-based indices of the rows whose ratings are known history (the training split), in any
-      order. History ratings of one user and one second count in row order, as in `latest_recent_ratings`.
+    history_rows: 0-based indices of the rows whose ratings are known history (the training split), each
+      once, in any order. History ratings of one user and one second count in row order, as in
+      `latest_recent_ratings`.
     window: how many of the latest earlier ratings are averaged (>= 1).
 
   Returns:
     float64 `[num_rows]`, NaN where the user has no history rating before the row.
 
   Raises:
-    ValueError: if `window` < 1 or the inputs' lengths differ.
+    ValueError: if `window` < 1, the inputs' lengths differ, a history row is out of range or repeated, or a
+      history rating is not finite.
   """
   _check_window(window)
   num_rows = len(user_ids)
@@ -55,7 +57,20 @@ def recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratings: np.
   _, user_codes = np.unique(np.asarray(user_ids, dtype=object).astype(str), return_inverse=True)
   timestamps = np.asarray(timestamps, dtype=np.int64)
   ratings = np.asarray(ratings, dtype=np.float64)
-  history = np.asarray(history_rows, dtype=np.int64)
+  history = np.asarray(history_rows, dtype=np.int64).reshape(-1)
+  out_of_range = history[(history < 0) | (history >= num_rows)]
+  if len(out_of_range):
+    raise ValueError(f'history_rows {out_of_range[:3].tolist()} are not row indices in [0, {num_rows}); pass '
+                     'the 0-based rows of the training split.')
+  unique_history, counts = np.unique(history, return_counts=True)
+  if np.any(counts > 1):
+    raise ValueError(f'history_rows repeats rows {unique_history[counts > 1][:3].tolist()}; a repeated row '
+                     'would count its rating more than once. Pass each training row once.')
+  not_finite = history[~np.isfinite(ratings[history])]
+  if len(not_finite):
+    raise ValueError(f'the ratings of history rows {not_finite[:3].tolist()} are not finite '
+                     f'({ratings[not_finite[:3]].tolist()}); through the running sums they would spoil the '
+                     'recent_rating of later rows and of other users. Drop or fix those rows.')
   # One event per row (a query) and one per history row, sorted by user, time, kind (queries first), then row.
   rows = np.concatenate([np.arange(num_rows), history])
   kinds = np.concatenate([np.full(num_rows, _QUERY), np.full(len(history), _HISTORY)])
@@ -92,8 +107,14 @@ def latest_recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratin
 
   Returns:
     user_id -> mean of that user's last `window` ratings, stars.
+
+  Raises:
+    ValueError: if `window` < 1 or the inputs' lengths differ.
   """
   _check_window(window)
+  if not len(user_ids) == len(timestamps) == len(ratings):
+    raise ValueError(f'user_ids, timestamps and ratings must have one value per rating; got lengths '
+                     f'{len(user_ids)}, {len(timestamps)} and {len(ratings)}.')
   if len(user_ids) == 0:
     return {}
   user_ids = np.asarray(user_ids, dtype=object).astype(str)

@@ -57,3 +57,28 @@ def test_ratings_of_one_second_count_in_row_order_whatever_the_order_of_history_
   for rows in ([0, 1], [1, 0]):
     np.testing.assert_allclose(history.recent_ratings(users, times, ratings, rows, window=1), [np.nan, np.nan, 1.0])
   assert history.latest_recent_ratings(users[:2], times[:2], ratings[:2], window=1) == {'w': 1.0}
+
+
+def test_a_non_finite_history_rating_is_refused_rather_than_spread_to_other_users() -> None:
+  # Before, u's NaN at t=10 entered the shared prefix sums and made v's recent_rating at t=20 NaN (it is 1.0).
+  with pytest.raises(ValueError, match=r'ratings of history rows \[0\] are not finite \(\[nan\]\)'):
+    history.recent_ratings(['u', 'v', 'v'], np.array([10, 1, 20]), np.array([np.nan, 1.0, 3.0]), [0, 1])
+  # An eval row's rating is never read, so it may be anything.
+  np.testing.assert_allclose(
+      history.recent_ratings(['u', 'v', 'v'], np.array([10, 1, 20]), np.array([np.nan, 1.0, 3.0]), [1]),
+      [np.nan, np.nan, 1.0])
+
+
+@pytest.mark.parametrize('rows, message', [
+    ([-1], r'history_rows \[-1\] are not row indices in \[0, 7\)'),  # before: silently the last row
+    ([7], r'history_rows \[7\] are not row indices in \[0, 7\)'),  # before: a bare IndexError
+    ([0, 1, 1], r'history_rows repeats rows \[1\]'),  # before: rating 1 counted twice
+])
+def test_history_rows_out_of_range_or_repeated_are_refused(rows, message) -> None:
+  with pytest.raises(ValueError, match=message):
+    history.recent_ratings(USERS, TIMES, RATINGS, rows, window=2)
+
+
+def test_latest_recent_ratings_refuses_inputs_of_different_lengths() -> None:
+  with pytest.raises(ValueError, match='one value per rating; got lengths 2, 1 and 2'):
+    history.latest_recent_ratings(['u', 'u'], np.array([1]), np.array([3.0, 4.0]))

@@ -279,8 +279,10 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
     The runner's arguments followed by the extra `--beam-arg` values.
 
   Raises:
-    ValueError: a required setting of the chosen runner is missing or invalid (the message names the flag).
+    ValueError: a required setting of the chosen runner is missing or invalid (the message names the flag), or a
+      `--beam-arg` is not an option (Beam would drop it with only a warning in a component's log).
   """
+  extra = _extra_beam_args(args.beam_arg)
   if args.beam_runner == DIRECT:
     settings = DirectRunnerSettings(running_mode=args.direct_running_mode, num_workers=args.direct_num_workers)
   elif args.beam_runner == DATAFLOW:
@@ -301,4 +303,21 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
                                master_url=args.spark_master_url, rest_url=args.spark_rest_url)
     else:
       raise ValueError(f'--beam-runner={args.beam_runner!r} is not one of {BEAM_RUNNERS}.')
-  return settings.beam_pipeline_args() + list(args.beam_arg)
+  return settings.beam_pipeline_args() + extra
+
+
+def _extra_beam_args(values: Sequence[str]) -> List[str]:
+  """The `--beam-arg` values, each an option (`--name=value`, `--name`) or the value of the `--name` before it.
+
+  Raises:
+    ValueError: naming the first value that is neither: Beam's option parser would discard it with a warning
+      ("Unknown pipeline options received") and the run would go on without the setting.
+  """
+  for i, value in enumerate(values):
+    is_option = value.startswith('-') and value.strip('-') != ''
+    previous = values[i - 1] if i else ''
+    is_previous_value = previous.startswith('--') and '=' not in previous and not value.startswith('-')
+    if not (is_option or is_previous_value):
+      raise ValueError(f'--beam-arg={value!r} is not a Beam pipeline option, and Beam would ignore it: write '
+                       'each as --beam-arg=--NAME=VALUE, e.g. --beam-arg=--experiments=use_runner_v2.')
+  return list(values)

@@ -320,3 +320,22 @@ def test_a_schema_file_that_is_not_text_is_refused_naming_the_flag(tmp_path, cap
   assert error.startswith(f"error: --schema {schema}: cannot be read ('utf-8' codec can't decode byte 0xff in "
                           'position 2: invalid start byte). Fix: pass a curated schema.pbtxt (text format), ')
   assert not output.exists()
+
+
+@pytest.mark.parametrize('beam_arg', ['experiments=use_runner_v2', '', '-'])
+def test_an_extra_beam_arg_that_is_not_an_option_is_refused_naming_it(beam_arg):
+  # Before, it was passed on, and Beam's option parser dropped it with a warning in each component's log.
+  with pytest.raises(ValueError, match=f"--beam-arg='{beam_arg}' is not a Beam pipeline option.*"
+                     '--beam-arg=--NAME=VALUE'):
+    beam_args.beam_pipeline_args_from_flags(_flags(f'--beam-arg={beam_arg}'), image=IMAGE)
+
+
+def test_an_extra_beam_option_may_take_its_value_as_the_next_beam_arg():
+  assert beam_args.beam_pipeline_args_from_flags(
+      _flags('--beam-arg=--experiments', '--beam-arg=use_runner_v2', '--beam-arg=--save_main_session'),
+      image=IMAGE)[3:] == ['--experiments', 'use_runner_v2', '--save_main_session']
+  with pytest.raises(ValueError, match="--beam-arg='b' is not a Beam pipeline option"):
+    beam_args.beam_pipeline_args_from_flags(
+        _flags('--beam-arg=--experiments', '--beam-arg=a', '--beam-arg=b'), image=IMAGE)
+  with pytest.raises(ValueError, match="--beam-arg='b' is not a Beam pipeline option"):
+    beam_args.beam_pipeline_args_from_flags(_flags('--beam-arg=--experiments=a', '--beam-arg=b'), image=IMAGE)

@@ -25,10 +25,17 @@ def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
     int `[num_users, min(k, num_items)]`.
 
   Raises:
-    ValueError: if `k` < 1.
+    ValueError: if `k` < 1 or a score is NaN.
   """
   if k < 1:
     raise ValueError(f'k={k} must be a positive integer.')
+  nan_rows, nan_columns = np.nonzero(np.isnan(scores))
+  if len(nan_rows):
+    # Ranked silently, a NaN sorts below every number: the item is never retrieved, and a row of NaN keeps
+    # arbitrary columns, so the metrics would measure the sort instead of the model.
+    raise ValueError(f'{len(nan_rows)} scores are NaN (the first of user row {nan_rows[0]}, item column '
+                     f'{nan_columns[0]}); the model\'s embeddings or scores are not numbers, e.g. after training '
+                     'diverged. Fix the model (lower the learning rate) before measuring it.')
   num_items = scores.shape[1]
   if k >= num_items:
     return np.tile(np.arange(num_items), (scores.shape[0], 1))
@@ -41,14 +48,15 @@ def top_k_accuracy(scores: np.ndarray, pair_users: Sequence[int], pair_items: Se
   Args:
     scores: float `[num_users, num_items]`, every catalogue item scored for every evaluated user.
     pair_users: row of `scores` of each evaluation pair, `[num_pairs]`.
-    pair_items: column of `scores` of each evaluation pair's item, `[num_pairs]`.
+    pair_items: column of `scores` of each evaluation pair's item, `[num_pairs]`. A column at or past
+      `num_items` stands for an item the model does not score: never in a top k, the pair is a miss.
     k: the cut-off.
 
   Returns:
     The accuracy in [0, 1].
 
   Raises:
-    ValueError: if there are no pairs or the two sequences differ in length.
+    ValueError: if there are no pairs, the two sequences differ in length, `k` < 1 or a score is NaN.
   """
   pair_users, pair_items = np.asarray(pair_users), np.asarray(pair_items)
   if len(pair_users) == 0 or len(pair_users) != len(pair_items):
@@ -75,7 +83,8 @@ def recall_per_user(scores: np.ndarray, eval_items: Sequence[Set[int]], seen_ite
     float `[num_users]`: |truth ∩ top k| / min(|truth|, k), NaN for users whose truth is empty.
 
   Raises:
-    ValueError: if `eval_items` or `seen_items` do not have one entry per row of `scores`.
+    ValueError: if `eval_items` or `seen_items` do not have one entry per row of `scores`, `k` < 1 or a score
+      is NaN.
   """
   num_users = scores.shape[0]
   if len(eval_items) != num_users or len(seen_items) != num_users:

@@ -75,3 +75,18 @@ def test_blessing_needs_both_minimums_and_no_regression():
                                      'than 0.0100 (--max-retrieval-decrease)']
   assert retrieval_gate.blessing_decision(
       {'recall_at_100': 0.615, 'top_100_accuracy': 0.33}, baseline, 0.55, 0.30, 0.01)[0]
+
+
+def test_nan_scores_are_refused_rather_than_ranked_last():
+  # User 1 scores item 3 NaN. Before, argpartition sorted the NaN below every number: top 1 of user 1 stayed
+  # {0} and the pairs (1, 3) simply missed, so a model with broken embeddings was measured without a word.
+  scores = SCORES.copy()
+  scores[1, 3] = np.nan
+  with pytest.raises(ValueError, match=r'1 scores are NaN \(the first of user row 1, item column 3\)'):
+    retrieval_metrics.top_k_accuracy(scores, PAIR_USERS, PAIR_ITEMS, 2)
+  with pytest.raises(ValueError, match='scores are NaN'):
+    retrieval_metrics.recall_per_user(scores, EVAL_ITEMS, SEEN, 2)
+  # -inf is an ordinary score (never retrieved), as for the seen items recall masks itself.
+  scores[1, 3] = -np.inf
+  # Top 2 now: user 1 {0, 1} hits 0, misses 3 -> 3 of 6 pairs.
+  assert retrieval_metrics.top_k_accuracy(scores, PAIR_USERS, PAIR_ITEMS, 2) == pytest.approx(3 / 6)

@@ -18,6 +18,8 @@ from pipeline import configs
 
 # A table every ML Metadata SQLite store holds (it records the schema version).
 _MLMD_MARKER_TABLE = 'MLMDEnv'
+# SQLite's rollback journal beside a store: present during a write, and after a writer that stopped mid-write.
+_ROLLBACK_JOURNAL_SUFFIX = '-journal'
 # The environment variable the MySQL password is read from (never a flag: it would show in `ps`).
 MYSQL_PASSWORD_VARIABLE = 'WOONKLY_MLMD_MYSQL_PASSWORD'
 
@@ -54,7 +56,8 @@ def open_sqlite_store(metadata_path: str) -> metadata_store.MetadataStore:
     metadata_path: the store file, e.g. `<output_dir>/metadata.sqlite`.
 
   Raises:
-    StoreError: if there is no file at `metadata_path`, or it is not an ML Metadata SQLite store.
+    StoreError: if there is no file at `metadata_path`, it is not an ML Metadata SQLite store, or SQLite cannot
+      read it now (e.g. an unfinished write left its journal beside it).
   """
   if not os.path.isfile(metadata_path):
     raise StoreError(
@@ -123,6 +126,17 @@ def _check_is_mlmd_sqlite(metadata_path: str) -> None:
       tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     finally:
       connection.close()
+  except sqlite3.OperationalError as e:  # A SQLite file that cannot be read now, not a foreign file.
+    journal = metadata_path + _ROLLBACK_JOURNAL_SUFFIX
+    if os.path.exists(journal):
+      raise StoreError(
+          f'Cannot read the ML Metadata store {metadata_path} read-only ({e}): {journal} beside it holds a write '
+          'that did not finish (a run stopped mid-write, or one is writing now). Once no pipeline uses the store, '
+          'open it read-write once to roll that write back, e.g. python3 -c "import sqlite3; '
+          f"sqlite3.connect({metadata_path!r}).execute('SELECT count(*) FROM sqlite_master')\".") from e
+    raise StoreError(
+        f'Cannot read the ML Metadata store {metadata_path} read-only ({e}): check that this user may read the '
+        'file and its directory, and retry when no pipeline is writing to it.') from e
   except sqlite3.DatabaseError as e:
     raise StoreError(
         f'{metadata_path} is not a SQLite database ({e}): pass the {configs.METADATA_FILE} a pipeline run '

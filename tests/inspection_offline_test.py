@@ -379,3 +379,49 @@ def test_json_output_writes_nan_and_infinite_metrics_as_null_so_strict_parsers_r
   assert evaluation['failures'][0]['value'] is None
   run = queries.PipelineRun('r1', 1000, [queries.ComponentRun('Trainer', 'COMPLETE', 2.5, 7, 1000)])
   assert json.loads(tables.to_json([run]))[0]['wall_seconds'] == 2.5
+
+
+def _leave_an_unfinished_write(path: str) -> None:
+  """Kills a process in the middle of a SQLite write to `path`, leaving its hot rollback journal beside it."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  connection = sqlite3.connect(path)
+  connection.execute('CREATE TABLE filler (x TEXT)')
+  connection.executemany('INSERT INTO filler VALUES (?)', [('a' * 1000,)] * 2000)
+  connection.commit()
+  connection.close()
+  # A one-page cache makes SQLite write the changed pages into the file before the commit that never comes.
+  writer = subprocess.Popen(
+      [sys.executable, '-c', 'import sqlite3, sys, time\n'
+       'c = sqlite3.connect(sys.argv[1], isolation_level=None)\n'
+       'c.execute("PRAGMA cache_size=1"); c.execute("BEGIN"); c.execute("UPDATE filler SET x = \'b\'")\n'
+       'print("written", flush=True); time.sleep(60)\n', path], stdout=subprocess.PIPE, text=True)
+  assert writer.stdout.readline() == 'written\n'
+  os.kill(writer.pid, signal.SIGKILL)
+  writer.wait()
+  writer.stdout.close()
+
+
+def test_a_store_with_an_unfinished_write_is_reported_as_such_with_a_fix_that_works(tmp_path):
+  import re  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  directory = tmp_path / 'run 1'
+  directory.mkdir()
+  path = str(directory / 'metadata.sqlite')
+  _empty_mlmd_store(path)
+  _leave_an_unfinished_write(path)
+  assert os.path.exists(path + '-journal')
+  # Before: "... is not a SQLite database (attempt to write a readonly database): pass the metadata.sqlite ...".
+  with pytest.raises(store.StoreError) as raised:
+    store.open_store(output_dir=str(directory))
+  message = str(raised.value)
+  assert 'not a SQLite database' not in message
+  assert message.startswith(f'Cannot read the ML Metadata store {path} read-only (attempt to write a readonly '
+                            f'database): {path}-journal beside it holds a write that did not finish')
+  # The command the message gives rolls the write back; the store then opens.
+  command = re.search(r'python3 -c "(.*)"\.$', message).group(1)
+  subprocess.run([sys.executable, '-c', command], check=True)
+  assert not os.path.exists(path + '-journal')
+  assert queries.pipeline_runs(store.open_store(output_dir=str(directory)), 'woonkly-recommender') == []

@@ -30,6 +30,9 @@ def read_anomalies(anomalies_uri: str, split_names: List[str]) -> Dict[str, anom
 
   Returns:
     The Anomalies proto of each split.
+
+  Raises:
+    tf.errors.NotFoundError: if a split has no `Split-<name>/SchemaDiff.pb` (not ExampleValidator's output).
   """
   found = {}
   for split in split_names:

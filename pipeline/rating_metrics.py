@@ -54,6 +54,7 @@ class RatingErrorSums:
   squared_weight_fourth_power_error: float = 0.0
 
   def merge(self, other: 'RatingErrorSums') -> None:
+    """Adds `other`'s sums to these, in place."""
     for field in dataclasses.fields(self):
       setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
@@ -126,7 +127,7 @@ class _RatingMetric(metric_types.Metric):
   """A metric derived from the shared sums: a subclass sets its DEFAULT_NAME and `value_of_sums`."""
   DEFAULT_NAME = ''
 
-  def __init__(self, name: Optional[str] = None):
+  def __init__(self, name: Optional[str] = None) -> None:
     value_of_sums = self.value_of_sums
 
     # TFMA passes a computation function only the arguments its signature names, so this one lists them.

@@ -13,7 +13,11 @@ from trainer.common.feature_specs import FeatureKind, FeatureSpec
 
 
 class TokenBagEmbedding(tf.keras.layers.Layer):
-  """Mean of the embeddings of the tokens in each row; an empty row encodes to zeros."""
+  """Mean of the embeddings of the tokens in each row; an empty row encodes to zeros.
+
+  Ids below 0 are dropped before the mean (`tf.nn.safe_embedding_lookup_sparse`), so a row of only such ids
+  encodes to zeros too; ids at or past `input_dim` are an error.
+  """
 
   def __init__(self, input_dim: int, output_dim: int, l2: float = 0.0, **kwargs) -> None:
     super().__init__(**kwargs)
@@ -34,7 +38,11 @@ class TokenBagEmbedding(tf.keras.layers.Layer):
 
 
 class FeatureEncoder(tf.keras.layers.Layer):
-  """Concatenates the encodings of a list of transformed features into `[batch, output_dim]`."""
+  """Concatenates the encodings of a list of transformed features into `[batch, output_dim]`.
+
+  In the order of `specs`: `id_embedding_dim` columns per ID feature, `feature_embedding_dim` per token bag and
+  one per numeric feature, so `output_dim` is the sum of those widths.
+  """
 
   def __init__(self, specs: Sequence[FeatureSpec], id_embedding_dim: int, feature_embedding_dim: int,
                embedding_l2: float = 0.0, **kwargs) -> None:
@@ -43,6 +51,9 @@ class FeatureEncoder(tf.keras.layers.Layer):
       id_embedding_dim: width of the embedding of ID features (user_id, item_id).
       feature_embedding_dim: width of the embeddings of token-bag features.
       embedding_l2: L2 penalty on every embedding weight.
+
+    Raises:
+      ValueError: if `specs` is empty.
     """
     super().__init__(**kwargs)
     if not specs:

@@ -56,8 +56,9 @@ def open_sqlite_store(metadata_path: str) -> metadata_store.MetadataStore:
     metadata_path: the store file, e.g. `<output_dir>/metadata.sqlite`.
 
   Raises:
-    StoreError: if there is no file at `metadata_path`, it is not an ML Metadata SQLite store, or SQLite cannot
-      read it now (e.g. an unfinished write left its journal beside it).
+    StoreError: if there is no file at `metadata_path`, it is not an ML Metadata SQLite store, SQLite cannot
+      read it now (e.g. an unfinished write left its journal beside it), or ML Metadata refuses it (e.g. its schema
+      is of another ml-metadata version).
   """
   if not os.path.isfile(metadata_path):
     raise StoreError(
@@ -67,7 +68,12 @@ def open_sqlite_store(metadata_path: str) -> metadata_store.MetadataStore:
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
   config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  return metadata_store.MetadataStore(config)
+  try:
+    return metadata_store.MetadataStore(config)
+  except RuntimeError as e:  # e.g. its schema is newer or older than this ml-metadata's (no migration read-only)
+    raise StoreError(
+        f'Cannot open the ML Metadata store {metadata_path} read-only: {e} Read it with the TFX and ml-metadata '
+        'versions of the pipeline that wrote it.') from e
 
 
 def open_mysql_store(settings: MySqlSettings) -> metadata_store.MetadataStore:

@@ -20,7 +20,8 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
   """Opens an existing SQLite ML Metadata store read-only.
 
   Raises:
-    inspection.store.StoreError: if there is no store at `metadata_path`, or the file is not ML Metadata.
+    inspection.store.StoreError: if there is no store at `metadata_path`, the file is not ML Metadata, or it
+      cannot be opened read-only (see `inspection.store.open_sqlite_store`).
   """
   return store_lib.open_sqlite_store(metadata_path)
 

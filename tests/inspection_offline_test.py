@@ -425,3 +425,17 @@ def test_a_store_with_an_unfinished_write_is_reported_as_such_with_a_fix_that_wo
   subprocess.run([sys.executable, '-c', command], check=True)
   assert not os.path.exists(path + '-journal')
   assert queries.pipeline_runs(store.open_store(output_dir=str(directory)), 'woonkly-recommender') == []
+
+
+def test_a_store_of_another_ml_metadata_schema_version_is_a_store_error_naming_the_path(tmp_path, capsys):
+  path = str(tmp_path / 'metadata.sqlite')
+  _empty_mlmd_store(path)
+  connection = sqlite3.connect(path)
+  connection.execute('UPDATE MLMDEnv SET schema_version = schema_version + 90')  # as if a far newer ml-metadata
+  connection.commit()
+  connection.close()
+  # Before, ML Metadata's RuntimeError escaped the CLI as a traceback (it catches StoreError), without the path.
+  assert cli.main(['--output-dir', str(tmp_path), 'runs']) == 2
+  error = capsys.readouterr().err
+  assert error.startswith(f'error: Cannot open the ML Metadata store {path} read-only: MLMD database version ')
+  assert 'is greater than library version' in error and error.rstrip().endswith('the pipeline that wrote it.')

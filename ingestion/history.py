@@ -71,6 +71,8 @@ def recent_ratings(user_ids: Sequence[str], timestamps: np.ndarray, ratings: np.
     raise ValueError(f'the ratings of history rows {not_finite[:3].tolist()} are not finite '
                      f'({ratings[not_finite[:3]].tolist()}); through the running sums they would spoil the '
                      'recent_rating of later rows and of other users. Drop or fix those rows.')
+  if num_rows == 0:
+    return np.full(0, np.nan)
   # One event per row (a query) and one per history row, sorted by user, time, kind (queries first), then row.
   rows = np.concatenate([np.arange(num_rows), history])
   kinds = np.concatenate([np.full(num_rows, _QUERY), np.full(len(history), _HISTORY)])

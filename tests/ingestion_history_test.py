@@ -82,3 +82,11 @@ def test_history_rows_out_of_range_or_repeated_are_refused(rows, message) -> Non
 def test_latest_recent_ratings_refuses_inputs_of_different_lengths() -> None:
   with pytest.raises(ValueError, match='one value per rating; got lengths 2, 1 and 2'):
     history.latest_recent_ratings(['u', 'u'], np.array([1]), np.array([3.0, 4.0]))
+
+
+def test_no_rows_and_a_single_row() -> None:
+  # Before, no rows at all was an IndexError (the first-event mask had one entry for zero events).
+  got = history.recent_ratings([], np.array([], dtype=np.int64), np.array([]), [])
+  assert got.shape == (0,) and got.dtype == np.float64
+  # One row, its own training rating: nothing strictly before it.
+  np.testing.assert_allclose(history.recent_ratings(['u'], np.array([1]), np.array([3.0]), [0]), [np.nan])

@@ -2,7 +2,9 @@
 
 import os
 
+import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.types import artifact_utils, standard_artifacts
 
 from components import anomalies_gate
 
@@ -41,3 +43,22 @@ def test_a_split_without_examples_is_an_anomaly() -> None:
   assert anomalies_gate.describe_anomalies({'train': anomalies_pb2.Anomalies(), 'eval': empty}) == [
       "split 'eval': no examples (TFDV data_missing) — the split is empty; check the input files and the split "
       'configuration']
+
+
+def test_the_gate_fails_the_run_naming_the_anomaly_and_passes_clean_data(tmp_path) -> None:
+  def artifact(uri: str) -> standard_artifacts.ExampleAnomalies:
+    anomalies = standard_artifacts.ExampleAnomalies()
+    anomalies.uri = uri
+    anomalies.split_names = artifact_utils.encode_split_names(['train', 'eval'])
+    return anomalies
+
+  gate = anomalies_gate.AnomaliesGate.EXECUTOR_SPEC.executor_class._FUNCTION  # the decorated function
+  clean, dirty = os.path.join(tmp_path, 'clean'), os.path.join(tmp_path, 'dirty')
+  for split in ('train', 'eval'):
+    _write(clean, split, anomalies_pb2.Anomalies())
+  _write(dirty, 'train', anomalies_pb2.Anomalies())
+  _write(dirty, 'eval', anomalies_pb2.Anomalies(data_missing=True))
+  assert gate(anomalies=artifact(clean)) is None
+  with pytest.raises(anomalies_gate.DataAnomaliesError,
+                     match=r"(?s)nothing is pushed:\n  split 'eval': no examples .*update the curated schema"):
+    gate(anomalies=artifact(dirty))

@@ -4,7 +4,7 @@ Nothing here imports TensorFlow at import time: the entry points set the Keras e
 """
 
 import argparse
-import math
+import threading
 import urllib.parse
 from typing import Any, Optional, Tuple
 
@@ -35,13 +35,15 @@ def tf_serving_url(text: str) -> str:
 
 
 def positive_seconds(text: str) -> float:
-  """A duration flag's value: a finite number of seconds above 0."""
+  """A duration flag's value: a number of seconds above 0 and at most `threading.TIMEOUT_MAX` (about 292 years:
+  `time.sleep` and `threading.Event.wait` raise OverflowError for a longer wait, and NaN or inf)."""
   try:
     seconds = float(text)
   except ValueError as e:
     raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds; pass e.g. 5.') from e
-  if not 0.0 < seconds < math.inf:
-    raise argparse.ArgumentTypeError(f'{text} must be a finite number of seconds above 0, e.g. 5.')
+  if not 0.0 < seconds <= threading.TIMEOUT_MAX:  # refuses NaN and inf too
+    raise argparse.ArgumentTypeError(f'{text} must be a number of seconds above 0 and at most '
+                                     f'{threading.TIMEOUT_MAX:.0f} s, e.g. 5.')
   return seconds
 
 

@@ -170,7 +170,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
   """Writes the config once, or keeps it current until interrupted; returns the exit code (a bad flag, e.g. a
-  --poll-interval-s that is not a finite number above 0, exits with code 2 before anything is written).
+  --poll-interval-s that is not a number above 0 and at most threading.TIMEOUT_MAX, exits with code 2 before
+  anything is written).
 
   An error of the first update (a missing or invalid template, an unreadable serving directory) fails at once
   with exit code 2; one of a later poll is logged and the next poll tries again (see `poll`).

@@ -6,6 +6,7 @@ answers TF Serving's documented REST shapes (model status; columnar `inputs` -> 
 by calling the fixture's SavedModels. It checks our side of the protocol, not TF Serving itself.
 """
 
+import argparse
 import base64
 import http.server
 import json
@@ -20,7 +21,7 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import app, models, recommender, tf_serving_backend, tf_serving_config
+from serving import app, backend_flags, models, recommender, tf_serving_backend, tf_serving_config
 from tests import serving_recommender_test as fixture
 from tests.serving_http_test import get_json
 from trainer.ranking import export as ranking_export
@@ -146,7 +147,7 @@ def test_config_writer_keeps_the_last_config_through_failing_polls(tmp_path, mon
   assert f'ValueError: {template_path} is not a text ModelServerConfig' in warnings[1]
 
 
-@pytest.mark.parametrize('interval', ['nan', 'inf', '0', '-1', 'soon'])
+@pytest.mark.parametrize('interval', ['nan', 'inf', '0', '-1', 'soon', '1e10'])
 def test_a_poll_interval_that_is_not_a_finite_positive_number_is_refused_before_writing(tmp_path, interval, capsys):
   # Before, nan and inf passed the `<= 0` check, the config was written, and the first time.sleep raised
   # (ValueError, OverflowError): the writer died with a traceback after one write.
@@ -158,6 +159,16 @@ def test_a_poll_interval_that_is_not_a_finite_positive_number_is_refused_before_
   assert exit_info.value.code == 2
   assert '--poll-interval-s' in capsys.readouterr().err
   assert not os.path.exists(output)
+
+
+@pytest.mark.parametrize('text', ['1e10', '9223372037'])
+def test_a_duration_longer_than_a_wait_can_last_is_refused(text):
+  # time.sleep and threading.Event.wait raise OverflowError above threading.TIMEOUT_MAX (9223372036 s): before,
+  # 1e10 passed, the writer wrote once and died with a traceback at its first sleep, and the service's poller
+  # thread died at its first wait (new versions were never loaded).
+  with pytest.raises(argparse.ArgumentTypeError, match=f'{text} must be .* at most 9223372036 s'):
+    backend_flags.positive_seconds(text)
+  assert backend_flags.positive_seconds('9223372036') == 9223372036.0
 
 
 def test_a_poll_failing_in_tf_io_gfile_keeps_the_last_config(tmp_path, monkeypatch, caplog):

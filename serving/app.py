@@ -36,7 +36,17 @@ is answered (with `Connection: close`), not refused with 503: Kubernetes sends S
 the Service's endpoints, so requests keep arriving for seconds after it, the service can still answer them, and a
 503 would only hand them back as errors for each client to retry (http.client retries nothing); proxies drain
 HTTP/1.1 the same way (Envoy adds `Connection: close` to its answers while draining). A connection idle through the
-drain is closed when the process exits, as an idle one is after `CONNECTION_TIMEOUT_S`.
+drain is closed when the process exits, as an idle one is after `CONNECTION_TIMEOUT_S`. Once the shutdown has
+begun, `/healthz` answers 503 `{"status": "shutting down", "error": ...}`, so a readiness probe that still reaches
+the instance takes it out of rotation.
+
+With `--shutdown-delay-s D` (default 0) the listening socket stays open for D more seconds after the signal
+(`keep_answering`): new connections are still answered, each with `Connection: close`, and `/healthz` answers 503
+as above, before the drain. Kubernetes removes a terminating pod from the Service's endpoints while it sends the
+signal, and kube-proxy and load balancers learn of it a few seconds later: during that time new connections keep
+arriving, and a closed socket refuses them (a client error; kube-proxy retries nothing). D of about 5 s covers the
+usual propagation, as a `preStop` sleep would without a shell in the image; D plus `DRAIN_TIMEOUT_S` must fit in the
+pod's `terminationGracePeriodSeconds` (30 s by default).
 """
 
 import argparse
@@ -62,6 +72,7 @@ HEALTH_PATH = '/healthz'
 HEALTH_OK = 'ok'
 HEALTH_DEGRADED = 'degraded'
 HEALTH_UNAVAILABLE = 'unavailable'
+HEALTH_SHUTTING_DOWN = 'shutting down'
 USER_ID_PARAM = 'user_id'
 K_PARAM = 'k'
 EXCLUDE_SEEN_PARAM = 'exclude_seen'
@@ -72,6 +83,8 @@ DEFAULT_PORT = 8080
 CONNECTION_TIMEOUT_S = 30.0
 # Seconds a shutdown waits for the requests in flight (within Kubernetes' default 30 s grace period).
 DRAIN_TIMEOUT_S = 10.0
+# Longest --shutdown-delay-s: with the drain after it, within Kubernetes' default 30 s grace period.
+MAX_SHUTDOWN_DELAY_S = 20.0
 _TRUE_VALUES = ('true', '1', 'yes')
 _FALSE_VALUES = ('false', '0', 'no')
 
@@ -239,7 +252,9 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
 
   health_log = HealthChangeLog()
   in_flight = RequestsInFlight()
-  draining = threading.Event()  # set by `drain`: every answer from then on closes its connection
+  # Set once the shutdown begins (`keep_answering`, `drain`): every answer from then on closes its connection, and
+  # /healthz answers 503.
+  draining = threading.Event()
 
   class RecommendationHandler(http.server.BaseHTTPRequestHandler):
     """Answers the two GET endpoints with JSON; keeps connections alive (HTTP/1.1), closing one that stays idle
@@ -260,7 +275,10 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
                                   f'{RECOMMENDATIONS_PATH}?{USER_ID_PARAM}=42&{K_PARAM}=10.'}, close=True)
         return
       try:
-        if path == HEALTH_PATH:
+        if path == HEALTH_PATH and draining.is_set():
+          self._send(503, {'status': HEALTH_SHUTTING_DOWN,
+                           'error': 'The service is shutting down; send requests to another instance.'})
+        elif path == HEALTH_PATH:
           check = health_log.begin()
           status, body = health_answer(registry.current())
           health_log.record(body, check)
@@ -328,10 +346,34 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
   return server
 
 
+def keep_answering(server: http.server.ThreadingHTTPServer, delay_s: float,
+                   ended: Optional[threading.Event] = None) -> None:
+  """Answers new connections for `delay_s` more seconds after a shutdown signal, before `drain` (the Kubernetes
+  endpoint-removal window: see the module docstring).
+
+  The server (one of `make_server`) must not be serving: `serve_forever` has returned, as in `main` after the
+  signal. From now on every answer carries `Connection: close` and `/healthz` answers 503 'shutting down'; the
+  listening socket stays open, and `serve_forever` runs in a thread of its own until the delay ends.
+
+  Args:
+    server: the server.
+    delay_s: seconds to keep accepting connections, >= 0.
+    ended: an event that ends the delay early when set (a test's, or None).
+  """
+  server.draining.set()
+  serving = threading.Thread(target=server.serve_forever, name='shutdown-delay', daemon=True)
+  serving.start()
+  try:
+    (ended or threading.Event()).wait(delay_s)
+  finally:
+    server.shutdown()  # returns once that serve_forever has
+    serving.join()
+
+
 def drain(server: http.server.ThreadingHTTPServer, timeout_s: float) -> bool:
   """Drains a server (one of `make_server`) whose `serve_forever` has returned: its listening socket is closed, so
-  new connections are refused, from now on every answer carries `Connection: close` and closes its connection,
-  and this waits for the requests in flight.
+  new connections are refused, from now on every answer carries `Connection: close` and closes its connection
+  (and `/healthz` answers 503 'shutting down'), and this waits for the requests in flight.
 
   Args:
     server: the server; its handler threads may still be answering on open connections.
@@ -355,7 +397,25 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--port', type=port_number, default=DEFAULT_PORT, help=f'TCP port (default {DEFAULT_PORT}).')
   parser.add_argument('--poll-interval-s', type=backend_flags.positive_seconds, default=None,
                       help='Seconds between looks for newly pushed versions (default 5).')
+  parser.add_argument('--shutdown-delay-s', type=shutdown_delay_seconds, default=0.0,
+                      help='Seconds to keep answering new connections after SIGTERM, before the drain (default 0; '
+                           'about 5 on Kubernetes, where endpoint removal takes that long to propagate; with the '
+                           f'{DRAIN_TIMEOUT_S:g} s drain it must fit in terminationGracePeriodSeconds).')
   return parser
+
+
+def shutdown_delay_seconds(text: str) -> float:
+  """--shutdown-delay-s's value: a number of seconds from 0 to `MAX_SHUTDOWN_DELAY_S`."""
+  try:
+    seconds = float(text)
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds; pass e.g. 5.') from e
+  if not 0.0 <= seconds <= MAX_SHUTDOWN_DELAY_S:  # refuses NaN and inf too
+    raise argparse.ArgumentTypeError(
+        f'{text} must be a number of seconds from 0 to {MAX_SHUTDOWN_DELAY_S:g}, e.g. 5 (with the '
+        f'{DRAIN_TIMEOUT_S:g} s drain after it, a longer delay would outlast Kubernetes\' default 30 s grace period; '
+        'a deployment with a longer one can use a preStop hook instead).')
+  return seconds
 
 
 def port_number(text: str) -> int:
@@ -395,6 +455,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   except (KeyboardInterrupt, _Terminated) as e:
     if in_main_thread:
       signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    if args.shutdown_delay_s > 0:
+      logging.info('%s; answering new connections for %g s more (--shutdown-delay-s), /healthz says shutting down.',
+                   'Terminated' if isinstance(e, _Terminated) else 'Interrupted', args.shutdown_delay_s)
+      try:
+        keep_answering(server, args.shutdown_delay_s)
+      except KeyboardInterrupt:
+        logging.info('Interrupted again: the shutdown delay ends now.')
     logging.info('%s; shutting down once the %d request(s) in flight are answered (at most %g s).',
                  'Terminated' if isinstance(e, _Terminated) else 'Interrupted', server.requests_in_flight.count,
                  DRAIN_TIMEOUT_S)

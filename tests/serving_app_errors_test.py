@@ -245,6 +245,10 @@ def test_a_client_that_leaves_before_the_answer_is_no_server_error(service, capl
     (['--poll-interval-s', '-1'], 'above 0'),
     (['--poll-interval-s', 'nan'], 'above 0'),
     (['--poll-interval-s', 'soon'], 'is not a number of seconds'),
+    (['--shutdown-delay-s', '-1'], 'from 0 to 20'),
+    (['--shutdown-delay-s', '21'], 'from 0 to 20'),
+    (['--shutdown-delay-s', 'nan'], 'from 0 to 20'),
+    (['--shutdown-delay-s', 'soon'], 'is not a number of seconds'),
     (['--port', '70000'], 'is not a TCP port'),
     (['--port', 'http'], 'is not a TCP port'),
 ])
@@ -259,6 +263,8 @@ def test_flag_values_that_pass_are_kept():
   args = app._parser().parse_args(['--serving-dir', '/s', '--tf-serving-url', 'http://tfs:8501',  # pylint: disable=protected-access
                                    '--poll-interval-s', '0.5', '--port', '0'])
   assert (args.tf_serving_url, args.poll_interval_s, args.port) == ('http://tfs:8501', 0.5, 0)
+  assert args.shutdown_delay_s == 0.0  # the default: the drain starts at the signal
+  assert app._parser().parse_args(['--serving-dir', '/s', '--shutdown-delay-s', '5']).shutdown_delay_s == 5.0  # pylint: disable=protected-access
   assert backend_flags.positive_seconds('5') == 5.0
 
 
@@ -422,8 +428,9 @@ def test_a_drain_answers_each_kept_alive_connection_once_more_then_closes_it():
     assert kept.sock is sock  # http.client would reconnect silently without one: this is the kept-alive connection
     kept.request('GET', '/healthz')
     after = kept.getresponse()
-    assert (after.status, after.getheader('Connection'), after.will_close) == (200, 'close', True)
-    assert json.loads(after.read())['status'] == 'ok'
+    # A probe during the shutdown is told so (before, 200 'ok'): the instance leaves the rotation.
+    assert (after.status, after.getheader('Connection'), after.will_close) == (503, 'close', True)
+    assert json.loads(after.read())['status'] == 'shutting down'
     assert peer.recv(1) == b''  # the server closed the connection (a timeout here: it kept it open)
     assert (drained, server.requests_in_flight.count) == ([], 1)  # the held request only
     fake.release.set()
@@ -436,6 +443,34 @@ def test_a_drain_answers_each_kept_alive_connection_once_more_then_closes_it():
     kept.close()
     if peer is not None:
       peer.close()
+    server.server_close()
+
+
+def test_the_shutdown_delay_answers_new_connections_with_close_and_healthz_503_then_the_drain_refuses_them():
+  # Kubernetes keeps routing new connections to a terminating pod until its endpoint removal has propagated;
+  # without the delay the closed listening socket refuses them at once.
+  server = app.make_server(FakeRecommender(), FakeRegistry(), host=app.LOOPBACK_HOST, port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  port = server.server_address[1]
+  ended = threading.Event()
+  delay = threading.Thread(target=lambda: app.keep_answering(server, 30, ended))
+  try:
+    assert get_answer(port, '/healthz')[0] == 200
+    server.shutdown()  # main() leaves serve_forever on the signal ...
+    delay.start()  # ... and keeps answering for the delay
+    assert server.draining.wait(5)
+    assert get_answer(port, '/v1/recommendations?user_id=u1') == (200, 'close', {'items': ['i1']})
+    assert get_answer(port, '/healthz') == (
+        503, 'close', {'status': 'shutting down',
+                       'error': 'The service is shutting down; send requests to another instance.'})
+    ended.set()
+    delay.join(30)
+    assert not delay.is_alive()  # serve_forever has stopped again
+    assert app.drain(server, 5)
+    with pytest.raises(ConnectionRefusedError):
+      socket.create_connection((app.LOOPBACK_HOST, port), timeout=5).close()
+  finally:
+    ended.set()
     server.server_close()
 
 
@@ -461,3 +496,33 @@ def test_sigterm_shuts_the_service_down_with_exit_code_0(tmp_path):
       process.wait()
   assert process.returncode == 0, rest[-2000:]
   assert 'Terminated; shutting down once the 0 request(s) in flight are answered (at most 10 s).' in rest
+
+
+def test_sigterm_with_a_shutdown_delay_answers_during_it_then_exits_0(tmp_path):
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'serving.app', '--serving-dir', str(tmp_path), '--port', '0',
+       '--shutdown-delay-s', '20'],
+      stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+  try:
+    port = None
+    for line in process.stderr:
+      if 'Serving on http://127.0.0.1:' in line:
+        port = int(line.split('http://127.0.0.1:')[1].split('/')[0])
+        break
+    assert port is not None
+    process.send_signal(signal.SIGTERM)
+    for line in process.stderr:
+      if '(--shutdown-delay-s)' in line:
+        assert 'Terminated; answering new connections for 20 s more' in line
+        break
+    # A new connection during the delay is answered; nothing is loaded (an empty serving dir): 503 shutting down.
+    assert get_answer(port, '/healthz')[:2] == (503, 'close')
+    process.send_signal(signal.SIGINT)  # a Ctrl-C ends the delay at once (a second SIGTERM would kill)
+    rest = process.communicate(timeout=60)[1]
+  finally:
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+  assert process.returncode == 0, rest[-2000:]
+  assert 'Interrupted again: the shutdown delay ends now.' in rest
+  assert 'shutting down once the 0 request(s) in flight are answered' in rest

@@ -179,10 +179,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = _parser().parse_args(argv)
   environment.use_legacy_keras()
   logging.set_verbosity(logging.INFO)
+  # pylint: disable=g-import-not-at-top  (after the Keras setting; `update` loads TensorFlow anyway)
+  import tensorflow as tf
   try:
     update(args.template, args.serving_dir, args.output)
   except (OSError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
+    return 2
+  except tf.errors.OpError as e:  # tf.io.gfile reading the serving directory (e.g. gs://: permission denied)
+    print(f'error: {type(e).__name__}: {e.message}', file=sys.stderr)
     return 2
   if args.once:
     return 0

@@ -196,6 +196,22 @@ def test_config_writer_fails_at_once_when_the_first_config_cannot_be_written(tmp
   assert not os.path.exists(tmp_path / 'models.config')
 
 
+def test_config_writer_fails_at_once_when_tf_io_gfile_cannot_read_the_serving_dir(tmp_path, monkeypatch, capsys):
+  # The first update fails with exit code 2 for an unreadable serving directory; tf.io.gfile reports one as
+  # tf.errors.OpError (e.g. PermissionDenied on gs://), which before escaped main as a traceback (exit code 1).
+  def unreadable(model_dir: str):
+    raise tf.errors.PermissionDeniedError(None, None, f'{model_dir}: permission denied')
+
+  monkeypatch.setattr(models, 'newest_complete_version', unreadable)
+  monkeypatch.setattr(tf_serving_config.time, 'sleep', lambda seconds: pytest.fail('went on polling'))
+  serving_dir, output = str(tmp_path / 'serving dir'), str(tmp_path / 'models.config')
+  assert tf_serving_config.main(['--serving-dir', serving_dir, '--template',
+                                 os.path.join(SERVING_PACKAGE_DIR, 'models.config'), '--output', output]) == 2
+  assert capsys.readouterr().err == (f'error: PermissionDeniedError: {serving_dir}/{models.RETRIEVAL_MODEL}: '
+                                     'permission denied\n')
+  assert not os.path.exists(output)
+
+
 def test_template_entries_must_point_at_their_model_directory(tmp_path):
   template = model_server_config_pb2.ModelServerConfig()
   template.model_config_list.config.add(name='ranking', base_path='/models/rank', model_platform='tensorflow')

@@ -20,17 +20,31 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
                            'process.')
 
 
+def tf_serving_address(url: str) -> Optional[Tuple[str, int]]:
+  """(host, port) of TF Serving's REST address `http://HOST[:PORT]` (port 80 when none is given), or None when
+  `url` is not one.
+
+  The client calls `/v1/models/...` at the server's root, so anything else the URL could hold is refused rather
+  than dropped: another scheme (https included), a port outside 1..65535, a path other than '/', a query, a
+  fragment, credentials, white space.
+  """
+  try:
+    parsed = urllib.parse.urlsplit(url)
+    port = parsed.port
+  except ValueError:  # a port that is not a number or out of range, an unclosed IPv6 bracket
+    return None
+  if (parsed.scheme != 'http' or not parsed.hostname or port == 0 or parsed.path not in ('', '/')
+      or parsed.query or parsed.fragment or parsed.username is not None or any(c.isspace() for c in url)):
+    return None
+  return parsed.hostname, 80 if port is None else port
+
+
 def tf_serving_url(text: str) -> str:
   """--tf-serving-url's value: http://HOST[:PORT] (TF Serving's REST API; refused before any model loads)."""
-  try:
-    parsed = urllib.parse.urlparse(text)
-    well_formed = parsed.scheme == 'http' and bool(parsed.hostname) and (parsed.port is None or parsed.port > 0)
-  except ValueError:  # a port that is not a number or out of range, an unclosed IPv6 bracket
-    well_formed = False
-  if not well_formed:
+  if tf_serving_address(text) is None:
     raise argparse.ArgumentTypeError(f'{text!r} is not http://HOST:PORT; pass TF Serving\'s REST address, e.g. '
-                                     'http://127.0.0.1:8501 (https is not supported: put TF Serving on a private '
-                                     'network or behind a local proxy).')
+                                     'http://127.0.0.1:8501, with no path, query or credentials (https is not '
+                                     'supported: put TF Serving on a private network or behind a local proxy).')
   return text
 
 

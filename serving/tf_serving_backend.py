@@ -29,11 +29,11 @@ import base64
 import http.client
 import json
 import threading
-import urllib.parse
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from serving import backend_flags
 from serving import models as models_lib
 from trainer.ranking import export as ranking_export
 from trainer.retrieval import export as retrieval_export
@@ -63,26 +63,32 @@ class TFServingError(models_lib.BackendError):
 class TFServingClient:
   """A minimal TF Serving REST client (predict and model status), one kept-alive connection per thread."""
 
-  def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+  def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """Args:
-      url: TF Serving's REST address, e.g. 'http://127.0.0.1:8501'.
-      timeout_s: seconds to wait for one answer.
+      url: TF Serving's REST address, e.g. 'http://127.0.0.1:8501' (port 80 when none is given).
+      timeout_s: seconds to wait for one answer (per connect and per read), above 0 and at most
+        `threading.TIMEOUT_MAX`.
 
     Raises:
-      ValueError: for a URL that is not http://host[:port].
+      ValueError: for a URL that is not http://HOST[:PORT] (see `backend_flags.tf_serving_address`: a path, a
+        query or credentials are refused, not dropped), or a timeout that is not a number of seconds above 0.
     """
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme != 'http' or not parsed.hostname:
-      raise ValueError(f'tf_serving_url={url!r} must look like http://HOST:PORT (TF Serving REST, port 8501).')
-    self._host = parsed.hostname
-    self._port = parsed.port or 80
+    address = backend_flags.tf_serving_address(url)
+    if address is None:
+      raise ValueError(f'tf_serving_url={url!r} must look like http://HOST:PORT (TF Serving REST, port 8501), '
+                       'with no path, query or credentials.')
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (
+        0.0 < timeout_s <= threading.TIMEOUT_MAX):
+      raise ValueError(f'timeout_s={timeout_s!r} must be a number of seconds above 0 (and at most '
+                       f'{threading.TIMEOUT_MAX:.0f}), e.g. {DEFAULT_TIMEOUT_S}.')
+    self._host, self._port = address
     self._timeout_s = timeout_s
     self._local = threading.local()
 
   @property
   def address(self) -> str:
-    """'host:port' of TF Serving, for messages."""
-    return f'{self._host}:{self._port}'
+    """'host:port' of TF Serving ('[host]:port' for an IPv6 address), for messages."""
+    return f'[{self._host}]:{self._port}' if ':' in self._host else f'{self._host}:{self._port}'
 
   def _connection(self) -> http.client.HTTPConnection:
     connection = getattr(self._local, 'connection', None)
@@ -108,7 +114,7 @@ class TFServingClient:
         self._local.connection = None
         closed_while_idle = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
         if attempt == 1 or not closed_while_idle:
-          raise TFServingError(f'TF Serving {method} {path} at {self._host}:{self._port} did not answer: '
+          raise TFServingError(f'TF Serving {method} {path} at {self.address} did not answer: '
                                f'{type(e).__name__}: {e}') from e
     text = raw.decode('utf-8', errors='replace')
     if response.status != 200:
@@ -117,10 +123,10 @@ class TFServingClient:
     try:
       answer = json.loads(raw.decode('utf-8'))
     except ValueError as e:  # UnicodeDecodeError and json.JSONDecodeError: a proxy's page, a server fault
-      raise TFServingError(f'TF Serving {method} {path} at {self._host}:{self._port} answered 200 with a body '
+      raise TFServingError(f'TF Serving {method} {path} at {self.address} answered 200 with a body '
                            f'that is not JSON ({e}): {text[:200]!r}') from e
     if not isinstance(answer, dict):
-      raise TFServingError(f'TF Serving {method} {path} at {self._host}:{self._port} answered 200 with JSON that '
+      raise TFServingError(f'TF Serving {method} {path} at {self.address} answered 200 with JSON that '
                            f'is not an object: {text[:200]!r}')
     return answer
 
@@ -162,7 +168,7 @@ class TFServingClient:
     path = f'/v1/models/{model}/versions/{version}:predict'
     answer = self._call('POST', path, body)
     if 'outputs' not in answer:
-      raise TFServingError(f'TF Serving POST {path} at {self._host}:{self._port} answered 200 without "outputs": '
+      raise TFServingError(f'TF Serving POST {path} at {self.address} answered 200 without "outputs": '
                            f'{json.dumps(answer)[:200]}')
     return answer['outputs']
 

@@ -5,6 +5,7 @@ Over a loopback server answering fixed bodies (tests/serving_tf_serving_test.py'
 loaded: the loader checks the versions' states before it reads anything from disk.
 """
 
+import argparse
 import http.server
 import json
 import re
@@ -13,7 +14,7 @@ from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 
-from serving import models, tf_serving_backend
+from serving import backend_flags, models, tf_serving_backend
 from tests import serving_tf_serving_test
 
 # (model, version) -> the model_version_status entry TF Serving answers; any other version gets 404.
@@ -117,3 +118,46 @@ def test_status_entries_are_read_with_their_error(tf_serving):
       (models.RETRIEVAL_MODEL, 1): ('AVAILABLE', ''), (models.RANKING_MODEL, 1): ('AVAILABLE', ''),
       (models.RANKING_MODEL, 2): ('END', 'NOT_FOUND: Could not find SavedModel .pb or .pbtxt'),
       (models.RANKING_MODEL, 3): ('LOADING', ''), (models.RANKING_MODEL, 9): ('', '')}
+
+
+@pytest.mark.parametrize('url', [
+    'http://127.0.0.1:8501/tfs',         # a path: every call went to /v1/... at the root, the path dropped
+    'http://127.0.0.1:8501/v1/models',
+    'http://127.0.0.1:8501?model=x',     # a query, dropped
+    'http://127.0.0.1:8501#x',           # a fragment, dropped
+    'http://user:secret@127.0.0.1:8501',  # credentials, never sent
+    'http://tf serving:8501',            # a host with a space: a DNS failure at every call
+    'http://127.0.0.1:0',                # port 0: the client called port 80
+])
+def test_a_url_that_is_more_or_less_than_host_and_port_is_refused(url):
+  with pytest.raises(argparse.ArgumentTypeError, match='is not http://HOST:PORT'):
+    backend_flags.tf_serving_url(url)
+  with pytest.raises(ValueError, match=re.escape(f'tf_serving_url={url!r} must look like http://HOST:PORT')):
+    tf_serving_backend.TFServingClient(url)
+
+
+@pytest.mark.parametrize('url, address', [
+    ('http://127.0.0.1:8501', '127.0.0.1:8501'),
+    ('http://127.0.0.1:8501/', '127.0.0.1:8501'),  # an empty path
+    ('HTTP://TF-Serving:8501', 'tf-serving:8501'),
+    ('http://tf-serving', 'tf-serving:80'),
+    ('http://[::1]:8501', '[::1]:8501'),
+])
+def test_a_host_and_port_url_is_taken(url, address):
+  assert backend_flags.tf_serving_url(url) == url
+  assert tf_serving_backend.TFServingClient(url).address == address
+
+
+def test_a_client_port_out_of_range_is_refused_with_the_url():
+  # Before: urllib's own ValueError 'Port out of range 0-65535', naming neither the URL nor the fix.
+  with pytest.raises(ValueError, match=r"tf_serving_url='http://127.0.0.1:99999' must look like http://HOST:PORT"):
+    tf_serving_backend.TFServingClient('http://127.0.0.1:99999')
+
+
+@pytest.mark.parametrize('timeout_s', [0.0, -1.0, float('nan'), float('inf')])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused(timeout_s):
+  # Before: 0 made every call fail at once (a non-blocking socket: BlockingIOError, "did not answer"), and a
+  # negative or NaN timeout raised ValueError from inside the first call, which the registry took for the
+  # version's failure and skipped that version.
+  with pytest.raises(ValueError, match=f'timeout_s={timeout_s!r} must be a number of seconds above 0'):
+    tf_serving_backend.TFServingClient('http://127.0.0.1:8501', timeout_s=timeout_s)

@@ -18,18 +18,23 @@ from serving import backend_flags
 
 
 def parse_user_features(pairs: Sequence[str]) -> Dict[str, str]:
-  """`['user_gender=F', 'user_age=23']` -> `{'user_gender': 'F', 'user_age': '23'}`.
+  """`['user_gender=F', 'user_age=23']` -> `{'user_gender': 'F', 'user_age': '23'}` (split at the first '=').
 
   Raises:
-    ValueError: for an entry without '='.
+    ValueError: for an entry without '=' or with nothing before it, or a column given more than once (the HTTP
+      service refuses a repeated parameter too).
   """
-  parsed: Dict[str, str] = {}
+  values: Dict[str, List[str]] = {}
   for pair in pairs:
     column, sep, value = pair.partition('=')
     if not sep or not column:
       raise ValueError(f'--user-feature {pair!r} must look like COLUMN=VALUE, e.g. user_gender=F.')
-    parsed[column] = value
-  return parsed
+    values.setdefault(column, []).append(value)
+  for column, given in values.items():
+    if len(given) > 1:
+      raise ValueError(f'--user-feature {column} is given more than once ({", ".join(map(repr, given))}); pass '
+                       'each column once.')
+  return {column: given[0] for column, given in values.items()}
 
 
 def _k_argument(text: str) -> int:
@@ -56,14 +61,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
   """Runs the CLI; returns the exit code (0 ok, 2 bad arguments or no models, 1 the backend failed to answer)."""
   args = _parser().parse_args(argv)
+  try:
+    user_features = parse_user_features(args.user_feature)
+  except ValueError as e:  # before any model loads
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
   from serving import models
   _, two_stage = backend_flags.recommender_from_flags(args)
   try:
     result = two_stage.recommend(
-        args.user_id.strip(), k=args.k, exclude_seen=not args.include_seen,
-        user_features=parse_user_features(args.user_feature))
+        args.user_id.strip(), k=args.k, exclude_seen=not args.include_seen, user_features=user_features)
   except (ValueError, models.ModelsNotReadyError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

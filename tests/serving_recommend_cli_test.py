@@ -1,0 +1,37 @@
+"""serving.recommend's --user-feature flags: read as the HTTP service reads user_* parameters, before any model
+loads."""
+
+from typing import Any, List
+
+import pytest
+
+from serving import backend_flags, recommend
+
+
+def test_user_features_are_split_at_the_first_equals_sign():
+  assert recommend.parse_user_features(['user_gender=F', 'user_zip=a=b', 'user_occupation=']) == {
+      'user_gender': 'F', 'user_zip': 'a=b', 'user_occupation': ''}
+
+
+@pytest.mark.parametrize('pairs, message', [
+    (['user_gender'], "--user-feature 'user_gender' must look like COLUMN=VALUE"),
+    (['=F'], "--user-feature '=F' must look like COLUMN=VALUE"),
+    # Before, the last value was kept without a word (user_gender=M), while the HTTP service refuses a repeated
+    # parameter (400 'Parameters [...] are repeated').
+    (['user_gender=F', 'user_age=23', 'user_gender=M'],
+     "--user-feature user_gender is given more than once ('F', 'M'); pass each column once."),
+])
+def test_bad_user_features_are_refused(pairs: List[str], message: str):
+  with pytest.raises(ValueError) as e:
+    recommend.parse_user_features(pairs)
+  assert str(e.value).startswith(message)
+
+
+def test_a_bad_user_feature_is_refused_before_any_model_loads(monkeypatch, capsys):
+  loads: List[Any] = []
+  monkeypatch.setattr(backend_flags, 'recommender_from_flags', lambda args: loads.append(args))
+  assert recommend.main(['--serving-dir', '/not/read', '--user-id', 'u1', '--user-feature', 'user_gender=F',
+                         '--user-feature', 'user_gender=M']) == 2
+  assert not loads
+  assert capsys.readouterr().err == (
+      "error: --user-feature user_gender is given more than once ('F', 'M'); pass each column once.\n")

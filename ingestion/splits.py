@@ -6,6 +6,7 @@ train = `perm[:int(0.8 * n)]`, eval = the rest.
 """
 
 import dataclasses
+import decimal
 from typing import NamedTuple, Sequence, Union
 
 import numpy as np
@@ -33,7 +34,7 @@ class SplitSpec:
       (the same algorithm with `eval_fraction` and `seed`) or 'temporal' (the latest `eval_fraction` of rows
       by timestamp go to eval; ties are broken by row order).
     eval_fraction: share of rows in eval, in (0, 1); 'random' and 'temporal' put eval_fraction * rows, rounded
-      half up, in eval.
+      half up, in eval (computed on the fraction as written: 0.7 of 45 rows is 31.5, so 32 rows).
     seed: numpy Generator seed (an int >= 0), used by 'seed' and 'random'.
   """
   method: str
@@ -55,6 +56,19 @@ class SplitSpec:
           f"method='seed' is the canonical split (eval_fraction={CANONICAL_EVAL_FRACTION}, "
           f'seed={CANONICAL_SEED}); got eval_fraction={self.eval_fraction!r}, seed={self.seed!r}. '
           "Use method='random' for another fraction or seed.")
+
+
+def _eval_rows(eval_fraction: float, num_rows: int) -> int:
+  """eval_fraction * num_rows rounded half up, in decimal arithmetic on the fraction as written.
+
+  `repr` gives the shortest decimal that reads back as the float (0.7, not 0.69999999999999995559), so a half
+  stays a half: in floating point 0.7 * 45 is 31.499999999999996 and int(x + 0.5) gave 31, not 32; and
+  int((1 - f) * n) lost a row (0.7 * 90 is 62.99999999999999).
+  """
+  with decimal.localcontext() as context:
+    context.prec = 64  # exact: at most 17 significant digits times a row count
+    exact = decimal.Decimal(repr(float(eval_fraction))) * num_rows
+    return int(exact.to_integral_value(rounding=decimal.ROUND_HALF_UP))
 
 
 class SplitIndices(NamedTuple):
@@ -85,8 +99,7 @@ def split_interactions(rows: Union[int, Sequence[int], np.ndarray],
     if timestamps.ndim != 1:
       raise ValueError(f'rows must be a row count or 1-D timestamps, got shape {timestamps.shape}.')
     num_rows = len(timestamps)
-  # eval_fraction * num_rows rounded half up; int((1 - f) * n) would lose a row to float error (0.3 of 90).
-  num_train = num_rows - int(spec.eval_fraction * num_rows + 0.5)
+  num_train = num_rows - _eval_rows(spec.eval_fraction, num_rows)
   if spec.method == 'seed':
     num_train = int(0.8 * num_rows)  # written exactly as the canonical split is defined
   if num_train == 0 or num_train == num_rows:

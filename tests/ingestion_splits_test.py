@@ -38,6 +38,11 @@ def test_random_split_uses_fraction_and_seed() -> None:
     (10, 0.9, 9),    # 0.1 * 10 is 0.9999999999999998: int() left no train row and the split was refused
     (10, 0.25, 3),   # 2.5 eval rows round half up
     (7, 0.2, 1),     # 1.4 -> 1
+    # Halves that floating point puts just below: 0.7 * 45 is 31.499999999999996, 0.29 * 50 14.499999999999998,
+    # 0.285 * 100 28.499999999999996; int(x + 0.5) rounded them down.
+    (45, 0.7, 32),   # 31.5 -> 32
+    (50, 0.29, 15),  # 14.5 -> 15
+    (100, 0.285, 29),  # 28.5 -> 29
 ])
 def test_random_and_temporal_splits_round_the_eval_share_to_the_nearest_row(
     num_rows: int, eval_fraction: float, num_eval: int) -> None:

@@ -90,7 +90,8 @@ def split_interactions(rows: Union[int, Sequence[int], np.ndarray],
     (train, eval) row indices, each sorted ascending.
 
   Raises:
-    ValueError: if 'temporal' gets a row count instead of timestamps, or a split would be empty.
+    ValueError: if 'temporal' gets a row count instead of timestamps, timestamps that are not numbers or not
+      finite (NaN), or a split would be empty.
   """
   if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
     num_rows, timestamps = int(rows), None
@@ -112,6 +113,13 @@ def split_interactions(rows: Union[int, Sequence[int], np.ndarray],
   if spec.method == 'temporal':
     if timestamps is None:
       raise ValueError("method='temporal' needs the row timestamps; pass them as `rows`, not a count.")
+    if timestamps.dtype.kind not in 'iuf':  # text would sort as text ('100' before '9'), bools carry no time
+      raise ValueError(f"method='temporal' got timestamps of dtype {timestamps.dtype}; pass them as numbers "
+                       '(unix seconds), e.g. an int64 array.')
+    if timestamps.dtype.kind == 'f' and not np.isfinite(timestamps).all():  # NaN would sort last: 'latest'
+      bad = int(np.flatnonzero(~np.isfinite(timestamps))[0])
+      raise ValueError(f"method='temporal' got timestamp {timestamps[bad]} at row {bad} (0-based); every row "
+                       'needs a finite time (unix seconds): drop or fill the rows without one.')
     order = np.lexsort((np.arange(num_rows), timestamps))  # by timestamp, then row index
   else:
     order = np.random.default_rng(spec.seed).permutation(num_rows)

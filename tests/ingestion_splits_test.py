@@ -86,3 +86,23 @@ def test_temporal_needs_timestamps_and_splits_must_not_be_empty() -> None:
     splits.split_interactions(3, splits.SplitSpec('random', eval_fraction=1e-17))
   assert str(e.value) == ('Splitting 3 rows with eval_fraction=1e-17 leaves the eval split empty. Fix: provide more '
                           'rows, or change eval_fraction (--eval-fraction).')
+
+
+@pytest.mark.parametrize('timestamps, words', [
+    # Before: text sorted as text, so '100' (the latest) came first and went to train while '9' went to eval.
+    (['50', '9', '100'], ["timestamps of dtype <U3", 'numbers']),
+    # Before: NaN sorted last, so the row without a time went to eval as the latest one.
+    ([50.0, float('nan'), 10.0], ['timestamp nan at row 1', 'finite time']),
+    ([50.0, float('inf'), 10.0], ['timestamp inf at row 1', 'finite time']),
+])
+def test_temporal_split_refuses_timestamps_that_do_not_order_in_time(timestamps: List[Any], words: List[str]) -> None:
+  with pytest.raises(ValueError) as e:
+    splits.split_interactions(timestamps, splits.SplitSpec('temporal', eval_fraction=1 / 3))
+  for word in words:
+    assert word in str(e.value)
+
+
+def test_temporal_split_orders_float_timestamps_by_value() -> None:
+  got = splits.split_interactions([50.5, 9.0, 100.25], splits.SplitSpec('temporal', eval_fraction=1 / 3))
+  np.testing.assert_array_equal(got.train, [0, 1])
+  np.testing.assert_array_equal(got.eval, [2])

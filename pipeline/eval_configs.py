@@ -1,7 +1,7 @@
 """TFMA evaluation configs: what the Evaluator measures, how it slices, and when it blesses."""
 
 import json
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 import tensorflow_model_analysis as tfma
 
@@ -13,18 +13,24 @@ from trainer.ranking import export as ranking_export
 
 def ranking_eval_config(gate: RankingGate,
                         segment_columns: Sequence[str] = features.SEGMENT_COLUMNS) -> tfma.EvalConfig:
-  """RMSE overall and per user/item segment; blesses below `gate.max_rmse` and without regression.
+  """RMSE overall and per user/item segment; blesses when the overall RMSE is at most `gate.max_rmse` (TFMA's
+  upper bound is inclusive) and at most `gate.max_rmse_increase` above the baseline's (TFMA skips that check
+  while there is no baseline, i.e. on the first run).
 
   The model is called through its `serving_default` signature on raw examples (TFMA cannot call a TFRS model
   object), its `transform_features` signature supplies derived slicing columns (the age and item popularity
   buckets), and the default metrics are off because a TFRS model has no compiled loss TFMA understands.
   RMSE, its standard error, MAE, mean label and mean prediction come from one pass over each slice
-  (`pipeline.rating_metrics`): as Keras and TFMA metrics, one pass each, the Evaluator took 56-72 s on MovieLens 100K instead of 35-38 s
-  (benchmarks/evaluator_metrics.py).
+  (`pipeline.rating_metrics`): as Keras and TFMA metrics, one pass each, the Evaluator took 56-72 s on
+  MovieLens 100K instead of 35-38 s (benchmarks/evaluator_metrics.py).
 
   Args:
     gate: the blessing thresholds.
     segment_columns: raw or transformed columns to slice by, one slice spec each.
+
+  Returns:
+    The Evaluator's `eval_config`: one TF_GENERIC model spec, the overall slice plus one per segment column,
+    and the threshold on the overall slice only (components/segment_gate.py gates the segments).
   """
   rmse_threshold = tfma.MetricThreshold(
       value_threshold=tfma.GenericValueThreshold(upper_bound={'value': gate.max_rmse}),
@@ -61,11 +67,12 @@ def ranking_eval_config(gate: RankingGate,
       options=tfma.Options(include_default_metrics={'value': False}))
 
 
-def _rating_metric(metric_class: type, name: str, **kwargs) -> tfma.MetricConfig:
+def _rating_metric(metric_class: type, name: str, **kwargs: Any) -> tfma.MetricConfig:
   """A metric of `pipeline.rating_metrics`, named explicitly (the name its values and thresholds carry)."""
   return tfma.MetricConfig(class_name=metric_class.__name__, module=rating_metrics.MODULE,
                            config=json.dumps({'name': name}), **kwargs)
 
 
 def _segment_slices(columns: Sequence[str]) -> List[tfma.SlicingSpec]:
+  """One slice spec per column (each column's values are the slices)."""
   return [tfma.SlicingSpec(feature_keys=[column]) for column in columns]

@@ -31,6 +31,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 # A segment: (slicing column, value), e.g. ('user_gender', 'F').
 SegmentKey = Tuple[str, str]
+# Stars by which a margin or regression may exceed its allowance and still count as at most it: float rounding of
+# the difference of two RMSEs (0.88 - 0.86 is 0.020000000000000018), far below the 4 digits the reasons print.
+ROUNDING_TOLERANCE = 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +113,9 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     baseline_rmse: the last blessed model's RMSE per segment on the same examples; None on a first run.
       Segments missing from it, or with a NaN or infinite RMSE in it, are not checked for regression.
     min_examples: segments with fewer evaluation examples are reported, not gated.
-    max_margin: largest allowed `segment RMSE - overall RMSE` (stars).
-    max_regression: largest allowed `segment RMSE - baseline segment RMSE` (stars).
+    max_margin: largest allowed `segment RMSE - overall RMSE` (stars); a margin equal to it up to float rounding
+      (`ROUNDING_TOLERANCE`) passes.
+    max_regression: largest allowed `segment RMSE - baseline segment RMSE` (stars), likewise.
     margin_standard_errors: z, the standard errors of a segment's RMSE subtracted from its margin before it is
       compared with `max_margin`; 0 compares the margin itself. A segment without a standard error is judged on
       its margin, with a warning.
@@ -154,11 +158,11 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
         judged_margin = margin - margin_standard_errors * segment.rmse_standard_error
         discount = (f' ({judged_margin:+.4f} after {margin_standard_errors:g} standard errors of '
                     f'{segment.rmse_standard_error:.4f})')
-    if gated and not judged_margin <= max_margin:
+    if gated and not judged_margin <= max_margin + ROUNDING_TOLERANCE:
       violations.append(
           f'{segment.name} ({segment.example_count} examples) has RMSE {segment.rmse:.4f}, '
           f'{margin:+.4f} above the overall {overall_rmse:.4f}{discount}; the allowed margin is {max_margin:.4f}')
-    if gated and before is not None and not segment.rmse - before <= max_regression:
+    if gated and before is not None and not segment.rmse - before <= max_regression + ROUNDING_TOLERANCE:
       violations.append(
           f'{segment.name} ({segment.example_count} examples) regressed from RMSE {before:.4f} (last blessed '
           f'model) to {segment.rmse:.4f}, by {segment.rmse - before:+.4f}; the allowed regression is '

@@ -268,3 +268,27 @@ def test_whole_number_segment_gate_settings_build_the_pipeline():
       'min_examples': 300, 'max_margin': 0.0, 'max_regression': 1.0, 'margin_standard_errors': 2.0}
   assert all(isinstance(gate.exec_properties[name], float)
              for name in ('max_margin', 'max_regression', 'margin_standard_errors'))
+
+
+def test_a_segment_exactly_at_the_margin_or_the_regression_allowance_passes():
+  # 0.51 - 0.50 is 0.010000000000000009 and 0.88 - 0.86 is 0.020000000000000018 in floats: before, both were
+  # refused ('+0.0100 above the overall 0.5000; the allowed margin is 0.0100', 'by +0.0200; the allowed regression
+  # is 0.0200') though neither is more than its allowance.
+  at_margin = [SegmentMetrics('user_gender', 'F', rmse=0.51, example_count=500)]
+  verdict = segment_rules.judge_segments(0.50, at_margin, None, min_examples=500, max_margin=0.01,
+                                         max_regression=0.02)
+  assert verdict.passed, verdict.reasons
+  at_regression = [SegmentMetrics('user_gender', 'F', rmse=0.88, example_count=500)]
+  verdict = segment_rules.judge_segments(0.88, at_regression, {('user_gender', 'F'): 0.86}, min_examples=500,
+                                         max_margin=0.08, max_regression=0.02)
+  assert verdict.passed, verdict.reasons
+  # A ten-thousandth of a star more is refused, and the reason names the segment, the figures and the allowance.
+  verdict = segment_rules.judge_segments(0.88, [dataclasses.replace(at_regression[0], rmse=0.8801)],
+                                         {('user_gender', 'F'): 0.86}, min_examples=500, max_margin=0.08,
+                                         max_regression=0.02)
+  assert verdict.reasons == ('user_gender=F (500 examples) regressed from RMSE 0.8600 (last blessed model) to '
+                             '0.8801, by +0.0201; the allowed regression is 0.0200',)
+  verdict = segment_rules.judge_segments(0.50, [dataclasses.replace(at_margin[0], rmse=0.5101)], None,
+                                         min_examples=500, max_margin=0.01, max_regression=0.02)
+  assert verdict.reasons == ('user_gender=F (500 examples) has RMSE 0.5101, +0.0101 above the overall 0.5000; '
+                             'the allowed margin is 0.0100',)

@@ -22,7 +22,8 @@ Smaller segments are reported but not gated: their RMSE is too noisy to refuse a
 The rule also says when it checked less than it was asked to, as warnings (they do not refuse the model): when no
 segment is large enough to be gated (the rule then holds vacuously), when a slicing column has no segment at all
 (the examples lack it, e.g. own data without demographics), and when the last blessed model has no finite RMSE on
-a segment (that segment is then not checked for regression, as a segment without a baseline figure).
+a segment (that segment is then not checked for regression, as a segment without a baseline figure), and when, with
+z > 0, a gated segment has no finite standard error (its plain margin is judged).
 """
 
 import dataclasses
@@ -117,8 +118,8 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
       (`ROUNDING_TOLERANCE`) passes.
     max_regression: largest allowed `segment RMSE - baseline segment RMSE` (stars), likewise.
     margin_standard_errors: z, the standard errors of a segment's RMSE subtracted from its margin before it is
-      compared with `max_margin`; 0 compares the margin itself. A segment without a standard error is judged on
-      its margin, with a warning.
+      compared with `max_margin`; 0 compares the margin itself. A segment without a standard error, or with a NaN
+      or infinite one, is judged on its margin, with a warning.
     expected_columns: the slicing columns the evaluation was asked to slice by; one without any segment gets a
       warning.
 
@@ -151,9 +152,11 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     violations = []
     judged_margin, discount = margin, ''
     if gated and margin_standard_errors > 0:
-      if segment.rmse_standard_error is None:
-        warnings.append(f'{segment.name}: the evaluation has no standard error of its RMSE; its margin is judged '
-                        'without --segment-margin-standard-errors')
+      if segment.rmse_standard_error is None or not math.isfinite(segment.rmse_standard_error):
+        # An infinite one would excuse any margin, a NaN one refuse any: neither measures the segment's noise.
+        shown = '' if segment.rmse_standard_error is None else f' ({segment.rmse_standard_error})'
+        warnings.append(f'{segment.name}: the evaluation has no standard error of its RMSE{shown}; its margin is '
+                        'judged without --segment-margin-standard-errors')
       else:
         judged_margin = margin - margin_standard_errors * segment.rmse_standard_error
         discount = (f' ({judged_margin:+.4f} after {margin_standard_errors:g} standard errors of '

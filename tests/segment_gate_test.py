@@ -292,3 +292,19 @@ def test_a_segment_exactly_at_the_margin_or_the_regression_allowance_passes():
                                          min_examples=500, max_margin=0.01, max_regression=0.02)
   assert verdict.reasons == ('user_gender=F (500 examples) has RMSE 0.5101, +0.0101 above the overall 0.5000; '
                              'the allowed margin is 0.0100',)
+
+
+def test_a_non_finite_standard_error_is_judged_on_the_plain_margin_with_a_warning():
+  # F is +0.10 over 0.90, above a margin of 0.08. Before, an infinite standard error discounted it to -inf and
+  # passed it silently; a NaN one made it NaN and refused M (-0.02, well within) as 'nan after 2 standard errors'.
+  segments = [SegmentMetrics('user_gender', 'F', rmse=1.00, example_count=600, rmse_standard_error=float('inf')),
+              SegmentMetrics('user_gender', 'M', rmse=0.88, example_count=1400, rmse_standard_error=float('nan'))]
+  verdict = segment_rules.judge_segments(0.90, segments, None, min_examples=500, max_margin=0.08,
+                                         max_regression=0.02, margin_standard_errors=2.0)
+  assert verdict.reasons == ('user_gender=F (600 examples) has RMSE 1.0000, +0.1000 above the overall 0.9000; '
+                             'the allowed margin is 0.0800',)
+  assert verdict.warnings == (
+      'user_gender=F: the evaluation has no standard error of its RMSE (inf); its margin is judged without '
+      '--segment-margin-standard-errors',
+      'user_gender=M: the evaluation has no standard error of its RMSE (nan); its margin is judged without '
+      '--segment-margin-standard-errors')

@@ -209,17 +209,46 @@ class TFServingModels:
     return None
 
   def retrieve(self, requests: Sequence[bytes]) -> Tuple[np.ndarray, np.ndarray]:
-    outputs = self._client.predict(models_lib.RETRIEVAL_MODEL, self._versions.retrieval, requests)
-    item_ids = np.array(outputs[retrieval_export.ITEM_IDS_OUTPUT], dtype=str)
-    return item_ids, np.array(outputs[retrieval_export.SCORES_OUTPUT], dtype=np.float32)
+    """Item ids `[num_requests, k]` (str) and scores `[num_requests, k]` (float32) of the retrieval version.
+
+    Raises:
+      TFServingError: as `TFServingClient.predict`.
+      serving.models.BackendError: not retryable, for an answer without the exported outputs.
+    """
+    model, version = models_lib.RETRIEVAL_MODEL, self._versions.retrieval
+    outputs = self._client.predict(model, version, requests)
+    item_ids = np.array(_output(outputs, retrieval_export.ITEM_IDS_OUTPUT, model, version), dtype=str)
+    return item_ids, np.array(_output(outputs, retrieval_export.SCORES_OUTPUT, model, version), dtype=np.float32)
 
   def predict_ratings(self, requests: Sequence[bytes]) -> np.ndarray:
+    """Predicted ratings `[num_requests]` (float32) of the ranking version (its single output, or the named one).
+
+    Raises:
+      serving.models.ModelsNotReadyError: in degraded mode (no ranking version).
+      TFServingError: as `TFServingClient.predict`.
+      serving.models.BackendError: not retryable, for outputs without the exported predictions.
+    """
     if not self._versions.has_ranking:
       raise models_lib.ModelsNotReadyError(models_lib.NO_RANKING_MESSAGE)
-    outputs = self._client.predict(models_lib.RANKING_MODEL, self._versions.ranking, requests)
+    model, version = models_lib.RANKING_MODEL, self._versions.ranking
+    outputs = self._client.predict(model, version, requests)
     if isinstance(outputs, dict):
-      outputs = outputs[ranking_export.PREDICTIONS_OUTPUT]
+      outputs = _output(outputs, ranking_export.PREDICTIONS_OUTPUT, model, version)
     return np.array(outputs, dtype=np.float32).reshape([-1])
+
+
+def _output(outputs: Any, name: str, model: str, version: int) -> Any:
+  """The output `name` of a predict answer's `outputs` (a dict of named outputs).
+
+  Raises:
+    serving.models.BackendError: not retryable (the version's export is at fault), when there is no such output.
+  """
+  if isinstance(outputs, dict) and name in outputs:
+    return outputs[name]
+  has = f'outputs {sorted(outputs)}' if isinstance(outputs, dict) else 'a single unnamed output'
+  raise models_lib.BackendError(
+      f'TF Serving: {model} version {version} answered {has} without {name!r}; its serving_default signature '
+      f'is not the one trainer/{model}/export.py exports (named outputs): re-export and push it.', retryable=False)
 
 
 def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.BundleLoader:

@@ -161,3 +161,22 @@ def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused(timeout_s
   # version's failure and skipped that version.
   with pytest.raises(ValueError, match=f'timeout_s={timeout_s!r} must be a number of seconds above 0'):
     tf_serving_backend.TFServingClient('http://127.0.0.1:8501', timeout_s=timeout_s)
+
+
+@pytest.mark.parametrize('method, body, message', [
+    # A retrieval version exported without the named outputs (recommenders#744: output_1/output_2).
+    ('retrieve', {'outputs': {'output_1': [[0.5]], 'output_2': [['i1']]}},
+     "retrieval version 1 answered outputs ['output_1', 'output_2'] without 'item_ids'"),
+    ('retrieve', {'outputs': [[0.5]]}, "retrieval version 1 answered a single unnamed output without 'item_ids'"),
+    ('predict_ratings', {'outputs': {'output_1': [[3.5]], 'output_2': [[1.0]]}},
+     "ranking version 1 answered outputs ['output_1', 'output_2'] without 'predictions'"),
+])
+def test_an_answer_without_the_exported_outputs_is_the_versions_error_naming_them(tf_serving, method, body, message):
+  # Before: a KeyError or TypeError ('list indices must be integers'), which the HTTP service answered with 500
+  # and which named neither the model, its version, nor the outputs it has.
+  tf_serving.post_body = json.dumps(body).encode()
+  backend = tf_serving_backend.TFServingModels(tf_serving_backend.TFServingClient(tf_serving.url),
+                                               models.ServedVersions(1, 1))
+  with pytest.raises(models.BackendError, match=re.escape(message)) as error:
+    getattr(backend, method)([b''])
+  assert not error.value.retryable  # the version's export is at fault: the registry skips it

@@ -95,19 +95,23 @@ def write_if_changed(text: str, output_path: str) -> bool:
   """Writes `text` to `output_path` atomically (temporary file in the same directory + rename) unless the file
   already holds it.
 
+  The file's bytes are compared with `text` in UTF-8: any other content (including bytes that are not UTF-8) is
+  replaced.
+
   Returns:
     True if the file was written.
   """
+  content = text.encode('utf-8')
   if os.path.isfile(output_path):
-    with open(output_path, encoding='utf-8') as f:
-      if f.read() == text:
+    with open(output_path, 'rb') as f:
+      if f.read() == content:
         return False
   directory = os.path.dirname(os.path.abspath(output_path))
   os.makedirs(directory, exist_ok=True)
   handle, temporary = tempfile.mkstemp(prefix='.models.config.', dir=directory)
   try:
-    with os.fdopen(handle, 'w', encoding='utf-8') as f:
-      f.write(text)
+    with os.fdopen(handle, 'wb') as f:
+      f.write(content)
     os.chmod(temporary, 0o644)  # readable by TF Serving's user in another container
     os.replace(temporary, output_path)
   except OSError:

@@ -212,6 +212,17 @@ def test_config_writer_fails_at_once_when_tf_io_gfile_cannot_read_the_serving_di
   assert not os.path.exists(output)
 
 
+def test_an_output_file_that_is_not_utf8_is_replaced_like_any_other_content(tmp_path):
+  # Before: reading it to compare raised UnicodeDecodeError, so the first update exited 2 with a message naming
+  # no file, and the file was never replaced (every later poll failed the same way).
+  output = tmp_path / 'models.config'
+  output.write_bytes(b'\xff\xfe not a config')
+  assert tf_serving_config.write_if_changed('model_config_list {\n}\n', str(output))
+  assert output.read_text(encoding='utf-8') == 'model_config_list {\n}\n'
+  assert not tf_serving_config.write_if_changed('model_config_list {\n}\n', str(output))
+  assert sorted(os.listdir(tmp_path)) == ['models.config']
+
+
 def test_template_entries_must_point_at_their_model_directory(tmp_path):
   template = model_server_config_pb2.ModelServerConfig()
   template.model_config_list.config.add(name='ranking', base_path='/models/rank', model_platform='tensorflow')

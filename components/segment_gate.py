@@ -19,11 +19,12 @@ whole segment table).
 import json
 import math
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from absl import logging
+from tensorflow_model_analysis.proto import metrics_for_slice_pb2, validation_result_pb2
 from tfx import v1 as tfx
 from tfx.types import artifact
 
@@ -146,12 +147,14 @@ def evaluator_refusal_reasons(evaluation_uri: str) -> List[str]:
           for slice_key, failure in failures]
 
 
-def threshold_failure_sentence(slice_key, failure) -> str:
-  """One TFMA `ValidationFailure` (of the slice `slice_key`, a TFMA SliceKey proto) as a sentence naming the value,
-  the bound and the flag that sets it (`pipeline/eval_configs.py` maps `--max-rmse` to the RMSE's upper bound and
-  `--max-rmse-increase` to its absolute change threshold)."""
-  where = ', '.join(f'{single.column}={getattr(single, single.WhichOneof("kind"))}'
-                    for single in slice_key.single_slice_keys) or 'overall'
+def threshold_failure_sentence(slice_key: metrics_for_slice_pb2.SliceKey,
+                               failure: validation_result_pb2.ValidationFailure) -> str:
+  """One TFMA `ValidationFailure` (of the slice `slice_key`, a TFMA SliceKey proto) as a sentence naming the slice
+  (as the segment rule names it, e.g. `user_gender=F`), the value, the bound and the flag that sets it
+  (`pipeline/eval_configs.py` maps `--max-rmse` to the RMSE's upper bound and `--max-rmse-increase` to its absolute
+  change threshold)."""
+  where = ', '.join(f'{column}={_text(value)}'
+                    for column, value in tfma.slicer.deserialize_slice_key(slice_key)) or 'overall'
   name = failure.metric_key.name
   value = failure.metric_value.double_value.value if failure.metric_value.HasField('double_value') else None
   shown = 'no value' if value is None else f'{value:.4f}'
@@ -240,7 +243,8 @@ def read_report(blessing_uri: str) -> Dict:
     return json.load(f)
 
 
-def _text(value) -> str:
+def _text(value: Union[bytes, str, int, float]) -> str:
+  """A slice value as text: bytes decoded as UTF-8, a whole float without its '.0' (1.0 -> '1')."""
   if isinstance(value, bytes):
     return value.decode('utf-8')
   if isinstance(value, float) and math.isfinite(value) and value == int(value):

@@ -308,3 +308,19 @@ def test_a_non_finite_standard_error_is_judged_on_the_plain_margin_with_a_warnin
       '--segment-margin-standard-errors',
       'user_gender=M: the evaluation has no standard error of its RMSE (nan); its margin is judged without '
       '--segment-margin-standard-errors')
+
+
+def test_an_evaluator_refusal_on_a_segment_names_it_as_the_segment_rule_does():
+  from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=g-import-not-at-top
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  above = _failure('metric_key { name: "root_mean_squared_error" } '
+                   'metric_threshold { value_threshold { upper_bound { value: 1.0 } } } '
+                   'metric_value { double_value { value: 1.2 } }')
+  # A string slice value is stored as bytes: before, the sentence said "user_occupation=b'writer'".
+  slice_key = text_format.Parse('single_slice_keys { column: "user_occupation" bytes_value: "writer" } '
+                                'single_slice_keys { column: "user_age" int64_value: 25 }',
+                                metrics_for_slice_pb2.SliceKey())
+  assert segment_gate.threshold_failure_sentence(slice_key, above) == (
+      'user_occupation=writer, user_age=25 root_mean_squared_error 1.2000 is above --max-rmse 1')
+  assert segment_gate.threshold_failure_sentence(metrics_for_slice_pb2.SliceKey(), above) == (
+      'overall root_mean_squared_error 1.2000 is above --max-rmse 1')

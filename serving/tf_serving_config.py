@@ -43,10 +43,15 @@ def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerCo
   """Parses a text `ModelServerConfig` (e.g. serving/models.config).
 
   Raises:
-    ValueError: if the file is not a text ModelServerConfig with a model_config_list.
+    OSError: if the file cannot be read.
+    ValueError: if the file is not UTF-8 text, not a text ModelServerConfig, or has no model_config_list.
   """
-  with open(path, encoding='utf-8') as f:
-    text = f.read()
+  try:
+    with open(path, encoding='utf-8') as f:
+      text = f.read()
+  except UnicodeDecodeError as e:
+    raise ValueError(f'{path} is not a text ModelServerConfig (not UTF-8: {e}); start from '
+                     'serving/models.config.') from e
   try:
     config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
   except text_format.ParseError as e:

@@ -11,6 +11,7 @@ import base64
 import http.server
 import json
 import os
+import re
 import threading
 import time
 from typing import Any, Dict, Iterator, Set, Tuple
@@ -221,6 +222,14 @@ def test_an_output_file_that_is_not_utf8_is_replaced_like_any_other_content(tmp_
   assert output.read_text(encoding='utf-8') == 'model_config_list {\n}\n'
   assert not tf_serving_config.write_if_changed('model_config_list {\n}\n', str(output))
   assert sorted(os.listdir(tmp_path)) == ['models.config']
+
+
+def test_a_template_that_is_not_utf8_is_refused_naming_it(tmp_path):
+  # Before: the UnicodeDecodeError's own message ("'utf-8' codec can't decode byte 0xff ..."), without the file.
+  template = tmp_path / 'a template.config'
+  template.write_bytes(b'\xffmodel_config_list {}')
+  with pytest.raises(ValueError, match=re.escape(f'{template} is not a text ModelServerConfig (not UTF-8: ')):
+    tf_serving_config.read_model_server_config(str(template))
 
 
 def test_template_entries_must_point_at_their_model_directory(tmp_path):

@@ -90,11 +90,13 @@ def split_interactions(rows: Union[int, Sequence[int], np.ndarray],
     (train, eval) row indices, each sorted ascending.
 
   Raises:
-    ValueError: if 'temporal' gets a row count instead of timestamps, timestamps that are not numbers or not
-      finite (NaN), or a split would be empty.
+    ValueError: for a negative row count, if 'temporal' gets a row count instead of timestamps or timestamps
+      that are not numbers or not finite (NaN), or if a split would be empty.
   """
   if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
     num_rows, timestamps = int(rows), None
+    if num_rows < 0:
+      raise ValueError(f'rows={num_rows} is a negative row count; pass the number of rows (or their timestamps).')
   else:
     timestamps = np.asarray(rows)
     if timestamps.ndim != 1:

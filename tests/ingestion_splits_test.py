@@ -106,3 +106,10 @@ def test_temporal_split_orders_float_timestamps_by_value() -> None:
   got = splits.split_interactions([50.5, 9.0, 100.25], splits.SplitSpec('temporal', eval_fraction=1 / 3))
   np.testing.assert_array_equal(got.train, [0, 1])
   np.testing.assert_array_equal(got.eval, [2])
+
+
+@pytest.mark.parametrize('method', ['seed', 'random'])
+def test_a_negative_row_count_is_refused(method: str) -> None:
+  # Before: permutation(-5) is empty, so -5 rows gave an empty train and an empty eval split without a word.
+  with pytest.raises(ValueError, match='rows=-5 is a negative row count'):
+    splits.split_interactions(-5, splits.SplitSpec(method))

@@ -75,3 +75,10 @@ def test_a_non_positive_penalty_is_refused_naming_it():
   histories = item_item.histories_from_sets({b'a': {0, 1, 2}})
   with pytest.raises(ValueError, match='item_item_l2=0'):
     item_item.fit_weights(histories, 3, l2=0.0)
+
+
+def test_a_scorer_without_training_users_is_refused_with_the_fix():
+  # Before, TensorFlow's lookup table refused the empty user list: "keys and values cannot be empty tensors".
+  histories = item_item.histories_from_sets({})
+  with pytest.raises(ValueError, match='hold none.*item_item_weight=0'):
+    item_item.ItemItemScorer.fit(histories, 3, l2=1.0)

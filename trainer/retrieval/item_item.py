@@ -160,9 +160,16 @@ class ItemItemScorer(tf.Module):
   """
 
   def __init__(self, histories: Histories, weights: ItemItemWeights, num_items: int, name: str = 'item_item') -> None:
-    """Args: histories: the users' items; weights: `fit_weights`' output; num_items: catalogue size."""
-    super().__init__(name=name)
+    """Args: histories: the users' items; weights: `fit_weights`' output; num_items: catalogue size.
+
+    Raises:
+      ValueError: if `histories` holds no user (the user table cannot be empty).
+    """
     num_users = len(histories.user_ids)
+    if num_users == 0:
+      raise ValueError('The item-item scorer needs training users, and the training files hold none; check the '
+                       'training split, or set item_item_weight=0 to export the two-tower scores alone.')
+    super().__init__(name=name)
     self.user_rows = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(list(histories.user_ids), tf.string),
                                             tf.range(num_users, dtype=tf.int64)), default_value=-1)

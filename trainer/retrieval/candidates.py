@@ -71,10 +71,14 @@ def item_shares(pairs: inputs.InMemorySplit, num_item_indices: int) -> np.ndarra
     float64 `[num_item_indices]` summing to 1.
 
   Raises:
-    ValueError: if `pairs` is empty.
+    ValueError: if `pairs` is empty, or holds an item index outside [0, num_item_indices).
   """
   item_indices = np.reshape(pairs.columns[features.transformed_name(features.ITEM_ID)].numpy(), [-1])
-  counts = np.bincount(item_indices, minlength=num_item_indices)[:num_item_indices].astype(np.float64)
+  outside = item_indices[(item_indices < 0) | (item_indices >= num_item_indices)]
+  if outside.size:
+    raise ValueError(f'Item index {int(outside[0])} is outside [0, num_item_indices={num_item_indices}); pass the '
+                     'item vocabulary size plus its out-of-vocabulary buckets (the item id feature\'s input_dim).')
+  counts = np.bincount(item_indices, minlength=num_item_indices).astype(np.float64)
   if counts.sum() == 0:
     raise ValueError('The training split holds no interactions; check the interactions file and the split.')
   return counts / counts.sum()

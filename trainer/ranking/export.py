@@ -12,7 +12,7 @@ output is deleted. The export is a plain SavedModel (signatures and variables), 
 `tf.saved_model.load` reads it, `tf.keras.models.load_model` does not.
 """
 
-from typing import Dict
+from typing import Dict, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -26,8 +26,13 @@ EXAMPLES_INPUT = 'examples'
 PREDICTIONS_OUTPUT = 'predictions'
 
 
-def serving_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, tf.io.FixedLenFeature]:
-  """The raw feature spec a serving request is parsed with: every raw column but the label."""
+def serving_feature_spec(tf_transform_output: tft.TFTransformOutput
+                         ) -> Dict[str, Union[tf.io.FixedLenFeature, tf.io.VarLenFeature]]:
+  """The raw feature spec a serving request is parsed with: every raw column but the label.
+
+  A column the schema lets be missing (`value_count` without `shape`, e.g. `recent_rating`) is a VarLenFeature,
+  parsed as a SparseTensor; the others are FixedLenFeatures.
+  """
   spec = dict(tf_transform_output.raw_feature_spec())
   spec.pop(features.LABEL_KEY, None)
   return spec

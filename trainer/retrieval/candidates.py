@@ -7,7 +7,7 @@ features still place them). Features are transformed here with the Transform lay
 ones the ranking model uses.
 """
 
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Union
 
 from absl import logging
 import numpy as np
@@ -23,15 +23,18 @@ from trainer.common import inputs
 
 # Rows parsed and transformed per step (not the training batch size).
 _READ_BATCH_SIZE = 4096
+# A raw column's parsing spec: FixedLenFeature, or VarLenFeature for a column the schema lets be missing
+# (`value_count` without `shape`, e.g. item_release_year).
+RawFeatureSpec = Union[tf.io.FixedLenFeature, tf.io.VarLenFeature]
 
 
-def user_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, tf.io.FixedLenFeature]:
+def user_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, RawFeatureSpec]:
   """The raw columns a query is parsed from: `user_id` and every `user_*` column of the raw schema."""
   return {k: v for k, v in tf_transform_output.raw_feature_spec().items()
           if k == features.USER_ID or features.is_user_feature(k)}
 
 
-def item_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, tf.io.FixedLenFeature]:
+def item_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, RawFeatureSpec]:
   """The raw columns a candidate is parsed from: `item_id` and every `item_*` column of the raw schema."""
   return {k: v for k, v in tf_transform_output.raw_feature_spec().items()
           if k == features.ITEM_ID or features.is_item_feature(k)}

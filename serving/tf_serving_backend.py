@@ -159,7 +159,13 @@ class TFServingClient:
     return self.model_status(model, version)[0]
 
   def predict(self, model: str, version: int, examples: Sequence[bytes]) -> Any:
-    """Calls `serving_default` of a model version on serialized examples; returns the `outputs` value."""
+    """Calls `serving_default` of a model version on serialized examples; returns the `outputs` value (a dict of
+    named outputs, or the values of a single output, which TF Serving leaves unnamed).
+
+    Raises:
+      TFServingError: when TF Serving cannot be reached, answers an error status (retryable unless 4xx), or
+        answers 200 without JSON `outputs`.
+    """
     body = {
         'signature_name': retrieval_export.SERVING_SIGNATURE,
         'inputs': {retrieval_export.EXAMPLES_INPUT: [{'b64': base64.b64encode(e).decode('ascii')}
@@ -177,7 +183,7 @@ class TFServingModels:
   """`ModelBackend` over TF Serving for one set of versions (retrieval only when `versions.ranking` is None)."""
 
   def __init__(self, client: TFServingClient, versions: models_lib.ServedVersions,
-               probe_client: Optional[TFServingClient] = None):
+               probe_client: Optional[TFServingClient] = None) -> None:
     """Args:
       client: calls the models.
       versions: the versions to call.

@@ -6,7 +6,8 @@ similarities):
 
     r(u, i) = b(u, i) + sum_j s_ij (r_uj - b(u, j)) / sum_j s_ij,    b(u, i) = mu + b_u + b_i,
 
-where j runs over the (at most k) items the user rated in training that are most similar to i with s_ij > 0.
+where j runs over the (at most k) items the user rated in training that are most similar to i with s_ij > 0,
+looked for among i's `num_candidates` most similar items (all of them when it is at least the item count - 1).
 Baselines are fitted by alternating least squares; s_ij is the Pearson correlation of the baseline residuals of
 items i and j over the users who rated both, shrunk towards 0 by (n_ij - 1) / (n_ij - 1 + shrinkage).
 
@@ -18,7 +19,7 @@ like the id embeddings, a user's ratings enter at the next training. The ranking
 """
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -98,7 +99,8 @@ def item_similarities(users: np.ndarray, items: np.ndarray, residuals: np.ndarra
   """Each item's `num_candidates` most similar other items by shrunk Pearson correlation of baseline residuals.
 
   s_ij = sum_u e_ui e_uj / sqrt(sum_u e_ui^2 * sum_u e_uj^2) * (n_ij - 1) / (n_ij - 1 + shrinkage), the sums over
-  the n_ij users who rated both i and j; 0 where n_ij = 0. Only positive similarities are kept.
+  the n_ij users who rated both i and j; 0 where n_ij <= 1 (with shrinkage 0 the factor is 0/0 there: dropped too).
+  Only positive similarities are kept.
 
   Args:
     users, items: int `[n]` indices of the training ratings (each (user, item) at most once); residuals: float
@@ -110,6 +112,9 @@ def item_similarities(users: np.ndarray, items: np.ndarray, residuals: np.ndarra
   Returns:
     (neighbour items int64 `[num_items, num_candidates]`, their similarities float32, most similar first,
     padded with item 0 / similarity 0).
+
+  Raises:
+    ValueError: if `num_items` exceeds `MAX_ITEMS`.
   """
   if num_items > MAX_ITEMS:
     raise ValueError(
@@ -168,6 +173,12 @@ def fit_tables(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, shrink
     users, items: int `[n]` transformed user_id / item_id; ratings: float `[n]` stars. A (user, item) pair
       rated twice keeps its last rating.
     shrinkage, num_candidates: see `item_similarities`.
+
+  Returns:
+    The tables, sized by the largest user and item index + 1.
+
+  Raises:
+    ValueError: if there are no ratings, or more items than `MAX_ITEMS`.
   """
   if users.size == 0:
     raise ValueError('The neighbourhood model needs training ratings; the training split is empty.')
@@ -198,7 +209,13 @@ def blend_rmse(network: np.ndarray, neighbourhood: np.ndarray, labels: np.ndarra
 class NeighbourhoodRating(tf.keras.layers.Layer):
   """Predicts ratings with the neighbourhood model's tables (held as non-trainable variables)."""
 
-  def __init__(self, tables: NeighbourhoodTables, max_neighbours: int, **kwargs) -> None:
+  def __init__(self, tables: NeighbourhoodTables, max_neighbours: int, **kwargs: Any) -> None:
+    """Args: tables: `fit_tables`' output; max_neighbours: k, the most rated neighbours averaged per prediction;
+    kwargs: Keras layer arguments (e.g. name).
+
+    Raises:
+      ValueError: if `max_neighbours` < 1.
+    """
     super().__init__(**kwargs)
     if max_neighbours < 1:
       raise ValueError(f'neighbourhood_k={max_neighbours} must be a positive integer.')

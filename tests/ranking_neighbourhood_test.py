@@ -29,6 +29,23 @@ def test_one_pass_of_baselines_fits_item_biases_then_user_biases():
   np.testing.assert_allclose(user_bias, [1 / 18, -1 / 6])
 
 
+def test_indices_without_ratings_have_bias_zero_also_without_regularisation():
+  # mu = 4; item 1: ((5-4) + (3-4)) / (0 + 2) = 0; users 0, 1: (5-4-0) / 1 = 1, (3-4-0) / 1 = -1. Item 0 and user 2
+  # have no ratings: 0 / 0 with penalties 0, bias 0 (before: NaN, so NaN predictions for them).
+  mu, user_bias, item_bias = neighbourhood.fit_baselines(
+      np.array([0, 1]), np.array([1, 1]), np.array([5.0, 3.0]), num_users=3, num_items=2,
+      user_reg=0.0, item_reg=0.0, passes=1)
+  assert mu == 4.0
+  np.testing.assert_array_equal(item_bias, [0.0, 0.0])
+  np.testing.assert_array_equal(user_bias, [1.0, -1.0, 0.0])
+
+
+@pytest.mark.parametrize('penalty', ['user_reg', 'item_reg'])
+def test_a_negative_baseline_penalty_is_refused_naming_it(penalty):
+  with pytest.raises(ValueError, match=f'{penalty}=-1.0 must be >= 0'):
+    neighbourhood.fit_baselines(np.array([0]), np.array([0]), np.array([4.0]), 1, 1, **{penalty: -1.0})
+
+
 @pytest.mark.parametrize('user_chunk', [2048, 1, 2])
 def test_similarities_are_shrunk_pearson_correlations_over_common_users(user_chunk, monkeypatch):
   # Summed over users in chunks of 1 or 2 users or all at once: the same similarities.

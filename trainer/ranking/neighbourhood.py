@@ -81,16 +81,25 @@ def fit_baselines(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, num
     passes: alternations.
 
   Returns:
-    (mu, b_u float64 `[num_users]`, b_i float64 `[num_items]`).
+    (mu, b_u float64 `[num_users]`, b_i float64 `[num_items]`); an index without ratings has bias 0 (also with a
+    penalty of 0, where its formula is 0/0).
+
+  Raises:
+    ValueError: if a penalty is negative.
   """
+  for name, value in (('user_reg', user_reg), ('item_reg', item_reg)):
+    if not value >= 0:
+      raise ValueError(f'{name}={value} must be >= 0 (a pseudo-rating count; {name}=0 fits unregularised biases).')
   mu = float(np.mean(ratings, dtype=np.float64))
-  user_count = np.bincount(users, minlength=num_users)
-  item_count = np.bincount(items, minlength=num_items)
+  user_denominator = user_reg + np.bincount(users, minlength=num_users)
+  item_denominator = item_reg + np.bincount(items, minlength=num_items)
   user_bias = np.zeros(num_users)
   item_bias = np.zeros(num_items)
   for _ in range(passes):
-    item_bias = np.bincount(items, ratings - mu - user_bias[users], minlength=num_items) / (item_reg + item_count)
-    user_bias = np.bincount(users, ratings - mu - item_bias[items], minlength=num_users) / (user_reg + user_count)
+    item_bias = np.divide(np.bincount(items, ratings - mu - user_bias[users], minlength=num_items),
+                          item_denominator, out=np.zeros(num_items), where=item_denominator > 0)
+    user_bias = np.divide(np.bincount(users, ratings - mu - item_bias[items], minlength=num_users),
+                          user_denominator, out=np.zeros(num_users), where=user_denominator > 0)
   return mu, user_bias, item_bias
 
 

@@ -18,6 +18,7 @@ Outputs:
 import collections
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -230,13 +231,20 @@ def blessing_decision(candidate: Mapping[str, float], baseline: Optional[Mapping
     max_decrease: neither may fall below the baseline's by more than this.
 
   Returns:
-    (blessed, reasons for refusal — empty when blessed).
+    (blessed, reasons for refusal — empty when blessed). A NaN Recall@100 (no user has an evaluation item
+    outside the training items) refuses the model, with a reason saying so.
   """
   reasons = []
   for key, minimum, flag in ((recall_key(GATED_K), min_recall_at_100, '--min-recall-at-100'),
                              (accuracy_key(GATED_K), min_top_100_accuracy, '--min-top-100-accuracy')):
     value = candidate[key]
-    if not value >= minimum:
+    if key == recall_key(GATED_K) and math.isnan(value):
+      # mean_recall of no user: every evaluation item of every user is also one of the user's training items.
+      reasons.append(f'{key} is not a number: no evaluation user has an evaluation item outside their training '
+                     f'items (num_recall_users={candidate.get("num_recall_users", 0)}), so it cannot be measured '
+                     f'against the minimum {minimum:.4f} ({flag}); the evaluation split must hold interactions '
+                     'with items the users did not train on')
+    elif not value >= minimum:
       reasons.append(f'{key}={value:.4f} is below the minimum {minimum:.4f} ({flag})')
     if baseline is not None and value < baseline[key] - max_decrease:
       reasons.append(f'{key}={value:.4f} is worse than the last blessed model\'s {baseline[key]:.4f} by more '

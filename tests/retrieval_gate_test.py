@@ -174,3 +174,25 @@ def test_whole_number_retrieval_gate_settings_build_the_pipeline():
                                                              'max_decrease')}
   assert settings == {'min_recall_at_100': 0.0, 'min_top_100_accuracy': 0.0, 'max_decrease': 1.0}
   assert all(isinstance(value, float) for value in settings.values())
+
+
+def test_a_recall_of_no_user_refuses_the_model_and_says_why():
+  # Every evaluation item of every user was also one of the user's training items: Recall@100 averages no user
+  # and is NaN. Before, the reason said 'recall_at_100=nan is below the minimum 0.5500'.
+  candidate = {'recall_at_100': float('nan'), 'top_100_accuracy': 0.5, 'num_recall_users': 0}
+  blessed, reasons = retrieval_gate.blessing_decision(candidate, None, min_recall_at_100=0.55,
+                                                      min_top_100_accuracy=0.30, max_decrease=0.01)
+  assert not blessed
+  assert reasons == ['recall_at_100 is not a number: no evaluation user has an evaluation item outside their '
+                     'training items (num_recall_users=0), so it cannot be measured against the minimum 0.5500 '
+                     '(--min-recall-at-100); the evaluation split must hold interactions with items the users did '
+                     'not train on']
+  # A measured figure is still compared with its minimum and the last blessed model's: 0.54 misses 0.55, and
+  # 0.29 is more than 0.01 below the last blessed 0.31.
+  blessed, reasons = retrieval_gate.blessing_decision(
+      {'recall_at_100': 0.54, 'top_100_accuracy': 0.29}, {'recall_at_100': 0.54, 'top_100_accuracy': 0.31},
+      min_recall_at_100=0.55, min_top_100_accuracy=0.0, max_decrease=0.01)
+  assert not blessed and reasons == [
+      'recall_at_100=0.5400 is below the minimum 0.5500 (--min-recall-at-100)',
+      "top_100_accuracy=0.2900 is worse than the last blessed model's 0.3100 by more than 0.0100 "
+      '(--max-retrieval-decrease)']

@@ -63,6 +63,16 @@ def test_similarities_are_shrunk_pearson_correlations_over_common_users(user_chu
   np.testing.assert_allclose(similarity, [[0.474342, 0.158114], [0.474342, 0.0], [0.158114, 0.0]], atol=1e-6)
 
 
+@pytest.mark.parametrize('shrinkage,num_candidates,message', [
+    (-0.5, 2, r'neighbourhood_shrinkage=-0.5 must be >= 0'), (1.0, -1, r'neighbourhood_candidates=-1 must be >= 0')])
+def test_a_negative_shrinkage_or_candidate_count_is_refused_naming_it(shrinkage, num_candidates, message):
+  # Before, shrinkage -0.5 scaled a similarity of 2 common users by 1 / (1 - 0.5) = 2 (beyond 1), and -1 candidates
+  # failed in numpy with "negative dimensions are not allowed".
+  with pytest.raises(ValueError, match=message):
+    neighbourhood.item_similarities(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]), np.array([1.0, 1.0, -1.0, -1.0]),
+                                    num_users=2, num_items=2, shrinkage=shrinkage, num_candidates=num_candidates)
+
+
 def _tables() -> neighbourhood.NeighbourhoodTables:
   """mu 3; user biases 0.5, 0; item biases 0, 0.2, -0.2, 0.1. Item 0's neighbours 1, 2, 3 (similarity 0.9, 0.5,
   0.2); item 1's neighbour 0 (0.9). User 0 rated items 1 (residual +1) and 3 (-0.5), user 1 item 2 (+0.4)."""

@@ -123,8 +123,12 @@ def item_similarities(users: np.ndarray, items: np.ndarray, residuals: np.ndarra
     padded with item 0 / similarity 0).
 
   Raises:
-    ValueError: if `num_items` exceeds `MAX_ITEMS`.
+    ValueError: if `num_items` exceeds `MAX_ITEMS`, `shrinkage` is negative or `num_candidates` is.
   """
+  if not shrinkage >= 0:
+    raise ValueError(f'neighbourhood_shrinkage={shrinkage} must be >= 0 (a pseudo-count of common users).')
+  if num_candidates < 0:
+    raise ValueError(f'neighbourhood_candidates={num_candidates} must be >= 0 (similar items kept per item).')
   if num_items > MAX_ITEMS:
     raise ValueError(
         f'The neighbourhood model computes item-item similarities for {num_items:,} items (limit {MAX_ITEMS:,}); '
@@ -187,7 +191,7 @@ def fit_tables(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, shrink
     The tables, sized by the largest user and item index + 1.
 
   Raises:
-    ValueError: if there are no ratings, or more items than `MAX_ITEMS`.
+    ValueError: if there are no ratings, more items than `MAX_ITEMS`, or a negative shrinkage / num_candidates.
   """
   if users.size == 0:
     raise ValueError('The neighbourhood model needs training ratings; the training split is empty.')

@@ -82,3 +82,11 @@ def test_a_scorer_without_training_users_is_refused_with_the_fix():
   histories = item_item.histories_from_sets({})
   with pytest.raises(ValueError, match='hold none.*item_item_weight=0'):
     item_item.ItemItemScorer.fit(histories, 3, l2=1.0)
+
+
+@pytest.mark.parametrize('max_items', [0, -1])
+def test_a_non_positive_item_limit_is_refused_naming_it(max_items):
+  # Before, -1 sliced the ranking from the end: of three items with one user each, items 0 and 1 were covered.
+  histories = item_item.histories_from_sets({b'a': {0, 1, 2}})
+  with pytest.raises(ValueError, match=f'item_item_max_items={max_items} must be a positive integer'):
+    item_item.covered_columns(histories, 3, max_items=max_items)

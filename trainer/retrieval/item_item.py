@@ -104,7 +104,12 @@ def covered_columns(histories: Histories, num_items: int, max_items: int = MAX_I
 
   Returns:
     int64 `[num_covered]`, ascending.
+
+  Raises:
+    ValueError: if `max_items` < 1.
   """
+  if max_items < 1:
+    raise ValueError(f'item_item_max_items={max_items} must be a positive integer (the most items covered).')
   users_per_item = np.bincount(histories.item_columns, minlength=num_items)
   with_users = np.flatnonzero(users_per_item)
   if with_users.size > max_items:
@@ -123,7 +128,7 @@ def fit_weights(histories: Histories, num_items: int, l2: float, max_items: int 
     max_items: the most items covered (memory: 3 x 8 x max_items² bytes while fitting).
 
   Raises:
-    ValueError: if `l2` is not positive.
+    ValueError: if `l2` is not positive or `max_items` < 1.
   """
   if l2 <= 0:
     raise ValueError(f'item_item_l2={l2} must be positive.')

@@ -21,8 +21,8 @@ Smaller segments are reported but not gated: their RMSE is too noisy to refuse a
 
 The rule also says when it checked less than it was asked to, as warnings (they do not refuse the model): when no
 segment is large enough to be gated (the rule then holds vacuously), when a slicing column has no segment at all
-(the examples lack it, e.g. own data without demographics), and when the last blessed model has no finite RMSE on
-a segment (that segment is then not checked for regression, as a segment without a baseline figure), and when, with
+(the examples lack it, e.g. own data without demographics), when the last blessed model has no finite RMSE on a
+gated segment or none at all (that segment is then not checked for regression), and when, with
 z > 0, a gated segment has no finite standard error (its plain margin is judged).
 """
 
@@ -112,7 +112,8 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     overall_rmse: the candidate's RMSE on all evaluation examples (stars).
     segments: the candidate's metrics per segment.
     baseline_rmse: the last blessed model's RMSE per segment on the same examples; None on a first run.
-      Segments missing from it, or with a NaN or infinite RMSE in it, are not checked for regression.
+      Segments missing from it, or with a NaN or infinite RMSE in it, are not checked for regression (a gated one
+      with a warning).
     min_examples: segments with fewer evaluation examples are reported, not gated.
     max_margin: largest allowed `segment RMSE - overall RMSE` (stars); a margin equal to it up to float rounding
       (`ROUNDING_TOLERANCE`) passes.
@@ -144,9 +145,10 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     margin = segment.rmse - overall_rmse
     gated = segment.example_count >= min_examples
     before = baseline_rmse.get(segment.key) if baseline_rmse is not None else None
-    if before is not None and not math.isfinite(before):
+    if baseline_rmse is not None and (before is None or not math.isfinite(before)):
       if gated:
-        warnings.append(f'{segment.name}: the last blessed model has no RMSE on it ({before}); not checked for '
+        shown = 'not in its evaluation' if before is None else before
+        warnings.append(f'{segment.name}: the last blessed model has no RMSE on it ({shown}); not checked for '
                         'regression')
       before = None
     violations = []

@@ -108,9 +108,11 @@ def test_a_last_blessed_model_without_a_segment_rmse_skips_that_regression_check
   assert verdict.passed, verdict.reasons
   rows = {r.segment.name: r for r in verdict.rows}
   assert rows['user_gender=F'].baseline_rmse is None and rows['user_gender=M'].baseline_rmse == 0.87
-  # writer (40 examples) is not gated, so its missing baseline needs no warning.
+  # writer (40 examples) is not gated, so its missing baseline needs no warning; 45-49 is gated and absent from it.
   assert verdict.warnings == ('user_gender=F: the last blessed model has no RMSE on it (nan); not checked for '
-                              'regression',)
+                              'regression',
+                              'user_age_bucket=45-49: the last blessed model has no RMSE on it (not in its '
+                              'evaluation); not checked for regression')
   # M is still checked: 0.87 -> 0.88 is +0.01, more than a max_regression of 0.005 allows.
   strict = segment_rules.judge_segments(0.90, SEGMENTS, baseline, min_examples=500, max_margin=0.2,
                                         max_regression=0.005)
@@ -324,3 +326,20 @@ def test_an_evaluator_refusal_on_a_segment_names_it_as_the_segment_rule_does():
       'user_occupation=writer, user_age=25 root_mean_squared_error 1.2000 is above --max-rmse 1')
   assert segment_gate.threshold_failure_sentence(metrics_for_slice_pb2.SliceKey(), above) == (
       'overall root_mean_squared_error 1.2000 is above --max-rmse 1')
+
+
+def test_a_gated_segment_the_last_blessed_model_was_not_measured_on_is_named_in_a_warning():
+  # The baseline has F and M (and a segment the candidate lacks, which is ignored) but not age 45-49 (500
+  # examples, gated): its regression cannot be checked. Before, that was silent, unlike a NaN baseline figure.
+  baseline = {('user_gender', 'F'): 0.99, ('user_gender', 'M'): 0.88, ('user_occupation', 'writer'): 1.3,
+              ('user_occupation', 'artist'): 0.70}
+  verdict = segment_rules.judge_segments(0.90, SEGMENTS, baseline, min_examples=500, max_margin=0.2,
+                                         max_regression=0.02)
+  assert verdict.passed, verdict.reasons
+  assert verdict.warnings == ('user_age_bucket=45-49: the last blessed model has no RMSE on it (not in its '
+                              'evaluation); not checked for regression',)
+  rows = {r.segment.name: r for r in verdict.rows}
+  assert rows['user_age_bucket=45-49'].baseline_rmse is None and rows['user_gender=F'].baseline_rmse == 0.99
+  # A first run has no baseline at all: nothing to warn about.
+  assert segment_rules.judge_segments(0.90, SEGMENTS, None, min_examples=500, max_margin=0.2,
+                                      max_regression=0.02).warnings == ()

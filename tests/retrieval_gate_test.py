@@ -196,3 +196,21 @@ def test_a_recall_of_no_user_refuses_the_model_and_says_why():
       'recall_at_100=0.5400 is below the minimum 0.5500 (--min-recall-at-100)',
       "top_100_accuracy=0.2900 is worse than the last blessed model's 0.3100 by more than 0.0100 "
       '(--max-retrieval-decrease)']
+
+
+def test_figures_exactly_at_the_minimum_or_the_allowed_decrease_pass():
+  from components import retrieval_metrics  # pylint: disable=g-import-not-at-top
+  # Six users with a recall of 0.55 each average 0.5499999999999999 in floats, and 0.101 - 0.01 is above 0.091:
+  # before, the first was 'below the minimum 0.5500' and the second 'worse than 0.1010 by more than 0.0100'.
+  recall = retrieval_metrics.mean_recall([0.55] * 6)
+  blessed, reasons = retrieval_gate.blessing_decision(
+      {'recall_at_100': recall, 'top_100_accuracy': 0.091}, {'recall_at_100': 0.55, 'top_100_accuracy': 0.101},
+      min_recall_at_100=0.55, min_top_100_accuracy=0.0, max_decrease=0.01)
+  assert blessed, reasons
+  # A ten-thousandth less is refused.
+  blessed, reasons = retrieval_gate.blessing_decision(
+      {'recall_at_100': 0.5499, 'top_100_accuracy': 0.0909}, {'recall_at_100': 0.55, 'top_100_accuracy': 0.101},
+      min_recall_at_100=0.55, min_top_100_accuracy=0.0, max_decrease=0.01)
+  assert reasons == ['recall_at_100=0.5499 is below the minimum 0.5500 (--min-recall-at-100)',
+                     "top_100_accuracy=0.0909 is worse than the last blessed model's 0.1010 by more than 0.0100 "
+                     '(--max-retrieval-decrease)']

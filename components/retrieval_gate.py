@@ -9,10 +9,11 @@ training items removed, overall and per user segment (gender, occupation, age bu
 Outputs:
 * `evaluation` (ModelEvaluation): the metrics as custom properties (visible in ML Metadata) and in
   `metrics.json` (with the per-segment table and the baseline's metrics).
-* `blessing` (ModelBlessing): custom property `blessed` 1/0 (what Pusher reads) and `current_model_id` (what
-  LatestBlessedModelStrategy reads). Blessed only when Recall@100 and top-100 accuracy reach their minimums and
-  neither falls below the last blessed model's (re-measured on this evaluation split) by more than the
-  tolerance.
+* `blessing` (ModelBlessing): custom property `blessed` 1/0 (what Pusher reads), `current_model_id` (what
+  LatestBlessedModelStrategy reads), `current_model`, `baseline_model`/`baseline_model_id` when there was one,
+  `reasons` (JSON list of why not) and `blessing_gate`; file `BLESSED` or `NOT_BLESSED` (the reasons). Blessed
+  only when Recall@100 and top-100 accuracy reach their minimums and neither falls below the last blessed model's
+  (re-measured on this evaluation split) by more than the tolerance. The segments are reported, not gated.
 """
 
 import collections
@@ -87,7 +88,19 @@ class EvaluationData:
 
 
 def read_evaluation_data(train_files: Sequence[str], eval_files: Sequence[str]) -> EvaluationData:
-  """Reads the user/item pairs of both splits and one query example per evaluation user."""
+  """Reads the user/item pairs of both splits and one query example per evaluation user.
+
+  Args:
+    train_files: file patterns of the raw training examples (gzipped TFRecords of tf.Examples).
+    eval_files: file patterns of the raw evaluation examples.
+
+  Returns:
+    The evaluation users (in order of first appearance), their first example each, every evaluation pair and
+    each user's training items.
+
+  Raises:
+    ValueError: if a pattern matches no file or the evaluation split holds no examples.
+  """
   id_spec = {features.USER_ID: tf.io.FixedLenFeature([], tf.string),
              features.ITEM_ID: tf.io.FixedLenFeature([], tf.string)}
   seen: Dict[bytes, Set[bytes]] = collections.defaultdict(set)
@@ -119,7 +132,8 @@ def user_segments(user_examples: Sequence[bytes], transformed_users: Mapping[str
     columns: the segment columns to look for.
 
   Returns:
-    column -> one string per user; columns found neither raw nor transformed are left out.
+    column -> one string per user; columns found neither raw nor transformed are left out. A raw column's
+    values are joined with '|'; a user whose example lacks a raw column that others have gets ''.
   """
   parsed = [tf.train.Example.FromString(e).features.feature for e in user_examples]
   segments: Dict[str, List[str]] = {}

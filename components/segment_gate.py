@@ -89,8 +89,15 @@ def overall_and_segments(metrics: Dict[SliceKey, Dict[str, float]]
                          ) -> Tuple[float, List[segment_rules.SegmentMetrics]]:
   """Splits one model's slices into its overall RMSE and its per-segment metrics.
 
+  Args:
+    metrics: one model's {slice key: {metric name: value}}, as `read_slice_metrics` returns them.
+
+  Returns:
+    (overall RMSE, one `SegmentMetrics` per other slice in slice-key order; a slice crossing several columns is
+    one segment whose column and value join the columns' names and values with ',').
+
   Raises:
-    ValueError: if the overall slice or the RMSE/example count metrics are missing.
+    ValueError: if the overall slice or its RMSE is missing, or a segment's RMSE or example count.
   """
   overall = metrics.get(())
   if overall is None or RMSE_METRIC not in overall:
@@ -175,9 +182,19 @@ def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_exampl
                      max_regression: float, margin_standard_errors: float = 0.0) -> Tuple[bool, List[str], Dict]:
   """Applies the Evaluator's verdict and the segmentation rule to an evaluation.
 
+  Args:
+    evaluation_uri: the Evaluator's `evaluation` artifact URI.
+    evaluator_blessed: whether the Evaluator blessed the candidate (its overall thresholds).
+    min_examples, max_margin, max_regression, margin_standard_errors: the rule's settings
+      (`segment_rules.judge_segments`).
+
   Returns:
     (blessed, reasons for refusal, the JSON report written next to the blessing; its 'warnings' list the checks
     the rule could not make).
+
+  Raises:
+    ValueError: if the evaluation lacks the metrics the rule reads, its overall RMSE is NaN or infinite, or a
+      setting is out of range.
   """
   by_model = read_slice_metrics(evaluation_uri)
   overall_rmse, segments = overall_and_segments(by_model[tfma.CANDIDATE_KEY])

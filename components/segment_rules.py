@@ -128,7 +128,8 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     The verdict with every segment's row.
 
   Raises:
-    ValueError: on a negative threshold or a non-finite overall RMSE.
+    ValueError: on min_examples < 1, a negative, NaN or infinite threshold or z, or a NaN or infinite overall
+      RMSE.
   """
   if min_examples < 1:
     raise ValueError(f'min_examples={min_examples} must be >= 1.')
@@ -137,7 +138,9 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
   if not 0 <= margin_standard_errors < math.inf:
     raise ValueError(f'margin_standard_errors={margin_standard_errors} must be >= 0 (standard errors), e.g. 2.')
   if not math.isfinite(overall_rmse):
-    raise ValueError(f'overall_rmse={overall_rmse} is not a number; the evaluation produced no RMSE.')
+    raise ValueError(f'overall_rmse={overall_rmse} is not a finite number: the model predicts NaN or infinite '
+                     'ratings on the evaluation examples (training diverged: lower the learning rate) or the '
+                     'evaluation has no examples; the segments cannot be judged against it.')
   rows: List[SegmentRow] = []
   reasons: List[str] = []
   warnings: List[str] = []

@@ -343,3 +343,15 @@ def test_a_gated_segment_the_last_blessed_model_was_not_measured_on_is_named_in_
   # A first run has no baseline at all: nothing to warn about.
   assert segment_rules.judge_segments(0.90, SEGMENTS, None, min_examples=500, max_margin=0.2,
                                       max_regression=0.02).warnings == ()
+
+
+@pytest.mark.parametrize('overall', [float('nan'), float('inf')])
+def test_a_non_finite_overall_rmse_is_refused_naming_the_value_and_the_causes(overall):
+  # Before: 'overall_rmse=inf is not a number; the evaluation produced no RMSE' - inf is a number, and the
+  # evaluation did produce it (a diverged model's NaN predictions give NaN).
+  with pytest.raises(ValueError) as raised:
+    segment_rules.judge_segments(overall, SEGMENTS, None, min_examples=500, max_margin=0.08, max_regression=0.02)
+  assert str(raised.value) == (
+      f'overall_rmse={overall} is not a finite number: the model predicts NaN or infinite ratings on the '
+      'evaluation examples (training diverged: lower the learning rate) or the evaluation has no examples; the '
+      'segments cannot be judged against it.')

@@ -474,55 +474,52 @@ def test_the_shutdown_delay_answers_new_connections_with_close_and_healthz_503_t
     server.server_close()
 
 
-def test_sigterm_shuts_the_service_down_with_exit_code_0(tmp_path):
-  # Before, SIGTERM (docker stop, Kubernetes) killed the process at once: exit code -15, requests in flight cut.
-  # The signal follows the 'Serving on' line at once. Before, that line was logged ahead of the handler (a signal
-  # just after it: exit -15), and a signal landing inside the logging call was swallowed by logging (a hang).
+@contextlib.contextmanager
+def service_process(serving_dir: str, *flags: str) -> Iterator[subprocess.Popen]:
+  """`python -m serving.app` on a free port with its log (absl: stderr) piped, killed on leaving if still running."""
   process = subprocess.Popen(
-      [sys.executable, '-m', 'serving.app', '--serving-dir', str(tmp_path), '--port', '0'],
+      [sys.executable, '-m', 'serving.app', '--serving-dir', serving_dir, '--port', '0', *flags],
       stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
   try:
-    logged = []
-    for line in process.stderr:  # absl logs to stderr
-      logged.append(line)
-      if 'Serving on http://127.0.0.1:' in line:
-        break
-    assert any('Serving on' in line for line in logged), ''.join(logged)[-2000:]
-    process.send_signal(signal.SIGTERM)
-    rest = process.communicate(timeout=60)[1]
+    yield process
   finally:
     if process.poll() is None:
       process.kill()
       process.wait()
+
+
+def read_log_until(process: subprocess.Popen, text: str) -> str:
+  """Reads the process's log up to the first line holding `text`; returns that line (fails if the log ends)."""
+  logged = []
+  for line in process.stderr:
+    logged.append(line)
+    if text in line:
+      return line
+  raise AssertionError(f'{text!r} never logged: {"".join(logged)[-2000:]}')
+
+
+def test_sigterm_shuts_the_service_down_with_exit_code_0(tmp_path):
+  # Before, SIGTERM (docker stop, Kubernetes) killed the process at once: exit code -15, requests in flight cut.
+  # The signal follows the 'Serving on' line at once. Before, that line was logged ahead of the handler (a signal
+  # just after it: exit -15), and a signal landing inside the logging call was swallowed by logging (a hang).
+  with service_process(str(tmp_path)) as process:
+    read_log_until(process, 'Serving on http://127.0.0.1:')
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=60)[1]
   assert process.returncode == 0, rest[-2000:]
   assert 'Terminated; shutting down once the 0 request(s) in flight are answered (at most 10 s).' in rest
 
 
 def test_sigterm_with_a_shutdown_delay_answers_during_it_then_exits_0(tmp_path):
-  process = subprocess.Popen(
-      [sys.executable, '-m', 'serving.app', '--serving-dir', str(tmp_path), '--port', '0',
-       '--shutdown-delay-s', '20'],
-      stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
-  try:
-    port = None
-    for line in process.stderr:
-      if 'Serving on http://127.0.0.1:' in line:
-        port = int(line.split('http://127.0.0.1:')[1].split('/')[0])
-        break
-    assert port is not None
+  with service_process(str(tmp_path), '--shutdown-delay-s', '20') as process:
+    serving_line = read_log_until(process, 'Serving on http://127.0.0.1:')
+    port = int(serving_line.split('http://127.0.0.1:')[1].split('/')[0])
     process.send_signal(signal.SIGTERM)
-    for line in process.stderr:
-      if '(--shutdown-delay-s)' in line:
-        assert 'Terminated; answering new connections for 20 s more' in line
-        break
+    assert 'Terminated; answering new connections for 20 s more' in read_log_until(process, '(--shutdown-delay-s)')
     # A new connection during the delay is answered; nothing is loaded (an empty serving dir): 503 shutting down.
     assert get_answer(port, '/healthz')[:2] == (503, 'close')
     process.send_signal(signal.SIGINT)  # a Ctrl-C ends the delay at once (a second SIGTERM would kill)
     rest = process.communicate(timeout=60)[1]
-  finally:
-    if process.poll() is None:
-      process.kill()
-      process.wait()
   assert process.returncode == 0, rest[-2000:]
   assert 'Interrupted again: the shutdown delay ends now.' in rest
   assert 'shutting down once the 0 request(s) in flight are answered' in rest

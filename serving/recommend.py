@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  """Runs the CLI; returns the exit code (0 ok, 2 bad arguments or no models, 1 the backend failed to answer)."""
+  """Runs the CLI; returns the exit code (0 ok, 2 bad arguments, no models or an unreadable --serving-dir, 1 the
+  backend failed to answer)."""
   args = _parser().parse_args(argv)
   try:
     user_features = parse_user_features(args.user_feature)
@@ -68,8 +69,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
+  import tensorflow as tf
   from serving import models
-  _, two_stage = backend_flags.recommender_from_flags(args)
+  try:
+    _, two_stage = backend_flags.recommender_from_flags(args)
+  except (tf.errors.OpError, OSError) as e:  # listing the serving dir failed (a gs:// dir it may not read, say)
+    print(f'error: cannot read --serving-dir {args.serving_dir}: {type(e).__name__}: {e}; check the path and '
+          'that this account may list and read it.', file=sys.stderr)
+    return 2
   try:
     result = two_stage.recommend(
         args.user_id.strip(), k=args.k, exclude_seen=not args.include_seen, user_features=user_features)

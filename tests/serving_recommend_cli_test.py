@@ -35,3 +35,19 @@ def test_a_bad_user_feature_is_refused_before_any_model_loads(monkeypatch, capsy
   assert not loads
   assert capsys.readouterr().err == (
       "error: --user-feature user_gender is given more than once ('F', 'M'); pass each column once.\n")
+
+
+def test_an_unreadable_serving_dir_exits_2_naming_it(monkeypatch, capsys):
+  # Before, an error listing the serving dir (tf.io.gfile on a gs:// dir this account may not read) ended the CLI
+  # with a traceback (exit 1) naming neither the flag nor the fix.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from serving import models  # pylint: disable=g-import-not-at-top
+
+  def refuse(serving_dir: str, skipped: Any = None) -> None:
+    raise tf.errors.PermissionDeniedError(None, None, f'{serving_dir}: permission denied')
+
+  monkeypatch.setattr(models, 'newest_versions', refuse)
+  assert recommend.main(['--serving-dir', 'gs://bucket/serving', '--user-id', 'u1']) == 2
+  assert capsys.readouterr().err == (
+      'error: cannot read --serving-dir gs://bucket/serving: PermissionDeniedError: gs://bucket/serving: permission '
+      'denied; check the path and that this account may list and read it.\n')

@@ -7,13 +7,18 @@ columns.
 
 import dataclasses
 import enum
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from schema import features
 from transform import preprocessing
+
+
+# A raw column's parsing spec (`tft.TFTransformOutput.raw_feature_spec`): FixedLenFeature, or VarLenFeature for a
+# column the schema lets be missing (`value_count` without `shape`, e.g. item_release_year, recent_rating).
+RawFeatureSpec = Union[tf.io.FixedLenFeature, tf.io.VarLenFeature]
 
 
 class FeatureKind(enum.Enum):

@@ -12,12 +12,13 @@ output is deleted. The export is a plain SavedModel (signatures and variables), 
 `tf.saved_model.load` reads it, `tf.keras.models.load_model` does not.
 """
 
-from typing import Dict, Union
+from typing import Dict
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from schema import features
+from trainer.common.feature_specs import RawFeatureSpec
 from trainer.common.transform_layer import ExportedTransform
 
 SERVING_SIGNATURE = 'serving_default'
@@ -27,7 +28,7 @@ PREDICTIONS_OUTPUT = 'predictions'
 
 
 def serving_feature_spec(tf_transform_output: tft.TFTransformOutput
-                         ) -> Dict[str, Union[tf.io.FixedLenFeature, tf.io.VarLenFeature]]:
+                         ) -> Dict[str, RawFeatureSpec]:
   """The raw feature spec a serving request is parsed with: every raw column but the label.
 
   A column the schema lets be missing (`value_count` without `shape`, e.g. `recent_rating`) is a VarLenFeature,

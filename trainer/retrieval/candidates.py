@@ -7,7 +7,7 @@ features still place them). Features are transformed here with the Transform lay
 ones the ranking model uses.
 """
 
-from typing import Dict, Sequence, Union
+from typing import Dict, Sequence
 
 from absl import logging
 import numpy as np
@@ -20,12 +20,10 @@ from ingestion import examples
 from ingestion.interactions import ColumnType
 from schema import features
 from trainer.common import inputs
+from trainer.common.feature_specs import RawFeatureSpec
 
 # Rows parsed and transformed per step (not the training batch size).
 _READ_BATCH_SIZE = 4096
-# A raw column's parsing spec: FixedLenFeature, or VarLenFeature for a column the schema lets be missing
-# (`value_count` without `shape`, e.g. item_release_year).
-RawFeatureSpec = Union[tf.io.FixedLenFeature, tf.io.VarLenFeature]
 
 
 def user_feature_spec(tf_transform_output: tft.TFTransformOutput) -> Dict[str, RawFeatureSpec]:

@@ -406,10 +406,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def shutdown_delay_seconds(text: str) -> float:
   """--shutdown-delay-s's value: a number of seconds from 0 to `MAX_SHUTDOWN_DELAY_S`."""
-  try:
-    seconds = float(text)
-  except ValueError as e:
-    raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds; pass e.g. 5.') from e
+  seconds = backend_flags.seconds_value(text)
   if not 0.0 <= seconds <= MAX_SHUTDOWN_DELAY_S:  # refuses NaN and inf too
     raise argparse.ArgumentTypeError(
         f'{text} must be a number of seconds from 0 to {MAX_SHUTDOWN_DELAY_S:g}, e.g. 5 (with the '
@@ -455,16 +452,16 @@ def main(argv: Optional[List[str]] = None) -> int:
   except (KeyboardInterrupt, _Terminated) as e:
     if in_main_thread:
       signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    cause = 'Terminated' if isinstance(e, _Terminated) else 'Interrupted'
     if args.shutdown_delay_s > 0:
       logging.info('%s; answering new connections for %g s more (--shutdown-delay-s), /healthz says shutting down.',
-                   'Terminated' if isinstance(e, _Terminated) else 'Interrupted', args.shutdown_delay_s)
+                   cause, args.shutdown_delay_s)
       try:
         keep_answering(server, args.shutdown_delay_s)
       except KeyboardInterrupt:
         logging.info('Interrupted again: the shutdown delay ends now.')
     logging.info('%s; shutting down once the %d request(s) in flight are answered (at most %g s).',
-                 'Terminated' if isinstance(e, _Terminated) else 'Interrupted', server.requests_in_flight.count,
-                 DRAIN_TIMEOUT_S)
+                 cause, server.requests_in_flight.count, DRAIN_TIMEOUT_S)
     if not drain(server, DRAIN_TIMEOUT_S):
       logging.warning('%d request(s) still in flight after %g s are dropped.', server.requests_in_flight.count,
                       DRAIN_TIMEOUT_S)

@@ -48,13 +48,22 @@ def tf_serving_url(text: str) -> str:
   return text
 
 
+def seconds_value(text: str) -> float:
+  """A duration flag's text as a float (its range is the flag's to check).
+
+  Raises:
+    argparse.ArgumentTypeError: if `text` is not a number.
+  """
+  try:
+    return float(text)
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds; pass e.g. 5.') from e
+
+
 def positive_seconds(text: str) -> float:
   """A duration flag's value: a number of seconds above 0 and at most `threading.TIMEOUT_MAX` (about 292 years:
   `time.sleep` and `threading.Event.wait` raise OverflowError for a longer wait, and NaN or inf)."""
-  try:
-    seconds = float(text)
-  except ValueError as e:
-    raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds; pass e.g. 5.') from e
+  seconds = seconds_value(text)
   if not 0.0 < seconds <= threading.TIMEOUT_MAX:  # refuses NaN and inf too
     raise argparse.ArgumentTypeError(f'{text} must be a number of seconds above 0 and at most '
                                      f'{threading.TIMEOUT_MAX:.0f} s, e.g. 5.')

@@ -273,10 +273,12 @@ class ModelRegistry:
       poll_interval_s: seconds between looks for new versions when polling.
 
     Raises:
-      ValueError: if `poll_interval_s` is not positive.
+      ValueError: if `poll_interval_s` is not a number of seconds above 0 and at most `threading.TIMEOUT_MAX`
+        (NaN, inf and longer waits make the polling thread's `Event.wait` raise).
     """
-    if poll_interval_s <= 0:
-      raise ValueError(f'poll_interval_s={poll_interval_s} must be positive (seconds).')
+    if not 0.0 < poll_interval_s <= threading.TIMEOUT_MAX:  # refuses NaN and inf too
+      raise ValueError(f'poll_interval_s={poll_interval_s} must be a number of seconds above 0 and at most '
+                       f'{threading.TIMEOUT_MAX:.0f}, e.g. 5.')
     self._serving_dir = serving_dir
     self._loader = loader
     self._poll_interval_s = poll_interval_s

@@ -251,3 +251,16 @@ def test_newest_versions_leaves_out_skipped_ones(tmp_path):
   assert models.newest_versions(serving_dir, {RETRIEVAL: {2}}) == models.ServedVersions(1, 1)
   assert models.newest_versions(serving_dir, {RANKING: {1}}) == models.ServedVersions(2, None)
   assert models.newest_versions(serving_dir, {RETRIEVAL: {1, 2}}) is None
+
+
+@pytest.mark.parametrize('poll_interval_s', [0.0, -1.0, float('nan'), float('inf'), threading.TIMEOUT_MAX * 2])
+def test_registry_refuses_a_poll_interval_the_polling_thread_could_not_wait(tmp_path, poll_interval_s):
+  # NaN and inf used to pass the `<= 0` check and kill the polling thread at its first Event.wait.
+  with pytest.raises(ValueError, match='poll_interval_s=.* must be a number of seconds above 0'):
+    models.ModelRegistry(str(tmp_path), loader=FailingLoader(lambda v: False), poll_interval_s=poll_interval_s)
+
+
+def test_registry_accepts_the_longest_wait_threading_allows(tmp_path):
+  registry = models.ModelRegistry(str(tmp_path), loader=FailingLoader(lambda v: False),
+                                  poll_interval_s=threading.TIMEOUT_MAX)
+  assert registry.serving_dir == str(tmp_path)

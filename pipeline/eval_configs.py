@@ -74,5 +74,21 @@ def _rating_metric(metric_class: type, name: str, **kwargs: Any) -> tfma.MetricC
 
 
 def _segment_slices(columns: Sequence[str]) -> List[tfma.SlicingSpec]:
-  """One slice spec per column (each column's values are the slices)."""
+  """One slice spec per column (each column's values are the slices).
+
+  Raises:
+    ValueError: if `columns` is one string (it would slice by each of its characters), or holds an empty or a
+      repeated name (a repeated slice spec would be computed twice and its segments reported twice).
+  """
+  if isinstance(columns, (str, bytes)):
+    raise ValueError(f'segment_columns={columns!r} is one string, which would slice by each of its characters; '
+                     f'pass a sequence of column names, e.g. [{columns!r}].')
+  seen = set()
+  for column in columns:
+    if not isinstance(column, str) or not column:
+      raise ValueError(f'segment_columns holds {column!r}; each must be a column name, e.g. '
+                       f'{features.SEGMENT_COLUMNS[0]!r}.')
+    if column in seen:
+      raise ValueError(f'segment_columns names {column!r} twice; list each column once.')
+    seen.add(column)
   return [tfma.SlicingSpec(feature_keys=[column]) for column in columns]

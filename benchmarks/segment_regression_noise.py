@@ -109,11 +109,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  """Prints the spreads of the segments. Returns the exit code (2 for a --segment without eval examples)."""
+  """Prints the spreads of the segments.
+
+  Returns the exit code: 2 for a --segment without eval examples, or a run dir whose store is not an ML Metadata
+  store or records no trained ranking model.
+  """
   args = parse_args(argv)
   environment.use_legacy_keras()
-  candidate = peer_segments.run_predictions(args.run_dir)
-  baseline = peer_segments.run_predictions(args.baseline_run_dir)
+  from inspection import store as store_lib  # pylint: disable=g-import-not-at-top
+  try:
+    candidate = peer_segments.run_predictions(args.run_dir)
+    baseline = peer_segments.run_predictions(args.baseline_run_dir)
+  except (ValueError, store_lib.StoreError) as e:  # a foreign store, or no trained ranking model recorded
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   segments = args.segment or gated_user_segments(candidate, configs.SegmentGate().min_examples)
   num_users = np.unique(candidate.user_ids).size
   weights = np.random.default_rng(args.seed).multinomial(

@@ -101,3 +101,13 @@ def test_a_run_dir_without_a_run_is_a_usage_error(tmp_path, capsys):
   assert exit_info.value.code == 2
   assert (f'argument --baseline-run-dir: {tmp_path / "c"}: no pipeline run here (no {tmp_path / "c"}/metadata.sqlite); '
           'pass the --output-dir of a local_runner.py run.') in capsys.readouterr().err
+
+
+def test_a_store_that_is_not_an_ml_metadata_store_exits_2_with_the_message(tmp_path, capsys):
+  # An empty metadata.sqlite passes the usage check (the file exists) but holds no MLMD tables: before, a
+  # StoreError traceback from run_predictions.
+  a, b = _run_dirs(tmp_path)
+  assert noise.main(['--run-dir', a, '--baseline-run-dir', b]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith(f'error: {a}/metadata.sqlite is a SQLite database but not an ML Metadata store')
+  assert 'Traceback' not in err

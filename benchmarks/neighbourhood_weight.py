@@ -8,8 +8,8 @@ configuration (`default` unless `--ranking-config`) as the Trainer does (canonic
 carved from TRAIN, early stopping on it), fits the item-item neighbourhood model on the same training rows
 (`trainer/ranking/neighbourhood.py`), and prints the RMSE (stars) of (1 - w) * network + w * neighbourhood on the
 validation slice — what the default weight is chosen on — and on the eval split (for information) for every
-weight w. Weight 0 is the network alone, 1 the neighbourhood model alone. Exit status 2 when `--run-dir` holds no
-finished run or the configuration has no validation slice.
+weight w. Weight 0 is the network alone, 1 the neighbourhood model alone. Exit status 2 for an unknown
+`--ranking-config`, when `--run-dir` holds no finished run or the configuration has no validation slice.
 """
 
 import argparse
@@ -44,11 +44,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   from trainer.common import feature_specs, inputs
   from trainer.ranking import hparams as hparams_lib, run
   # pylint: enable=g-import-not-at-top
+  try:
+    configuration = hparams_lib.named_configuration(args.ranking_config)
+  except ValueError as e:
+    print(f'--ranking-config: {e}', file=sys.stderr)
+    return 2
   opened = open_run(args.run_dir)
   if opened is None:
     return 2
   _, tf_transform_output, data_accessor, examples_uri = opened
-  configuration = hparams_lib.named_configuration(args.ranking_config)
   if not configuration.validation_fraction:
     print(f'The {args.ranking_config!r} configuration has no validation slice (validation_fraction=0) to choose '
           'the weight on; pick a configuration with one.', file=sys.stderr)

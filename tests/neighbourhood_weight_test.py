@@ -36,3 +36,11 @@ def test_weights_on_the_fixture_run(fixture_pipeline_run, tmp_path):
 def test_a_directory_without_a_run_is_refused(tmp_path, capsys):
   assert neighbourhood_weight.main(['--run-dir', str(tmp_path)]) == 2
   assert 'No ML Metadata store at' in capsys.readouterr().err
+
+
+def test_an_unknown_ranking_config_exits_2_naming_the_flag_and_the_known_ones(tmp_path, capsys):
+  # Checked before the run is opened (before, a ValueError traceback after loading the run's Transform output).
+  assert neighbourhood_weight.main(['--run-dir', str(tmp_path), '--ranking-config', 'nope']) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("--ranking-config: Unknown ranking configuration 'nope'; choose one of [")
+  assert "'default'" in err

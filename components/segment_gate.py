@@ -36,8 +36,8 @@ RMSE_METRIC = 'root_mean_squared_error'
 EXAMPLE_COUNT_METRIC = 'example_count'
 # Absent from evaluations made before the Evaluator measured it (pipeline/rating_metrics.py).
 RMSE_STANDARD_ERROR_METRIC = 'rmse_standard_error'
-# Model names TFX's Evaluator gives the two models when a baseline is resolved; '' without a baseline.
-CANDIDATE_MODEL_NAMES = ('', tfma.CANDIDATE_KEY)
+# The model name TFX's Evaluator gives the last blessed model when a baseline is resolved (the candidate's is
+# tfma.CANDIDATE_KEY then, and '' without a baseline; read_slice_metrics files both under tfma.CANDIDATE_KEY).
 BASELINE_MODEL_NAME = tfma.BASELINE_KEY
 # Blessing custom properties, as tfx.components.Evaluator writes them (Pusher and the resolver read them).
 BLESSED_KEY = 'blessed'
@@ -180,7 +180,7 @@ def threshold_failure_sentence(slice_key: metrics_for_slice_pb2.SliceKey,
 
 def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_examples: int, max_margin: float,
                      max_regression: float, margin_standard_errors: float = 0.0) -> Tuple[bool, List[str], Dict]:
-  """Applies the Evaluator's verdict and the segmentation rule to an evaluation.
+  """Applies the Evaluator's verdict and the segmentation rule to an evaluation (`judge_metrics` on its files).
 
   Args:
     evaluation_uri: the Evaluator's `evaluation` artifact URI.
@@ -189,29 +189,65 @@ def judge_evaluation(evaluation_uri: str, evaluator_blessed: bool, *, min_exampl
       (`segment_rules.judge_segments`).
 
   Returns:
+    As `judge_metrics`.
+
+  Raises:
+    ValueError: if the evaluation lacks the metrics the rule reads, or a setting is out of range.
+  """
+  by_model = read_slice_metrics(evaluation_uri)
+  evaluator_reasons = [] if evaluator_blessed else evaluator_refusal_reasons(evaluation_uri)
+  return judge_metrics(by_model, evaluator_reasons, sliced_columns(evaluation_uri), min_examples=min_examples,
+                       max_margin=max_margin, max_regression=max_regression,
+                       margin_standard_errors=margin_standard_errors)
+
+
+def judge_metrics(by_model: Dict[str, Dict[SliceKey, Dict[str, float]]], evaluator_reasons: List[str],
+                  expected_columns: List[str], *, min_examples: int, max_margin: float, max_regression: float,
+                  margin_standard_errors: float = 0.0) -> Tuple[bool, List[str], Dict]:
+  """Applies the Evaluator's verdict and the segmentation rule to metrics read from an evaluation.
+
+  A NaN or infinite overall RMSE (a diverged model predicting NaN or infinite ratings) refuses the model with
+  that reason: no segment can be judged against it, and nothing is pushed.
+
+  Args:
+    by_model: the evaluation's metrics, as `read_slice_metrics` returns them.
+    evaluator_reasons: why the Evaluator refused the candidate (`evaluator_refusal_reasons`), empty when it
+      blessed it.
+    expected_columns: the columns the Evaluator sliced by (`sliced_columns`).
+    min_examples, max_margin, max_regression, margin_standard_errors: the rule's settings
+      (`segment_rules.judge_segments`).
+
+  Returns:
     (blessed, reasons for refusal, the JSON report written next to the blessing; its 'warnings' list the checks
     the rule could not make).
 
   Raises:
-    ValueError: if the evaluation lacks the metrics the rule reads, its overall RMSE is NaN or infinite, or a
-      setting is out of range.
+    ValueError: if the metrics lack what the rule reads, or a setting is out of range.
   """
-  by_model = read_slice_metrics(evaluation_uri)
+  segment_rules.check_settings(min_examples=min_examples, max_margin=max_margin, max_regression=max_regression,
+                               margin_standard_errors=margin_standard_errors)
   overall_rmse, segments = overall_and_segments(by_model[tfma.CANDIDATE_KEY])
-  baseline_rmse: Optional[Dict[segment_rules.SegmentKey, float]] = None
-  if tfma.BASELINE_KEY in by_model:
-    _, baseline_segments = overall_and_segments(by_model[tfma.BASELINE_KEY])
-    baseline_rmse = {s.key: s.rmse for s in baseline_segments}
-  verdict = segment_rules.judge_segments(overall_rmse, segments, baseline_rmse, min_examples=min_examples,
-                                         max_margin=max_margin, max_regression=max_regression,
-                                         margin_standard_errors=margin_standard_errors,
-                                         expected_columns=sliced_columns(evaluation_uri))
-  reasons = [] if evaluator_blessed else evaluator_refusal_reasons(evaluation_uri)
-  reasons.extend(verdict.reasons)
-  report = segment_rules.verdict_to_json(verdict, overall_rmse)
+  reasons = list(evaluator_reasons)
+  if math.isfinite(overall_rmse):
+    baseline_rmse: Optional[Dict[segment_rules.SegmentKey, float]] = None
+    if tfma.BASELINE_KEY in by_model:
+      _, baseline_segments = overall_and_segments(by_model[tfma.BASELINE_KEY])
+      baseline_rmse = {s.key: s.rmse for s in baseline_segments}
+    verdict = segment_rules.judge_segments(overall_rmse, segments, baseline_rmse, min_examples=min_examples,
+                                           max_margin=max_margin, max_regression=max_regression,
+                                           margin_standard_errors=margin_standard_errors,
+                                           expected_columns=expected_columns)
+    reasons.extend(verdict.reasons)
+    report = segment_rules.verdict_to_json(verdict, overall_rmse)
+  else:
+    reasons.append(f'the overall RMSE is {overall_rmse}: the model predicts NaN or infinite ratings on the '
+                   'evaluation examples (training diverged: lower the learning rate); no segment can be judged '
+                   'against it')
+    report = {'passed': False, 'reasons': reasons[len(evaluator_reasons):], 'overall_rmse': overall_rmse,
+              'worst_segment': None, 'warnings': [], 'segments': []}
   report.update({
-      'blessed': not reasons, 'evaluator_blessed': evaluator_blessed, 'reasons': reasons,
-      'has_baseline': baseline_rmse is not None,
+      'blessed': not reasons, 'evaluator_blessed': not evaluator_reasons, 'reasons': reasons,
+      'has_baseline': tfma.BASELINE_KEY in by_model,
       'thresholds': {'min_examples': min_examples, 'max_margin': max_margin, 'max_regression': max_regression,
                      'margin_standard_errors': margin_standard_errors},
   })

@@ -102,6 +102,21 @@ class SegmentVerdict:
   warnings: Tuple[str, ...] = ()
 
 
+def check_settings(*, min_examples: int, max_margin: float, max_regression: float,
+                   margin_standard_errors: float) -> None:
+  """Checks the rule's settings (see `judge_segments`).
+
+  Raises:
+    ValueError: on min_examples < 1, or a negative, NaN or infinite threshold or z.
+  """
+  if min_examples < 1:
+    raise ValueError(f'min_examples={min_examples} must be >= 1.')
+  if not (0 <= max_margin < math.inf and 0 <= max_regression < math.inf):  # refuses NaN too
+    raise ValueError(f'max_margin={max_margin} and max_regression={max_regression} must be >= 0 (stars).')
+  if not 0 <= margin_standard_errors < math.inf:
+    raise ValueError(f'margin_standard_errors={margin_standard_errors} must be >= 0 (standard errors), e.g. 2.')
+
+
 def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
                    baseline_rmse: Optional[Mapping[SegmentKey, float]], *, min_examples: int,
                    max_margin: float, max_regression: float, margin_standard_errors: float = 0.0,
@@ -131,12 +146,8 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
     ValueError: on min_examples < 1, a negative, NaN or infinite threshold or z, or a NaN or infinite overall
       RMSE.
   """
-  if min_examples < 1:
-    raise ValueError(f'min_examples={min_examples} must be >= 1.')
-  if not (0 <= max_margin < math.inf and 0 <= max_regression < math.inf):  # refuses NaN too
-    raise ValueError(f'max_margin={max_margin} and max_regression={max_regression} must be >= 0 (stars).')
-  if not 0 <= margin_standard_errors < math.inf:
-    raise ValueError(f'margin_standard_errors={margin_standard_errors} must be >= 0 (standard errors), e.g. 2.')
+  check_settings(min_examples=min_examples, max_margin=max_margin, max_regression=max_regression,
+                 margin_standard_errors=margin_standard_errors)
   if not math.isfinite(overall_rmse):
     raise ValueError(f'overall_rmse={overall_rmse} is not a finite number: the model predicts NaN or infinite '
                      'ratings on the evaluation examples (training diverged: lower the learning rate) or the '

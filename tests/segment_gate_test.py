@@ -355,3 +355,42 @@ def test_a_non_finite_overall_rmse_is_refused_naming_the_value_and_the_causes(ov
       f'overall_rmse={overall} is not a finite number: the model predicts NaN or infinite ratings on the '
       'evaluation examples (training diverged: lower the learning rate) or the evaluation has no examples; the '
       'segments cannot be judged against it.')
+
+
+_EVALUATION = {(): {'root_mean_squared_error': 0.90},
+               (('user_gender', 'F'),): {'root_mean_squared_error': 1.00, 'example_count': 600.0},
+               (('user_gender', 'M'),): {'root_mean_squared_error': 0.88, 'example_count': 1400.0}}
+
+
+def test_the_gate_judges_the_metrics_it_reads_and_adds_the_evaluators_refusal():
+  blessed, reasons, report = segment_gate.judge_metrics(
+      {'candidate': _EVALUATION}, ['the Evaluator did not bless the model: overall RMSE'], ['user_gender'],
+      min_examples=500, max_margin=0.08, max_regression=0.02)
+  assert not blessed
+  assert reasons == ['the Evaluator did not bless the model: overall RMSE',
+                     'user_gender=F (600 examples) has RMSE 1.0000, +0.1000 above the overall 0.9000; the allowed '
+                     'margin is 0.0800']
+  assert (report['evaluator_blessed'], report['passed'], report['has_baseline']) == (False, False, False)
+  assert report['worst_segment']['value'] == 'F'
+
+
+@pytest.mark.parametrize('overall', [float('nan'), float('inf')])
+def test_a_diverged_models_non_finite_overall_rmse_refuses_it_instead_of_failing_the_run(overall):
+  # Before, judge_segments' ValueError ended the SegmentGate execution: the run failed and no blessing recorded why.
+  evaluation = {**_EVALUATION, (): {'root_mean_squared_error': overall}}
+  blessed, reasons, report = segment_gate.judge_metrics(
+      {'candidate': evaluation}, [], ['user_gender'], min_examples=500, max_margin=0.08, max_regression=0.02)
+  assert not blessed
+  assert reasons == [f'the overall RMSE is {overall}: the model predicts NaN or infinite ratings on the evaluation '
+                     'examples (training diverged: lower the learning rate); no segment can be judged against it']
+  assert report['blessed'] is False and report['evaluator_blessed'] is True and report['segments'] == []
+  assert report['worst_segment'] is None and report['reasons'] == reasons
+  # The report is written with json.dump and read back by the inspection CLI.
+  assert json.loads(json.dumps(report))['reasons'] == reasons
+
+
+def test_the_gate_checks_its_settings_before_a_non_finite_overall_rmse():
+  evaluation = {**_EVALUATION, (): {'root_mean_squared_error': float('nan')}}
+  with pytest.raises(ValueError, match='min_examples=0 must be >= 1'):
+    segment_gate.judge_metrics({'candidate': evaluation}, [], ['user_gender'], min_examples=0, max_margin=0.08,
+                               max_regression=0.02)

@@ -7,6 +7,7 @@ FLOAT -> float); a missing optional value omits the feature. Serialization is de
 sorted), so the same interactions always give byte-identical files.
 """
 
+import math
 import os
 import struct
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple
@@ -29,14 +30,24 @@ def example_path(examples_dir: str, split_name: str) -> str:
 
 
 def _add_value(example: tf.train.Example, name: str, value: Any, column_type: ColumnType) -> None:
-  """Sets feature `name` of `example` to the single `value` of type `column_type`."""
+  """Sets feature `name` of `example` to the single `value` of type `column_type`.
+
+  Raises:
+    ValueError: for a float that is not a whole number in an INT column (int() would truncate 3.7 to 3), or a
+      finite number beyond float32 in a FLOAT column (it would be stored as inf).
+  """
   feature = example.features.feature[name]
   if column_type == ColumnType.STRING:
     feature.bytes_list.value.append(value if isinstance(value, bytes) else str(value).encode('utf-8'))
   elif column_type == ColumnType.INT:
+    if isinstance(value, float) and not value.is_integer():
+      raise ValueError(f'{value!r} is not a whole number')
     feature.int64_list.value.append(int(value))
   else:
-    feature.float_list.value.append(float(value))
+    number = float(value)
+    if math.isfinite(number) and not interactions_lib.fits_float32(number):
+      raise ValueError(f'{value!r} is beyond float32, the type float features are stored as')
+    feature.float_list.value.append(number)
 
 
 def serialize_example(row: Mapping[str, Any], column_types: Mapping[str, ColumnType]) -> bytes:
@@ -53,7 +64,8 @@ def serialize_example(row: Mapping[str, Any], column_types: Mapping[str, ColumnT
     The serialized tf.train.Example (deterministic bytes).
 
   Raises:
-    ValueError: if `row` has a column with no known type, or a value that does not fit its type.
+    ValueError: if `row` has a column with no known type, or a value that does not fit its type (a float that is
+      not a whole number or is infinite in an INT column, a number beyond float32 in a FLOAT column).
   """
   types = dict(interactions_lib.REQUIRED_COLUMN_TYPES)
   types.update(column_types)
@@ -70,8 +82,8 @@ def serialize_example(row: Mapping[str, Any], column_types: Mapping[str, ColumnT
       value = value.item()
     try:
       _add_value(example, name, value, types[name])
-    except (TypeError, ValueError) as e:
-      raise ValueError(f'Column {name!r}: value {value!r} is not {types[name].name}. '
+    except (TypeError, ValueError, OverflowError) as e:
+      raise ValueError(f'Column {name!r}: value {value!r} is not {types[name].name} ({e}). '
                        f'Fix: pass a {types[name].name.lower()} value or None.') from e
   return example.SerializeToString(deterministic=True)
 

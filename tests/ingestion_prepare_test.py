@@ -61,6 +61,21 @@ def test_serialize_example_rejects_unknown_columns_and_misfit_values() -> None:
     examples.serialize_example({'user_age': 'old'}, {'user_age': ColumnType.INT})
 
 
+def test_serialize_example_refuses_values_its_type_would_change() -> None:
+  # int(3.7) is 3 and float32(1e39) is inf: both were written without a word; int(inf) and float(10**400) raised a
+  # bare OverflowError naming no column.
+  for value, column_type, reason in ((3.7, ColumnType.INT, 'not a whole number'),
+                                     (float('inf'), ColumnType.INT, 'not a whole number'),
+                                     (1e39, ColumnType.FLOAT, 'beyond float32'),
+                                     (10**400, ColumnType.FLOAT, 'too large')):
+    with pytest.raises(ValueError, match=f"Column 'user_x': value .* is not {column_type.name} .*{reason}"):
+      examples.serialize_example({'user_x': value}, {'user_x': column_type})
+  # Whole floats and float32's largest value still fit.
+  data = examples.serialize_example({'user_x': 30.0, 'user_y': 3.4e38},
+                                    {'user_x': ColumnType.INT, 'user_y': ColumnType.FLOAT})
+  assert _as_dict(tf.train.Example.FromString(data))['user_x'] == [30]
+
+
 def test_bulk_serialization_equals_serialize_example(tmp_path: pathlib.Path) -> None:
   got = il.read_interactions(_write_csv(tmp_path))
   bulk = list(examples.serialize_interactions(got, [3, 0]))

@@ -13,12 +13,17 @@ RMSE_METRIC = 'root_mean_squared_error'
 
 
 def overall_metric(evaluation_uri: str, metric: str) -> Optional[float]:
-  """The overall-slice value of `metric` in a TFMA evaluation output, or None when absent."""
+  """The overall-slice value of `metric` in a TFMA evaluation output, or None when absent.
+
+  A metric TFMA computed as NaN or infinite (e.g. the RMSE of a model that predicts NaN) is returned as that float.
+  """
   result = tfma.load_eval_result(evaluation_uri)
   for slice_key, metrics in result.slicing_metrics:
     if slice_key == ():
-      value = metrics.get('', {}).get('', {}).get(metric, {})
-      return value.get('doubleValue')
+      value = metrics.get('', {}).get('', {}).get(metric, {}).get('doubleValue')
+      # TFMA's dict is protobuf JSON, which spells a non-finite double as the string 'NaN', 'Infinity' or
+      # '-Infinity'; float() reads those back.
+      return None if value is None else float(value)
   return None
 
 

@@ -60,3 +60,30 @@ def test_the_segment_gate_reports_its_refusals_and_the_checks_it_could_not_make(
       configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_artifact(blessed=1, **{segment_gate.REASONS_KEY: '[]'})]}})
   assert run_report._segment_gate_lines(older) == [  # pylint: disable=protected-access
       'Ranking model blessed (overall and every user segment): yes']
+
+
+def _write_overall_metrics(evaluation_dir, values) -> None:
+  """A TFMA evaluation output holding only the overall slice's metrics {name: value}, as TFMA writes them."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow_model_analysis.proto import metrics_for_slice_pb2  # pylint: disable=g-import-not-at-top
+  metrics = metrics_for_slice_pb2.MetricsForSlice()
+  metrics.slice_key.SetInParent()  # the overall slice: no columns
+  for name, value in values.items():
+    entry = metrics.metric_keys_and_values.add()
+    entry.key.name = name
+    entry.value.double_value.value = value
+  with tf.io.TFRecordWriter(str(evaluation_dir / 'metrics-00000-of-00001.tfrecord')) as writer:
+    writer.write(metrics.SerializeToString())
+
+
+def test_a_nan_or_infinite_overall_rmse_is_returned_as_a_float_the_report_can_format(tmp_path):
+  import math  # pylint: disable=g-import-not-at-top
+  # A model predicting NaN has RMSE NaN. TFMA's dict is protobuf JSON, where NaN is the string 'NaN': before, that
+  # string was returned, and format_run_report's f'{rmse:.4f}' raised ValueError after the run.
+  _write_overall_metrics(tmp_path, {'root_mean_squared_error': math.nan, 'mean_absolute_error': math.inf,
+                                    'example_count': 3.0})
+  rmse = run_report.overall_metric(str(tmp_path), run_report.RMSE_METRIC)
+  assert isinstance(rmse, float) and math.isnan(rmse) and f'{rmse:.4f}' == 'nan'
+  assert run_report.overall_metric(str(tmp_path), 'mean_absolute_error') == math.inf
+  assert run_report.overall_metric(str(tmp_path), 'example_count') == 3.0
+  assert run_report.overall_metric(str(tmp_path), 'mean_label') is None

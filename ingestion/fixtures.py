@@ -57,14 +57,15 @@ def generate_interactions(num_users: int = 60, num_items: int = 40, interactions
     seed: random seed; equal arguments give equal data.
     rank: dimension of the planted user/item factors.
     noise_stddev: standard deviation of the rating noise, stars.
-    segment_rating_noise: gender -> extra noise standard deviation (stars) for users of that gender,
-      e.g. {'F': 2.0}.
+    segment_rating_noise: gender (one of `GENDERS`) -> extra noise standard deviation (stars) for users of that
+      gender, e.g. {'F': 2.0}.
 
   Returns:
     Interactions, `num_users * interactions_per_user` rows, timestamps strictly increasing.
 
   Raises:
-    ValueError: on a non-positive count, `interactions_per_user > num_items`, or negative noise.
+    ValueError: on a non-positive count, `interactions_per_user > num_items`, a noise that is negative or not
+      finite, or a `segment_rating_noise` key that is not one of `GENDERS`.
   """
   for name, value in (('num_users', num_users), ('num_items', num_items),
                       ('interactions_per_user', interactions_per_user), ('rank', rank)):
@@ -74,8 +75,12 @@ def generate_interactions(num_users: int = 60, num_items: int = 40, interactions
     raise ValueError(f'interactions_per_user={interactions_per_user} exceeds num_items={num_items}; '
                      'each user rates distinct items. Fix: lower it or add items.')
   segment_rating_noise = dict(segment_rating_noise or {})
-  if noise_stddev < 0 or any(v < 0 for v in segment_rating_noise.values()):
-    raise ValueError(f'Noise standard deviations must be >= 0, got noise_stddev={noise_stddev}, '
+  unknown = sorted(set(segment_rating_noise) - set(GENDERS))
+  if unknown:
+    raise ValueError(f'segment_rating_noise keys {unknown} are not genders of the fixture; use {list(GENDERS)}.')
+  # A NaN noise made the segment's ratings NaN; an infinite one left them only 1 or 5 stars.
+  if not all(math.isfinite(v) and v >= 0 for v in [noise_stddev, *segment_rating_noise.values()]):
+    raise ValueError(f'Noise standard deviations must be finite and >= 0, got noise_stddev={noise_stddev}, '
                      f'segment_rating_noise={segment_rating_noise}.')
   rng = np.random.default_rng(seed)
 

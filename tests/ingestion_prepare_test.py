@@ -235,6 +235,24 @@ def test_segment_rating_noise_changes_only_that_segment() -> None:
   assert differs.mean() > 0.4  # 2-star extra noise moves most rounded ratings
 
 
+def test_segment_rating_noise_refuses_unknown_genders_and_non_finite_noise(tmp_path: pathlib.Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+  # The genders are 'M' and 'F': {'f': 2.0} used to change no rating without a word; a NaN noise passed the `< 0`
+  # check and made every rating of the segment NaN.
+  with pytest.raises(ValueError, match=r"segment_rating_noise keys \['X', 'f'\] are not genders of the fixture; "
+                                       r"use \['M', 'F'\]"):
+    fixtures.generate_interactions(segment_rating_noise={'f': 2.0, 'X': 1.0, 'F': 1.0})
+  for noise in ({'F': float('nan')}, {'M': float('inf')}):
+    with pytest.raises(ValueError, match='must be finite and >= 0'):
+      fixtures.generate_interactions(segment_rating_noise=noise)
+  with pytest.raises(ValueError, match='must be finite and >= 0'):
+    fixtures.generate_interactions(noise_stddev=float('nan'))
+  path = str(tmp_path / 'fx.csv')
+  assert fixtures.main(['--output', path, '--segment-noise', 'f=2.0']) == 2
+  assert "keys ['f'] are not genders" in capsys.readouterr().err
+  assert not os.path.exists(path)
+
+
 def _als_heldout_mse(users, items, ratings, train, test, rank: int = 3, steps: int = 15) -> float:
   """Held-out MSE of a small regularized ALS matrix factorization on centred ratings."""
   num_users, num_items = users.max() + 1, items.max() + 1

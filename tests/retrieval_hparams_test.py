@@ -57,3 +57,19 @@ def test_features_of_their_own_side_pass():
   # Without the item id the two towers still train when the per-item correction is off.
   assert retrieval_hparams.RetrievalHyperparameters(
       item_features=(features.ITEM_GENRES,), sampling_bias_correction=False).item_features == ('item_genres',)
+
+
+def test_a_json_integer_past_the_float_range_in_a_float_field_is_refused_naming_the_field():
+  # JSON reads 1 followed by 400 zeros as a Python int; as a float it is infinite (the largest float is ~1.8e308).
+  # Before: OverflowError 'int too large to convert to float' from math.isfinite, which --retrieval-hparams did not
+  # catch (a traceback naming neither the field nor the flag).
+  huge = '1' + '0' * 400
+  with pytest.raises(ValueError) as error:
+    retrieval_hparams.RetrievalHyperparameters.from_config(json.loads(f'{{"learning_rate": {huge}}}'))
+  assert str(error.value) == f'RetrievalHyperparameters.learning_rate={huge} must be a finite number.'
+  with pytest.raises(ValueError) as error:
+    run_config.retrieval_hyperparameters(_args('--retrieval-hparams', f'{{"temperature": -{huge}}}'))
+  assert str(error.value) == (f'--retrieval-hparams: RetrievalHyperparameters.temperature=-{huge} must be a finite '
+                              'number.')
+  # An integer inside the float range is still read as a number: 2 for the learning rate passes.
+  assert retrieval_hparams.RetrievalHyperparameters.from_config({'learning_rate': 2}).learning_rate == 2

@@ -65,10 +65,19 @@ def _describe_mismatch(value: Any, annotation: Any) -> str:
     return '' if isinstance(value, int) and not isinstance(value, bool) else 'an integer'
   if annotation is float:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return '' if number and math.isfinite(value) else 'a finite number'
+    return '' if number and _is_finite_float(value) else 'a finite number'
   if annotation is str:
     return '' if isinstance(value, str) else 'a string'
   return ''
+
+
+def _is_finite_float(value: float) -> bool:
+  """True if the number `value` is finite as a float: an integer past the float range (JSON gives 10**400 as an
+  int) is not, where `math.isfinite` would raise OverflowError."""
+  try:
+    return math.isfinite(value)
+  except OverflowError:
+    return False
 
 
 def _example(annotation: Any) -> str:

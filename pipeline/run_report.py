@@ -7,6 +7,7 @@ from typing import List, Optional
 import tensorflow_model_analysis as tfma
 
 from components import retrieval_gate, segment_gate
+from inspection import store as store_lib
 from pipeline import configs, run_summary
 
 RMSE_METRIC = 'root_mean_squared_error'
@@ -28,8 +29,20 @@ def overall_metric(evaluation_uri: str, metric: str) -> Optional[float]:
 
 
 def format_run_report(output_dir: str, total_seconds: float) -> str:
-  """A human-readable summary of the latest run stored under `output_dir`."""
-  store = run_summary.open_store(os.path.join(output_dir, configs.METADATA_FILE))
+  """A human-readable summary of the latest run stored under `output_dir`.
+
+  Args:
+    output_dir: the run's `--output-dir` (its ML Metadata store is `metadata.sqlite` there).
+    total_seconds: the run's wall time in all (seconds).
+
+  Returns:
+    The report; when there is no usable store (e.g. the pipeline failed before writing one), a line saying so and
+    why, so that the runner still goes on to report the pipeline's own failure.
+  """
+  try:
+    store = run_summary.open_store(os.path.join(output_dir, configs.METADATA_FILE))
+  except store_lib.StoreError as e:
+    return f'No pipeline run is recorded under {output_dir}: {e}'
   summary = run_summary.latest_run(store, configs.PIPELINE_NAME)
   if summary is None:
     return f'No pipeline run is recorded under {output_dir}.'

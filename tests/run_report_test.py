@@ -87,3 +87,20 @@ def test_a_nan_or_infinite_overall_rmse_is_returned_as_a_float_the_report_can_fo
   assert run_report.overall_metric(str(tmp_path), 'mean_absolute_error') == math.inf
   assert run_report.overall_metric(str(tmp_path), 'example_count') == 3.0
   assert run_report.overall_metric(str(tmp_path), 'mean_label') is None
+
+
+def test_the_report_of_a_run_that_wrote_no_store_says_so_instead_of_raising(tmp_path):
+  # The runner prints this report before the pipeline's own error; a pipeline that fails before ML Metadata is
+  # opened (e.g. it does not compile) leaves no metadata.sqlite. Before, StoreError escaped as a traceback there,
+  # and the runner's 'error: the pipeline stopped: ...' line was never printed.
+  assert run_report.format_run_report(str(tmp_path), total_seconds=12.0) == (
+      f'No pipeline run is recorded under {tmp_path}: No ML Metadata store at {tmp_path}/metadata.sqlite: pass '
+      'the --output-dir of a pipeline run (it holds metadata.sqlite) or --metadata-path of the store file.')
+  # A store without a run of the pipeline, as before.
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = str(tmp_path / 'metadata.sqlite')
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  metadata_store.MetadataStore(config)
+  assert run_report.format_run_report(str(tmp_path), total_seconds=12.0) == (
+      f'No pipeline run is recorded under {tmp_path}.')

@@ -44,7 +44,9 @@ def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerCo
 
   Raises:
     OSError: if the file cannot be read.
-    ValueError: if the file is not UTF-8 text, not a text ModelServerConfig, or has no model_config_list.
+    ValueError: if the file is not UTF-8 text, not a text ModelServerConfig, has no model_config_list, or lists
+      a model without a name or a name twice (TF Serving refuses such a config, and would keep serving the one it
+      last read).
   """
   try:
     with open(path, encoding='utf-8') as f:
@@ -58,6 +60,13 @@ def read_model_server_config(path: str) -> model_server_config_pb2.ModelServerCo
     raise ValueError(f'{path} is not a text ModelServerConfig: {e}') from e
   if config.WhichOneof('config') != 'model_config_list':
     raise ValueError(f'{path} has no model_config_list; start from serving/models.config.')
+  names = [entry.name for entry in config.model_config_list.config]
+  if '' in names:
+    raise ValueError(f'{path} lists a model without a name; give each config entry a name, e.g. "retrieval".')
+  repeated = sorted({name for name in names if names.count(name) > 1})
+  if repeated:
+    raise ValueError(f'{path} lists the model(s) {repeated} more than once; keep one config entry per model '
+                     '(TF Serving refuses a config that repeats a name).')
   return config
 
 

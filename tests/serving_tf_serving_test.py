@@ -434,3 +434,17 @@ def test_error_statuses_tell_whether_the_call_may_succeed_later():
 def test_malformed_url_is_refused():
   with pytest.raises(ValueError, match='http://HOST:PORT'):
     tf_serving_backend.TFServingClient('localhost:8501')
+
+
+def test_a_template_that_repeats_a_model_or_lists_one_without_a_name_is_refused_naming_it(tmp_path):
+  # Before, both were copied into the written config, which TF Serving refuses to load ("Illegal to list model
+  # ranking 2 times"), so a newly pushed model would never be served.
+  entry = 'config {{ name: "{}" base_path: "/models/{}" model_platform: "tensorflow" }}'
+  template = tmp_path / 'models.config'
+  template.write_text('model_config_list { %s %s %s }' % (
+      entry.format('ranking', 'ranking'), entry.format('retrieval', 'retrieval'), entry.format('ranking', 'ranking')))
+  with pytest.raises(ValueError, match=re.escape(f"{template} lists the model(s) ['ranking'] more than once")):
+    tf_serving_config.read_model_server_config(str(template))
+  template.write_text('model_config_list { %s config { base_path: "/models/x" } }' % entry.format('ranking', 'ranking'))
+  with pytest.raises(ValueError, match=re.escape(f'{template} lists a model without a name')):
+    tf_serving_config.read_model_server_config(str(template))

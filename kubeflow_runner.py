@@ -22,6 +22,7 @@ import argparse
 import importlib.resources
 import os
 import posixpath
+import re
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
@@ -38,6 +39,9 @@ DEFAULT_OUTPUT = 'woonkly_pipeline.yaml'
 # bundled with the package (the curated schema) are read from there inside the container.
 IMAGE_VENV = '/opt/venv'
 IMAGE_SITE_PACKAGES = f'{IMAGE_VENV}/lib/python3.10/site-packages'
+
+# The pipeline names KFP 2 and Vertex AI accept (TFX's KubeflowV2DagRunner refuses others when compiling).
+PIPELINE_NAME_PATTERN = r'[a-z0-9][a-z0-9-]{0,127}'
 
 SCHEMA_PACKAGE = 'schema'
 SCHEMA_FILE = 'schema.pbtxt'
@@ -134,6 +138,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if location is not None and not (location.startswith('/') or '://' in location):
       parser.error(f'{flag}={location!r} must be a URI (gs://...) or an absolute path that the pods see; '
                    'a relative path would resolve inside each container.')
+  if not re.fullmatch(PIPELINE_NAME_PATTERN, args.pipeline_name):
+    parser.error(f'--pipeline-name={args.pipeline_name!r} is not a name KFP accepts: lowercase letters, digits and '
+                 f"'-', starting with a letter or digit, at most 128 characters ({PIPELINE_NAME_PATTERN}); "
+                 f'e.g. {configs.PIPELINE_NAME}.')
   if not args.output.endswith(('.yaml', '.yml')):
     parser.error(f'--output={args.output!r} must end in .yaml: KFP 2 and Vertex AI take a YAML PipelineSpec.')
   return args

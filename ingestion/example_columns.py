@@ -45,8 +45,11 @@ def example_files(file_patterns: Sequence[str]) -> List[str]:
   """The files matching `file_patterns`, each pattern's sorted.
 
   Raises:
-    ValueError: if no file matches.
+    ValueError: if `file_patterns` is one string rather than a sequence of patterns, or no file matches.
   """
+  if isinstance(file_patterns, (str, bytes)):  # a str is a Sequence[str]: each character would be globbed
+    raise ValueError(f'file_patterns={file_patterns!r} is one string; pass a list of patterns, '
+                     f'e.g. [{file_patterns!r}].')
   files: List[str] = []
   for pattern in file_patterns:
     files.extend(sorted(tf.io.gfile.glob(pattern)))
@@ -61,7 +64,7 @@ def serialized_examples(file_patterns: Sequence[str]) -> tf.data.Dataset:
   ExampleGen writes each split as gzipped TFRecord files, as `ingestion.examples` does.
 
   Raises:
-    ValueError: if no file matches.
+    ValueError: if `file_patterns` is one string, or no file matches.
   """
   return tf.data.TFRecordDataset(example_files(file_patterns), compression_type=examples.TFRECORD_COMPRESSION)
 
@@ -74,7 +77,8 @@ def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict
   value list is empty.
 
   Raises:
-    ValueError: if no file matches, or an example holds a column with more than one value.
+    ValueError: if `file_patterns` is one string, no file matches, or an example holds a column with more than one
+      value.
   """
   decoder = example_coder.ExamplesToRecordBatchDecoder()
   for batch in serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).as_numpy_iterator():

@@ -1,0 +1,30 @@
+"""Reading raw examples (`ingestion.example_columns`) on edge inputs, with values worked out by hand."""
+
+import os
+import pathlib
+
+import pytest
+
+from ingestion import example_columns
+from ingestion import examples
+from ingestion.interactions import ColumnType
+
+
+def _write(folder: pathlib.Path, rows: list) -> str:
+  """Writes `rows` (column -> value) as one gzipped TFRecord file under `folder`; returns its path."""
+  path = str(folder / examples.EXAMPLES_FILE_NAME)
+  types = {'item_title': ColumnType.STRING}
+  examples.write_tfrecord((examples.serialize_example(row, types) for row in rows), path)
+  return path
+
+
+def test_one_string_instead_of_a_list_of_patterns_is_refused(tmp_path: pathlib.Path) -> None:
+  path = _write(tmp_path / 'train', [{'user_id': 'u1', 'item_id': 'i1', 'timestamp': 5}])
+  pattern = os.path.join(str(tmp_path), 'train', '*')
+  # A str is a Sequence[str]: each of its characters was globbed, '/' matching the root folder and '*' every file
+  # of the working directory, so the reader opened folders and unrelated files.
+  with pytest.raises(ValueError, match=r"file_patterns=.* is one string; pass a list of patterns"):
+    example_columns.example_files(pattern)
+  with pytest.raises(ValueError, match='is one string'):
+    next(example_columns.column_batches(pattern))
+  assert example_columns.example_files([pattern]) == [path]

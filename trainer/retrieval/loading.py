@@ -9,6 +9,7 @@ exports that need it (brute-force exports load with plain TensorFlow).
 
 from typing import Any, FrozenSet
 
+from google.protobuf import message
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
@@ -18,10 +19,21 @@ SAVED_MODEL_FILE = 'saved_model.pb'
 
 
 def scann_ops_of(export_dir: str) -> FrozenSet[str]:
-  """The ScaNN ops (e.g. 'Scann>ScannSearchBatched') the SavedModel at `export_dir` uses; empty for none."""
+  """The ScaNN ops (e.g. 'Scann>ScannSearchBatched') the SavedModel at `export_dir` uses; empty for none.
+
+  Raises:
+    OSError: naming the file, if `saved_model.pb` is not a SavedModel proto (truncated or corrupt), as
+      `tf.saved_model.load` does.
+  """
   saved_model = saved_model_pb2.SavedModel()
-  with tf.io.gfile.GFile(f'{export_dir.rstrip("/")}/{SAVED_MODEL_FILE}', 'rb') as f:
-    saved_model.ParseFromString(f.read())
+  path = f'{export_dir.rstrip("/")}/{SAVED_MODEL_FILE}'
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    content = f.read()
+  try:
+    saved_model.ParseFromString(content)
+  except message.DecodeError as e:
+    raise OSError(f'Cannot parse file {path}: {e}; it is not a SavedModel (a truncated or corrupt export): '
+                  're-export or re-push the model.') from e
   ops = set()
   for meta_graph in saved_model.meta_graphs:
     ops.update(node.op for node in meta_graph.graph_def.node)
@@ -34,6 +46,7 @@ def load_retrieval_model(export_dir: str) -> Any:
   """`tf.saved_model.load(export_dir)`, after importing `scann` when the export uses its ops.
 
   Raises:
+    OSError: if its saved_model.pb cannot be parsed (`scann_ops_of`).
     ImportError: if the export holds a ScaNN index and the `scann` package is not installed (the message names
       the extra to install, or the re-export that avoids it).
   """

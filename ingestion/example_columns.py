@@ -77,8 +77,8 @@ def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict
   value list is empty.
 
   Raises:
-    ValueError: if `file_patterns` is one string, no file matches, or an example holds a column with more than one
-      value.
+    ValueError: if `file_patterns` is one string, no file matches, an example holds a column with more than one
+      value, or a string value that is not UTF-8.
   """
   decoder = example_coder.ExamplesToRecordBatchDecoder()
   for batch in serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).as_numpy_iterator():
@@ -95,7 +95,12 @@ def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict
                          f'one value per column (join multiple values with {features.MULTI_VALUE_SEPARATOR!r}).')
       values = array.flatten().to_numpy(zero_copy_only=False).tolist()  # one per example with a value, in order
       if column_type == ColumnType.STRING:
-        values = [value.decode('utf-8') for value in values]
+        try:
+          values = [value.decode('utf-8') for value in values]
+        except UnicodeDecodeError as e:
+          raise ValueError(f'Column {name!r} holds a value that is not UTF-8 text ({e.object[:40]!r}) in the '
+                           f'examples of {list(file_patterns)}; string features are UTF-8 text: write the column '
+                           'as UTF-8 (as ingestion.examples does).') from e
       column: List[Any] = [None] * len(lengths)
       for row, value in zip(np.flatnonzero(lengths).tolist(), values):
         column[row] = value

@@ -28,3 +28,13 @@ def test_one_string_instead_of_a_list_of_patterns_is_refused(tmp_path: pathlib.P
   with pytest.raises(ValueError, match='is one string'):
     next(example_columns.column_batches(pattern))
   assert example_columns.example_files([pattern]) == [path]
+
+
+def test_a_string_value_that_is_not_utf8_is_refused_naming_the_column(tmp_path: pathlib.Path) -> None:
+  _write(tmp_path / 'train', [{'user_id': 'u1', 'item_id': 'i1', 'item_title': b'Caf\xe9'},  # Latin-1, not UTF-8
+                              {'user_id': 'u2', 'item_id': 'i2', 'item_title': 'Café'}])
+  pattern = os.path.join(str(tmp_path), 'train', '*')
+  # Before: a bare UnicodeDecodeError naming neither the column nor the files.
+  with pytest.raises(ValueError, match=r"Column 'item_title' holds a value that is not UTF-8 text \(b'Caf\\xe9'\) "
+                                       r"in the examples of \[.*train.*\]"):
+    next(example_columns.column_batches([pattern]))

@@ -186,9 +186,13 @@ def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_pat
 
   Returns:
     The PipelineSpec as a JSON-style dict (what the file holds).
+
+  Raises:
+    OSError: naming `--output` and the fix, if the file or its directory cannot be written.
   """
   from google.protobuf import json_format
   from kfp.pipeline_spec import pipeline_spec_pb2
+  import tensorflow as tf
   from tfx import v1 as tfx  # pylint: disable=redefined-outer-name
   from tfx.dsl.io import fileio
   import yaml
@@ -204,12 +208,16 @@ def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_pat
   spec['defaultPipelineRoot'] = tfx_pipeline.pipeline_info.pipeline_root
   json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # Fails on a field KFP would not know.
   output_dir = os.path.dirname(output_path)
-  if output_dir and not fileio.exists(output_dir):
-    fileio.makedirs(output_dir)
-  with fileio.open(output_path, 'w') as f:
-    f.write(f'# PIPELINE DEFINITION\n# Name: {spec["pipelineInfo"]["name"]}\n'
-            f'# Compiled by kubeflow_runner.py from TFX ({spec.get("sdkVersion", "")}).\n')
-    yaml.safe_dump(spec, f, sort_keys=True)
+  try:
+    if output_dir and not fileio.exists(output_dir):
+      fileio.makedirs(output_dir)
+    with fileio.open(output_path, 'w') as f:
+      f.write(f'# PIPELINE DEFINITION\n# Name: {spec["pipelineInfo"]["name"]}\n'
+              f'# Compiled by kubeflow_runner.py from TFX ({spec.get("sdkVersion", "")}).\n')
+      yaml.safe_dump(spec, f, sort_keys=True)
+  except (OSError, tf.errors.OpError) as e:
+    raise OSError(f'--output {output_path}: cannot be written ({type(e).__name__}: {e}). Fix: pass a .yaml path in '
+                  'a directory this account may create and write (a local path, or gs:// with credentials).') from e
   return spec
 
 
@@ -256,7 +264,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  spec = compile_pipeline(tfx_pipeline, image=args.image, output_path=args.output)
+  try:
+    spec = compile_pipeline(tfx_pipeline, image=args.image, output_path=args.output)
+  except OSError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   print(f'Wrote the pipeline spec ({len(spec["root"]["dag"]["tasks"])} tasks, image {args.image}, '
         f'pipeline root {args.pipeline_root}) to {args.output}\n'
         f'Beam: {" ".join(runner_args)}\nRanking model: {ranking_hparams}', flush=True)

@@ -30,3 +30,15 @@ def test_a_pipeline_name_kfp_refuses_is_a_flag_error(name, capsys):
 @pytest.mark.parametrize('name', ['woonkly-recommender', '0', 'a' * 128, 'w2-staging'])
 def test_names_kfp_accepts_pass(name):
   assert kubeflow_runner.parse_args(_argv(f'--pipeline-name={name}')).pipeline_name == name
+
+
+def test_an_output_that_cannot_be_written_is_an_error_naming_the_flag(tmp_path, capsys):
+  # A regular file where the output's directory should be. Before, compiling ended in TensorFlow's
+  # FailedPreconditionError traceback ("...; Not a directory"), without the flag or the fix.
+  (tmp_path / 'not-a-dir').write_text('x', encoding='utf-8')
+  output = tmp_path / 'not-a-dir' / 'spec.yaml'
+  assert kubeflow_runner.main(_argv('--output', str(output))) == 2
+  error = capsys.readouterr().err
+  assert error.startswith(f'error: --output {output}: cannot be written (')
+  assert 'Fix: pass a .yaml path in a directory this account may create and write' in error
+  assert (tmp_path / 'not-a-dir').read_text(encoding='utf-8') == 'x'

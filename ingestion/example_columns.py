@@ -42,7 +42,7 @@ def _column_type(name: str, arrow_type: pa.DataType) -> Optional[ColumnType]:
 
 
 def example_files(file_patterns: Sequence[str]) -> List[str]:
-  """The files matching `file_patterns`, each pattern's sorted.
+  """The files matching `file_patterns`, each pattern's sorted; a file two patterns match is listed once (first).
 
   Raises:
     ValueError: if `file_patterns` is one string rather than a sequence of patterns, or no file matches.
@@ -52,7 +52,7 @@ def example_files(file_patterns: Sequence[str]) -> List[str]:
                      f'e.g. [{file_patterns!r}].')
   files: List[str] = []
   for pattern in file_patterns:
-    files.extend(sorted(tf.io.gfile.glob(pattern)))
+    files.extend(path for path in sorted(tf.io.gfile.glob(pattern)) if path not in files)
   if not files:
     raise ValueError(f'No example files match {list(file_patterns)}; pass the raw ExampleGen split files.')
   return files

@@ -38,3 +38,13 @@ def test_a_string_value_that_is_not_utf8_is_refused_naming_the_column(tmp_path: 
   with pytest.raises(ValueError, match=r"Column 'item_title' holds a value that is not UTF-8 text \(b'Caf\\xe9'\) "
                                        r"in the examples of \[.*train.*\]"):
     next(example_columns.column_batches([pattern]))
+
+
+def test_a_file_two_patterns_match_is_read_once(tmp_path: pathlib.Path) -> None:
+  train = _write(tmp_path / 'train', [{'user_id': 'u1', 'item_id': 'i1', 'timestamp': 5}])
+  eval_ = _write(tmp_path / 'eval', [{'user_id': 'u2', 'item_id': 'i2', 'timestamp': 7}])
+  patterns = [os.path.join(str(tmp_path), 'train', '*'), os.path.join(str(tmp_path), '*', '*')]
+  # The second pattern matches both files, eval first in sorted order; train was listed (and read) twice.
+  assert example_columns.example_files(patterns) == [train, eval_]
+  (columns, _), = list(example_columns.column_batches(patterns))
+  assert columns['user_id'] == ['u1', 'u2']

@@ -138,6 +138,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if location is not None and not (location.startswith('/') or '://' in location):
       parser.error(f'{flag}={location!r} must be a URI (gs://...) or an absolute path that the pods see; '
                    'a relative path would resolve inside each container.')
+  if not args.image or any(c.isspace() for c in args.image):
+    # An empty one would compile with TFX's default image, gcr.io/tfx-oss-public/tfx, which lacks this package.
+    parser.error(f'--image={args.image!r} is not an image reference; pass the pipeline image built from the '
+                 'Dockerfile, e.g. europe-docker.pkg.dev/<project>/<repo>/pipeline:<tag> (an empty shell variable?).')
   if not re.fullmatch(PIPELINE_NAME_PATTERN, args.pipeline_name):
     parser.error(f'--pipeline-name={args.pipeline_name!r} is not a name KFP accepts: lowercase letters, digits and '
                  f"'-', starting with a letter or digit, at most 128 characters ({PIPELINE_NAME_PATTERN}); "

@@ -42,3 +42,13 @@ def test_an_output_that_cannot_be_written_is_an_error_naming_the_flag(tmp_path, 
   assert error.startswith(f'error: --output {output}: cannot be written (')
   assert 'Fix: pass a .yaml path in a directory this account may create and write' in error
   assert (tmp_path / 'not-a-dir').read_text(encoding='utf-8') == 'x'
+
+
+@pytest.mark.parametrize('image', ['', ' ', f' {IMAGE}', f'{IMAGE}\n', 'pipeline :test'])
+def test_an_image_that_is_no_image_reference_is_a_flag_error(image, capsys):
+  # Before, `--image ""` (e.g. an unset shell variable) compiled every component into TFX's default image
+  # gcr.io/tfx-oss-public/tfx:1.16.0, which lacks this package: the spec could not run as documented.
+  with pytest.raises(SystemExit) as exit_info:
+    kubeflow_runner.parse_args(['--image', image] + _argv()[2:])
+  assert exit_info.value.code == 2
+  assert f'--image={image!r} is not an image reference' in capsys.readouterr().err

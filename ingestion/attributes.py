@@ -39,9 +39,13 @@ class LatestAttributes:
     """Adds one row of `key`: `timestamp` in unix seconds (None if the row has none); None values are missing.
 
     Raises:
-      ValueError: if a column's value has another type than the value already kept for it (e.g. a str and an int):
-        one column holds one kind of value (`ingestion.interactions.ColumnType`).
+      ValueError: if `key` is None (a row without its id), or a column's value has another type than the value
+        already kept for it (e.g. a str and an int): one column holds one kind of value
+        (`ingestion.interactions.ColumnType`).
     """
+    if key is None:  # an example without its item_id or user_id: its attributes would describe no item or user
+      raise ValueError(f'A row without a key (None) holds {dict(attributes)!r}: each row needs the id of the item or '
+                       'user it describes; give every example its item_id and user_id.')
     stamped = self._stamped.setdefault(key, {})
     for column, value in attributes.items():
       if value is None:
@@ -66,7 +70,7 @@ class LatestAttributes:
     """Adds the rows of a batch of columns: `keys[i]`, `timestamps[i]` and `columns[c][i]` form row i.
 
     Raises:
-      ValueError: if the sequences are not all as long as `keys`.
+      ValueError: if the sequences are not all as long as `keys`, or as `add` does.
     """
     lengths = {len(timestamps)} | {len(values) for values in columns.values()}
     if lengths - {len(keys)}:

@@ -68,3 +68,13 @@ def test_ints_and_floats_of_one_column_compare_as_numbers() -> None:
   latest.add('u1', 4, {'user_score': 2})
   latest.add('u1', 4, {'user_score': 2.5})  # same second: the greater value, 2.5
   assert latest.attributes('u1') == {'user_score': 2.5}
+
+
+def test_a_row_without_a_key_is_refused_showing_its_values() -> None:
+  latest = attributes.LatestAttributes()
+  # An example without its item_id: the catalogue held an item None, and sorting the ids then raised
+  # "'<' not supported between instances of 'NoneType' and 'str'".
+  with pytest.raises(ValueError, match=r"A row without a key \(None\) holds \{'item_title': 'Ran'\}: each row needs "
+                                       r"the id of the item or user it describes"):
+    latest.add_columns(['i1', None], [1, 2], {'item_title': ['Heat', 'Ran']})
+  assert latest.attributes('i1') == {'item_title': 'Heat'}

@@ -131,11 +131,23 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   if bool(args.serving_dir) == bool(args.url):
     parser.error('Pass exactly one of --serving-dir and --url.')
+  for flag, value in (('--clients', args.clients), ('--client-processes', args.client_processes)):
+    if value < 1:
+      parser.error(f'{flag} {value}: must be at least 1.')
+  if not args.duration_s > 0:
+    parser.error(f'--duration-s {args.duration_s:g}: must be a positive number of seconds.')
+  if args.unknown_every < 0:
+    parser.error(f'--unknown-every {args.unknown_every}: must be 0 (never) or a positive number of requests.')
 
   process = None
   if args.url:
     parsed = urllib.parse.urlparse(args.url)
-    host, port = parsed.hostname, parsed.port or 80
+    try:
+      host, port = parsed.hostname, parsed.port or 80
+    except ValueError:  # a port that is not a number in 0-65535
+      host = None
+    if parsed.scheme != 'http' or not host:
+      parser.error(f'--url {args.url}: not an http:// URL with a host and port; write e.g. http://127.0.0.1:8080.')
     if not args.user_ids:
       parser.error('--url needs --user-ids.')
   else:

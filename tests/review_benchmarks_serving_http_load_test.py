@@ -1,0 +1,70 @@
+"""benchmarks/serving_http_load.py against a stub service on loopback: its flags, and the requests it sends."""
+
+import http.server
+import json
+import os
+import sys
+import threading
+import urllib.parse
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
+import serving_http_load  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+class _StubService(http.server.BaseHTTPRequestHandler):
+  """Answers /healthz like serving.app and every recommendation request with 200; records the user ids asked."""
+  protocol_version = 'HTTP/1.1'  # kept-alive connections, as the benchmark's clients expect
+  user_ids = []
+
+  def do_GET(self):  # pylint: disable=invalid-name
+    url = urllib.parse.urlparse(self.path)
+    if url.path == '/healthz':
+      body = json.dumps({'model_versions': {'retrieval': 1, 'ranking': 1}}).encode()
+    else:
+      _StubService.user_ids.append(urllib.parse.parse_qs(url.query)['user_id'][0])
+      body = b'{}'
+    self.send_response(200)
+    self.send_header('Content-Length', str(len(body)))
+    self.end_headers()
+    self.wfile.write(body)
+
+  def log_message(self, *args):  # pylint: disable=arguments-differ
+    pass
+
+
+@pytest.fixture
+def stub_url():
+  _StubService.user_ids = []
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _StubService)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield f'http://127.0.0.1:{server.server_address[1]}'
+  server.shutdown()
+  server.server_close()
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--client-processes', '0'], '--client-processes 0: must be at least 1.'),
+    (['--clients', '0'], '--clients 0: must be at least 1.'),
+    (['--duration-s', '-1'], '--duration-s -1: must be a positive number of seconds.'),
+    (['--unknown-every', '-3'], '--unknown-every -3: must be 0 (never) or a positive number of requests.'),
+])
+def test_a_bad_count_is_a_usage_error_naming_the_flag(stub_url, flags, message, capsys):
+  # Before, --client-processes 0 was a ZeroDivisionError traceback, and the others ran a load of no requests.
+  with pytest.raises(SystemExit) as exit_info:
+    serving_http_load.main(['--url', stub_url, '--user-ids', '1', *flags])
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+  assert _StubService.user_ids == []
+
+
+@pytest.mark.parametrize('url', ['127.0.0.1:8080', 'localhost:8080', 'https://127.0.0.1:8080', 'http://h:port'])
+def test_a_url_that_is_not_http_with_a_host_is_a_usage_error(url, capsys):
+  # Before, 'localhost:8080' (no scheme: no host) was a TypeError traceback from http.client.
+  with pytest.raises(SystemExit) as exit_info:
+    serving_http_load.main(['--url', url, '--user-ids', '1'])
+  assert exit_info.value.code == 2
+  assert f'--url {url}: not an http:// URL with a host and port; write e.g. http://127.0.0.1:8080.' in (
+      capsys.readouterr().err)

@@ -1,9 +1,9 @@
 """Rating error metrics for TFMA in one pass: RMSE, its standard error, MAE, mean label and mean prediction per slice.
 
-The ranking Evaluator reports four metrics of the predicted ratings on every slice (overall and each segment).
-As four separate TFMA metrics (Keras' RootMeanSquaredError and MeanAbsoluteError wrapped by TFMA, TFMA's
-MeanLabel and MeanPrediction) each one walks every example of every slice on its own; here one combiner sums
-what all four need, once per example, and the four are derived from its sums:
+The ranking Evaluator reports five metrics of the predicted ratings on every slice (overall and each segment).
+As separate TFMA metrics (Keras' RootMeanSquaredError and MeanAbsoluteError wrapped by TFMA, TFMA's MeanLabel
+and MeanPrediction) each one walks every example of every slice on its own; here one combiner sums what all five
+need, once per example, and the five (those four and the RMSE's standard error) are derived from its sums:
 
 - weight: sum of example weights w (1 per example unless the Evaluator is example-weighted);
 - squared_error, absolute_error: sum of w * (label - prediction)^2 and w * |label - prediction| (stars^2, stars);
@@ -180,7 +180,11 @@ class RatingMeanPrediction(_RatingMetric):
 
 
 class RatingRMSEStandardError(_RatingMetric):
-  """Standard error of the RMSE over the slice's examples (stars), by the delta method (module docstring)."""
+  """Standard error of the RMSE over the slice's examples (stars), by the delta method (module docstring).
+
+  It is 0 where the plug-in variance is: a slice of one example, or one whose squared errors are all equal (e.g.
+  every prediction exact); NaN for a slice without weight, as the other metrics.
+  """
   DEFAULT_NAME = RMSE_STANDARD_ERROR_NAME
 
   @staticmethod

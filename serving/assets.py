@@ -205,11 +205,39 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
                    "column's latest value.", latest.varying_key_count(), kind)
 
 
+def _damaged(path: str, where: str, error: json.JSONDecodeError) -> ValueError:
+  return ValueError(f'{path}{where}: not valid JSON ({error}); the serving assets are damaged (e.g. a truncated '
+                    'copy). Fix: push the retrieval model version again, or retrain it with trainer.retrieval.run '
+                    '(it writes them with serving.assets.write_serving_assets).')
+
+
 def _json_lines(path: str) -> Iterable[Dict[str, Any]]:
+  """The JSON object of each non-blank line of `path`.
+
+  Raises:
+    ValueError: naming the file and the line, for a line that is not JSON.
+  """
   with tf.io.gfile.GFile(path, 'r') as f:
-    for line in f:
+    for number, line in enumerate(f, start=1):
       if line.strip():
-        yield json.loads(line)
+        try:
+          yield json.loads(line)
+        except json.JSONDecodeError as e:
+          raise _damaged(path, f' line {number}', e) from e
+
+
+def _json_file(path: str) -> Any:
+  """The JSON value `path` holds.
+
+  Raises:
+    ValueError: naming the file, if it is not JSON.
+  """
+  with tf.io.gfile.GFile(path, 'r') as f:
+    text = f.read()
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError as e:
+    raise _damaged(path, '', e) from e
 
 
 def _popularity_list(pairs: Sequence[Sequence[Any]]) -> PopularityList:
@@ -222,6 +250,7 @@ def load_serving_assets(assets_dir: str) -> ServingAssets:
   Raises:
     FileNotFoundError: if a file is missing (the model was exported without serving assets: retrain it with
       the retrieval Trainer, which writes them).
+    ValueError: naming the file (and line), if a file is not valid JSON (damaged assets).
   """
   missing = [name for name in ASSET_FILES if not tf.io.gfile.exists(os.path.join(assets_dir, name))]
   if missing:
@@ -238,14 +267,12 @@ def load_serving_assets(assets_dir: str) -> ServingAssets:
     seen[user_id] = frozenset(user[SEEN_ITEMS_KEY])
     if RECENT_RATING_KEY in user:
       recent[user_id] = float(user[RECENT_RATING_KEY])
-  with tf.io.gfile.GFile(os.path.join(assets_dir, POPULARITY_FILE), 'r') as f:
-    raw_popularity = json.load(f)
+  raw_popularity = _json_file(os.path.join(assets_dir, POPULARITY_FILE))
   popularity = Popularity(
       global_items=_popularity_list(raw_popularity[GLOBAL_KEY]),
       segment_items={column: {value: _popularity_list(pairs) for value, pairs in by_value.items()}
                      for column, by_value in raw_popularity[SEGMENTS_KEY].items()})
-  with tf.io.gfile.GFile(os.path.join(assets_dir, COLUMN_TYPES_FILE), 'r') as f:
-    column_types = {k: ColumnType(v) for k, v in json.load(f).items()}
+  column_types = {k: ColumnType(v) for k, v in _json_file(os.path.join(assets_dir, COLUMN_TYPES_FILE)).items()}
   return ServingAssets(items=items, user_profiles=profiles, seen_items=seen, recent_ratings=recent,
                        popularity=popularity, column_types=column_types)
 

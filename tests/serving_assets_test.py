@@ -125,3 +125,34 @@ def test_profiles_and_catalogue_take_each_columns_latest_value(tmp_path) -> None
   # The segment counts use the profile: u1 is 25-34 (31), u2 35-44.
   assert assets.popularity.segment_items[features.USER_AGE_BUCKET] == {'25-34': (('i1', 1), ('i2', 1)),
                                                                         '35-44': (('i1', 1),)}
+
+
+def _written_assets_dir(tmp_path) -> str:
+  write_assets(tmp_path)
+  return str(tmp_path / 'assets')
+
+
+def test_a_damaged_jsonl_file_is_refused_naming_the_file_and_line(tmp_path) -> None:
+  # Before: json's "Unterminated string starting at: line 1 column 19 (char 18)", naming neither file nor line.
+  assets_dir = _written_assets_dir(tmp_path)
+  catalogue = os.path.join(assets_dir, assets_lib.CATALOGUE_FILE)
+  with open(catalogue, encoding='utf-8') as f:
+    lines = f.read().splitlines()
+  assert len(lines) == 3  # i1, i2, i3
+  with open(catalogue, 'w', encoding='utf-8') as f:
+    f.write('\n'.join([lines[0], lines[1][:10], lines[2]]) + '\n')  # line 2 cut short, as by a truncated copy
+  with pytest.raises(ValueError) as error:
+    assets_lib.load_serving_assets(assets_dir)
+  assert str(error.value).startswith(f'{catalogue} line 2: not valid JSON (')
+  assert 'Fix: push the retrieval model version again' in str(error.value)
+
+
+@pytest.mark.parametrize('name', [assets_lib.POPULARITY_FILE, assets_lib.COLUMN_TYPES_FILE])
+def test_a_damaged_json_file_is_refused_naming_the_file(tmp_path, name) -> None:
+  assets_dir = _written_assets_dir(tmp_path)
+  path = os.path.join(assets_dir, name)
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write('')  # an empty copy
+  with pytest.raises(ValueError) as error:
+    assets_lib.load_serving_assets(assets_dir)
+  assert str(error.value).startswith(f'{path}: not valid JSON (Expecting value: line 1 column 1 (char 0))')

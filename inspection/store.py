@@ -18,6 +18,8 @@ from pipeline import configs
 
 # A table every ML Metadata SQLite store holds (it records the schema version).
 _MLMD_MARKER_TABLE = 'MLMDEnv'
+# The first 16 bytes of every SQLite database file.
+_SQLITE_HEADER = b'SQLite format 3\x00'
 # SQLite's rollback journal beside a store: present during a write, and after a writer that stopped mid-write.
 _ROLLBACK_JOURNAL_SUFFIX = '-journal'
 # The environment variable the MySQL password is read from (never a flag: it would show in `ps`).
@@ -56,9 +58,9 @@ def open_sqlite_store(metadata_path: str) -> metadata_store.MetadataStore:
     metadata_path: the store file, e.g. `<output_dir>/metadata.sqlite`.
 
   Raises:
-    StoreError: if there is no file at `metadata_path`, it is not an ML Metadata SQLite store, SQLite cannot
-      read it now (e.g. an unfinished write left its journal beside it), or ML Metadata refuses it (e.g. its schema
-      is of another ml-metadata version).
+    StoreError: if there is no file at `metadata_path`, it is not an ML Metadata SQLite store, it is a damaged
+      SQLite file (cut short or corrupted), SQLite cannot read it now (e.g. an unfinished write left its journal
+      beside it), or ML Metadata refuses it (e.g. its schema is of another ml-metadata version).
   """
   if not os.path.isfile(metadata_path):
     raise StoreError(
@@ -144,6 +146,11 @@ def _check_is_mlmd_sqlite(metadata_path: str) -> None:
         f'Cannot read the ML Metadata store {metadata_path} read-only ({e}): check that this user may read the '
         'file and its directory, and retry when no pipeline is writing to it.') from e
   except sqlite3.DatabaseError as e:
+    if _has_sqlite_header(metadata_path):  # A SQLite file SQLite cannot parse: damaged, not foreign.
+      raise StoreError(
+          f'{metadata_path} is a damaged SQLite database ({e}): it was cut short or corrupted, e.g. copied while '
+          'a run was writing it, or written on a full disk. Copy it again from where the run wrote it, or rerun '
+          'the pipeline into a new --output-dir.') from e
     raise StoreError(
         f'{metadata_path} is not a SQLite database ({e}): pass the {configs.METADATA_FILE} a pipeline run '
         'wrote, or its --output-dir.') from e
@@ -151,3 +158,9 @@ def _check_is_mlmd_sqlite(metadata_path: str) -> None:
     raise StoreError(
         f'{metadata_path} is a SQLite database but not an ML Metadata store (no {_MLMD_MARKER_TABLE} table; '
         f'tables: {sorted(tables) or "none"}): pass the {configs.METADATA_FILE} a pipeline run wrote.')
+
+
+def _has_sqlite_header(path: str) -> bool:
+  """True if the file at `path` starts with SQLite's header, i.e. SQLite wrote it."""
+  with open(path, 'rb') as f:
+    return f.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER

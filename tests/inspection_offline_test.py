@@ -439,3 +439,20 @@ def test_a_store_of_another_ml_metadata_schema_version_is_a_store_error_naming_t
   error = capsys.readouterr().err
   assert error.startswith(f'error: Cannot open the ML Metadata store {path} read-only: MLMD database version ')
   assert 'is greater than library version' in error and error.rstrip().endswith('the pipeline that wrote it.')
+
+
+def test_a_store_cut_short_is_reported_as_damaged_not_as_a_foreign_file(tmp_path, capsys):
+  # A store copied while a run wrote it (or written on a full disk) keeps SQLite's header but not all its pages.
+  # Before: '... is not a SQLite database (database disk image is malformed): pass the metadata.sqlite a pipeline
+  # run wrote' -- the very file the user had passed.
+  path = str(tmp_path / 'metadata.sqlite')
+  _empty_mlmd_store(path)
+  with open(path, 'rb') as f:
+    first_pages = f.read(8192)
+  with open(path, 'wb') as f:
+    f.write(first_pages)
+  assert cli.main(['--output-dir', str(tmp_path), 'runs']) == 2
+  assert capsys.readouterr().err == (
+      f'error: {path} is a damaged SQLite database (database disk image is malformed): it was cut short or '
+      'corrupted, e.g. copied while a run was writing it, or written on a full disk. Copy it again from where the '
+      'run wrote it, or rerun the pipeline into a new --output-dir.\n')

@@ -132,6 +132,20 @@ def check_side_features(hparams: Any, side_noun: str, context_hint: str) -> None
                        f'{id_key!r} and {side}_* columns only ({context_hint}). Remove them.')
 
 
+# The largest seed `tf.keras.utils.set_random_seed` accepts (NumPy's legacy seeding takes [0, 2**32 - 1]).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int, models: int = 1) -> None:
+  """Raises ValueError unless the seeds `seed`, ..., `seed + models - 1` (one per model trained, e.g. ensemble
+  members) are each in [0, MAX_SEED]: `tf.keras.utils.set_random_seed` refuses others only once the Trainer runs,
+  after ExampleGen and Transform, with NumPy's message that names no parameter."""
+  if not 0 <= seed <= MAX_SEED - (models - 1):
+    raise ValueError(f'seed={seed} must be a whole number from 0 to {MAX_SEED - (models - 1)}'
+                     + (f' (the {models} models trained take seeds seed to seed + {models - 1}, each at most '
+                        f'{MAX_SEED})' if models > 1 else '') + ', e.g. 42.')
+
+
 def check_optimizer(name: str) -> None:
   """Raises ValueError unless `name` is one of OPTIMIZERS."""
   if name not in OPTIMIZERS:

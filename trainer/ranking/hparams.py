@@ -7,7 +7,7 @@ from typing import Dict, Optional, Tuple
 from schema import features
 from trainer.common import inputs
 from trainer.common.hyperparameters import (ConfigCodec, check_features_named_once, check_finite_numbers,
-                                            check_optimizer, check_side_features, choose_configuration)
+                                            check_optimizer, check_seed, check_side_features, choose_configuration)
 
 # Trainer custom_config key holding the ranking hyperparameters (a dict of RankingHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'ranking_hyperparameters'
@@ -113,6 +113,7 @@ class RankingHyperparameters(ConfigCodec):
                  'neighbourhood_k', 'neighbourhood_candidates'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name}={getattr(self, name)} must be a positive integer.')
+    check_seed(self.seed, models=self.ensemble_size)  # member k trains with seed + k
     if self.learning_rate <= 0:
       raise ValueError(f'learning_rate={self.learning_rate} must be positive.')
     if not 0.0 <= self.dropout < 1.0:

@@ -5,7 +5,7 @@ from typing import Dict, Optional, Tuple
 
 from schema import features
 from trainer.common.hyperparameters import (ConfigCodec, check_features_named_once, check_finite_numbers,
-                                            check_optimizer, check_side_features, choose_configuration)
+                                            check_optimizer, check_seed, check_side_features, choose_configuration)
 
 # Trainer custom_config key holding the retrieval hyperparameters (a dict of RetrievalHyperparameters fields).
 CUSTOM_CONFIG_KEY = 'retrieval_hyperparameters'
@@ -87,6 +87,7 @@ class RetrievalHyperparameters(ConfigCodec):
     if self.scann_num_leaves_to_search > self.scann_num_leaves:
       raise ValueError(f'scann_num_leaves_to_search={self.scann_num_leaves_to_search} exceeds '
                        f'scann_num_leaves={self.scann_num_leaves}; lower it.')
+    check_seed(self.seed)
     if self.learning_rate <= 0:
       raise ValueError(f'learning_rate={self.learning_rate} must be positive.')
     if self.temperature <= 0:

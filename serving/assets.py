@@ -25,6 +25,7 @@ Files (UTF-8):
 import collections
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Sequence, Tuple
 
@@ -131,6 +132,35 @@ def _ranked(counts: Mapping[str, int], limit: int) -> List[List[Any]]:
   return [[item, count] for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
+# Columns every raw training example must hold for the assets (the interactions format's required columns), and
+# the one every catalogue example must hold.
+_TRAIN_REQUIRED_COLUMNS: Tuple[str, ...] = (features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP)
+_CATALOGUE_REQUIRED_COLUMNS: Tuple[str, ...] = (features.ITEM_ID,)
+
+
+def _check_required_columns(columns: Mapping[str, Sequence[Any]], required: Sequence[str],
+                            file_patterns: Sequence[str], split: str) -> None:
+  """Refuses a batch of examples lacking a required column, or (training) holding a rating that is not finite.
+
+  Raises:
+    ValueError: naming the column, how many examples of the batch lack it, the files and the fix.
+  """
+  rows = max((len(values) for values in columns.values()), default=0)
+  for column in required:
+    values = columns.get(column)
+    missing = rows if values is None else sum(value is None for value in values)
+    if missing:
+      raise ValueError(f'{missing} {split} example(s) in {list(file_patterns)} lack {column!r}, a required column of '
+                       'the interactions format; the serving assets need it on every example. Fix: write the '
+                       'examples with ingestion.prepare (it refuses rows without it), or fill the column.')
+  if features.RATING in required:
+    bad = [value for value in columns[features.RATING] if not math.isfinite(value)]
+    if bad:
+      raise ValueError(f'{len(bad)} {split} example(s) in {list(file_patterns)} have a {features.RATING!r} that is '
+                       f'not finite (e.g. {bad[0]}); it would make the users\' {RECENT_RATING_KEY} NaN. Fix: drop or '
+                       'correct those examples (ingestion.prepare refuses them).')
+
+
 def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patterns: Sequence[str],
                          assets_dir: str, max_popular_items: int = DEFAULT_MAX_POPULAR_ITEMS) -> None:
   """Writes the serving assets of a model trained on `train_file_patterns` to `assets_dir`.
@@ -143,7 +173,9 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
     max_popular_items: length limit of each popularity list.
 
   Raises:
-    ValueError: if no file matches a pattern, or `max_popular_items` < 1.
+    ValueError: if no file matches a pattern, or `max_popular_items` < 1; naming the column and the files, if a
+      training example lacks `user_id`, `item_id`, `rating` or `timestamp` or has a rating that is not finite, or
+      a catalogue example lacks `item_id`.
   """
   if max_popular_items < 1:
     raise ValueError(f'max_popular_items={max_popular_items} must be at least 1.')
@@ -156,6 +188,7 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
   rating_history: Dict[str, List[Any]] = {features.USER_ID: [], features.TIMESTAMP: [], features.RATING: []}
   user_attributes = attributes.LatestAttributes()
   for columns, types in example_columns.column_batches(train_file_patterns):
+    _check_required_columns(columns, _TRAIN_REQUIRED_COLUMNS, train_file_patterns, 'training')
     column_types.update(types)
     user_ids = columns[features.USER_ID]
     user_attributes.add_columns(user_ids, example_columns.timestamps(columns),
@@ -176,6 +209,7 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
       segment_counts[column][value].update(item_counts)
   item_attributes = attributes.LatestAttributes()
   for columns, types in example_columns.column_batches(catalogue_file_patterns):
+    _check_required_columns(columns, _CATALOGUE_REQUIRED_COLUMNS, catalogue_file_patterns, 'catalogue')
     column_types.update(types)
     item_attributes.add_columns(columns[features.ITEM_ID], example_columns.timestamps(columns),
                                 {c: columns[c] for c in columns if c == features.ITEM_ID or features.is_item_feature(c)})

@@ -156,3 +156,31 @@ def test_a_damaged_json_file_is_refused_naming_the_file(tmp_path, name) -> None:
   with pytest.raises(ValueError) as error:
     assets_lib.load_serving_assets(assets_dir)
   assert str(error.value).startswith(f'{path}: not valid JSON (Expecting value: line 1 column 1 (char 0))')
+
+
+@pytest.mark.parametrize('column', [features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP])
+def test_a_training_example_without_a_required_column_is_refused_naming_it(tmp_path, column) -> None:
+  # Before: without `rating`, u3's recent_rating was written as NaN (sent to the ranking model); without
+  # `item_id` or `timestamp`, a TypeError ("'<' not supported between instances of 'str' and 'NoneType'",
+  # "int() argument must be ... not 'NoneType'") naming no column; without `user_id`, ingestion.attributes'
+  # error naming neither the files nor the number of examples.
+  row = {name: value for name, value in interaction('u3', 'i1', 4.0, 25).items() if name != column}
+  with pytest.raises(ValueError) as error:
+    write_assets(tmp_path, train_rows=TRAIN_ROWS + [row])
+  train_files = [str(tmp_path / 'train' / '*')]
+  assert str(error.value).startswith(
+      f'1 training example(s) in {train_files} lack {column!r}, a required column of the interactions format')
+
+
+def test_a_training_rating_that_is_not_finite_is_refused(tmp_path) -> None:
+  # Before: u1's recent_rating (the mean of 5, 3 and NaN) was written as NaN.
+  with pytest.raises(ValueError, match=r"^1 training example\(s\) in .* have a 'rating' that is not finite "
+                                       r'\(e.g. nan\); it would make the users\' recent_rating NaN'):
+    write_assets(tmp_path, train_rows=TRAIN_ROWS + [interaction('u1', 'i3', float('nan'), 30)])
+
+
+def test_a_catalogue_example_without_an_item_id_is_refused(tmp_path) -> None:
+  # Before: ingestion.attributes' "A row without a key (None)" error, naming neither the files nor the count.
+  row = {name: value for name, value in EVAL_ROWS[0].items() if name != features.ITEM_ID}
+  with pytest.raises(ValueError, match=r"^1 catalogue example\(s\) in .* lack 'item_id'"):
+    write_assets(tmp_path, eval_rows=EVAL_ROWS + [row])

@@ -136,6 +136,14 @@ def serialize_interactions(interactions: interactions_lib.Interactions,
     if column_type == ColumnType.STRING:
       def encode(v: str, key: bytes = key) -> bytes:
         return _feature_entry(key, v.encode('utf-8'), ColumnType.STRING)
+    elif column_type == ColumnType.FLOAT and any(v == 0 and math.copysign(1.0, v) < 0
+                                                 for v in values if v is not None):
+      # -0.0 == 0.0, so the two would share one cache entry (the bytes of whichever came first): key this column's
+      # values by (value, sign) instead.
+      values = [None if v is None else (v, math.copysign(1.0, v)) for v in values]
+
+      def encode(v: Tuple[float, float], key: bytes = key) -> bytes:
+        return _feature_entry(key, v[0], ColumnType.FLOAT)
     else:
       def encode(v: Any, key: bytes = key, column_type: ColumnType = column_type) -> bytes:
         return _feature_entry(key, v, column_type)

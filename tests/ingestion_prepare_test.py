@@ -92,6 +92,21 @@ def test_bulk_serialization_equals_serialize_example(tmp_path: pathlib.Path) -> 
       examples.serialize_example(edge.row(1), edge.column_types)]
 
 
+def test_bulk_serialization_keeps_the_sign_of_zero() -> None:
+  # -0.0 == 0.0: both shared the cache entry of whichever came first, so row 1's item_score was written as 0.0
+  # (and, in the other order, row 0's as -0.0).
+  zeros = il.Interactions(
+      columns={'user_id': ['u', 'v', 'w'], 'item_id': ['i', 'j', 'k'], 'rating': np.array([1.0, 2.0, 3.0]),
+               'timestamp': np.array([1, 2, 3]), 'item_score': [0.0, -0.0, None]},
+      column_types={**il.REQUIRED_COLUMN_TYPES, 'item_score': ColumnType.FLOAT})
+  for order in ([0, 1, 2], [1, 0, 2]):
+    bulk = list(examples.serialize_interactions(zeros, order))
+    assert bulk == [examples.serialize_example(zeros.row(i), zeros.column_types) for i in order]
+    scores = {i: tf.train.Example.FromString(data).features.feature['item_score'].float_list.value
+              for i, data in zip(order, bulk)}
+    assert [np.signbit(scores[0][0]), np.signbit(scores[1][0]), len(scores[2])] == [False, True, 0]
+
+
 def test_prepare_writes_split_examples_with_typed_features(tmp_path: pathlib.Path) -> None:
   prepared = prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(tmp_path / 'out'))
   assert prepared.counts == {'train': 3, 'eval': 2}

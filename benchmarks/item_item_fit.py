@@ -36,6 +36,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--items-per-user', type=int, default=60)
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args(argv)
+  for flag, value in (('--items', args.items), ('--users', args.users), ('--items-per-user', args.items_per_user)):
+    if value < 1:
+      parser.error(f'{flag} {value}: must be at least 1.')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf

@@ -3,6 +3,8 @@
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
 import item_item_fit  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -20,3 +22,13 @@ def test_a_small_run_prints_its_figures(capsys):
   out = capsys.readouterr().out
   assert 'items=30 users=40 interactions=200 ' in out
   assert 'fit_s=' in out and 'peak_rss_gb=' in out
+
+
+@pytest.mark.parametrize('flag', ['--items', '--users', '--items-per-user'])
+def test_a_count_below_1_is_a_usage_error_naming_the_flag(flag, capsys):
+  # Before: a ValueError traceback from numpy's choice (--items 0), from the scorer (--users 0), or a "fit" of
+  # empty histories (--items-per-user 0).
+  with pytest.raises(SystemExit) as exit_info:
+    item_item_fit.main(['--items', '30', '--users', '40', '--items-per-user', '5', flag, '0'])
+  assert exit_info.value.code == 2
+  assert f'{flag} 0: must be at least 1.' in capsys.readouterr().err

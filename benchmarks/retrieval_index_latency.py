@@ -56,6 +56,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--requests', type=int, default=300, help='Timed single-user requests per index.')
   parser.add_argument('--item-item-weight', type=float, default=1.0, help='0 = the two towers alone.')
   args = parser.parse_args(argv)
+  for flag, value in (('--items', args.items), ('--users', args.users), ('--requests', args.requests)):
+    if value < 1:
+      parser.error(f'{flag} {value}: must be at least 1.')
+  if args.requests > args.users:
+    parser.error(f'--requests {args.requests}: at most --users ({args.users}); each request is a generated user.')
+  if not args.item_item_weight >= 0:
+    parser.error(f'--item-item-weight {args.item_item_weight:g}: must be >= 0 (0 = the two towers alone).')
+  if args.item_item_weight > 0 and not 1 <= args.covered <= args.items:
+    parser.error(f'--covered {args.covered}: must be from 1 to --items ({args.items}); the item-item model covers '
+                 'the most popular of the generated items.')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   import scann  # pylint: disable=unused-import  (ScaNN's ops, for the ScaNN export)

@@ -38,3 +38,24 @@ def test_a_small_run_times_both_indexes(fixture_pipeline_run, capsys):
                      r'requests=30', out)
   overlap = float(re.search(r'overlap with brute force: ([\d.]+)', out).group(1))
   assert 0.0 <= overlap <= 1.0
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--items', '0'], '--items 0: must be at least 1.'),
+    (['--requests', '0'], '--requests 0: must be at least 1.'),
+    (['--users', '10', '--requests', '30'], '--requests 30: at most --users (10); each request is a generated user.'),
+    (['--item-item-weight', '-1'], '--item-item-weight -1: must be >= 0 (0 = the two towers alone).'),
+    (['--items', '100', '--covered', '101'], '--covered 101: must be from 1 to --items (100)'),
+])
+def test_bad_sizes_are_usage_errors_naming_the_flag_before_the_run_is_read(tmp_path, flags, message, capsys):
+  # Before, these reached the run (here: none, exit 2 for that) and then a traceback, or 10 requests for 30.
+  with pytest.raises(SystemExit) as exit_info:
+    retrieval_index_latency.main(['--run-dir', str(tmp_path), *flags])
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+
+
+def test_covered_is_not_checked_without_the_item_item_model(tmp_path, capsys):
+  assert retrieval_index_latency.main(['--run-dir', str(tmp_path), '--items', '100', '--covered', '101',
+                                       '--item-item-weight', '0']) == 2  # no run there
+  assert 'No ML Metadata store at' in capsys.readouterr().err

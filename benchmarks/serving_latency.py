@@ -32,10 +32,14 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--k', type=int, default=10)
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args(argv)
+  if args.requests < 1:
+    parser.error(f'--requests {args.requests}: must be at least 1.')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   from serving import models, recommender
 
+  if not 1 <= args.k <= recommender.DEFAULT_MAX_K:
+    parser.error(f'--k {args.k}: must be from 1 to {recommender.DEFAULT_MAX_K} (the service\'s max_k).')
   registry = models.ModelRegistry(args.serving_dir)
   if not registry.refresh():
     print(f'No complete retrieval and ranking versions under {args.serving_dir}.', file=sys.stderr)

@@ -81,8 +81,11 @@ def open_sqlite_store(metadata_path: str) -> metadata_store.MetadataStore:
 def open_mysql_store(settings: MySqlSettings) -> metadata_store.MetadataStore:
   """Connects to a MySQL-backed ML Metadata store.
 
+  A database that does not exist is not created: a mistyped `settings.database` fails here instead of leaving a
+  new, empty database on the server.
+
   Raises:
-    StoreError: if the server cannot be reached or refuses the connection.
+    StoreError: if the server cannot be reached, refuses the connection, or has no database `settings.database`.
   """
   config = metadata_store_pb2.ConnectionConfig()
   config.mysql.host = settings.host
@@ -90,6 +93,8 @@ def open_mysql_store(settings: MySqlSettings) -> metadata_store.MetadataStore:
   config.mysql.database = settings.database
   config.mysql.user = settings.user
   config.mysql.password = os.environ.get(MYSQL_PASSWORD_VARIABLE, '')
+  # Without it ML Metadata issues CREATE DATABASE IF NOT EXISTS for the database it is given.
+  config.mysql.skip_db_creation = True
   try:
     return metadata_store.MetadataStore(config)
   except RuntimeError as e:

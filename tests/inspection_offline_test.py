@@ -456,3 +456,25 @@ def test_a_store_cut_short_is_reported_as_damaged_not_as_a_foreign_file(tmp_path
       f'error: {path} is a damaged SQLite database (database disk image is malformed): it was cut short or '
       'corrupted, e.g. copied while a run was writing it, or written on a full disk. Copy it again from where the '
       'run wrote it, or rerun the pipeline into a new --output-dir.\n')
+
+
+def test_a_mysql_store_is_opened_without_creating_its_database(monkeypatch, capsys):
+  # ML Metadata creates the database it is given unless told not to: before, inspecting a mistyped
+  # --mysql-database (here 'metdb' for Kubeflow's 'metadb') left a new database on the metadata server and then
+  # reported 'holds no run of pipeline ...'. Now ML Metadata is asked not to create it, and refuses.
+  configs = []
+
+  def refuse(config):
+    configs.append(config)
+    raise RuntimeError("mysql_real_connect failed: errno: 1049, error: Unknown database 'metdb'")
+
+  monkeypatch.setattr(store.metadata_store, 'MetadataStore', refuse)
+  monkeypatch.setenv(store.MYSQL_PASSWORD_VARIABLE, 'secret')
+  assert cli.main(['--mysql-host', 'metadata-mysql', '--mysql-database', 'metdb', 'runs']) == 2
+  [config] = configs
+  assert (config.mysql.host, config.mysql.port, config.mysql.database, config.mysql.user, config.mysql.password,
+          config.mysql.skip_db_creation) == ('metadata-mysql', 3306, 'metdb', 'root', 'secret', True)
+  assert capsys.readouterr().err == (
+      "error: Cannot open the ML Metadata store in MySQL database 'metdb' at metadata-mysql:3306 as 'root': "
+      "mysql_real_connect failed: errno: 1049, error: Unknown database 'metdb'. Check the host, port and database, "
+      'and set $WOONKLY_MLMD_MYSQL_PASSWORD.\n')

@@ -45,7 +45,8 @@ def write_train_folder(data_dir: str, out_dir: str) -> int:
     movielens.MovieLensError: if `data_dir` lacks a MovieLens file.
   """
   out = os.path.realpath(out_dir)
-  if out == REPOSITORY_ROOT or out.startswith(REPOSITORY_ROOT + os.sep):
+  root = os.path.realpath(REPOSITORY_ROOT)  # both resolved: the repository may be reached through a symlink
+  if out == root or out.startswith(root + os.sep):
     raise ValueError(f'--out {out_dir} is inside the repository {REPOSITORY_ROOT}; MovieLens data must never be '
                      'committed: write it elsewhere, e.g. /tmp/ml100k-train.')
   movielens.check_movielens_dir(data_dir)

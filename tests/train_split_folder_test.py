@@ -42,3 +42,16 @@ def test_a_missing_movielens_file_is_named(tmp_path):
   os.remove(os.path.join(data_dir, 'u.genre'))
   with pytest.raises(ValueError, match='missing file u.genre'):
     train_split_folder.write_train_folder(data_dir, str(tmp_path / 'train'))
+
+
+def test_refuses_a_repository_reached_through_a_symlink(tmp_path, monkeypatch):
+  # The script's path may go through a symlink (REPOSITORY_ROOT is its abspath, links kept) while --out names the
+  # real folder: before, the resolved --out was compared with the unresolved root and the rows were written.
+  data_dir = _movielens_folder(tmp_path / 'ml')
+  (tmp_path / 'repository').mkdir()
+  os.symlink(tmp_path / 'repository', tmp_path / 'link')
+  monkeypatch.setattr(train_split_folder, 'REPOSITORY_ROOT', str(tmp_path / 'link'))
+  inside = str(tmp_path / 'repository' / 'outputs' / 'ml100k-train')
+  with pytest.raises(ValueError, match='inside the repository .* never be committed'):
+    train_split_folder.write_train_folder(data_dir, inside)
+  assert not os.path.exists(inside)

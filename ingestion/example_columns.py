@@ -91,8 +91,9 @@ def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict
         continue
       lengths = pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
       if np.any(lengths > 1):
-        raise ValueError(f'Column {name!r} holds several values in one example; the interactions format has '
-                         f'one value per column (join multiple values with {features.MULTI_VALUE_SEPARATOR!r}).')
+        raise ValueError(f'Column {name!r} holds several values in one example (of {list(file_patterns)}); the '
+                         'interactions format has one value per column (join multiple values with '
+                         f'{features.MULTI_VALUE_SEPARATOR!r}).')
       values = array.flatten().to_numpy(zero_copy_only=False).tolist()  # one per example with a value, in order
       if column_type == ColumnType.STRING:
         try:

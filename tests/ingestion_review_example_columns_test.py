@@ -4,6 +4,7 @@ import os
 import pathlib
 
 import pytest
+import tensorflow as tf
 
 from ingestion import example_columns
 from ingestion import examples
@@ -48,3 +49,15 @@ def test_a_file_two_patterns_match_is_read_once(tmp_path: pathlib.Path) -> None:
   assert example_columns.example_files(patterns) == [train, eval_]
   (columns, _), = list(example_columns.column_batches(patterns))
   assert columns['user_id'] == ['u1', 'u2']
+
+
+def test_several_values_in_one_example_are_refused_naming_the_files(tmp_path: pathlib.Path) -> None:
+  path = str(tmp_path / 'train' / examples.EXAMPLES_FILE_NAME)
+  example = tf.train.Example.FromString(examples.serialize_example({'user_id': 'u1', 'item_id': 'i1'}, {}))
+  example.features.feature['item_genres'].bytes_list.value.extend([b'Drama', b'Crime'])
+  examples.write_tfrecord([example.SerializeToString()], path)
+  pattern = os.path.join(str(tmp_path), 'train', '*')
+  # Before, the message named the column but not where the example was.
+  with pytest.raises(ValueError, match=r"Column 'item_genres' holds several values in one example \(of \[.*train.*\]\)"
+                                       r"; the interactions format has one value per column"):
+    next(example_columns.column_batches([pattern]))

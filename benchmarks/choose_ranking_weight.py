@@ -6,7 +6,8 @@ Each file is `serving_quality.py --results-json` of one validation run (docs/ser
 split again with `--split random --split-seed N`). The figures of each ranking weight are averaged over the files
 (each split counts once) and `serving_quality.choose_ranking_weight`'s rule picks the weight: the highest liked
 Recall@10 among the weights keeping at least 99 % of retrieval-only Recall@10. Only weights measured in every file
-count. Exit status 2 when a file lacks weight 0 or no weight is in every file.
+count. Exit status 2 when a file cannot be read or is not such output, lacks weight 0, or no weight is in every
+file.
 """
 
 import argparse
@@ -36,8 +37,19 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   per_split = []
   for path in args.results:
-    with open(path, encoding='utf-8') as f:
-      per_split.append(json.load(f))
+    try:
+      with open(path, encoding='utf-8') as f:
+        results = json.load(f)
+    except (OSError, ValueError) as e:  # ValueError: not JSON (json.JSONDecodeError), or not UTF-8
+      print(f'{path}: cannot be read as serving_quality.py --results-json output ({e}); pass the files that '
+            '--results-json wrote.', file=sys.stderr)
+      return 2
+    if not isinstance(results, dict) or not all(
+        isinstance(figures, dict) and all(name in figures for name in FIGURES) for figures in results.values()):
+      print(f'{path}: not serving_quality.py --results-json output ({{ranking weight: {{figure: value}}}} with '
+            f'{", ".join(FIGURES)}); pass the files that --results-json wrote.', file=sys.stderr)
+      return 2
+    per_split.append(results)
   means = mean_results(per_split)
   if 0.0 not in means:
     print(f'Weight 0 (retrieval only) is not measured in every one of {args.results}; rerun serving_quality.py '

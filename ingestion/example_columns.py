@@ -45,7 +45,8 @@ def example_files(file_patterns: Sequence[str]) -> List[str]:
   """The files matching `file_patterns`, each pattern's sorted; a file two patterns match is listed once (first).
 
   Raises:
-    ValueError: if `file_patterns` is one string rather than a sequence of patterns, or no file matches.
+    ValueError: if `file_patterns` is one string rather than a sequence of patterns, no file matches, or a
+      pattern matches a folder.
   """
   if isinstance(file_patterns, (str, bytes)):  # a str is a Sequence[str]: each character would be globbed
     raise ValueError(f'file_patterns={file_patterns!r} is one string; pass a list of patterns, '
@@ -55,6 +56,11 @@ def example_files(file_patterns: Sequence[str]) -> List[str]:
     files.extend(path for path in sorted(tf.io.gfile.glob(pattern)) if path not in files)
   if not files:
     raise ValueError(f'No example files match {list(file_patterns)}; pass the raw ExampleGen split files.')
+  folders = [path for path in files if tf.io.gfile.isdir(path)]  # TFRecordDataset fails on them when first read
+  if folders:
+    in_folders = [folder.rstrip('/') + '/*' for folder in folders]
+    raise ValueError(f'{list(file_patterns)} match the folders {folders}, not example files; pass the files in '
+                     f'them, e.g. {in_folders}.')
   return files
 
 
@@ -64,7 +70,7 @@ def serialized_examples(file_patterns: Sequence[str]) -> tf.data.Dataset:
   ExampleGen writes each split as gzipped TFRecord files, as `ingestion.examples` does.
 
   Raises:
-    ValueError: if `file_patterns` is one string, or no file matches.
+    ValueError: if `file_patterns` is one string, no file matches, or a pattern matches a folder.
   """
   return tf.data.TFRecordDataset(example_files(file_patterns), compression_type=examples.TFRECORD_COMPRESSION)
 
@@ -77,8 +83,8 @@ def column_batches(file_patterns: Sequence[str]) -> Iterator[Tuple[Columns, Dict
   value list is empty.
 
   Raises:
-    ValueError: if `file_patterns` is one string, no file matches, an example holds a column with more than one
-      value, or a string value that is not UTF-8.
+    ValueError: if `file_patterns` is one string, no file matches, a pattern matches a folder, an example holds a
+      column with more than one value, or a string value that is not UTF-8.
   """
   decoder = example_coder.ExamplesToRecordBatchDecoder()
   for batch in serialized_examples(file_patterns).batch(_READ_BATCH_SIZE).as_numpy_iterator():

@@ -61,3 +61,15 @@ def test_several_values_in_one_example_are_refused_naming_the_files(tmp_path: pa
   with pytest.raises(ValueError, match=r"Column 'item_genres' holds several values in one example \(of \[.*train.*\]\)"
                                        r"; the interactions format has one value per column"):
     next(example_columns.column_batches([pattern]))
+
+
+def test_a_pattern_matching_a_folder_is_refused_with_the_pattern_of_its_files(tmp_path: pathlib.Path) -> None:
+  _write(tmp_path / 'Split-train', [{'user_id': 'u1', 'item_id': 'i1', 'timestamp': 5}])
+  folder = os.path.join(str(tmp_path), 'Split-train')
+  # The split folder instead of its files: before, TFRecordDataset failed on first read with
+  # "FailedPreconditionError: ...; Is a directory", saying nothing of the fix.
+  with pytest.raises(ValueError, match=r"match the folders \['.*Split-train'\], not example files; pass the files "
+                                       r"in them, e.g. \['.*Split-train/\*'\]"):
+    example_columns.example_files([folder])
+  with pytest.raises(ValueError, match='not example files'):
+    example_columns.serialized_examples([folder])

@@ -13,7 +13,9 @@ Outputs:
   LatestBlessedModelStrategy reads), `current_model`, `baseline_model`/`baseline_model_id` when there was one,
   `reasons` (JSON list of why not) and `blessing_gate`; file `BLESSED` or `NOT_BLESSED` (the reasons). Blessed
   only when Recall@100 and top-100 accuracy reach their minimums and neither falls below the last blessed model's
-  (re-measured on this evaluation split) by more than the tolerance. The segments are reported, not gated.
+  (re-measured on this evaluation split) by more than the tolerance, and, when `segment_max_shortfall` is below 1
+  (opt-in; 1, the default, refuses nothing), no user segment with at least `segment_min_users` Recall@100 users has
+  a Recall@100 more than `segment_max_shortfall` below the overall one. Every segment is reported either way.
 """
 
 import collections
@@ -51,6 +53,9 @@ CURRENT_MODEL_KEY = 'current_model'
 CURRENT_MODEL_ID_KEY = 'current_model_id'
 BASELINE_MODEL_KEY = 'baseline_model'
 BASELINE_MODEL_ID_KEY = 'baseline_model_id'
+# The gated user segment with the largest Recall@100 shortfall ('column=value') and that shortfall.
+WORST_SEGMENT_KEY = 'worst_segment'
+WORST_SEGMENT_SHORTFALL_KEY = 'worst_segment_shortfall'
 BLESSED_FILE = 'BLESSED'
 NOT_BLESSED_FILE = 'NOT_BLESSED'
 # Examples read per step.
@@ -271,11 +276,76 @@ def blessing_decision(candidate: Mapping[str, float], baseline: Optional[Mapping
   return not reasons, reasons
 
 
+@dataclasses.dataclass(frozen=True)
+class SegmentShortfall:
+  """One user segment's Recall@100 against the overall one.
+
+  Attributes:
+    column, value: the segment, e.g. ('user_occupation', 'writer').
+    recall: its users' mean Recall@100 (seen items removed).
+    num_users: its users with a Recall@100 (an evaluation item outside their training items).
+    shortfall: the overall Recall@100 minus `recall` (positive: the segment is served worse).
+  """
+  column: str
+  value: str
+  recall: float
+  num_users: int
+  shortfall: float
+
+  def to_json(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+def segment_shortfalls(overall_recall: float, segments: Mapping[str, Mapping[str, Mapping[str, float]]],
+                       min_users: int) -> List[SegmentShortfall]:
+  """The segments with at least `min_users` users, largest shortfall first (ties by column, then value).
+
+  Args:
+    overall_recall: the overall Recall@100 (finite).
+    segments: `measure(...)['segments']`: {column: {value: {'recall_at_100': r, 'num_users': n}}}.
+    min_users: smaller segments are left out (reported in `metrics.json`, not gated).
+  """
+  key = recall_key(GATED_K)
+  rows = [SegmentShortfall(column, value, metrics[key], int(metrics['num_users']), overall_recall - metrics[key])
+          for column, by_value in segments.items() for value, metrics in by_value.items()
+          if metrics['num_users'] >= min_users]
+  return sorted(rows, key=lambda r: (-r.shortfall, r.column, r.value))
+
+
+def segment_reasons(overall_recall: float, segments: Mapping[str, Mapping[str, Mapping[str, float]]],
+                    min_users: int, max_shortfall: float) -> Tuple[List[str], Optional[SegmentShortfall]]:
+  """The segment rule: why the model is refused, and the gated segment served worst.
+
+  Args:
+    overall_recall: the overall Recall@100; NaN (refused by `blessing_decision`) judges no segment.
+    segments: as for `segment_shortfalls`.
+    min_users: segments with fewer Recall@100 users are not gated.
+    max_shortfall: a gated segment's Recall@100 may be at most this below the overall one (up to float rounding,
+      `_ROUNDING_TOLERANCE`); 1 or more refuses nothing (a recall is in [0, 1]).
+
+  Returns:
+    (one sentence per gated segment beyond `max_shortfall`, worst first, each naming the flag; the gated segment
+    with the largest shortfall, None when none has `min_users` users or the overall recall is NaN).
+  """
+  if math.isnan(overall_recall):
+    return [], None
+  rows = segment_shortfalls(overall_recall, segments, min_users)
+  reasons = [f'{r.column}={r.value} ({r.num_users} users) has {recall_key(GATED_K)}={r.recall:.4f}, '
+             f'{r.shortfall:.4f} below the overall {overall_recall:.4f}; --retrieval-segment-max-shortfall allows '
+             f'{max_shortfall:.4f}'
+             for r in rows if r.shortfall > max_shortfall + _ROUNDING_TOLERANCE]
+  return reasons, (rows[0] if rows else None)
+
+
 def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
                        baseline_model: Optional[artifact.Artifact], evaluation: artifact.Artifact,
                        blessing: artifact.Artifact, min_recall_at_100: float, min_top_100_accuracy: float,
-                       max_decrease: float) -> bool:
-  """The component's work on artifacts (callable without a pipeline, e.g. in tests). Returns `blessed`."""
+                       max_decrease: float, segment_min_users: int = configs.RetrievalGate.segment_min_users,
+                       segment_max_shortfall: float = configs.RetrievalGate.segment_max_shortfall) -> bool:
+  """The component's work on artifacts (callable without a pipeline, e.g. in tests). Returns `blessed`.
+
+  The settings are `pipeline.configs.RetrievalGate`'s (checked there); `segment_reasons` applies the last two.
+  """
   split_names = artifact_utils.decode_split_names(examples.split_names)
   for split in (TRAIN_SPLIT, EVAL_SPLIT):
     if split not in split_names:
@@ -291,6 +361,14 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
   blessed, reasons = blessing_decision(
       result['overall'], baseline_result['overall'] if baseline_result else None, min_recall_at_100,
       min_top_100_accuracy, max_decrease)
+  overall_recall = result['overall'][recall_key(GATED_K)]
+  shortfall_reasons, worst = segment_reasons(overall_recall, result['segments'], segment_min_users,
+                                             segment_max_shortfall)
+  reasons.extend(shortfall_reasons)
+  blessed = not reasons
+  if worst is None and not math.isnan(overall_recall):
+    logging.warning('Retrieval gate: no user segment has %d users with a Recall@100 (--retrieval-segment-min-users)'
+                    '; no segment was gated.', segment_min_users)
   logging.info('Retrieval metrics: %s; baseline: %s; blessed: %s %s', result['overall'],
                baseline_result['overall'] if baseline_result else None, blessed, '; '.join(reasons))
 
@@ -301,9 +379,11 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
       evaluation.set_float_custom_property(f'baseline_{key}', float(value))
   report = {'metrics': result['overall'], 'segments': result['segments'],
             'baseline_metrics': baseline_result['overall'] if baseline_result else None,
+            'worst_segment': worst.to_json() if worst else None,
             'blessed': blessed, 'reasons_not_blessed': reasons,
             'thresholds': {'min_recall_at_100': min_recall_at_100, 'min_top_100_accuracy': min_top_100_accuracy,
-                           'max_decrease': max_decrease}}
+                           'max_decrease': max_decrease, 'segment_min_users': segment_min_users,
+                           'segment_max_shortfall': segment_max_shortfall}}
   tf.io.gfile.makedirs(evaluation.uri)
   with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), 'w') as f:
     json.dump(report, f, indent=2)
@@ -316,6 +396,9 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
   if baseline_model is not None:
     blessing.set_string_custom_property(BASELINE_MODEL_KEY, baseline_model.uri)
     blessing.set_int_custom_property(BASELINE_MODEL_ID_KEY, baseline_model.id)
+  if worst is not None:
+    blessing.set_string_custom_property(WORST_SEGMENT_KEY, f'{worst.column}={worst.value}')
+    blessing.set_float_custom_property(WORST_SEGMENT_SHORTFALL_KEY, float(worst.shortfall))
   tf.io.gfile.makedirs(blessing.uri)
   with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), 'w') as f:
     f.write('\n'.join(reasons))
@@ -336,8 +419,10 @@ def RetrievalGate(
     min_recall_at_100: tfx.dsl.components.Parameter[float],
     min_top_100_accuracy: tfx.dsl.components.Parameter[float],
     max_decrease: tfx.dsl.components.Parameter[float],
+    segment_min_users: tfx.dsl.components.Parameter[int],
+    segment_max_shortfall: tfx.dsl.components.Parameter[float],
     baseline_model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model] = None,
 ) -> None:
   """Measures `model` on the eval split of raw `examples` and blesses it (see the module docstring)."""
   evaluate_and_bless(examples, model, baseline_model, evaluation, blessing, min_recall_at_100,
-                     min_top_100_accuracy, max_decrease)
+                     min_top_100_accuracy, max_decrease, segment_min_users, segment_max_shortfall)

@@ -98,10 +98,17 @@ class RetrievalGate:
     min_recall_at_100: bless only if Recall@100 with the user's training items removed reaches this.
     min_top_100_accuracy: ... and top-100 categorical accuracy (seen items kept) reaches this.
     max_decrease: ... and neither is below the last blessed retrieval model's by more than this.
+    segment_min_users: user segments (one value of gender, occupation or age bucket) with fewer users that have a
+      Recall@100 are reported only.
+    segment_max_shortfall: ... and no larger segment's Recall@100 is below the overall Recall@100 by more than
+      this. Opt-in: 1 (the default) refuses nothing, since a recall is in [0, 1]; on the canonical MovieLens split
+      the default model's largest shortfall over segments of 50 users is 0.05 (docs/retrieval.md).
   """
   min_recall_at_100: float = 0.55
   min_top_100_accuracy: float = 0.30
   max_decrease: float = 0.01
+  segment_min_users: int = 50
+  segment_max_shortfall: float = 1.0
 
   def __post_init__(self) -> None:
     _store_floats_as_floats(self)
@@ -110,6 +117,12 @@ class RetrievalGate:
         raise ValueError(f'{name}={getattr(self, name)} must be in [0, 1].')
     if not 0.0 <= self.max_decrease <= 1.0:
       raise ValueError(f'max_decrease={self.max_decrease} must be in [0, 1].')
+    if not 0.0 <= self.segment_max_shortfall <= 1.0:  # refuses NaN too
+      raise ValueError(f'segment_max_shortfall={self.segment_max_shortfall} must be in [0, 1] (1 gates no '
+                       'segment).')
+    if isinstance(self.segment_min_users, bool) or not isinstance(self.segment_min_users, int) or (
+        self.segment_min_users < 1):
+      raise ValueError(f'segment_min_users={self.segment_min_users!r} must be a whole number >= 1, e.g. 50.')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -168,6 +168,8 @@ def create_pipeline(
       min_recall_at_100=retrieval_gate.min_recall_at_100,
       min_top_100_accuracy=retrieval_gate.min_top_100_accuracy,
       max_decrease=retrieval_gate.max_decrease,
+      segment_min_users=retrieval_gate.segment_min_users,
+      segment_max_shortfall=retrieval_gate.segment_max_shortfall,
   ).with_id(configs.RETRIEVAL_GATE_ID)
 
   retrieval_pusher = ServingPusher(

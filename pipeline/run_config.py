@@ -84,6 +84,15 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
   retrieval_gate_flags.add_argument(
       '--max-retrieval-decrease', type=float, default=RetrievalGate.max_decrease,
       help='... and neither is below the last blessed retrieval model\'s by more than this.')
+  retrieval_gate_flags.add_argument(
+      '--retrieval-segment-max-shortfall', type=float, default=RetrievalGate.segment_max_shortfall,
+      help='... and no user segment (gender, occupation, age bucket) of at least --retrieval-segment-min-users '
+           'users has a Recall@100 more than this below the overall one (default 1: segments are reported, '
+           'not gated; e.g. 0.1).')
+  retrieval_gate_flags.add_argument(
+      '--retrieval-segment-min-users', type=int, default=RetrievalGate.segment_min_users,
+      help='Users (with a Recall@100) a segment needs to be gated by --retrieval-segment-max-shortfall (default '
+           f'{RetrievalGate.segment_min_users}).')
 
 
 def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.RankingHyperparameters:
@@ -182,7 +191,9 @@ def retrieval_gate(args: argparse.Namespace) -> RetrievalGate:
   return with_flag_values(RetrievalGate(), (
       ('min_recall_at_100', '--min-recall-at-100', args.min_recall_at_100),
       ('min_top_100_accuracy', '--min-top-100-accuracy', args.min_top_100_accuracy),
-      ('max_decrease', '--max-retrieval-decrease', args.max_retrieval_decrease)))
+      ('max_decrease', '--max-retrieval-decrease', args.max_retrieval_decrease),
+      ('segment_max_shortfall', '--retrieval-segment-max-shortfall', args.retrieval_segment_max_shortfall),
+      ('segment_min_users', '--retrieval-segment-min-users', args.retrieval_segment_min_users)))
 
 
 def read_schema(schema_path: str) -> schema_pb2.Schema:

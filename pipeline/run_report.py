@@ -72,6 +72,9 @@ def _segment_gate_lines(summary: run_summary.RunSummary) -> List[str]:
   lines = [f'Ranking model blessed (overall and every user segment): {"yes" if blessed else "no"}']
   if not blessed and segment_gate.REASONS_KEY in properties:
     lines.extend(f'  refused: {reason}' for reason in json.loads(properties[segment_gate.REASONS_KEY].string_value))
+  if segment_gate.WORST_SEGMENT_KEY in properties and segment_gate.WORST_SEGMENT_MARGIN_KEY in properties:
+    lines.append(f'  worst gated segment: {properties[segment_gate.WORST_SEGMENT_KEY].string_value}, RMSE '
+                 f'{properties[segment_gate.WORST_SEGMENT_MARGIN_KEY].double_value:+.4f} from the overall')
   if segment_gate.WARNINGS_KEY in properties:
     lines.extend(f'  warning: {warning}' for warning in json.loads(properties[segment_gate.WARNINGS_KEY].string_value))
   return lines
@@ -105,5 +108,9 @@ def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:
     if not blessed and retrieval_gate.REASONS_KEY in properties:
       lines.extend(f'  refused: {reason}'
                    for reason in json.loads(properties[retrieval_gate.REASONS_KEY].string_value))
+    if retrieval_gate.WORST_SEGMENT_KEY in properties and retrieval_gate.WORST_SEGMENT_SHORTFALL_KEY in properties:
+      lines.append(f'  worst gated user segment: {properties[retrieval_gate.WORST_SEGMENT_KEY].string_value}, '
+                   f'{retrieval_gate.recall_key(retrieval_gate.GATED_K)} '
+                   f'{properties[retrieval_gate.WORST_SEGMENT_SHORTFALL_KEY].double_value:.4f} below the overall')
   lines.extend(_push_lines(summary, configs.RETRIEVAL_PUSHER_ID, 'Retrieval'))
   return lines

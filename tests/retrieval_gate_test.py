@@ -45,15 +45,16 @@ class OneHotUserTower(tf.keras.Model):
     return tf.one_hot(tf.reshape(inputs[features.transformed_name(features.USER_ID)], [-1]), self._depth)
 
 
-def _export_model(uri, tf_transform_output, train_rows, eval_rows, truth_score: float):
-  """A model scoring each user's eval items `truth_score` and every other item 0."""
+def _export_model(uri, tf_transform_output, train_rows, eval_rows, truth_score):
+  """A model scoring each user's eval items `truth_score` (a float, or one per user id) and every other item 0."""
   vocabulary = tf_transform_output.vocabulary_by_name(features.vocabulary_name(features.USER_ID))
   user_index = {user.decode(): i for i, user in enumerate(vocabulary)}
   depth = len(vocabulary) + 1
   item_ids = sorted({r[features.ITEM_ID] for r in train_rows + eval_rows})
   embeddings = [[0.0] * depth for _ in item_ids]
   for row in eval_rows:
-    embeddings[item_ids.index(row[features.ITEM_ID])][user_index[row[features.USER_ID]]] = truth_score
+    score = truth_score[row[features.USER_ID]] if isinstance(truth_score, dict) else truth_score
+    embeddings[item_ids.index(row[features.ITEM_ID])][user_index[row[features.USER_ID]]] = score
   model = standard_artifacts.Model()
   model.uri = uri
   export.export_retrieval_model(
@@ -62,11 +63,11 @@ def _export_model(uri, tf_transform_output, train_rows, eval_rows, truth_score: 
   return model
 
 
-def _gate_and_push(examples, model, baseline, tmp_path, name, serving_dir):
+def _gate_and_push(examples, model, baseline, tmp_path, name, serving_dir, **settings):
   evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
   evaluation.uri, blessing.uri = str(tmp_path / f'{name}_evaluation'), str(tmp_path / f'{name}_blessing')
-  blessed = retrieval_gate.evaluate_and_bless(examples, model, baseline, evaluation, blessing,
-                                              min_recall_at_100=0.55, min_top_100_accuracy=0.30, max_decrease=0.01)
+  settings = {'min_recall_at_100': 0.55, 'min_top_100_accuracy': 0.30, 'max_decrease': 0.01, **settings}
+  blessed = retrieval_gate.evaluate_and_bless(examples, model, baseline, evaluation, blessing, **settings)
   pushed = standard_artifacts.PushedModel()
   pushed.uri = str(tmp_path / f'{name}_pushed')
   destination = pusher_pb2.PushDestination(
@@ -214,3 +215,99 @@ def test_figures_exactly_at_the_minimum_or_the_allowed_decrease_pass():
   assert reasons == ['recall_at_100=0.5499 is below the minimum 0.5500 (--min-recall-at-100)',
                      "top_100_accuracy=0.0909 is worse than the last blessed model's 0.1010 by more than 0.0100 "
                      '(--max-retrieval-decrease)']
+
+
+def test_a_user_segment_left_behind_refuses_the_model_only_when_segments_are_gated(tmp_path):
+  train_rows, eval_rows, examples, tf_transform_output = _examples_and_transform(tmp_path)
+  serving_dir = str(tmp_path / 'serving' / 'retrieval')
+  # The 5 female users' eval items score 1 (both in their top 100: recall 1), the 5 male users' -1 (below their
+  # 126 unseen items at 0: recall 0). Overall Recall@100 (1*5 + 0*5) / 10 = 0.5, top-100 accuracy 10/20 = 0.5.
+  scores = {f'u{user}': 1.0 if user % 2 else -1.0 for user in range(NUM_USERS)}
+  model = _export_model(str(tmp_path / 'model'), tf_transform_output, train_rows, eval_rows, truth_score=scores)
+  model.id = 1
+  lowered = {'min_recall_at_100': 0.4, 'min_top_100_accuracy': 0.4}
+
+  # Reported, not gated (the default shortfall of 1): blessed; M is the worst gated segment, 0.5 below.
+  blessed, evaluation, blessing, pushed = _gate_and_push(examples, model, None, tmp_path, 'reported', serving_dir,
+                                                         segment_min_users=5, **lowered)
+  assert blessed and pushed.get_int_custom_property('pushed') == 1
+  assert blessing.get_string_custom_property('worst_segment') == 'user_gender=M'
+  assert blessing.get_float_custom_property('worst_segment_shortfall') == 0.5
+  with open(os.path.join(evaluation.uri, retrieval_gate.METRICS_FILE), encoding='utf-8') as f:
+    report = json.load(f)
+  assert report['worst_segment'] == {'column': 'user_gender', 'value': 'M', 'recall': 0.0, 'num_users': 5,
+                                     'shortfall': 0.5}
+  assert report['thresholds']['segment_max_shortfall'] == 1.0
+
+  # Gated at 0.3: M's 0.5 shortfall refuses it, the served version stays.
+  blessed, _, blessing, pushed = _gate_and_push(examples, model, None, tmp_path, 'gated', serving_dir,
+                                                segment_min_users=5, segment_max_shortfall=0.3, **lowered)
+  assert not blessed and pushed.get_int_custom_property('pushed') == 0
+  assert json.loads(blessing.get_string_custom_property('reasons')) == [
+      'user_gender=M (5 users) has recall_at_100=0.0000, 0.5000 below the overall 0.5000; '
+      '--retrieval-segment-max-shortfall allows 0.3000']
+  assert len(served_versions(serving_dir)) == 1
+
+  # Segments smaller than segment_min_users are not gated: 6 users are needed, each gender has 5 and the one age
+  # bucket (every user is 30) has all 10 with recall 0.5, no shortfall.
+  blessed, _, blessing, _ = _gate_and_push(examples, model, None, tmp_path, 'small', serving_dir,
+                                           segment_min_users=6, segment_max_shortfall=0.3, **lowered)
+  assert blessed
+  assert blessing.get_float_custom_property('worst_segment_shortfall') == 0.0
+
+
+def test_segment_shortfalls_are_ordered_worst_first_and_exactly_at_the_allowance_pass():
+  segments = {'user_gender': {'F': {'recall_at_100': 0.70, 'num_users': 400},
+                              'M': {'recall_at_100': 0.62, 'num_users': 543}},
+              'user_occupation': {'writer': {'recall_at_100': 0.55, 'num_users': 45},  # too small at 50
+                                  'librarian': {'recall_at_100': 0.62, 'num_users': 51}}}
+  # Overall 0.72: M and librarian are both 0.10 below (ties by column), F 0.02.
+  rows = retrieval_gate.segment_shortfalls(0.72, segments, min_users=50)
+  assert [(r.column, r.value) for r in rows] == [('user_gender', 'M'), ('user_occupation', 'librarian'),
+                                                 ('user_gender', 'F')]
+  assert [round(r.shortfall, 10) for r in rows] == [0.1, 0.1, 0.02]
+  # 0.72 - 0.62 is 0.09999999999999998 or 0.10000000000000009 in floats: exactly 0.1 passes.
+  reasons, worst = retrieval_gate.segment_reasons(0.72, segments, min_users=50, max_shortfall=0.1)
+  assert reasons == [] and (worst.column, worst.value) == ('user_gender', 'M')
+  reasons, _ = retrieval_gate.segment_reasons(0.72, segments, min_users=50, max_shortfall=0.0999)
+  assert reasons == [
+      'user_gender=M (543 users) has recall_at_100=0.6200, 0.1000 below the overall 0.7200; '
+      '--retrieval-segment-max-shortfall allows 0.0999',
+      'user_occupation=librarian (51 users) has recall_at_100=0.6200, 0.1000 below the overall 0.7200; '
+      '--retrieval-segment-max-shortfall allows 0.0999']
+  # With writer gated (45 users), it is the worst.
+  _, worst = retrieval_gate.segment_reasons(0.72, segments, min_users=45, max_shortfall=1.0)
+  assert (worst.value, round(worst.shortfall, 10)) == ('writer', 0.17)
+  # No recall overall (refused by blessing_decision): no segment is judged.
+  assert retrieval_gate.segment_reasons(float('nan'), segments, min_users=1, max_shortfall=0.0) == ([], None)
+
+
+@pytest.mark.parametrize('settings, message', [
+    ({'segment_max_shortfall': -0.1}, 'segment_max_shortfall=-0.1 must be in'),
+    ({'segment_max_shortfall': float('nan')}, 'segment_max_shortfall=nan must be in'),
+    ({'segment_max_shortfall': 1.5}, 'segment_max_shortfall=1.5 must be in'),
+    ({'segment_min_users': 0}, 'segment_min_users=0 must be a whole number'),
+    ({'segment_min_users': 2.5}, 'segment_min_users=2.5 must be a whole number'),
+])
+def test_invalid_retrieval_segment_settings_are_refused(settings, message):
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=message):
+    configs.RetrievalGate(**settings)
+
+
+def test_retrieval_segment_flags_reach_the_gate_component():
+  import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import configs, run_config  # pylint: disable=g-import-not-at-top
+  args = local_runner.parse_args(['--output-dir', '/tmp/x', '--retrieval-segment-max-shortfall', '0.1',
+                                  '--retrieval-segment-min-users', '30'])
+  gate = run_config.retrieval_gate(args)
+  assert (gate.segment_max_shortfall, gate.segment_min_users) == (0.1, 30)
+  assert run_config.retrieval_gate(local_runner.parse_args(['--output-dir', '/tmp/x'])) == configs.RetrievalGate()
+  with pytest.raises(ValueError, match='--retrieval-segment-min-users'):
+    run_config.retrieval_gate(local_runner.parse_args(['--output-dir', '/tmp/x', '--retrieval-segment-min-users',
+                                                       '0']))
+  built = pipeline_runs.local_pipeline(retrieval_gate=configs.RetrievalGate(segment_max_shortfall=0,
+                                                                            segment_min_users=30))
+  [component] = [c for c in built.components if c.id == configs.RETRIEVAL_GATE_ID]
+  assert (component.exec_properties['segment_max_shortfall'], component.exec_properties['segment_min_users']) == (
+      0.0, 30)

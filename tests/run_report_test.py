@@ -104,3 +104,21 @@ def test_the_report_of_a_run_that_wrote_no_store_says_so_instead_of_raising(tmp_
   metadata_store.MetadataStore(config)
   assert run_report.format_run_report(str(tmp_path), total_seconds=12.0) == (
       f'No pipeline run is recorded under {tmp_path}.')
+
+
+def test_both_gates_report_their_worst_gated_segment():
+  from components import segment_gate  # pylint: disable=g-import-not-at-top
+  summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
+      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_artifact(
+          blessed=1, **{segment_gate.REASONS_KEY: '[]', segment_gate.WORST_SEGMENT_KEY: 'user_age_bucket=45-49',
+                        segment_gate.WORST_SEGMENT_MARGIN_KEY: 0.0593})]},
+      configs.RETRIEVAL_GATE_ID: {'blessing': [_artifact(
+          blessed=1, **{retrieval_gate.REASONS_KEY: '[]',
+                        retrieval_gate.WORST_SEGMENT_KEY: 'user_occupation=librarian',
+                        retrieval_gate.WORST_SEGMENT_SHORTFALL_KEY: 0.0504})]}})
+  assert run_report._segment_gate_lines(summary) == [  # pylint: disable=protected-access
+      'Ranking model blessed (overall and every user segment): yes',
+      '  worst gated segment: user_age_bucket=45-49, RMSE +0.0593 from the overall']
+  assert run_report._retrieval_lines(summary) == [  # pylint: disable=protected-access
+      'Retrieval model blessed: yes',
+      '  worst gated user segment: user_occupation=librarian, recall_at_100 0.0504 below the overall']

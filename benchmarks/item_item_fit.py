@@ -39,6 +39,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   for flag, value in (('--items', args.items), ('--users', args.users), ('--items-per-user', args.items_per_user)):
     if value < 1:
       parser.error(f'{flag} {value}: must be at least 1.')
+  if args.seed < 0:
+    parser.error(f'--seed {args.seed}: must be >= 0 (a numpy seed).')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf

@@ -32,3 +32,11 @@ def test_a_count_below_1_is_a_usage_error_naming_the_flag(flag, capsys):
     item_item_fit.main(['--items', '30', '--users', '40', '--items-per-user', '5', flag, '0'])
   assert exit_info.value.code == 2
   assert f'{flag} 0: must be at least 1.' in capsys.readouterr().err
+
+
+def test_a_negative_seed_is_a_usage_error_naming_the_flag(capsys):
+  # Before: a ValueError traceback from numpy.random.default_rng (expected non-negative integer).
+  with pytest.raises(SystemExit) as exit_info:
+    item_item_fit.main(['--items', '30', '--users', '40', '--items-per-user', '5', '--seed', '-1'])
+  assert exit_info.value.code == 2
+  assert '--seed -1: must be >= 0 (a numpy seed).' in capsys.readouterr().err

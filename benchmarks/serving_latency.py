@@ -34,6 +34,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   if args.requests < 1:
     parser.error(f'--requests {args.requests}: must be at least 1.')
+  if args.seed < 0:
+    parser.error(f'--seed {args.seed}: must be >= 0 (a numpy seed).')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   from serving import models, recommender

@@ -105,6 +105,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   args = parser.parse_args(argv)
   if args.bootstrap_draws < 1:
     parser.error(f'--bootstrap-draws {args.bootstrap_draws} must be >= 1.')
+  if args.seed < 0:
+    parser.error(f'--seed {args.seed}: must be >= 0 (a numpy seed).')
   return args
 
 

@@ -111,3 +111,12 @@ def test_a_store_that_is_not_an_ml_metadata_store_exits_2_with_the_message(tmp_p
   err = capsys.readouterr().err
   assert err.startswith(f'error: {a}/metadata.sqlite is a SQLite database but not an ML Metadata store')
   assert 'Traceback' not in err
+
+
+def test_a_negative_seed_is_a_usage_error_naming_the_flag(tmp_path, capsys):
+  # Before: parsed, and a ValueError traceback from numpy.random.default_rng once both runs were scored.
+  a, b = _run_dirs(tmp_path)
+  with pytest.raises(SystemExit) as exit_info:
+    noise.parse_args(['--run-dir', a, '--baseline-run-dir', b, '--seed', '-1'])
+  assert exit_info.value.code == 2
+  assert '--seed -1: must be >= 0 (a numpy seed).' in capsys.readouterr().err

@@ -670,8 +670,16 @@ def _text(value: object) -> str:
   return value.decode('utf-8', 'replace') if isinstance(value, bytes) else str(value)
 
 
+# How protobuf's JSON form spells the non-finite doubles (json_format.MessageToDict).
+_JSON_NON_FINITE = ('NaN', 'Infinity', '-Infinity')
+
+
 def _metric_values(metrics: Dict[str, Dict[str, Dict[str, Dict[str, object]]]]) -> Dict[str, float]:
-  """Flattens TFMA's {output: {sub key: {metric: {'doubleValue': x}}}} to {metric: x} (scalar metrics only)."""
+  """Flattens TFMA's {output: {sub key: {metric: {'doubleValue': x}}}} to {metric: x} (scalar metrics only).
+
+  TFMA converts each value with protobuf's `MessageToDict`, which spells a NaN or infinite double as the text
+  'NaN', 'Infinity' or '-Infinity' (e.g. the RMSE of a slice without examples); those are read as floats.
+  """
   values = {}
   for output_name, by_sub_key in sorted(metrics.items()):
     for sub_key, by_metric in sorted(by_sub_key.items()):
@@ -679,6 +687,8 @@ def _metric_values(metrics: Dict[str, Dict[str, Dict[str, Dict[str, object]]]]) 
         number = value.get('doubleValue') if isinstance(value, dict) else None
         if number is None and isinstance(value, dict) and isinstance(value.get('boundedValue'), dict):
           number = value['boundedValue'].get('value')
+        if number in _JSON_NON_FINITE:
+          number = float(number)
         if isinstance(number, (int, float)):
           name = '/'.join(part for part in (output_name, sub_key, metric) if part)
           values[name] = float(number)

@@ -227,6 +227,7 @@ def _read_genres(path: str) -> List[str]:
 def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optional[int]]]:
   """Returns item id -> (title, genres joined by '|', release year or None) from u.item."""
   items = {}
+  first_line: Dict[str, int] = {}  # item id -> its u.item line
   expected_fields = _NUM_ITEM_FIELDS_BEFORE_GENRES + len(genres)
   for line_number, line in _read_lines(path, ITEM_ENCODING):
     fields = line.split('|')
@@ -234,6 +235,9 @@ def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optio
       raise _parse_error(path, line_number, f'expected {expected_fields} "|"-separated fields '
                          f'({len(genres)} genre flags), got {len(fields)}')
     item_id, title, release_date = fields[0], fields[1], fields[2]
+    seen = first_line.setdefault(item_id, line_number)
+    if seen != line_number:
+      raise _parse_error(path, line_number, f'item id {item_id!r} is already on line {seen}')
     flags = fields[_NUM_ITEM_FIELDS_BEFORE_GENRES:]
     if any(flag not in ('0', '1') for flag in flags):
       raise _parse_error(path, line_number, f'genre flags must be 0 or 1, got {flags}')
@@ -251,12 +255,20 @@ def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optio
 
 
 def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
-  """Returns user id -> (age, gender, occupation, zip) from u.user."""
+  """Returns user id -> (age, gender, occupation, zip) from u.user.
+
+  Raises:
+    MovieLensError: naming the line of a malformed row or of a repeated user id.
+  """
   users = {}
+  first_line: Dict[str, int] = {}  # user id -> its u.user line
   for line_number, line in _read_lines(path, ITEM_ENCODING):
     fields = line.split('|')
     if len(fields) != 5 or not _is_whole_number(fields[1]):
       raise _parse_error(path, line_number, f'expected "id|age|gender|occupation|zip", got {line!r}')
+    seen = first_line.setdefault(fields[0], line_number)
+    if seen != line_number:
+      raise _parse_error(path, line_number, f'user id {fields[0]!r} is already on line {seen}')
     users[fields[0]] = (int(fields[1]), fields[2], fields[3], fields[4])
   return users
 

@@ -124,6 +124,22 @@ def test_a_non_ascii_digit_in_u_user_or_u_genre_names_the_file_and_line(tmp_path
   assert str(e.value).startswith(f'{os.path.join(folder, name)}, line {line}: {problem}')
 
 
+@pytest.mark.parametrize('name, data, line, problem', [
+    # Before, the later row silently replaced the earlier one: user 1's rows got age 99 and zip 54321, item 1's
+    # rows the second title, and nothing said the file was damaged.
+    ('u.user', b'1|24|M|technician|12345\n2|53|F|other|K1A0B\n1|99|F|writer|54321\n', 3,
+     "user id '1' is already on line 1"),
+    ('u.item', FAKE_FILES['u.item'] + b'1|Another Film (1999)|01-Jan-1999||http://example.invalid/c|1|0|0\n', 4,
+     "item id '1' is already on line 1"),
+], ids=['u.user', 'u.item'])
+def test_a_repeated_user_or_item_id_names_both_lines(tmp_path: pathlib.Path, name: str, data: bytes, line: int,
+                                                      problem: str) -> None:
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{name: data}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  assert str(e.value).startswith(f'{os.path.join(folder, name)}, line {line}: {problem}. Fix: restore the file')
+
+
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
   got = movielens.read_movielens(folder, rating_scale=(0, 10))

@@ -258,8 +258,10 @@ def _segment_gate_section(reports: List[queries.SegmentGateReport]) -> str:
     # With z > 0 a gated segment above the dashed line passes while its margin less z standard errors is within.
     discount = (f' once {z:g} standard errors of its RMSE are taken off its margin (a segment above the line '
                 'passes while that discounted margin is within)') if z > 0 else ''
-    parts.append(f'<p>Overall RMSE {report.overall_rmse:.4f}; a segment with at least {report.min_examples} eval '
-                 f'examples may be at most {margin} stars above it (the dashed line){discount}.</p>')
+    segment = ('a gated segment (the minimum of eval examples is not recorded)' if report.min_examples is None
+               else f'a segment with at least {report.min_examples} eval examples')
+    parts.append(f'<p>Overall RMSE {report.overall_rmse:.4f}; {segment} may be at most {margin} stars above it '
+                 f'(the dashed line){discount}.</p>')
     if report.reasons:
       parts.append('<p>Refused:</p><ul>' + ''.join(f'<li>{html.escape(r)}</li>' for r in report.reasons) + '</ul>')
     if report.warnings:

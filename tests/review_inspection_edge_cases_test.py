@@ -39,3 +39,18 @@ def test_nan_and_infinite_tfma_metrics_are_kept_not_dropped():
   [evaluation] = json.loads(tables.to_json([validation]))
   assert evaluation['slices'][0]['metrics'] == {'example_count': 0, 'max_error': None, 'mean_label': 3.5,
                                                 'min_error': None, 'root_mean_squared_error': None}
+
+
+def test_segment_gate_section_says_when_the_minimum_of_examples_is_not_recorded():
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  # An execution without the min_examples setting: before, the sentence read 'at least None eval examples'.
+  gate = queries.segment_gate_report('ranking_segment_gate', {'passed': True, 'overall_rmse': 0.9, 'segments': []},
+                                     max_margin=None, min_examples=None)
+  section = report._segment_gate_section([gate])  # pylint: disable=protected-access
+  assert 'None' not in section
+  assert ('<p>Overall RMSE 0.9000; a gated segment (the minimum of eval examples is not recorded) may be at most '
+          'not recorded stars above it (the dashed line).</p>') in section
+  recorded = queries.segment_gate_report('ranking_segment_gate', {'passed': True, 'overall_rmse': 0.9,
+                                                                  'segments': []}, max_margin=0.08, min_examples=500)
+  assert ('<p>Overall RMSE 0.9000; a segment with at least 500 eval examples may be at most 0.08 stars above it '
+          '(the dashed line).</p>') in report._segment_gate_section([recorded])  # pylint: disable=protected-access

@@ -214,10 +214,14 @@ def _parse_error(path: str, line: int, problem: str) -> MovieLensError:
 def _read_genres(path: str) -> List[str]:
   """Returns the genre names of u.genre ordered by their flag index."""
   by_index: Dict[int, str] = {}
+  first_line: Dict[int, int] = {}  # flag index -> its u.genre line
   for line_number, line in _read_lines(path, ITEM_ENCODING):
     fields = line.split('|')
     if len(fields) != 2 or not _is_whole_number(fields[1]):
       raise _parse_error(path, line_number, f'expected "name|index", got {line!r}')
+    seen = first_line.setdefault(int(fields[1]), line_number)
+    if seen != line_number:
+      raise _parse_error(path, line_number, f'genre index {int(fields[1])} is already on line {seen}')
     by_index[int(fields[1])] = fields[0]
   if sorted(by_index) != list(range(len(by_index))):
     raise _parse_error(path, 1, f'genre indices {sorted(by_index)} are not 0..{len(by_index) - 1}')

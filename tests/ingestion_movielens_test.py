@@ -140,6 +140,16 @@ def test_a_repeated_user_or_item_id_names_both_lines(tmp_path: pathlib.Path, nam
   assert str(e.value).startswith(f'{os.path.join(folder, name)}, line {line}: {problem}. Fix: restore the file')
 
 
+def test_a_repeated_genre_index_names_both_lines(tmp_path: pathlib.Path) -> None:
+  # Before, 'Comedy|1' silently replaced 'Action|1' and the indices 0..2 still looked complete: item 1 (flags
+  # 0|1|1) got the genres 'Comedy|Drama' and no item was ever 'Action'.
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.genre': b'unknown|0\nAction|1\nComedy|1\nDrama|2\n'}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  assert str(e.value).startswith(
+      f'{os.path.join(folder, "u.genre")}, line 3: genre index 1 is already on line 2. Fix: restore the file')
+
+
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
   got = movielens.read_movielens(folder, rating_scale=(0, 10))

@@ -161,11 +161,17 @@ def main(argv: Optional[List[str]] = None) -> int:
       users = args.user_ids.split(',')
     else:
       users = _served_user_ids(args.serving_dir, int(health['model_versions']['retrieval']))
+    known = [f'/v1/recommendations?user_id={urllib.parse.quote(user)}&k={args.k}' for user in users]
+    every = args.unknown_every
+    # Positions n-1, 2n-1, ... ask for an unknown user, the others for the known users in turn, until each known
+    # user is asked once and the list (which the clients cycle through) is a whole number of n requests.
+    total = len(known) if every <= 1 else -(-len(known) // (every - 1)) * every
     paths = []
-    for i, user in enumerate(users):
-      if args.unknown_every and i % args.unknown_every == 0:
-        paths.append(f'/v1/recommendations?user_id=unknown-{i}&k={args.k}')
-      paths.append(f'/v1/recommendations?user_id={urllib.parse.quote(user)}&k={args.k}')
+    for position in range(total):
+      if every and position % every == every - 1:
+        paths.append(f'/v1/recommendations?user_id=unknown-{position}&k={args.k}')
+      else:
+        paths.append(known[(position - (position // every if every else 0)) % len(known)])
 
     # Client processes are spawned (not forked from this process, which may have loaded TensorFlow).
     context = multiprocessing.get_context('spawn')

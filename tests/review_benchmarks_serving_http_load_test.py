@@ -16,6 +16,8 @@ import serving_http_load  # pylint: disable=g-import-not-at-top,wrong-import-pos
 class _StubService(http.server.BaseHTTPRequestHandler):
   """Answers /healthz like serving.app and every recommendation request with 200; records the user ids asked."""
   protocol_version = 'HTTP/1.1'  # kept-alive connections, as the benchmark's clients expect
+  wbufsize = 1 << 16  # headers and body in one write (flushed after each request), no Nagle/delayed-ACK stalls
+  disable_nagle_algorithm = True
   user_ids = []
 
   def do_GET(self):  # pylint: disable=invalid-name
@@ -68,3 +70,21 @@ def test_a_url_that_is_not_http_with_a_host_is_a_usage_error(url, capsys):
   assert exit_info.value.code == 2
   assert f'--url {url}: not an http:// URL with a host and port; write e.g. http://127.0.0.1:8080.' in (
       capsys.readouterr().err)
+
+
+@pytest.mark.parametrize('unknown_every, cycle', [
+    # Every 3rd request asks for an unknown user (U); the known ones in turn, the list a whole number of 3.
+    (3, ['1', '2', 'U', '3', '1', 'U']),
+    (2, ['1', 'U', '2', 'U', '3', 'U']),
+    (1, ['U']),  # every request
+    (0, ['1', '2', '3']),  # never
+])
+def test_every_nth_request_asks_for_an_unknown_user(stub_url, unknown_every, cycle, capsys):
+  # Before, an unknown user came before every n-th known one: with 3 users and --unknown-every 3 the requests
+  # cycled through [U, 1, 2, 3] (one in 4), with --unknown-every 1 through [U, 1, U, 2, U, 3] (one in 2).
+  assert serving_http_load.main(['--url', stub_url, '--user-ids', '1,2,3', '--unknown-every', str(unknown_every),
+                                 '--clients', '1', '--client-processes', '1', '--duration-s', '0.5']) == 0
+  asked = ['U' if user.startswith('unknown-') else user for user in _StubService.user_ids]
+  assert len(asked) >= 4 * len(cycle)
+  assert asked[:4 * len(cycle)] == cycle * 4
+  assert 'errors=0 ' in capsys.readouterr().out

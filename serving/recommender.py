@@ -29,6 +29,7 @@ share of the training interactions, averaged over the user's segments (`features
 
 import dataclasses
 import itertools
+import math
 from typing import Any, Collection, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -121,18 +122,22 @@ def popular_items(popularity: assets_lib.Popularity, segments: Mapping[str, str]
       none left, the global list is used.
 
   Returns:
-    Items and their mean share (0..1) of the segments' training interactions; ties by item id.
+    Items and their mean share (0..1) of the segments' training interactions; ties by item id. Shares are
+    compared exactly (as integer multiples of 1 / (lcm of the lists' totals * number of lists)), so equal means
+    reached through different segments tie instead of being ordered by float rounding.
   """
   lists = [popularity.segment_items.get(column, {}).get(value) for column, value in segments.items()]
   lists = [pairs for pairs in lists if pairs]
   if not lists:
     lists = [popularity.global_items]
-  shares: Dict[str, float] = {}
-  for pairs in lists:
-    total = float(sum(count for _, count in pairs)) or 1.0
+  totals = [sum(count for _, count in pairs) or 1 for pairs in lists]
+  common = math.lcm(*totals)
+  scaled: Dict[str, int] = {}  # item -> mean share * common * len(lists), an integer
+  for pairs, total in zip(lists, totals):
     for item_id, count in pairs:
-      shares[item_id] = shares.get(item_id, 0.0) + count / total / len(lists)
-  return sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
+      scaled[item_id] = scaled.get(item_id, 0) + count * (common // total)
+  denominator = common * len(lists)
+  return [(item_id, value / denominator) for item_id, value in sorted(scaled.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 class Recommender:

@@ -193,12 +193,22 @@ def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR
 
 
 def _read_lines(path: str, encoding: str) -> List[Tuple[int, str]]:
-  """Returns (1-based line number, text) of the non-blank lines of `path`."""
-  try:
-    with open(path, encoding=encoding) as f:
-      return [(n, line.rstrip('\r\n')) for n, line in enumerate(f, start=1) if line.strip()]
-  except UnicodeDecodeError as e:
-    raise MovieLensError(f'{path}: not {encoding} text ({e}). Fix: {_LOCAL_COPY_FIX}.') from e
+  """Returns (1-based line number, text) of the non-blank lines of `path`; lines end at \\n, \\r\\n or \\r.
+
+  Raises:
+    MovieLensError: naming the line and byte of the first byte that is not `encoding` text.
+  """
+  with open(path, 'rb') as f:
+    data = f.read()
+  lines = []
+  for n, raw in enumerate(data.splitlines(), start=1):
+    try:
+      line = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+      raise _parse_error(path, n, f'byte {e.start + 1} (0x{raw[e.start]:02x}) is not {encoding} text') from e
+    if line.strip():
+      lines.append((n, line))
+  return lines
 
 
 def _is_whole_number(text: str) -> bool:

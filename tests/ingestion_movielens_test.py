@@ -150,6 +150,28 @@ def test_a_repeated_genre_index_names_both_lines(tmp_path: pathlib.Path) -> None
       f'{os.path.join(folder, "u.genre")}, line 3: genre index 1 is already on line 2. Fix: restore the file')
 
 
+@pytest.mark.parametrize('u_data, line, problem', [
+    # Before, the message named no line, and its 'position' counted from the start of a decoding chunk.
+    (b'1\t1\t3\t5\n2\t3\t4\xe9\t6\n', 2, 'byte 6 (0xe9) is not ascii text'),
+    (b'\xef\xbb\xbf1\t1\t3\t5\n', 1, 'byte 1 (0xef) is not ascii text'),  # a UTF-8 byte order mark
+    # A lone \r ends a line, as before: the bad byte is on line 3.
+    (b'1\t1\t3\t5\r2\t3\t4\t6\r\n\x80', 3, 'byte 1 (0x80) is not ascii text'),
+])
+def test_a_non_ascii_byte_in_u_data_names_its_line(tmp_path: pathlib.Path, u_data: bytes, line: int,
+                                                   problem: str) -> None:
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': u_data}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  assert str(e.value).startswith(
+      f'{os.path.join(folder, "u.data")}, line {line}: {problem}. Fix: restore the file from ml-100k.zip')
+
+
+def test_u_data_lines_may_end_with_cr_lf_or_a_lone_cr(tmp_path: pathlib.Path) -> None:
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'2\t3\t5\t7\r\n\r\n1\t1\t3\t8\r1\t2\t4\t9'}))
+  got = movielens.read_movielens(folder)
+  assert (got.column('item_id'), got.column('timestamp').tolist()) == (['3', '1', '2'], [7, 8, 9])
+
+
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
   got = movielens.read_movielens(folder, rating_scale=(0, 10))

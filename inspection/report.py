@@ -68,7 +68,7 @@ def build_report(store: metadata_store.MetadataStore, pipeline_name: str, run: q
           _table(['component', 'state', 'seconds'],
                  [[c.component_id, c.state, f'{c.wall_seconds:.1f}'] for c in run.components]),
           '<h2>Data statistics</h2>', _statistics_section(artifacts),
-          '<h2>Anomalies</h2>', _anomalies_section(queries.split_anomalies(store, run)),
+          '<h2>Anomalies</h2>', _anomalies_of_run(store, run),
           '<h2>Training curves</h2>', _training_section(artifacts),
           '<h2>Evaluation per slice</h2>', _evaluation_section(queries.model_validations(store, run)),
           '<h2>Segment gate</h2>', _segment_gate_section(queries.segment_gate_reports(store, run)),
@@ -109,6 +109,9 @@ def _statistics_section(artifacts: List[queries.ArtifactRecord]) -> str:
   artifact = stats[0]
   for split in json.loads(str(artifact.properties.get(queries.SPLIT_NAMES_PROPERTY, '[]'))):
     path = os.path.join(artifact.uri, f'Split-{split}', STATISTICS_FILE)
+    if not tf.io.gfile.exists(path):
+      parts.append(f'<p>Split {html.escape(split)}: no {STATISTICS_FILE} at {html.escape(path)}.</p>')
+      continue
     with tf.io.gfile.GFile(path, 'rb') as f:
       statistics = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
     for dataset in statistics.datasets:
@@ -132,6 +135,16 @@ def _statistics_section(artifacts: List[queries.ArtifactRecord]) -> str:
         parts.append(_table(['categorical feature', 'count', 'missing', 'unique', 'top values',
                              'avg length'], categorical))
   return '\n'.join(parts)
+
+
+def _anomalies_of_run(store: metadata_store.MetadataStore, run: queries.PipelineRun) -> str:
+  """The anomalies section of `run`, or a note naming the ExampleValidator file that is not where the store says."""
+  import tensorflow as tf
+  try:
+    reports = queries.split_anomalies(store, run)
+  except tf.errors.NotFoundError as e:
+    return f'<p>Cannot read ExampleValidator\'s output: {html.escape(str(e))}.</p>'
+  return _anomalies_section(reports)
 
 
 def _anomalies_section(reports: List[queries.SplitAnomalies]) -> str:

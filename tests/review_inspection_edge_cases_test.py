@@ -54,3 +54,59 @@ def test_segment_gate_section_says_when_the_minimum_of_examples_is_not_recorded(
                                                                   'segments': []}, max_margin=0.08, min_examples=500)
   assert ('<p>Overall RMSE 0.9000; a segment with at least 500 eval examples may be at most 0.08 stars above it '
           '(the dashed line).</p>') in report._segment_gate_section([recorded])  # pylint: disable=protected-access
+
+
+def _store_with_statistics_and_anomalies(statistics_uri: str, anomalies_uri: str):
+  """An in-memory ML Metadata store holding run 'run-1' of pipeline 'p': StatisticsGen wrote an ExampleStatistics
+  artifact at `statistics_uri` and ExampleValidator an ExampleAnomalies one at `anomalies_uri`, splits train and
+  eval, as TFX records them."""
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2 as mlmd  # pylint: disable=g-import-not-at-top
+  from pipeline import configs  # pylint: disable=g-import-not-at-top
+  config = mlmd.ConnectionConfig()
+  config.fake_database.SetInParent()
+  writer = metadata_store.MetadataStore(config)
+  context_types = {name: writer.put_context_type(mlmd.ContextType(name=name))
+                   for name in (queries.PIPELINE_CONTEXT, queries.PIPELINE_RUN_CONTEXT, queries.NODE_CONTEXT)}
+  pipeline = mlmd.Context(type_id=context_types[queries.PIPELINE_CONTEXT], name='p')
+  run = mlmd.Context(type_id=context_types[queries.PIPELINE_RUN_CONTEXT], name='run-1')
+  [pipeline.id, run.id] = writer.put_contexts([pipeline, run])
+  for node_id, type_name, uri, key in ((configs.STATISTICS_GEN_ID, queries.EXAMPLE_STATISTICS_TYPE, statistics_uri,
+                                        'statistics'),
+                                       (configs.EXAMPLE_VALIDATOR_ID, queries.EXAMPLE_ANOMALIES_TYPE, anomalies_uri,
+                                        'anomalies')):
+    artifact_type = mlmd.ArtifactType(name=type_name)
+    artifact_type.properties[queries.SPLIT_NAMES_PROPERTY] = mlmd.STRING
+    artifact = mlmd.Artifact(type_id=writer.put_artifact_type(artifact_type), uri=uri)
+    artifact.properties[queries.SPLIT_NAMES_PROPERTY].string_value = '["train", "eval"]'
+    event = mlmd.Event(type=mlmd.Event.OUTPUT)
+    event.path.steps.add().key = key
+    execution = mlmd.Execution(type_id=writer.put_execution_type(mlmd.ExecutionType(name=node_id)),
+                               last_known_state=mlmd.Execution.COMPLETE)
+    node = mlmd.Context(type_id=context_types[queries.NODE_CONTEXT], name=f'p.{node_id}')
+    writer.put_execution(execution, [(artifact, event)], [pipeline, run, node])
+  return writer
+
+
+def test_report_notes_statistics_and_anomalies_files_that_are_missing_instead_of_failing(tmp_path):
+  from tensorflow_metadata.proto.v0 import statistics_pb2  # pylint: disable=g-import-not-at-top
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  # The store outlived some of the run's files (an output dir pruned or moved, a store copied alone). Before, the
+  # first missing file aborted the whole report with TensorFlow's NotFoundError traceback.
+  statistics_uri, anomalies_uri = tmp_path / 'StatisticsGen' / '3', tmp_path / 'ExampleValidator' / '4'
+  (statistics_uri / 'Split-train').mkdir(parents=True)  # Split-eval's file, and every anomalies file, missing.
+  train = statistics_pb2.DatasetFeatureStatisticsList()
+  dataset = train.datasets.add(num_examples=4)
+  feature = dataset.features.add()
+  feature.path.step.append('rating')
+  feature.num_stats.common_stats.num_non_missing = 3
+  feature.num_stats.common_stats.num_missing = 1
+  feature.num_stats.mean = 3.5
+  (statistics_uri / 'Split-train' / report.STATISTICS_FILE).write_bytes(train.SerializeToString())
+  opened = _store_with_statistics_and_anomalies(str(statistics_uri), str(anomalies_uri))
+  html = report.build_report(opened, 'p', queries.require_run(opened, 'p', 'the store'), serving_dir=None)
+  assert '<h3>Split train: 4 examples</h3>' in html
+  assert '<td>rating</td><td class="num">3</td><td>25.0%</td><td class="num">3.5000</td>' in html  # 1 of 4 missing
+  assert f'<p>Split eval: no FeatureStats.pb at {statistics_uri}/Split-eval/FeatureStats.pb.</p>' in html
+  assert (f"<h2>Anomalies</h2>\n<p>Cannot read ExampleValidator's output: {anomalies_uri}/Split-train/"
+          'SchemaDiff.pb; No such file or directory.</p>') in html

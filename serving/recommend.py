@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
   """Runs the CLI; returns the exit code (0 ok, 2 bad arguments, no models or an unreadable --serving-dir, 1 the
-  backend failed to answer)."""
+  backend failed to answer); any other error is raised, with its traceback (a fault, not a bad argument)."""
   args = _parser().parse_args(argv)
   try:
     user_features = parse_user_features(args.user_feature)
@@ -71,6 +71,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
   import tensorflow as tf
   from serving import models
+  from serving import requests as requests_lib
   try:
     _, two_stage = backend_flags.recommender_from_flags(args)
   except (tf.errors.OpError, OSError) as e:  # listing the serving dir failed (a gs:// dir it may not read, say)
@@ -80,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     result = two_stage.recommend(
         args.user_id.strip(), k=args.k, exclude_seen=not args.include_seen, user_features=user_features)
-  except (ValueError, models.ModelsNotReadyError) as e:
+  except (requests_lib.InvalidRequestError, models.ModelsNotReadyError) as e:  # other errors are faults: traceback
     print(f'error: {e}', file=sys.stderr)
     return 2
   except models.BackendError as e:  # TF Serving unreachable or answering an error during the call

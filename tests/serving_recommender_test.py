@@ -354,7 +354,7 @@ def test_cli_reads_user_id_and_k_as_the_http_service_does(monkeypatch, capsys):
   class RecordingRecommender:
     def recommend(self, user_id, k, exclude_seen, user_features):
       calls.append((user_id, k, exclude_seen, user_features))
-      raise ValueError('stop here')
+      raise requests_lib.InvalidRequestError('stop here')
 
   monkeypatch.setattr(backend_flags, 'recommender_from_flags', lambda args: (None, RecordingRecommender()))
   assert recommend.main(['--serving-dir', '/not/read', '--user-id', ' u1 ', '--k', '7']) == 2
@@ -363,6 +363,20 @@ def test_cli_reads_user_id_and_k_as_the_http_service_does(monkeypatch, capsys):
     recommend.main(['--serving-dir', '/not/read', '--user-id', 'u1', '--k', '1_0'])
   assert e.value.code == 2
   assert "argument --k: '1_0' is not an integer; pass e.g. --k 10." in capsys.readouterr().err
+
+
+def test_cli_does_not_report_a_fault_inside_recommend_as_a_bad_argument(monkeypatch, capsys):
+  # A ranking model answering two predictions per candidate: numpy's broadcast ValueError. Before, every ValueError
+  # of recommend() printed 'error: ...' and exited 2 (a bad flag) without a traceback; only an invalid request
+  # (InvalidRequestError) is one, as the HTTP service answers only it with 400.
+  class FaultyRecommender:
+    def recommend(self, *args, **kwargs):
+      raise ValueError('operands could not be broadcast together with shapes (3,) (6,)')
+
+  monkeypatch.setattr(backend_flags, 'recommender_from_flags', lambda args: (None, FaultyRecommender()))
+  with pytest.raises(ValueError, match='could not be broadcast'):
+    recommend.main(['--serving-dir', '/not/read', '--user-id', 'u1'])
+  assert capsys.readouterr().err == ''
 
 
 def test_cli_reports_a_backend_that_fails_to_answer_without_a_traceback(monkeypatch, capsys):

@@ -113,7 +113,9 @@ def train_network(train_split: inputs.InMemorySplit, watched_split: inputs.InMem
   members: List[model_lib.RankingModel] = []
   history: History = {}
   for k in range(hparams.ensemble_size):
-    member_hparams = dataclasses.replace(hparams, seed=hparams.seed + k)
+    # One model each: with ensemble_size kept, the checks would refuse member k's seed + k near MAX_SEED (the
+    # seeds of every member were checked with `hparams`), after the members before it had trained.
+    member_hparams = dataclasses.replace(hparams, seed=hparams.seed + k, ensemble_size=1)
     tf.keras.utils.set_random_seed(member_hparams.seed)
     member = model_lib.RankingModel(tower_features, member_hparams, rating_offset, log_q)
     member.compile(optimizer=hyperparameters.build_optimizer(hparams.optimizer, hparams.learning_rate))

@@ -1,0 +1,31 @@
+"""The ranking Trainer's train_network on a four-row split: settings accepted up front train to the end."""
+
+import tensorflow as tf
+
+from schema import features
+from trainer.common import inputs
+from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
+from trainer.common.hyperparameters import MAX_SEED
+from trainer.ranking import hparams as hparams_lib
+from trainer.ranking import model as model_lib
+from trainer.ranking import run as run_lib
+
+X = features.transformed_name
+TOWERS = TowerFeatures(user=[FeatureSpec(features.USER_ID, FeatureKind.ID, 3)],
+                       item=[FeatureSpec(features.ITEM_ID, FeatureKind.ID, 3)])
+SPLIT = inputs.InMemorySplit({
+    X(features.USER_ID): tf.constant([0, 1, 2, 0], tf.int64),
+    X(features.ITEM_ID): tf.constant([0, 1, 2, 2], tf.int64),
+    X(features.RATING): tf.constant([4.0, 5.0, 5.0, 2.0]),
+})
+
+
+def test_an_ensemble_whose_last_member_takes_the_largest_seed_trains_every_member() -> None:
+  # seed MAX_SEED - 1 with two members is accepted (member 1 trains with seed MAX_SEED, the largest allowed). Before,
+  # member 1's hyperparameters were re-checked as a two-model ensemble from seed MAX_SEED, and the Trainer failed
+  # with "seed=4294967295 must be a whole number from 0 to 4294967294" after member 0 had trained.
+  hparams = hparams_lib.RankingHyperparameters(id_embedding_dim=1, hidden_units=(), epochs=1, batch_size=4,
+                                               seed=MAX_SEED - 1, ensemble_size=2)
+  model, history = run_lib.train_network(SPLIT, SPLIT, TOWERS, hparams)
+  assert isinstance(model, model_lib.RatingEnsemble) and len(model.members) == 2
+  assert len(history['rmse']) == 1 and len(history['member1_rmse']) == 1

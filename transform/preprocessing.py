@@ -41,6 +41,9 @@ SECONDS_PER_DAY = 86400.0
 # Mean Gregorian year, days; the epoch (day 0) is 1970-01-01.
 DAYS_PER_YEAR = 365.2425
 EPOCH_YEAR = 1970.0
+# The values tf.Transform leaves out of a (text) vocabulary, so they map to its OOV bucket: the empty string and any
+# value holding a line break (tensorflow_transform.analyzers._EMPTY_STRING_OR_NEWLINE_CHARS_REGEX).
+_LEFT_OUT_OF_VOCABULARY_REGEX = r'^$|\C*[\n\r]\C*'
 
 
 def model_input_columns(columns: Iterable[str]) -> FrozenSet[str]:
@@ -137,8 +140,13 @@ class ItemCounts:
 
   @classmethod
   def analyze(cls, item_ids: tf.Tensor) -> 'ItemCounts':
-    """Counts the raw item ids (string `[batch]`) over the analyzed (training) data: one tft analyzer."""
-    _, counts = tft.count_per_key(item_ids)
+    """Counts the raw item ids (string `[batch]`) over the analyzed (training) data: one tft analyzer.
+
+    Only the ids the `item_id` vocabulary holds are counted: an empty id (a missing one) or an id with a line
+    break is out of the vocabulary, so an unseen item, and counting it would shift every less popular item's count.
+    """
+    in_vocabulary = tf.logical_not(tf.strings.regex_full_match(item_ids, _LEFT_OUT_OF_VOCABULARY_REGEX))
+    _, counts = tft.count_per_key(tf.boolean_mask(item_ids, in_vocabulary))
     return cls(tf.sort(tf.cast(counts, tf.int64), direction='DESCENDING'))
 
   @property

@@ -784,12 +784,17 @@ def _single_slice_value(single) -> object:
 
 
 def _findings(anomalies) -> List[AnomalyFinding]:  # anomalies: tensorflow_metadata Anomalies
+  """The findings of one split; a split without examples is one too (TFDV sets only `data_missing` then)."""
   from tensorflow_metadata.proto.v0 import anomalies_pb2  # pylint: disable=g-import-not-at-top
   severity = anomalies_pb2.AnomalyInfo.Severity.Name
-  found = [AnomalyFinding(feature, severity(info.severity), info.short_description or
-                          '; '.join(r.short_description for r in info.reason),
-                          info.description or '; '.join(r.description for r in info.reason))
-           for feature, info in sorted(anomalies.anomaly_info.items())]
+  found = []
+  if anomalies.data_missing:  # components/anomalies_gate.py refuses it, as it does every other finding.
+    found.append(AnomalyFinding('', severity(anomalies_pb2.AnomalyInfo.ERROR), 'No examples (TFDV data_missing)',
+                                'The split is empty; check the input files and the split configuration.'))
+  found += [AnomalyFinding(feature, severity(info.severity), info.short_description or
+                           '; '.join(r.short_description for r in info.reason),
+                           info.description or '; '.join(r.description for r in info.reason))
+            for feature, info in sorted(anomalies.anomaly_info.items())]
   if anomalies.HasField('dataset_anomaly_info'):
     info = anomalies.dataset_anomaly_info
     found.append(AnomalyFinding('', severity(info.severity), info.short_description, info.description))

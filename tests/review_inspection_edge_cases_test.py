@@ -110,3 +110,18 @@ def test_report_notes_statistics_and_anomalies_files_that_are_missing_instead_of
   assert f'<p>Split eval: no FeatureStats.pb at {statistics_uri}/Split-eval/FeatureStats.pb.</p>' in html
   assert (f"<h2>Anomalies</h2>\n<p>Cannot read ExampleValidator's output: {anomalies_uri}/Split-train/"
           'SchemaDiff.pb; No such file or directory.</p>') in html
+
+
+def test_a_split_without_examples_is_an_anomaly_not_a_split_that_matches_the_schema():
+  from tensorflow_metadata.proto.v0 import anomalies_pb2  # pylint: disable=g-import-not-at-top
+  # TFDV marks an empty split with `data_missing` only, and AnomaliesGate stops the run on it. Before, inspection
+  # read no finding and said 'no anomalies' for the very split that stopped the run.
+  empty = anomalies_pb2.Anomalies(data_missing=True)
+  findings = queries._findings(empty)  # pylint: disable=protected-access
+  assert findings == [queries.AnomalyFinding('', 'ERROR', 'No examples (TFDV data_missing)',
+                                             'The split is empty; check the input files and the split '
+                                             'configuration.')]
+  table = tables.anomalies_table([queries.SplitAnomalies('ExampleValidator', 'r1', '/a', 'eval', findings)])
+  assert 'no anomalies' not in table and 'eval   (dataset)  ERROR     No examples (TFDV data_missing)' in table
+  clean = queries._findings(anomalies_pb2.Anomalies())  # pylint: disable=protected-access
+  assert clean == []

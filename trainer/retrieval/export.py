@@ -206,10 +206,12 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
     scores = tf.einsum('bd,bmd->bm', queries, tf.gather(module.candidate_embeddings, columns))
     scores += hparams.item_item_weight * tf.gather(
         item_item_scores, tf.gather(module.item_item.covered_position, columns), batch_dims=1)
-    # An item in both lists counts once: its later copies score -inf, as do ScaNN's padding entries.
+    # An item in both lists counts once: its later copies score -inf, as do ScaNN's padding entries. Only a valid
+    # earlier copy makes a repeat: the padding repeats column 0, which may be a valid item-item candidate.
     num_candidates = tf.shape(columns)[1]
     earlier = tf.range(num_candidates)[tf.newaxis, :] < tf.range(num_candidates)[:, tf.newaxis]
-    repeated = tf.reduce_any(tf.equal(columns[:, :, tf.newaxis], columns[:, tf.newaxis, :]) & earlier, axis=2)
+    repeated = tf.reduce_any(
+        tf.equal(columns[:, :, tf.newaxis], columns[:, tf.newaxis, :]) & earlier & valid[:, tf.newaxis, :], axis=2)
     scores = tf.where(repeated | ~valid, tf.fill(tf.shape(scores), float('-inf')), scores)
     best, picked = tf.math.top_k(scores, k=tf.minimum(top_k, num_candidates))
     return best, tf.gather(columns, picked, batch_dims=1)

@@ -3,7 +3,8 @@
   python -m inspection.report --output-dir outputs/ml100k --out report.html [--run RUN_ID]
 
 Sections: components, data statistics, anomalies, training curves, evaluation per slice (with a bar chart of
-RMSE per user segment), other metric artifacts (e.g. the retrieval gate), served model versions.
+RMSE per user segment), the segment gate (gated segments against overall RMSE + its margin), other metric
+artifacts (e.g. the retrieval gate), served model versions.
 
 Data statistics are offline tables of StatisticsGen's output rather than TFDV's Facets view:
 `tfdv.utils.display_util.get_statistics_html` loads webcomponents from cdnjs.cloudflare.com and Facets from

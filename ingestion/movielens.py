@@ -272,10 +272,13 @@ def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
   """Returns user id -> (age, gender, occupation, zip) from u.user.
 
   Raises:
-    MovieLensError: naming the line of a malformed row or of a repeated user id.
+    MovieLensError: naming the line of a malformed row, a repeated user id or an age outside
+      `features.NUMERIC_COLUMN_RANGES`.
   """
   users = {}
   first_line: Dict[str, int] = {}  # user id -> its u.user line
+  # The range the interactions format allows: checked here so that a bad age is reported at its u.user line.
+  min_age, max_age = features.NUMERIC_COLUMN_RANGES[features.USER_AGE]
   for line_number, line in _read_lines(path, ITEM_ENCODING):
     fields = line.split('|')
     if len(fields) != 5 or not _is_whole_number(fields[1]):
@@ -283,7 +286,10 @@ def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
     seen = first_line.setdefault(fields[0], line_number)
     if seen != line_number:
       raise _parse_error(path, line_number, f'user id {fields[0]!r} is already on line {seen}')
-    users[fields[0]] = (int(fields[1]), fields[2], fields[3], fields[4])
+    age = int(fields[1])
+    if not min_age <= age <= max_age:
+      raise _parse_error(path, line_number, f'age {age} is outside {min_age}..{max_age}')
+    users[fields[0]] = (age, fields[2], fields[3], fields[4])
   return users
 
 

@@ -172,6 +172,19 @@ def test_u_data_lines_may_end_with_cr_lf_or_a_lone_cr(tmp_path: pathlib.Path) ->
   assert (got.column('item_id'), got.column('timestamp').tolist()) == (['3', '1', '2'], [7, 8, 9])
 
 
+def test_an_age_outside_the_format_range_names_its_u_user_line(tmp_path: pathlib.Path) -> None:
+  # Before, read_movielens took the 0 and only reading the converted CSV refused it, naming a line of that
+  # generated file instead of u.user.
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.user': b'1|24|M|technician|12345\n2|0|F|other|K1A0B\n'}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  assert str(e.value).startswith(
+      f'{os.path.join(folder, "u.user")}, line 2: age 0 is outside 1..120. Fix: restore the file from ml-100k.zip')
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.user': b'1|1|M|a|1\n2|120|F|b|2\n'}))
+  users = movielens.read_users(os.path.join(folder, 'u.user'))
+  assert users == {'1': (1, 'M', 'a', '1'), '2': (120, 'F', 'b', '2')}
+
+
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
   got = movielens.read_movielens(folder, rating_scale=(0, 10))

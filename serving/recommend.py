@@ -67,11 +67,18 @@ def main(argv: Optional[List[str]] = None) -> int:
   except ValueError as e:  # before any model loads
     print(f'error: {e}', file=sys.stderr)
     return 2
+  user_id = args.user_id.strip()
+  if not user_id:
+    print(f'error: --user-id {args.user_id!r} is empty; pass the raw user id, e.g. --user-id 42.', file=sys.stderr)
+    return 2
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
   import tensorflow as tf
-  from serving import models
+  from serving import models, recommender
   from serving import requests as requests_lib
+  if not 1 <= args.k <= recommender.DEFAULT_MAX_K:  # before any model loads
+    print(f'error: --k {args.k} is outside 1..{recommender.DEFAULT_MAX_K}; pass e.g. --k 10.', file=sys.stderr)
+    return 2
   try:
     _, two_stage = backend_flags.recommender_from_flags(args)
   except (tf.errors.OpError, OSError) as e:  # listing the serving dir failed (a gs:// dir it may not read, say)
@@ -80,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   try:
     result = two_stage.recommend(
-        args.user_id.strip(), k=args.k, exclude_seen=not args.include_seen, user_features=user_features)
+        user_id, k=args.k, exclude_seen=not args.include_seen, user_features=user_features)
   except (requests_lib.InvalidRequestError, models.ModelsNotReadyError) as e:  # other errors are faults: traceback
     print(f'error: {e}', file=sys.stderr)
     return 2

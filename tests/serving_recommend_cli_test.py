@@ -1,5 +1,5 @@
-"""serving.recommend's --user-feature flags: read as the HTTP service reads user_* parameters, before any model
-loads."""
+"""serving.recommend's --user-feature, --k and --user-id flags: read as the HTTP service reads its parameters, and
+refused before any model loads."""
 
 from typing import Any, List
 
@@ -51,3 +51,19 @@ def test_an_unreadable_serving_dir_exits_2_naming_it(monkeypatch, capsys):
   assert capsys.readouterr().err == (
       'error: cannot read --serving-dir gs://bucket/serving: PermissionDeniedError: gs://bucket/serving: permission '
       'denied; check the path and that this account may list and read it.\n')
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--user-id', 'u1', '--k', '0'], 'error: --k 0 is outside 1..100; pass e.g. --k 10.\n'),
+    (['--user-id', 'u1', '--k', '101'], 'error: --k 101 is outside 1..100; pass e.g. --k 10.\n'),
+    (['--user-id', '  '], "error: --user-id '  ' is empty; pass the raw user id, e.g. --user-id 42.\n"),
+])
+def test_a_k_outside_1_to_max_k_or_an_empty_user_id_is_refused_before_any_model_loads(
+    monkeypatch, capsys, argv: List[str], message: str):
+  # Before, the models were loaded first and recommend() then refused the request without naming the flag
+  # ('k=0 must be an integer from 1 to 100.', 'user_id is empty; pass the raw user id.').
+  loads: List[Any] = []
+  monkeypatch.setattr(backend_flags, 'recommender_from_flags', lambda args: loads.append(args))
+  assert recommend.main(['--serving-dir', '/not/read'] + argv) == 2
+  assert not loads
+  assert capsys.readouterr().err == message

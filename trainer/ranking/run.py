@@ -202,7 +202,7 @@ def rmse(model: tf.keras.Model, split: inputs.InMemorySplit) -> float:
   label_key = features.transformed_name(features.LABEL_KEY)
   squared, count = 0.0, 0
   for batch in inputs.evaluation_batches(split, _EVAL_BATCH_SIZE):
-    errors = tf.reshape(model(batch), [-1]) - batch[label_key]
+    errors = tf.reshape(model(batch), [-1]) - tf.reshape(batch[label_key], [-1])
     squared += float(tf.reduce_sum(tf.square(errors)))
     count += int(tf.size(errors))
   if not count:

@@ -181,7 +181,9 @@ class Recommender:
         models do not read it.
 
     Returns:
-      At most k items, best first (fewer only if the catalogue has fewer unseen items).
+      At most k items, best first; fewer when the unseen retrieved candidates and the unseen items of the
+      popularity lists (each cut at the assets' `max_popular_items`) are fewer than k together: catalogue items
+      without training interactions (e.g. only in the eval split) complete no list.
 
     Raises:
       requests_lib.InvalidRequestError: for a k outside 1..max_k, an empty user_id, or user_features naming an

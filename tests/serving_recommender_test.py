@@ -235,6 +235,13 @@ def test_short_candidate_lists_are_completed_with_popular_unseen_items(registry)
   assert result.items[3].predicted_rating is None
 
 
+def test_items_without_training_interactions_complete_no_list(registry):
+  # i4..i6 are in the catalogue (eval split) but in no popularity list: a stranger asking for 5 gets the 3 items
+  # with training interactions (i1 3/5, i2 1/5, i3 1/5), as recommend()'s docstring says.
+  result = recommender.Recommender(registry).recommend('stranger', k=5)
+  assert ids(result) == ['i1', 'i2', 'i3']
+
+
 def test_padded_retrieval_answers_count_each_item_once_and_skip_non_finite_scores(tmp_path):
   # As ScaNN pads a short answer: u3's list ends with i4 repeated, scored -inf and nan. u3 (saw i1) keeps i2, i3,
   # i4 with retrieval scores 0.9, 0.8, 0.7 -> z = +1.2247, 0, -1.2247; predicted stars all 3 (z = 0). Blend with

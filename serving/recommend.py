@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--include-seen', action='store_true',
                       help="Keep items of the user's training interactions (excluded by default).")
   parser.add_argument('--user-feature', action='append', default=[], metavar='COLUMN=VALUE',
-                      help='A user column (repeatable); chooses the popularity segment of unknown users.')
+                      help="A user column (repeatable): replaces a known user's profile value in the models' "
+                           'requests; chooses the popularity segment of an unknown user.')
   return parser
 
 

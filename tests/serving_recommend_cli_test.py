@@ -67,3 +67,11 @@ def test_a_k_outside_1_to_max_k_or_an_empty_user_id_is_refused_before_any_model_
   assert recommend.main(['--serving-dir', '/not/read'] + argv) == 2
   assert not loads
   assert capsys.readouterr().err == message
+
+
+def test_user_feature_help_says_it_replaces_a_known_users_profile_value():
+  # Before, the help said only that it chooses the popularity segment of unknown users, while recommend() sends a
+  # known user's given columns to the models instead of the profile's values.
+  text = ' '.join(recommend._parser().format_help().split())  # pylint: disable=protected-access
+  assert ("--user-feature COLUMN=VALUE A user column (repeatable): replaces a known user's profile value in the "
+          "models' requests; chooses the popularity segment of an unknown user.") in text

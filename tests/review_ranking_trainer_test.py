@@ -34,7 +34,7 @@ def test_an_ensemble_whose_last_member_takes_the_largest_seed_trains_every_membe
 def test_rmse_reads_a_label_column_of_one_value_per_row_as_the_rows_labels() -> None:
   # Predictions 4.5, 5, 5, 3 against labels 4, 5, 5, 2 held as [4, 1]: errors 0.5, 0, 0, 1 -> RMSE sqrt(1.25 / 4)
   # = 0.559017. Before, the [4] predictions minus the [4, 1] labels broadcast to every prediction against every label
-  # (16 errors, squares summing to 37: RMSE 1.5207), as the neighbourhood weight's RMSE and the loss (which reshape the labels) did not.
+  # (16 errors, squares summing to 37: RMSE 1.5207); the neighbourhood weight's RMSE and the loss reshape the labels.
   split = inputs.InMemorySplit({**SPLIT.columns, X(features.RATING): tf.constant([[4.0], [5.0], [5.0], [2.0]])})
 
   def predicted(batch):

@@ -7,7 +7,7 @@ import tensorflow_recommenders as tfrs
 
 from schema import features
 from trainer.common.encoders import FeatureEncoder
-from trainer.common.feature_specs import TowerFeatures
+from trainer.common.feature_specs import FeatureSpec, TowerFeatures
 from trainer.common.tracing import StepsTracedWithoutAutograph
 from trainer.ranking.hparams import RankingHyperparameters
 
@@ -75,14 +75,17 @@ class RatingNetwork(tf.keras.Model):
           name='user_slopes')
 
   @staticmethod
-  def _bias(specs, id_key: str, hparams: RankingHyperparameters, name: str):
+  def _bias(specs: Sequence[FeatureSpec], id_key: str, hparams: RankingHyperparameters,
+            name: str) -> Optional[tf.keras.layers.Embedding]:
+    """A per-id rating bias (stars, starting at 0) when `bias_terms` is on and the side encodes `id_key`; else None."""
     id_specs = [s for s in specs if s.raw_key == id_key]
     if not hparams.bias_terms or not id_specs:
       return None
     return tf.keras.layers.Embedding(id_specs[0].input_dim, 1, embeddings_initializer='zeros', name=name)
 
   def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-    """Args: inputs: transformed features, `[batch]` each. Returns: predicted ratings, float32 `[batch, 1]`."""
+    """Args: inputs: transformed features, `[batch]` each (token bags SparseTensor `[batch, None]`). Returns:
+    predicted ratings, float32 `[batch, 1]`."""
     return self.rating_and_factors(inputs, training=training)[0]
 
   def rating_and_factors(self, inputs: Dict[str, tf.Tensor], training: bool = False
@@ -90,7 +93,7 @@ class RatingNetwork(tf.keras.Model):
     """The predicted ratings and the factorization term's user and item vectors.
 
     Args:
-      inputs: transformed features, `[batch]` each.
+      inputs: transformed features, `[batch]` each (token bags SparseTensor `[batch, None]`).
       training: whether dropout is on.
 
     Returns:

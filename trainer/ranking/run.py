@@ -18,7 +18,8 @@ from trainer.common.run_files import BLEND_FILE, HISTORY_FILE
 from trainer.ranking import export, hparams as hparams_lib, model as model_lib, neighbourhood
 from trainer.retrieval import candidates
 
-# Evaluation batch size (does not affect results).
+# Evaluation batch size. It does not affect the RMSE; it does affect the validation loss of joint training (the
+# in-batch softmax's negatives are the batch's items), which nothing chooses by.
 _EVAL_BATCH_SIZE = 8192
 
 # Keras training history: metric name -> one value per epoch.
@@ -156,14 +157,22 @@ def blend_with_neighbourhood(network: tf.keras.Model, train_split: inputs.InMemo
 def choose_neighbourhood_weight(rating_model: tf.keras.Model, neighbourhood_model: neighbourhood.NeighbourhoodRating,
                                 split: inputs.InMemorySplit,
                                 weights: Sequence[float]) -> Tuple[float, Dict[float, float]]:
-  """The blend weight with the lowest RMSE on `split` (ties: the smallest), and the RMSE of every weight."""
+  """The blend weight with the lowest RMSE on `split` (ties: the smallest), and the RMSE of every weight.
+
+  Raises:
+    ValueError: if `split` holds no examples.
+  """
   rmse_by_weight = blend_rmse_by_weight(rating_model, neighbourhood_model, split, weights)
   return min(rmse_by_weight, key=lambda w: (rmse_by_weight[w], w)), rmse_by_weight
 
 
 def blend_rmse_by_weight(rating_model: tf.keras.Model, neighbourhood_model: neighbourhood.NeighbourhoodRating,
                          split: inputs.InMemorySplit, weights: Sequence[float]) -> Dict[float, float]:
-  """RMSE (stars) on `split` of (1 - w) * rating_model + w * neighbourhood_model, for each weight w."""
+  """RMSE (stars) on `split` of (1 - w) * rating_model + w * neighbourhood_model, for each weight w.
+
+  Raises:
+    ValueError: if `split` holds no examples.
+  """
   label_key = features.transformed_name(features.LABEL_KEY)
   network, neighbours, labels = [], [], []
   for batch in inputs.evaluation_batches(split, _EVAL_BATCH_SIZE):
@@ -198,7 +207,11 @@ def _member_key(key: str, member: int) -> str:
 
 
 def rmse(model: tf.keras.Model, split: inputs.InMemorySplit) -> float:
-  """Root mean squared error (stars) of `model`'s predicted ratings on a split of transformed examples."""
+  """Root mean squared error (stars) of `model`'s predicted ratings on a split of transformed examples.
+
+  Raises:
+    ValueError: if `split` holds no examples.
+  """
   label_key = features.transformed_name(features.LABEL_KEY)
   squared, count = 0.0, 0
   for batch in inputs.evaluation_batches(split, _EVAL_BATCH_SIZE):
@@ -248,6 +261,7 @@ def carve_validation(split: inputs.InMemorySplit,
 
 
 def _early_stopping(hparams: hparams_lib.RankingHyperparameters) -> List[tf.keras.callbacks.Callback]:
+  """Keras callbacks of `early_stopping_patience` on the watched split's RMSE (none when it is 0)."""
   if not hparams.early_stopping_patience:
     return []
   return [tf.keras.callbacks.EarlyStopping(monitor='val_rmse', patience=hparams.early_stopping_patience,

@@ -250,6 +250,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--rating-scale', type=float, nargs=2, metavar=('MIN', 'MAX'),
                       default=interactions_lib.DEFAULT_RATING_SCALE)
   args = parser.parse_args(argv)
+  if args.interactions == '':  # e.g. "$CSV" with CSV unset: not the same as no --interactions (MovieLens)
+    parser.error('argument --interactions: the path is empty; pass the interactions CSV, or leave the flag out '
+                 'to prepare MovieLens 100K')
   try:
     spec = splits.SplitSpec(args.split, args.eval_fraction, args.seed)
     csv_path = args.interactions or write_movielens_csv(args.data_dir, args.output_dir, args.cache_dir,

@@ -217,6 +217,23 @@ def test_prepare_cli(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> N
   assert '--rating-scale MIN MAX' in capsys.readouterr().err
 
 
+def test_prepare_cli_refuses_an_empty_interactions_path(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+  # `--interactions ""` (e.g. "$CSV" with CSV unset) was taken for no --interactions: MovieLens was converted
+  # (from the cached download) and prepared instead of the user's data.
+  def convert_movielens(*_):
+    raise AssertionError('MovieLens was converted')
+
+  monkeypatch.setattr(prepare, 'write_movielens_csv', convert_movielens)
+  with pytest.raises(SystemExit) as exit_info:
+    prepare.main(['--output-dir', str(tmp_path / 'out'), '--interactions', ''])
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err.endswith(
+      'error: argument --interactions: the path is empty; pass the interactions CSV, or leave the flag out to '
+      'prepare MovieLens 100K\n')
+  assert not os.path.exists(tmp_path / 'out')
+
+
 def test_fixture_shape_determinism_and_contract() -> None:
   data = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=1)
   assert data.column_names == features.MOVIELENS_COLUMNS

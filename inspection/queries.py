@@ -772,8 +772,11 @@ def _threshold_failures(validation) -> List[ThresholdFailure]:
             for f in (threshold.change_threshold.DESCRIPTOR.fields_by_name['absolute'],
                       threshold.change_threshold.DESCRIPTOR.fields_by_name['relative'])
             if threshold.change_threshold.HasField(f.name)))
+      # A change threshold's value is the candidate's minus the baseline's, under the diff key: named as
+      # `tfma.load_eval_result` names that value in the slices' metrics.
+      metric = failure.metric_key.name + ('_diff' if failure.metric_key.is_diff else '')
       failures.append(ThresholdFailure(
-          slice=slice_name(key), metric=failure.metric_key.name, value=value,
+          slice=slice_name(key), metric=metric, value=value,
           message=failure.message or f'must be {" and ".join(bounds)}'))
   return failures
 

@@ -125,3 +125,26 @@ def test_a_split_without_examples_is_an_anomaly_not_a_split_that_matches_the_sch
   assert 'no anomalies' not in table and 'eval   (dataset)  ERROR     No examples (TFDV data_missing)' in table
   clean = queries._findings(anomalies_pb2.Anomalies())  # pylint: disable=protected-access
   assert clean == []
+
+
+def test_a_broken_change_threshold_is_reported_under_the_diff_metric_its_value_is():
+  from tensorflow_model_analysis.proto import validation_result_pb2  # pylint: disable=g-import-not-at-top
+  # The Evaluator's RMSE threshold: upper bound 1.0, and at most 0.01 worse than the last blessed model. The
+  # candidate's RMSE is 0.95 (within the bound) but 0.03 above the baseline's: TFMA records the failure under the
+  # diff key with the value 0.03. Before, it read 'root_mean_squared_error 0.0300', as if that were the RMSE.
+  validation = validation_result_pb2.ValidationResult(validation_ok=False)
+  per_slice = validation.metric_validations_per_slice.add()
+  failure = per_slice.failures.add()
+  failure.metric_key.name = 'root_mean_squared_error'
+  failure.metric_key.is_diff = True
+  failure.metric_value.double_value.value = 0.03
+  failure.metric_threshold.change_threshold.direction = 1  # LOWER_IS_BETTER
+  failure.metric_threshold.change_threshold.absolute.value = 0.01
+  value_failure = per_slice.failures.add()  # a plain bound broken, for contrast
+  value_failure.metric_key.name = 'root_mean_squared_error'
+  value_failure.metric_value.double_value.value = 1.2
+  value_failure.metric_threshold.value_threshold.upper_bound.value = 1.0
+  assert queries._threshold_failures(validation) == [  # pylint: disable=protected-access
+      queries.ThresholdFailure('Overall', 'root_mean_squared_error_diff', 0.03,
+                               'must be change vs baseline absolute 0.01'),
+      queries.ThresholdFailure('Overall', 'root_mean_squared_error', 1.2, 'must be <= 1')]

@@ -125,9 +125,14 @@ def download_movielens(cache_dir: str, url: str = ML100K_URL,
     The extracted folder, `<cache_dir>/ml-100k`.
 
   Raises:
-    MovieLensError: if the download fails, the zip is bad or lacks a file, or a checksum differs.
+    MovieLensError: if `cache_dir` cannot be created, the download fails, the zip is bad or lacks a file, or a
+      checksum differs.
   """
-  os.makedirs(cache_dir, exist_ok=True)
+  try:
+    os.makedirs(cache_dir, exist_ok=True)
+  except OSError as e:
+    raise MovieLensError(f'{cache_dir}: cannot create the folder for the MovieLens 100K download ({e}). Fix: '
+                         f'pass a writable folder with --cache-dir, or {_LOCAL_COPY_FIX}.') from e
   zip_path = os.path.join(cache_dir, os.path.basename(ML100K_URL))
   partial_path = zip_path + '.part'
   logging.info('Downloading MovieLens 100K from %s to %s', url, zip_path)

@@ -253,6 +253,19 @@ def test_no_network_fails_fast_with_the_fix(tmp_path: pathlib.Path) -> None:
   assert 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre)' in message
 
 
+def test_a_cache_dir_that_cannot_be_created_names_it_and_the_fix(tmp_path: pathlib.Path) -> None:
+  # Before, a raw FileExistsError (PermissionError for an unwritable home) escaped the CLI's error handling as a
+  # traceback, before any download was tried.
+  cache = tmp_path / 'cache'
+  cache.write_bytes(b'')  # a file where the folder should be
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url='http://127.0.0.1:9/ml-100k.zip')
+  message = str(e.value)
+  assert message.startswith(f'{cache}: cannot create the folder for the MovieLens 100K download ([Errno 17]')
+  assert message.endswith('Fix: pass a writable folder with --cache-dir, or pass a local copy with --data-dir PATH '
+                          '(the folder holding u.data, u.item, u.user, u.genre).')
+
+
 @pytest.mark.real_data
 def test_real_movielens_100k(tmp_path: pathlib.Path) -> None:
   data_dir = os.environ.get('WOONKLY_ML100K_DIR')

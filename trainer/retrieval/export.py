@@ -76,12 +76,8 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
   """
   num_items = int(item_ids.shape[0])
   k = _capped_top_k(hparams.top_k, num_items)
+  check_index_fits_catalogue(hparams, num_items)
   if hparams.index == SCANN_INDEX:
-    if num_items < SCANN_MIN_CATALOGUE_ITEMS:
-      raise ValueError(
-          f'index={SCANN_INDEX!r} needs at least {SCANN_MIN_CATALOGUE_ITEMS} catalogue items to train its '
-          f'quantizer; this catalogue has {num_items}. Use index={hparams_lib.BRUTE_FORCE_INDEX!r} '
-          '(--retrieval-index brute_force), which is exact and fast at this size.')
     num_leaves = min(hparams.scann_num_leaves, num_items)
     num_leaves_to_search = min(hparams.scann_num_leaves_to_search, num_leaves)
     index = tfrs.layers.factorized_top_k.ScaNN(k=k, num_leaves=num_leaves, num_leaves_to_search=num_leaves_to_search)
@@ -98,6 +94,23 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
           'Raise scann_num_leaves_to_search or lower scann_num_leaves (--retrieval-hparams), lower top_k, or use '
           f'index={hparams_lib.BRUTE_FORCE_INDEX!r} (--retrieval-index brute_force), exact and fast at this size.')
   return index
+
+
+def check_index_fits_catalogue(hparams: RetrievalHyperparameters, num_items: int) -> None:
+  """Refuses an index the catalogue is too small for; the Trainer calls it on the catalogue before training.
+
+  Args:
+    hparams: `index` is read.
+    num_items: the catalogue's item count.
+
+  Raises:
+    ValueError: for ScaNN on fewer than `SCANN_MIN_CATALOGUE_ITEMS` items (too few to train its quantizer).
+  """
+  if hparams.index == SCANN_INDEX and num_items < SCANN_MIN_CATALOGUE_ITEMS:
+    raise ValueError(
+        f'index={SCANN_INDEX!r} needs at least {SCANN_MIN_CATALOGUE_ITEMS} catalogue items to train its '
+        f'quantizer; this catalogue has {num_items}. Use index={hparams_lib.BRUTE_FORCE_INDEX!r} '
+        '(--retrieval-index brute_force), which is exact and fast at this size.')
 
 
 def _capped_top_k(top_k: int, num_items: int) -> int:

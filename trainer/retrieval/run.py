@@ -48,6 +48,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer))
   catalogue = candidates_lib.catalogue_examples(list(fn_args.train_files) + list(fn_args.eval_files))
   logging.info('Retrieval catalogue: %d items.', int(catalogue.shape[0]))
+  export.check_index_fits_catalogue(hparams, int(catalogue.shape[0]))  # before training, not at the export
 
   tower_features = feature_specs.model_features(
       tf_transform_output, hparams.user_features, hparams.item_features)

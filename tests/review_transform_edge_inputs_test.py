@@ -38,3 +38,20 @@ def test_ids_out_of_the_vocabulary_are_unseen_and_not_counted(transformed):
   np.testing.assert_allclose([float(r[X(features.ITEM_POPULARITY)]) for r in rows],
                              [1.0] * 3 + [-3.0] * 4 + [-1.0], atol=1e-5)
   assert float(new_rows[0][X(features.ITEM_POPULARITY)]) == pytest.approx(-3.0, abs=1e-5)
+
+
+def test_numeric_features_with_constant_training_values_score_zero(transformed):
+  _, rows, new_rows = transformed
+  # Every training row has release year 1995 and recent rating 3.0: std 0, so the model never saw them vary and
+  # every row scores 0. Before, a zero std scaled by 1: the request's 1930 and 5.0 scored -65.0 and 2.0.
+  keys = (features.ITEM_RELEASE_YEAR, features.RECENT_RATING)
+  assert [[float(r[X(k)]) for k in keys] for r in rows] == [[0.0, 0.0]] * len(ROWS)
+  assert [float(new_rows[0][X(k)]) for k in keys] == [0.0, 0.0]
+
+
+def test_item_popularity_of_items_with_equal_training_counts_is_zero_also_for_unseen_items():
+  # Two items with 2 training interactions each: logs ln 3, ln 3, std 0. Index 2 is the OOV bucket (unseen); it
+  # scored -ln 3 = -1.0986 before, a value the model never saw.
+  counts = preprocessing.ItemCounts(tf.constant([2, 2], tf.int64))
+  np.testing.assert_array_equal(
+      preprocessing.item_popularity(counts, tf.constant([0, 1, 2], tf.int64)).numpy(), [0.0, 0.0, 0.0])

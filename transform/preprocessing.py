@@ -271,7 +271,7 @@ def _z_score_where_present(value: tf.Tensor, present: tf.Tensor, clip_to_trainin
   """Z-scores float64 `[batch]` values with the mean and std of the present training values; float32 `[batch]`.
 
   Rows where `present` is False score exactly 0 and take no part in the statistics; when no training row holds a
-  value, every row scores 0. With
+  value, or every one holds the same, every row scores 0. With
   `clip_to_training_range` the z-score is clipped to [z(training min), z(training max)], so serving requests
   outside the training period score as its first or last day. That is the clip of the value itself, applied to
   the z-score so that every statistic comes from the one analysis phase.
@@ -289,15 +289,18 @@ def _z_score_where_present(value: tf.Tensor, present: tf.Tensor, clip_to_trainin
     z_score = tf.clip_by_value(z_score, _z_score(tft.min(training), mean, std),
                                _z_score(tft.max(training), mean, std))
   # Without any training value the statistics are empty (mean 0, std 0, range +-inf): an eval row or a request
-  # that holds a value would pass it unscaled (1995 for a release year) or as inf; the model never saw the feature
-  # vary, so every row scores 0.
+  # that holds a value could score NaN once clipped (0 * inf); the model never saw the feature vary: every row 0.
   seen_in_training = tft.size(training) > 0
   return tf.cast(tf.where(present & seen_in_training, z_score, tf.zeros_like(z_score)), tf.float32)
 
 
 def _z_score(value: tf.Tensor, mean: tf.Tensor, std: tf.Tensor) -> tf.Tensor:
-  """(value - mean) / std, of `value`'s dtype; a zero std (constant training values) scales by 1."""
-  return (value - mean) * tf.where(std > 0, 1.0 / std, tf.ones_like(std))
+  """(value - mean) / std, of `value`'s dtype; a zero std (constant training values) scores every value 0.
+
+  The model never saw such a feature vary (every training row scores 0), so an eval row or a request with another
+  value would feed it an unscaled difference (-65 for a 1930 film when every training film is of 1995).
+  """
+  return (value - mean) * tf.where(std > 0, 1.0 / std, tf.zeros_like(std))
 
 
 def _presence(value: Tensor) -> tf.Tensor:

@@ -101,10 +101,11 @@ def standardized(values: np.ndarray) -> np.ndarray:
   values = np.asarray(values, dtype=np.float64)
   if values.size == 0:
     return values
-  std = values.std()
-  if std == 0:
+  # Compared, not std == 0: the mean of equal values can be off by rounding (three 0.1s: std 1.4e-17), which made
+  # every z-score -1 or +1 instead of 0.
+  if values.min() == values.max():
     return np.zeros_like(values)
-  return (values - values.mean()) / std
+  return (values - values.mean()) / values.std()
 
 
 def final_scores(retrieval_scores: np.ndarray, predicted_ratings: np.ndarray, ranking_weight: float) -> np.ndarray:

@@ -188,9 +188,11 @@ class Recommender:
 
     Raises:
       requests_lib.InvalidRequestError: for a k outside 1..max_k, an empty user_id, or user_features naming an
-        unknown column, holding a value of the wrong type or an age bucket that is no label or disagrees with
-        the age.
+        unknown column, holding an empty value, a value of the wrong type or outside its range, or an age bucket
+        that is no label or disagrees with the age.
       models.ModelsNotReadyError: while no models are loaded.
+      models.BackendError: when the model backend fails to answer (e.g. TF Serving unreachable or answering an
+        error status).
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self._max_k:
       raise requests_lib.InvalidRequestError(f'k={k!r} must be an integer from 1 to {self._max_k}.')

@@ -7,8 +7,8 @@
   python -m inspection.cli --output-dir outputs/ml100k anomalies --run 2024-11-27T21:54:55.924941
   python -m inspection.cli --mysql-host metadata-mysql --mysql-database metadb runs   # password: env var
 
-Exit codes: 0 answered; 1 the thing asked for is not in the store (an unknown lineage target or --run);
-2 no usable store (missing file, not ML Metadata, or no run of --pipeline-name in it).
+Exit codes: 0 answered; 1 the thing asked for is not in the store (an unknown lineage target or --run) or its
+files are gone (anomalies of a pruned output dir); 2 no usable store (missing file, not ML Metadata, or no run of --pipeline-name in it).
 """
 
 from pipeline import environment
@@ -135,8 +135,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               'metric_artifacts': queries.metric_artifacts(store, run)}
     text = lambda a: tables.validation_text(a['evaluations'], a['metric_artifacts'])  # pylint: disable=unnecessary-lambda-assignment
   else:
+    import tensorflow as tf  # slow to import: only for the command that reads ExampleValidator's files
     run = queries.require_run(store, args.pipeline_name, where, args.run)
-    answer = queries.split_anomalies(store, run)
+    try:
+      answer = queries.split_anomalies(store, run)
+    except tf.errors.NotFoundError as e:
+      print(f"error: cannot read ExampleValidator's output: {e.message}. The store lists files that are gone (the "
+            'output dir moved or pruned, or the store copied without it). Fix: point --output-dir at the folder '
+            'the run wrote, or rerun the pipeline.', file=sys.stderr)
+      return EXIT_NOT_FOUND
     text = tables.anomalies_table
   print(tables.to_json(answer) if args.json else text(answer))
   return 0

@@ -201,10 +201,20 @@ def _read_lines(path: str, encoding: str) -> List[Tuple[int, str]]:
   """Returns (1-based line number, text) of the non-blank lines of `path`; lines end at \\n, \\r\\n or \\r.
 
   Raises:
-    MovieLensError: naming the line and byte of the first byte that is not `encoding` text.
+    MovieLensError: naming the line and byte of the first byte that is not `encoding` text, or, for latin-1, the
+      first non-ASCII line of a file that is UTF-8 (decoded as latin-1, 'é' would silently become 'Ã©').
   """
   with open(path, 'rb') as f:
     data = f.read()
+  if encoding == ITEM_ENCODING and not data.isascii():
+    try:
+      data.decode('utf-8')
+    except UnicodeDecodeError:
+      pass  # not UTF-8: latin-1 as published
+    else:
+      n, raw = next((n, raw) for n, raw in enumerate(data.splitlines(), start=1) if not raw.isascii())
+      raise _parse_error(path, n, f'the file is UTF-8 ({raw.decode("utf-8")!r}), but MovieLens 100K files are '
+                         f'{ITEM_ENCODING} (was it saved as UTF-8? `iconv -f UTF-8 -t LATIN1` converts it back)')
   lines = []
   for n, raw in enumerate(data.splitlines(), start=1):
     try:

@@ -166,6 +166,18 @@ def test_a_non_ascii_byte_in_u_data_names_its_line(tmp_path: pathlib.Path, u_dat
       f'{os.path.join(folder, "u.data")}, line {line}: {problem}. Fix: restore the file from ml-100k.zip')
 
 
+def test_a_u_item_saved_as_utf8_names_its_first_non_ascii_line(tmp_path: pathlib.Path) -> None:
+  # Before, its UTF-8 bytes were decoded as latin-1 without a word: item 2's title became 'SynthÃ©tic Film B'.
+  utf8_item = FAKE_FILES['u.item'].decode('latin-1').encode('utf-8')
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.item': utf8_item}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  assert str(e.value).startswith(
+      f'{os.path.join(folder, "u.item")}, line 2: the file is UTF-8 '
+      "('2|Synthétic Film B, The (2001)|15-Mar-2001||http://example.invalid/b|0|0|1'), but MovieLens 100K files "
+      'are latin-1 (was it saved as UTF-8? `iconv -f UTF-8 -t LATIN1` converts it back). Fix: restore the file')
+
+
 def test_u_data_lines_may_end_with_cr_lf_or_a_lone_cr(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'2\t3\t5\t7\r\n\r\n1\t1\t3\t8\r1\t2\t4\t9'}))
   got = movielens.read_movielens(folder)

@@ -3,6 +3,7 @@
 import http.server
 import json
 import os
+import re
 import sys
 import threading
 import urllib.parse
@@ -88,3 +89,15 @@ def test_every_nth_request_asks_for_an_unknown_user(stub_url, unknown_every, cyc
   assert len(asked) >= 4 * len(cycle)
   assert asked[:4 * len(cycle)] == cycle * 4
   assert 'errors=0 ' in capsys.readouterr().out
+
+
+def test_the_rate_is_over_the_clients_time_not_the_client_processes_start_up(stub_url, capsys):
+  # Before, the duration (and so requests_per_s) counted from before the client processes were spawned, a fresh
+  # Python importing numpy each (0.15 s or more here): --duration-s 1 printed duration=1.2s or more.
+  assert serving_http_load.main(['--url', stub_url, '--user-ids', '1,2,3', '--clients', '2', '--client-processes',
+                                 '1', '--duration-s', '1']) == 0
+  out = capsys.readouterr().out
+  duration, ok, rate = re.search(r'duration=([\d.]+)s ok=(\d+) errors=0 requests_per_s=([\d.]+)', out).groups()
+  assert 1.0 <= float(duration) < 1.1
+  assert int(ok) == len(_StubService.user_ids)
+  assert float(rate) == pytest.approx(int(ok) / float(duration), rel=0.06)  # duration is printed to 0.1 s

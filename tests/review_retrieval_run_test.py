@@ -1,4 +1,6 @@
-"""Retrieval Trainer: a configuration the catalogue cannot serve is refused before training."""
+"""Retrieval Trainer: an index the catalogue or the environment cannot serve is refused before training."""
+
+import sys
 
 import pytest
 from tfx import v1 as tfx
@@ -27,4 +29,22 @@ def test_scann_on_a_catalogue_too_small_for_it_is_refused_before_training(tmp_pa
   # trained and evaluated first, and the export refused the index.
   with pytest.raises(ValueError, match=r"index='scann' needs at least 16 catalogue items.*this catalogue has 4\. "
                                        r".*--retrieval-index brute_force"):
+    run.run_fn(fn_args)
+
+
+def test_scann_without_the_scann_package_is_refused_before_training_naming_the_fix(tmp_path, monkeypatch):
+  def trained(*args, **kwargs):
+    raise AssertionError('the towers were trained before the index was checked')
+
+  monkeypatch.setattr(run, 'train_retrieval_model', trained)
+  monkeypatch.setitem(sys.modules, 'scann', None)  # `import scann` now raises ImportError
+  # Refused before the data are read: none of these paths exists. Before, the towers were trained and the export
+  # failed in TFRS's ScaNN layer, saying `pip install scann`.
+  fn_args = tfx.components.FnArgs(
+      train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
+      transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
+      model_run_dir=str(tmp_path / 'model_run'),
+      custom_config={hparams_lib.CUSTOM_CONFIG_KEY: {'index': hparams_lib.SCANN_INDEX}})
+  with pytest.raises(ImportError, match=r"index='scann' needs the `scann` package.*uv sync --extra scann"
+                                        r".*--retrieval-index brute_force"):
     run.run_fn(fn_args)

@@ -96,6 +96,26 @@ def candidate_index(item_ids: tf.Tensor, item_embeddings: tf.Tensor,
   return index
 
 
+def check_index_available(hparams: RetrievalHyperparameters) -> None:
+  """Refuses `index='scann'` without the `scann` package; the Trainer calls it before reading its data.
+
+  Args:
+    hparams: `index` is read.
+
+  Raises:
+    ImportError: for ScaNN when `scann` cannot be imported, naming the extra to install or the brute-force index.
+  """
+  if hparams.index != SCANN_INDEX:
+    return
+  try:
+    import scann  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
+  except ImportError as e:
+    raise ImportError(
+        f"index={SCANN_INDEX!r} needs the `scann` package, which is not installed: install the project's scann "
+        f'extra (uv sync --extra scann), or use index={hparams_lib.BRUTE_FORCE_INDEX!r} '
+        '(--retrieval-index brute_force).') from e
+
+
 def check_index_fits_catalogue(hparams: RetrievalHyperparameters, num_items: int) -> None:
   """Refuses an index the catalogue is too small for; the Trainer calls it on the catalogue before training.
 

@@ -37,6 +37,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
   hparams = hparams_lib.RetrievalHyperparameters.from_config(config)
   logging.info('Retrieval hyperparameters: %s', hparams)
+  export.check_index_available(hparams)  # before training, not at the export
   tf.keras.utils.set_random_seed(hparams.seed)
 
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)

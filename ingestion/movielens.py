@@ -9,6 +9,7 @@ MovieLens may not be redistributed: it is never committed to the project; tests 
 """
 
 import argparse
+import datetime
 import hashlib
 import http.client
 import math
@@ -53,7 +54,8 @@ MOVIELENS_COLUMN_TYPES: Mapping[str, ColumnType] = {
 }
 
 _LOCAL_COPY_FIX = f'pass a local copy with --data-dir PATH (the folder holding {", ".join(REQUIRED_FILES)})'
-_RELEASE_DATE = re.compile(r'^\d{1,2}-[A-Za-z]{3}-(\d{4})$')
+_RELEASE_DATE = re.compile(r'^([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})$')
+_MONTHS: Tuple[str, ...] = ('jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec')
 _NUM_ITEM_FIELDS_BEFORE_GENRES = 5  # id | title | release date | video release date | IMDb URL
 
 
@@ -253,6 +255,19 @@ def _read_genres(path: str) -> List[str]:
   return [by_index[i] for i in range(len(by_index))]
 
 
+def _release_year(release_date: str) -> Optional[int]:
+  """The year of a u.item release date ('01-Jan-1995' -> 1995), or None if it is not a real day-month-year date."""
+  match = _RELEASE_DATE.match(release_date)
+  if not match or match.group(2).lower() not in _MONTHS:
+    return None
+  day, month, year = int(match.group(1)), _MONTHS.index(match.group(2).lower()) + 1, int(match.group(3))
+  try:
+    datetime.date(year, month, day)
+  except ValueError:  # e.g. 31-Feb or a year 0000
+    return None
+  return year
+
+
 def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optional[int]]]:
   """Returns item id -> (title, genres joined by '|', release year or None) from u.item."""
   items = {}
@@ -274,11 +289,10 @@ def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optio
         name for name, flag in zip(genres, flags) if flag == '1')
     year = None
     if release_date:
-      match = _RELEASE_DATE.match(release_date)
-      if not match:
+      year = _release_year(release_date)
+      if year is None:
         raise _parse_error(path, line_number,
-                           f'release date {release_date!r} is not like 01-Jan-1995')
-      year = int(match.group(1))
+                           f'release date {release_date!r} is not a date like 01-Jan-1995')
     items[item_id] = (title, genre_names, year)
   return items
 

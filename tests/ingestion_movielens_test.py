@@ -197,6 +197,23 @@ def test_an_age_outside_the_format_range_names_its_u_user_line(tmp_path: pathlib
   assert users == {'1': (1, 'M', 'a', '1'), '2': (120, 'F', 'b', '2')}
 
 
+@pytest.mark.parametrize('release_date', ['15-Mxr-2001', '31-Feb-2001', '00-Mar-2001', '15-Mar-0000'])
+def test_a_release_date_that_is_no_date_names_its_u_item_line(tmp_path: pathlib.Path, release_date: str) -> None:
+  # Before, any two digits and three letters passed: each of these became the release year 2001 (or 0).
+  item = FAKE_FILES['u.item'].replace(b'15-Mar-2001', release_date.encode('latin-1'))
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.item': item}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  assert str(e.value).startswith(f'{os.path.join(folder, "u.item")}, line 2: release date {release_date!r} is not '
+                                 'a date like 01-Jan-1995. Fix: restore the file')
+
+
+def test_release_dates_with_one_digit_days_or_other_letter_cases_give_their_year(tmp_path: pathlib.Path) -> None:
+  item = FAKE_FILES['u.item'].replace(b'01-Jan-1990', b'1-JAN-1990').replace(b'15-Mar-2001', b'29-feb-2000')
+  got = movielens.read_movielens(_fake_dir(tmp_path, dict(FAKE_FILES, **{'u.item': item})))
+  assert got.column('item_release_year') == [None, 1990, 2000]
+
+
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
   got = movielens.read_movielens(folder, rating_scale=(0, 10))

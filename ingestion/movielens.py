@@ -250,6 +250,8 @@ def _read_genres(path: str) -> List[str]:
     if seen != line_number:
       raise _parse_error(path, line_number, f'genre index {int(fields[1])} is already on line {seen}')
     by_index[int(fields[1])] = fields[0]
+  if not by_index:
+    raise _parse_error(path, 1, 'the file holds no genre (expected lines "name|index")')
   if sorted(by_index) != list(range(len(by_index))):
     raise _parse_error(path, 1, f'genre indices {sorted(by_index)} are not 0..{len(by_index) - 1}')
   return [by_index[i] for i in range(len(by_index))]
@@ -339,7 +341,7 @@ def read_movielens(ml100k_dir: str,
     The interactions, rows in u.data file order.
 
   Raises:
-    MovieLensError: if a file is missing or malformed, or u.data names an unknown user or item, holds a rating
+    MovieLensError: if a file is missing, empty or malformed, or u.data names an unknown user or item, holds a rating
       outside `rating_scale` or repeats a (user, item, timestamp).
     ValueError: if `rating_scale` is not (min, max) with finite min < max.
   """
@@ -377,6 +379,9 @@ def read_movielens(ml100k_dir: str,
     row = (user_id, item_id, rating, timestamp) + users[user_id] + items[item_id]
     for name, value in zip(features.MOVIELENS_COLUMNS, row):
       columns[name].append(value)
+  if not first_line:
+    raise _parse_error(data_path, 1, 'the file holds no rating (expected lines "user id<TAB>item id<TAB>rating'
+                       '<TAB>timestamp")')
   columns[features.RATING] = np.asarray(columns[features.RATING], dtype=np.float64)
   columns[features.TIMESTAMP] = np.asarray(columns[features.TIMESTAMP], dtype=np.int64)
   types = dict(interactions_lib.REQUIRED_COLUMN_TYPES)

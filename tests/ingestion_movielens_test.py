@@ -214,6 +214,20 @@ def test_release_dates_with_one_digit_days_or_other_letter_cases_give_their_year
   assert got.column('item_release_year') == [None, 1990, 2000]
 
 
+@pytest.mark.parametrize('name, problem', [
+    # Before, an empty u.genre was read as no genres, and the error blamed every line of u.item for its flags.
+    ('u.genre', 'the file holds no genre (expected lines "name|index")'),
+    # Before, an empty u.data became a CSV with a header only, refused later at line 2 of that generated CSV.
+    ('u.data', 'the file holds no rating (expected lines "user id<TAB>item id<TAB>rating<TAB>timestamp")'),
+])
+def test_an_empty_u_genre_or_u_data_is_named(tmp_path: pathlib.Path, name: str, problem: str) -> None:
+  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{name: b'\n \n'}))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.write_movielens_interactions(folder, os.path.join(str(tmp_path), 'out', 'ml.csv'))
+  assert str(e.value).startswith(f'{os.path.join(folder, name)}, line 1: {problem}. Fix: restore the file')
+  assert not os.path.exists(os.path.join(str(tmp_path), 'out'))
+
+
 def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) -> None:
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': b'1\t1\t9\t1\n2\t2\t0\t2\n'}))
   got = movielens.read_movielens(folder, rating_scale=(0, 10))

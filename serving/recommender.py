@@ -135,8 +135,9 @@ def popular_items(popularity: assets_lib.Popularity, segments: Mapping[str, str]
   common = math.lcm(*totals)
   scaled: Dict[str, int] = {}  # item -> mean share * common * len(lists), an integer
   for pairs, total in zip(lists, totals):
+    weight = common // total
     for item_id, count in pairs:
-      scaled[item_id] = scaled.get(item_id, 0) + count * (common // total)
+      scaled[item_id] = scaled.get(item_id, 0) + count * weight
   denominator = common * len(lists)
   return [(item_id, value / denominator) for item_id, value in sorted(scaled.items(), key=lambda kv: (-kv[1], kv[0]))]
 

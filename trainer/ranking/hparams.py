@@ -156,6 +156,8 @@ class RankingHyperparameters(ConfigCodec):
                          f'{list(features.CONTEXT_FEATURES)}.')
     if self.user_slope_l2 < 0:
       raise ValueError(f'user_slope_l2={self.user_slope_l2} must be >= 0.')
+    if self.embedding_l2 < 0:  # a negative penalty rewards ever larger embeddings
+      raise ValueError(f'embedding_l2={self.embedding_l2} must be >= 0 (0 disables the penalty).')
     if self.user_slope_features and self.user_features is not None and features.USER_ID not in self.user_features:
       raise ValueError(f'user_slope_features={self.user_slope_features} needs per-user slopes, so user_features '
                        f'must include {features.USER_ID!r} (or be None).')

@@ -1,4 +1,5 @@
-"""Seeds outside what tf.keras.utils.set_random_seed takes are refused when the hyperparameters are built."""
+"""Hyperparameter ranges refused when the configuration is built: seeds outside what tf.keras.utils.set_random_seed
+takes, negative penalties."""
 
 import pytest
 
@@ -27,3 +28,12 @@ def test_ranking_ensemble_members_seeds_must_all_be_in_range():
     RankingHyperparameters(seed=MAX_SEED - 1, ensemble_size=3)
   with pytest.raises(ValueError, match='seed=-5 must be a whole number from 0 to 4294967295, e.g. 42'):
     RankingHyperparameters(seed=-5)
+
+
+def test_a_negative_ranking_embedding_l2_is_refused_as_the_retrieval_one_is():
+  # Before, -1e-4 passed and trained with a penalty that grows the embeddings instead of shrinking them.
+  with pytest.raises(ValueError, match=r'embedding_l2=-0.0001 must be >= 0 \(0 disables the penalty\)'):
+    RankingHyperparameters(embedding_l2=-1e-4)
+  with pytest.raises(ValueError, match='embedding_l2=-0.0001 must be >= 0'):
+    RetrievalHyperparameters(embedding_l2=-1e-4)
+  assert RankingHyperparameters(embedding_l2=0.0).embedding_l2 == 0.0

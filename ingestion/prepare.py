@@ -253,6 +253,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if args.interactions == '':  # e.g. "$CSV" with CSV unset: not the same as no --interactions (MovieLens)
     parser.error('argument --interactions: the path is empty; pass the interactions CSV, or leave the flag out '
                  'to prepare MovieLens 100K')
+  if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+    parser.error(f'argument --output-dir: {args.output_dir} is a file, not a folder; pass a folder (it is created '
+                 'if needed)')
   try:
     spec = splits.SplitSpec(args.split, args.eval_fraction, args.seed)
     csv_path = args.interactions or write_movielens_csv(args.data_dir, args.output_dir, args.cache_dir,

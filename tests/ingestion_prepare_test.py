@@ -234,6 +234,19 @@ def test_prepare_cli_refuses_an_empty_interactions_path(tmp_path: pathlib.Path, 
   assert not os.path.exists(tmp_path / 'out')
 
 
+def test_prepare_cli_refuses_an_output_dir_that_is_a_file(tmp_path: pathlib.Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+  # Before, a NotADirectoryError traceback for '<file>/.staging', after the whole CSV had been read and validated.
+  out = tmp_path / 'out'
+  out.write_bytes(b'')
+  with pytest.raises(SystemExit) as exit_info:
+    prepare.main(['--output-dir', str(out), '--interactions', _write_csv(tmp_path)])
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err.endswith(
+      f'error: argument --output-dir: {out} is a file, not a folder; pass a folder (it is created if needed)\n')
+  assert out.read_bytes() == b''
+
+
 def test_fixture_shape_determinism_and_contract() -> None:
   data = fixtures.generate_interactions(num_users=6, num_items=5, interactions_per_user=4, seed=1)
   assert data.column_names == features.MOVIELENS_COLUMNS

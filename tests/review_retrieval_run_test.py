@@ -48,3 +48,23 @@ def test_scann_without_the_scann_package_is_refused_before_training_naming_the_f
   with pytest.raises(ImportError, match=r"index='scann' needs the `scann` package.*uv sync --extra scann"
                                         r".*--retrieval-index brute_force"):
     run.run_fn(fn_args)
+
+
+def test_an_empty_training_split_is_refused_before_training(tmp_path, monkeypatch):
+  write_split([], str(tmp_path / 'Split-train' / 'data.gz'))
+  write_split(EVAL_ROWS, str(tmp_path / 'Split-eval' / 'data.gz'))
+  analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
+
+  def trained(*args, **kwargs):
+    raise AssertionError('the towers were trained on no interactions')
+
+  monkeypatch.setattr(run, 'train_retrieval_model', trained)
+  # Without sampling-bias correction nothing else reads the training pairs before training; before, Keras' fit
+  # failed with "Expected input data to be non-empty.", naming neither the split nor its files.
+  fn_args = tfx.components.FnArgs(
+      train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
+      transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
+      model_run_dir=str(tmp_path / 'model_run'),
+      custom_config={hparams_lib.CUSTOM_CONFIG_KEY: {'sampling_bias_correction': False}})
+  with pytest.raises(ValueError, match=r'The training split .*Split-train.* holds no interactions'):
+    run.run_fn(fn_args)

@@ -42,9 +42,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   transform_layer = tf_transform_output.transform_features_layer()
+  train_pairs = inputs.in_memory(
+      candidates_lib.transformed_pairs(fn_args.train_files, tf_transform_output, transform_layer))
+  if not train_pairs.num_rows:
+    raise ValueError(f'The training split ({list(fn_args.train_files)}) holds no interactions; check the '
+                     'interactions file and the split.')
   # In canonical order, so the shuffle does not depend on how Beam stored the examples.
-  train_pairs = inputs.in_canonical_order(inputs.in_memory(
-      candidates_lib.transformed_pairs(fn_args.train_files, tf_transform_output, transform_layer)))
+  train_pairs = inputs.in_canonical_order(train_pairs)
   eval_pairs = inputs.in_memory(
       candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer))
   catalogue = candidates_lib.catalogue_examples(list(fn_args.train_files) + list(fn_args.eval_files))

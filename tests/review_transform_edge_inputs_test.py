@@ -55,3 +55,13 @@ def test_item_popularity_of_items_with_equal_training_counts_is_zero_also_for_un
   counts = preprocessing.ItemCounts(tf.constant([2, 2], tf.int64))
   np.testing.assert_array_equal(
       preprocessing.item_popularity(counts, tf.constant([0, 1, 2], tf.int64)).numpy(), [0.0, 0.0, 0.0])
+
+
+def test_item_features_without_any_counted_training_item_are_unseen_and_zero():
+  # No training id the item_id vocabulary holds (every one '' say): no counts. tf.Transform's vocabulary then
+  # holds one placeholder, so indices 0 and 1 both occur; every item is unseen and scores 0. Before, the lookup
+  # gathered index 0 from the empty table: InvalidArgumentError 'indices[0] = 0 is not in [0, 0)'.
+  counts = preprocessing.ItemCounts(tf.constant([], tf.int64))
+  indices = tf.constant([0, 1], tf.int64)
+  assert [b.decode() for b in preprocessing.popularity_bucket(counts, indices).numpy()] == ['unseen', 'unseen']
+  np.testing.assert_array_equal(preprocessing.item_popularity(counts, indices).numpy(), [0.0, 0.0])

@@ -169,8 +169,9 @@ class ItemCounts:
       item_indices: `item_id` vocabulary indices, int64 `[batch]`.
       unseen: the scalar given to unseen items, of `by_index`'s dtype.
     """
-    values = tf.gather(by_index, tf.minimum(item_indices, tf.maximum(self.num_items - 1, 0)))
-    return tf.where(self.seen(item_indices), values, tf.fill(tf.shape(item_indices), unseen))
+    # Index num_items (the OOV bucket) and beyond take `unseen`, appended to the table: there may be no seen item.
+    table = tf.concat([by_index, tf.reshape(unseen, [1])], axis=0)
+    return tf.gather(table, tf.minimum(item_indices, self.num_items))
 
 
 def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:
@@ -192,7 +193,9 @@ def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tens
   train a different model.
   """
   logs = tf.math.log1p(tf.cast(item_counts.descending, tf.float32))  # [num_items], vocabulary order
-  mean, std = tf.reduce_mean(logs), tf.math.reduce_std(logs)
+  # Without any training item the mean would be NaN (the std is, and scales by 0): every item scores 0.
+  mean = tf.where(item_counts.num_items > 0, tf.reduce_mean(logs), 0.0)
+  std = tf.math.reduce_std(logs)
   unseen = _z_score(tf.zeros([], tf.float32), mean, std)  # log1p(0) = 0
   return item_counts.look_up(_z_score(logs, mean, std), item_indices, unseen)
 

@@ -177,7 +177,7 @@ class ItemCounts:
 def item_popularity(item_counts: ItemCounts, item_indices: tf.Tensor) -> tf.Tensor:
   """The items' popularity as a model input: log(1 + training count), z-scored over the training items.
 
-  With training counts i3: 3, i2: 2, i1: 1, the logs are ln 4, ln 3, ln 2 (mean 1.0594, population std 0.2844),
+  With training counts i3: 3, i2: 2, i1: 1, the logs are ln 4, ln 3, ln 2 (mean 1.0594, population std 0.2843),
   so i3 -> 1.150, i2 -> 0.138, i1 -> -1.288 and an unseen item (count 0, ln 1 = 0) -> -3.726.
 
   Args:
@@ -316,7 +316,7 @@ def _presence(value: Tensor) -> tf.Tensor:
   return tf.ones_like(tf.reshape(value, [-1]), dtype=tf.bool)
 
 
-def _to_dense(value: Tensor, default_value) -> tf.Tensor:
+def _to_dense(value: Tensor, default_value: Union[str, float, tf.Tensor]) -> tf.Tensor:
   """Turns a single-valued feature into a dense `[batch]` tensor, filling missing rows with `default_value`."""
   if isinstance(value, tf.SparseTensor):
     value = tf.sparse.to_dense(

@@ -68,3 +68,21 @@ def test_an_empty_training_split_is_refused_before_training(tmp_path, monkeypatc
       custom_config={hparams_lib.CUSTOM_CONFIG_KEY: {'sampling_bias_correction': False}})
   with pytest.raises(ValueError, match=r'The training split .*Split-train.* holds no interactions'):
     run.run_fn(fn_args)
+
+
+def test_an_empty_evaluation_split_is_refused_before_training(tmp_path, monkeypatch):
+  write_split(TRAIN_ROWS, str(tmp_path / 'Split-train' / 'data.gz'))
+  write_split([], str(tmp_path / 'Split-eval' / 'data.gz'))
+  analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
+
+  def trained(*args, **kwargs):
+    raise AssertionError('the towers were trained with nothing to evaluate them on')
+
+  monkeypatch.setattr(run, 'train_retrieval_model', trained)
+  # Before, the towers were trained and evaluate() failed with "Expected input data to be non-empty.".
+  fn_args = tfx.components.FnArgs(
+      train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
+      transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
+      model_run_dir=str(tmp_path / 'model_run'), custom_config={})
+  with pytest.raises(ValueError, match=r'The evaluation split .*Split-eval.* holds no interactions'):
+    run.run_fn(fn_args)

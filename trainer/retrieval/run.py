@@ -51,6 +51,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   train_pairs = inputs.in_canonical_order(train_pairs)
   eval_pairs = inputs.in_memory(
       candidates_lib.transformed_pairs(fn_args.eval_files, tf_transform_output, transform_layer))
+  if not eval_pairs.num_rows:
+    raise ValueError(f'The evaluation split ({list(fn_args.eval_files)}) holds no interactions to evaluate the '
+                     'towers on; check the interactions file and the split.')
   catalogue = candidates_lib.catalogue_examples(list(fn_args.train_files) + list(fn_args.eval_files))
   logging.info('Retrieval catalogue: %d items.', int(catalogue.shape[0]))
   export.check_index_fits_catalogue(hparams, int(catalogue.shape[0]))  # before training, not at the export

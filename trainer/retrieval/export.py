@@ -178,7 +178,8 @@ def export_retrieval_model(query_tower: Tower, item_ids: tf.Tensor, item_embeddi
       unused otherwise.
 
   Raises:
-    ValueError: if `item_item_weight` > 0 without `item_item`, or its columns do not match the catalogue.
+    ValueError: if `item_item_weight` > 0 without `item_item`, or its columns do not match the catalogue; for a
+      ScaNN index the catalogue cannot train or answer K from (`candidate_index`).
   """
   blend_item_item = hparams.item_item_weight > 0
   if blend_item_item:

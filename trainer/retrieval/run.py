@@ -33,6 +33,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   per-epoch training loss goes to `<model_run_dir>/history.json`, the final evaluation's FactorizedTopK
   accuracies (the two towers alone) to `<model_run_dir>/evaluation.json`, and with item-item scores their weight,
   penalty and coverage to `<model_run_dir>/item_item.json`.
+
+  Raises:
+    ValueError: before training, for bad hyperparameters, an empty training or evaluation split, or ScaNN on a
+      catalogue too small for it; after training, from the export (`export.export_retrieval_model`).
+    ImportError: before reading the data, for ScaNN without the `scann` package.
   """
   config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
   hparams = hparams_lib.RetrievalHyperparameters.from_config(config)

@@ -43,6 +43,14 @@ def _fake_dir(root: pathlib.Path, files: Optional[Dict[str, bytes]] = None) -> s
   return folder
 
 
+def _reading_error(root: pathlib.Path, **files: bytes) -> Tuple[str, str]:
+  """(the fake folder, the MovieLensError message) of reading FAKE_FILES with `files` replacing some of them."""
+  folder = _fake_dir(root, dict(FAKE_FILES, **files))
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.read_movielens(folder)
+  return folder, str(e.value)
+
+
 def test_converts_in_u_data_order_with_exact_rows(tmp_path: pathlib.Path) -> None:
   out = os.path.join(str(tmp_path), 'out.csv')
   assert movielens.write_movielens_interactions(_fake_dir(tmp_path), out) == 3
@@ -118,10 +126,8 @@ def test_bad_u_data_row_names_u_data_and_its_line(tmp_path: pathlib.Path, u_data
 ])
 def test_a_non_ascii_digit_in_u_user_or_u_genre_names_the_file_and_line(tmp_path: pathlib.Path, name: str,
                                                                          data: bytes, line: int, problem: str) -> None:
-  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{name: data}))
-  with pytest.raises(movielens.MovieLensError) as e:
-    movielens.read_movielens(folder)
-  assert str(e.value).startswith(f'{os.path.join(folder, name)}, line {line}: {problem}')
+  folder, message = _reading_error(tmp_path, **{name: data})
+  assert message.startswith(f'{os.path.join(folder, name)}, line {line}: {problem}')
 
 
 @pytest.mark.parametrize('name, data, line, problem', [
@@ -134,19 +140,15 @@ def test_a_non_ascii_digit_in_u_user_or_u_genre_names_the_file_and_line(tmp_path
 ], ids=['u.user', 'u.item'])
 def test_a_repeated_user_or_item_id_names_both_lines(tmp_path: pathlib.Path, name: str, data: bytes, line: int,
                                                       problem: str) -> None:
-  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{name: data}))
-  with pytest.raises(movielens.MovieLensError) as e:
-    movielens.read_movielens(folder)
-  assert str(e.value).startswith(f'{os.path.join(folder, name)}, line {line}: {problem}. Fix: restore the file')
+  folder, message = _reading_error(tmp_path, **{name: data})
+  assert message.startswith(f'{os.path.join(folder, name)}, line {line}: {problem}. Fix: restore the file')
 
 
 def test_a_repeated_genre_index_names_both_lines(tmp_path: pathlib.Path) -> None:
   # Before, 'Comedy|1' silently replaced 'Action|1' and the indices 0..2 still looked complete: item 1 (flags
   # 0|1|1) got the genres 'Comedy|Drama' and no item was ever 'Action'.
-  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.genre': b'unknown|0\nAction|1\nComedy|1\nDrama|2\n'}))
-  with pytest.raises(movielens.MovieLensError) as e:
-    movielens.read_movielens(folder)
-  assert str(e.value).startswith(
+  folder, message = _reading_error(tmp_path, **{'u.genre': b'unknown|0\nAction|1\nComedy|1\nDrama|2\n'})
+  assert message.startswith(
       f'{os.path.join(folder, "u.genre")}, line 3: genre index 1 is already on line 2. Fix: restore the file')
 
 
@@ -159,20 +161,16 @@ def test_a_repeated_genre_index_names_both_lines(tmp_path: pathlib.Path) -> None
 ])
 def test_a_non_ascii_byte_in_u_data_names_its_line(tmp_path: pathlib.Path, u_data: bytes, line: int,
                                                    problem: str) -> None:
-  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.data': u_data}))
-  with pytest.raises(movielens.MovieLensError) as e:
-    movielens.read_movielens(folder)
-  assert str(e.value).startswith(
+  folder, message = _reading_error(tmp_path, **{'u.data': u_data})
+  assert message.startswith(
       f'{os.path.join(folder, "u.data")}, line {line}: {problem}. Fix: restore the file from ml-100k.zip')
 
 
 def test_a_u_item_saved_as_utf8_names_its_first_non_ascii_line(tmp_path: pathlib.Path) -> None:
   # Before, its UTF-8 bytes were decoded as latin-1 without a word: item 2's title became 'SynthÃ©tic Film B'.
   utf8_item = FAKE_FILES['u.item'].decode('latin-1').encode('utf-8')
-  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.item': utf8_item}))
-  with pytest.raises(movielens.MovieLensError) as e:
-    movielens.read_movielens(folder)
-  assert str(e.value).startswith(
+  folder, message = _reading_error(tmp_path, **{'u.item': utf8_item})
+  assert message.startswith(
       f'{os.path.join(folder, "u.item")}, line 2: the file is UTF-8 '
       "('2|Synthétic Film B, The (2001)|15-Mar-2001||http://example.invalid/b|0|0|1'), but MovieLens 100K files "
       'are latin-1 (was it saved as UTF-8? `iconv -f UTF-8 -t LATIN1` converts it back). Fix: restore the file')
@@ -187,10 +185,8 @@ def test_u_data_lines_may_end_with_cr_lf_or_a_lone_cr(tmp_path: pathlib.Path) ->
 def test_an_age_outside_the_format_range_names_its_u_user_line(tmp_path: pathlib.Path) -> None:
   # Before, read_movielens took the 0 and only reading the converted CSV refused it, naming a line of that
   # generated file instead of u.user.
-  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.user': b'1|24|M|technician|12345\n2|0|F|other|K1A0B\n'}))
-  with pytest.raises(movielens.MovieLensError) as e:
-    movielens.read_movielens(folder)
-  assert str(e.value).startswith(
+  folder, message = _reading_error(tmp_path, **{'u.user': b'1|24|M|technician|12345\n2|0|F|other|K1A0B\n'})
+  assert message.startswith(
       f'{os.path.join(folder, "u.user")}, line 2: age 0 is outside 1..120. Fix: restore the file from ml-100k.zip')
   folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.user': b'1|1|M|a|1\n2|120|F|b|2\n'}))
   users = movielens.read_users(os.path.join(folder, 'u.user'))
@@ -201,10 +197,8 @@ def test_an_age_outside_the_format_range_names_its_u_user_line(tmp_path: pathlib
 def test_a_release_date_that_is_no_date_names_its_u_item_line(tmp_path: pathlib.Path, release_date: str) -> None:
   # Before, any two digits and three letters passed: each of these became the release year 2001 (or 0).
   item = FAKE_FILES['u.item'].replace(b'15-Mar-2001', release_date.encode('latin-1'))
-  folder = _fake_dir(tmp_path, dict(FAKE_FILES, **{'u.item': item}))
-  with pytest.raises(movielens.MovieLensError) as e:
-    movielens.read_movielens(folder)
-  assert str(e.value).startswith(f'{os.path.join(folder, "u.item")}, line 2: release date {release_date!r} is not '
+  folder, message = _reading_error(tmp_path, **{'u.item': item})
+  assert message.startswith(f'{os.path.join(folder, "u.item")}, line 2: release date {release_date!r} is not '
                                  'a date like 01-Jan-1995. Fix: restore the file')
 
 

@@ -1,6 +1,8 @@
-"""Retrieval Trainer: an index the catalogue or the environment cannot serve is refused before training."""
+"""Retrieval Trainer: an index the catalogue or the environment cannot serve, or an empty split, is refused before
+training."""
 
 import sys
+from typing import Dict, List, Optional
 
 import pytest
 from tfx import v1 as tfx
@@ -11,20 +13,30 @@ from trainer.retrieval import hparams as hparams_lib
 from trainer.retrieval import run
 
 
-def test_scann_on_a_catalogue_too_small_for_it_is_refused_before_training(tmp_path, monkeypatch):
-  write_split(TRAIN_ROWS, str(tmp_path / 'Split-train' / 'data.gz'))
-  write_split(EVAL_ROWS, str(tmp_path / 'Split-eval' / 'data.gz'))
-  analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
-
+def _refuse_training(monkeypatch, why: str) -> None:
+  """Makes training the towers fail the test with `why` (each refusal must come before it)."""
   def trained(*args, **kwargs):
-    raise AssertionError('the towers were trained before the index was checked')
-
+    raise AssertionError(why)
   monkeypatch.setattr(run, 'train_retrieval_model', trained)
-  fn_args = tfx.components.FnArgs(
+
+
+def _fn_args(tmp_path, hparams: Dict, train_rows: Optional[List[Dict]] = None,
+             eval_rows: Optional[List[Dict]] = None) -> tfx.components.FnArgs:
+  """The Trainer's arguments over tmp_path: the splits are written (and Transform analyses TRAIN_ROWS) only when
+  rows are given, so a test can also check a refusal that comes before any file is read."""
+  if train_rows is not None:
+    write_split(train_rows, str(tmp_path / 'Split-train' / 'data.gz'))
+    write_split(eval_rows, str(tmp_path / 'Split-eval' / 'data.gz'))
+    analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
+  return tfx.components.FnArgs(
       train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
       transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
-      model_run_dir=str(tmp_path / 'model_run'),
-      custom_config={hparams_lib.CUSTOM_CONFIG_KEY: {'index': hparams_lib.SCANN_INDEX}})
+      model_run_dir=str(tmp_path / 'model_run'), custom_config={hparams_lib.CUSTOM_CONFIG_KEY: hparams})
+
+
+def test_scann_on_a_catalogue_too_small_for_it_is_refused_before_training(tmp_path, monkeypatch):
+  _refuse_training(monkeypatch, 'the towers were trained before the index was checked')
+  fn_args = _fn_args(tmp_path, {'index': hparams_lib.SCANN_INDEX}, TRAIN_ROWS, EVAL_ROWS)
   # The catalogue: i1, i2, i3 (train) and i9 (eval only), 4 items; ScaNN needs 16. Before, the towers were
   # trained and evaluated first, and the export refused the index.
   with pytest.raises(ValueError, match=r"index='scann' needs at least 16 catalogue items.*this catalogue has 4\. "
@@ -33,56 +45,28 @@ def test_scann_on_a_catalogue_too_small_for_it_is_refused_before_training(tmp_pa
 
 
 def test_scann_without_the_scann_package_is_refused_before_training_naming_the_fix(tmp_path, monkeypatch):
-  def trained(*args, **kwargs):
-    raise AssertionError('the towers were trained before the index was checked')
-
-  monkeypatch.setattr(run, 'train_retrieval_model', trained)
+  _refuse_training(monkeypatch, 'the towers were trained before the index was checked')
   monkeypatch.setitem(sys.modules, 'scann', None)  # `import scann` now raises ImportError
   # Refused before the data are read: none of these paths exists. Before, the towers were trained and the export
   # failed in TFRS's ScaNN layer, saying `pip install scann`.
-  fn_args = tfx.components.FnArgs(
-      train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
-      transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
-      model_run_dir=str(tmp_path / 'model_run'),
-      custom_config={hparams_lib.CUSTOM_CONFIG_KEY: {'index': hparams_lib.SCANN_INDEX}})
+  fn_args = _fn_args(tmp_path, {'index': hparams_lib.SCANN_INDEX})
   with pytest.raises(ImportError, match=r"index='scann' needs the `scann` package.*uv sync --extra scann"
                                         r".*--retrieval-index brute_force"):
     run.run_fn(fn_args)
 
 
 def test_an_empty_training_split_is_refused_before_training(tmp_path, monkeypatch):
-  write_split([], str(tmp_path / 'Split-train' / 'data.gz'))
-  write_split(EVAL_ROWS, str(tmp_path / 'Split-eval' / 'data.gz'))
-  analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
-
-  def trained(*args, **kwargs):
-    raise AssertionError('the towers were trained on no interactions')
-
-  monkeypatch.setattr(run, 'train_retrieval_model', trained)
+  _refuse_training(monkeypatch, 'the towers were trained on no interactions')
   # Without sampling-bias correction nothing else reads the training pairs before training; before, Keras' fit
   # failed with "Expected input data to be non-empty.", naming neither the split nor its files.
-  fn_args = tfx.components.FnArgs(
-      train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
-      transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
-      model_run_dir=str(tmp_path / 'model_run'),
-      custom_config={hparams_lib.CUSTOM_CONFIG_KEY: {'sampling_bias_correction': False}})
+  fn_args = _fn_args(tmp_path, {'sampling_bias_correction': False}, [], EVAL_ROWS)
   with pytest.raises(ValueError, match=r'The training split .*Split-train.* holds no interactions'):
     run.run_fn(fn_args)
 
 
 def test_an_empty_evaluation_split_is_refused_before_training(tmp_path, monkeypatch):
-  write_split(TRAIN_ROWS, str(tmp_path / 'Split-train' / 'data.gz'))
-  write_split([], str(tmp_path / 'Split-eval' / 'data.gz'))
-  analyzed_copy(TRAIN_ROWS, str(tmp_path / 'transform'))
-
-  def trained(*args, **kwargs):
-    raise AssertionError('the towers were trained with nothing to evaluate them on')
-
-  monkeypatch.setattr(run, 'train_retrieval_model', trained)
+  _refuse_training(monkeypatch, 'the towers were trained with nothing to evaluate them on')
   # Before, the towers were trained and evaluate() failed with "Expected input data to be non-empty.".
-  fn_args = tfx.components.FnArgs(
-      train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
-      transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
-      model_run_dir=str(tmp_path / 'model_run'), custom_config={})
+  fn_args = _fn_args(tmp_path, {}, TRAIN_ROWS, [])
   with pytest.raises(ValueError, match=r'The evaluation split .*Split-eval.* holds no interactions'):
     run.run_fn(fn_args)

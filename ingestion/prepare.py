@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
+import tensorflow as tf
 
 from ingestion import attributes
 from ingestion import examples as examples_lib
@@ -263,6 +264,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     prepared = prepare_examples(csv_path, spec, args.output_dir, tuple(args.rating_scale))
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
+    return 2
+  except (OSError, tf.errors.OpError) as e:  # e.g. an unwritable --output-dir, a full disk (TFRecordWriter's)
+    print(f'error: {e}. Fix: check that the input is readable, and that --output-dir is a writable folder on '
+          'a disk with free space', file=sys.stderr)
     return 2
   print(f'Examples {prepared.counts} in {prepared.examples_dir}; catalog {prepared.catalog_path}')
   return 0

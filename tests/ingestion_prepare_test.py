@@ -354,3 +354,25 @@ def test_write_movielens_csv_checks_u_data_against_the_rating_scale(tmp_path: pa
     prepare.write_movielens_csv(str(folder), str(tmp_path / 'default'))
   path = prepare.write_movielens_csv(str(folder), str(tmp_path / 'wide'), rating_scale=(0, 10))
   assert il.read_interactions(path, rating_scale=(0, 10)).column('rating').tolist() == [8.0]
+
+
+def test_prepare_cli_reports_an_output_dir_it_cannot_create(tmp_path: pathlib.Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+  # Before, a NotADirectoryError traceback: only ValueError was turned into an error message and exit 2.
+  (tmp_path / 'file').write_bytes(b'')
+  out = tmp_path / 'file' / 'out'
+  assert prepare.main(['--output-dir', str(out), '--interactions', _write_csv(tmp_path)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith(f"error: [Errno 20] Not a directory: '{out}'. Fix: ")
+  assert '--output-dir is a writable folder' in err
+
+
+def test_prepare_cli_reports_a_full_disk(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+  # TFRecordWriter reports a full disk as tf.errors.ResourceExhaustedError, not an OSError: a traceback before.
+  write_tfrecord = examples.write_tfrecord
+  monkeypatch.setattr(examples, 'write_tfrecord', lambda records, _: write_tfrecord(records, '/dev/full'))
+  out = tmp_path / 'out'
+  assert prepare.main(['--output-dir', str(out), '--interactions', _write_csv(tmp_path)]) == 2
+  assert capsys.readouterr().err.startswith('error: /dev/full; No space left on device. Fix: ')
+  assert not os.path.exists(out / 'examples')

@@ -59,7 +59,7 @@ class DirectRunnerSettings:
 
   Attributes:
     running_mode: `in_memory` (bundles in this process) or `multi_processing` (worker processes).
-    num_workers: worker processes for `multi_processing`; 0 means one per core. Ignored in memory.
+    num_workers: worker processes for `multi_processing`; 0 means one per core. Must be 0 in memory.
   """
   running_mode: str = IN_MEMORY
   num_workers: int = 0
@@ -69,6 +69,9 @@ class DirectRunnerSettings:
       raise ValueError(f'--direct-running-mode={self.running_mode!r} is not one of {DIRECT_RUNNING_MODES}.')
     if self.num_workers < 0:
       raise ValueError(f'--direct-num-workers={self.num_workers} must be >= 0 (0: one per core).')
+    if self.running_mode == IN_MEMORY and self.num_workers:
+      raise ValueError(f'--direct-num-workers={self.num_workers} has no effect with --direct-running-mode='
+                       f'{IN_MEMORY} (one process); add --direct-running-mode={MULTI_PROCESSING}, or drop it.')
 
   def beam_pipeline_args(self) -> List[str]:
     """The DirectRunner's command-line arguments."""
@@ -279,8 +282,9 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
     The runner's arguments followed by the extra `--beam-arg` values.
 
   Raises:
-    ValueError: a required setting of the chosen runner is missing or invalid (the message names the flag), or a
-      `--beam-arg` is not an option (Beam would drop it with only a warning in a component's log).
+    ValueError: a required setting of the chosen runner is missing or invalid (the message names the flag), a
+      setting has no effect (`--direct-num-workers` in memory), or a `--beam-arg` is not an option (Beam would
+      drop it with only a warning in a component's log).
   """
   extra = _extra_beam_args(args.beam_arg)
   if args.beam_runner == DIRECT:

@@ -589,6 +589,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.error(f'--split-seed {args.split_seed} must be >= 0 (the canonical split is {splits.CANONICAL_SEED}).')
   if args.bootstrap_draws < 0:
     parser.error(f'--bootstrap-draws {args.bootstrap_draws} must be >= 0 (0 turns the intervals off).')
+  bad_seeds = [seed for seed in args.svd_seeds if not 0 <= seed < 2 ** 32]
+  if bad_seeds:
+    parser.error(f'--svd-seeds {" ".join(map(str, bad_seeds))}: a seed must be in [0, 2**32) (Surprise\'s numpy '
+                 'random state).')
   return args
 
 

@@ -12,7 +12,7 @@ Endpoints:
   unknown parameter or a bad user column value (an age bucket that is not a label or disagrees with the
   `user_age` sent with it), or a request with a body (the parameters go in the query string); 503 while no
   model is loaded or the backend (TF Serving) cannot be reached or answers an error; 500 for any other failure
-  (logged with its traceback).
+  (logged with its traceback), e.g. an answer holding a NaN or infinite score (not JSON; the error names it).
 * `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);
@@ -53,6 +53,7 @@ import argparse
 import dataclasses
 import http.server
 import json
+import math
 import signal
 import sys
 import threading
@@ -171,6 +172,41 @@ def parse_recommendation_query(query: str) -> Tuple[str, int, bool, Dict[str, st
     raise BadRequestError(f'Unknown parameters {unknown}; use {USER_ID_PARAM}, {K_PARAM}, {EXCLUDE_SEEN_PARAM} '
                           'and user_* columns.')
   return user_id, k, exclude_text in _TRUE_VALUES, values
+
+
+class NonFiniteAnswerError(ValueError):
+  """An answer holds a number that is not finite (NaN, inf), which JSON cannot carry; the message names where."""
+
+
+def _non_finite_fields(value: Any, path: str = '') -> List[str]:
+  """The paths (e.g. 'items[0].score') of the non-finite floats in a JSON-ready `value`, in order."""
+  if isinstance(value, float):
+    return [] if math.isfinite(value) else [f'{path}={value}']
+  if isinstance(value, dict):
+    return [field for key, item in value.items()
+            for field in _non_finite_fields(item, f'{path}.{key}' if path else str(key))]
+  if isinstance(value, (list, tuple)):
+    return [field for index, item in enumerate(value) for field in _non_finite_fields(item, f'{path}[{index}]')]
+  return []
+
+
+def json_payload(body: Dict[str, Any]) -> bytes:
+  """`body` as strict JSON, UTF-8.
+
+  Raises:
+    NonFiniteAnswerError: for a NaN or infinite number in `body` (Python's json would write the invalid tokens
+      NaN / Infinity, which strict JSON parsers refuse), naming the fields that hold one.
+  """
+  try:
+    return json.dumps(body, ensure_ascii=False, allow_nan=False).encode('utf-8')
+  except ValueError as e:
+    fields = _non_finite_fields(body)
+    if not fields:
+      raise
+    raise NonFiniteAnswerError(
+        f'The answer holds numbers that are not finite, which JSON cannot carry: {", ".join(fields[:5])}'
+        f'{f" (and {len(fields) - 5} more)" if len(fields) > 5 else ""}; a served model predicts NaN or inf '
+        '(check its export and its inputs).') from e
 
 
 def health_body(versions: Any) -> Dict[str, Any]:
@@ -318,7 +354,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
     def _send(self, status: int, body: Dict[str, Any], close: bool = False,
               extra_headers: Optional[Dict[str, str]] = None, with_body: bool = True) -> None:
       close = close or draining.is_set()
-      payload = json.dumps(body, ensure_ascii=False).encode('utf-8')
+      payload = json_payload(body)
       try:
         self.send_response(status)
         self.send_header('Content-Type', 'application/json; charset=utf-8')

@@ -523,3 +523,50 @@ def test_sigterm_with_a_shutdown_delay_answers_during_it_then_exits_0(tmp_path):
   assert process.returncode == 0, rest[-2000:]
   assert 'Interrupted again: the shutdown delay ends now.' in rest
   assert 'shutting down once the 0 request(s) in flight are answered' in rest
+
+
+class FixedRecommender(FakeRecommender):
+  """`recommend` answers `body` (a `Recommendations.to_json_dict()`)."""
+
+  def __init__(self, body: Dict[str, Any]) -> None:
+    super().__init__()
+    self.body = body
+
+  def recommend(self, user_id: str, **unused: Any) -> Any:
+    del user_id, unused
+    answer = FakeRecommendations()
+    answer.to_json_dict = lambda: self.body
+    return answer
+
+
+def _refuse_constant(token: str) -> None:
+  raise AssertionError(f'invalid JSON token {token}')
+
+
+def test_a_nan_or_infinite_score_is_a_500_in_valid_json_naming_the_fields(caplog):
+  # A ranking model predicting NaN (serving.recommender does not check): before, the answer was 200 with the
+  # tokens NaN and Infinity in its body, which strict JSON parsers (JavaScript's JSON.parse, Go, Java) refuse.
+  nan, inf = float('nan'), float('inf')
+  body = {'user_id': 'u1', 'items': [{'item_id': 'i1', 'score': nan, 'predicted_rating': nan},
+                                     {'item_id': 'i2', 'score': 0.5, 'predicted_rating': inf}]}
+  with running_server(FakeRegistry(), FixedRecommender(body)) as port:
+    connection = http.client.HTTPConnection(app.LOOPBACK_HOST, port, timeout=30)
+    try:
+      with caplog.at_level('INFO', logger='absl'):
+        connection.request('GET', '/v1/recommendations?user_id=u1&k=2')
+        response = connection.getresponse()
+        status, raw = response.status, response.read()
+    finally:
+      connection.close()
+  assert status == 500
+  assert json.loads(raw, parse_constant=_refuse_constant) == {'error': (
+      'NonFiniteAnswerError: The answer holds numbers that are not finite, which JSON cannot carry: '
+      'items[0].score=nan, items[0].predicted_rating=nan, items[1].predicted_rating=inf; a served model predicts '
+      'NaN or inf (check its export and its inputs).')}
+  assert [r.levelname for r in caplog.records if r.getMessage().startswith('Request /v1/recommendations')] == [
+      'ERROR']  # logged with its traceback
+
+
+def test_finite_answers_are_unchanged_by_the_strict_json():
+  assert app.json_payload({'items': [{'item_id': 'é', 'score': 1.5}]}) == (
+      '{"items": [{"item_id": "é", "score": 1.5}]}'.encode('utf-8'))

@@ -292,13 +292,16 @@ def _decode_utf8(path: str, data: bytes) -> str:
     line_ends = [m.end() for m in _LINE_BREAK.finditer(data, bom, bad)]
     line = len(line_ends) + 1
     column = None
-    if line_ends:
-      header_bytes = data[bom:_LINE_BREAK.search(data, bom).start()]
-      header = next(csv.reader([header_bytes.decode('utf-8', errors='replace')]), [])
-      prefix = data[line_ends[-1]:bad].decode('utf-8', errors='replace')
-      field_index = len(next(csv.reader([prefix]), [''])) - 1 if prefix else 0
-      if field_index < len(header):
-        column = header[field_index]
+    # The field holding the byte: the records before it (valid UTF-8) and a stand-in for the byte, so that the
+    # fields of a row whose quoted field holds line breaks are counted from the line the row starts on.
+    try:
+      records = list(csv.reader(io.StringIO(data[bom:bad].decode('utf-8') + '?', newline='')))
+    except csv.Error:  # e.g. a NUL byte: the message still names the line, without a column
+      records = []
+    if len(records) > 1:  # the header is records[0]; the last record holds the stand-in
+      field_index = len(records[-1]) - 1
+      if field_index < len(records[0]):
+        column = records[0][field_index]
     raise InteractionsFormatError(
         path, f'byte 0x{data[bad]:02x} is not valid UTF-8',
         'save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)',

@@ -248,6 +248,9 @@ def test_missing_file(tmp_path: pathlib.Path) -> None:
     # Old Mac line ends (a lone CR) count as line breaks, as the CSV reader counts them: 0xe9 is on line 4.
     (f'{HEADER},item_title\ru1,i1,4,1,a\ru2,i2,4,2,b\ru3,'.encode() + b'\xe9,4,3,c\r', 4, 'item_id'),
     (f'{HEADER},item_title\r\nu1,i1,4,1,a\r\n\r\nu3,i3,4,3,'.encode() + b'\xe9\r\n', 4, 'item_title'),
+    # In the second line of a quoted item_title: its fields count from the row's first line (before, 'user_id').
+    (f'{HEADER},item_title\nu1,i1,4,1,"two\nline'.encode() + b's\xe9"\n', 3, 'item_title'),
+    (f'{HEADER},item_title\nu1,i1,4,1,"two\nlines"\nu2,'.encode() + b'\xe9,4,2,x\n', 4, 'item_id'),
 ])
 def test_non_utf8_names_line_and_column(tmp_path: pathlib.Path, content: bytes, line: int, column: str) -> None:
   path = _write(tmp_path, content)

@@ -333,7 +333,15 @@ def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: fl
 
   Returns:
     The new version number.
+
+  Raises:
+    ValueError: if `model_dir` holds no saved_model.pb (nothing is claimed or written then): published, it would
+      be a version no server or this Pusher counts complete, and an object store's housekeeping would remove it.
   """
+  if not _is_complete(model_dir):
+    raise ValueError(f'{model_dir} holds no {tf.saved_model.SAVED_MODEL_FILENAME_PB}, so it is no SavedModel this '
+                     'Pusher can publish as a complete version; push the directory the Trainer exported the '
+                     'SavedModel to.')
   remove_abandoned_pushes(base_directory, stale_staging_age_s)
   fileio.makedirs(base_directory)
   taken = [int(name) for name in _version_names(base_directory)]

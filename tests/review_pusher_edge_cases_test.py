@@ -1,0 +1,60 @@
+"""ServingPusher edge cases: nothing published that no server counts complete, nowhere but the destination."""
+
+import os
+import re
+
+import pytest
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from components import serving_pusher
+
+VARIABLES = os.path.join('variables', 'variables.data-00000-of-00001')
+
+
+def _model_dir(root: str, name: str, weights: bytes, saved_model: bool = True) -> str:
+  path = os.path.join(root, name)
+  os.makedirs(os.path.join(path, 'variables'))
+  if saved_model:
+    with open(os.path.join(path, 'saved_model.pb'), 'wb') as f:
+      f.write(b'graph')
+  with open(os.path.join(path, VARIABLES), 'wb') as f:
+    f.write(weights)
+  return path
+
+
+def _run_executor(tmp_path, name: str, weights: bytes, base: str, saved_model: bool = True):
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / name)
+  _model_dir(model.uri, 'Format-Serving', weights, saved_model)
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / f'{name}-blessing')
+  blessing.set_int_custom_property('blessed', 1)
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / f'{name}-pushed')
+  destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
+  serving_pusher.ServingPusherExecutor().Do(
+      {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
+      {'push_destination': proto_utils.proto_to_json(destination)})
+  return pushed
+
+
+@pytest.mark.parametrize('object_store', [False, True])
+def test_a_model_without_saved_model_pb_is_refused_naming_it_and_the_served_version_stays(tmp_path, monkeypatch,
+                                                                                           object_store):
+  # Before, the copy was published as a version holding only variables/: reported pushed, never counted complete
+  # (servers skip it, TF Serving fails to load it), and on an object store removed by a later push's housekeeping.
+  if object_store:
+    monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
+  base = str(tmp_path / 'serving')
+  served = _run_executor(tmp_path, 'good', b'w1', base).get_string_custom_property('pushed_version')
+  model = os.path.join(str(tmp_path), 'bad', 'Format-Serving')
+  with pytest.raises(ValueError, match=rf'^{re.escape(model)} holds no saved_model.pb, so it is no SavedModel '):
+    _run_executor(tmp_path, 'bad', b'w2', base, saved_model=False)
+  assert os.listdir(base) == [served]
+  assert serving_pusher.served_versions(base) == [int(served)]
+  missing = str(tmp_path / 'nothing here')
+  with pytest.raises(ValueError, match=rf'^{re.escape(missing)} holds no saved_model.pb'):
+    serving_pusher.push_atomically(missing, base)
+  assert os.listdir(base) == [served]

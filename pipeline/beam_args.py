@@ -283,10 +283,11 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
 
   Raises:
     ValueError: a required setting of the chosen runner is missing or invalid (the message names the flag), a
-      setting has no effect (`--direct-num-workers` in memory), or a `--beam-arg` is not an option (Beam would
+      setting has no effect (`--direct-num-workers` in memory, a setting of another runner), or a `--beam-arg` is not an option (Beam would
       drop it with only a warning in a component's log).
   """
   extra = _extra_beam_args(args.beam_arg)
+  _refuse_other_runners_settings(args)
   if args.beam_runner == DIRECT:
     settings = DirectRunnerSettings(running_mode=args.direct_running_mode, num_workers=args.direct_num_workers)
   elif args.beam_runner == DATAFLOW:
@@ -308,6 +309,37 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
     else:
       raise ValueError(f'--beam-runner={args.beam_runner!r} is not one of {BEAM_RUNNERS}.')
   return settings.beam_pipeline_args() + extra
+
+
+# Per runner: (flag, flags attribute, default) of each setting only that runner reads.
+_RUNNER_SETTINGS = {
+    DIRECT: (('--direct-running-mode', 'direct_running_mode', IN_MEMORY),
+             ('--direct-num-workers', 'direct_num_workers', 0)),
+    DATAFLOW: tuple((f'--dataflow-{name}', f'dataflow_{name}'.replace('-', '_'), None) for name in (
+        'project', 'region', 'temp-location', 'staging-location', 'max-num-workers', 'machine-type',
+        'service-account')),
+    FLINK: tuple((f'--flink-{name}', f'flink_{name}', None) for name in ('master', 'parallelism', 'version')),
+    SPARK: tuple((f'--spark-{name}', f'spark_{name}'.replace('-', '_'), None) for name in (
+        'job-endpoint', 'master-url', 'rest-url')),
+}
+_PORTABLE_SETTINGS = (('--beam-environment-type', 'beam_environment_type', DOCKER_ENVIRONMENT),
+                      ('--beam-environment-config', 'beam_environment_config', None))
+
+
+def _refuse_other_runners_settings(args: argparse.Namespace) -> None:
+  """Raises ValueError naming the first setting given for a runner other than `--beam-runner`'s (it would be
+  ignored, e.g. `--dataflow-project` without `--beam-runner dataflow` runs the DirectRunner)."""
+  for runner, settings in _RUNNER_SETTINGS.items():
+    if runner != args.beam_runner:
+      for flag, name, default in settings:
+        if getattr(args, name) != default:
+          raise ValueError(f'{flag} is a {runner} setting, which --beam-runner={args.beam_runner} ignores; add '
+                           f'--beam-runner={runner}, or drop {flag}.')
+  if args.beam_runner not in (FLINK, SPARK):
+    for flag, name, default in _PORTABLE_SETTINGS:
+      if getattr(args, name) != default:
+        raise ValueError(f'{flag} is a flink/spark setting, which --beam-runner={args.beam_runner} ignores; add '
+                         '--beam-runner=flink or spark, or drop it.')
 
 
 def _extra_beam_args(values: Sequence[str]) -> List[str]:

@@ -283,8 +283,8 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
 
   Raises:
     ValueError: a required setting of the chosen runner is missing or invalid (the message names the flag), a
-      setting has no effect (`--direct-num-workers` in memory, a setting of another runner), or a `--beam-arg` is not an option (Beam would
-      drop it with only a warning in a component's log).
+      setting has no effect (`--direct-num-workers` in memory, a setting of another runner), or a `--beam-arg`
+      is not an option (Beam would drop it with only a warning in a component's log).
   """
   extra = _extra_beam_args(args.beam_arg)
   _refuse_other_runners_settings(args)

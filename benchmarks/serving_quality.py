@@ -260,12 +260,31 @@ def report(name: str, rankings: Mapping[str, Sequence[str]], ratings: Mapping[st
   return {'recall': recall, 'ndcg': ndcg, **value}
 
 
+def weights_argument(text: str) -> List[float]:
+  """Parses --weights ('0,0.1,1') into floats, each a ranking weight `Recommender` takes ([0, 1]).
+
+  Raises:
+    argparse.ArgumentTypeError: naming the value that is not a number in [0, 1].
+  """
+  weights = []
+  for part in text.split(','):
+    try:
+      weight = float(part)
+    except ValueError:
+      weight = float('nan')
+    if not 0.0 <= weight <= 1.0:  # refuses NaN too
+      raise argparse.ArgumentTypeError(f'{part!r} is not a ranking weight: give numbers in [0, 1] separated by '
+                                       'commas, e.g. 0,0.3,1.')
+    weights.append(weight)
+  return weights
+
+
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--serving-dir', required=True)
   parser.add_argument('--data-dir', required=True, type=movielens.folder_argument,
                       help='MovieLens 100K folder holding u.data.')
-  parser.add_argument('--weights', default='0,0.1,0.2,0.3,0.5,0.75,1',
+  parser.add_argument('--weights', default='0,0.1,0.2,0.3,0.5,0.75,1', type=weights_argument,
                       help='Ranking weights of the final score to measure (0 = retrieval only).')
   parser.add_argument('--segment-min-users', type=int, default=20,
                       help='Smallest user segment in the per-segment lines (as the retrieval gate reports).')
@@ -305,7 +324,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   print(f'model_versions retrieval={bundle.versions.retrieval} ranking={bundle.versions.ranking}')
 
-  weights = [float(w) for w in args.weights.split(',')]
+  weights = list(args.weights)
   weights.extend(w for w in (0.0, recommender.DEFAULT_RANKING_WEIGHT) if w not in weights)
   segments_of = {user: assets.user_segments(profile) for user, profile in bundle.assets.user_profiles.items()}
   results: Dict[float, Dict[str, float]] = {}

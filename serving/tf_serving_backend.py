@@ -219,12 +219,19 @@ class TFServingModels:
 
     Raises:
       TFServingError: as `TFServingClient.predict`.
-      serving.models.BackendError: not retryable, for an answer without the exported outputs.
+      serving.models.BackendError: not retryable, for an answer without the exported outputs, or with item ids
+        and scores that are not both `[num_requests, k]`.
     """
     model, version = models_lib.RETRIEVAL_MODEL, self._versions.retrieval
     outputs = self._client.predict(model, version, requests)
-    item_ids = np.array(_output(outputs, retrieval_export.ITEM_IDS_OUTPUT, model, version), dtype=str)
-    return item_ids, np.array(_output(outputs, retrieval_export.SCORES_OUTPUT, model, version), dtype=np.float32)
+    item_ids = _array(outputs, retrieval_export.ITEM_IDS_OUTPUT, str, model, version)
+    scores = _array(outputs, retrieval_export.SCORES_OUTPUT, np.float32, model, version)
+    if item_ids.ndim != 2 or len(item_ids) != len(requests) or scores.shape != item_ids.shape:
+      raise models_lib.BackendError(
+          f'TF Serving: {model} version {version} answered {retrieval_export.ITEM_IDS_OUTPUT!r} of shape '
+          f'{list(item_ids.shape)} and {retrieval_export.SCORES_OUTPUT!r} of shape {list(scores.shape)} for '
+          f'{len(requests)} request(s); both must be [{len(requests)}, k].', retryable=False)
+    return item_ids, scores
 
   def predict_ratings(self, requests: Sequence[bytes]) -> np.ndarray:
     """Predicted ratings `[num_requests]` (float32) of the ranking version (its single output, or the named one).
@@ -232,15 +239,22 @@ class TFServingModels:
     Raises:
       serving.models.ModelsNotReadyError: in degraded mode (no ranking version).
       TFServingError: as `TFServingClient.predict`.
-      serving.models.BackendError: not retryable, for outputs without the exported predictions.
+      serving.models.BackendError: not retryable, for outputs without the exported predictions, or with other
+        than one prediction per request (`[num_requests]` or `[num_requests, 1]`).
     """
     if not self._versions.has_ranking:
       raise models_lib.ModelsNotReadyError(models_lib.NO_RANKING_MESSAGE)
     model, version = models_lib.RANKING_MODEL, self._versions.ranking
     outputs = self._client.predict(model, version, requests)
-    if isinstance(outputs, dict):
-      outputs = _output(outputs, ranking_export.PREDICTIONS_OUTPUT, model, version)
-    return np.array(outputs, dtype=np.float32).reshape([-1])
+    if not isinstance(outputs, dict):  # the single output, which TF Serving leaves unnamed
+      outputs = {ranking_export.PREDICTIONS_OUTPUT: outputs}
+    ratings = _array(outputs, ranking_export.PREDICTIONS_OUTPUT, np.float32, model, version)
+    if ratings.ndim not in (1, 2) or len(ratings) != len(requests) or ratings.size != len(requests):
+      raise models_lib.BackendError(
+          f'TF Serving: {model} version {version} answered {ranking_export.PREDICTIONS_OUTPUT!r} of shape '
+          f'{list(ratings.shape)} for {len(requests)} request(s); it must be [{len(requests)}] or '
+          f'[{len(requests)}, 1].', retryable=False)
+    return ratings.reshape([-1])
 
 
 def _output(outputs: Any, name: str, model: str, version: int) -> Any:
@@ -255,6 +269,23 @@ def _output(outputs: Any, name: str, model: str, version: int) -> Any:
   raise models_lib.BackendError(
       f'TF Serving: {model} version {version} answered {has} without {name!r}; its serving_default signature '
       f'is not the one trainer/{model}/export.py exports (named outputs): re-export and push it.', retryable=False)
+
+
+def _array(outputs: Any, name: str, dtype: Any, model: str, version: int) -> np.ndarray:
+  """The output `name` of a predict answer's `outputs` (see `_output`) as an array of `dtype`.
+
+  Raises:
+    serving.models.BackendError: not retryable, when there is no such output or its values are not a dense
+      array of `dtype` (ragged lists, values of another type).
+  """
+  values = _output(outputs, name, model, version)
+  try:
+    return np.array(values, dtype=dtype)
+  except (ValueError, TypeError) as e:
+    raise models_lib.BackendError(
+        f'TF Serving: {model} version {version} answered {name!r} that is not a dense array of '
+        f'{getattr(dtype, "__name__", dtype)} '
+        f'({type(e).__name__}: {e}): {json.dumps(values)[:200]}', retryable=False) from e
 
 
 def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.BundleLoader:

@@ -12,6 +12,7 @@ import re
 import socket
 from typing import Any, Dict, Iterator, Tuple
 
+import numpy as np
 import pytest
 
 from serving import backend_flags, models, tf_serving_backend
@@ -180,3 +181,47 @@ def test_an_answer_without_the_exported_outputs_is_the_versions_error_naming_the
   with pytest.raises(models.BackendError, match=re.escape(message)) as error:
     getattr(backend, method)([b''])
   assert not error.value.retryable  # the version's export is at fault: the registry skips it
+
+
+@pytest.mark.parametrize('method, requests, body, message', [
+    # Scores for fewer candidates than item ids: the recommender zipped them and dropped the third id silently.
+    ('retrieve', 1, {'outputs': {'item_ids': [['i1', 'i2', 'i3']], 'scores': [[0.9, 0.8]]}},
+     "'item_ids' of shape [1, 3] and 'scores' of shape [1, 2] for 1 request(s); both must be [1, k]"),
+    # One row for two requests: the second request's candidates were missing.
+    ('retrieve', 2, {'outputs': {'item_ids': [['i1', 'i2']], 'scores': [[0.9, 0.8]]}},
+     "'item_ids' of shape [1, 2] and 'scores' of shape [1, 2] for 2 request(s); both must be [2, k]"),
+    # Ragged rows: numpy's own ValueError ('inhomogeneous shape'), answered 500 by the HTTP service.
+    ('retrieve', 2, {'outputs': {'item_ids': [['i1', 'i2'], ['i3']], 'scores': [[0.9, 0.8], [0.7]]}},
+     "answered 'item_ids' that is not a dense array of str (ValueError: "),
+    ('retrieve', 1, {'outputs': {'item_ids': [['i1']], 'scores': [['high']]}},
+     "answered 'scores' that is not a dense array of float32 (ValueError: could not convert string to float"),
+    # Two values per request: reshape([-1]) made 2 ratings of 1 request, 6 of 3.
+    ('predict_ratings', 1, {'outputs': [[3.5, 1.0]]},
+     "ranking version 1 answered 'predictions' of shape [1, 2] for 1 request(s); it must be [1] or [1, 1]"),
+    ('predict_ratings', 3, {'outputs': {'predictions': [[4.0]]}},
+     "ranking version 1 answered 'predictions' of shape [1, 1] for 3 request(s); it must be [3] or [3, 1]"),
+])
+def test_an_answer_with_mis_shaped_outputs_is_the_versions_error(tf_serving, method, requests, body, message):
+  # Before: accepted as they came (candidates or ratings silently dropped or made up), or numpy's ValueError.
+  tf_serving.post_body = json.dumps(body).encode()
+  backend = tf_serving_backend.TFServingModels(tf_serving_backend.TFServingClient(tf_serving.url),
+                                               models.ServedVersions(1, 1))
+  with pytest.raises(models.BackendError, match=re.escape(message)) as error:
+    getattr(backend, method)([b''] * requests)
+  assert not error.value.retryable
+
+
+def test_well_shaped_answers_with_nan_and_infinity_are_taken_as_tf_serving_writes_them(tf_serving):
+  # TF Serving writes non-finite floats as the bare tokens NaN, Infinity, -Infinity (util/json_tensor.cc); the
+  # recommender drops non-finite retrieval scores itself.
+  backend = tf_serving_backend.TFServingModels(tf_serving_backend.TFServingClient(tf_serving.url),
+                                               models.ServedVersions(1, 1))
+  tf_serving.post_body = (b'{"outputs": {"item_ids": [["i1", "i2"], ["i3", "i1"]], '
+                          b'"scores": [[0.5, NaN], [-Infinity, 0.25]]}}')
+  item_ids, scores = backend.retrieve([b'', b''])
+  assert item_ids.tolist() == [['i1', 'i2'], ['i3', 'i1']] and scores.dtype == np.float32
+  np.testing.assert_array_equal(scores, np.array([[0.5, np.nan], [-np.inf, 0.25]], dtype=np.float32))
+  tf_serving.post_body = b'{"outputs": [[3.5], [Infinity]]}'  # the single unnamed output, [batch, 1]
+  np.testing.assert_array_equal(backend.predict_ratings([b'', b'']), np.array([3.5, np.inf], dtype=np.float32))
+  tf_serving.post_body = b'{"outputs": {"predictions": [2.0, 4.5, 1.0]}}'  # named, [batch]
+  np.testing.assert_array_equal(backend.predict_ratings([b''] * 3), np.array([2.0, 4.5, 1.0], dtype=np.float32))

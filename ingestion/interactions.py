@@ -619,6 +619,8 @@ def _convert_timestamps(path: str, values: List[str], lines: List[int]) -> np.nd
           path, 'empty value in a required column', f'{fix}, or drop the row', line=line,
           column=name)
     timestamp = parse_int(value)
+    if timestamp is None and _INT_PATTERN.fullmatch(value):
+      timestamp = int(value)  # an integer beyond int64: refused below as negative or too large
     if timestamp is None:
       as_float = parse_float(value)
       if as_float is not None and not math.isfinite(as_float):

@@ -146,6 +146,10 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     (f'{HEADER}\nu1,i1,4_0e-1,100\n', 2, 'rating', 'is not a number'),
     (f'{HEADER}\nu1,i1,4,1_000\n', 2, 'timestamp', 'is not an integer'),
     (f'{HEADER}\nu1,i1,4,1700000000000\n', 2, 'timestamp', 'milliseconds'),
+    # Integers beyond int64 (before, 'is not an integer').
+    (f'{HEADER}\nu1,i1,4,1\nu1,i1,4,99999999999999999999\n', 3, 'timestamp',
+     "timestamp '99999999999999999999' is after the year 5000"),
+    (f'{HEADER}\nu1,i1,4,-99999999999999999999\n', 2, 'timestamp', "timestamp '-99999999999999999999' is negative"),
     (f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,2,1e300\n', 3, 'item_score', 'beyond float32'),
     (f'{HEADER}\nu1,i1,4,100\nu2,i1,4,100\nu1,i1,5,100\n', 4, None, 'line 2'),
 ])

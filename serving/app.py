@@ -163,7 +163,7 @@ def parse_recommendation_query(query: str) -> Tuple[str, int, bool, Dict[str, st
   k_text = values.pop(K_PARAM, str(DEFAULT_K))
   k = interactions.parse_int(k_text)
   if k is None:
-    raise BadRequestError(f'{K_PARAM}={k_text!r} is not an integer; send e.g. {K_PARAM}=10.')
+    raise BadRequestError(f'{K_PARAM}={k_text!r} is not an integer within int64; send e.g. {K_PARAM}=10.')
   exclude_text = values.pop(EXCLUDE_SEEN_PARAM, 'true').lower()
   if exclude_text not in _TRUE_VALUES + _FALSE_VALUES:
     raise BadRequestError(f'{EXCLUDE_SEEN_PARAM}={exclude_text!r} must be true or false.')

@@ -570,3 +570,11 @@ def test_a_nan_or_infinite_score_is_a_500_in_valid_json_naming_the_fields(caplog
 def test_finite_answers_are_unchanged_by_the_strict_json():
   assert app.json_payload({'items': [{'item_id': 'é', 'score': 1.5}]}) == (
       '{"items": [{"item_id": "é", "score": 1.5}]}'.encode('utf-8'))
+
+
+@pytest.mark.parametrize('k_text', ['99999999999999999999', 'ten', '1.5'])
+def test_a_k_that_is_not_an_int64_integer_is_refused_saying_so(k_text):
+  # Before, k=99999999999999999999 (an integer, beyond int64) was told it 'is not an integer'.
+  with pytest.raises(app.BadRequestError) as e:
+    app.parse_recommendation_query(f'user_id=u1&k={k_text}')
+  assert str(e.value) == f"k='{k_text}' is not an integer within int64; send e.g. k=10."

@@ -56,7 +56,7 @@ class TFServingError(models_lib.BackendError):
   """
 
   def __init__(self, message: str, status: Optional[int] = None) -> None:
-    super().__init__(message, retryable=status is None or status >= 500)
+    super().__init__(message, retryable=status is None or not 400 <= status < 500)
     self.status = status
 
 

@@ -225,3 +225,34 @@ def test_well_shaped_answers_with_nan_and_infinity_are_taken_as_tf_serving_write
   np.testing.assert_array_equal(backend.predict_ratings([b'', b'']), np.array([3.5, np.inf], dtype=np.float32))
   tf_serving.post_body = b'{"outputs": {"predictions": [2.0, 4.5, 1.0]}}'  # named, [batch]
   np.testing.assert_array_equal(backend.predict_ratings([b''] * 3), np.array([2.0, 4.5, 1.0], dtype=np.float32))
+
+
+@pytest.mark.parametrize('status, retryable', [(301, True), (307, True), (204, True), (503, True), (None, True),
+                                               (400, False), (404, False), (499, False)])
+def test_only_a_4xx_status_is_the_versions_fault(status, retryable):
+  # Before: any status below 500 was not retryable, so a proxy's redirect (3xx) or a 204 while the versions
+  # loaded made the registry skip them until newer ones were pushed.
+  assert tf_serving_backend.TFServingError(f'answered {status}', status=status).retryable is retryable
+
+
+def test_a_redirect_while_loading_is_retried_at_the_next_poll_not_the_versions_failure():
+  class Redirect(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
+      self.send_response(302)
+      self.send_header('Location', 'http://elsewhere:8501/')
+      self.send_header('Content-Length', '0')
+      self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+      pass
+
+  server = serving_tf_serving_test.LoopbackServer()
+  server._start(Redirect)  # pylint: disable=protected-access
+  try:
+    with pytest.raises(tf_serving_backend.TFServingError, match='answered 302') as error:
+      tf_serving_backend.bundle_loader(server.url)('/not/read', models.ServedVersions(1, 1))
+  finally:
+    server.close()
+  assert error.value.status == 302 and error.value.retryable

@@ -443,6 +443,9 @@ class ServingPusherExecutor(pusher_executor.Executor):
       raise ValueError('ServingPusher pushes to a filesystem destination only; set '
                        'push_destination.filesystem.base_directory.')
     base_directory = push_destination.filesystem.base_directory
+    if not base_directory:
+      raise ValueError('push_destination.filesystem.base_directory is empty, so the model would be pushed into the '
+                       'current working directory; set it to the serving directory, e.g. <serving_dir>/ranking.')
     custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or 'null')
     stale_staging_age_s = check_stale_staging_age_s(
         (custom_config or {}).get(STALE_STAGING_AGE_KEY, STALE_STAGING_AGE_S))

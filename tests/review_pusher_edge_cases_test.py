@@ -58,3 +58,11 @@ def test_a_model_without_saved_model_pb_is_refused_naming_it_and_the_served_vers
   with pytest.raises(ValueError, match=rf'^{re.escape(missing)} holds no saved_model.pb'):
     serving_pusher.push_atomically(missing, base)
   assert os.listdir(base) == [served]
+
+
+def test_an_empty_base_directory_is_refused_and_nothing_is_written_to_the_working_directory(tmp_path, monkeypatch):
+  # Before, '' joined to '.staging-<v>' and '<v>' put the version into whatever directory the executor ran in.
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(ValueError, match=r'^push_destination\.filesystem\.base_directory is empty, so the model '):
+    _run_executor(tmp_path, 'm', b'w', '')
+  assert os.listdir(tmp_path) == ['m']  # the model artifact alone: no version, no staging directory

@@ -48,8 +48,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser.add_argument('--schema', default=None,
                       help='Curated schema.pbtxt to validate against. Default: the bundled MovieLens-shaped '
                       'schema with --data-dir/download; inferred from the data with --interactions.')
-  parser.add_argument('--cache-dir', default=os.path.join(os.path.expanduser('~'), '.cache', 'woonkly'),
-                      help='Where a downloaded MovieLens copy is kept.')
+  parser.add_argument('--cache-dir', default=None,
+                      help='Where a downloaded MovieLens copy is kept (without --data-dir and --interactions; '
+                      'default ~/.cache/woonkly).')
   parser.add_argument('--parallel-components', type=int, default=0, metavar='N',
                       help='Components that run at once when their inputs are ready (e.g. the ranking and '
                       'retrieval trainers): 0 (default) one per core, 1 one at a time like TFX\'s LocalDagRunner.')
@@ -59,6 +60,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
   if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
     parser.error(f'--output-dir {args.output_dir} is a file; pass a directory (it is created if missing).')
+  if args.cache_dir is not None and (args.data_dir or args.interactions):
+    parser.error(f'--cache-dir {args.cache_dir} has no effect with --data-dir or --interactions (nothing is '
+                 'downloaded); drop it, or leave out the data flag to download MovieLens 100K there.')
+  if args.cache_dir is None:
+    args.cache_dir = os.path.join(os.path.expanduser('~'), '.cache', 'woonkly')
   if args.split == 'temporal' and args.split_seed is not None:
     parser.error(f'--split-seed {args.split_seed} has no effect with --split temporal (the latest --eval-fraction '
                  'of interactions by timestamp go to eval); drop it, or use --split random.')

@@ -106,3 +106,16 @@ def test_run_pipeline_reads_relative_paths_from_the_callers_directory(tmp_path):
   assert f'error: {tmp_path / "bad.csv"}' in completed.stderr
   assert not os.path.exists(os.path.join(REPO_ROOT, 'out'))
   assert sys.executable  # the script brings its own interpreter (.venv); nothing else of this process is used
+
+
+@pytest.mark.parametrize('data_flag', ['--interactions', '--data-dir'])
+def test_a_cache_dir_with_local_data_is_refused(tmp_path, data_flag, capsys):
+  # Before, accepted and ignored: only a download (no --data-dir, no --interactions) uses the cache.
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.parse_args([data_flag, 'x', '--output-dir', str(tmp_path), '--cache-dir', '/tmp/c'])
+  assert exit_info.value.code == 2
+  assert ('--cache-dir /tmp/c has no effect with --data-dir or --interactions (nothing is downloaded); drop it, or '
+          'leave out the data flag to download MovieLens 100K there.') in capsys.readouterr().err
+  assert local_runner.parse_args(['--output-dir', str(tmp_path), '--cache-dir', '/tmp/c']).cache_dir == '/tmp/c'
+  assert local_runner.parse_args([data_flag, 'x', '--output-dir', str(tmp_path)]).cache_dir == os.path.join(
+      os.path.expanduser('~'), '.cache', 'woonkly')

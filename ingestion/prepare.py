@@ -254,6 +254,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if args.interactions == '':  # e.g. "$CSV" with CSV unset: not the same as no --interactions (MovieLens)
     parser.error('argument --interactions: the path is empty; pass the interactions CSV, or leave the flag out '
                  'to prepare MovieLens 100K')
+  if not args.output_dir:  # e.g. "$OUT" with OUT unset: the files would land in the current folder
+    parser.error('argument --output-dir: the path is empty; pass the folder for examples/ and catalog/')
   if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
     parser.error(f'argument --output-dir: {args.output_dir} is a file, not a folder; pass a folder (it is created '
                  'if needed)')

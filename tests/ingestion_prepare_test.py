@@ -234,6 +234,18 @@ def test_prepare_cli_refuses_an_empty_interactions_path(tmp_path: pathlib.Path, 
   assert not os.path.exists(tmp_path / 'out')
 
 
+def test_prepare_cli_refuses_an_empty_output_dir(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+  # `--output-dir ""` (e.g. "$OUT" with OUT unset): before, examples/ and catalog/ were written to the current folder.
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(SystemExit) as exit_info:
+    prepare.main(['--output-dir', '', '--interactions', _write_csv(tmp_path)])
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err.endswith(
+      'error: argument --output-dir: the path is empty; pass the folder for examples/ and catalog/\n')
+  assert sorted(os.listdir(tmp_path)) == ['interactions.csv']
+
+
 def test_prepare_cli_refuses_an_output_dir_that_is_a_file(tmp_path: pathlib.Path,
                                                           capsys: pytest.CaptureFixture) -> None:
   # Before, a NotADirectoryError traceback for '<file>/.staging', after the whole CSV had been read and validated.

@@ -292,7 +292,7 @@ def bundle_loader(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> models_lib.
   """A `ModelRegistry` loader whose bundles call TF Serving at `url` for the versions found on disk.
 
   Raises:
-    ValueError: for a malformed url.
+    ValueError: for a malformed url, or a timeout_s that is not a number of seconds above 0 (see `TFServingClient`).
   """
   client = TFServingClient(url, timeout_s)
   probe_client = TFServingClient(url, min(timeout_s, HEALTH_PROBE_TIMEOUT_S))

@@ -9,7 +9,8 @@ The network's own interactions (the format in README, "Data contract"):
   python local_runner.py --interactions interactions.csv --output-dir outputs/own
 
 Everything a run writes goes under --output-dir: prepared examples (data/), component outputs (tfx/),
-the ML Metadata store (metadata.sqlite) and the pushed models (serving/ranking/<version>/).
+the ML Metadata store (metadata.sqlite) and the pushed models (serving/ranking/<version>/ and
+serving/retrieval/<version>/).
 """
 
 from pipeline import environment

@@ -46,7 +46,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration.local import runner_utils
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.portable import launcher, runtime_parameter_utils
-from tfx.proto.orchestration import pipeline_pb2
+from tfx.proto.orchestration import local_deployment_config_pb2, pipeline_pb2
 from tfx.utils import telemetry_utils
 
 from pipeline import environment
@@ -136,7 +136,8 @@ def launch_node(pipeline_ir: bytes, node_id: str) -> None:
   logging.info('Component %s is finished.', node_id)
 
 
-def _connection_config(deployment_config) -> metadata_store_pb2.ConnectionConfig:
+def _connection_config(
+    deployment_config: local_deployment_config_pb2.LocalDeploymentConfig) -> metadata_store_pb2.ConnectionConfig:
   """The ML Metadata connection of a local deployment config (as LocalDagRunner reads it)."""
   config = deployment_config.metadata_connection_config
   return getattr(config, config.WhichOneof('connection_config'))

@@ -611,6 +611,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   for ours in evaluations.values():
     check_same_eval_rows(ours, next(iter(peers.values())), args.split_seed)
   evaluations.update(peers)
+  for column, value in args.concentration_segment:
+    without = [name for name, evaluation in evaluations.items()
+               if not np.any(evaluation.segments.get(column, np.asarray([], dtype=str)) == value)]
+    if without:
+      print(f'--concentration-segment {column}={value}: no eval example of {", ".join(without)} is in that segment; '
+            'pick a segment of the table (values are case-sensitive, e.g. user_occupation=healthcare).',
+            file=sys.stderr)
+      return 2
   reports = {name: segment_report(evaluation, concentration_segments=args.concentration_segment)
              for name, evaluation in evaluations.items()}
   gate = configs.SegmentGate()

@@ -3,7 +3,10 @@
 import os
 import sys
 
+import numpy as np
 import pytest
+
+from schema import features
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
 import peer_segments  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -40,3 +43,21 @@ def test_serving_quality_refuses_a_weight_that_is_not_in_0_1(data_dir, capsys, w
 
 def test_serving_quality_weights_are_parsed():
   assert serving_quality.weights_argument('0,0.25,1') == [0.0, 0.25, 1.0]
+
+
+def test_peer_segments_refuses_a_concentration_segment_no_eval_example_is_in(data_dir, monkeypatch, capsys):
+  # Two eval examples of one user, both writers: 'Writer' (case) and an age bucket the examples lack are in no
+  # segment. Before, segment_report raised ValueError / KeyError with a traceback, after the peers were trained.
+  evaluation = peer_segments.EvalPredictions(
+      user_ids=np.array(['u1', 'u1']), ratings=np.array([3.0, 4.0]), predictions=np.array([4.0, 4.0]),
+      segments={features.USER_OCCUPATION: np.array(['writer', 'writer'])})
+  monkeypatch.setattr(peer_segments, 'surprise_installed', lambda: True)
+  monkeypatch.setattr(peer_segments, 'peer_evaluations', lambda *args: {'peer': evaluation})
+  for segment in ('user_occupation=Writer', 'user_age_bucket=18-24'):
+    assert peer_segments.main(['--data-dir', data_dir, '--concentration-segment', segment]) == 2
+    assert (f'--concentration-segment {segment}: no eval example of peer is in that segment'
+            in capsys.readouterr().err)
+  # writer: squared errors 1 and 0 -> RMSE sqrt(1/2) = 0.7071, u1 holds all of it.
+  assert peer_segments.main(['--data-dir', data_dir, '--concentration-segment', 'user_occupation=writer']) == 0
+  assert ('- peer: `user_occupation=writer` (2 eval ratings, RMSE 0.7071): user u1 has 2 of them and 100.0 % of the '
+          'squared error' in capsys.readouterr().out)

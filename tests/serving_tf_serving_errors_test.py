@@ -1,5 +1,6 @@
 """What the TF Serving backend makes of TF Serving's answers when they are not the happy path: a version it
-reports as END, one it does not know, a server it cannot reach, and a 200 answer that is not JSON.
+reports as END, one it does not know, a server it cannot reach, a 200 answer that is not JSON, outputs missing
+or mis-shaped, non-finite floats, and which error statuses are retried.
 
 Over a loopback server answering fixed bodies (tests/serving_tf_serving_test.py's LoopbackServer); no model is
 loaded: the loader checks the versions' states before it reads anything from disk.

@@ -482,7 +482,8 @@ def read_interactions(
 
 def _next_record(path: str, reader: Any, line: int) -> Optional[List[str]]:
   """The reader's next record (None at the end of the file), a CSV syntax error raised naming `line`, the
-  line the record starts on."""
+  line the record starts on (a NUL byte or text after a closing quote: the line holding it, which is a later one
+  when a quoted field holds line breaks)."""
   try:
     return next(reader)
   except StopIteration:
@@ -497,9 +498,11 @@ def _next_record(path: str, reader: Any, line: int) -> Optional[List[str]]:
                  'characters, usually a quote opened there and never closed')
       fix = 'close the quote, or shorten the field'
     elif 'NUL' in message:
+      line = reader.line_num
       problem = 'the line holds a NUL byte (0x00)'
       fix = 'remove the NUL bytes (e.g. `tr -d \'\\000\' < in.csv > out.csv`); is the file UTF-16?'
     else:
+      line = reader.line_num
       problem = f'the CSV is malformed ({message})'
       fix = ('quote a field holding commas or quotes, write a quote inside it twice, and put '
              'nothing between a closing quote and the next comma')

@@ -140,6 +140,9 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     (f'{HEADER},item_title\nu1,i1,4,1,t\nu2,i2,4,2,"Heat, The\nu3,i3,4,3,x\n', 3, None, 'never closed'),
     (f'{HEADER},item_title\nu1,i1,4,1,"Weird" Al\n', 2, None, 'malformed'),
     (f'{HEADER}\nu1,i1,4,1\nu2\x00,i2,4,2\n', 3, None, 'NUL byte'),
+    # In the second line of a quoted field, the line holding the NUL or the text after the quote (before, 3).
+    (f'{HEADER},item_title\nu1,i1,4,1,a\nu2,i2,4,2,"x\ny\x00z"\n', 4, None, 'NUL byte'),
+    (f'{HEADER},item_title\nu1,i1,4,1,a\nu2,i2,4,2,"x\ny"z\n', 4, None, 'malformed'),
     (f'{HEADER}\n u1,i1,4,100\n', 2, 'user_id', 'white space'),
     (f'{HEADER}\nu1,i1 ,4,100\n', 2, 'item_id', 'white space'),
     (f'{HEADER}\nu1,i1,\u0664,100\n', 2, 'rating', 'is not a number'),  # an Arabic-Indic 4

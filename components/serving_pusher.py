@@ -427,12 +427,22 @@ def _copy_into(src: str, dst: str) -> None:
 
 
 class ServingPusherExecutor(pusher_executor.Executor):
-  """Pusher executor with atomic, de-duplicated pushes to a filesystem destination."""
+  """Pusher executor with atomic, de-duplicated pushes of blessed models to a filesystem destination.
+
+  Unlike TFX's Pusher, which pushes a model with no blessing input "without validation", it refuses one
+  (ValueError) and leaves what is served in place.
+  """
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
     model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+    if not (input_dict.get(standard_component_specs.MODEL_BLESSING_KEY)
+            or input_dict.get(standard_component_specs.INFRA_BLESSING_KEY)):
+      # TFX's CheckBlessing pushes such a model "without validation"; this Pusher serves blessed models only.
+      raise ValueError('ServingPusher got no model_blessing nor infra_blessing artifact, so nothing says the model '
+                       f'{self.GetModelPath(input_dict)} may be served; it pushes blessed models only: pass the '
+                       "gate's blessing as model_blessing.")
     if not self.CheckBlessing(input_dict):
       self._MarkNotPushed(model_push)
       return
@@ -472,7 +482,8 @@ class ServingPusher(pusher_component.Pusher):
                infra_blessing: Optional[types.BaseChannel] = None) -> None:
     """Args:
       model: the Trainer's model channel.
-      model_blessing: the blessing channel (the gate's or the Evaluator's).
+      model_blessing: the blessing channel (the gate's or the Evaluator's); with neither it nor infra_blessing
+        the executor refuses to push (ValueError).
       push_destination: a filesystem destination, `<serving_dir>/<model>`.
       stale_staging_age_s: seconds without any change after which a `.staging-<version>` directory, and a
         version directory without saved_model.pb, is removed as left by a push that died

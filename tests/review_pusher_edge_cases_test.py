@@ -66,3 +66,24 @@ def test_an_empty_base_directory_is_refused_and_nothing_is_written_to_the_workin
   with pytest.raises(ValueError, match=r'^push_destination\.filesystem\.base_directory is empty, so the model '):
     _run_executor(tmp_path, 'm', b'w', '')
   assert os.listdir(tmp_path) == ['m']  # the model artifact alone: no version, no staging directory
+
+
+@pytest.mark.parametrize('blessings', [{}, {'model_blessing': []}])
+def test_a_model_with_no_blessing_input_is_refused_and_the_served_version_stays(tmp_path, blessings):
+  # TFX's CheckBlessing answers True when there is no blessing at all ("push without validation"): before, such a
+  # model was pushed as the newest version.
+  base = str(tmp_path / 'serving')
+  served = _run_executor(tmp_path, 'good', b'w1', base).get_string_custom_property('pushed_version')
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / 'unblessed')
+  _model_dir(model.uri, 'Format-Serving', b'w2')
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / 'unblessed-pushed')
+  destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
+  with pytest.raises(ValueError, match=r'^ServingPusher got no model_blessing nor infra_blessing artifact, so '
+                                       rf'nothing says the model {re.escape(model.uri)}/Format-Serving may be served'):
+    serving_pusher.ServingPusherExecutor().Do(
+        {'model': [model], **blessings}, {'pushed_model': [pushed]},
+        {'push_destination': proto_utils.proto_to_json(destination)})
+  assert os.listdir(base) == [served]
+  assert not pushed.has_custom_property('pushed')

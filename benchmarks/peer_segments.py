@@ -108,7 +108,8 @@ def popularity_buckets(train_item_ids: Sequence[str], item_ids: Sequence[str]) -
   more_popular = {c: int(counts[counts > c].sum()) for c in set(count_of.values())}
   boundaries = np.asarray(features.POPULARITY_BUCKET_SHARES, dtype=np.float32)
   index = np.full(len(item_ids), len(features.POPULARITY_BUCKET_LABELS))
-  for position, item in enumerate(item_ids):
+  # Keyed as text on both sides, as the training ids are: an int id 7 is item '7', not unseen.
+  for position, item in enumerate(np.asarray(item_ids, dtype=str).tolist()):
     if item in count_of:
       share = np.float32(more_popular[count_of[item]]) / np.float32(max(total, 1))
       index[position] = np.searchsorted(boundaries, share, side='right')

@@ -299,6 +299,14 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
     protocol_version = 'HTTP/1.1'
     timeout = CONNECTION_TIMEOUT_S
 
+    def handle(self) -> None:
+      try:
+        super().handle()
+      except ConnectionError as e:
+        # A client (or proxy) resetting a kept-alive connection while it is waiting for the next request: routine,
+        # not a server error (socketserver printed a traceback to stderr, outside the log).
+        logging.info('%s closed the connection between requests: %s', self.address_string(), e)
+
     def do_GET(self) -> None:  # pylint: disable=invalid-name
       with in_flight:
         self._answer_get()

@@ -578,3 +578,23 @@ def test_a_k_that_is_not_an_int64_integer_is_refused_saying_so(k_text):
   with pytest.raises(app.BadRequestError) as e:
     app.parse_recommendation_query(f'user_id=u1&k={k_text}')
   assert str(e.value) == f"k='{k_text}' is not an integer within int64; send e.g. k=10."
+
+
+def test_a_client_resetting_its_idle_kept_alive_connection_is_no_server_error(service, caplog, capfd):
+  # Before, the reset raised ConnectionResetError out of the handler's wait for the next request: socketserver
+  # printed 'Exception occurred during processing of request' and a traceback to stderr, outside the log.
+  _, port = service
+  with caplog.at_level('INFO', logger='absl'):  # absl's own level: tf.saved_model.save sets it to WARNING
+    client = socket.create_connection((app.LOOPBACK_HOST, port), timeout=10)
+    client.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert client.recv(1024).startswith(b'HTTP/1.1 200 ')  # kept alive: the server waits for the next request
+    time.sleep(0.1)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))  # close with a reset
+    client.close()
+    deadline = time.monotonic() + 5
+    while not any('closed the connection between requests' in r.getMessage() for r in caplog.records):
+      assert time.monotonic() < deadline, 'the reset was not logged'
+      time.sleep(0.05)
+    assert get_json(port, '/healthz')[0] == 200  # still serving
+  assert 'Traceback' not in capfd.readouterr().err
+  assert not [r for r in caplog.records if r.levelname in ('ERROR', 'CRITICAL')]

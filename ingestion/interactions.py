@@ -50,6 +50,8 @@ _INT_PATTERN = re.compile(r'\s*[+-]?[0-9]+\s*')
 _FLOAT_PATTERN = re.compile(
     r'\s*[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)\s*',
     re.IGNORECASE)
+# NaN and infinity as written; a finite decimal too large for a float (1e400) also parses as inf, but is not one.
+_NON_FINITE_PATTERN = re.compile(r'\s*[+-]?(?:nan|inf|infinity)\s*', re.IGNORECASE)
 # A number written with a leading zero (01002) is a code: its column is read as strings.
 _LEADING_ZERO_PATTERN = re.compile(r'\s*[+-]?0[0-9]')
 # Column names become TensorFlow scope names (the Keras layer '<name>_embedding', whose scope refuses spaces and
@@ -599,7 +601,7 @@ def _convert_ratings(path: str, values: List[str], lines: List[int], low: float,
       raise InteractionsFormatError(
           path, f'rating {value!r} is not a number', 'write the rating as a number, e.g. 4 or 3.5',
           line=line, column=name)
-    if not math.isfinite(rating):
+    if _NON_FINITE_PATTERN.fullmatch(value):  # 1e400 goes on: outside the rating scale
       raise InteractionsFormatError(
           path, f'rating {value!r} is not a finite number', 'write a finite rating or drop the row',
           line=line, column=name)
@@ -626,7 +628,7 @@ def _convert_timestamps(path: str, values: List[str], lines: List[int]) -> np.nd
       timestamp = int(value)  # an integer beyond int64: refused below as negative or too large
     if timestamp is None:
       as_float = parse_float(value)
-      if as_float is not None and not math.isfinite(as_float):
+      if as_float is not None and _NON_FINITE_PATTERN.fullmatch(value):
         problem = f'timestamp {value!r} is not a finite number'
       else:
         problem = f'timestamp {value!r} is not an integer'
@@ -672,7 +674,7 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
           path, f'value {value!r} is not {column_type.name} as {source} require',
           f'correct the value, leave the field empty for a missing value, or declare '
           f'{name!r} with another type', line=line, column=name)
-    if column_type == ColumnType.FLOAT and not math.isfinite(parsed):
+    if column_type == ColumnType.FLOAT and _NON_FINITE_PATTERN.fullmatch(value):  # 1e400: beyond float32 below
       raise InteractionsFormatError(
           path, f'value {value!r} is not a finite number',
           'write a finite number, or leave the field empty for a missing value', line=line,

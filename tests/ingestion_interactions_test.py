@@ -154,6 +154,11 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
      "timestamp '99999999999999999999' is after the year 5000"),
     (f'{HEADER}\nu1,i1,4,-99999999999999999999\n', 2, 'timestamp', "timestamp '-99999999999999999999' is negative"),
     (f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,2,1e300\n', 3, 'item_score', 'beyond float32'),
+    # A finite decimal too large for a float is not 'not a finite number' (before, it was, as float() reads inf).
+    (f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,2,-1e400\n', 3, 'item_score', "value '-1e400' is beyond float32"),
+    (f'{HEADER}\nu1,i1,1e400,100\n', 2, 'rating', "rating '1e400' is outside the rating scale [1, 5]"),
+    (f'{HEADER}\nu1,i1,4,1e400\n', 2, 'timestamp', "timestamp '1e400' is not an integer"),
+    (f'{HEADER},item_score\nu1,i1,4,1,-Infinity\n', 2, 'item_score', "value '-Infinity' is not a finite number"),
     (f'{HEADER}\nu1,i1,4,100\nu2,i1,4,100\nu1,i1,5,100\n', 4, None, 'line 2'),
 ])
 def test_format_errors_name_line_and_column(tmp_path: pathlib.Path, content: str, line: Optional[int],

@@ -57,6 +57,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       'retrieval trainers): 0 (default) one per core, 1 one at a time like TFX\'s LocalDagRunner.')
   run_config.add_model_flags(parser)
   args = parser.parse_args(argv)
+  # An empty path (e.g. "$CSV" with CSV unset) is not a missing flag: --interactions '' would train on MovieLens,
+  # --output-dir '' write into the current folder, --schema '' use the default schema.
+  for flag, path in (('--output-dir', args.output_dir), ('--data-dir', args.data_dir),
+                     ('--interactions', args.interactions), ('--schema', args.schema), ('--cache-dir', args.cache_dir)):
+    if path == '':
+      parser.error(f'argument {flag}: the path is empty; pass a path'
+                   + ('.' if flag == '--output-dir' else ', or leave the flag out for its default.'))
   if args.parallel_components < 0:
     parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
   if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):

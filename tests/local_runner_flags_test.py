@@ -119,3 +119,20 @@ def test_a_cache_dir_with_local_data_is_refused(tmp_path, data_flag, capsys):
   assert local_runner.parse_args(['--output-dir', str(tmp_path), '--cache-dir', '/tmp/c']).cache_dir == '/tmp/c'
   assert local_runner.parse_args([data_flag, 'x', '--output-dir', str(tmp_path)]).cache_dir == os.path.join(
       os.path.expanduser('~'), '.cache', 'woonkly')
+
+
+@pytest.mark.parametrize('flags, message', [
+    # Before: --interactions '' downloaded and trained on MovieLens, --output-dir '' wrote into the current folder,
+    # --schema '' validated against the default schema.
+    (['--interactions', '', '--output-dir', 'out'], 'argument --interactions: the path is empty; pass a path, or '
+                                                     'leave the flag out for its default.'),
+    (['--interactions', 'x.csv', '--output-dir', ''], 'argument --output-dir: the path is empty; pass a path.'),
+    (['--data-dir', '', '--output-dir', 'out'], 'argument --data-dir: the path is empty'),
+    (['--interactions', 'x.csv', '--schema', '', '--output-dir', 'out'], 'argument --schema: the path is empty'),
+    (['--cache-dir', '', '--output-dir', 'out'], 'argument --cache-dir: the path is empty'),
+])
+def test_an_empty_path_is_refused(flags, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.parse_args(flags)
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err

@@ -405,7 +405,7 @@ def margin_interval(evaluation: EvalPredictions, column: str, value: str, draws:
      holding the segment), 'target_margin', 'share_within_target' (in [0, 1])}.
 
   Raises:
-    ValueError: if `draws` < 1 or no eval example is in the segment.
+    ValueError: if `draws` < 1, no eval example is in the segment or no draw holds one.
   """
   if draws < 1:
     raise ValueError(f'draws={draws} must be at least 1.')
@@ -414,6 +414,9 @@ def margin_interval(evaluation: EvalPredictions, column: str, value: str, draws:
   weights = np.random.default_rng(seed).multinomial(num_users, np.full(num_users, 1.0 / num_users), size=draws)
   margins = weighted_margins(weights.astype(np.float64), sums)
   margins = margins[~np.isnan(margins)]
+  if not margins.size:
+    raise ValueError(f'None of the {draws} draws of the eval users holds an example of {column}={value!r}; draw more '
+                     '(--bootstrap-draws).')
   low, high = np.quantile(margins, [(1 - level) / 2, (1 + level) / 2])
   return {'segment': f'{column}={value}', 'margin': float(weighted_margins(np.ones((1, num_users)), sums)[0]),
           'low': float(low), 'high': float(high), 'level': level, 'draws': int(margins.size),

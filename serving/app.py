@@ -1,7 +1,7 @@
 """HTTP service: JSON recommendations from the newest pushed models, swapping in new pushes while serving.
 
   python -m serving.app --serving-dir OUTPUT_DIR/serving [--host 127.0.0.1] [--port 8080] \
-      [--poll-interval-s 5] [--tf-serving-url http://127.0.0.1:8501]
+      [--poll-interval-s 5] [--tf-serving-url http://127.0.0.1:8501] [--shutdown-delay-s 0]
 
 Endpoints:
 
@@ -149,8 +149,8 @@ def parse_recommendation_query(query: str) -> Tuple[str, int, bool, Dict[str, st
     (user_id, k, exclude_seen, user_features as text).
 
   Raises:
-    BadRequestError: for a missing, empty or repeated parameter, a non-integer k, an exclude_seen that is
-      not true/false, or a parameter that is neither known nor a `user_*` column.
+    BadRequestError: for a missing, empty or repeated parameter, a k that is not an int64 integer, an
+      exclude_seen that is not true/false, or a parameter that is neither known nor a `user_*` column.
   """
   params = urllib.parse.parse_qs(query, keep_blank_values=True)
   repeated = sorted(name for name, values in params.items() if len(values) > 1)
@@ -469,8 +469,14 @@ def port_number(text: str) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  """Serves until interrupted (Ctrl-C) or terminated (SIGTERM), then waits for the requests in flight; returns the
-  exit code (0 after a shutdown, 2 for bad flags or a port that cannot be bound)."""
+  """Serves until interrupted (Ctrl-C) or terminated (SIGTERM), then waits for the requests in flight.
+
+  Returns:
+    0, the exit code, after a shutdown.
+
+  Raises:
+    SystemExit: with code 2 (argparse's), for bad flags or a port that cannot be bound.
+  """
   parser = _parser()
   args = parser.parse_args(argv)
   environment.use_legacy_keras()

@@ -30,7 +30,7 @@ def _feature_entries(serialized_example: bytes) -> bytes:
   """The `Features` payload (the concatenated map entries) of a serialized tf.Example.
 
   Raises:
-    ValueError: if the bytes do not start with the `features` field of an Example.
+    ValueError: if the bytes do not start with the `features` field of an Example, or hold more than that field.
   """
   if not serialized_example:
     return b''
@@ -139,7 +139,7 @@ def model_columns(user_columns: Mapping[str, Any]) -> Dict[str, Any]:
 class RequestEncoder:
   """Builds the models' serialized requests from raw columns, with item entries serialized once."""
 
-  def __init__(self, serving_assets: assets_lib.ServingAssets):
+  def __init__(self, serving_assets: assets_lib.ServingAssets) -> None:
     """Serializes every catalogue item's columns once.
 
     Args:

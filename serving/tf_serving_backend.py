@@ -107,9 +107,10 @@ class TFServingClient:
         response = connection.getresponse()
         raw = response.read()
         break
-      except (OSError, http.client.HTTPException) as e:
-        # Whatever went wrong (refused, timed out, closed), the connection may be mid-request: a new one is
-        # opened for the next call instead of failing with CannotSendRequest from then on.
+      except (OSError, http.client.HTTPException, UnicodeError) as e:
+        # Whatever went wrong (refused, timed out, closed; UnicodeError: a host name that cannot be looked up,
+        # e.g. 'a..b'), the connection may be mid-request: a new one is opened for the next call instead of
+        # failing with CannotSendRequest from then on.
         connection.close()
         self._local.connection = None
         closed_while_idle = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))

@@ -257,3 +257,16 @@ def test_a_redirect_while_loading_is_retried_at_the_next_poll_not_the_versions_f
   finally:
     server.close()
   assert error.value.status == 302 and error.value.retryable
+
+
+@pytest.mark.parametrize('host', ['tf..serving', 'a' * 64])  # an empty label; a label over 63 characters
+def test_a_host_name_that_cannot_be_looked_up_is_a_passing_backend_error(host):
+  # Before: the IDNA encoder's UnicodeError escaped every call: /healthz answered 500 and the registry took it for
+  # the retrieval version's failure and skipped that version until a newer one was pushed.
+  client = tf_serving_backend.TFServingClient(f'http://{host}:8501', timeout_s=1.0)
+  with pytest.raises(tf_serving_backend.TFServingError, match=re.escape(
+      f'TF Serving GET /v1/models/retrieval/versions/1 at {host}:8501 did not answer: UnicodeError: ')) as error:
+    client.model_status(models.RETRIEVAL_MODEL, 1)
+  assert error.value.retryable and error.value.status is None
+  reason = tf_serving_backend.TFServingModels(client, models.ServedVersions(1, None)).unavailable_reason()
+  assert reason.startswith(f'TF Serving GET /v1/models/retrieval/versions/1 at {host}:8501 did not answer: ')

@@ -400,7 +400,8 @@ def read_interactions(
 
   Raises:
     InteractionsFormatError: on any format problem, naming the file, line, column and the fix.
-    ValueError: if `rating_scale` is not (min, max) with finite min < max.
+    ValueError: if `rating_scale` is not (min, max) with finite min < max within float32, or `column_types`
+      conflicts with the contract (see `infer_column_types`).
   """
   low, high = check_rating_scale(rating_scale)
   if not os.path.isfile(path):

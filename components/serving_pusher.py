@@ -337,6 +337,8 @@ def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: fl
   Raises:
     ValueError: if `model_dir` holds no saved_model.pb (nothing is claimed or written then): published, it would
       be a version no server or this Pusher counts complete, and an object store's housekeeping would remove it.
+    FileExistsError: on a local filesystem, if another writer made the version directory during the copy
+      (`_publish`).
   """
   if not _is_complete(model_dir):
     raise ValueError(f'{model_dir} holds no {tf.saved_model.SAVED_MODEL_FILENAME_PB}, so it is no SavedModel this '
@@ -369,9 +371,17 @@ def _publish(staging: str, final: str) -> None:
   `assets/` too, which moving the files alone would not recreate), then each file is renamed on its own and
   saved_model.pb last, so a version that has it has every other file and directory too. The emptied staging
   directory is removed last; if that fails the push still succeeds (the version is complete), with a warning.
+
+  Raises:
+    FileExistsError: on a local filesystem, if `final` exists (another writer made it meanwhile).
   """
   if _is_local(final):
-    fileio.rename(staging, final)
+    try:
+      fileio.rename(staging, final)
+    except tf.errors.AlreadyExistsError as e:  # TF's message names neither path
+      raise FileExistsError(f'{final} was made by another writer while this push copied the model into {staging}; '
+                            'nothing was renamed onto it. The copy stays in the staging directory (removed once '
+                            'abandoned); push again to take the next version.') from e
     return
   staging = staging.rstrip('/')
   tree = list(fileio.walk(staging))

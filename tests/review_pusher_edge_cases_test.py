@@ -87,3 +87,27 @@ def test_a_model_with_no_blessing_input_is_refused_and_the_served_version_stays(
         {'push_destination': proto_utils.proto_to_json(destination)})
   assert os.listdir(base) == [served]
   assert not pushed.has_custom_property('pushed')
+
+
+def test_a_version_another_writer_makes_during_the_copy_is_left_alone_and_the_error_names_both_paths(tmp_path,
+                                                                                                    monkeypatch):
+  # Clock at 2000000000 and nothing served: the push claims .staging-2000000000; while it copies, another writer
+  # (e.g. TFX's own Pusher) makes 2000000000/. The rename onto it is refused; before, the error was TF's
+  # 'AlreadyExistsError: file already exists', naming neither directory.
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: 2_000_000_000.0)
+  base = str(tmp_path / 'serving')
+  real_copy_into = serving_pusher._copy_into
+
+  def copy_then_other_writer(src: str, dst: str) -> None:
+    real_copy_into(src, dst)
+    _model_dir(base, '2000000000', b'other writer')
+
+  monkeypatch.setattr(serving_pusher, '_copy_into', copy_then_other_writer)
+  final, staging = os.path.join(base, '2000000000'), os.path.join(base, '.staging-2000000000')
+  with pytest.raises(FileExistsError, match=rf'^{re.escape(final)} was made by another writer while this push '
+                                            rf'copied the model into {re.escape(staging)}; nothing was renamed'):
+    serving_pusher.push_atomically(_model_dir(str(tmp_path), 'm', b'mine'), base)
+  with open(os.path.join(final, VARIABLES), 'rb') as f:
+    assert f.read() == b'other writer'
+  with open(os.path.join(staging, VARIABLES), 'rb') as f:
+    assert f.read() == b'mine'

@@ -435,7 +435,7 @@ def read_interactions(
     if record is None:
       break
     record_start = reader.line_num + 1
-    if not record:  # a blank line
+    if not record or (len(record) == 1 and not record[0].strip()):  # a blank line, or one of white space only
       continue
     if len(record) != len(header):
       column = header[len(record)] if len(record) < len(header) else header[-1]

@@ -291,6 +291,16 @@ def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path: pathlib.Path) 
   assert got.column('user_id') == ['u1', 'u2']
 
 
+def test_lines_of_white_space_only_are_blank_lines(tmp_path: pathlib.Path) -> None:
+  # Before, 'the row has 1 fields but the header has 4' in column 'item_id', with a fix to quote commas.
+  path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\n  \t\nu2,i2,5,2\n \n')
+  assert il.read_interactions(path).column('user_id') == ['u1', 'u2']
+  path = _write(tmp_path, f'{HEADER}\r\n \r\nu1,i1,4,1\r\n\t\r\nu2,i2,x,2\r\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (5, 'rating')
+
+
 def test_write_interactions_exact_text_and_round_trip(tmp_path: pathlib.Path) -> None:
   content = ('user_id,item_id,rating,timestamp,user_age,item_title,item_score\n'
              'u1,i1,4,100,30,"Heat, The (1995)",2.0\n'

@@ -27,7 +27,7 @@ from typing import Optional, Sequence, Tuple
 from absl import logging
 
 from ingestion import movielens, prepare, splits
-from ingestion.interactions import InteractionsFormatError
+from ingestion.interactions import InteractionsFormatError, check_rating_scale
 from pipeline import beam_args, configs, run_config, run_report
 
 
@@ -68,6 +68,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
   if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
     parser.error(f'--output-dir {args.output_dir} is a file; pass a directory (it is created if missing).')
+  try:  # refused before MovieLens is downloaded or any file is read
+    check_rating_scale(tuple(args.rating_scale))
+  except ValueError as e:
+    parser.error(f'--rating-scale {args.rating_scale[0]} {args.rating_scale[1]}: {e}')
   if args.cache_dir is not None and (args.data_dir or args.interactions):
     parser.error(f'--cache-dir {args.cache_dir} has no effect with --data-dir or --interactions (nothing is '
                  'downloaded); drop it, or leave out the data flag to download MovieLens 100K there.')

@@ -136,3 +136,14 @@ def test_an_empty_path_is_refused(flags, message, capsys):
     local_runner.parse_args(flags)
   assert exit_info.value.code == 2
   assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('low, high', [('5', '1'), ('nan', '5'), ('1', 'inf')])
+def test_a_bad_rating_scale_is_refused_before_any_data_is_read(tmp_path, low, high, capsys):
+  # Before, parse_args accepted it: without --data-dir MovieLens 100K was downloaded first, then refused.
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.parse_args(['--output-dir', str(tmp_path), '--rating-scale', low, high])
+  assert exit_info.value.code == 2
+  assert (f'--rating-scale {float(low)} {float(high)}: rating_scale must be finite with min < max, got '
+          f'({float(low)}, {float(high)}). Fix: pass e.g. --rating-scale 1 5.') in capsys.readouterr().err
+  assert local_runner.parse_args(['--output-dir', str(tmp_path), '--rating-scale', '0', '10']).rating_scale == [0, 10]

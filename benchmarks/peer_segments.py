@@ -609,11 +609,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           file=sys.stderr)
     return 2
   evaluations: Dict[str, EvalPredictions] = {}
-  if args.run_dir:
-    evaluations[f'this project ({args.run_dir})'] = run_predictions(args.run_dir)
+  try:
+    if args.run_dir:
+      evaluations[f'this project ({args.run_dir})'] = run_predictions(args.run_dir)
+  except ValueError as e:  # no trained ranking model in the run
+    print(f'--run-dir: {e}', file=sys.stderr)
+    return 2
   peers = peer_evaluations(args.data_dir, args.svd_seeds, split_of_seed(args.split_seed))
-  for ours in evaluations.values():
-    check_same_eval_rows(ours, next(iter(peers.values())), args.split_seed)
+  try:
+    for ours in evaluations.values():
+      check_same_eval_rows(ours, next(iter(peers.values())), args.split_seed)
+  except ValueError as e:  # the run was made on another split than --split-seed's
+    print(f'--run-dir/--split-seed: {e}', file=sys.stderr)
+    return 2
   evaluations.update(peers)
   for column, value in args.concentration_segment:
     without = [name for name, evaluation in evaluations.items()

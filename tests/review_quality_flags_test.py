@@ -61,3 +61,31 @@ def test_peer_segments_refuses_a_concentration_segment_no_eval_example_is_in(dat
   assert peer_segments.main(['--data-dir', data_dir, '--concentration-segment', 'user_occupation=writer']) == 0
   assert ('- peer: `user_occupation=writer` (2 eval ratings, RMSE 0.7071): user u1 has 2 of them and 100.0 % of the '
           'squared error' in capsys.readouterr().out)
+
+
+def test_peer_segments_refuses_a_run_dir_of_another_split(data_dir, tmp_path, monkeypatch, capsys):
+  # Our run's eval rows are (u1, 3), (u1, 4); the peers' split has (u1, 3), (u1, 5): not the same split.
+  # Before, check_same_eval_rows' ValueError ended the script with a traceback, after the peers were trained.
+  run_dir = tmp_path / 'run'
+  run_dir.mkdir()
+  (run_dir / 'metadata.sqlite').write_text('')
+  def evaluation(ratings):
+    return peer_segments.EvalPredictions(
+        user_ids=np.array(['u1', 'u1']), ratings=np.array(ratings), predictions=np.array([4.0, 4.0]),
+        segments={features.USER_OCCUPATION: np.array(['writer', 'writer'])})
+  monkeypatch.setattr(peer_segments, 'surprise_installed', lambda: True)
+  monkeypatch.setattr(peer_segments, 'run_predictions', lambda _: evaluation([4.0, 3.0]))
+  monkeypatch.setattr(peer_segments, 'peer_evaluations', lambda *args: {'peer': evaluation([3.0, 5.0])})
+  assert peer_segments.main(['--data-dir', data_dir, '--run-dir', str(run_dir), '--split-seed', '3']) == 2
+  assert ('--run-dir/--split-seed: The run\'s eval examples (2) are not the eval rows of the split with seed 3 (2)'
+          in capsys.readouterr().err)
+  # A run without a trained ranking model.
+  def no_model(run):
+    raise ValueError(f'No trained ranking model is recorded under {run}')
+  monkeypatch.setattr(peer_segments, 'run_predictions', no_model)
+  assert peer_segments.main(['--data-dir', data_dir, '--run-dir', str(run_dir)]) == 2
+  assert f'--run-dir: No trained ranking model is recorded under {run_dir}' in capsys.readouterr().err
+  # The same rows in another order are the same split.
+  monkeypatch.setattr(peer_segments, 'run_predictions', lambda _: evaluation([4.0, 3.0]))
+  monkeypatch.setattr(peer_segments, 'peer_evaluations', lambda *args: {'peer': evaluation([3.0, 4.0])})
+  assert peer_segments.main(['--data-dir', data_dir, '--run-dir', str(run_dir)]) == 0

@@ -19,6 +19,7 @@ environment.use_legacy_keras()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -109,6 +110,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Features the hyperparameters name that the data lacks: refused now, not by a Trainer after Transform.
     run_config.check_model_inputs(args, model_settings, prepared.column_types)
     run_config.check_training_rows(args, model_settings, prepared.counts[splits.TRAIN_SPLIT])
+    if schema_path:
+      schema_path = _schema_snapshot(schema_path, output_dir)
   except (InteractionsFormatError, movielens.MovieLensError, ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
@@ -156,6 +159,24 @@ def _interactions_source(args: argparse.Namespace, output_dir: str) -> Tuple[str
   interactions_csv = os.path.join(output_dir, configs.PREPARED_DATA_SUBDIR, 'movielens-100k.csv')
   movielens.write_movielens_interactions(ml100k_dir, interactions_csv, tuple(args.rating_scale))
   return interactions_csv, args.schema or configs.CURATED_SCHEMA_PATH
+
+
+def _schema_snapshot(schema_path: str, output_dir: str) -> str:
+  """A copy of the schema file at OUTPUT_DIR/data/schema/<sha256 of its bytes, 16 hex digits>/schema.pbtxt.
+
+  ImportSchemaGen's cache key holds the file's path, not its content: given the path itself, a rerun after the
+  file was edited reused the schema imported before. The copy's path changes with the content.
+  """
+  with open(schema_path, 'rb') as f:
+    content = f.read()
+  folder = os.path.join(output_dir, configs.PREPARED_DATA_SUBDIR, 'schema', hashlib.sha256(content).hexdigest()[:16])
+  snapshot = os.path.join(folder, 'schema.pbtxt')
+  if not os.path.exists(snapshot):
+    os.makedirs(folder, exist_ok=True)
+    with open(snapshot + '.tmp', 'wb') as f:
+      f.write(content)
+    os.replace(snapshot + '.tmp', snapshot)
+  return snapshot
 
 
 if __name__ == '__main__':

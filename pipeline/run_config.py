@@ -150,7 +150,11 @@ def ranking_gate(args: argparse.Namespace) -> RankingGate:
 
 
 def retrieval_hyperparameters(args: argparse.Namespace) -> retrieval_hparams.RetrievalHyperparameters:
-  """The named retrieval configuration with the flags that were given applied on top."""
+  """The named retrieval configuration with the flags that were given applied on top.
+
+  Raises:
+    ValueError: naming the flag, for a value the hyperparameters refuse (e.g. `--retrieval-k 0`).
+  """
   configured = with_json_fields(retrieval_hparams.named_configuration(args.retrieval_config),
                                 args.retrieval_hparams, '--retrieval-hparams')
   return with_flag_values(configured, (
@@ -290,6 +294,9 @@ def model_settings(args: argparse.Namespace) -> Dict[str, Any]:
   arguments.
 
   Both runners (local and Kubeflow) pass these, so a flag means the same thing wherever the pipeline runs.
+
+  Raises:
+    ValueError: naming the flag, for a hyperparameter or gate value the settings refuse.
   """
   from pipeline import eval_configs  # pylint: disable=g-import-not-at-top  (imports TFMA)
   return {

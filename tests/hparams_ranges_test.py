@@ -37,3 +37,12 @@ def test_a_negative_ranking_embedding_l2_is_refused_as_the_retrieval_one_is():
   with pytest.raises(ValueError, match='embedding_l2=-0.0001 must be >= 0'):
     RetrievalHyperparameters(embedding_l2=-1e-4)
   assert RankingHyperparameters(embedding_l2=0.0).embedding_l2 == 0.0
+
+
+def test_a_retrieval_batch_of_one_is_refused_as_it_holds_no_negative():
+  # Before, 1 was accepted: the in-batch softmax over one item gives a loss of 0 and the towers never moved.
+  with pytest.raises(ValueError, match=r'batch_size=1 leaves no in-batch negatives.*use at least 2'):
+    RetrievalHyperparameters(batch_size=1)
+  with pytest.raises(ValueError, match='batch_size=0 must be a positive integer'):
+    RetrievalHyperparameters(batch_size=0)
+  assert RetrievalHyperparameters(batch_size=2).batch_size == 2

@@ -84,6 +84,10 @@ class RetrievalHyperparameters(ConfigCodec):
                  'scann_num_leaves', 'scann_num_leaves_to_search', 'item_item_max_items'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name}={getattr(self, name)} must be a positive integer.')
+    if self.batch_size < 2:  # the in-batch softmax of one example has no negative: its loss is 0, nothing trains
+      raise ValueError(f'batch_size={self.batch_size} leaves no in-batch negatives (the batch\'s other items are '
+                       'the negatives of each of its examples), so the towers would not learn; use at least 2, '
+                       'e.g. 1024.')
     if self.scann_num_leaves_to_search > self.scann_num_leaves:
       raise ValueError(f'scann_num_leaves_to_search={self.scann_num_leaves_to_search} exceeds '
                        f'scann_num_leaves={self.scann_num_leaves}; lower it.')

@@ -144,7 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # A component failed: report what ran and what did not, then exit non-zero with the cause.
     logging.exception('The pipeline run failed.')
     failure = e
-  print(run_report.format_run_report(output_dir, total_seconds=time.time() - started), flush=True)
+  print(run_report.format_run_report(output_dir, total_seconds=time.time() - started, started_at_s=started),
+        flush=True)
   if failure is not None:
     print(f'error: the pipeline stopped: {failure}', file=sys.stderr)
     return 1

@@ -88,10 +88,12 @@ class PipelineRun:
 
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
-  """The newest run with its output artifacts: {component id: {output key: [artifact protos]}}."""
+  """The newest run with its output artifacts: {component id: {output key: [artifact protos]}}; `started_ms` is
+  when its run context was recorded (unix milliseconds; 0 when unknown)."""
   run_id: str
   components: List[ComponentRun]
   output_artifacts: Dict[str, Dict[str, List[metadata_store_pb2.Artifact]]]
+  started_ms: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,7 +303,7 @@ def latest_run(store: metadata_store.MetadataStore, pipeline_name: str) -> Optio
   outputs: Dict[str, Dict[str, List[metadata_store_pb2.Artifact]]] = {}
   for component in run.components:
     outputs[component.component_id] = _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS)
-  return RunSummary(run_id=run.run_id, components=run.components, output_artifacts=outputs)
+  return RunSummary(run_id=run.run_id, components=run.components, output_artifacts=outputs, started_ms=run.started_ms)
 
 
 # ------------------------------------------------------------------------------------------ artifacts

@@ -28,12 +28,15 @@ def overall_metric(evaluation_uri: str, metric: str) -> Optional[float]:
   return None
 
 
-def format_run_report(output_dir: str, total_seconds: float) -> str:
+def format_run_report(output_dir: str, total_seconds: float, started_at_s: Optional[float] = None) -> str:
   """A human-readable summary of the latest run stored under `output_dir`.
 
   Args:
     output_dir: the run's `--output-dir` (its ML Metadata store is `metadata.sqlite` there).
     total_seconds: the run's wall time in all (seconds).
+    started_at_s: when this invocation started (unix seconds), if known: a newest run recorded before it is an
+      earlier one (this run failed before any component started), and the report says so instead of describing
+      that run as this one.
 
   Returns:
     The report; when there is no usable store (e.g. the pipeline failed before writing one), a line saying so and
@@ -46,6 +49,10 @@ def format_run_report(output_dir: str, total_seconds: float) -> str:
   summary = run_summary.latest_run(store, configs.PIPELINE_NAME)
   if summary is None:
     return f'No pipeline run is recorded under {output_dir}.'
+  # A second of slack for the store's millisecond clock; an earlier run started at least its own duration before.
+  if started_at_s is not None and summary.started_ms < (started_at_s - 1.0) * 1000.0:
+    return (f'No component of this run started ({total_seconds:.0f} s wall in all); the newest run recorded under '
+            f'{output_dir}, {summary.run_id}, is an earlier one.')
   lines: List[str] = [f'Run {summary.run_id} ({total_seconds:.0f} s wall in all):']
   for component in summary.components:
     lines.append(f'  {component.component_id:<40} {component.state:<9} {component.wall_seconds:7.1f} s')

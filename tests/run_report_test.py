@@ -122,3 +122,21 @@ def test_both_gates_report_their_worst_gated_segment():
   assert run_report._retrieval_lines(summary) == [  # pylint: disable=protected-access
       'Retrieval model blessed: yes',
       '  worst gated user segment: user_occupation=librarian, recall_at_100 0.0504 below the overall']
+
+
+def test_a_run_that_started_no_component_is_not_reported_as_the_previous_run(tmp_path, monkeypatch):
+  # Before, a rerun into the same --output-dir that failed before its first component printed the previous run's
+  # components, RMSE and pushes as if they were this run's.
+  previous = run_summary.RunSummary(run_id='2026-12-07T10:00:00', components=[], output_artifacts={},
+                                    started_ms=1_796_600_000_000)  # 1,796,600,000 s
+  monkeypatch.setattr(run_summary, 'open_store', lambda path: object())
+  monkeypatch.setattr(run_summary, 'latest_run', lambda store, name: previous)
+  assert run_report.format_run_report(str(tmp_path), total_seconds=3.0, started_at_s=1_796_600_100.0) == (
+      f'No component of this run started (3 s wall in all); the newest run recorded under {tmp_path}, '
+      '2026-12-07T10:00:00, is an earlier one.')
+  # The run this invocation started (its context recorded 0.4 s after, or within the store's rounding) is reported.
+  for started_at_s in (1_796_599_999.6, 1_796_600_000.9):
+    assert run_report.format_run_report(str(tmp_path), total_seconds=3.0, started_at_s=started_at_s).startswith(
+        'Run 2026-12-07T10:00:00 (3 s wall in all):')
+  # Without a start time (an older caller), the newest run is reported as before.
+  assert run_report.format_run_report(str(tmp_path), total_seconds=3.0).startswith('Run 2026-12-07T10:00:00')

@@ -227,7 +227,6 @@ def judge_metrics(by_model: Dict[str, Dict[SliceKey, Dict[str, float]]], evaluat
   segment_rules.check_settings(min_examples=min_examples, max_margin=max_margin, max_regression=max_regression,
                                margin_standard_errors=margin_standard_errors)
   overall_rmse, segments = overall_and_segments(by_model[tfma.CANDIDATE_KEY])
-  reasons = list(evaluator_reasons)
   if math.isfinite(overall_rmse):
     baseline_rmse: Optional[Dict[segment_rules.SegmentKey, float]] = None
     if tfma.BASELINE_KEY in by_model:
@@ -237,14 +236,13 @@ def judge_metrics(by_model: Dict[str, Dict[SliceKey, Dict[str, float]]], evaluat
                                            max_margin=max_margin, max_regression=max_regression,
                                            margin_standard_errors=margin_standard_errors,
                                            expected_columns=expected_columns)
-    reasons.extend(verdict.reasons)
     report = segment_rules.verdict_to_json(verdict, overall_rmse)
   else:
-    reasons.append(f'the overall RMSE is {overall_rmse}: the model predicts NaN or infinite ratings on the '
-                   'evaluation examples (training diverged: lower the learning rate); no segment can be judged '
-                   'against it')
-    report = {'passed': False, 'reasons': reasons[len(evaluator_reasons):], 'overall_rmse': overall_rmse,
-              'worst_segment': None, 'warnings': [], 'segments': []}
+    report = {'passed': False, 'overall_rmse': overall_rmse, 'worst_segment': None, 'warnings': [], 'segments': [],
+              'reasons': [f'the overall RMSE is {overall_rmse}: the model predicts NaN or infinite ratings on the '
+                          'evaluation examples (training diverged: lower the learning rate); no segment can be '
+                          'judged against it']}
+  reasons = list(evaluator_reasons) + report['reasons']
   report.update({
       'blessed': not reasons, 'evaluator_blessed': not evaluator_reasons, 'reasons': reasons,
       'has_baseline': tfma.BASELINE_KEY in by_model,

@@ -8,7 +8,8 @@
   python -m inspection.cli --mysql-host metadata-mysql --mysql-database metadb runs   # password: env var
 
 Exit codes: 0 answered; 1 the thing asked for is not in the store (an unknown lineage target or --run) or its
-files are gone (anomalies of a pruned output dir); 2 no usable store (missing file, not ML Metadata, or no run of --pipeline-name in it).
+files are gone (anomalies of a pruned output dir); 2 no usable store (missing file, not ML Metadata, or no run of
+--pipeline-name in it).
 """
 
 from pipeline import environment

@@ -358,14 +358,14 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
   # The last blessed model has not seen items new since it was trained: they count as its misses.
   baseline_result = (measure(_serving_dir(baseline_model), data, unknown_items_miss=True)
                      if baseline_model is not None else None)
-  blessed, reasons = blessing_decision(
+  _, reasons = blessing_decision(
       result['overall'], baseline_result['overall'] if baseline_result else None, min_recall_at_100,
       min_top_100_accuracy, max_decrease)
   overall_recall = result['overall'][recall_key(GATED_K)]
   shortfall_reasons, worst = segment_reasons(overall_recall, result['segments'], segment_min_users,
                                              segment_max_shortfall)
   reasons.extend(shortfall_reasons)
-  blessed = not reasons
+  blessed = not reasons  # the overall rule's and the segment rule's
   if worst is None and not math.isnan(overall_recall):
     logging.warning('Retrieval gate: no user segment has %d users with a Recall@100 (--retrieval-segment-min-users)'
                     '; no segment was gated.', segment_min_users)

@@ -132,9 +132,8 @@ def _ranked(counts: Mapping[str, int], limit: int) -> List[List[Any]]:
   return [[item, count] for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-# Columns every raw training example must hold for the assets (the interactions format's required columns), and
-# the one every catalogue example must hold.
-_TRAIN_REQUIRED_COLUMNS: Tuple[str, ...] = (features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP)
+# Every raw training example must hold the interactions format's required columns (features.REQUIRED_COLUMNS) for
+# the assets; every catalogue example must hold this one.
 _CATALOGUE_REQUIRED_COLUMNS: Tuple[str, ...] = (features.ITEM_ID,)
 
 
@@ -188,7 +187,7 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
   rating_history: Dict[str, List[Any]] = {features.USER_ID: [], features.TIMESTAMP: [], features.RATING: []}
   user_attributes = attributes.LatestAttributes()
   for columns, types in example_columns.column_batches(train_file_patterns):
-    _check_required_columns(columns, _TRAIN_REQUIRED_COLUMNS, train_file_patterns, 'training')
+    _check_required_columns(columns, features.REQUIRED_COLUMNS, train_file_patterns, 'training')
     column_types.update(types)
     user_ids = columns[features.USER_ID]
     user_attributes.add_columns(user_ids, example_columns.timestamps(columns),

@@ -77,7 +77,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.error(f'--cache-dir {args.cache_dir} has no effect with --data-dir or --interactions (nothing is '
                  'downloaded); drop it, or leave out the data flag to download MovieLens 100K there.')
   if args.cache_dir is None:
-    args.cache_dir = os.path.join(os.path.expanduser('~'), '.cache', 'woonkly')
+    args.cache_dir = os.path.expanduser(movielens.DEFAULT_CACHE_DIR)
   if args.split == 'temporal' and args.split_seed is not None:
     parser.error(f'--split-seed {args.split_seed} has no effect with --split temporal (the latest --eval-fraction '
                  'of interactions by timestamp go to eval); drop it, or use --split random.')

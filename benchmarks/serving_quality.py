@@ -49,6 +49,7 @@ import numpy as np
 from ingestion import movielens, splits
 from pipeline import environment
 from schema import features
+from serving import backend_flags
 
 CUTOFF = 10
 EASE_LAMBDA = 500.0
@@ -269,13 +270,10 @@ def weights_argument(text: str) -> List[float]:
   weights = []
   for part in text.split(','):
     try:
-      weight = float(part)
-    except ValueError:
-      weight = float('nan')
-    if not 0.0 <= weight <= 1.0:  # refuses NaN too
+      weights.append(backend_flags.ranking_weight(part))  # the service's --ranking-weight rule
+    except argparse.ArgumentTypeError as e:
       raise argparse.ArgumentTypeError(f'{part!r} is not a ranking weight: give numbers in [0, 1] separated by '
-                                       'commas, e.g. 0,0.3,1.')
-    weights.append(weight)
+                                       'commas, e.g. 0,0.3,1.') from e
   return weights
 
 

@@ -136,12 +136,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               'metric_artifacts': queries.metric_artifacts(store, run)}
     text = lambda a: tables.validation_text(a['evaluations'], a['metric_artifacts'])  # pylint: disable=unnecessary-lambda-assignment
   else:
-    import tensorflow as tf  # slow to import: only for the command that reads ExampleValidator's files
     run = queries.require_run(store, args.pipeline_name, where, args.run)
     try:
       answer = queries.split_anomalies(store, run)
-    except tf.errors.NotFoundError as e:
-      print(f"error: cannot read ExampleValidator's output: {e.message}. The store lists files that are gone (the "
+    except queries.ArtifactFilesMissingError as e:
+      print(f"error: cannot read ExampleValidator's output: {e}. The store lists files that are gone (the "
             'output dir moved or pruned, or the store copied without it). Fix: point --output-dir at the folder '
             'the run wrote, or rerun the pipeline.', file=sys.stderr)
       return EXIT_NOT_FOUND

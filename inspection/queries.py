@@ -248,6 +248,11 @@ class RunNotFoundError(LookupError):
   """The store holds runs of the pipeline, but not the one asked for."""
 
 
+class ArtifactFilesMissingError(LookupError):
+  """An artifact the store lists has lost its files (the output dir moved or pruned, the store copied alone); the
+  message is the file system's, naming the missing path."""
+
+
 def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> List[PipelineRun]:
   """Every run of `pipeline_name` in `store`, oldest first (empty when it never ran there)."""
   pipeline_executions = _pipeline_execution_ids(store, pipeline_name)
@@ -544,15 +549,25 @@ def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) 
 
 
 def split_anomalies(store: metadata_store.MetadataStore, run: PipelineRun) -> List[SplitAnomalies]:
-  """ExampleValidator's findings of `run`, per split (its ExampleAnomalies artifacts that have splits)."""
-  from components import anomalies_gate  # pylint: disable=g-import-not-at-top  (imports TFX; only here)
+  """ExampleValidator's findings of `run`, per split (its ExampleAnomalies artifacts that have splits).
+
+  Raises:
+    ArtifactFilesMissingError: if an anomalies file the store lists is gone.
+  """
+  # pylint: disable=g-import-not-at-top  (TFX and TensorFlow are slow to import; only here)
+  import tensorflow as tf
+  from components import anomalies_gate
+  # pylint: enable=g-import-not-at-top
   reports = []
   for component in run.components:
     for artifacts in _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS).values():
       for artifact in artifacts:
         if _type_name(store, artifact) != EXAMPLE_ANOMALIES_TYPE or not split_names(artifact):
           continue
-        by_split = anomalies_gate.read_anomalies(artifact.uri, split_names(artifact))
+        try:
+          by_split = anomalies_gate.read_anomalies(artifact.uri, split_names(artifact))
+        except tf.errors.NotFoundError as e:
+          raise ArtifactFilesMissingError(e.message) from e
         for split in split_names(artifact):
           reports.append(SplitAnomalies(component.component_id, run.run_id, artifact.uri, split,
                                         _findings(by_split[split])))

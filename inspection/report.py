@@ -140,10 +140,9 @@ def _statistics_section(artifacts: List[queries.ArtifactRecord]) -> str:
 
 def _anomalies_of_run(store: metadata_store.MetadataStore, run: queries.PipelineRun) -> str:
   """The anomalies section of `run`, or a note naming the ExampleValidator file that is not where the store says."""
-  import tensorflow as tf
   try:
     reports = queries.split_anomalies(store, run)
-  except tf.errors.NotFoundError as e:
+  except queries.ArtifactFilesMissingError as e:
     return f'<p>Cannot read ExampleValidator\'s output: {html.escape(str(e))}.</p>'
   return _anomalies_section(reports)
 

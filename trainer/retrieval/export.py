@@ -105,15 +105,11 @@ def check_index_available(hparams: RetrievalHyperparameters) -> None:
   Raises:
     ImportError: for ScaNN when `scann` cannot be imported, naming the extra to install or the brute-force index.
   """
-  if hparams.index != SCANN_INDEX:
-    return
-  try:
-    import scann  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
-  except ImportError as e:
-    raise ImportError(
+  if hparams.index == SCANN_INDEX:
+    loading.import_scann(
         f"index={SCANN_INDEX!r} needs the `scann` package, which is not installed: install the project's scann "
         f'extra (uv sync --extra scann), or use index={hparams_lib.BRUTE_FORCE_INDEX!r} '
-        '(--retrieval-index brute_force).') from e
+        '(--retrieval-index brute_force).')
 
 
 def check_index_fits_catalogue(hparams: RetrievalHyperparameters, num_items: int) -> None:

@@ -42,6 +42,22 @@ def scann_ops_of(export_dir: str) -> FrozenSet[str]:
   return frozenset(op for op in ops if op.startswith(f'{SCANN_OP_NAMESPACE}>'))
 
 
+def import_scann(why: str) -> None:
+  """Imports `scann` (it registers its TensorFlow ops).
+
+  Args:
+    why: the ImportError's message if it is not installed: what needs it and the fix (the project's scann extra,
+      or the brute-force index).
+
+  Raises:
+    ImportError: `why`, chained to the import's own error.
+  """
+  try:
+    import scann  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
+  except ImportError as e:
+    raise ImportError(why) from e
+
+
 def load_retrieval_model(export_dir: str) -> Any:
   """`tf.saved_model.load(export_dir)`, after importing `scann` when the export uses its ops.
 
@@ -52,11 +68,7 @@ def load_retrieval_model(export_dir: str) -> Any:
   """
   needed = scann_ops_of(export_dir)
   if needed:
-    try:
-      import scann  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
-    except ImportError as e:
-      raise ImportError(
-          f'The retrieval model at {export_dir} holds a ScaNN index (ops {sorted(needed)}); loading it needs the '
-          "`scann` package: install the project's scann extra (uv sync --extra scann), or re-train with "
-          '--retrieval-index brute_force.') from e
+    import_scann(f'The retrieval model at {export_dir} holds a ScaNN index (ops {sorted(needed)}); loading it needs '
+                 "the `scann` package: install the project's scann extra (uv sync --extra scann), or re-train with "
+                 '--retrieval-index brute_force.')
   return tf.saved_model.load(export_dir)

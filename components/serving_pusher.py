@@ -107,20 +107,23 @@ def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
 
 
 def model_fingerprint(model_dir: str) -> str:
-  """sha256 over the relative paths and bytes of every file of a SavedModel directory.
+  """sha256 over the relative path and the sha256 of every file of a SavedModel directory.
 
-  The digest is that of each file's relative path followed by its bytes, file after file (directories sorted by
-  path, the files of each by name). A file is read `FINGERPRINT_CHUNK_BYTES` at a time, never whole, so memory
-  stays bounded whatever the size of a variables shard; the digest is the same as of the whole bytes.
+  For each file (directories sorted by path, the files of each by name) the digest takes its relative path
+  (UTF-8), a NUL byte, then the 32-byte sha256 of its bytes. The NUL (which no path holds) and the fixed-length
+  file digest end each record unambiguously, so moving bytes between a path and a file's contents, or from the
+  end of one file to the next, changes the fingerprint. A file is read `FINGERPRINT_CHUNK_BYTES` at a time,
+  never whole, so memory stays bounded whatever the size of a variables shard.
   """
   digest = hashlib.sha256()
   for root, _, files in sorted(fileio.walk(model_dir)):
     for name in sorted(files):
       path = os.path.join(root, name)
-      digest.update(os.path.relpath(path, model_dir).encode())
+      file_digest = hashlib.sha256()
       with fileio.open(path, 'rb') as f:
         for chunk in iter(functools.partial(f.read, FINGERPRINT_CHUNK_BYTES), b''):  # until a read returns nothing
-          digest.update(chunk)
+          file_digest.update(chunk)
+      digest.update(os.path.relpath(path, model_dir).encode() + b'\0' + file_digest.digest())
   return digest.hexdigest()
 
 

@@ -76,17 +76,23 @@ def test_a_directory_named_with_a_non_ascii_digit_is_no_version_and_breaks_no_pu
   assert sorted(os.listdir(base)) == sorted(['²', '.staging-²', str(version)])
 
 
-def test_the_fingerprint_hashes_each_files_relative_path_then_its_bytes_in_path_order(tmp_path):
-  # The same digest as before the files were read in chunks: sha256 over relpath + bytes, directories in path
-  # order and files by name; the empty assets/ adds nothing.
+def _file_record(relpath: bytes, contents: bytes) -> bytes:
+  """One file's part of the fingerprint: its relative path, NUL, the sha256 of its bytes."""
+  return relpath + b'\0' + hashlib.sha256(contents).digest()
+
+
+def test_the_fingerprint_hashes_each_files_relative_path_then_its_digest_in_path_order(tmp_path):
+  # sha256 over (relpath, NUL, sha256 of the bytes) per file, directories in path order and files by name; the
+  # empty assets/ adds nothing.
   model = _model_dir(tmp_path, 'm', b'w')
   with open(os.path.join(model, 'fingerprint.pb'), 'wb') as f:
     f.write(b'fp')
   with open(os.path.join(model, 'variables', 'variables.index'), 'wb') as f:
     f.write(b'idx')
   os.makedirs(os.path.join(model, 'assets'))
-  expected = hashlib.sha256(b'fingerprint.pb' b'fp' b'saved_model.pb' b'graph'
-                            b'variables/variables.data-00000-of-00001' b'w' b'variables/variables.index' b'idx')
+  expected = hashlib.sha256(_file_record(b'fingerprint.pb', b'fp') + _file_record(b'saved_model.pb', b'graph')
+                            + _file_record(b'variables/variables.data-00000-of-00001', b'w')
+                            + _file_record(b'variables/variables.index', b'idx'))
   assert serving_pusher.model_fingerprint(model) == expected.hexdigest()
 
 
@@ -119,8 +125,27 @@ def test_the_fingerprint_reads_a_file_larger_than_the_chunk_in_chunks_with_the_s
       return self._file.read(n)
 
   monkeypatch.setattr(serving_pusher.fileio, 'open', RecordingFile)
-  assert serving_pusher.model_fingerprint(model) == hashlib.sha256(b'saved_model.pb' + weights).hexdigest()
+  expected = hashlib.sha256(_file_record(b'saved_model.pb', weights)).hexdigest()
+  assert serving_pusher.model_fingerprint(model) == expected
   assert reads == [1 << 20] * 4
+
+
+def test_models_whose_paths_and_bytes_concatenate_alike_have_different_fingerprints(tmp_path):
+  # {x: '1', y: '2'} and {x: '1y2'} both read 'x1y2' as path + bytes back to back; bytes moved between a path
+  # and the contents ({a: 'bc'} and {ab: 'c'}) too. Each is a different model, so neither may be taken for a
+  # served copy of the other (the push would be skipped).
+  def model(name: str, files: dict) -> str:
+    path = os.path.join(tmp_path, name)
+    os.makedirs(path)
+    for relpath, contents in files.items():
+      with open(os.path.join(path, relpath), 'wb') as f:
+        f.write(contents)
+    return path
+
+  assert (serving_pusher.model_fingerprint(model('two', {'x': b'1', 'y': b'2'}))
+          != serving_pusher.model_fingerprint(model('one', {'x': b'1y2'})))
+  assert (serving_pusher.model_fingerprint(model('a', {'a': b'bc'}))
+          != serving_pusher.model_fingerprint(model('ab', {'ab': b'c'})))
 
 
 def test_a_rollback_to_an_older_models_files_is_pushed_as_the_newest_version(tmp_path):

@@ -244,7 +244,9 @@ def add_beam_flags(parser: argparse.ArgumentParser) -> None:
                      'flink / spark: a Flink or Spark cluster. Default: %(default)s.')
   group.add_argument('--beam-arg', action='append', default=[], metavar='--NAME=VALUE',
                      help='An extra Beam pipeline argument, appended after the runner\'s own (repeatable), '
-                     'e.g. --beam-arg=--experiments=use_runner_v2.')
+                     'e.g. --beam-arg=--experiments=use_runner_v2. One that sets an option the runner\'s own '
+                     'arguments set (--runner, --project, ...) is refused: use --beam-runner or the dedicated '
+                     'flag.')
   group.add_argument('--direct-running-mode', default=IN_MEMORY, choices=DIRECT_RUNNING_MODES,
                      help='direct: in_memory, or multi_processing from about %d rows on.'
                      % MULTI_PROCESSING_MIN_ROWS)
@@ -283,8 +285,10 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
 
   Raises:
     ValueError: a required setting of the chosen runner is missing or invalid (the message names the flag), a
-      setting has no effect (`--direct-num-workers` in memory, a setting of another runner), or a `--beam-arg`
-      is not an option (Beam would drop it with only a warning in a component's log).
+      setting has no effect (`--direct-num-workers` in memory, a setting of another runner), a `--beam-arg`
+      is not an option (Beam would drop it with only a warning in a component's log), or a `--beam-arg` sets
+      an option the runner's own arguments already set (e.g. `--runner`; Beam keeps the last value, so it
+      would silently override `--beam-runner` or the dedicated flag).
   """
   extra = _extra_beam_args(args.beam_arg)
   _refuse_other_runners_settings(args)
@@ -308,7 +312,9 @@ def beam_pipeline_args_from_flags(args: argparse.Namespace, *, image: str) -> Li
                                master_url=args.spark_master_url, rest_url=args.spark_rest_url)
     else:
       raise ValueError(f'--beam-runner={args.beam_runner!r} is not one of {BEAM_RUNNERS}.')
-  return settings.beam_pipeline_args() + extra
+  runner_args = settings.beam_pipeline_args()
+  _refuse_overrides(extra, runner_args, args.beam_runner)
+  return runner_args + extra
 
 
 # Per runner: (flag, flags attribute, default) of each setting only that runner reads.
@@ -357,3 +363,70 @@ def _extra_beam_args(values: Sequence[str]) -> List[str]:
       raise ValueError(f'--beam-arg={value!r} is not a Beam pipeline option, and Beam would ignore it: write '
                        'each as --beam-arg=--NAME=VALUE, e.g. --beam-arg=--experiments=use_runner_v2.')
   return list(values)
+
+
+# Beam's option names (without the leading `--`) that the runners' own arguments set, each with the flag of this
+# module that sets it (None: the runner always sets it, from no flag). `aliases` are Beam's other names of an
+# option (same argparse destination).
+_DEDICATED_FLAGS = {
+    'runner': '--beam-runner',
+    'direct_running_mode': '--direct-running-mode',
+    'direct_num_workers': '--direct-num-workers',
+    'project': '--dataflow-project',
+    'region': '--dataflow-region',
+    'temp_location': '--dataflow-temp-location',
+    'staging_location': '--dataflow-staging-location',
+    'max_num_workers': '--dataflow-max-num-workers',
+    'machine_type': '--dataflow-machine-type',
+    'service_account_email': '--dataflow-service-account',
+    'sdk_container_image': '--image',
+    'sdk_location': None,
+    'flink_master': '--flink-master',
+    'flink_version': '--flink-version',
+    'parallelism': '--flink-parallelism',
+    'flink_submit_uber_jar': None,
+    'job_endpoint': '--spark-job-endpoint',
+    'spark_master_url': '--spark-master-url',
+    'spark_rest_url': '--spark-rest-url',
+    'spark_submit_uber_jar': None,
+    'environment_type': '--beam-environment-type',
+    'environment_config': '--beam-environment-config',
+}
+_BEAM_ALIASES = {'machine_type': ('worker_machine_type',)}
+
+
+def _option_name(argument: str) -> str:
+  """`--name=value` or `--name` -> `name`."""
+  return argument.split('=', 1)[0].lstrip('-')
+
+
+def _refuse_overrides(extra: Sequence[str], runner_args: Sequence[str], runner: str) -> None:
+  """Raises ValueError naming the first `--beam-arg` that sets an option `runner_args` already set.
+
+  Beam parses the arguments with argparse, which keeps the last value of a repeated option and takes a unique
+  prefix of an option name as that option (`--runn=FlinkRunner` is `--runner=FlinkRunner`). Extra arguments
+  come after the runner's, so such a `--beam-arg` would silently replace the runner (or a dedicated flag's
+  value) and the pipeline would run elsewhere, or differently, than the flags say.
+
+  Args:
+    extra: the `--beam-arg` values (options, or the value of the option before).
+    runner_args: the chosen runner's own arguments (`--name=value` or `--name`).
+    runner: the `--beam-runner` value, for the message.
+
+  Raises:
+    ValueError: naming the `--beam-arg`, the option it sets, its value in the runner's arguments, and the flag
+      to use instead.
+  """
+  set_by_runner = {_option_name(argument): argument for argument in runner_args}
+  for value in extra:
+    if not value.startswith('--'):
+      continue  # The value of the option before (checked with it), or a single-dash flag Beam discards.
+    name = _option_name(value)
+    if not name:
+      continue  # `--=x`: no option at all.
+    for option, argument in set_by_runner.items():
+      if any(alias.startswith(name) for alias in (option,) + _BEAM_ALIASES.get(option, ())):
+        dedicated = _DEDICATED_FLAGS.get(option)
+        fix = f'Use {dedicated} instead.' if dedicated else f'Drop it: --beam-runner={runner} always sets it.'
+        raise ValueError(f'--beam-arg={value!r} sets Beam\'s --{option}, which --beam-runner={runner} already '
+                         f'sets ({argument}); as the later value it would silently override it. {fix}')

@@ -31,7 +31,7 @@ import io
 import math
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
@@ -60,6 +60,7 @@ _LEADING_ZERO_PATTERN = re.compile(r'\s*[+-]?0[0-9]')
 _COLUMN_NAME_PATTERN = re.compile(r'[A-Za-z0-9_]+')
 _COLUMN_NAME_ALLOWED = "ASCII letters A-Z and a-z, digits 0-9 and '_'"
 _LINE_BREAK = re.compile(rb'\r\n|\r|\n')
+_LINE_BREAK_TEXT = re.compile(r'\r\n|\r|\n')  # as the CSV reader counts lines, also inside quoted fields
 # Separators a CSV from a spreadsheet or a database export may use instead of ','.
 _OTHER_SEPARATORS: Mapping[str, str] = {';': 'semicolon', '\t': 'tab'}
 # Byte order marks of other Unicode encodings, UTF-32 first (its little-endian mark starts with UTF-16's).
@@ -437,12 +438,13 @@ def read_interactions(
     record_start = reader.line_num + 1
     if not record or (len(record) == 1 and not record[0].strip()):  # a blank line, or one of white space only
       continue
-    if len(record) != len(header):
-      column = header[len(record)] if len(record) < len(header) else header[-1]
+    if len(record) > len(header):
+      _refuse_extra_fields(path, header, record, line)
+    if len(record) < len(header):
       raise InteractionsFormatError(
           path, f'the row has {len(record)} fields but the header has {len(header)}',
           'give every row one field per header column; quote fields that contain commas '
-          '("a, b")', line=line, column=column)
+          '("a, b")', line=line, column=header[len(record)])
     for name, value in zip(header, record):
       raw[name].append(value)
     line_numbers.append(line)
@@ -510,6 +512,36 @@ def _next_record(path: str, reader: Any, line: int) -> Optional[List[str]]:
       fix = ('quote a field holding commas or quotes, write a quote inside it twice, and put '
              'nothing between a closing quote and the next comma')
     raise InteractionsFormatError(path, problem, fix, line=line) from e
+
+
+def _refuse_extra_fields(path: str, header: Sequence[str], record: Sequence[str], line: int) -> NoReturn:
+  """Raises for a row with more fields than the header, naming the position of its first extra field.
+
+  The extra fields have no header column, so the error names the field by its 1-based position in the row (the
+  first extra one is column `len(header) + 1`, after the last header column) rather than by a column name. `line`
+  is the line the row starts on; when a quoted field before the first extra one holds line breaks, the message
+  also names the line the extra field is on.
+
+  Args:
+    path: the file.
+    header: the header's column names.
+    record: the row's fields, more of them than `header` has.
+    line: 1-based line the row starts on.
+
+  Raises:
+    InteractionsFormatError: always, with `column` None (the extra fields have no column name).
+  """
+  position = len(header) + 1
+  extra = record[len(header)]
+  held = f'holds {extra!r}' if extra else 'is empty (a comma at the end of the line?)'
+  breaks = sum(len(_LINE_BREAK_TEXT.findall(field)) for field in record[:len(header)])
+  on_line = f' (on line {line + breaks}: a quoted field before it holds a line break)' if breaks else ''
+  raise InteractionsFormatError(
+      path, f'the row has {len(record)} fields but the header has {len(header)}: its first extra field, '
+      f'column {position}, after the last header column {header[-1]!r}, {held}{on_line}',
+      'quote fields that contain commas ("Heat, The (1995)"), remove commas at the end of the line, or name the '
+      f'extra columns in the header ({features.USER_FEATURE_PREFIX}* or {features.ITEM_FEATURE_PREFIX}* columns)',
+      line=line)
 
 
 def _check_unique_interactions(path: str, columns: Mapping[str, Any], lines: Sequence[int]) -> None:

@@ -121,7 +121,8 @@ def test_other_rating_scale_accepts_the_rating(tmp_path: pathlib.Path) -> None:
     (f'{HEADER},user_age_bucket\nu1,i1,4,1,18-24\n', 1, 'user_age_bucket', 'the column name is reserved'),
     (f'{HEADER},recent_rating\nu1,i1,4,1,3.5\n', 1, 'recent_rating', 'the column name is reserved'),
     (f'{HEADER}\nu1,i1,4,100\nu2,i2,4\n', 3, 'timestamp', 'has 3 fields but the header has 4'),
-    (f'{HEADER}\nu1,i1,4,100,extra\n', 2, 'timestamp', 'has 5 fields'),
+    # Before, column 'timestamp': the extra field has no header column, so its position is named instead.
+    (f'{HEADER}\nu1,i1,4,100,extra\n', 2, None, "column 5, after the last header column 'timestamp'"),
     (f'{HEADER}\n,i1,4,100\n', 2, 'user_id', 'empty value in a required column'),
     (f'{HEADER}\nu1,,4,100\n', 2, 'item_id', 'empty value in a required column'),
     (f'{HEADER}\nu1,i1,,100\n', 2, 'rating', 'empty value'),
@@ -283,6 +284,38 @@ def test_utf16_and_utf32_files_are_told_to_convert_from_their_encoding(tmp_path:
   assert str(e.value) == (
       f'{path}, line 1: the file is {name}, not UTF-8 (it starts with the {name} byte order mark {bom}). '
       f'Fix: convert it to UTF-8 (e.g. `iconv -f {name} -t UTF-8 in.csv > out.csv`)')
+
+
+@pytest.mark.parametrize('content, line, problem', [
+    (f'{HEADER}\nu1,i1,4,100,extra\n', 2,
+     "the row has 5 fields but the header has 4: its first extra field, column 5, after the last header column "
+     "'timestamp', holds 'extra'"),
+    (f'{HEADER}\nu1,i1,4,100\nu2,i2,3,200,,x\n', 3,
+     "the row has 6 fields but the header has 4: its first extra field, column 5, after the last header column "
+     "'timestamp', is empty (a comma at the end of the line?)"),
+    (f'{HEADER},item_title\nu1,i1,4,100,t,x,y\n', 2,
+     "the row has 7 fields but the header has 5: its first extra field, column 6, after the last header column "
+     "'item_title', holds 'x'"),
+    # After a row whose quoted field spans lines 2-3, the next row starts on line 4.
+    (f'{HEADER},item_title\nu1,i1,4,100,"two\nlines"\nu2,i2,3,200,t,x\n', 4,
+     "the row has 6 fields but the header has 5: its first extra field, column 6, after the last header column "
+     "'item_title', holds 'x'"),
+    # The row starts on line 3 (the line named); its quoted field holds \r\n and a lone \r, each one line break
+    # as the CSV reader counts lines, so the extra field is on line 5.
+    (f'{HEADER}\r\nu0,i0,4,1\r\nu1,"a\r\nb\rc",4,100,x\r\n', 3,
+     "the row has 5 fields but the header has 4: its first extra field, column 5, after the last header column "
+     "'timestamp', holds 'x' (on line 5: a quoted field before it holds a line break)"),
+])
+def test_a_row_with_more_fields_than_the_header_names_its_first_extra_fields_position(
+    tmp_path: pathlib.Path, content: str, line: int, problem: str) -> None:
+  # Before, "column 'timestamp'" (or the last header column), as if that column's value were the problem.
+  path = _write(tmp_path, content)
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.line, e.value.column) == (line, None)
+  assert str(e.value) == (
+      f'{path}, line {line}: {problem}. Fix: quote fields that contain commas ("Heat, The (1995)"), remove commas '
+      'at the end of the line, or name the extra columns in the header (user_* or item_* columns)')
 
 
 def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path: pathlib.Path) -> None:

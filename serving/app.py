@@ -21,6 +21,8 @@ Endpoints:
   cannot be reached, hangs or does not serve them, 503 `{"status": "unavailable", "model_versions": {...},
   "missing_models": [...], "error": <why>}`, so a load balancer takes the instance out of rotation. Each change
   of status or versions between two checks is logged once (`HealthChangeLog`: WARNING when unavailable).
+* A request target in absolute form (`GET http://host:8080/v1/recommendations?user_id=42`, as proxies send it;
+  RFC 9112 section 3.2.2) is answered as its path and query; any other path -> 404.
 * Any other method (POST, PUT, DELETE, PATCH, OPTIONS, HEAD) -> 405 with `Allow: GET` (a JSON error but for HEAD).
 
 Binds loopback (127.0.0.1) unless told otherwise, before any model loads (a port in use is reported at once), and
@@ -174,6 +176,35 @@ def parse_recommendation_query(query: str) -> Tuple[str, int, bool, Dict[str, st
   return user_id, k, exclude_text in _TRUE_VALUES, values
 
 
+def request_target_parts(target: str) -> Tuple[str, str]:
+  """The path and query string of an HTTP request target.
+
+  Args:
+    target: the request line's target: origin form ('/v1/recommendations?user_id=42') or absolute form
+      ('http://host:8080/v1/recommendations?user_id=42', which RFC 9112 section 3.2.2 says a server must accept,
+      as proxies send it).
+
+  Returns:
+    (path, query), e.g. ('/v1/recommendations', 'user_id=42'); an absolute form's path is '/' when it has none
+    (RFC 9110 section 4.2.3). A target in neither form (e.g. 'ftp://host/healthz', '*') comes back as its own
+    path, which names no endpoint.
+
+  Raises:
+    BadRequestError: for an absolute form that is not a URI (e.g. 'http://[::1/healthz', an unclosed IPv6
+      address).
+  """
+  if not target.startswith('/'):
+    try:
+      parts = urllib.parse.urlsplit(target)
+    except ValueError as e:
+      raise BadRequestError(f'The request target {target!r} is not a URI ({e}); send e.g. GET '
+                            f'{RECOMMENDATIONS_PATH}?{USER_ID_PARAM}=42.') from e
+    if parts.scheme in ('http', 'https') and parts.netloc:
+      return parts.path or '/', parts.query
+  path, _, query = target.partition('?')
+  return path, query
+
+
 class NonFiniteAnswerError(ValueError):
   """An answer holds a number that is not finite (NaN, inf), which JSON cannot carry; the message names where."""
 
@@ -312,13 +343,13 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
         self._answer_get()
 
     def _answer_get(self) -> None:
-      path, _, query = self.path.partition('?')
       if self._has_body():
         # Its bytes are not read: the connection closes, so they are not taken for the next request.
         self._send(400, {'error': 'A GET request takes no body; send the parameters in the query string, e.g. '
                                   f'{RECOMMENDATIONS_PATH}?{USER_ID_PARAM}=42&{K_PARAM}=10.'}, close=True)
         return
       try:
+        path, query = request_target_parts(self.path)
         if path == HEALTH_PATH and draining.is_set():
           self._send(503, {'status': HEALTH_SHUTTING_DOWN,
                            'error': 'The service is shutting down; send requests to another instance.'})

@@ -598,3 +598,63 @@ def test_a_client_resetting_its_idle_kept_alive_connection_is_no_server_error(se
     assert get_json(port, '/healthz')[0] == 200  # still serving
   assert 'Traceback' not in capfd.readouterr().err
   assert not [r for r in caplog.records if r.levelname in ('ERROR', 'CRITICAL')]
+
+
+class RecordingRecommender(FakeRecommender):
+  """Answers one item and records each call's (user_id, k, exclude_seen, user_features)."""
+
+  def __init__(self) -> None:
+    super().__init__()
+    self.calls = []
+
+  def recommend(self, user_id: str, k: int = 10, exclude_seen: bool = True,
+                user_features: Optional[Dict[str, str]] = None) -> FakeRecommendations:
+    self.calls.append((user_id, k, exclude_seen, user_features))
+    return FakeRecommendations()
+
+
+def raw_get(port: int, target: str) -> Tuple[int, Dict[str, Any]]:
+  """Sends `GET <target> HTTP/1.1` as written (http.client would not send every target form): (status, JSON)."""
+  with socket.create_connection((app.LOOPBACK_HOST, port), timeout=30) as sock:
+    sock.sendall(f'GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n'.encode('ascii'))
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, json.loads(response.read())
+
+
+def test_a_request_target_in_absolute_form_is_answered_as_its_path_and_query():
+  # RFC 9112 section 3.2.2: a server MUST accept the absolute form (what a client sends through a proxy). Before,
+  # the whole URI was taken for the path: 404 "No endpoint 'http://127.0.0.1:.../v1/recommendations'".
+  recording = RecordingRecommender()
+  with running_server(FakeRegistry(), recording) as port:
+    assert raw_get(port, f'http://127.0.0.1:{port}/v1/recommendations?user_id=u7&k=3&exclude_seen=false'
+                   '&user_gender=F') == (200, {'items': ['i1']})
+    assert recording.calls == [('u7', 3, False, {'user_gender': 'F'})]
+    assert raw_get(port, 'HTTP://Some-Host/healthz') == (200, {'status': 'ok', 'missing_models': [],
+                                                               'model_versions': {'retrieval': 1, 'ranking': 1}})
+    # Unknown paths stay 404, named by their path (an absolute form without one is '/').
+    assert raw_get(port, f'http://127.0.0.1:{port}/recommendations?user_id=1') == (
+        404, {'error': "No endpoint '/recommendations'; use /v1/recommendations or /healthz."})
+    assert raw_get(port, 'http://127.0.0.1') == (404, {'error': "No endpoint '/'; use /v1/recommendations or "
+                                                                '/healthz.'})
+    assert raw_get(port, 'ftp://127.0.0.1/healthz')[0] == 404  # not an http(s) URI: no endpoint of this service
+    # An absolute form that is no URI is the client's error, not a traceback and a dropped connection.
+    assert raw_get(port, 'http://[::1/healthz') == (400, {'error': (
+        "The request target 'http://[::1/healthz' is not a URI (Invalid IPv6 URL); send e.g. GET "
+        '/v1/recommendations?user_id=42.')})
+    assert raw_get(port, '/v1/recommendations?user_id=u8') == (200, {'items': ['i1']})  # origin form unchanged
+  assert [call[0] for call in recording.calls] == ['u7', 'u8']
+
+
+@pytest.mark.parametrize('target, parts', [
+    ('/v1/recommendations?user_id=42&k=10', ('/v1/recommendations', 'user_id=42&k=10')),
+    ('/healthz', ('/healthz', '')),
+    ('http://host:8080/v1/recommendations?user_id=42', ('/v1/recommendations', 'user_id=42')),
+    ('https://host/healthz', ('/healthz', '')),
+    ('http://host:8080', ('/', '')),
+    ('http://host:8080?user_id=1', ('/', 'user_id=1')),
+    ('ftp://host/healthz', ('ftp://host/healthz', '')),
+    ('*', ('*', '')),
+])
+def test_request_target_parts(target, parts):
+  assert app.request_target_parts(target) == parts

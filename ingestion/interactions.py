@@ -3,9 +3,10 @@
 The format (the project's data contract):
 
 - UTF-8 text, comma separated, with a header line; fields holding commas are quoted ("Heat, The (1995)").
-- Required columns `user_id` (string, no surrounding spaces), `item_id` (likewise), `rating` (float, inside the
-  rating scale) and `timestamp` (int, unix seconds, 0 <= t < 10**11: larger values are taken for milliseconds);
-  their names live in `schema.features.REQUIRED_COLUMNS`. One row per (user_id, item_id, timestamp).
+- Required columns `user_id` (string, no surrounding spaces; `|` is part of the id, which is never split),
+  `item_id` (likewise), `rating` (float, inside the rating scale) and `timestamp` (int, unix seconds,
+  0 <= t < 10**11: larger values are taken for milliseconds); their names live in
+  `schema.features.REQUIRED_COLUMNS`. One row per (user_id, item_id, timestamp).
 - Optional user columns (`user_*`) and item columns (`item_*`), named with ASCII letters, digits and `_` only
   (the names become TensorFlow scope and vocabulary names). Their type is INT, FLOAT or STRING, inferred
   from the values unless a curated schema declares it (a value with a leading zero, such as the zip code 01002,
@@ -606,8 +607,18 @@ def _refuse_line_break(path: str, name: str, value: str, line: int, what: str) -
 
 
 def _convert_ids(path: str, name: str, values: List[str], lines: List[int]) -> List[str]:
+  """Checks the ids of column `name` (user_id or item_id) and returns them unchanged.
+
+  An id is one whole string, compared exactly: Transform gives each distinct id its own vocabulary entry without
+  splitting it, so `|` is a character of the id like any other (`a|b`, or `|` alone) and not, as in the optional
+  string columns (`is_missing`), a separator that leaves an id of only `|` empty.
+
+  Raises:
+    InteractionsFormatError: naming the line and column of the first id that is empty or white space only, holds
+      a line break, or has white space around it.
+  """
   for value, line in zip(values, lines):
-    if is_missing(value):
+    if not value.strip():
       raise InteractionsFormatError(
           path, 'empty value in a required column', f'give every row a {name}, or drop the row',
           line=line, column=name)

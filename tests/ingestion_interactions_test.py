@@ -318,6 +318,32 @@ def test_a_row_with_more_fields_than_the_header_names_its_first_extra_fields_pos
       'at the end of the line, or name the extra columns in the header (user_* or item_* columns)')
 
 
+def test_ids_holding_the_multi_value_separator_are_whole_ids(tmp_path: pathlib.Path) -> None:
+  # Before, an id of only '|' was refused as 'empty value in a required column'; Transform never splits ids, so
+  # '|' is an id like 'a|b' (which was accepted), and the two are distinct ids.
+  path = _write(tmp_path, f'{HEADER}\n|,i1,4,100\nu|1,||,3,200\n|,a|b,5,300\n')
+  got = il.read_interactions(path)
+  assert got.column('user_id') == ['|', 'u|1', '|']
+  assert got.column('item_id') == ['i1', '||', 'a|b']
+  copy = os.path.join(str(tmp_path), 'copy.csv')
+  il.write_interactions(got, copy)
+  assert il.read_interactions(copy).column('item_id') == ['i1', '||', 'a|b']
+
+
+@pytest.mark.parametrize('field, message', [
+    ('  ', "line 2, column 'user_id': empty value in a required column. Fix: give every row a user_id, or drop the "
+     'row'),
+    (' | ', "line 2, column 'user_id': user_id ' | ' begins or ends with white space (ids are compared exactly, so "
+     "it would name another user than '|'). Fix: remove the spaces around the id"),
+])
+def test_ids_of_white_space_only_or_with_spaces_around_the_separator_are_refused(
+    tmp_path: pathlib.Path, field: str, message: str) -> None:
+  path = _write(tmp_path, f'{HEADER}\n{field},i1,4,100\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert str(e.value) == f'{path}, {message}'
+
+
 def test_utf8_bom_and_crlf_and_blank_lines_are_accepted(tmp_path: pathlib.Path) -> None:
   path = _write(tmp_path, f'\ufeff{HEADER}\r\nu1,i1,4,1\r\n\r\nu2,i2,5,2\r\n')
   got = il.read_interactions(path)

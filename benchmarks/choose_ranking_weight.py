@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Dict, List, Mapping, Optional, Sequence
 
+import benchmark_flags
 import serving_quality
 
 FIGURES = ('recall', 'ndcg', 'liked_recall', 'disliked_per_k', 'hit_rating')
@@ -33,7 +34,8 @@ def mean_results(per_split: Sequence[Mapping[str, Mapping[str, float]]]) -> Dict
 
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('results', nargs='+', help='serving_quality.py --results-json files, one per split.')
+  parser.add_argument('results', nargs='+', action=benchmark_flags.DistinctValues,
+                      help='serving_quality.py --results-json files, one per split.')
   args = parser.parse_args(argv)
   per_split = []
   for path in args.results:

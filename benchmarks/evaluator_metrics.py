@@ -24,6 +24,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
+import benchmark_flags
 from pipeline import configs, environment
 
 METRIC_SETS = ('one_pass', 'separate', 'count_only')
@@ -47,7 +48,8 @@ def metric_configs(metric_set: str, one_pass: Sequence) -> List:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--run-dir', required=True, help='a local_runner.py --output-dir with a finished run')
-  parser.add_argument('--metric-sets', nargs='+', choices=METRIC_SETS, default=list(METRIC_SETS),
+  parser.add_argument('--metric-sets', nargs='+', action=benchmark_flags.DistinctValues, choices=METRIC_SETS,
+                      default=list(METRIC_SETS),
                       help='metric sets to time, in this order (default: all)')
   parser.add_argument('--json', help='also write {"seconds": {set: s}, "rmse": {set: stars}} to this file')
   args = parser.parse_args(argv)

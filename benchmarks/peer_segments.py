@@ -42,6 +42,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+import benchmark_flags
 import run_outputs
 from components import segment_rules
 from ingestion import interactions as interactions_lib
@@ -576,9 +577,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser.add_argument('--run-dir', type=run_outputs.run_dir_argument,
                       help='Also this project\'s model: a local_runner.py --output-dir of a run on the same split '
                       '(the canonical one: --split seed).')
-  parser.add_argument('--svd-seeds', type=int, nargs='*', default=[],
+  parser.add_argument('--svd-seeds', type=int, nargs='*', action=benchmark_flags.DistinctValues, default=[],
                       help=f'Also SVD with these seeds (the bench seed, {SVD_RANDOM_STATE}, always runs).')
-  parser.add_argument('--concentration-segment', type=_segment_argument, action='append', default=[],
+  parser.add_argument('--concentration-segment', type=_segment_argument, action=benchmark_flags.AppendDistinct,
+                      default=[],
                       metavar='COLUMN=VALUE', help='Also every system\'s concentration on this segment (repeatable), '
                       'e.g. user_occupation=healthcare.')
   parser.add_argument('--split-seed', type=int, default=splits.CANONICAL_SEED,
@@ -597,6 +599,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   if bad_seeds:
     parser.error(f'--svd-seeds {" ".join(map(str, bad_seeds))}: a seed must be in [0, 2**32) (Surprise\'s numpy '
                  'random state).')
+  if SVD_RANDOM_STATE in args.svd_seeds:
+    parser.error(f'--svd-seeds {SVD_RANDOM_STATE} is the bench seed, which always runs (as {SVD_PEER}); give other '
+                 'seeds.')
   return args
 
 

@@ -26,6 +26,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+import benchmark_flags
 import peer_segments
 from ingestion import movielens
 from pipeline import environment
@@ -71,7 +72,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       help='Local MovieLens 100K folder; runs the canonical (seed) split.')
   source.add_argument('--interactions', help='An interactions CSV (peers are skipped).')
   parser.add_argument('--work-dir', required=True, help='Where each configuration\'s run is written.')
-  parser.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
+  parser.add_argument('--configs', nargs='+', action=benchmark_flags.DistinctValues, default=list(DEFAULT_CONFIGS),
                       help='Named ranking configurations to run (default: %(default)s).')
   parser.add_argument('--peers-dir', default=DEFAULT_PEERS_DIR,
                       help='Folder of the peer scripts (default: %(default)s).')

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
+import benchmark_flags
 from pipeline import environment
 from run_outputs import open_run, raw_examples_uri, split_files
 
@@ -49,9 +50,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser.add_argument('--run-dir', required=True, help='A local_runner.py --output-dir holding a finished run.')
   parser.add_argument('--hparams', nargs='+', default=['{}'],
                       help='JSON overrides of the default retrieval configuration, one per candidate.')
-  parser.add_argument('--seeds', type=int, nargs='+', default=[42, 7, 1], help='Training seeds (default 42 7 1).')
+  parser.add_argument('--seeds', type=int, nargs='+', action=benchmark_flags.DistinctValues,
+                      default=[42, 7, 1], help='Training seeds (default 42 7 1).')
   parser.add_argument('--json', help='Also write the figures to this JSON file.')
   args = parser.parse_args(argv)
+  candidates: Dict[str, Any] = {}  # --hparams text -> its configuration
   for text in args.hparams:
     try:
       overrides = json.loads(text)
@@ -60,9 +63,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if isinstance(overrides, dict) and 'seed' in overrides:  # each candidate is trained with every --seeds seed
       parser.error(f'--hparams {text!r} sets seed; give the seeds with --seeds instead.')
     try:
-      configuration(overrides)
+      candidate = configuration(overrides)
     except ValueError as e:  # an unknown field, a value of the wrong type or out of range: before the run is read
       parser.error(f'--hparams {text!r}: {e}')
+    same = [earlier for earlier, other in candidates.items() if other == candidate]
+    if same:  # e.g. '{}' twice, or '{}' and the default batch size spelt out: the same training twice
+      parser.error(f'--hparams {text!r} is the same configuration as {same[0]!r}; each runs the same training, so '
+                   'give it once.')
+    candidates[text] = candidate
   return args
 
 

@@ -21,6 +21,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+import benchmark_flags
 import peer_segments
 import run_outputs
 from components import segment_rules
@@ -99,7 +100,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       help='The baseline: another local_runner.py --output-dir on the same split.')
   parser.add_argument('--bootstrap-draws', type=int, default=2000, metavar='N')
   parser.add_argument('--seed', type=int, default=0, help="The draws' numpy seed.")
-  parser.add_argument('--segment', action='append', default=[], type=_segment_argument,
+  parser.add_argument('--segment', action=benchmark_flags.AppendDistinct, default=[], type=_segment_argument,
                       metavar='COLUMN=VALUE', help='A segment to report (repeatable); default: every gated user '
                       'segment.')
   args = parser.parse_args(argv)

@@ -46,6 +46,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+import benchmark_flags
 from ingestion import movielens, splits
 from pipeline import environment
 from schema import features
@@ -265,7 +266,8 @@ def weights_argument(text: str) -> List[float]:
   """Parses --weights ('0,0.1,1') into floats, each a ranking weight `Recommender` takes ([0, 1]).
 
   Raises:
-    argparse.ArgumentTypeError: naming the value that is not a number in [0, 1].
+    argparse.ArgumentTypeError: naming the value that is not a number in [0, 1], or one given twice (the same
+      measurement twice).
   """
   weights = []
   for part in text.split(','):
@@ -274,6 +276,9 @@ def weights_argument(text: str) -> List[float]:
     except argparse.ArgumentTypeError as e:
       raise argparse.ArgumentTypeError(f'{part!r} is not a ranking weight: give numbers in [0, 1] separated by '
                                        'commas, e.g. 0,0.3,1.') from e
+  repeated = benchmark_flags.first_repeat(weights)
+  if repeated is not None:
+    raise argparse.ArgumentTypeError(f'{repeated:g} is given twice; each weight is measured once, so give it once.')
   return weights
 
 

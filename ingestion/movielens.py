@@ -18,7 +18,7 @@ import re
 import urllib.error
 import urllib.request
 import zipfile
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from absl import logging
 import numpy as np
@@ -27,6 +27,8 @@ from ingestion import interactions as interactions_lib
 from schema import features
 
 ColumnType = interactions_lib.ColumnType
+# What a MovieLens file keys its lines by: a user or item id (str), a genre flag index (int).
+_LineKey = TypeVar('_LineKey', str, int)
 
 ML100K_URL = 'https://files.grouplens.org/datasets/movielens/ml-100k.zip'
 DEFAULT_CACHE_DIR = os.path.join('~', '.cache', 'woonkly')
@@ -238,6 +240,29 @@ def _parse_error(path: str, line: int, problem: str) -> MovieLensError:
                         f'{_LOCAL_COPY_FIX}.')
 
 
+def _refuse_repeated_key(path: str, first_line: Dict[_LineKey, int], key: _LineKey, line_number: int,
+                         label: str) -> None:
+  """Records the line `key` is first on, or raises if an earlier line of `path` already holds it.
+
+  A repeated key would silently replace the earlier line's values (a user's age and zip, an item's title and
+  genres, a genre's name), so it is refused naming both lines.
+
+  Args:
+    path: the MovieLens file being read (u.user, u.item or u.genre).
+    first_line: key -> the 1-based line it is first on; `key` is added when new.
+    key: the user id, item id or genre index on `line_number`.
+    line_number: 1-based line of `path` holding `key`.
+    label: what `key` is, as the message names it: '<label> <key!r> is already on line N' ('user id', 'item id',
+      'genre index').
+
+  Raises:
+    MovieLensError: naming `line_number` and the earlier line, if `first_line` already holds `key`.
+  """
+  seen = first_line.setdefault(key, line_number)
+  if seen != line_number:
+    raise _parse_error(path, line_number, f'{label} {key!r} is already on line {seen}')
+
+
 def _read_genres(path: str) -> List[str]:
   """Returns the genre names of u.genre ordered by their flag index."""
   by_index: Dict[int, str] = {}
@@ -246,10 +271,9 @@ def _read_genres(path: str) -> List[str]:
     fields = line.split('|')
     if len(fields) != 2 or not _is_whole_number(fields[1]):
       raise _parse_error(path, line_number, f'expected "name|index", got {line!r}')
-    seen = first_line.setdefault(int(fields[1]), line_number)
-    if seen != line_number:
-      raise _parse_error(path, line_number, f'genre index {int(fields[1])} is already on line {seen}')
-    by_index[int(fields[1])] = fields[0]
+    index = int(fields[1])
+    _refuse_repeated_key(path, first_line, index, line_number, 'genre index')
+    by_index[index] = fields[0]
   if not by_index:
     raise _parse_error(path, 1, 'the file holds no genre (expected lines "name|index")')
   if sorted(by_index) != list(range(len(by_index))):
@@ -281,9 +305,7 @@ def _read_items(path: str, genres: List[str]) -> Dict[str, Tuple[str, str, Optio
       raise _parse_error(path, line_number, f'expected {expected_fields} "|"-separated fields '
                          f'({len(genres)} genre flags), got {len(fields)}')
     item_id, title, release_date = fields[0], fields[1], fields[2]
-    seen = first_line.setdefault(item_id, line_number)
-    if seen != line_number:
-      raise _parse_error(path, line_number, f'item id {item_id!r} is already on line {seen}')
+    _refuse_repeated_key(path, first_line, item_id, line_number, 'item id')
     flags = fields[_NUM_ITEM_FIELDS_BEFORE_GENRES:]
     if any(flag not in ('0', '1') for flag in flags):
       raise _parse_error(path, line_number, f'genre flags must be 0 or 1, got {flags}')
@@ -314,9 +336,7 @@ def read_users(path: str) -> Dict[str, Tuple[int, str, str, str]]:
     fields = line.split('|')
     if len(fields) != 5 or not _is_whole_number(fields[1]):
       raise _parse_error(path, line_number, f'expected "id|age|gender|occupation|zip", got {line!r}')
-    seen = first_line.setdefault(fields[0], line_number)
-    if seen != line_number:
-      raise _parse_error(path, line_number, f'user id {fields[0]!r} is already on line {seen}')
+    _refuse_repeated_key(path, first_line, fields[0], line_number, 'user id')
     age = int(fields[1])
     if not min_age <= age <= max_age:
       raise _parse_error(path, line_number, f'age {age} is outside {min_age}..{max_age}')

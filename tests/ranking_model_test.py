@@ -267,7 +267,39 @@ def test_user_slope_features_need_the_user_id():
   towers = TowerFeatures(user=[FeatureSpec(features.USER_AGE, FeatureKind.NUMERIC)], item=TOWERS.item,
                          slopes=[FeatureSpec(features.RECENT_RATING, FeatureKind.NUMERIC)])
   with pytest.raises(ValueError, match='add user_id to user_features'):
-    RankingModel(towers, hparams_lib.RankingHyperparameters(user_slope_features=(features.RECENT_RATING,)), 3.0)
+    RankingModel(towers, hparams_lib.RankingHyperparameters(user_slope_features=(features.RECENT_RATING,),
+                                                            bias_terms=False), 3.0)
+
+
+@pytest.mark.parametrize('fields,message', [
+    ({'user_features': ('user_age',)},
+     "bias_terms=True adds a per-user rating bias, an embedding of 'user_id', but user_features=['user_age'] does not "
+     "include 'user_id': add 'user_id' to user_features (or set user_features to null), or set bias_terms to false."),
+    ({'item_features': ('item_title', 'item_genres')},
+     "bias_terms=True adds a per-item rating bias, an embedding of 'item_id', but item_features=['item_title', "
+     "'item_genres'] does not include 'item_id': add 'item_id' to item_features (or set item_features to null), or "
+     "set bias_terms to false."),
+])
+def test_bias_terms_without_the_sides_id_are_refused_before_training(fields, message):
+  # Before, the side's bias was skipped without a word and the model trained without it (the bias is an embedding
+  # of the side's id); the seed notebook's configuration (item_features=['item_title']) sets bias_terms=False.
+  with pytest.raises(ValueError) as raised:
+    hparams_lib.RankingHyperparameters(**fields)
+  assert str(raised.value) == message
+  with pytest.raises(ValueError, match=r"bias_terms=True adds a per-\w+ rating bias"):
+    hparams_lib.RankingHyperparameters.from_config({k: list(v) for k, v in fields.items()})
+  assert hparams_lib.RankingHyperparameters(bias_terms=False, **fields).bias_terms is False
+
+
+def test_a_model_whose_side_lacks_its_id_refuses_bias_terms():
+  # Towers built directly (the Trainer's come from hyperparameters checked above): before, RatingNetwork left the
+  # item bias out silently, so this model had a user bias only.
+  towers = TowerFeatures(user=TOWERS.user, item=[FeatureSpec(features.ITEM_GENRES, FeatureKind.TOKEN_BAG, 4)])
+  with pytest.raises(ValueError, match=r"bias_terms=True needs the 'item_id' feature for the item_bias, but the side "
+                                       r"encodes only \['item_genres'\]; add 'item_id' to its features, or set "
+                                       r"bias_terms to false\."):
+    RankingModel(towers, hparams_lib.RankingHyperparameters(), 3.0)
+  assert RankingModel(towers, hparams_lib.RankingHyperparameters(bias_terms=False), 3.0).rating_network.item_bias is None
 
 
 def test_ensemble_predicts_the_members_mean_rating():

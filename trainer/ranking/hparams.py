@@ -47,7 +47,8 @@ class RankingHyperparameters(ConfigCodec):
       interactions) from its scores when training (logQ correction of in-batch negatives, which are popular items
       more often; the loss reported on the watched split leaves it out).
     embedding_l2: L2 penalty on embedding weights.
-    bias_terms: add a learned per-user and per-item rating bias to the network's output.
+    bias_terms: add a learned per-user and per-item rating bias to the network's output; each bias is an
+      embedding of its side's id, so user_features must include user_id and item_features item_id (or be None).
     optimizer: one of trainer.common.hyperparameters.OPTIMIZERS.
     learning_rate: the optimizer's learning rate.
     batch_size: training examples per step.
@@ -161,6 +162,8 @@ class RankingHyperparameters(ConfigCodec):
     if self.user_slope_features and self.user_features is not None and features.USER_ID not in self.user_features:
       raise ValueError(f'user_slope_features={self.user_slope_features} needs per-user slopes, so user_features '
                        f'must include {features.USER_ID!r} (or be None).')
+    if self.bias_terms:
+      check_bias_ids(self)
     if not 0.0 <= self.neighbourhood_weight <= 1.0:
       raise ValueError(f'neighbourhood_weight={self.neighbourhood_weight} must be in [0, 1] (0 disables the '
                        'neighbourhood model).')
@@ -179,6 +182,22 @@ class RankingHyperparameters(ConfigCodec):
       raise ValueError(f'neighbourhood_shrinkage={self.neighbourhood_shrinkage} must be >= 0.')
     if any(units < 1 for units in self.hidden_units):
       raise ValueError(f'hidden_units={self.hidden_units} must hold positive integers.')
+
+
+def check_bias_ids(hparams: RankingHyperparameters) -> None:
+  """Raises ValueError unless each side of `hparams` (bias_terms on) encodes its id: the per-user and per-item
+  biases are embeddings of user_id and item_id, and a side without its id would train without its bias.
+
+  Raises:
+    ValueError: naming bias_terms, the side's feature list and the two fixes.
+  """
+  for name, id_key, side in (('user_features', features.USER_ID, 'user'),
+                             ('item_features', features.ITEM_ID, 'item')):
+    requested = getattr(hparams, name)
+    if requested is not None and id_key not in requested:
+      raise ValueError(f'bias_terms=True adds a per-{side} rating bias, an embedding of {id_key!r}, but {name}='
+                       f'{list(requested)} does not include {id_key!r}: add {id_key!r} to {name} (or set {name} to '
+                       'null), or set bias_terms to false.')
 
 
 # The seed notebook's model: user id and movie title embeddings of 32, Dense 256-64-1, MSE, Adagrad 0.1,

@@ -77,10 +77,17 @@ class RatingNetwork(tf.keras.Model):
   @staticmethod
   def _bias(specs: Sequence[FeatureSpec], id_key: str, hparams: RankingHyperparameters,
             name: str) -> Optional[tf.keras.layers.Embedding]:
-    """A per-id rating bias (stars, starting at 0) when `bias_terms` is on and the side encodes `id_key`; else None."""
-    id_specs = [s for s in specs if s.raw_key == id_key]
-    if not hparams.bias_terms or not id_specs:
+    """A per-id rating bias (stars, starting at 0) when `bias_terms` is on; else None.
+
+    Raises:
+      ValueError: if `bias_terms` is on and the side does not encode `id_key` (the bias is an embedding of it).
+    """
+    if not hparams.bias_terms:
       return None
+    id_specs = [s for s in specs if s.raw_key == id_key]
+    if not id_specs:
+      raise ValueError(f'bias_terms=True needs the {id_key!r} feature for the {name}, but the side encodes only '
+                       f'{[s.raw_key for s in specs]}; add {id_key!r} to its features, or set bias_terms to false.')
     return tf.keras.layers.Embedding(id_specs[0].input_dim, 1, embeddings_initializer='zeros', name=name)
 
   def call(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:

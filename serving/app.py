@@ -11,8 +11,13 @@ Endpoints:
   missing/empty user_id, a k that is not an integer in 1..max_k, an exclude_seen that is not true/false, an
   unknown parameter or a bad user column value (an age bucket that is not a label or disagrees with the
   `user_age` sent with it), or a request with a body (the parameters go in the query string); 503 while no
-  model is loaded or the backend (TF Serving) cannot be reached or answers an error; 500 for any other failure
-  (logged with its traceback), e.g. an answer holding a NaN or infinite score (not JSON; the error names it).
+  model is loaded or the backend (TF Serving) cannot be reached, times out or answers an error that may pass
+  (a 5xx: a retryable `serving.models.BackendError`), so the client may retry; 502 `{"error": <the backend's
+  message>}`, logged as an ERROR, for a backend fault that retrying will not fix (a `BackendError` that is not
+  retryable: TF Serving answering a 4xx such as 400 INVALID_ARGUMENT, or outputs that are not the export's),
+  while /healthz stays 200 (the backend is up and serves the versions:
+  taking the instance out of rotation would not help); 500 for any other failure (logged with its traceback),
+  e.g. an answer holding a NaN or infinite score (not JSON; the error names it).
 * `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);
@@ -366,7 +371,13 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
           self._send(404, {'error': f'No endpoint {path!r}; use {RECOMMENDATIONS_PATH} or {HEALTH_PATH}.'})
       except (BadRequestError, requests_lib.InvalidRequestError) as e:
         self._send(400, {'error': str(e)})
-      except (models.ModelsNotReadyError, models.BackendError) as e:
+      except models.BackendError as e:
+        if e.retryable:  # unreachable, timed out, a 5xx: the same request may succeed later
+          self._send(503, {'status': HEALTH_UNAVAILABLE, 'error': str(e)})
+        else:  # the backend answered, but wrongly for these versions: a retry gets the same answer
+          logging.error('Request %s: the model backend failed: %s', self.path, e)
+          self._send(502, {'error': str(e)})
+      except models.ModelsNotReadyError as e:
         self._send(503, {'status': HEALTH_UNAVAILABLE, 'error': str(e)})
       except Exception as e:  # pylint: disable=broad-except
         # The request boundary: log the failure with its traceback and answer 500 instead of dropping

@@ -57,9 +57,13 @@ class ModelsNotReadyError(RuntimeError):
 class BackendError(RuntimeError):
   """A model backend failed to answer (e.g. TF Serving answered an error status or could not be reached).
 
+  The HTTP service (`serving.app`) answers a retryable one with 503 (the client may retry) and any other with
+  502 Bad Gateway naming its message; while loading a version, the registry tries a retryable one again at the
+  next poll and skips the version for any other.
+
   Attributes:
-    retryable: True when the same call may succeed later (server unreachable, 5xx); False when the version
-      itself is at fault (e.g. a 4xx answer: the request does not fit the model).
+    retryable: True when the same call may succeed later (server unreachable, timed out, 5xx); False when the
+      version itself is at fault (e.g. a 4xx answer: the request does not fit the model).
   """
 
   def __init__(self, message: str, retryable: bool) -> None:

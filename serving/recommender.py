@@ -193,7 +193,7 @@ class Recommender:
         that is no label or disagrees with the age.
       models.ModelsNotReadyError: while no models are loaded.
       models.BackendError: when the model backend fails to answer (e.g. TF Serving unreachable or answering an
-        error status).
+        error status); `retryable` says whether the same call may succeed later.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self._max_k:
       raise requests_lib.InvalidRequestError(f'k={k!r} must be an integer from 1 to {self._max_k}.')

@@ -1,11 +1,12 @@
 """How the HTTP service and its flags treat failures: which errors are the client's (400) and which are the
-server's (503, 500), idle and vanished clients, and flags refused before any model loads.
+server's (503, 502, 500), idle and vanished clients, and flags refused before any model loads.
 
 Over a fake recommender and registry (no model is loaded): each test says what `recommend` raises.
 """
 
 import contextlib
 import http.client
+import http.server
 import json
 import os
 import signal
@@ -19,8 +20,9 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import pytest
 
-from serving import app, backend_flags, models
+from serving import app, backend_flags, models, tf_serving_backend
 from serving import requests as requests_lib
+from tests import serving_tf_serving_test
 from tests.serving_http_test import get_json
 
 
@@ -90,6 +92,8 @@ def _raise(error: Exception) -> Callable[[], None]:
 @pytest.mark.parametrize('error, status', [
     (requests_lib.InvalidRequestError('k=0 must be an integer from 1 to 100.'), 400),
     (models.BackendError('TF Serving answered 503', retryable=True), 503),
+    # A fault a retry will not fix (before: 503, which tells the client to retry): 502 Bad Gateway.
+    (models.BackendError('TF Serving answered 400: Could not parse example input', retryable=False), 502),
     (models.ModelsNotReadyError('No model loaded yet'), 503),
     # A ValueError from the service's own code is not the client's fault.
     (ValueError('operands could not be broadcast together'), 500),
@@ -658,3 +662,54 @@ def test_a_request_target_in_absolute_form_is_answered_as_its_path_and_query():
 ])
 def test_request_target_parts(target, parts):
   assert app.request_target_parts(target) == parts
+
+
+class ErrorStatusTFServing(serving_tf_serving_test.LoopbackServer):
+  """Answers every predict with `status` and TF Serving's error body `{"error": message}`."""
+
+  def __init__(self) -> None:
+    self.status, self.message = 400, ''
+    server = self
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+      protocol_version = 'HTTP/1.1'
+
+      def do_POST(self) -> None:  # pylint: disable=invalid-name
+        self.rfile.read(int(self.headers['Content-Length']))
+        payload = json.dumps({'error': server.message}).encode()
+        self.send_response(server.status)
+        self.send_header('Content-Length', str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+      def log_message(self, *args: Any) -> None:
+        pass
+
+    self._start(Handler)
+
+
+def test_a_tf_serving_error_a_retry_will_not_fix_is_a_502_naming_it_and_unavailability_stays_503(caplog):
+  # Before, every TF Serving error status reached the client as 503 Service Unavailable, which tells it (and
+  # proxies) to retry: a 400 INVALID_ARGUMENT (the examples do not fit the served version) answers the same every
+  # time. /healthz stays 200: TF Serving is up and serves the versions, so leaving the rotation would not help.
+  tf_serving = ErrorStatusTFServing()
+  client = tf_serving_backend.TFServingClient(tf_serving.url)
+  calls_tf_serving = FakeRecommender()
+  calls_tf_serving.behaviour = lambda: client.predict(models.RANKING_MODEL, 1, [b''])
+  try:
+    with running_server(FakeRegistry(), calls_tf_serving) as port:
+      tf_serving.message = 'Could not parse example input, value: \'\''
+      with caplog.at_level('INFO', logger='absl'):
+        assert get_json(port, '/v1/recommendations?user_id=u1') == (502, {'error': (
+            'TF Serving POST /v1/models/ranking/versions/1:predict answered 400: '
+            '{"error": "Could not parse example input, value: \'\'"}')})
+      assert [(r.levelname, r.getMessage()) for r in caplog.records if 'model backend failed' in r.getMessage()] == [
+          ('ERROR', 'Request /v1/recommendations?user_id=u1: the model backend failed: TF Serving POST '
+                    '/v1/models/ranking/versions/1:predict answered 400: '
+                    '{"error": "Could not parse example input, value: \'\'"}')]
+      assert get_json(port, '/healthz')[0] == 200
+      tf_serving.status, tf_serving.message = 503, 'Servable is loading'  # UNAVAILABLE: retrying may help
+      assert get_json(port, '/v1/recommendations?user_id=u1') == (503, {'status': 'unavailable', 'error': (
+          'TF Serving POST /v1/models/ranking/versions/1:predict answered 503: {"error": "Servable is loading"}')})
+  finally:
+    tf_serving.close()

@@ -14,7 +14,7 @@ from tfx import v1 as tfx
 
 from schema import features
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.common.run_files import BLEND_FILE, HISTORY_FILE
+from trainer.common.run_files import BLEND_FILE, HISTORY_FILE, history_json
 from trainer.ranking import export, hparams as hparams_lib, model as model_lib, neighbourhood
 from trainer.retrieval import candidates
 
@@ -46,8 +46,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the ranking model and saves it to `fn_args.serving_model_dir`.
 
   Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
-  per-epoch training and validation RMSE are written to `<model_run_dir>/history.json`, the neighbourhood blend's
-  weight (and each candidate's validation RMSE) to `<model_run_dir>/neighbourhood_blend.json`. With
+  per-epoch training and validation RMSE are written to `<model_run_dir>/history.json` (a NaN or infinite value as
+  null, `run_files.history_json`), the neighbourhood blend's weight (and each candidate's validation RMSE) to
+  `<model_run_dir>/neighbourhood_blend.json`. With
   `validation_fraction` > 0 a slice of the TRAIN split is held out to watch (and, with
   `early_stopping_patience`, to choose the epoch); otherwise the eval split is only watched, never used to choose.
   """
@@ -76,7 +77,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   export.export_ranking_model(model, tf_transform_output, fn_args.serving_model_dir)
   tf.io.gfile.makedirs(fn_args.model_run_dir)
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
-    json.dump(history, f)
+    f.write(history_json(history))
   if blend is not None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, BLEND_FILE), 'w') as f:
       json.dump(blend.to_json(), f)

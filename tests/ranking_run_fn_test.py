@@ -1,0 +1,64 @@
+"""The ranking Trainer's run_fn around training: the history.json it writes (stages stubbed, a four-row split)."""
+
+import json
+import math
+import os
+from typing import Dict, List, Optional
+
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from schema import features
+from trainer.common import feature_specs, inputs, run_files
+from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
+from trainer.ranking import export
+from trainer.ranking import hparams as hparams_lib
+from trainer.ranking import run as run_lib
+
+X = features.transformed_name
+TOWERS = TowerFeatures(user=[FeatureSpec(features.USER_ID, FeatureKind.ID, 3)],
+                       item=[FeatureSpec(features.ITEM_ID, FeatureKind.ID, 3)])
+SPLIT = inputs.InMemorySplit({
+    X(features.USER_ID): tf.constant([0, 1, 2, 0], tf.int64),
+    X(features.ITEM_ID): tf.constant([0, 1, 2, 2], tf.int64),
+    X(features.RATING): tf.constant([4.0, 5.0, 5.0, 2.0]),
+})
+
+
+def _fn_args(tmp_path, custom_config: Optional[Dict]) -> tfx.components.FnArgs:
+  """The Trainer's arguments over tmp_path (nothing is read from the paths: the stages are stubbed)."""
+  return tfx.components.FnArgs(
+      train_files=[str(tmp_path / 'Split-train' / '*')], eval_files=[str(tmp_path / 'Split-eval' / '*')],
+      transform_output=str(tmp_path / 'transform'), serving_model_dir=str(tmp_path / 'serving_model'),
+      model_run_dir=str(tmp_path / 'model_run'), custom_config=custom_config)
+
+
+def _stub_stages(monkeypatch, history: Dict[str, List[float]]) -> None:
+  """run_fn reads SPLIT for both splits, encodes TOWERS, 'trains' to `history` and exports nothing."""
+  monkeypatch.setattr(run_lib.tft, 'TFTransformOutput', lambda path: object())
+  monkeypatch.setattr(inputs, 'load_split', lambda files, data_accessor, tf_transform_output: SPLIT)
+  monkeypatch.setattr(feature_specs, 'model_features', lambda *args: TOWERS)
+  monkeypatch.setattr(run_lib, 'train_network', lambda *args: (object(), history))
+  monkeypatch.setattr(export, 'export_ranking_model', lambda *args: None)
+
+
+def _refuse_constant(name: str) -> None:
+  pytest.fail(f'history.json holds {name}, which is not JSON')
+
+
+def test_history_of_a_diverged_epoch_is_written_as_strict_json_with_null(tmp_path, monkeypatch):
+  # Epoch 2's training RMSE is NaN, the validation RMSE infinite in epochs 1 and 2 (a loss that diverged). Before,
+  # json.dump wrote {"rmse": [1.5, NaN], "val_rmse": [Infinity, -Infinity, 0.75]}: tokens strict JSON refuses.
+  _stub_stages(monkeypatch, {'rmse': [1.5, math.nan], 'val_rmse': [math.inf, -math.inf, 0.75]})
+  run_lib.run_fn(_fn_args(tmp_path, {hparams_lib.CUSTOM_CONFIG_KEY: {}}))
+  with open(os.path.join(tmp_path, 'model_run', run_files.HISTORY_FILE), encoding='utf-8') as f:
+    text = f.read()
+  assert text == '{"rmse": [1.5, null], "val_rmse": [null, null, 0.75]}'
+  assert json.loads(text, parse_constant=_refuse_constant) == {'rmse': [1.5, None], 'val_rmse': [None, None, 0.75]}
+
+
+def test_finite_history_is_written_unchanged():
+  assert (run_files.history_json({'rmse': [0.9, 0.875], 'loss': [2, 1.25]})
+          == '{"rmse": [0.9, 0.875], "loss": [2.0, 1.25]}')
+  assert run_files.history_json({}) == '{}'

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+import benchmark_flags
 from pipeline import environment
 
 
@@ -31,16 +32,11 @@ def generated_histories(num_items: int, num_users: int, items_per_user: int, see
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--items', type=int, default=10_000)
-  parser.add_argument('--users', type=int, default=50_000)
-  parser.add_argument('--items-per-user', type=int, default=60)
-  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--items', type=benchmark_flags.positive_int, default=10_000)
+  parser.add_argument('--users', type=benchmark_flags.positive_int, default=50_000)
+  parser.add_argument('--items-per-user', type=benchmark_flags.positive_int, default=60)
+  parser.add_argument('--seed', type=benchmark_flags.seed, default=0)
   args = parser.parse_args(argv)
-  for flag, value in (('--items', args.items), ('--users', args.users), ('--items-per-user', args.items_per_user)):
-    if value < 1:
-      parser.error(f'{flag} {value}: must be at least 1.')
-  if args.seed < 0:
-    parser.error(f'--seed {args.seed}: must be >= 0 (a numpy seed).')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf

@@ -21,23 +21,21 @@ from typing import Dict, Optional, Sequence
 
 import benchmark_flags
 from pipeline import environment
+from serving import backend_flags
 from run_outputs import open_run, split_files
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--run-dir', required=True, help='A local_runner.py --output-dir holding a finished run.')
-  parser.add_argument('--seeds', type=int, nargs='+', action=benchmark_flags.DistinctValues,
+  parser.add_argument('--seeds', type=benchmark_flags.seed, nargs='+', action=benchmark_flags.DistinctValues,
                       default=[42, 7, 1], help='Training seeds (default 42 7 1).')
-  parser.add_argument('--weights', type=float, nargs='+', action=benchmark_flags.DistinctValues,
+  parser.add_argument('--weights', type=backend_flags.ranking_weight, nargs='+', action=benchmark_flags.DistinctValues,
                       default=[0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 1],
                       help='Blend weights of the neighbourhood model, each in [0, 1].')
   parser.add_argument('--ranking-config', default='default', help='Named ranking configuration (default: default).')
   parser.add_argument('--json', help='Also write the figures to this JSON file.')
-  args = parser.parse_args(argv)
-  if any(not 0.0 <= w <= 1.0 for w in args.weights):
-    parser.error(f'--weights {args.weights}: every weight must be in [0, 1].')
-  return args
+  return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

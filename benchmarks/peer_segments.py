@@ -577,28 +577,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser.add_argument('--run-dir', type=run_outputs.run_dir_argument,
                       help='Also this project\'s model: a local_runner.py --output-dir of a run on the same split '
                       '(the canonical one: --split seed).')
-  parser.add_argument('--svd-seeds', type=int, nargs='*', action=benchmark_flags.DistinctValues, default=[],
+  parser.add_argument('--svd-seeds', type=benchmark_flags.seed, nargs='*', action=benchmark_flags.DistinctValues,
+                      default=[],
                       help=f'Also SVD with these seeds (the bench seed, {SVD_RANDOM_STATE}, always runs).')
   parser.add_argument('--concentration-segment', type=_segment_argument, action=benchmark_flags.AppendDistinct,
                       default=[],
                       metavar='COLUMN=VALUE', help='Also every system\'s concentration on this segment (repeatable), '
                       'e.g. user_occupation=healthcare.')
-  parser.add_argument('--split-seed', type=int, default=splits.CANONICAL_SEED,
+  parser.add_argument('--split-seed', type=benchmark_flags.seed, default=splits.CANONICAL_SEED,
                       help='The 80/20 random split with this permutation seed (default: the canonical split, '
                       f'{splits.CANONICAL_SEED}); a --run-dir run must be on the same split.')
-  parser.add_argument('--bootstrap-draws', type=int, default=0, metavar='N',
+  parser.add_argument('--bootstrap-draws', type=benchmark_flags.non_negative_int, default=0, metavar='N',
                       help='Also each system\'s worst user segment margin over N draws of the eval users with '
                       'replacement (an interval and the share of draws within the target); 0: off.')
   parser.add_argument('--json', help='Also write the reports as JSON to this file.')
   args = parser.parse_args(argv)
-  if args.split_seed < 0:
-    parser.error(f'--split-seed {args.split_seed} must be >= 0 (the canonical split is {splits.CANONICAL_SEED}).')
-  if args.bootstrap_draws < 0:
-    parser.error(f'--bootstrap-draws {args.bootstrap_draws} must be >= 0 (0 turns the intervals off).')
-  bad_seeds = [seed for seed in args.svd_seeds if not 0 <= seed < 2 ** 32]
-  if bad_seeds:
-    parser.error(f'--svd-seeds {" ".join(map(str, bad_seeds))}: a seed must be in [0, 2**32) (Surprise\'s numpy '
-                 'random state).')
   if SVD_RANDOM_STATE in args.svd_seeds:
     parser.error(f'--svd-seeds {SVD_RANDOM_STATE} is the bench seed, which always runs (as {SVD_PEER}); give other '
                  'seeds.')

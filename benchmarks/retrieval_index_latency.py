@@ -23,6 +23,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+import benchmark_flags
 from pipeline import environment
 from run_outputs import open_run, raw_examples_uri, split_files
 
@@ -50,19 +51,17 @@ def _percentile_ms(seconds: Sequence[float], q: float) -> float:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--run-dir', required=True, help='A local_runner.py --output-dir holding a finished run.')
-  parser.add_argument('--items', type=int, default=200_000, help='Generated catalogue items.')
+  parser.add_argument('--items', type=benchmark_flags.positive_int, default=200_000, help='Generated catalogue items.')
   parser.add_argument('--covered', type=int, default=2_000, help='Items the item-item model covers.')
-  parser.add_argument('--users', type=int, default=5_000, help='Generated users with item-item histories.')
-  parser.add_argument('--requests', type=int, default=300, help='Timed single-user requests per index.')
-  parser.add_argument('--item-item-weight', type=float, default=1.0, help='0 = the two towers alone.')
+  parser.add_argument('--users', type=benchmark_flags.positive_int, default=5_000,
+                      help='Generated users with item-item histories.')
+  parser.add_argument('--requests', type=benchmark_flags.positive_int, default=300,
+                      help='Timed single-user requests per index.')
+  parser.add_argument('--item-item-weight', type=benchmark_flags.non_negative_float, default=1.0,
+                      help='0 = the two towers alone.')
   args = parser.parse_args(argv)
-  for flag, value in (('--items', args.items), ('--users', args.users), ('--requests', args.requests)):
-    if value < 1:
-      parser.error(f'{flag} {value}: must be at least 1.')
   if args.requests > args.users:
     parser.error(f'--requests {args.requests}: at most --users ({args.users}); each request is a generated user.')
-  if not args.item_item_weight >= 0:
-    parser.error(f'--item-item-weight {args.item_item_weight:g}: must be >= 0 (0 = the two towers alone).')
   if args.item_item_weight > 0 and not 1 <= args.covered <= args.items:
     parser.error(f'--covered {args.covered}: must be from 1 to --items ({args.items}); the item-item model covers '
                  'the most popular of the generated items.')

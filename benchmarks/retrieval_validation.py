@@ -50,7 +50,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser.add_argument('--run-dir', required=True, help='A local_runner.py --output-dir holding a finished run.')
   parser.add_argument('--hparams', nargs='+', default=['{}'],
                       help='JSON overrides of the default retrieval configuration, one per candidate.')
-  parser.add_argument('--seeds', type=int, nargs='+', action=benchmark_flags.DistinctValues,
+  parser.add_argument('--seeds', type=benchmark_flags.seed, nargs='+', action=benchmark_flags.DistinctValues,
                       default=[42, 7, 1], help='Training seeds (default 42 7 1).')
   parser.add_argument('--json', help='Also write the figures to this JSON file.')
   args = parser.parse_args(argv)

@@ -98,17 +98,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       help='The candidate: a local_runner.py --output-dir.')
   parser.add_argument('--baseline-run-dir', required=True, type=run_outputs.run_dir_argument,
                       help='The baseline: another local_runner.py --output-dir on the same split.')
-  parser.add_argument('--bootstrap-draws', type=int, default=2000, metavar='N')
-  parser.add_argument('--seed', type=int, default=0, help="The draws' numpy seed.")
+  parser.add_argument('--bootstrap-draws', type=benchmark_flags.positive_int, default=2000, metavar='N')
+  parser.add_argument('--seed', type=benchmark_flags.seed, default=0, help="The draws' numpy seed.")
   parser.add_argument('--segment', action=benchmark_flags.AppendDistinct, default=[], type=_segment_argument,
                       metavar='COLUMN=VALUE', help='A segment to report (repeatable); default: every gated user '
                       'segment.')
-  args = parser.parse_args(argv)
-  if args.bootstrap_draws < 1:
-    parser.error(f'--bootstrap-draws {args.bootstrap_draws} must be >= 1.')
-  if args.seed < 0:
-    parser.error(f'--seed {args.seed}: must be >= 0 (a numpy seed).')
-  return args
+  return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

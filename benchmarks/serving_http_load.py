@@ -25,7 +25,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+import benchmark_flags
 from pipeline import environment
+from serving import backend_flags
 
 STARTUP_TIMEOUT_S = 180.0
 
@@ -126,22 +128,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--serving-dir', help='Start the service on this serving directory.')
   parser.add_argument('--url', help='Load an already running service instead (needs --user-ids).')
   parser.add_argument('--user-ids', help='Comma-separated user ids to request (default: the assets\' users).')
-  parser.add_argument('--clients', type=int, default=32)
-  parser.add_argument('--client-processes', type=int, default=2)
-  parser.add_argument('--duration-s', type=float, default=30.0)
+  parser.add_argument('--clients', type=benchmark_flags.positive_int, default=32)
+  parser.add_argument('--client-processes', type=benchmark_flags.positive_int, default=2)
+  parser.add_argument('--duration-s', type=backend_flags.positive_seconds, default=30.0)
   parser.add_argument('--k', type=int, default=10)
-  parser.add_argument('--unknown-every', type=int, default=20,
+  parser.add_argument('--unknown-every', type=benchmark_flags.non_negative_int, default=20,
                       help='Every n-th request asks for an unknown user (0: never).')
   args = parser.parse_args(argv)
   if bool(args.serving_dir) == bool(args.url):
     parser.error('Pass exactly one of --serving-dir and --url.')
-  for flag, value in (('--clients', args.clients), ('--client-processes', args.client_processes)):
-    if value < 1:
-      parser.error(f'{flag} {value}: must be at least 1.')
-  if not args.duration_s > 0:
-    parser.error(f'--duration-s {args.duration_s:g}: must be a positive number of seconds.')
-  if args.unknown_every < 0:
-    parser.error(f'--unknown-every {args.unknown_every}: must be 0 (never) or a positive number of requests.')
 
   process = None
   if args.url:

@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import numpy as np
 
+import benchmark_flags
 from pipeline import environment
 
 WARMUP_REQUESTS = 50
@@ -28,14 +29,11 @@ def _percentiles_ms(seconds: List[float]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--serving-dir', required=True)
-  parser.add_argument('--requests', type=int, default=2000, help='Timed requests for known users.')
+  parser.add_argument('--requests', type=benchmark_flags.positive_int, default=2000,
+                      help='Timed requests for known users.')
   parser.add_argument('--k', type=int, default=10)
-  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--seed', type=benchmark_flags.seed, default=0)
   args = parser.parse_args(argv)
-  if args.requests < 1:
-    parser.error(f'--requests {args.requests}: must be at least 1.')
-  if args.seed < 0:
-    parser.error(f'--seed {args.seed}: must be >= 0 (a numpy seed).')
   environment.use_legacy_keras()
   # pylint: disable=g-import-not-at-top
   from serving import models, recommender

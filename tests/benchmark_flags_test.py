@@ -141,3 +141,60 @@ def test_retrieval_validation_default_configuration_spelt_out_is_the_same(capsys
   assert f"--hparams '{spelt_out}' is the same configuration as '{{}}'" in capsys.readouterr().err
   assert retrieval_validation.parse_args(
       ['--run-dir', 'r', '--hparams', '{}', f'{{"epochs": {hparams_lib.DEFAULT.epochs + 1}}}']).hparams[0] == '{}'
+
+
+@pytest.mark.parametrize('function, text, value', [
+    (benchmark_flags.positive_int, '1', 1), (benchmark_flags.positive_int, '2000', 2000),
+    (benchmark_flags.non_negative_int, '0', 0), (benchmark_flags.non_negative_int, '20', 20),
+    (benchmark_flags.seed, '0', 0), (benchmark_flags.seed, str(2 ** 32 - 1), 4294967295),
+    (benchmark_flags.non_negative_float, '0', 0.0), (benchmark_flags.non_negative_float, '1.5', 1.5),
+])
+def test_typed_values_are_parsed(function, text, value):
+  assert function(text) == value
+  assert type(function(text)) is type(value)  # pylint: disable=unidiomatic-typecheck
+
+
+@pytest.mark.parametrize('function, text, message', [
+    (benchmark_flags.positive_int, '0', '0 must be at least 1.'),
+    (benchmark_flags.positive_int, '-5', '-5 must be at least 1.'),
+    (benchmark_flags.positive_int, '1.5', "'1.5' is not an integer."),
+    (benchmark_flags.non_negative_int, '-1', '-1 must be >= 0.'),
+    (benchmark_flags.non_negative_int, 'x', "'x' is not an integer."),
+    (benchmark_flags.seed, '-1', '-1 must be in [0, 2**32) (a numpy seed).'),
+    (benchmark_flags.seed, '4294967296', '4294967296 must be in [0, 2**32) (a numpy seed).'),
+    (benchmark_flags.non_negative_float, '-0.5', '-0.5 must be a number >= 0.'),
+    (benchmark_flags.non_negative_float, 'nan', 'nan must be a number >= 0.'),
+    (benchmark_flags.non_negative_float, 'inf', 'inf must be a number >= 0.'),
+    (benchmark_flags.non_negative_float, 'one', "'one' is not a number."),
+])
+def test_bad_typed_values_are_refused_with_the_value(function, text, message):
+  with pytest.raises(argparse.ArgumentTypeError) as error:
+    function(text)
+  assert str(error.value) == message
+
+
+def test_an_argparse_type_error_names_the_flag(capsys):
+  parser = argparse.ArgumentParser(prog='bench')
+  parser.add_argument('--requests', type=benchmark_flags.positive_int, default=300)
+  assert parser.parse_args([]).requests == 300
+  with pytest.raises(SystemExit) as exited:
+    parser.parse_args(['--requests', '0'])
+  assert exited.value.code == 2
+  assert capsys.readouterr().err.endswith('bench: error: argument --requests: 0 must be at least 1.\n')
+
+
+@pytest.mark.parametrize('parse, argv, message', [
+    # The scripts' flags use the shared rules (before, each script had its own copy of the check).
+    (peer_segments.parse_args, ['--split-seed', '-1'], 'argument --split-seed: -1 must be in [0, 2**32)'),
+    (peer_segments.parse_args, ['--bootstrap-draws', '-1'], 'argument --bootstrap-draws: -1 must be >= 0.'),
+    (segment_regression_noise.parse_args, ['--bootstrap-draws', '0'],
+     'argument --bootstrap-draws: 0 must be at least 1.'),
+    (neighbourhood_weight.parse_args, ['--seeds', '-1'], 'argument --seeds: -1 must be in [0, 2**32)'),
+    (retrieval_validation.parse_args, ['--seeds', '7', '4294967296'],
+     'argument --seeds: 4294967296 must be in [0, 2**32) (a numpy seed).'),
+])
+def test_each_benchmark_uses_the_shared_rules(parse, argv, message, capsys):
+  with pytest.raises(SystemExit) as exited:
+    parse(argv)
+  assert exited.value.code == 2
+  assert message in capsys.readouterr().err

@@ -31,7 +31,7 @@ def test_a_count_below_1_is_a_usage_error_naming_the_flag(flag, capsys):
   with pytest.raises(SystemExit) as exit_info:
     item_item_fit.main(['--items', '30', '--users', '40', '--items-per-user', '5', flag, '0'])
   assert exit_info.value.code == 2
-  assert f'{flag} 0: must be at least 1.' in capsys.readouterr().err
+  assert f'argument {flag}: 0 must be at least 1.' in capsys.readouterr().err
 
 
 def test_a_negative_seed_is_a_usage_error_naming_the_flag(capsys):
@@ -39,4 +39,4 @@ def test_a_negative_seed_is_a_usage_error_naming_the_flag(capsys):
   with pytest.raises(SystemExit) as exit_info:
     item_item_fit.main(['--items', '30', '--users', '40', '--items-per-user', '5', '--seed', '-1'])
   assert exit_info.value.code == 2
-  assert '--seed -1: must be >= 0 (a numpy seed).' in capsys.readouterr().err
+  assert 'argument --seed: -1 must be in [0, 2**32) (a numpy seed).' in capsys.readouterr().err

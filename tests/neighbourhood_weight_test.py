@@ -13,7 +13,7 @@ import neighbourhood_weight  # pylint: disable=g-import-not-at-top,wrong-import-
 def test_weights_outside_0_1_are_refused(capsys):
   with pytest.raises(SystemExit):
     neighbourhood_weight.parse_args(['--run-dir', 'x', '--weights', '0.5', '1.5'])
-  assert 'every weight must be in [0, 1]' in capsys.readouterr().err
+  assert 'argument --weights: 1.5 is outside [0, 1]' in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -41,10 +41,11 @@ def test_a_small_run_times_both_indexes(fixture_pipeline_run, capsys):
 
 
 @pytest.mark.parametrize('flags, message', [
-    (['--items', '0'], '--items 0: must be at least 1.'),
-    (['--requests', '0'], '--requests 0: must be at least 1.'),
+    (['--items', '0'], 'argument --items: 0 must be at least 1.'),
+    (['--requests', '0'], 'argument --requests: 0 must be at least 1.'),
     (['--users', '10', '--requests', '30'], '--requests 30: at most --users (10); each request is a generated user.'),
-    (['--item-item-weight', '-1'], '--item-item-weight -1: must be >= 0 (0 = the two towers alone).'),
+    (['--item-item-weight', '-1'], 'argument --item-item-weight: -1 must be a number >= 0.'),
+    (['--item-item-weight', 'nan'], 'argument --item-item-weight: nan must be a number >= 0.'),
     (['--items', '100', '--covered', '101'], '--covered 101: must be from 1 to --items (100)'),
 ])
 def test_bad_sizes_are_usage_errors_naming_the_flag_before_the_run_is_read(tmp_path, flags, message, capsys):

@@ -49,10 +49,11 @@ def stub_url():
 
 
 @pytest.mark.parametrize('flags, message', [
-    (['--client-processes', '0'], '--client-processes 0: must be at least 1.'),
-    (['--clients', '0'], '--clients 0: must be at least 1.'),
-    (['--duration-s', '-1'], '--duration-s -1: must be a positive number of seconds.'),
-    (['--unknown-every', '-3'], '--unknown-every -3: must be 0 (never) or a positive number of requests.'),
+    (['--client-processes', '0'], 'argument --client-processes: 0 must be at least 1.'),
+    (['--clients', '0'], 'argument --clients: 0 must be at least 1.'),
+    (['--clients', 'x'], "argument --clients: 'x' is not an integer."),
+    (['--duration-s', '-1'], 'argument --duration-s: -1 must be a number of seconds above 0 and at most '),
+    (['--unknown-every', '-3'], 'argument --unknown-every: -3 must be >= 0.'),
 ])
 def test_a_bad_count_is_a_usage_error_naming_the_flag(stub_url, flags, message, capsys):
   # Before, --client-processes 0 was a ZeroDivisionError traceback, and the others ran a load of no requests.

@@ -10,10 +10,10 @@ import serving_latency  # pylint: disable=g-import-not-at-top,wrong-import-posit
 
 
 @pytest.mark.parametrize('flags, message', [
-    (['--requests', '0'], '--requests 0: must be at least 1.'),
+    (['--requests', '0'], 'argument --requests: 0 must be at least 1.'),
     (['--k', '0'], "--k 0: must be from 1 to 100 (the service's max_k)."),
     (['--k', '101'], "--k 101: must be from 1 to 100 (the service's max_k)."),
-    (['--seed', '-1'], '--seed -1: must be >= 0 (a numpy seed).'),  # before: a ValueError from default_rng
+    (['--seed', '-1'], 'argument --seed: -1 must be in [0, 2**32) (a numpy seed).'),  # before: a ValueError from default_rng
 ])
 def test_a_bad_count_is_a_usage_error_naming_the_flag(tmp_path, flags, message, capsys):
   # Before: the serving dir was read (here: empty, exit 2 for that); on a real one, --requests 0 was an IndexError

@@ -27,7 +27,7 @@ def test_peer_segments_refuses_an_svd_seed_numpy_cannot_take(data_dir, capsys):
     with pytest.raises(SystemExit) as exited:
       peer_segments.parse_args(['--data-dir', data_dir, '--svd-seeds', '0', seed])
     assert exited.value.code == 2
-    assert f'--svd-seeds {seed}: a seed must be in [0, 2**32)' in capsys.readouterr().err
+    assert f'argument --svd-seeds: {seed} must be in [0, 2**32) (a numpy seed).' in capsys.readouterr().err
   assert peer_segments.parse_args(['--data-dir', data_dir, '--svd-seeds', '0', str(2 ** 32 - 1)]).svd_seeds == [
       0, 2 ** 32 - 1]
 

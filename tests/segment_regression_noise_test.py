@@ -119,4 +119,4 @@ def test_a_negative_seed_is_a_usage_error_naming_the_flag(tmp_path, capsys):
   with pytest.raises(SystemExit) as exit_info:
     noise.parse_args(['--run-dir', a, '--baseline-run-dir', b, '--seed', '-1'])
   assert exit_info.value.code == 2
-  assert '--seed -1: must be >= 0 (a numpy seed).' in capsys.readouterr().err
+  assert 'argument --seed: -1 must be in [0, 2**32) (a numpy seed).' in capsys.readouterr().err

@@ -14,10 +14,11 @@ Endpoints:
   model is loaded or the backend (TF Serving) cannot be reached, times out or answers an error that may pass
   (a 5xx: a retryable `serving.models.BackendError`), so the client may retry; 502 `{"error": <the backend's
   message>}`, logged as an ERROR, for a backend fault that retrying will not fix (a `BackendError` that is not
-  retryable: TF Serving answering a 4xx such as 400 INVALID_ARGUMENT, or outputs that are not the export's),
-  while /healthz stays 200 (the backend is up and serves the versions:
-  taking the instance out of rotation would not help); 500 for any other failure (logged with its traceback),
-  e.g. an answer holding a NaN or infinite score (not JSON; the error names it).
+  retryable: TF Serving answering a 4xx such as 400 INVALID_ARGUMENT, outputs that are not the export's, a
+  ranking model predicting NaN or inf, see `serving.recommender`), while /healthz stays 200 (the backend is up
+  and serves the versions: taking the instance out of rotation would not help); 500 for any other failure
+  (logged with its traceback), e.g. an answer holding a NaN or infinite score the recommender let through (not
+  JSON; the error names it).
 * `GET /healthz` -> 200 `{"status": "ok", "model_versions": {...}, "missing_models": []}` once both models are
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);

@@ -5,7 +5,9 @@ For a user the training data knows (a profile in the serving assets):
 1. Retrieval: the retrieval model's `serving_default` returns its top-K items (K fixed at export, 100 by
    default) with their query-candidate scores.
 2. Filter: with `exclude_seen`, the items of the user's training interactions are dropped.
-3. Ranking: the ranking model predicts the user's rating (stars) of every remaining candidate.
+3. Ranking: the ranking model predicts the user's rating (stars) of every remaining candidate. A NaN or infinite
+   prediction is a broken ranking model, not a score: the call raises a `BackendError` that is not retryable,
+   naming the items (the HTTP service answers 502).
 4. Order by the final score, a blend of the two stages' scores standardized over the user's candidates:
 
        final_score = (1 - ranking_weight) * z(retrieval_score) + ranking_weight * z(predicted_rating)
@@ -193,7 +195,8 @@ class Recommender:
         that is no label or disagrees with the age.
       models.ModelsNotReadyError: while no models are loaded.
       models.BackendError: when the model backend fails to answer (e.g. TF Serving unreachable or answering an
-        error status); `retryable` says whether the same call may succeed later.
+        error status; `retryable` says whether the same call may succeed later), or, not retryable, when the
+        ranking model predicts a NaN or infinite rating (the message names the items).
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self._max_k:
       raise requests_lib.InvalidRequestError(f'k={k!r} must be an integer from 1 to {self._max_k}.')
@@ -243,7 +246,12 @@ class Recommender:
 
   def _two_stage(self, bundle: models_lib.ModelBundle, user_columns: Mapping[str, Any],
                  seen: frozenset) -> List[RecommendedItem]:
-    """Every unseen retrieved candidate, ordered by the final score."""
+    """Every unseen retrieved candidate, ordered by the final score.
+
+    Raises:
+      models.BackendError: as `ModelBackend.predict_ratings`, or not retryable for a NaN or infinite predicted
+        rating (see `_check_finite_ratings`).
+    """
     candidates = self._candidates(bundle, user_columns, seen)
     if not candidates:
       return []
@@ -252,6 +260,7 @@ class Recommender:
     recent_rating = bundle.assets.recent_ratings.get(user_columns[features.USER_ID])
     ratings = bundle.backend.predict_ratings(
         bundle.encoder.ranking_requests(user_columns, candidate_ids, recent_rating=recent_rating))
+    _check_finite_ratings(ratings, candidate_ids, bundle.versions)
     blended = final_scores(retrieval_scores, ratings, self._ranking_weight)
     order = sorted(range(len(candidates)), key=lambda i: (-blended[i], -retrieval_scores[i], candidate_ids[i]))
     return [RecommendedItem(item_id=candidate_ids[i], item_title=_title(bundle.assets, candidate_ids[i]),
@@ -275,6 +284,34 @@ class Recommender:
       if len(items) == k:
         break
     return items
+
+
+# Items named at most in a non-finite ratings error.
+_MAX_ITEMS_NAMED = 5
+
+
+def _check_finite_ratings(ratings: np.ndarray, candidate_ids: List[str], versions: models_lib.ServedVersions) -> None:
+  """Refuses predicted ratings that are not all finite: a ranking model answering NaN or inf is broken (an export
+  or input fault), and its ratings would turn every blended score into NaN.
+
+  Args:
+    ratings: the ranking model's predicted stars, float `[num_candidates]`.
+    candidate_ids: the candidates' item ids, `[num_candidates]`, in the same order.
+    versions: the served versions (the ranking version is named).
+
+  Raises:
+    models.BackendError: not retryable (the same call predicts the same), naming the items with a non-finite
+      rating and their values.
+  """
+  bad = [(candidate_ids[i], float(ratings[i])) for i in np.flatnonzero(~np.isfinite(ratings))]
+  if not bad:
+    return
+  named = ', '.join(f'{item_id}={rating}' for item_id, rating in bad[:_MAX_ITEMS_NAMED])
+  more = f' (and {len(bad) - _MAX_ITEMS_NAMED} more)' if len(bad) > _MAX_ITEMS_NAMED else ''
+  raise models_lib.BackendError(
+      f'The {models_lib.RANKING_MODEL} model version {versions.ranking} predicted ratings that are not finite for '
+      f'{len(bad)} of {len(candidate_ids)} candidates: {named}{more}; check its export and its inputs, and push a '
+      'version that predicts finite stars.', retryable=False)
 
 
 def _title(serving_assets: assets_lib.ServingAssets, item_id: str) -> Optional[str]:

@@ -548,8 +548,9 @@ def _refuse_constant(token: str) -> None:
 
 
 def test_a_nan_or_infinite_score_is_a_500_in_valid_json_naming_the_fields(caplog):
-  # A ranking model predicting NaN (serving.recommender does not check): before, the answer was 200 with the
-  # tokens NaN and Infinity in its body, which strict JSON parsers (JavaScript's JSON.parse, Go, Java) refuse.
+  # The last-resort check, for a non-finite number that reaches the answer (serving.recommender refuses a
+  # ranking model's NaN/inf ratings as a 502 itself): before, the answer was 200 with the tokens NaN and
+  # Infinity in its body, which strict JSON parsers (JavaScript's JSON.parse, Go, Java) refuse.
   nan, inf = float('nan'), float('inf')
   body = {'user_id': 'u1', 'items': [{'item_id': 'i1', 'score': nan, 'predicted_rating': nan},
                                      {'item_id': 'i2', 'score': 0.5, 'predicted_rating': inf}]}

@@ -221,3 +221,19 @@ def test_new_version_is_picked_up_without_dropping_requests(service, tmp_path):
   status, body = service.get('/v1/recommendations?user_id=u1&k=1')
   assert body['items'][0]['item_id'] == 'i6'
   assert service.get('/healthz')[1]['model_versions'] == {'retrieval': pushed, 'ranking': 1}
+
+
+def test_a_ranking_model_predicting_nan_or_inf_is_a_502_naming_the_items(tmp_path):
+  # Before: 500 'NonFiniteAnswerError: ... items[0].score=nan, ...' from the JSON check, which named answer fields,
+  # not the items, and did not say the backend was at fault.
+  broken = fixture.non_finite_ranking_registry(str(tmp_path))
+  server = app.make_server(recommender.Recommender(broken), broken, host=app.LOOPBACK_HOST, port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  try:
+    port = server.server_address[1]
+    assert get_json(port, '/v1/recommendations?user_id=u1&k=3') == (
+        502, {'error': fixture.NON_FINITE_RATINGS_MESSAGE})
+    assert get_json(port, '/healthz')[0] == 200
+  finally:
+    server.shutdown()
+    server.server_close()

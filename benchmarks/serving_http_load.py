@@ -5,8 +5,9 @@
   .venv/bin/python benchmarks/serving_http_load.py --url http://127.0.0.1:8080 --user-ids 1,2,3   # running service
 
 Without --url it starts `python -m serving.app` on a free loopback port, waits for /healthz and stops it at the
-end. `--clients` concurrent clients (threads spread over `--client-processes` processes, each with a kept-alive
-connection) send `GET /v1/recommendations?user_id=...&k=10` back to back for `--duration-s`, cycling through
+end; if the service exits before it is healthy, or during the load, the error (exit code 1) shows the end of its
+stderr. `--clients` concurrent clients (threads spread over `--client-processes` processes, each with a
+kept-alive connection) send `GET /v1/recommendations?user_id=...&k=10` back to back for `--duration-s`, cycling through
 the known users (and one unknown user in every `--unknown-every` requests). An error is any answer other
 than 200 or a failed connection. Targets on the 2-core machine: >= 200 requests/s and 0 errors.
 """
@@ -18,10 +19,11 @@ import multiprocessing
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
-from typing import Dict, List, Optional, Tuple
+from typing import IO, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -30,6 +32,13 @@ from pipeline import environment
 from serving import backend_flags
 
 STARTUP_TIMEOUT_S = 180.0
+# How much of the service's stderr an error shows: its last lines (a traceback's end, a logged error).
+STDERR_TAIL_LINES = 20
+_STDERR_TAIL_BYTES = 64 * 1024
+
+
+class ServiceError(RuntimeError):
+  """The started service exited, or never became healthy; the message ends with the tail of its stderr."""
 
 
 def _free_port() -> int:
@@ -48,11 +57,47 @@ def _get(host: str, port: int, path: str, timeout_s: float = 5.0) -> Tuple[int, 
     connection.close()
 
 
-def _wait_healthy(host: str, port: int, process: Optional[subprocess.Popen]) -> Dict:
+def service_command(serving_dir: str, host: str, port: int) -> List[str]:
+  """The command that starts the recommendation service on `serving_dir` at host:port."""
+  return [sys.executable, '-m', 'serving.app', '--serving-dir', serving_dir, '--host', host, '--port', str(port)]
+
+
+def stderr_tail(stderr: IO[bytes], lines: int = STDERR_TAIL_LINES) -> str:
+  """The last `lines` lines of the service's stderr file (at most its last 64 KiB), or a note that it is empty."""
+  stderr.flush()
+  stderr.seek(0, 2)
+  size = stderr.tell()
+  stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
+  text = stderr.read().decode('utf-8', errors='replace').rstrip()
+  if not text:
+    return 'Its stderr is empty.'
+  all_lines = text.splitlines()
+  if len(all_lines) <= lines:
+    return 'Its stderr:\n' + '\n'.join(all_lines)
+  return f'Its stderr (last {lines} lines):\n' + '\n'.join(all_lines[-lines:])
+
+
+def _exited_error(process: subprocess.Popen, stderr: IO[bytes], when: str) -> ServiceError:
+  return ServiceError(f'The service exited with code {process.returncode} {when}. {stderr_tail(stderr)}')
+
+
+def _wait_healthy(host: str, port: int, process: Optional[subprocess.Popen],
+                  stderr: Optional[IO[bytes]] = None) -> Dict:
+  """The service's /healthz answer once it is 200.
+
+  Args:
+    host: the service's host.
+    port: the service's port.
+    process: the started service (None: an already running one at `host:port`).
+    stderr: the file `process` writes its stderr to, shown in the error.
+
+  Raises:
+    ServiceError: `process` exited first, or no 200 came within `STARTUP_TIMEOUT_S`.
+  """
   deadline = time.time() + STARTUP_TIMEOUT_S
   while time.time() < deadline:
     if process is not None and process.poll() is not None:
-      raise RuntimeError(f'The service exited with code {process.returncode} before becoming healthy.')
+      raise _exited_error(process, stderr, 'before becoming healthy')
     try:
       status, body = _get(host, port, '/healthz')
       if status == 200:
@@ -60,7 +105,8 @@ def _wait_healthy(host: str, port: int, process: Optional[subprocess.Popen]) -> 
     except OSError:
       pass
     time.sleep(0.5)
-  raise RuntimeError(f'The service on {host}:{port} was not healthy after {STARTUP_TIMEOUT_S:.0f} s.')
+  tail = f' {stderr_tail(stderr)}' if stderr is not None else ''
+  raise ServiceError(f'The service on {host}:{port} was not healthy after {STARTUP_TIMEOUT_S:.0f} s.{tail}')
 
 
 def _client_process(host: str, port: int, paths: List[str], clients: int, duration_s: float, offset: int,
@@ -124,6 +170,7 @@ def _served_user_ids(serving_dir: str, retrieval_version: int) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+  """Runs the load and prints its figures. Returns the process exit code: 1 when the started service exits."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--serving-dir', help='Start the service on this serving directory.')
   parser.add_argument('--url', help='Load an already running service instead (needs --user-ids).')
@@ -138,7 +185,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   if bool(args.serving_dir) == bool(args.url):
     parser.error('Pass exactly one of --serving-dir and --url.')
 
-  process = None
+  process, stderr = None, None
   if args.url:
     parsed = urllib.parse.urlparse(args.url)
     try:
@@ -151,62 +198,80 @@ def main(argv: Optional[List[str]] = None) -> int:
       parser.error('--url needs --user-ids.')
   else:
     host, port = '127.0.0.1', _free_port()
-    process = subprocess.Popen(
-        [sys.executable, '-m', 'serving.app', '--serving-dir', args.serving_dir, '--host', host, '--port',
-         str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A file, not a pipe: nothing reads the service's log during the load, and a full pipe would block it.
+    stderr = tempfile.TemporaryFile()  # pylint: disable=consider-using-with  (closed in the finally below)
+    process = subprocess.Popen(service_command(args.serving_dir, host, port), stdout=subprocess.DEVNULL,
+                               stderr=stderr)
   try:
-    health = _wait_healthy(host, port, process)
-    if args.user_ids:
-      users = args.user_ids.split(',')
-    else:
-      users = _served_user_ids(args.serving_dir, int(health['model_versions']['retrieval']))
-    known = [f'/v1/recommendations?user_id={urllib.parse.quote(user)}&k={args.k}' for user in users]
-    every = args.unknown_every
-    # Positions n-1, 2n-1, ... ask for an unknown user, the others for the known users in turn, until each known
-    # user is asked once and the list (which the clients cycle through) is a whole number of n requests.
-    total = len(known) if every <= 1 else -(-len(known) // (every - 1)) * every
-    paths = []
-    for position in range(total):
-      if every and position % every == every - 1:
-        paths.append(f'/v1/recommendations?user_id=unknown-{position}&k={args.k}')
-      else:
-        paths.append(known[(position - (position // every if every else 0)) % len(known)])
-
-    # Client processes are spawned (not forked from this process, which may have loaded TensorFlow).
-    context = multiprocessing.get_context('spawn')
-    results = context.Queue()
-    per_process = [args.clients // args.client_processes + (i < args.clients % args.client_processes)
-                   for i in range(args.client_processes)]
-    workers = [context.Process(target=_client_process,
-                                       args=(host, port, paths, n, args.duration_s, i * 104729, results))
-               for i, n in enumerate(per_process) if n]
-    for worker in workers:
-      worker.start()
-    latencies: List[float] = []
-    errors, samples, starts, ends = 0, [], [], []
-    for _ in workers:
-      worker_latencies, worker_errors, worker_samples, worker_start, worker_end = results.get()
-      latencies += worker_latencies
-      errors += worker_errors
-      samples += worker_samples
-      starts.append(worker_start)
-      ends.append(worker_end)
-    for worker in workers:
-      worker.join()
-    # From the first client's start to the last one's end: spawning the client processes is not load.
-    wall = max(ends) - min(starts)
-    ms = np.array(latencies) * 1e3
-    print(f'model_versions {health["model_versions"]}')
-    print(f'clients={args.clients} (processes={len(workers)}) duration={wall:.1f}s ok={len(latencies)} '
-          f'errors={errors} requests_per_s={len(latencies) / wall:.1f}')
-    if len(ms):
-      print(f'latency p50={np.percentile(ms, 50):.1f}ms p99={np.percentile(ms, 99):.1f}ms')
-    for sample in samples[:5]:
-      print(f'error sample: {sample}')
+    return _load(args, host, port, process, stderr)
+  except ServiceError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
   finally:
     if process is not None:
       process.terminate()
       process.wait(timeout=30)
+    if stderr is not None:
+      stderr.close()
+
+
+def _load(args: argparse.Namespace, host: str, port: int, process: Optional[subprocess.Popen],
+          stderr: Optional[IO[bytes]]) -> int:
+  """Waits for the service, runs the clients and prints the figures. Returns the process exit code.
+
+  Raises:
+    ServiceError: the started service exited before it was healthy or during the load, or never became healthy.
+  """
+  health = _wait_healthy(host, port, process, stderr)
+  if args.user_ids:
+    users = args.user_ids.split(',')
+  else:
+    users = _served_user_ids(args.serving_dir, int(health['model_versions']['retrieval']))
+  known = [f'/v1/recommendations?user_id={urllib.parse.quote(user)}&k={args.k}' for user in users]
+  every = args.unknown_every
+  # Positions n-1, 2n-1, ... ask for an unknown user, the others for the known users in turn, until each known
+  # user is asked once and the list (which the clients cycle through) is a whole number of n requests.
+  total = len(known) if every <= 1 else -(-len(known) // (every - 1)) * every
+  paths = []
+  for position in range(total):
+    if every and position % every == every - 1:
+      paths.append(f'/v1/recommendations?user_id=unknown-{position}&k={args.k}')
+    else:
+      paths.append(known[(position - (position // every if every else 0)) % len(known)])
+
+  # Client processes are spawned (not forked from this process, which may have loaded TensorFlow).
+  context = multiprocessing.get_context('spawn')
+  results = context.Queue()
+  per_process = [args.clients // args.client_processes + (i < args.clients % args.client_processes)
+                 for i in range(args.client_processes)]
+  workers = [context.Process(target=_client_process,
+                             args=(host, port, paths, n, args.duration_s, i * 104729, results))
+             for i, n in enumerate(per_process) if n]
+  for worker in workers:
+    worker.start()
+  latencies: List[float] = []
+  errors, samples, starts, ends = 0, [], [], []
+  for _ in workers:
+    worker_latencies, worker_errors, worker_samples, worker_start, worker_end = results.get()
+    latencies += worker_latencies
+    errors += worker_errors
+    samples += worker_samples
+    starts.append(worker_start)
+    ends.append(worker_end)
+  for worker in workers:
+    worker.join()
+  # From the first client's start to the last one's end: spawning the client processes is not load.
+  wall = max(ends) - min(starts)
+  ms = np.array(latencies) * 1e3
+  print(f'model_versions {health["model_versions"]}')
+  print(f'clients={args.clients} (processes={len(workers)}) duration={wall:.1f}s ok={len(latencies)} '
+        f'errors={errors} requests_per_s={len(latencies) / wall:.1f}')
+  if len(ms):
+    print(f'latency p50={np.percentile(ms, 50):.1f}ms p99={np.percentile(ms, 99):.1f}ms')
+  for sample in samples[:5]:
+    print(f'error sample: {sample}')
+  if process is not None and process.poll() is not None:  # the figures above are of a service that died
+    raise _exited_error(process, stderr, 'during the load')
   return 0
 
 

@@ -102,3 +102,68 @@ def test_the_rate_is_over_the_clients_time_not_the_client_processes_start_up(stu
   assert 1.0 <= float(duration) < 1.1
   assert int(ok) == len(_StubService.user_ids)
   assert float(rate) == pytest.approx(int(ok) / float(duration), rel=0.06)  # duration is printed to 0.1 s
+
+
+def _service(monkeypatch, script: str) -> None:
+  """Makes the benchmark start `python -c script HOST PORT` instead of serving.app."""
+  monkeypatch.setattr(serving_http_load, 'service_command',
+                      lambda serving_dir, host, port: [sys.executable, '-c', script, host, str(port)])
+
+
+def test_a_service_that_fails_to_start_shows_the_end_of_its_stderr(monkeypatch, tmp_path, capsys):
+  # Before, the service's stderr went to /dev/null: a RuntimeError traceback said only 'exited with code 3'.
+  _service(monkeypatch, 'import sys\nfor i in range(1, 26):\n  print(f"line {i}", file=sys.stderr)\n'
+                        'print("ValueError: no retrieval model under the serving dir", file=sys.stderr)\nsys.exit(3)')
+  assert serving_http_load.main(['--serving-dir', str(tmp_path), '--duration-s', '0.5']) == 1
+  captured = capsys.readouterr()
+  assert captured.err == ('error: The service exited with code 3 before becoming healthy. Its stderr (last 20 '
+                          'lines):\n' + ''.join(f'line {i}\n' for i in range(7, 26)) +
+                          'ValueError: no retrieval model under the serving dir\n')
+  assert captured.out == ''
+
+
+def test_a_short_or_empty_stderr_is_shown_whole(monkeypatch, tmp_path, capsys):
+  _service(monkeypatch, 'import sys\nsys.stderr.write("usage: app.py\\napp.py: error: bad --port\\n")\nsys.exit(2)')
+  assert serving_http_load.main(['--serving-dir', str(tmp_path)]) == 1
+  assert capsys.readouterr().err == ('error: The service exited with code 2 before becoming healthy. Its stderr:\n'
+                                     'usage: app.py\napp.py: error: bad --port\n')
+  _service(monkeypatch, 'pass')
+  assert serving_http_load.main(['--serving-dir', str(tmp_path)]) == 1
+  assert capsys.readouterr().err == ('error: The service exited with code 0 before becoming healthy. Its stderr is '
+                                     'empty.\n')
+
+
+_DYING_SERVICE = '''
+import http.server, json, os, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+  protocol_version = 'HTTP/1.1'
+  answered = 0
+  def do_GET(self):
+    if self.path == '/healthz':
+      body = json.dumps({'model_versions': {'retrieval': 1, 'ranking': 1}}).encode()
+    else:
+      Handler.answered += 1
+      if Handler.answered > 10:  # dies during the load, after 10 recommendations
+        sys.stderr.write('MemoryError: the ranking model ran out of memory\\n')
+        sys.stderr.flush()
+        os._exit(5)
+      body = b'{}'
+    self.send_response(200)
+    self.send_header('Content-Length', str(len(body)))
+    self.end_headers()
+    self.wfile.write(body)
+  def log_message(self, *args):
+    pass
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
+'''
+
+
+def test_a_service_that_dies_during_the_load_shows_the_end_of_its_stderr(monkeypatch, tmp_path, capsys):
+  # Before, the load ended with errors=N and exit code 0, and nothing said why the service had gone.
+  _service(monkeypatch, _DYING_SERVICE)
+  assert serving_http_load.main(['--serving-dir', str(tmp_path), '--user-ids', '1,2', '--clients', '1',
+                                 '--client-processes', '1', '--duration-s', '0.5']) == 1
+  captured = capsys.readouterr()
+  assert re.search(r'ok=10 errors=[1-9]\d* ', captured.out)
+  assert captured.err == ('error: The service exited with code 5 during the load. Its stderr:\n'
+                          'MemoryError: the ranking model ran out of memory\n')

@@ -12,7 +12,7 @@ Endpoints:
   unknown parameter or a bad user column value (an age bucket that is not a label or disagrees with the
   `user_age` sent with it), or a request with a body (the parameters go in the query string); 503 while no
   model is loaded or the backend (TF Serving) cannot be reached, times out or answers an error that may pass
-  (a 5xx: a retryable `serving.models.BackendError`), so the client may retry; 502 `{"error": <the backend's
+  (a 5xx, 408 or 429: a retryable `serving.models.BackendError`), so the client may retry; 502 `{"error": <the backend's
   message>}`, logged as an ERROR, for a backend fault that retrying will not fix (a `BackendError` that is not
   retryable: TF Serving answering a 4xx such as 400 INVALID_ARGUMENT, outputs that are not the export's, a
   ranking model predicting NaN or inf, see `serving.recommender`), while /healthz stays 200 (the backend is up

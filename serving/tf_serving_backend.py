@@ -47,16 +47,23 @@ DEFAULT_TIMEOUT_S = 10.0
 HEALTH_PROBE_TIMEOUT_S = 1.0
 
 
+# 4xx statuses that ask the client to try again later (RFC 9110 §15.5.9, RFC 6585 §4) rather than blame the request:
+# the service answers them 503 and the registry polls the version again instead of skipping it.
+RETRYABLE_CLIENT_STATUSES = (408, 429)
+
+
 class TFServingError(models_lib.BackendError):
   """TF Serving answered with an error status, or could not be reached or read.
 
   Attributes:
     status: the HTTP status TF Serving answered, None when it gave no answer.
-    retryable: True unless TF Serving answered a 4xx status (the request does not fit the model version).
+    retryable: True unless TF Serving answered a 4xx status (the request does not fit the model version), except
+      408 Request Timeout and 429 Too Many Requests, which say "later", not "never" (`RETRYABLE_CLIENT_STATUSES`).
   """
 
   def __init__(self, message: str, status: Optional[int] = None) -> None:
-    super().__init__(message, retryable=status is None or not 400 <= status < 500)
+    super().__init__(message, retryable=status is None or not 400 <= status < 500
+                     or status in RETRYABLE_CLIENT_STATUSES)
     self.status = status
 
 
@@ -136,7 +143,7 @@ class TFServingClient:
     does not know the version (it answers 404 until it starts loading it).
 
     Raises:
-      TFServingError: when TF Serving cannot be reached or answers another error status (retryable unless 4xx).
+      TFServingError: when TF Serving cannot be reached or answers another error status (retryable unless 4xx other than 408 and 429).
     """
     try:
       status = self._call('GET', f'/v1/models/{model}/versions/{version}')
@@ -164,7 +171,7 @@ class TFServingClient:
     named outputs, or the values of a single output, which TF Serving leaves unnamed).
 
     Raises:
-      TFServingError: when TF Serving cannot be reached, answers an error status (retryable unless 4xx), or
+      TFServingError: when TF Serving cannot be reached, answers an error status (retryable unless 4xx other than 408 and 429), or
         answers 200 without JSON `outputs`.
     """
     body = {

@@ -229,10 +229,12 @@ def test_well_shaped_answers_with_nan_and_infinity_are_taken_as_tf_serving_write
 
 
 @pytest.mark.parametrize('status, retryable', [(301, True), (307, True), (204, True), (503, True), (None, True),
-                                               (400, False), (404, False), (499, False)])
+                                               (400, False), (404, False), (499, False),
+                                               (408, True), (429, True)])
 def test_only_a_4xx_status_is_the_versions_fault(status, retryable):
   # Before: any status below 500 was not retryable, so a proxy's redirect (3xx) or a 204 while the versions
-  # loaded made the registry skip them until newer ones were pushed.
+  # loaded made the registry skip them until newer ones were pushed. 408 and 429 (overloaded: "try later") are
+  # retryable too: before, a 429 answered 502 and skipped the version at load.
   assert tf_serving_backend.TFServingError(f'answered {status}', status=status).retryable is retryable
 
 

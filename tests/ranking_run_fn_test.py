@@ -1,5 +1,7 @@
-"""The ranking Trainer's run_fn around training: the history.json it writes (stages stubbed, a four-row split)."""
+"""The ranking Trainer's run_fn around training: the custom_config it reads and the history.json it writes (stages
+stubbed, a four-row split)."""
 
+import dataclasses
 import json
 import math
 import os
@@ -10,7 +12,7 @@ import tensorflow as tf
 from tfx import v1 as tfx
 
 from schema import features
-from trainer.common import feature_specs, inputs, run_files
+from trainer.common import feature_specs, hyperparameters, inputs, run_files
 from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
 from trainer.ranking import export
 from trainer.ranking import hparams as hparams_lib
@@ -62,3 +64,48 @@ def test_finite_history_is_written_unchanged():
   assert (run_files.history_json({'rmse': [0.9, 0.875], 'loss': [2, 1.25]})
           == '{"rmse": [0.9, 0.875], "loss": [2.0, 1.25]}')
   assert run_files.history_json({}) == '{}'
+
+
+@pytest.mark.parametrize('custom_config', [None, {}, {'retrieval_hyperparameters': {'epochs': 3}}])
+def test_a_custom_config_without_the_hyperparameters_key_is_refused_before_reading_data(tmp_path, monkeypatch,
+                                                                                      custom_config):
+  # pipeline.create_pipeline always passes {'ranking_hyperparameters': ...}; a Trainer built without it is a caller
+  # error. Before, run_fn trained RankingHyperparameters() without a word (here: it went on to read the Transform
+  # output).
+  def read(path):
+    raise AssertionError('the Transform output was read before the custom_config was checked')
+  monkeypatch.setattr(run_lib.tft, 'TFTransformOutput', read)
+  keys = sorted(custom_config or {})
+  with pytest.raises(ValueError) as raised:
+    run_lib.run_fn(_fn_args(tmp_path, custom_config))
+  assert str(raised.value) == (
+      f"The Trainer's custom_config has no 'ranking_hyperparameters' key (its keys: {keys}), so it does not say which "
+      "RankingHyperparameters to train with: pass custom_config={'ranking_hyperparameters': "
+      "hyperparameters.to_config()}, as pipeline.create_pipeline does ({'ranking_hyperparameters': {}} trains the "
+      "defaults).")
+
+
+def test_hyperparameters_key_that_is_not_an_object_is_refused():
+  with pytest.raises(ValueError, match=r"^custom_config\['ranking_hyperparameters'\]=\['epochs'\] must be a JSON "
+                                       r"object of RankingHyperparameters fields, e\.g\. \{\"epochs\": 3\}\.$"):
+    hyperparameters.from_custom_config(hparams_lib.RankingHyperparameters,
+                                       {hparams_lib.CUSTOM_CONFIG_KEY: ['epochs']}, hparams_lib.CUSTOM_CONFIG_KEY)
+
+
+def test_the_pipelines_custom_config_gives_its_hyperparameters():
+  # The ranking Trainer create_pipeline builds (its custom_config as TFX stores it, JSON) gives back the
+  # hyperparameters it was built with; {key: {}} gives the defaults.
+  # pylint: disable=g-import-not-at-top  (imports TFX and TFMA)
+  from tfx.types import standard_component_specs
+  from tfx.utils import json_utils
+  from pipeline import configs
+  from tests import pipeline_runs
+  # pylint: enable=g-import-not-at-top
+  given = dataclasses.replace(hparams_lib.DEFAULT, epochs=3, bias_terms=False)
+  built = pipeline_runs.local_pipeline(ranking_hyperparameters=given)
+  trainer, = [c for c in built.components if c.id == configs.RANKING_TRAINER_ID]
+  custom_config = json_utils.loads(trainer.exec_properties[standard_component_specs.CUSTOM_CONFIG_KEY])
+  assert hyperparameters.from_custom_config(hparams_lib.RankingHyperparameters, custom_config,
+                                            hparams_lib.CUSTOM_CONFIG_KEY) == given
+  assert hyperparameters.from_custom_config(hparams_lib.RankingHyperparameters, {hparams_lib.CUSTOM_CONFIG_KEY: {}},
+                                            hparams_lib.CUSTOM_CONFIG_KEY) == hparams_lib.RankingHyperparameters()

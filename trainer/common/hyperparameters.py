@@ -4,7 +4,7 @@ checks of the features each side reads."""
 import dataclasses
 import math
 import typing
-from typing import Any, Dict, Mapping, Sequence, Type, TypeVar
+from typing import Any, Dict, Mapping, Optional, Sequence, Type, TypeVar
 
 import tensorflow as tf
 
@@ -40,6 +40,34 @@ class ConfigCodec:
       if expected:
         raise ValueError(f'{cls.__name__}.{name}={value!r} must be {expected}.')
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+
+
+def from_custom_config(codec: Type[_Config], custom_config: Optional[Mapping[str, Any]], key: str) -> _Config:
+  """The hyperparameters stored under `key` in a Trainer's custom_config (`pipeline.create_pipeline` always puts
+  them there), read with `codec.from_config`.
+
+  Args:
+    codec: the hyperparameter dataclass, e.g. RankingHyperparameters.
+    custom_config: the Trainer's `fn_args.custom_config` (None when the Trainer was given none).
+    key: the model's custom_config key, e.g. 'ranking_hyperparameters'.
+
+  Returns:
+    The hyperparameters; `{key: {}}` gives the dataclass's defaults.
+
+  Raises:
+    ValueError: if `custom_config` has no `key` (a Trainer not built by `create_pipeline` would otherwise train the
+      defaults without a word), naming the key and the fix; if its value is not a JSON object; from `from_config`.
+  """
+  if key not in (custom_config or {}):
+    raise ValueError(f'The Trainer\'s custom_config has no {key!r} key (its keys: {sorted(custom_config or {})}), '
+                     f'so it does not say which {codec.__name__} to train with: pass custom_config={{{key!r}: '
+                     f'hyperparameters.to_config()}}, as pipeline.create_pipeline does ({{{key!r}: {{}}}} trains the '
+                     'defaults).')
+  config = custom_config[key]
+  if not isinstance(config, Mapping):
+    raise ValueError(f'custom_config[{key!r}]={config!r} must be a JSON object of {codec.__name__} fields, e.g. '
+                     '{"epochs": 3}.')
+  return codec.from_config(config)
 
 
 def _describe_mismatch(value: Any, annotation: Any) -> str:

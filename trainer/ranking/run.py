@@ -45,15 +45,19 @@ class BlendChoice:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the ranking model and saves it to `fn_args.serving_model_dir`.
 
-  Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
-  per-epoch training and validation RMSE are written to `<model_run_dir>/history.json` (a NaN or infinite value as
-  null, `run_files.history_json`), the neighbourhood blend's weight (and each candidate's validation RMSE) to
-  `<model_run_dir>/neighbourhood_blend.json`. With
+  Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]`, which `pipeline.create_pipeline`
+  always sets (`{}` there trains the defaults). The per-epoch training and validation RMSE are written to
+  `<model_run_dir>/history.json` (a NaN or infinite value as null, `run_files.history_json`), the neighbourhood
+  blend's weight (and each candidate's validation RMSE) to `<model_run_dir>/neighbourhood_blend.json`. With
   `validation_fraction` > 0 a slice of the TRAIN split is held out to watch (and, with
   `early_stopping_patience`, to choose the epoch); otherwise the eval split is only watched, never used to choose.
+
+  Raises:
+    ValueError: before reading any data, if the custom_config lacks the hyperparameters key or holds bad
+      hyperparameters (`hyperparameters.from_custom_config`).
   """
-  config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
-  hparams = hparams_lib.RankingHyperparameters.from_config(config)
+  hparams = hyperparameters.from_custom_config(hparams_lib.RankingHyperparameters, fn_args.custom_config,
+                                               hparams_lib.CUSTOM_CONFIG_KEY)
   logging.info('Ranking hyperparameters: %s', hparams)
 
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)

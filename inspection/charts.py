@@ -41,17 +41,18 @@ def polyline_points(values: Sequence[float], y_min: float, y_max: float) -> List
            LINE_MARGIN_TOP + (y_max - v) / (y_max - y_min) * plot_height) for i, v in enumerate(values)]
 
 
-def line_chart(title: str, series: Dict[str, Sequence[float]], x_label: str = 'epoch') -> str:
+def line_chart(title: str, series: Dict[str, Sequence[Optional[float]]], x_label: str = 'epoch') -> str:
   """An SVG line chart of one or more series sharing the x axis (epochs 1..n) and a y axis.
 
-  A NaN or infinite value (e.g. a loss that diverged) is not drawn: its epoch is a gap in the line, and the y axis
-  spans the finite values only.
+  A NaN, infinite or None value (e.g. a loss that diverged; history.json holds it as null) is not drawn: its epoch
+  is a gap in the line, and the y axis spans the finite values only.
 
   Args:
     title: shown above the plot.
     series: {legend name: values}, each [num_epochs].
     x_label: the x axis's name.
   """
+  series = {name: [math.nan if v is None else v for v in s] for name, s in series.items()}
   all_values = [v for s in series.values() for v in s]
   values = [v for v in all_values if math.isfinite(v)]
   if not values:

@@ -168,7 +168,7 @@ def _training_section(artifacts: List[queries.ArtifactRecord]) -> str:
       parts.append(f'<p>{html.escape(run_artifact.producer)}: no {HISTORY_FILE} in {html.escape(run_artifact.uri)}.</p>')
       continue
     with tf.io.gfile.GFile(path) as f:
-      history: Dict[str, List[float]] = json.load(f)
+      history: Dict[str, List[Optional[float]]] = json.load(f)  # null: an epoch that diverged
     parts.append(f'<h3>{html.escape(run_artifact.producer)}</h3><div>')
     for name in sorted(k for k in history if not k.startswith(VALIDATION_PREFIX)):
       series = {f'train {name}': history[name]}

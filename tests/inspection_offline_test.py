@@ -363,6 +363,15 @@ def test_line_chart_leaves_a_gap_at_a_nan_or_infinite_epoch_and_scales_to_the_fi
   assert charts.line_chart('loss', {'train loss': []}) == '<p>loss: no values.</p>'
 
 
+def test_line_chart_draws_a_null_epoch_of_history_json_as_a_gap_like_nan():
+  # history.json holds a diverged epoch as null (trainer.common.run_files.history_json); json.load gives None.
+  # Before, math.isfinite(None) raised TypeError and the whole HTML report failed. Same points as NaN above.
+  svg = charts.line_chart('loss', {'train loss': [1.0, None, 0.0, 0.5]})
+  assert svg == charts.line_chart('loss', {'train loss': [1.0, math.nan, 0.0, 0.5]})
+  assert 'points="64.0,50.0"' in svg and 'points="328.0,220.0 460.0,135.0"' in svg
+  assert charts.line_chart('loss', {'train loss': [None, None]}) == '<p>loss: no finite values.</p>'
+
+
 def test_json_output_writes_nan_and_infinite_metrics_as_null_so_strict_parsers_read_it():
   import json  # pylint: disable=g-import-not-at-top
   validation = queries.ModelValidation(

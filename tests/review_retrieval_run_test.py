@@ -1,6 +1,8 @@
 """Retrieval Trainer: an index the catalogue or the environment cannot serve, or an empty split, is refused before
 training."""
 
+import json
+import math
 import sys
 from typing import Dict, List, Optional
 
@@ -9,6 +11,7 @@ from tfx import v1 as tfx
 
 from tests.retrieval_export_test import EVAL_ROWS, TRAIN_ROWS, write_split
 from tests.transform_fixtures import analyzed_copy
+from trainer.common import run_files
 from trainer.retrieval import hparams as hparams_lib
 from trainer.retrieval import run
 
@@ -70,3 +73,30 @@ def test_an_empty_evaluation_split_is_refused_before_training(tmp_path, monkeypa
   fn_args = _fn_args(tmp_path, {}, TRAIN_ROWS, [])
   with pytest.raises(ValueError, match=r'The evaluation split .*Split-eval.* holds no interactions'):
     run.run_fn(fn_args)
+
+
+@pytest.mark.parametrize('custom_config', [None, {}, {'ranking_hyperparameters': {'epochs': 3}}])
+def test_a_custom_config_without_the_retrieval_hyperparameters_is_refused_before_reading_data(tmp_path, monkeypatch,
+                                                                                            custom_config):
+  # pipeline.create_pipeline always passes {'retrieval_hyperparameters': ...}. Before, a Trainer built without it
+  # trained RetrievalHyperparameters() without a word (here: it went on to read the Transform output).
+  def read(path):
+    raise AssertionError('the Transform output was read before the custom_config was checked')
+  monkeypatch.setattr(run.tft, 'TFTransformOutput', read)
+  fn_args = _fn_args(tmp_path, {})
+  fn_args.custom_config = custom_config
+  with pytest.raises(ValueError, match=r"custom_config has no 'retrieval_hyperparameters' key .*"
+                                       r"custom_config=\{'retrieval_hyperparameters': hyperparameters.to_config\(\)\}"):
+    run.run_fn(fn_args)
+
+
+def test_the_run_files_hold_a_diverged_epoch_as_null_in_strict_json(tmp_path):
+  # Epoch 2's loss NaN, the regularisation loss infinite in epoch 1. Before, json.dump wrote the tokens NaN and
+  # Infinity, which strict JSON readers refuse.
+  run.write_run_files(str(tmp_path / 'model_run'), {'loss': [7.5, math.nan], 'regularization_loss': [math.inf, 0.0]},
+                      {'factorized_top_k/top_100_categorical_accuracy': 0.25}, None)
+  with open(tmp_path / 'model_run' / run_files.HISTORY_FILE, encoding='utf-8') as f:
+    assert f.read() == '{"loss": [7.5, null], "regularization_loss": [null, 0.0]}'
+  with open(tmp_path / 'model_run' / run_files.EVALUATION_FILE, encoding='utf-8') as f:
+    assert json.load(f) == {'factorized_top_k/top_100_categorical_accuracy': 0.25}
+  assert not (tmp_path / 'model_run' / run_files.ITEM_ITEM_FILE).exists()

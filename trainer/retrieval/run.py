@@ -7,7 +7,7 @@ The Trainer's `examples` input is ExampleGen's raw examples and `transform_graph
 import dataclasses
 import json
 import os
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -18,7 +18,7 @@ from tfx import v1 as tfx
 from schema import features
 from serving import assets as serving_assets
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE, ITEM_ITEM_FILE
+from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE, ITEM_ITEM_FILE, history_json
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, item_item as item_item_lib, model as model_lib
 
@@ -29,18 +29,19 @@ _EVAL_BATCH_SIZE = 1024
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """Trains the retrieval model and saves it, with its candidate index, to `fn_args.serving_model_dir`.
 
-  Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (defaults otherwise). The
-  per-epoch training loss goes to `<model_run_dir>/history.json`, the final evaluation's FactorizedTopK
+  Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]` (`{}`: the defaults; a missing key
+  is refused, `hyperparameters.from_custom_config`). The per-epoch training loss goes to
+  `<model_run_dir>/history.json` (a NaN or infinite epoch as null), the final evaluation's FactorizedTopK
   accuracies (the two towers alone) to `<model_run_dir>/evaluation.json`, and with item-item scores their weight,
   penalty and coverage to `<model_run_dir>/item_item.json`.
 
   Raises:
-    ValueError: before training, for bad hyperparameters, an empty training or evaluation split, or ScaNN on a
-      catalogue too small for it; after training, from the export (`export.export_retrieval_model`).
+    ValueError: before training, for a custom_config without the hyperparameters, bad hyperparameters, an empty
+      training or evaluation split, or ScaNN on a catalogue too small for it; after training, from the export (`export.export_retrieval_model`).
     ImportError: before reading the data, for ScaNN without the `scann` package.
   """
-  config = (fn_args.custom_config or {}).get(hparams_lib.CUSTOM_CONFIG_KEY, {})
-  hparams = hparams_lib.RetrievalHyperparameters.from_config(config)
+  hparams = hyperparameters.from_custom_config(hparams_lib.RetrievalHyperparameters, fn_args.custom_config,
+                                               hparams_lib.CUSTOM_CONFIG_KEY)
   logging.info('Retrieval hyperparameters: %s', hparams)
   export.check_index_available(hparams)  # before training, not at the export
   tf.keras.utils.set_random_seed(hparams.seed)
@@ -86,15 +87,27 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   # Catalogue, users' profiles and seen items, popularity: in assets.extra/, pushed with this version.
   serving_assets.write_serving_assets(fn_args.train_files, list(fn_args.train_files) + list(fn_args.eval_files),
                                       serving_assets.assets_dir_of(fn_args.serving_model_dir))
-  tf.io.gfile.makedirs(fn_args.model_run_dir)
-  # history.json has the ranking trainer's shape (Keras history: metric -> per-epoch values), which the run
-  # report draws; the one evaluation after training goes beside it.
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
-    json.dump(_floats(history.history), f)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, EVALUATION_FILE), 'w') as f:
+  write_run_files(fn_args.model_run_dir, history.history, evaluation, item_item_record)
+
+
+def write_run_files(model_run_dir: str, history: Dict[str, List[float]], evaluation: Dict[str, float],
+                    item_item_record: Optional[Dict[str, Any]]) -> None:
+  """Writes what the run report reads about this training into `model_run_dir` (created if missing).
+
+  Args:
+    model_run_dir: the Trainer's ModelRun directory.
+    history: Keras history, metric -> per-epoch values: HISTORY_FILE, the ranking trainer's shape, which the run
+      report draws; a NaN or infinite epoch (a loss that diverged) is written as null (`run_files.history_json`).
+    evaluation: the one evaluation after training, metric -> value: EVALUATION_FILE.
+    item_item_record: the item-item scores' weight, penalty and coverage (ITEM_ITEM_FILE), None without them.
+  """
+  tf.io.gfile.makedirs(model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), 'w') as f:
+    f.write(history_json(history))
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, EVALUATION_FILE), 'w') as f:
     json.dump({k: float(v) for k, v in evaluation.items()}, f)
   if item_item_record is not None:
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, ITEM_ITEM_FILE), 'w') as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, ITEM_ITEM_FILE), 'w') as f:
       json.dump(item_item_record, f)
 
 
@@ -142,6 +155,3 @@ def _item_id_spec(tower_features: feature_specs.TowerFeatures) -> feature_specs.
   raise ValueError(f'sampling_bias_correction needs {features.ITEM_ID!r} among item_features; add it or set '
                    'sampling_bias_correction=False.')
 
-
-def _floats(history: Dict[str, List[float]]) -> Dict[str, List[float]]:
-  return {k: [float(x) for x in v] for k, v in history.items()}

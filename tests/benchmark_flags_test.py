@@ -20,14 +20,6 @@ import segment_regression_noise
 import serving_quality
 
 
-@pytest.fixture(name='data_dir')
-def _data_dir(tmp_path):
-  """A folder the --data-dir check accepts (the files are empty: nothing here reads them)."""
-  for name in ('u.data', 'u.item', 'u.user', 'u.genre'):
-    (tmp_path / name).write_text('')
-  return str(tmp_path)
-
-
 def test_first_repeat():
   assert benchmark_flags.first_repeat([42, 7, 1]) is None
   assert benchmark_flags.first_repeat([]) is None
@@ -102,19 +94,19 @@ def test_metric_sets_choices_are_still_checked(capsys):
   assert "argument --metric-sets: invalid choice: 'nope'" in capsys.readouterr().err
 
 
-def test_peer_segments_refuses_the_bench_svd_seed(data_dir, capsys):
+def test_peer_segments_refuses_the_bench_svd_seed(movielens_stub_dir, capsys):
   # Before, --svd-seeds 42 trained surprise_svd_seed42: the same SVD as surprise_svd (random_state=42).
   with pytest.raises(SystemExit) as exited:
-    peer_segments.parse_args(['--data-dir', data_dir, '--svd-seeds', '7', '42'])
+    peer_segments.parse_args(['--data-dir', movielens_stub_dir, '--svd-seeds', '7', '42'])
   assert exited.value.code == 2
   assert ('--svd-seeds 42 is the bench seed, which always runs (as surprise_svd); give other seeds.'
           in capsys.readouterr().err)
-  assert peer_segments.parse_args(['--data-dir', data_dir, '--svd-seeds', '7', '8']).svd_seeds == [7, 8]
+  assert peer_segments.parse_args(['--data-dir', movielens_stub_dir, '--svd-seeds', '7', '8']).svd_seeds == [7, 8]
 
 
-def test_serving_quality_refuses_a_repeated_weight(data_dir, capsys):
+def test_serving_quality_refuses_a_repeated_weight(movielens_stub_dir, capsys):
   with pytest.raises(SystemExit) as exited:
-    serving_quality.main(['--serving-dir', '/nowhere', '--data-dir', data_dir, '--weights', '0,0.3,1,0.30'])
+    serving_quality.main(['--serving-dir', '/nowhere', '--data-dir', movielens_stub_dir, '--weights', '0,0.3,1,0.30'])
   assert exited.value.code == 2
   assert ('--weights: 0.3 is given twice; each weight is measured once, so give it once.'
           in capsys.readouterr().err)

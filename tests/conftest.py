@@ -38,3 +38,11 @@ def fixture_pipeline_run(tmp_path_factory) -> pipeline_runs.PipelineRun:
       exit_code_file.write_text(str(run.exit_code), encoding='utf-8')
   assert run.exit_code == 0, f'the fixture pipeline run failed; see the first test that used it ({output_dir})'
   return run
+
+
+@pytest.fixture
+def movielens_stub_dir(tmp_path) -> str:
+  """A folder the benchmarks' --data-dir check accepts: the MovieLens 100K file names, empty (nothing reads them)."""
+  for name in ('u.data', 'u.item', 'u.user', 'u.genre'):
+    (tmp_path / name).write_text('')
+  return str(tmp_path)

@@ -34,7 +34,8 @@ def _add_value(example: tf.train.Example, name: str, value: Any, column_type: Co
 
   Raises:
     ValueError: for a float that is not a whole number in an INT column (int() would truncate 3.7 to 3), or a
-      finite number beyond float32 in a FLOAT column (it would be stored as inf).
+      finite number beyond float32 in a FLOAT column (it would be stored as inf) or non-zero and too close to 0
+      (it would be stored as 0 or a subnormal: `interactions.underflows_float32`).
   """
   feature = example.features.feature[name]
   if column_type == ColumnType.STRING:
@@ -47,6 +48,8 @@ def _add_value(example: tf.train.Example, name: str, value: Any, column_type: Co
     number = float(value)
     if math.isfinite(number) and not interactions_lib.fits_float32(number):
       raise ValueError(f'{value!r} is beyond float32, the type float features are stored as')
+    if interactions_lib.underflows_float32(number):
+      raise ValueError(interactions_lib.float32_underflow_problem(repr(value), number))
     feature.float_list.value.append(number)
 
 
@@ -65,7 +68,8 @@ def serialize_example(row: Mapping[str, Any], column_types: Mapping[str, ColumnT
 
   Raises:
     ValueError: if `row` has a column with no known type, or a value that does not fit its type (a float that is
-      not a whole number or is infinite in an INT column, a number beyond float32 in a FLOAT column).
+      not a whole number or is infinite in an INT column, a number beyond float32 or non-zero and too close to 0
+      for it in a FLOAT column).
   """
   types = dict(interactions_lib.REQUIRED_COLUMN_TYPES)
   types.update(column_types)

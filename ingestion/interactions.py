@@ -14,7 +14,8 @@ The format (the project's data contract):
   `item_release_year` are numbers whatever their leading zeros (`features.NUMERIC_COLUMN_USES`: Transform computes
   with them), and a value there that is not a number is refused. An empty field is a missing value; a
   column without any value is refused (the pipeline would never see it). Numbers are ASCII digits (`1_000`
-  or non-ASCII digits are not numbers); floats must fit float32.
+  or non-ASCII digits are not numbers); floats must fit float32: a magnitude beyond 3.4e38 is refused, and so is a
+  non-zero one below 1.18e-38 (float32 would store 0, or a subnormal that keeps fewer digits).
 - Multi-valued fields (genres) hold their values separated by `|` and stay ONE raw string here; Transform
   splits them.
 - Ids and string values hold no line break (`\\n`, `\\r`, possible inside a quoted field): Transform would leave
@@ -43,6 +44,9 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 # Examples store floats as float32; a larger magnitude would not survive the write.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# float32's smallest normal number, 2**-126: a non-zero magnitude below it is stored as 0 (below 2**-150) or as a
+# subnormal, which keeps fewer digits the closer it is to 0 and which TensorFlow's kernels may flush to 0.
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 # Timestamps at or above this (the year 5138 in seconds) are taken for milliseconds or finer units.
 MAX_TIMESTAMP_SECONDS = 10**11
 
@@ -196,6 +200,30 @@ def parse_float(text: str) -> Optional[float]:
 def fits_float32(value: float) -> bool:
   """Whether `value` is finite and within float32's range (examples store floats as float32)."""
   return math.isfinite(value) and abs(value) <= _FLOAT32_MAX
+
+
+def underflows_float32(value: float) -> bool:
+  """Whether a non-zero finite `value` is stored as 0 or a subnormal in float32 (see `float32_underflow_problem`).
+
+  Zero (either sign) does not underflow; neither does a value just below 2**-126 that float32 rounds up to it.
+  """
+  return (0 < abs(value) < _FLOAT32_TINY  # finite, non-zero, below the normal range
+          and abs(float(np.float32(value))) < _FLOAT32_TINY)
+
+
+def float32_underflow_problem(what: str, value: Any) -> str:
+  """The problem text for `value` (`underflows_float32`), e.g. "value '1e-50' is too close to 0 for float32 ...".
+
+  Args:
+    what: what `value` is and its text as written, e.g. "value '1e-50'" or "rating '1e-50'".
+    value: the parsed number.
+
+  Returns:
+    What is wrong, naming the float32 value it would be stored as.
+  """
+  return (f'{what} is too close to 0 for float32, the type it is stored as: it would be stored as '
+          f'{float(np.float32(value)):.6g} (a non-zero magnitude below {_FLOAT32_TINY:.4g}, float32\'s smallest normal '
+          'number, becomes 0 or loses digits)')
 
 
 def is_missing(text: str) -> bool:
@@ -654,6 +682,11 @@ def _convert_ratings(path: str, values: List[str], lines: List[int], low: float,
           path, f'rating {value!r} is outside the rating scale [{low:g}, {high:g}]',
           'correct the rating, or pass the scale your data uses with --rating-scale MIN MAX '
           '(rating_scale=(MIN, MAX) in Python)', line=line, column=name)
+    if underflows_float32(rating):
+      raise InteractionsFormatError(
+          path, float32_underflow_problem(f'rating {value!r}', rating),
+          'write 0 if the rating is zero, or rescale the ratings and pass the scale with --rating-scale MIN MAX',
+          line=line, column=name)
     ratings[i] = rating
   return ratings
 
@@ -728,6 +761,11 @@ def _convert_optional(path: str, name: str, values: List[str], lines: List[int],
           path, f'value {value!r} is beyond float32 (+-{_FLOAT32_MAX:.4g}), the type features are stored as',
           'rescale the column (e.g. to thousands), or leave the field empty for a missing value',
           line=line, column=name)
+    if column_type == ColumnType.FLOAT and underflows_float32(parsed):
+      raise InteractionsFormatError(
+          path, float32_underflow_problem(f'value {value!r}', parsed),
+          'rescale the column (e.g. to millionths), write 0 if the value is zero, or leave the field empty for a '
+          'missing value', line=line, column=name)
     known[value] = parsed
     converted.append(parsed)
   return converted

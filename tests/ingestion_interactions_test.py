@@ -482,3 +482,40 @@ def test_the_age_range_is_the_curated_schemas_int_domain() -> None:
     curated = text_format.Parse(f.read(), schema_pb2.Schema())
   (age,) = [feature for feature in curated.feature if feature.name == 'user_age']
   assert (age.int_domain.min, age.int_domain.max) == features.NUMERIC_COLUMN_RANGES['user_age'] == (1, 120)
+
+
+@pytest.mark.parametrize('value, stored', [
+    ('1e-50', '0'),  # float32(1e-50) is 0.0: the value was written as 0 without a word
+    ('-1e-46', '-0'),  # below half of float32's smallest subnormal (1.4e-45): -0.0
+    ('1e-40', '9.99995e-41'),  # a subnormal: float32 keeps it with ~3 of its 7 digits, and TensorFlow may flush it to 0
+])
+def test_a_non_zero_float_too_close_to_0_for_float32_is_refused(tmp_path: pathlib.Path, value: str,
+                                                                 stored: str) -> None:
+  path = _write(tmp_path, f'{HEADER},item_score\nu1,i1,4,1,0.5\nu1,i1,4,2,{value}\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path)
+  assert (e.value.path, e.value.line, e.value.column) == (path, 3, 'item_score')
+  assert f"value '{value}' is too close to 0 for float32" in str(e.value)
+  assert f'would be stored as {stored}' in str(e.value)
+  assert 'Fix: rescale the column' in str(e.value)
+
+
+def test_a_non_zero_rating_too_close_to_0_for_float32_is_refused(tmp_path: pathlib.Path) -> None:
+  path = _write(tmp_path, f'{HEADER}\nu1,i1,4,1\nu1,i1,1e-50,2\n')
+  with pytest.raises(il.InteractionsFormatError) as e:
+    il.read_interactions(path, rating_scale=(0, 5))
+  assert (e.value.line, e.value.column) == (3, 'rating')
+  assert "rating '1e-50' is too close to 0 for float32" in str(e.value)
+
+
+def test_zeros_and_the_smallest_normal_float32_are_accepted(tmp_path: pathlib.Path) -> None:
+  # float32's smallest normal number is 2**-126 = 1.1754943508e-38; 1.17549434e-38 is 1.1e-46 below it, less than
+  # half the float32 spacing there (2**-149 = 1.4e-45), so it is stored as 2**-126 itself.
+  values = ['0', '-0.0', '0e-50', '1.2e-38', '-1.17549434e-38']
+  rows = ''.join(f'u{i},i1,4,{i},{value}\n' for i, value in enumerate(values))
+  got = il.read_interactions(_write(tmp_path, f'{HEADER},item_score\n{rows}'))
+  assert got.column('item_score') == [0.0, -0.0, 0.0, 1.2e-38, -1.17549434e-38]
+  assert np.float32(got.column('item_score')[4]) == -np.float32(2.0**-126)
+  ratings = il.read_interactions(_write(tmp_path, f'{HEADER}\nu1,i1,0,1\nu1,i1,0e-9,2\n', 'zero.csv'),
+                                 rating_scale=(0, 5))
+  np.testing.assert_array_equal(ratings.column('rating'), [0.0, 0.0])

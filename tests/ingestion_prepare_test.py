@@ -388,3 +388,15 @@ def test_prepare_cli_reports_a_full_disk(tmp_path: pathlib.Path, capsys: pytest.
   assert prepare.main(['--output-dir', str(out), '--interactions', _write_csv(tmp_path)]) == 2
   assert capsys.readouterr().err.startswith('error: /dev/full; No space left on device. Fix: ')
   assert not os.path.exists(out / 'examples')
+
+
+def test_serialize_example_refuses_a_non_zero_float_too_close_to_0_for_float32() -> None:
+  # float32(1e-50) is 0.0 and float32(1e-40) a subnormal of ~3 digits; before, both were written without a word.
+  for value in (1e-50, -1e-40, np.float64(1e-46)):
+    with pytest.raises(ValueError, match=r"Column 'user_x': value .* is not FLOAT .*too close to 0 for float32"):
+      examples.serialize_example({'user_x': value}, {'user_x': ColumnType.FLOAT})
+  data = examples.serialize_example({'user_x': 0.0, 'user_y': 1.2e-38},
+                                    {'user_x': ColumnType.FLOAT, 'user_y': ColumnType.FLOAT})
+  got = tf.train.Example.FromString(data).features.feature
+  assert (list(got['user_x'].float_list.value), list(got['user_y'].float_list.value)) == (
+      [0.0], [float(np.float32(1.2e-38))])

@@ -10,7 +10,8 @@ either model appears: the new bundle is loaded completely first and then swapped
 in flight keep the bundle they started with and no request sees a missing model. A version that fails to load
 is logged and skipped until a newer one of the same model appears; the served bundle stays. Whatever loading
 or warming up a version raises counts as that version failing (a broken asset can raise any error, a ScaNN
-index without `scann` installed an ImportError), except the two errors that may pass: `VersionNotAvailableError`
+index without `scann` installed an ImportError, a ranking model predicting NaN or inf at the warm-up a
+`BackendError` that is not retryable), except the two errors that may pass: `VersionNotAvailableError`
 (TF Serving still loading it) and a retryable `BackendError`. Which of the two
 models' versions failed is found by loading the retrieval version alone, so a bad ranking version does not
 hold back a good new retrieval version (it is served with the newest ranking version that has not failed).
@@ -135,22 +136,56 @@ def make_bundle(versions: ServedVersions, backend: ModelBackend, retrieval_dir: 
                      encoder=requests_lib.RequestEncoder(serving_assets))
 
 
+# Items named at most in a non-finite ratings error.
+_MAX_ITEMS_NAMED = 5
+
+
+def check_finite_ratings(ratings: np.ndarray, item_ids: Sequence[str], ranking_version: Optional[int]) -> None:
+  """Refuses predicted ratings that are not all finite: a ranking model answering NaN or inf is broken (an export
+  or input fault), and its ratings would turn every blended score into NaN.
+
+  Args:
+    ratings: the ranking model's predicted stars, float `[num_items]`.
+    item_ids: the items' ids, `[num_items]`, in the same order.
+    ranking_version: the ranking version that predicted them (named in the error).
+
+  Raises:
+    BackendError: not retryable (the same call predicts the same), naming the items with a non-finite rating and
+      their values.
+  """
+  bad = [(item_ids[i], float(ratings[i])) for i in np.flatnonzero(~np.isfinite(ratings))]
+  if not bad:
+    return
+  named = ', '.join(f'{item_id}={rating}' for item_id, rating in bad[:_MAX_ITEMS_NAMED])
+  more = f' (and {len(bad) - _MAX_ITEMS_NAMED} more)' if len(bad) > _MAX_ITEMS_NAMED else ''
+  raise BackendError(
+      f'The {RANKING_MODEL} model version {ranking_version} predicted ratings that are not finite for '
+      f'{len(bad)} of {len(item_ids)} candidates: {named}{more}; check its export and its inputs, and push a '
+      'version that predicts finite stars.', retryable=False)
+
+
 def warm_up(bundle: ModelBundle) -> None:
   """Answers one retrieval and (when a ranking model is served) one ranking request, so the first real
-  requests do not pay for it.
+  requests do not pay for it, and refuses a ranking version whose warm-up prediction is not finite.
 
   Without this, the first concurrent calls of freshly loaded signatures stall each other (seen: 32 concurrent
-  first requests waited over 30 s; after one warm-up request they took ~0.1 s).
+  first requests waited over 30 s; after one warm-up request they took ~0.1 s). The ranking request is the first
+  user's (with its recent rating, as a real request) for the first catalogue item.
 
   Raises:
     ValueError: if the assets hold no user or no item to build the requests from.
+    BackendError: not retryable, if the ranking version predicts NaN or inf for that item (the registry skips the
+      version until a newer one appears, as any version at fault), or as the backend raises it.
   """
   if not bundle.assets.user_profiles or not bundle.assets.items:
     raise ValueError('The serving assets hold no users or no items; check the retrieval model\'s assets.extra.')
-  profile = next(iter(bundle.assets.user_profiles.values()))
+  user_id, profile = next(iter(bundle.assets.user_profiles.items()))
   bundle.backend.retrieve([bundle.encoder.user_request(profile)])
   if bundle.versions.has_ranking:
-    bundle.backend.predict_ratings(bundle.encoder.ranking_requests(profile, [next(iter(bundle.assets.items))]))
+    item_ids = [next(iter(bundle.assets.items))]
+    ratings = bundle.backend.predict_ratings(bundle.encoder.ranking_requests(
+        profile, item_ids, recent_rating=bundle.assets.recent_ratings.get(user_id)))
+    check_finite_ratings(ratings, item_ids, bundle.versions.ranking)
 
 
 def _may_pass(error: Exception) -> bool:

@@ -250,7 +250,7 @@ class Recommender:
 
     Raises:
       models.BackendError: as `ModelBackend.predict_ratings`, or not retryable for a NaN or infinite predicted
-        rating (see `_check_finite_ratings`).
+        rating (see `models.check_finite_ratings`).
     """
     candidates = self._candidates(bundle, user_columns, seen)
     if not candidates:
@@ -260,7 +260,7 @@ class Recommender:
     recent_rating = bundle.assets.recent_ratings.get(user_columns[features.USER_ID])
     ratings = bundle.backend.predict_ratings(
         bundle.encoder.ranking_requests(user_columns, candidate_ids, recent_rating=recent_rating))
-    _check_finite_ratings(ratings, candidate_ids, bundle.versions)
+    models_lib.check_finite_ratings(ratings, candidate_ids, bundle.versions.ranking)
     blended = final_scores(retrieval_scores, ratings, self._ranking_weight)
     order = sorted(range(len(candidates)), key=lambda i: (-blended[i], -retrieval_scores[i], candidate_ids[i]))
     return [RecommendedItem(item_id=candidate_ids[i], item_title=_title(bundle.assets, candidate_ids[i]),
@@ -284,34 +284,6 @@ class Recommender:
       if len(items) == k:
         break
     return items
-
-
-# Items named at most in a non-finite ratings error.
-_MAX_ITEMS_NAMED = 5
-
-
-def _check_finite_ratings(ratings: np.ndarray, candidate_ids: List[str], versions: models_lib.ServedVersions) -> None:
-  """Refuses predicted ratings that are not all finite: a ranking model answering NaN or inf is broken (an export
-  or input fault), and its ratings would turn every blended score into NaN.
-
-  Args:
-    ratings: the ranking model's predicted stars, float `[num_candidates]`.
-    candidate_ids: the candidates' item ids, `[num_candidates]`, in the same order.
-    versions: the served versions (the ranking version is named).
-
-  Raises:
-    models.BackendError: not retryable (the same call predicts the same), naming the items with a non-finite
-      rating and their values.
-  """
-  bad = [(candidate_ids[i], float(ratings[i])) for i in np.flatnonzero(~np.isfinite(ratings))]
-  if not bad:
-    return
-  named = ', '.join(f'{item_id}={rating}' for item_id, rating in bad[:_MAX_ITEMS_NAMED])
-  more = f' (and {len(bad) - _MAX_ITEMS_NAMED} more)' if len(bad) > _MAX_ITEMS_NAMED else ''
-  raise models_lib.BackendError(
-      f'The {models_lib.RANKING_MODEL} model version {versions.ranking} predicted ratings that are not finite for '
-      f'{len(bad)} of {len(candidate_ids)} candidates: {named}{more}; check its export and its inputs, and push a '
-      'version that predicts finite stars.', retryable=False)
 
 
 def _title(serving_assets: assets_lib.ServingAssets, item_id: str) -> Optional[str]:

@@ -18,7 +18,6 @@ trained ranking model on its eval examples to tell how much of its worst user se
 
 import argparse
 import dataclasses
-import json
 import os
 import re
 import subprocess
@@ -30,6 +29,7 @@ import benchmark_flags
 import peer_segments
 from ingestion import movielens
 from pipeline import environment
+from trainer.common import run_files
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PEERS_DIR = os.path.join(os.path.dirname(REPO_ROOT), 'shared', 'bench')
@@ -83,7 +83,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   parser.add_argument('--reuse', action='store_true',
                       help='Report on runs already in --work-dir instead of running them again.')
   parser.add_argument('--markdown', help='Also write the report as Markdown to this file.')
-  parser.add_argument('--json', help='Also write the figures as JSON to this file.')
+  parser.add_argument('--json', help='Also write the figures as JSON to this file (a NaN or infinite figure as '
+                      'null).')
   parser.add_argument('runner_args', nargs=argparse.REMAINDER,
                       help='After "--": extra local_runner.py flags for every configuration.')
   args = parser.parse_args(argv)
@@ -236,9 +237,9 @@ def format_markdown(report: Dict) -> str:
     if not segments:
       continue
     worst = segments['worst_segment']
-    lines += ['', f'### Segments of the `{config["name"]}` configuration (overall RMSE {segments["overall_rmse"]:.4f}; '
-              f'gated: >= {segments["thresholds"]["min_examples"]} eval examples, margin <= '
-              f'{segments["thresholds"]["max_margin"]})', '']
+    lines += ['', f'### Segments of the `{config["name"]}` configuration (overall RMSE '
+              f'{_number(segments["overall_rmse"])}; gated: >= {segments["thresholds"]["min_examples"]} eval '
+              f'examples, margin <= {segments["thresholds"]["max_margin"]})', '']
     rmse_met = config['rmse'] is not None and config['rmse'] <= TARGET_RMSE
     # The issue's segment target is about users (as the peers' summary judges it), not item segments.
     worst_user = peer_segments.worst_user_segment(segments['segments'])
@@ -246,7 +247,7 @@ def format_markdown(report: Dict) -> str:
     lines.append(f'Targets: RMSE <= {TARGET_RMSE} ({"met" if rmse_met else "not met"}), worst gated user segment '
                  f'within {TARGET_WORST_MARGIN} of overall ({"met" if margin_met else "not met"}).')
     lines.append('Worst gated segment: ' + (
-        f'`{worst["column"]}={worst["value"]}` RMSE {worst["rmse"]:.4f} ({worst["margin"]:+.4f}, '
+        f'`{worst["column"]}={worst["value"]}` RMSE {_number(worst["rmse"])} ({_signed(worst["margin"])}, '
         f'{worst["example_count"]} examples)' if worst else 'none (no segment is large enough)'))
     if config['concentration']:
       lines.append(f'Concentration of the worst user segment: '
@@ -256,8 +257,8 @@ def format_markdown(report: Dict) -> str:
     lines += ['', '| segment | eval examples | RMSE | margin | gated | verdict |', '|---|---|---|---|---|---|']
     for row in segments['segments']:
       verdict = 'fails' if row['violations'] else ('passes' if row['gated'] else 'reported')
-      lines.append(f'| {row["column"]}={row["value"]} | {row["example_count"]} | {row["rmse"]:.4f} | '
-                   f'{row["margin"]:+.4f} | {"yes" if row["gated"] else "no"} | {verdict} |')
+      lines.append(f'| {row["column"]}={row["value"]} | {row["example_count"]} | {_number(row["rmse"])} | '
+                   f'{_signed(row["margin"])} | {"yes" if row["gated"] else "no"} | {verdict} |')
   if report.get('peer_segments') is not None:
     lines += ['', *_peer_segments_lines(report['configurations'], report['peer_segments'])]
   retrieval_rows = [(f'this project (`{c["name"]}` run)', c['retrieval']) for c in report['configurations']
@@ -308,10 +309,12 @@ def _peer_segments_lines(configurations: Sequence[Dict], peer_segment_reports: D
 
 
 def _signed(value: Optional[float]) -> str:
+  """`value` with its sign and 4 decimals; '—' for None (not computed: a null in a JSON report)."""
   return '—' if value is None else f'{value:+.4f}'
 
 
 def _number(value: Optional[float], digits: int = 4) -> str:
+  """`value` with `digits` decimals; '—' for None (not computed: a null in a JSON report)."""
   return '—' if value is None else f'{value:.{digits}f}'
 
 
@@ -338,7 +341,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       f.write(markdown)
   if args.json:
     with open(args.json, 'w', encoding='utf-8') as f:
-      json.dump(report, f, indent=2)
+      # Strict JSON: a NaN or infinite figure (an RMSE of a model that predicts NaN) as null, as the Trainers write.
+      f.write(run_files.run_file_json(report, indent=2))
   return 1 if any(r.exit_code for r in results) else 0
 
 

@@ -1,7 +1,6 @@
 """TFX Trainer entry point of the ranking model: read data, build, train, export."""
 
 import dataclasses
-import json
 import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -14,7 +13,7 @@ from tfx import v1 as tfx
 
 from schema import features
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.common.run_files import BLEND_FILE, HISTORY_FILE, history_json
+from trainer.common.run_files import BLEND_FILE, HISTORY_FILE, history_json, run_file_json
 from trainer.ranking import export, hparams as hparams_lib, model as model_lib, neighbourhood
 from trainer.retrieval import candidates
 
@@ -47,8 +46,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
   Hyperparameters come from `fn_args.custom_config[hparams.CUSTOM_CONFIG_KEY]`, which `pipeline.create_pipeline`
   always sets (`{}` there trains the defaults). The per-epoch training and validation RMSE are written to
-  `<model_run_dir>/history.json` (a NaN or infinite value as null, `run_files.history_json`), the neighbourhood
-  blend's weight (and each candidate's validation RMSE) to `<model_run_dir>/neighbourhood_blend.json`. With
+  `<model_run_dir>/history.json`, the neighbourhood blend's weight (and each candidate's validation RMSE) to
+  `<model_run_dir>/neighbourhood_blend.json` (`write_run_files`; in both a NaN or infinite value is null). With
   `validation_fraction` > 0 a slice of the TRAIN split is held out to watch (and, with
   `early_stopping_patience`, to choose the epoch); otherwise the eval split is only watched, never used to choose.
 
@@ -79,12 +78,27 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logging.info('Eval split RMSE after training (reported, not used to choose): %.4f', rmse(model, eval_split))
 
   export.export_ranking_model(model, tf_transform_output, fn_args.serving_model_dir)
-  tf.io.gfile.makedirs(fn_args.model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), 'w') as f:
+  write_run_files(fn_args.model_run_dir, history, blend)
+
+
+def write_run_files(model_run_dir: str, history: History, blend: Optional[BlendChoice]) -> None:
+  """Writes what the run report reads about this training into `model_run_dir` (created if missing).
+
+  Both files are strict JSON, a NaN or infinite value (a diverged epoch; a candidate weight whose blend predicts
+  NaN) written as null (`run_files.run_file_json`), which readers show as "n/a".
+
+  Args:
+    model_run_dir: the Trainer's ModelRun directory.
+    history: Keras history, metric -> per-epoch values: HISTORY_FILE.
+    blend: the neighbourhood blend weight and each candidate's validation RMSE: BLEND_FILE; None (blend off)
+      writes no BLEND_FILE.
+  """
+  tf.io.gfile.makedirs(model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), 'w') as f:
     f.write(history_json(history))
   if blend is not None:
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, BLEND_FILE), 'w') as f:
-      json.dump(blend.to_json(), f)
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, BLEND_FILE), 'w') as f:
+      f.write(run_file_json(blend.to_json()))
 
 
 def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs.InMemorySplit,

@@ -5,7 +5,6 @@ The Trainer's `examples` input is ExampleGen's raw examples and `transform_graph
 """
 
 import dataclasses
-import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -18,7 +17,7 @@ from tfx import v1 as tfx
 from schema import features
 from serving import assets as serving_assets
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE, ITEM_ITEM_FILE, history_json
+from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE, ITEM_ITEM_FILE, history_json, run_file_json
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, item_item as item_item_lib, model as model_lib
 
@@ -98,17 +97,18 @@ def write_run_files(model_run_dir: str, history: Dict[str, List[float]], evaluat
     model_run_dir: the Trainer's ModelRun directory.
     history: Keras history, metric -> per-epoch values: HISTORY_FILE, the ranking trainer's shape, which the run
       report draws; a NaN or infinite epoch (a loss that diverged) is written as null (`run_files.history_json`).
-    evaluation: the one evaluation after training, metric -> value: EVALUATION_FILE.
+    evaluation: the one evaluation after training, metric -> value: EVALUATION_FILE; a NaN or infinite value
+      (e.g. the loss of a diverged model) is written as null (`run_files.run_file_json`), as in the other files.
     item_item_record: the item-item scores' weight, penalty and coverage (ITEM_ITEM_FILE), None without them.
   """
   tf.io.gfile.makedirs(model_run_dir)
   with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), 'w') as f:
     f.write(history_json(history))
   with tf.io.gfile.GFile(os.path.join(model_run_dir, EVALUATION_FILE), 'w') as f:
-    json.dump({k: float(v) for k, v in evaluation.items()}, f)
+    f.write(run_file_json({k: float(v) for k, v in evaluation.items()}))
   if item_item_record is not None:
     with tf.io.gfile.GFile(os.path.join(model_run_dir, ITEM_ITEM_FILE), 'w') as f:
-      json.dump(item_item_record, f)
+      f.write(run_file_json(item_item_record))
 
 
 def train_retrieval_model(train_pairs: inputs.InMemorySplit, tower_features: feature_specs.TowerFeatures,

@@ -12,7 +12,8 @@ is logged and skipped until a newer one of the same model appears; the served bu
 or warming up a version raises counts as that version failing (a broken asset can raise any error, a ScaNN
 index without `scann` installed an ImportError, a ranking model predicting NaN or inf at the warm-up a
 `BackendError` that is not retryable), except the two errors that may pass: `VersionNotAvailableError`
-(TF Serving still loading it) and a retryable `BackendError`. Which of the two
+(TF Serving still loading it: its status is not AVAILABLE yet, or its predict answers the warm-up 404) and a
+retryable `BackendError`. Which of the two
 models' versions failed is found by loading the retrieval version alone, so a bad ranking version does not
 hold back a good new retrieval version (it is served with the newest ranking version that has not failed).
 A backend error that may pass (TF Serving restarting or overloaded) skips nothing: the next poll tries again.
@@ -65,11 +66,16 @@ class BackendError(RuntimeError):
   Attributes:
     retryable: True when the same call may succeed later (server unreachable, timed out, 5xx); False when the
       version itself is at fault (e.g. a 4xx answer: the request does not fit the model).
+    version_not_found: True when the backend answered that it does not serve the version asked for (TF Serving's
+      404 "Servable not found"). On a request it is not retryable like any 4xx; during a warm-up it means the
+      backend is still loading the version (TF Serving's status can say AVAILABLE before its predict endpoint
+      serves it), so `warm_up` raises `VersionNotAvailableError` and the registry tries again at the next poll.
   """
 
-  def __init__(self, message: str, retryable: bool) -> None:
+  def __init__(self, message: str, retryable: bool, version_not_found: bool = False) -> None:
     super().__init__(message)
     self.retryable = retryable
+    self.version_not_found = version_not_found
 
 
 class VersionNotAvailableError(RuntimeError):
@@ -174,17 +180,26 @@ def warm_up(bundle: ModelBundle) -> None:
 
   Raises:
     ValueError: if the assets hold no user or no item to build the requests from.
+    VersionNotAvailableError: if the backend answers that it does not serve a version (yet): TF Serving answers
+      404 "Servable not found" to a version it has not finished loading (the registry tries again at the next
+      poll, without serving it meanwhile).
     BackendError: not retryable, if the ranking version predicts NaN or inf for that item (the registry skips the
       version until a newer one appears, as any version at fault), or as the backend raises it.
   """
   if not bundle.assets.user_profiles or not bundle.assets.items:
     raise ValueError('The serving assets hold no users or no items; check the retrieval model\'s assets.extra.')
   user_id, profile = next(iter(bundle.assets.user_profiles.items()))
-  bundle.backend.retrieve([bundle.encoder.user_request(profile)])
-  if bundle.versions.has_ranking:
-    item_ids = [next(iter(bundle.assets.items))]
-    ratings = bundle.backend.predict_ratings(bundle.encoder.ranking_requests(
-        profile, item_ids, recent_rating=bundle.assets.recent_ratings.get(user_id)))
+  item_ids = [next(iter(bundle.assets.items))]
+  try:
+    bundle.backend.retrieve([bundle.encoder.user_request(profile)])
+    ratings = None if not bundle.versions.has_ranking else bundle.backend.predict_ratings(
+        bundle.encoder.ranking_requests(profile, item_ids, recent_rating=bundle.assets.recent_ratings.get(user_id)))
+  except BackendError as e:
+    if not e.version_not_found:
+      raise
+    raise VersionNotAvailableError(f'the warm-up of versions {bundle.versions} found a version the backend does '
+                                   f'not serve yet (still loading it?), tried again at the next poll: {e}') from e
+  if ratings is not None:
     check_finite_ratings(ratings, item_ids, bundle.versions.ranking)
 
 

@@ -9,7 +9,10 @@ TF Serving for exactly the versions it found there:
   as END — it failed to load, or was unloaded — counts as a version that failed, which the registry skips);
 * `POST <url>/v1/models/<model>/versions/<v>:predict` with the columnar body
   `{"signature_name": "serving_default", "inputs": {"examples": [{"b64": ...}, ...]}}`; the answer is
-  `{"outputs": {name: values}}`, or `{"outputs": values}` when the signature has a single output.
+  `{"outputs": {name: values}}`, or `{"outputs": values}` when the signature has a single output. A 404 ("Servable
+  not found") is not retryable on a request (the service answers 502), but at the registry's warm-up it means TF
+  Serving has not finished loading a version its status already reports AVAILABLE: the registry keeps the
+  previous bundle and tries again at the next poll (`TFServingError.version_not_found`, `serving.models.warm_up`).
 
 Degraded mode: with no ranking version on disk (`ServedVersions.ranking` None) only the retrieval model is
 asked for; the ranking model's status is not checked and it is never called. TF Serving itself must then not
@@ -50,6 +53,8 @@ HEALTH_PROBE_TIMEOUT_S = 1.0
 # 4xx statuses that ask the client to try again later (RFC 9110 §15.5.9, RFC 6585 §4) rather than blame the request:
 # the service answers them 503 and the registry polls the version again instead of skipping it.
 RETRYABLE_CLIENT_STATUSES = (408, 429)
+# What TF Serving answers for a version it does not serve (yet): "Servable not found for request: Specific(m, v)".
+NOT_FOUND_STATUS = 404
 
 
 class TFServingError(models_lib.BackendError):
@@ -59,11 +64,13 @@ class TFServingError(models_lib.BackendError):
     status: the HTTP status TF Serving answered, None when it gave no answer.
     retryable: True unless TF Serving answered a 4xx status (the request does not fit the model version), except
       408 Request Timeout and 429 Too Many Requests, which say "later", not "never" (`RETRYABLE_CLIENT_STATUSES`).
+    version_not_found: True for a 404 ("Servable not found"): not retryable on a request, but the registry's
+      warm-up takes it for a version TF Serving is still loading (see `serving.models.BackendError`).
   """
 
   def __init__(self, message: str, status: Optional[int] = None) -> None:
     super().__init__(message, retryable=status is None or not 400 <= status < 500
-                     or status in RETRYABLE_CLIENT_STATUSES)
+                     or status in RETRYABLE_CLIENT_STATUSES, version_not_found=status == NOT_FOUND_STATUS)
     self.status = status
 
 
@@ -148,7 +155,7 @@ class TFServingClient:
     try:
       status = self._call('GET', f'/v1/models/{model}/versions/{version}')
     except TFServingError as e:
-      if e.status == 404:
+      if e.status == NOT_FOUND_STATUS:
         return '', ''
       raise
     for entry in status.get('model_version_status', []):

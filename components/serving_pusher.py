@@ -12,6 +12,11 @@ that for a server polling the base directory:
   model equal to an *older* version (a rollback) is pushed as a new version: servers serve the newest, so
   recording it as that old version would report a push that changes nothing.
 
+Two overlapping pushes (two pipeline runs) number their versions in the order they start, right after their
+blessings, so the model blessed last gets the highest number, which servers serve. A slow push that finishes its
+copy after a later-started push published a higher version is not published (`push_atomically`): below that
+version it would never be served, yet its run would record a push; its execution records the model not pushed.
+
 A push that dies mid-copy (the process killed, the disk full) leaves its `.staging-<version>` directory behind:
 never served, but never renamed or removed either. A push never reuses a staging directory that is still there:
 if another push is copying the same version (started in the same second), this one takes the next free version.
@@ -321,13 +326,19 @@ def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGIN
   return sorted(removed)
 
 
-def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: float = STALE_STAGING_AGE_S) -> int:
+def push_atomically(model_dir: str, base_directory: str,
+                    stale_staging_age_s: float = STALE_STAGING_AGE_S) -> Optional[int]:
   """Copies `model_dir` to a new version under `base_directory`, visible only once complete.
 
   What dead pushes left is removed first (`remove_abandoned_pushes`). The version is the current unix time in
   seconds, or one more than the newest version directory (complete or interrupted) if that is not older (so
   versions always increase), or the next one whose staging directory is free (another push may be copying that
-  version).
+  version). The number is taken before the copy, so version order is the order in which pushes started (after
+  their blessings). If, once the copy is complete, a complete version with a higher number is there (two
+  overlapping pipeline runs: a later push published while this slow one copied), this one is not published:
+  servers serve the highest number, so it would never be served, yet its run would record it as pushed. Its
+  staging copy is removed and None returned; the model blessed last stays served. (The check and the rename are
+  two steps: a later push publishing between them still leaves this version below it, unserved.)
 
   Args:
     model_dir: the SavedModel directory to push.
@@ -335,7 +346,7 @@ def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: fl
     stale_staging_age_s: `max_age_s` of `remove_abandoned_pushes`.
 
   Returns:
-    The new version number.
+    The new version number; None if a newer version was published during the copy (nothing published).
 
   Raises:
     ValueError: if `model_dir` holds no saved_model.pb (nothing is claimed or written then): published, it would
@@ -361,6 +372,14 @@ def push_atomically(model_dir: str, base_directory: str, stale_staging_age_s: fl
       fileio.rmtree(staging)
     version += 1
   _copy_into(model_dir, staging)
+  newest = newest_served_version(base_directory)
+  if newest is not None and newest > version:
+    # A push that claimed its number after this one (a later blessing) published while this one copied: servers
+    # serve the highest number, so publishing this one below it would report a push that never serves.
+    logging.warning('Not publishing version %s: version %s, pushed by a later push while this one copied, is newer '
+                    'and stays served; the copy in %s is removed.', version, newest, staging)
+    _remove_dead_push_dir(staging, 'superseded staging directory')
+    return None
   _publish(staging, final)
   return version
 
@@ -478,6 +497,9 @@ class ServingPusherExecutor(pusher_executor.Executor):
       remove_abandoned_pushes(base_directory, stale_staging_age_s)
     else:
       version = push_atomically(model_dir, base_directory, stale_staging_age_s)
+      if version is None:  # a later push published a newer version meanwhile: that one is served
+        self._MarkNotPushed(model_push)
+        return
       logging.info('Model written to serving path %s.', os.path.join(base_directory, str(version)))
     io_utils.copy_dir(model_dir, model_push.uri)
     self._MarkPushed(model_push, pushed_destination=os.path.join(base_directory, str(version)),

@@ -1,0 +1,54 @@
+"""Two overlapping pushes to one serving directory: the one that started (was blessed) last stays served, and the
+slow earlier one does not publish a version below it."""
+
+import os
+
+from components import serving_pusher
+
+
+def _model_dir(root: str, name: str, weights: bytes) -> str:
+  """A minimal SavedModel directory: saved_model.pb and one variables shard holding `weights`."""
+  path = os.path.join(root, name)
+  os.makedirs(os.path.join(path, 'variables'))
+  with open(os.path.join(path, 'saved_model.pb'), 'wb') as f:
+    f.write(b'graph')
+  with open(os.path.join(path, 'variables', 'variables.data-00000-of-00001'), 'wb') as f:
+    f.write(weights)
+  return path
+
+
+def test_a_slow_push_does_not_publish_below_a_later_push(tmp_path, monkeypatch):
+  # Push A (run 1) takes version 1000 at clock 1000 and copies slowly; during its copy push B (run 2) starts at
+  # clock 1005, takes 1005 and publishes. Before, A then renamed 1000 into place below 1005: never served (servers
+  # serve the highest number), yet A's run recorded it as pushed.
+  base = str(tmp_path / 'serving' / 'ranking')
+  model_a, model_b = _model_dir(str(tmp_path), 'a', b'run 1'), _model_dir(str(tmp_path), 'b', b'run 2')
+  clock = [1000.5]
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
+  copy = serving_pusher._copy_into  # pylint: disable=protected-access
+  pushed_b = []
+
+  def slow_copy(src: str, dst: str) -> None:
+    copy(src, dst)
+    if src == model_a:  # B's whole push happens while A is still copying
+      clock[0] = 1005.5
+      pushed_b.append(serving_pusher.push_atomically(model_b, base))
+
+  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  assert serving_pusher.push_atomically(model_a, base) is None
+  assert pushed_b == [1005]
+  assert sorted(os.listdir(base)) == ['1005']  # no version 1000, no staging directory left
+  assert serving_pusher.newest_served_version(base) == 1005
+  assert serving_pusher.model_fingerprint(os.path.join(base, '1005')) == serving_pusher.model_fingerprint(model_b)
+
+
+def test_a_push_that_overlaps_an_older_one_still_publishes_above_it(tmp_path, monkeypatch):
+  # The reverse order: B's copy is slow and A (started first, version 1000) publishes during it; B (1005) is above
+  # it and publishes: the push that started last is served.
+  base = str(tmp_path / 'serving' / 'ranking')
+  model_a, model_b = _model_dir(str(tmp_path), 'a', b'run 1'), _model_dir(str(tmp_path), 'b', b'run 2')
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: 1000.5)
+  assert serving_pusher.push_atomically(model_a, base) == 1000
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: 1005.5)
+  assert serving_pusher.push_atomically(model_b, base) == 1005
+  assert sorted(os.listdir(base)) == ['1000', '1005']

@@ -23,7 +23,7 @@ Endpoints:
   loaded; 200 `{"status": "degraded", "model_versions": {"retrieval": 7, "ranking": null},
   "missing_models": ["ranking"]}` while only the retrieval model is (recommendations in retrieval order);
   503 while no retrieval model is loaded. With TF Serving as the backend each check also asks it for the served
-  versions' status (at most `tf_serving_backend.HEALTH_PROBE_TIMEOUT_S`, 1 s, per connect and read): while it
+  versions' status (at most `tf_serving_backend.HEALTH_PROBE_TIMEOUT_S`, 1 s for the whole call): while it
   cannot be reached, hangs or does not serve them, 503 `{"status": "unavailable", "model_versions": {...},
   "missing_models": [...], "error": <why>}`, so a load balancer takes the instance out of rotation. Each change
   of status or versions between two checks is logged once (`HealthChangeLog`: WARNING when unavailable).

@@ -31,7 +31,9 @@ Connections are kept alive, one per thread.
 import base64
 import http.client
 import json
+import socket
 import threading
+import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -44,9 +46,9 @@ from trainer.retrieval import export as retrieval_export
 AVAILABLE_STATE = 'AVAILABLE'
 # TF Serving's state of a version it will not serve (any more): its load failed, or it was unloaded.
 END_STATE = 'END'
-# Seconds to wait for TF Serving to answer one call.
+# Seconds TF Serving has to answer one call (connect, send and read together).
 DEFAULT_TIMEOUT_S = 10.0
-# Seconds the health probe waits for TF Serving (per connect and per read): /healthz must not hang with it.
+# Seconds the health probe waits for TF Serving (for the whole call): /healthz must not hang with it.
 HEALTH_PROBE_TIMEOUT_S = 1.0
 
 
@@ -74,14 +76,73 @@ class TFServingError(models_lib.BackendError):
     self.status = status
 
 
+class _DeadlineSocket(socket.socket):
+  """A socket whose sends and receives wait only until `deadline` (`time.monotonic()` seconds), all together.
+
+  A socket timeout bounds each operation: a server sending a few bytes before each timeout runs out could hold a
+  call for ever. Before each operation the timeout is set to what is left of the call's deadline; once it has
+  passed, the operation raises `TimeoutError('timed out')`, as a socket timeout does.
+  """
+
+  def __init__(self, connected: socket.socket, deadline: float) -> None:
+    super().__init__(connected.family, connected.type, connected.proto, fileno=connected.detach())
+    self.deadline = deadline
+
+  def _time_left(self) -> None:
+    remaining = self.deadline - time.monotonic()
+    if remaining <= 0:
+      raise TimeoutError('timed out')
+    self.settimeout(remaining)
+
+  def recv_into(self, *args: Any, **kwargs: Any) -> int:
+    self._time_left()
+    return super().recv_into(*args, **kwargs)
+
+  def recv(self, *args: Any, **kwargs: Any) -> bytes:
+    self._time_left()
+    return super().recv(*args, **kwargs)
+
+  def send(self, *args: Any, **kwargs: Any) -> int:
+    self._time_left()
+    return super().send(*args, **kwargs)
+
+  def sendall(self, *args: Any, **kwargs: Any) -> None:  # its timeout bounds the whole send (Python >= 3.5)
+    self._time_left()
+    super().sendall(*args, **kwargs)
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+  """An HTTP connection whose calls each end by a deadline (connect, send and read together); see `start_call`."""
+
+  def __init__(self, host: str, port: int, timeout_s: float) -> None:
+    super().__init__(host, port, timeout=timeout_s)
+    self._deadline = time.monotonic() + timeout_s
+    self._create_connection = self._connect_by_deadline
+
+  def start_call(self, deadline: float) -> None:
+    """Starts a call that must be answered by `deadline` (`time.monotonic()` seconds)."""
+    self._deadline = deadline
+    if self.sock is not None:  # kept alive from an earlier call
+      self.sock.deadline = self._deadline
+
+  def _connect_by_deadline(self, address: Tuple[str, int], timeout: Any = None,
+                           source_address: Any = None) -> socket.socket:
+    del timeout  # the time left of the call's deadline instead
+    remaining = self._deadline - time.monotonic()
+    if remaining <= 0:
+      raise TimeoutError('timed out')
+    return _DeadlineSocket(socket.create_connection(address, remaining, source_address), self._deadline)
+
+
 class TFServingClient:
   """A minimal TF Serving REST client (predict and model status), one kept-alive connection per thread."""
 
   def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """Args:
       url: TF Serving's REST address, e.g. 'http://127.0.0.1:8501' (port 80 when none is given).
-      timeout_s: seconds to wait for one answer (per connect and per read), above 0 and at most
-        `threading.TIMEOUT_MAX`.
+      timeout_s: seconds one call may take, connect, send and read together (a deadline: a server sending its
+        answer slowly cannot hold a call longer), above 0 and at most `threading.TIMEOUT_MAX`. The host name's
+        look-up is not bounded by it.
 
     Raises:
       ValueError: for a URL that is not http://HOST[:PORT] (see `backend_flags.tf_serving_address`: a path, a
@@ -104,18 +165,20 @@ class TFServingClient:
     """'host:port' of TF Serving ('[host]:port' for an IPv6 address), for messages."""
     return f'[{self._host}]:{self._port}' if ':' in self._host else f'{self._host}:{self._port}'
 
-  def _connection(self) -> http.client.HTTPConnection:
+  def _connection(self) -> _DeadlineConnection:
     connection = getattr(self._local, 'connection', None)
     if connection is None:
-      connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+      connection = _DeadlineConnection(self._host, self._port, self._timeout_s)
       self._local.connection = connection
     return connection
 
   def _call(self, method: str, path: str, body: Any = None) -> Dict[str, Any]:
     payload = None if body is None else json.dumps(body).encode('utf-8')
     headers = {'Content-Type': 'application/json'} if payload is not None else {}
+    deadline = time.monotonic() + self._timeout_s  # for the whole call, a reopened connection included
     for attempt in range(2):  # a kept-alive connection the server closed is reopened once
       connection = self._connection()
+      connection.start_call(deadline)
       try:
         connection.request(method, path, body=payload, headers=headers)
         response = connection.getresponse()

@@ -4,9 +4,16 @@ Output layout under `output_dir`:
   examples/train/interactions.tfrecord.gz, examples/eval/interactions.tfrecord.gz  (ImportExampleGen input)
   catalog/items.csv  (item_id and every item_* column, each column's latest non-missing value per item)
 
-TFX fingerprints ImportExampleGen input by path, size and mtime, so a file whose new content is
-byte-identical to what is on disk is left untouched (written to a staging file, compared, replaced only on
-change); re-running with the same data then hits the TFX cache.
+The two folders are replaced all or nothing: every file is written into a staging folder next to them
+(`.staging/<run>/`), and only once all are complete are `examples/` and `catalog/` swapped in by renaming, the
+previous folders moved aside and then deleted; a failure (a full disk, a bad row, Ctrl-C) before or during the
+swap leaves the previous files together, and the staging folder is removed. (Between the two renames, a reader
+can find one folder of each; a process killed outright there leaves that mix and `.staging/` behind.) Whatever
+else `examples/` or `catalog/` held is dropped with the previous folder.
+
+TFX fingerprints ImportExampleGen input by path, size and mtime, so a file whose new content is byte-identical to
+what is on disk keeps its mtime (the staged copy is replaced by a hard link to it); when no file changes, nothing
+is touched. Re-running with the same data then hits the TFX cache.
 
 CLI: `python -m ingestion.prepare --output-dir DIR [--interactions CSV | --data-dir ML100K_DIR]
 [--split seed|random|temporal] [--eval-fraction F] [--seed N] [--rating-scale MIN MAX]`; without
@@ -18,6 +25,7 @@ import csv
 import dataclasses
 import filecmp
 import os
+import shutil
 import sys
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
@@ -73,32 +81,124 @@ def _staging_file(staging_dir: str, suffix: str) -> str:
   return os.path.join(staging_dir, f'{os.getpid()}-{uuid.uuid4().hex}{suffix}')
 
 
-def _write_if_changed(staging_dir: str,
-                      writers: Sequence[Tuple[str, Callable[[str], T]]]) -> Tuple[List[T], List[str]]:
-  """Stages every file, then replaces each final file whose content changed.
+def _write_file_if_changed(staging_dir: str, final_path: str, write: Callable[[str], T]) -> bool:
+  """Writes one file through `write(staged_path)` and moves it to `final_path` if its content changed.
 
-  Each `write(staged_path)` runs before any final file is replaced, so a failure leaves the previous files
-  together. Staged files (and `staging_dir`, once empty) are removed either way.
+  One rename replaces the file, so a reader finds the previous file or the new one, never a partial one. The staged
+  file (and `staging_dir`, once empty) is removed either way.
+
+  Returns:
+    True if `final_path` was (re)written.
+  """
+  staged = _staging_file(staging_dir, os.path.basename(final_path))
+  try:
+    write(staged)
+    return replace_if_changed(staged, final_path)
+  finally:
+    if os.path.exists(staged):
+      os.remove(staged)
+    _remove_if_empty(staging_dir)
+
+
+def _keep_previous_file(previous: str, staged: str) -> None:
+  """Replaces the `staged` copy with the `previous` file of identical bytes, keeping its mtime (and inode).
+
+  A hard link costs no copy; where the filesystem has none, a copy with the previous timestamps.
+  """
+  os.remove(staged)
+  try:
+    os.link(previous, staged)
+  except OSError as e:  # e.g. a filesystem without hard links: copy, mtime included, instead
+    logging.info('Cannot hard-link %s (%s); copying it with its timestamps', previous, e)
+    shutil.copy2(previous, staged)
+
+
+def _swap_folders(output_dir: str, folder_names: Sequence[str], new_root: str, old_root: str) -> None:
+  """Moves each `<output_dir>/<name>` to `<old_root>/<name>` and `<new_root>/<name>` in its place, by renames.
+
+  On any failure or interruption (KeyboardInterrupt included) the renames made are undone in reverse order, so the
+  previous folders are back in place, and the exception propagates.
+
+  Raises:
+    NotADirectoryError: before any rename, if `<output_dir>/<name>` is something other than a folder.
+    OSError: if undoing fails; it names where the previous folders are.
+  """
+  for name in folder_names:
+    final = os.path.join(output_dir, name)
+    if os.path.lexists(final) and (os.path.islink(final) or not os.path.isdir(final)):
+      raise NotADirectoryError(f'{final} is not a folder (a file or a link), and prepare replaces it whole. Fix: '
+                               f'move it away, or pass another output folder')
+  os.makedirs(old_root, exist_ok=True)
+  done: List[Tuple[str, str]] = []  # (source, destination) of each rename made, in order
+  try:
+    for name in folder_names:
+      final = os.path.join(output_dir, name)
+      if os.path.lexists(final):
+        os.rename(final, os.path.join(old_root, name))
+        done.append((final, os.path.join(old_root, name)))
+      os.rename(os.path.join(new_root, name), final)
+      done.append((os.path.join(new_root, name), final))
+  except BaseException:
+    undo_errors: List[OSError] = []
+    for source, destination in reversed(done):  # each one tried: the folders are independent of each other
+      try:
+        os.rename(destination, source)
+      except OSError as undo_error:
+        undo_errors.append(undo_error)
+    if undo_errors:
+      raise OSError(f'prepare failed while swapping in {", ".join(folder_names)} under {output_dir}, and could '
+                    f'not move the previous folders back ({"; ".join(map(str, undo_errors))}). Fix: move the '
+                    f'folders in {old_root} back to {output_dir}, or delete {output_dir} and prepare again'
+                    ) from undo_errors[0]
+    raise
+
+
+def _write_folders_if_changed(output_dir: str, folder_names: Sequence[str],
+                              writers: Sequence[Tuple[str, Callable[[str], T]]]) -> Tuple[List[T], List[str]]:
+  """Writes every file into a staging copy of `folder_names`, then swaps those folders in all together.
+
+  Each `write(staged_path)` runs before anything in `output_dir` changes. When no file's content changed, the output
+  is left untouched; otherwise a file whose content did not change is carried over with its mtime.
+  The staging folder `<output_dir>/.staging/<run>/` is removed either way (`.staging` too, once empty), unless
+  undoing a failed swap failed: then it holds the previous folders, and the error says so.
 
   Args:
-    staging_dir: where files are written first (outside any folder a reader watches).
+    output_dir: the folder holding `folder_names`.
+    folder_names: the folders of `output_dir` replaced whole (e.g. 'examples', 'catalog'); each writer's final
+      path lies inside one of them.
     writers: (final path, write) pairs; `write` writes the file at the path it is given.
 
   Returns:
     (what each write returned, the final paths that were (re)written), in the order of `writers`.
   """
-  staged: List[str] = []
+  staging_root = os.path.join(output_dir, STAGING_DIR_NAME)
+  run_dir = _staging_file(staging_root, '')
+  os.mkdir(run_dir)
+  new_root, old_root = os.path.join(run_dir, 'new'), os.path.join(run_dir, 'old')
+  swapped = False
   try:
-    results = []
+    results: List[T] = []
+    staged: List[str] = []
     for final, write in writers:
-      staged.append(_staging_file(staging_dir, os.path.basename(final)))
+      staged.append(os.path.join(new_root, os.path.relpath(final, output_dir)))
+      os.makedirs(os.path.dirname(staged[-1]), exist_ok=True)
       results.append(write(staged[-1]))
-    return results, [final for (final, _), new in zip(writers, staged) if replace_if_changed(new, final)]
+    changed = []
+    for (final, _), new in zip(writers, staged):
+      if os.path.isfile(final) and filecmp.cmp(new, final, shallow=False):
+        _keep_previous_file(final, new)
+      else:
+        changed.append(final)
+    if changed:
+      _swap_folders(output_dir, folder_names, new_root, old_root)
+      swapped = True
+    return results, changed
   finally:
-    for path in staged:
-      if os.path.exists(path):
-        os.remove(path)
-    _remove_if_empty(staging_dir)
+    # A successful undo of a failed swap empties old_root; if it still holds something, it holds previous folders
+    # that could not be moved back (the error names them): keep it.
+    if swapped or not (os.path.isdir(old_root) and os.listdir(old_root)):
+      shutil.rmtree(run_dir)
+      _remove_if_empty(staging_root)
 
 
 def replace_if_changed(new_path: str, final_path: str) -> bool:
@@ -192,16 +292,16 @@ def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir:
   interactions = with_recent_ratings(interactions, indices.train)
   examples_dir = os.path.join(output_dir, EXAMPLES_DIR_NAME)
   catalog_path = os.path.join(output_dir, CATALOG_DIR_NAME, CATALOG_FILE_NAME)
-  # Staging lives outside examples_dir so ImportExampleGen never sees half-written files; every file is staged
-  # before any is replaced, so a failure leaves the previous train, eval and catalog files together.
+  # Every file is staged outside examples_dir (ImportExampleGen never sees half-written files), then examples/ and
+  # catalog/ are swapped in together, so a failure leaves the previous train, eval and catalog files together.
   writers: List[Tuple[str, Callable[[str], int]]] = [
       (examples_lib.example_path(examples_dir, split_name),
        lambda path, rows=split_indices: examples_lib.write_tfrecord(
            examples_lib.serialize_interactions(interactions, rows), path))
       for split_name, split_indices in ((splits.TRAIN_SPLIT, indices.train), (splits.EVAL_SPLIT, indices.eval))]
   writers.append((catalog_path, lambda path: _write_catalog(interactions, path)))
-  (num_train, num_eval, num_items), changed = _write_if_changed(
-      os.path.join(output_dir, STAGING_DIR_NAME), writers)
+  (num_train, num_eval, num_items), changed = _write_folders_if_changed(
+      output_dir, (EXAMPLES_DIR_NAME, CATALOG_DIR_NAME), writers)
   counts = {splits.TRAIN_SPLIT: num_train, splits.EVAL_SPLIT: num_eval}
 
   logging.info('Prepared %s examples (%s split) and %d catalog items under %s; rewritten: %s',
@@ -229,9 +329,8 @@ def write_movielens_csv(data_dir: Optional[str], output_dir: str,
   """
   ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
   path = os.path.join(output_dir, MOVIELENS_CSV_NAME)
-  _write_if_changed(os.path.join(output_dir, STAGING_DIR_NAME),
-                    [(path, lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged,
-                                                                                  rating_scale))])
+  _write_file_if_changed(os.path.join(output_dir, STAGING_DIR_NAME), path,
+                         lambda staged: movielens.write_movielens_interactions(ml100k_dir, staged, rating_scale))
   return path
 
 

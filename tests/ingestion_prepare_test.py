@@ -1,5 +1,6 @@
 """Tests for ingestion.examples, ingestion.prepare (idempotent ExampleGen input) and ingestion.fixtures."""
 
+import functools
 import os
 import pathlib
 
@@ -207,6 +208,49 @@ def test_a_failed_prepare_leaves_the_previous_files_together(tmp_path: pathlib.P
   assert not os.path.exists(os.path.join(out, '.staging'))
 
 
+def _output_files(out: str) -> dict:
+  """Relative path -> bytes of every file under `out`."""
+  return {os.path.relpath(os.path.join(folder, name), out): open(os.path.join(folder, name), 'rb').read()
+          for folder, _, names in os.walk(out) for name in names}
+
+
+@pytest.mark.parametrize('interruption', [OSError('disk full'), KeyboardInterrupt()])
+def test_a_prepare_interrupted_while_moving_its_files_in_leaves_the_previous_files_whole(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, interruption: BaseException) -> None:
+  # Before, the staged files replaced train, eval and the catalog one by one: a failure (or Ctrl-C) when the catalog's
+  # turn came left the new train and eval files beside the previous catalog, a mix a later run read as consistent.
+  csv_path = _write_csv(tmp_path)
+  out = str(tmp_path / 'out')
+  prepare.prepare_examples(csv_path, TEMPORAL, out)
+  before = _output_files(out)
+  assert sorted(before) == ['catalog/items.csv', 'examples/eval/interactions.tfrecord.gz',
+                            'examples/train/interactions.tfrecord.gz']
+  # New data changes both splits and the catalog (the title of i3, on line 6).
+  _write_csv(tmp_path, CSV.replace(',4,50,', ',5,50,').replace(',3,10,', ',2,10,').replace('Gamma', 'Delta'))
+  catalog_dir = os.path.join(out, 'catalog')
+  moves = []
+
+  def interrupt_the_first_move_into_the_catalog(move, src: str, dst: str) -> None:
+    if not moves and (dst == catalog_dir or dst.startswith(catalog_dir + os.sep)):
+      moves.append(dst)
+      raise interruption
+    move(src, dst)
+
+  for name in ('replace', 'rename'):
+    monkeypatch.setattr(os, name, functools.partial(interrupt_the_first_move_into_the_catalog, getattr(os, name)))
+  with pytest.raises(type(interruption)):
+    prepare.prepare_examples(csv_path, TEMPORAL, out)
+  assert moves  # the interruption happened
+  assert _output_files(out) == before
+  assert sorted(os.listdir(out)) == ['catalog', 'examples']  # no staging folder left
+
+  monkeypatch.undo()
+  again = prepare.prepare_examples(csv_path, TEMPORAL, out)
+  assert len(again.changed_files) == 3
+  with open(again.catalog_path, encoding='utf-8') as f:
+    assert 'i3,Delta,1980' in f.read()
+
+
 def test_prepare_cli(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
   csv_path = _write_csv(tmp_path)
   out = str(tmp_path / 'out')
@@ -400,3 +444,40 @@ def test_serialize_example_refuses_a_non_zero_float_too_close_to_0_for_float32()
   got = tf.train.Example.FromString(data).features.feature
   assert (list(got['user_x'].float_list.value), list(got['user_y'].float_list.value)) == (
       [0.0], [float(np.float32(1.2e-38))])
+
+
+def test_a_swap_that_cannot_be_undone_names_where_the_previous_files_are_and_keeps_them(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+  csv_path = _write_csv(tmp_path)
+  out = str(tmp_path / 'out')
+  prepare.prepare_examples(csv_path, TEMPORAL, out)
+  before = _output_files(out)
+  _write_csv(tmp_path, CSV.replace(',4,50,', ',5,50,').replace('Gamma', 'Delta'))
+  rename = os.rename
+
+  def fail_into_catalog_and_out_of_old(src: str, dst: str) -> None:
+    if dst == os.path.join(out, 'catalog') or os.sep + 'old' + os.sep in src:
+      raise OSError('disk full')
+    rename(src, dst)
+
+  monkeypatch.setattr(os, 'rename', fail_into_catalog_and_out_of_old)
+  with pytest.raises(OSError, match='could not move the previous folders back') as e:
+    prepare.prepare_examples(csv_path, TEMPORAL, out)
+  (run,) = os.listdir(os.path.join(out, '.staging'))
+  old_root = os.path.join(out, '.staging', run, 'old')
+  assert f'Fix: move the folders in {old_root} back to {out}' in str(e.value)
+  # Both previous folders were moved aside before the new catalog/ failed to move in; neither could move back (the new
+  # examples/ could: it is out of the way). They are kept there, whole.
+  assert _output_files(old_root) == before
+  assert sorted(os.listdir(out)) == ['.staging']
+
+
+def test_prepare_refuses_an_examples_path_that_is_not_a_folder_before_replacing_anything(
+    tmp_path: pathlib.Path) -> None:
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'examples').write_bytes(b'not a folder')
+  with pytest.raises(NotADirectoryError, match=r'examples is not a folder .* Fix: move it away'):
+    prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(out))
+  assert (out / 'examples').read_bytes() == b'not a folder'
+  assert sorted(os.listdir(out)) == ['examples']

@@ -19,6 +19,7 @@ environment.use_legacy_keras()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
+import hashlib
 import importlib.resources
 import os
 import posixpath
@@ -45,6 +46,49 @@ PIPELINE_NAME_PATTERN = r'[a-z0-9][a-z0-9-]{0,127}'
 
 SCHEMA_PACKAGE = 'schema'
 SCHEMA_FILE = 'schema.pbtxt'
+# The input parameter that puts the schema's sha256 into ImportSchemaGen's task (`key_schema_import_by_content`).
+SCHEMA_SHA256_PARAMETER = 'schema_sha256'
+
+
+def schema_sha256(schema: Optional[str]) -> Optional[str]:
+  """The sha256 (hex) of the schema file the compiled pipeline imports, when it can be read here.
+
+  The default (`--schema` not given) is the schema bundled with the installed package, the same bytes as the
+  image's (built from this tree); a `--schema` that is a file on this machine is read too. None for a path only the
+  image or the pods see, or a gs:// URI.
+  """
+  if schema is None:
+    content = importlib.resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_bytes()
+  elif os.path.isfile(schema):
+    with open(schema, 'rb') as f:
+      content = f.read()
+  else:
+    return None
+  return hashlib.sha256(content).hexdigest()
+
+
+def key_schema_import_by_content(spec: Dict[str, Any], sha256: str) -> None:
+  """Adds the schema's sha256 as an input parameter of ImportSchemaGen's task in a compiled PipelineSpec (in place).
+
+  ImportSchemaGen gets the schema by path, and KFP's and Vertex AI's cache key holds a task's input parameters, not
+  the files they name: a schema edited at the same path (or rebuilt into an image with the same tag) would be
+  served from the cache, the pipeline validating and transforming against the schema imported before (what
+  local_runner.py avoids by importing a content-named copy). With its sha256 among the inputs, an edited schema
+  makes a new cache key; an unchanged one keeps it. ImportSchemaGen's executor reads only `schema_file` and ignores
+  the extra execution property.
+
+  Raises:
+    RuntimeError: if the spec has no ImportSchemaGen task with a `schema_file` parameter (a TFX upgrade moved it).
+  """
+  task = spec.get('root', {}).get('dag', {}).get('tasks', {}).get(configs.SCHEMA_GEN_ID, {})
+  parameters = task.get('inputs', {}).get('parameters', {})
+  component = spec.get('components', {}).get(task.get('componentRef', {}).get('name', ''), {})
+  definitions = component.get('inputDefinitions', {}).get('parameters', {})
+  if 'schema_file' not in parameters or 'schema_file' not in definitions:
+    raise RuntimeError(f'The compiled spec has no {configs.SCHEMA_GEN_ID} task with a schema_file parameter; the TFX '
+                       'compiler changed: update kubeflow_runner.key_schema_import_by_content.')
+  definitions[SCHEMA_SHA256_PARAMETER] = {'parameterType': 'STRING'}
+  parameters[SCHEMA_SHA256_PARAMETER] = {'runtimeValue': {'constant': sha256}}
 
 
 def image_schema_path() -> str:
@@ -176,7 +220,8 @@ def build_pipeline(args: argparse.Namespace, beam_pipeline_args: List[str]) -> '
   )
 
 
-def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_path: str) -> Dict[str, Any]:
+def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_path: str,
+                     schema_digest: Optional[str] = None) -> Dict[str, Any]:
   """Compiles `tfx_pipeline` with KubeflowV2DagRunner and writes its PipelineSpec as YAML.
 
   TFX writes only the PipelineSpec to a .yaml file, which drops the pipeline root (it lives in the
@@ -187,6 +232,8 @@ def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_pat
     tfx_pipeline: the pipeline from `build_pipeline`.
     image: the container image of every component.
     output_path: the YAML file to write (local path or gs:// URI).
+    schema_digest: the imported schema's sha256 (`schema_sha256`), put among ImportSchemaGen's inputs so a cached
+      run re-imports an edited schema (`key_schema_import_by_content`); None leaves the task keyed by path only.
 
   Returns:
     The PipelineSpec as a JSON-style dict (what the file holds).
@@ -209,6 +256,8 @@ def compile_pipeline(tfx_pipeline: 'tfx.dsl.Pipeline', *, image: str, output_pat
   pipeline_job = runner.run(tfx_pipeline, write_out=False)
   spec = pipeline_job['pipelineSpec']
   restrict_blessing_resolvers(spec)
+  if schema_digest is not None:
+    key_schema_import_by_content(spec, schema_digest)
   spec['defaultPipelineRoot'] = tfx_pipeline.pipeline_info.pipeline_root
   json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())  # Fails on a field KFP would not know.
   output_dir = os.path.dirname(output_path)
@@ -268,8 +317,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except (ValueError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  digest = schema_sha256(args.schema)
+  if digest is None:
+    logging.warning('--schema %s cannot be read on this machine, so ImportSchemaGen is cached by its path: after '
+                    'editing that file, compile with --disable-cache or give the schema a new path (e.g. one '
+                    'naming its sha256).', args.schema)
   try:
-    spec = compile_pipeline(tfx_pipeline, image=args.image, output_path=args.output)
+    spec = compile_pipeline(tfx_pipeline, image=args.image, output_path=args.output, schema_digest=digest)
   except OSError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -17,7 +17,8 @@ Files (UTF-8):
   user's last `features.RECENT_RATING_WINDOW` training ratings, the ranking model's context at serving time).
 * `popularity.json`: training interaction counts, best first, as `[item_id, count]` pairs: `global` and
   `segments[column][value]` for the user segment columns (`features.USER_SEGMENT_COLUMNS`), each list cut
-  at `max_popular_items`.
+  at `max_popular_items`; and each list's training interaction total before the cut (`global_total`,
+  `segment_totals[column][value]`), so shares stay shares of all interactions when a list is cut.
 * `column_types.json`: the value type (`string`, `int`, `float`) of every column seen, so requests are
   serialized as the models parse them.
 """
@@ -27,7 +28,7 @@ import dataclasses
 import json
 import math
 import os
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from absl import logging
@@ -51,6 +52,8 @@ SEEN_ITEMS_KEY = 'seen_item_ids'
 RECENT_RATING_KEY = features.RECENT_RATING
 GLOBAL_KEY = 'global'
 SEGMENTS_KEY = 'segments'
+GLOBAL_TOTAL_KEY = 'global_total'
+SEGMENT_TOTALS_KEY = 'segment_totals'
 
 # Popular items kept per list (global and each segment value).
 DEFAULT_MAX_POPULAR_ITEMS = 1000
@@ -66,9 +69,23 @@ class Popularity:
     global_items: (item_id, count) pairs, most interactions first.
     segment_items: segment column (e.g. `user_gender`) -> segment value (e.g. 'F') -> (item_id, count)
       pairs of the users of that segment, most interactions first.
+    global_total: all training interactions (the global list's total before it was cut at the list length);
+      None for assets written before totals were stored, whose lists are then taken as complete.
+    segment_totals: segment column -> value -> the segment's training interactions, likewise (a missing entry:
+      the list is taken as complete).
   """
   global_items: PopularityList
   segment_items: Mapping[str, Mapping[str, PopularityList]]
+  global_total: Optional[int] = None
+  segment_totals: Mapping[str, Mapping[str, int]] = dataclasses.field(default_factory=dict)
+
+  def total(self, pairs: PopularityList, column: Optional[str] = None, value: Optional[str] = None) -> int:
+    """The interactions `pairs` (the global list, or the list of segment `column`=`value`) are counted out of.
+
+    The stored total when there is one, else the list's own sum (a complete list); at least 1.
+    """
+    stored = self.global_total if column is None else self.segment_totals.get(column, {}).get(value)
+    return max(stored if stored is not None else sum(count for _, count in pairs), 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,6 +243,9 @@ def write_serving_assets(train_file_patterns: Sequence[str], catalogue_file_patt
       GLOBAL_KEY: _ranked(global_counts, max_popular_items),
       SEGMENTS_KEY: {column: {value: _ranked(counts, max_popular_items) for value, counts in sorted(by_value.items())}
                      for column, by_value in sorted(segment_counts.items())},
+      GLOBAL_TOTAL_KEY: sum(global_counts.values()),
+      SEGMENT_TOTALS_KEY: {column: {value: sum(counts.values()) for value, counts in sorted(by_value.items())}
+                           for column, by_value in sorted(segment_counts.items())},
   }
   with tf.io.gfile.GFile(os.path.join(assets_dir, POPULARITY_FILE), 'w') as f:
     json.dump(popularity, f, sort_keys=True)
@@ -304,7 +324,11 @@ def load_serving_assets(assets_dir: str) -> ServingAssets:
   popularity = Popularity(
       global_items=_popularity_list(raw_popularity[GLOBAL_KEY]),
       segment_items={column: {value: _popularity_list(pairs) for value, pairs in by_value.items()}
-                     for column, by_value in raw_popularity[SEGMENTS_KEY].items()})
+                     for column, by_value in raw_popularity[SEGMENTS_KEY].items()},
+      global_total=(int(raw_popularity[GLOBAL_TOTAL_KEY]) if raw_popularity.get(GLOBAL_TOTAL_KEY) is not None
+                    else None),
+      segment_totals={column: {value: int(total) for value, total in by_value.items()}
+                      for column, by_value in raw_popularity.get(SEGMENT_TOTALS_KEY, {}).items()})
   column_types = {k: ColumnType(v) for k, v in _json_file(os.path.join(assets_dir, COLUMN_TYPES_FILE)).items()}
   return ServingAssets(items=items, user_profiles=profiles, seen_items=seen, recent_ratings=recent,
                        popularity=popularity, column_types=column_types)

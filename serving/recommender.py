@@ -125,15 +125,18 @@ def popular_items(popularity: assets_lib.Popularity, segments: Mapping[str, str]
       none left, the global list is used.
 
   Returns:
-    Items and their mean share (0..1) of the segments' training interactions; ties by item id. Shares are
-    compared exactly (as integer multiples of 1 / (lcm of the lists' totals * number of lists)), so equal means
-    reached through different segments tie instead of being ordered by float rounding.
+    Items and their mean share (0..1) of the segments' training interactions; ties by item id. A share is of all
+    the segment's interactions (`Popularity.total`), not of the items its cut list kept, so segments weigh as
+    much whatever their list lengths; an item cut from one segment's list counts 0 there. Shares are compared
+    exactly (as integer multiples of 1 / (lcm of the lists' totals * number of lists)), so equal means reached
+    through different segments tie instead of being ordered by float rounding.
   """
-  lists = [popularity.segment_items.get(column, {}).get(value) for column, value in segments.items()]
-  lists = [pairs for pairs in lists if pairs]
-  if not lists:
-    lists = [popularity.global_items]
-  totals = [sum(count for _, count in pairs) or 1 for pairs in lists]
+  chosen = [(popularity.segment_items.get(column, {}).get(value), column, value) for column, value in segments.items()]
+  chosen = [(pairs, column, value) for pairs, column, value in chosen if pairs]
+  if not chosen:
+    chosen = [(popularity.global_items, None, None)]
+  lists = [pairs for pairs, _, _ in chosen]
+  totals = [popularity.total(pairs, column, value) for pairs, column, value in chosen]
   common = math.lcm(*totals)
   scaled: Dict[str, int] = {}  # item -> mean share * common * len(lists), an integer
   for pairs, total in zip(lists, totals):

@@ -96,6 +96,10 @@ def test_popularity_counts_training_interactions_per_segment(tmp_path) -> None:
   assert assets.popularity.global_items == (('i2', 2), ('i1', 1))
   assert assets.popularity.segment_items[features.USER_GENDER] == {'F': (('i1', 1), ('i2', 1))}
   assert assets.popularity.segment_items[features.USER_AGE_BUCKET] == {'25-34': (('i2', 1),)}
+  # Totals before any cut: 3 training interactions, F (u1) 2, 25-34 (u2) 1.
+  assert assets.popularity.global_total == 3
+  assert assets.popularity.segment_totals[features.USER_GENDER] == {'F': 2}
+  assert assets.popularity.segment_totals[features.USER_AGE_BUCKET] == {'25-34': 1}
 
 
 def test_a_column_with_two_values_in_one_example_is_refused(tmp_path) -> None:

@@ -193,7 +193,8 @@ def _run_record(run_artifact: queries.ArtifactRecord, file_name: str) -> Optiona
 
 
 def _blend_table(run_artifact: queries.ArtifactRecord) -> str:
-  """The ranking Trainer's neighbourhood blend weight and each candidate's validation RMSE ('' without one)."""
+  """The ranking Trainer's neighbourhood blend weight and each candidate's validation RMSE ('' without one; 'n/a'
+  for a candidate whose RMSE the file holds as null, a NaN or infinite figure)."""
   blend = _run_record(run_artifact, BLEND_FILE)
   if blend is None:
     return ''
@@ -202,7 +203,7 @@ def _blend_table(run_artifact: queries.ArtifactRecord) -> str:
   if not blend['validation_rmse']:
     return heading
   return heading + _table(['weight w', 'validation RMSE (stars)', 'chosen'],
-                          [[f'{w:g}', f'{r:.4f}', 'yes' if w == blend['weight'] else '']
+                          [[f'{w:g}', 'n/a' if r is None else f'{r:.4f}', 'yes' if w == blend['weight'] else '']
                            for w, r in blend['validation_rmse']])
 
 

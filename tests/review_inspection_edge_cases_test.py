@@ -148,3 +148,16 @@ def test_a_broken_change_threshold_is_reported_under_the_diff_metric_its_value_i
       queries.ThresholdFailure('Overall', 'root_mean_squared_error_diff', 0.03,
                                'must be change vs baseline absolute 0.01'),
       queries.ThresholdFailure('Overall', 'root_mean_squared_error', 1.2, 'must be <= 1')]
+
+
+def test_the_blend_table_shows_a_null_validation_rmse_as_n_a(tmp_path) -> None:
+  # neighbourhood_blend.json holds a diverged candidate's RMSE as null (strict JSON); before, '{r:.4f}' raised
+  # TypeError and the HTML report failed.
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  (tmp_path / report.BLEND_FILE).write_text(
+      json.dumps({'weight': 0.3, 'validation_rmse': [[0, None], [0.3, 0.87654]]}), encoding='utf-8')
+  run = queries.ArtifactRecord(artifact_id=1, type='ModelRun', uri=str(tmp_path), producer='RankingTrainer',
+                               output_key='model_run', created_ms=0, properties={})
+  html_text = report._blend_table(run)  # pylint: disable=protected-access
+  assert '<td>0</td><td>n/a</td><td></td>' in html_text
+  assert '<td>0.3</td><td>0.8765</td><td>yes</td>' in html_text

@@ -8,24 +8,14 @@ import os
 from typing import Dict, List, Optional
 
 import pytest
-import tensorflow as tf
 from tfx import v1 as tfx
 
-from schema import features
 from trainer.common import feature_specs, hyperparameters, inputs, run_files
-from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
 from trainer.ranking import export
 from trainer.ranking import hparams as hparams_lib
 from trainer.ranking import run as run_lib
 
-X = features.transformed_name
-TOWERS = TowerFeatures(user=[FeatureSpec(features.USER_ID, FeatureKind.ID, 3)],
-                       item=[FeatureSpec(features.ITEM_ID, FeatureKind.ID, 3)])
-SPLIT = inputs.InMemorySplit({
-    X(features.USER_ID): tf.constant([0, 1, 2, 0], tf.int64),
-    X(features.ITEM_ID): tf.constant([0, 1, 2, 2], tf.int64),
-    X(features.RATING): tf.constant([4.0, 5.0, 5.0, 2.0]),
-})
+from tests.ranking_fixtures import SPLIT, TOWERS
 
 
 def _fn_args(tmp_path, custom_config: Optional[Dict]) -> tfx.components.FnArgs:

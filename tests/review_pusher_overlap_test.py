@@ -4,17 +4,7 @@ slow earlier one does not publish a version below it."""
 import os
 
 from components import serving_pusher
-
-
-def _model_dir(root: str, name: str, weights: bytes) -> str:
-  """A minimal SavedModel directory: saved_model.pb and one variables shard holding `weights`."""
-  path = os.path.join(root, name)
-  os.makedirs(os.path.join(path, 'variables'))
-  with open(os.path.join(path, 'saved_model.pb'), 'wb') as f:
-    f.write(b'graph')
-  with open(os.path.join(path, 'variables', 'variables.data-00000-of-00001'), 'wb') as f:
-    f.write(weights)
-  return path
+from tests.pusher_fixtures import model_dir as _model_dir
 
 
 def test_a_slow_push_does_not_publish_below_a_later_push(tmp_path, monkeypatch):

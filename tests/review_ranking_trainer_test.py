@@ -4,20 +4,12 @@ import tensorflow as tf
 
 from schema import features
 from trainer.common import inputs
-from trainer.common.feature_specs import FeatureKind, FeatureSpec, TowerFeatures
 from trainer.common.hyperparameters import MAX_SEED
 from trainer.ranking import hparams as hparams_lib
 from trainer.ranking import model as model_lib
 from trainer.ranking import run as run_lib
 
-X = features.transformed_name
-TOWERS = TowerFeatures(user=[FeatureSpec(features.USER_ID, FeatureKind.ID, 3)],
-                       item=[FeatureSpec(features.ITEM_ID, FeatureKind.ID, 3)])
-SPLIT = inputs.InMemorySplit({
-    X(features.USER_ID): tf.constant([0, 1, 2, 0], tf.int64),
-    X(features.ITEM_ID): tf.constant([0, 1, 2, 2], tf.int64),
-    X(features.RATING): tf.constant([4.0, 5.0, 5.0, 2.0]),
-})
+from tests.ranking_fixtures import SPLIT, TOWERS, X
 
 
 def test_an_ensemble_whose_last_member_takes_the_largest_seed_trains_every_member() -> None:

@@ -19,16 +19,7 @@ from tfx.proto import pusher_pb2
 from tfx.utils import proto_utils
 
 from tests import pipeline_runs
-
-
-def _model_dir(root, name: str, weights: bytes) -> str:
-  path = os.path.join(root, name)
-  os.makedirs(os.path.join(path, 'variables'))
-  with open(os.path.join(path, 'saved_model.pb'), 'wb') as f:
-    f.write(b'graph')
-  with open(os.path.join(path, 'variables', 'variables.data-00000-of-00001'), 'wb') as f:
-    f.write(weights)
-  return path
+from tests.pusher_fixtures import model_dir as _model_dir
 
 
 def test_push_creates_complete_increasing_versions_and_no_staging_dir(tmp_path):

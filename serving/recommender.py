@@ -131,15 +131,16 @@ def popular_items(popularity: assets_lib.Popularity, segments: Mapping[str, str]
     exactly (as integer multiples of 1 / (lcm of the lists' totals * number of lists)), so equal means reached
     through different segments tie instead of being ordered by float rounding.
   """
-  chosen = [(popularity.segment_items.get(column, {}).get(value), column, value) for column, value in segments.items()]
-  chosen = [(pairs, column, value) for pairs, column, value in chosen if pairs]
-  if not chosen:
-    chosen = [(popularity.global_items, None, None)]
-  lists = [pairs for pairs, _, _ in chosen]
-  totals = [popularity.total(pairs, column, value) for pairs, column, value in chosen]
-  common = math.lcm(*totals)
+  lists = []  # (pairs, total they are shares of)
+  for column, value in segments.items():
+    pairs = popularity.segment_items.get(column, {}).get(value)
+    if pairs:
+      lists.append((pairs, popularity.total(pairs, column, value)))
+  if not lists:
+    lists = [(popularity.global_items, popularity.total(popularity.global_items))]
+  common = math.lcm(*(total for _, total in lists))
   scaled: Dict[str, int] = {}  # item -> mean share * common * len(lists), an integer
-  for pairs, total in zip(lists, totals):
+  for pairs, total in lists:
     weight = common // total
     for item_id, count in pairs:
       scaled[item_id] = scaled.get(item_id, 0) + count * weight

@@ -28,7 +28,9 @@ read the test ratings (1-5 stars):
 When some test users have no training ratings (new users, as on a temporal split), every line is followed by
 the same figures over the known users only (`ranking weight by the rule on the known users only` at the end), and
 two lines give the new users' figures: `recommend`'s popular-items fallback without a profile and with the
-user's signup profile from `u.user` (age, gender, occupation: the popular items of their segments).
+user's signup profile from `u.user` (age, gender, occupation: the popular items of their segments). `--results-json`
+then records each weight's figures over all test users with the count of new users among them and the same figures
+over the known users alone (`results_record`).
 
 Per user segment (gender, age bucket, occupation of the served user profiles; segments of at least
 `--segment-min-users` users), the three segments with the lowest mean Recall@10 and liked Recall@10 are printed
@@ -259,7 +261,28 @@ def report(name: str, rankings: Mapping[str, Sequence[str]], ratings: Mapping[st
   print(f'{name:<34} recall@10={recall:.4f} ndcg@10={ndcg:.4f} users={len(ratings)} '
         f'liked_recall@10={value["liked_recall"]:.4f} (users={value["liked_users"]:.0f}) '
         f'disliked_per_10={value["disliked_per_k"]:.4f} hit_rating={value["hit_rating"]:.3f}')
-  return {'recall': recall, 'ndcg': ndcg, **value}
+  return {'recall': recall, 'ndcg': ndcg, **value, 'users': len(ratings)}
+
+
+def results_record(results: Mapping[float, Mapping[str, float]],
+                   known_results: Mapping[float, Mapping[str, float]]) -> Dict[str, Dict[str, Any]]:
+  """What `--results-json` writes: {ranking weight as text: its figures over all test users}.
+
+  Each weight's figures carry `users` (test users measured) and `new_users` (those without training ratings,
+  answered by the popular-items fallback whatever the weight). When there are new users, `known_users` holds the
+  same figures over the others alone (`known_results`), so a reader can choose on the users the weight acts on
+  (`choose_ranking_weight.py --known-users`).
+
+  Args:
+    results: {weight: `report(...)` over all test users}.
+    known_results: {weight: `report(...)` over the known users}; empty when every test user is known.
+  """
+  record = {}
+  for weight, figures in sorted(results.items()):
+    known = known_results.get(weight)
+    new_users = figures['users'] - known['users'] if known else 0
+    record[f'{weight:g}'] = {**figures, 'new_users': new_users, **({'known_users': dict(known)} if known else {})}
+  return record
 
 
 def weights_argument(text: str) -> List[float]:
@@ -299,7 +322,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--eval-fraction', type=float, default=splits.CANONICAL_EVAL_FRACTION,
                       help='With --split random or temporal: the run\'s --eval-fraction (default 0.2).')
   parser.add_argument('--results-json',
-                      help='Also write {ranking weight: its figures} here (benchmarks/choose_ranking_weight.py '
+                      help='Also write {ranking weight: its figures} here, with the count of new users and, if there '
+                           'are any, the known users\' figures (`results_record`; benchmarks/choose_ranking_weight.py '
                            'reads several such files).')
   args = parser.parse_args(argv)
   try:
@@ -335,6 +359,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   known_ratings = {u: r for u, r in ratings.items() if u in bundle.assets.user_profiles}
   known_results: Dict[float, Dict[str, float]] = {}
   segment_rankings: Dict[str, Mapping[str, Sequence[str]]] = {}
+  new_users = len(ratings) - len(known_ratings)
+  if new_users:
+    print(f'{len(ratings)} test users, {new_users} of them new (no training ratings: the popular-items fallback '
+          f'whatever the weight); each line over all of them is followed by its {len(known_ratings)} known users.')
   for weight in sorted(weights):
     service = recommender.Recommender(registry, ranking_weight=weight)
     rankings = {user: [item.item_id for item in service.recommend(user, k=CUTOFF).items] for user in ratings}
@@ -366,7 +394,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'hit rating {chosen["hit_rating"] - baseline["hit_rating"]:+.3f} stars')
   if args.results_json:
     with open(args.results_json, 'w', encoding='utf-8') as f:
-      json.dump({f'{w:g}': figures for w, figures in sorted(results.items())}, f, indent=1)
+      json.dump(results_record(results, known_results), f, indent=1)
   if known_results:
     print(f'ranking weight by the rule on the known users only: {choose_ranking_weight(known_results):g}')
   print(f'ranking weight by the rule of docs/serving.md (the highest liked recall@10 with recall@10 >= '

@@ -150,3 +150,48 @@ def test_the_weight_is_chosen_on_the_mean_of_the_validation_splits(tmp_path, cap
   del split_b['0']
   (tmp_path / 'b.json').write_text(json.dumps(split_b))
   assert choose_ranking_weight.main(paths) == 2
+
+
+def _figures(recall, liked, users):
+  return {'recall': recall, 'ndcg': 0.0, 'liked_recall': liked, 'disliked_per_k': 0.0, 'hit_rating': 4.0,
+          'users': users}
+
+
+def test_results_record_counts_the_new_users_and_keeps_the_known_users_figures():
+  results = {0.0: _figures(0.30, 0.20, 5), 0.5: _figures(0.31, 0.25, 5)}
+  known = {0.0: _figures(0.10, 0.10, 3), 0.5: _figures(0.12, 0.15, 3)}
+  record = serving_quality.results_record(results, known)
+  assert sorted(record) == ['0', '0.5']
+  assert record['0.5']['recall'] == 0.31 and record['0.5']['users'] == 5
+  assert record['0.5']['new_users'] == 2  # 5 test users, 3 of them known
+  assert record['0.5']['known_users'] == known[0.5]
+  # Every test user known: no new users and no second set of figures.
+  alone = serving_quality.results_record(results, {})
+  assert alone['0']['new_users'] == 0 and 'known_users' not in alone['0']
+
+
+def test_the_weight_can_be_chosen_on_the_known_users_alone(tmp_path, capsys):
+  import choose_ranking_weight  # pylint: disable=g-import-not-at-top
+  # Over all 5 users 0.5 keeps 0.298 / 0.30 = 99.3 % of the recall (floor 0.297) and is liked more: 0.5.
+  # Over the 3 known users 0.5 keeps 0.098 / 0.10 = 98 % (floor 0.099): it does not count, so 0.
+  split = serving_quality.results_record({0.0: _figures(0.30, 0.20, 5), 0.5: _figures(0.298, 0.22, 5)},
+                                         {0.0: _figures(0.10, 0.10, 3), 0.5: _figures(0.098, 0.12, 3)})
+  path = tmp_path / 'temporal.json'
+  path.write_text(json.dumps(split))
+  assert choose_ranking_weight.main([str(path)]) == 0
+  out = capsys.readouterr().out.splitlines()
+  assert out[0] == f'{path}: 2 of its 5 test users are new (no training ratings); --known-users leaves them out.'
+  assert out[-1].endswith('retrieval only): 0.5')
+  assert choose_ranking_weight.main([str(path), '--known-users']) == 0
+  out = capsys.readouterr().out.splitlines()
+  assert out[1] == 'mean over 1 validation splits (known users):'
+  assert out[-1].endswith('retrieval only): 0')
+  # A file of the old format (no counts) is taken as it is; one with new users but no known figures is refused.
+  old = {'0': _figures(0.30, 0.20, 5), '0.5': _figures(0.298, 0.22, 5)}
+  assert choose_ranking_weight.known_users_results(old) == old
+  del split['0.5']['known_users']
+  path.write_text(json.dumps(split))
+  assert choose_ranking_weight.main([str(path), '--known-users']) == 2
+  assert capsys.readouterr().err == (f'{path}: weight 0.5 has 2 new users but no known_users figures with recall, '
+                                     'ndcg, liked_recall, disliked_per_k, hit_rating; pass the files that '
+                                     'serving_quality.py --results-json wrote.\n')

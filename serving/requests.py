@@ -72,7 +72,8 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
 
   Raises:
     InvalidRequestError: naming the column, for a column that is not a `user_*` column the models know, an
-      empty value, a value that does not convert to the column's type or is outside its range
+      empty value, a value that does not convert to the column's type (a float: finite, within float32, and not a
+      non-zero value float32 stores as 0 or a subnormal, such as 1e-50) or is outside its range
       (`features.NUMERIC_COLUMN_RANGES`), an age bucket that is not a bucket label,
       or one that disagrees with the `user_age` given with it.
   """
@@ -96,12 +97,16 @@ def coerce_user_features(user_features: Optional[Mapping[str, Any]],
     if column_type == ColumnType.STRING:  # as the interactions file's values: `F ` is `F`
       coerced[column] = interactions_lib.normalized_text(str(value))
       continue
-    # The rules of the interactions file: ASCII numbers, int64 integers, finite float32 floats.
+    # The rules of the interactions file: ASCII numbers, int64 integers, finite float32 floats that do not underflow.
     parsed = (interactions_lib.parse_int if column_type == ColumnType.INT else interactions_lib.parse_float)(
         str(value))
     if parsed is None or (column_type == ColumnType.FLOAT and not interactions_lib.fits_float32(parsed)):
       kind = 'an integer within int64' if column_type == ColumnType.INT else 'a finite float32 number'
       raise InvalidRequestError(f'{column}={value!r} is not {kind}; pass e.g. {column}=30.')
+    if column_type == ColumnType.FLOAT and interactions_lib.underflows_float32(parsed):  # 1e-50: stored as 0
+      raise InvalidRequestError(
+          interactions_lib.float32_underflow_problem(f'{column}={value!r}', parsed)
+          + f'; send 0 if the value is zero, or leave {column} out if it is not known.')
     value_range = features.NUMERIC_COLUMN_RANGES.get(column)
     if value_range is not None and not value_range[0] <= parsed <= value_range[1]:  # as the file's values
       low, high = value_range

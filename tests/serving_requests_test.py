@@ -43,6 +43,27 @@ def test_a_numeric_column_without_a_range_takes_any_value_of_its_type():
   assert requests_lib.coerce_user_features({'user_score': '-1e9'}, column_types) == {'user_score': -1e9}
 
 
+@pytest.mark.parametrize('value, shown, stored', [
+    ('1e-50', "'1e-50'", '0'),  # a query string's text; before, accepted and sent to the models as 0
+    (1e-50, '1e-50', '0'),  # a number, as a Python caller passes it
+    ('-1e-40', "'-1e-40'", '-9.99995e-41'),  # a subnormal
+])
+def test_a_non_zero_float_too_close_to_0_for_float32_is_refused_as_in_the_interactions_file(value, shown, stored):
+  column_types = {**COLUMN_TYPES, 'user_score': ColumnType.FLOAT}
+  with pytest.raises(requests_lib.InvalidRequestError) as e:
+    requests_lib.coerce_user_features({'user_score': value}, column_types)
+  assert str(e.value) == (
+      f'user_score={shown} is too close to 0 for float32, the type it is stored as: it would be stored as {stored} '
+      "(a non-zero magnitude below 1.175e-38, float32's smallest normal number, becomes 0 or loses digits); send 0 "
+      'if the value is zero, or leave user_score out if it is not known.')
+
+
+def test_zero_and_the_smallest_normal_float32_are_accepted_in_a_float_column():
+  column_types = {**COLUMN_TYPES, 'user_score': ColumnType.FLOAT}
+  assert requests_lib.coerce_user_features({'user_score': '0'}, column_types) == {'user_score': 0.0}
+  assert requests_lib.coerce_user_features({'user_score': '1.2e-38'}, column_types) == {'user_score': 1.2e-38}
+
+
 @pytest.mark.parametrize('bucket', AGE_BUCKETS)
 def test_every_age_bucket_is_accepted_as_given(bucket):
   assert requests_lib.coerce_user_features({features.USER_AGE_BUCKET: bucket}, COLUMN_TYPES) == {

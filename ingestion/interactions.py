@@ -587,7 +587,12 @@ def _check_unique_interactions(path: str, columns: Mapping[str, Any], lines: Seq
 
 
 def check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]:
-  """Returns (min, max) of a valid rating scale or raises."""
+  """Returns (min, max) of a valid rating scale or raises.
+
+  Raises:
+    ValueError: if `rating_scale` is not two numbers, not finite with min < max, beyond float32, or has a non-zero
+      bound float32 would store as 0 or a subnormal (`underflows_float32`, e.g. 1e-50), as a rating there would be.
+  """
   try:
     low, high = (float(v) for v in rating_scale)
   except (TypeError, ValueError) as e:
@@ -598,6 +603,10 @@ def check_rating_scale(rating_scale: Tuple[float, float]) -> Tuple[float, float]
   if not (fits_float32(low) and fits_float32(high)):
     raise ValueError(f'rating_scale {rating_scale!r} goes beyond float32 (+-{_FLOAT32_MAX:.4g}), the type '
                      'ratings are stored as. Fix: pass e.g. --rating-scale 1 5.')
+  for bound, name in ((low, 'min'), (high, 'max')):
+    if underflows_float32(bound):
+      raise ValueError(f'rating_scale {rating_scale!r}: its ' + float32_underflow_problem(f'{name} {bound!r}', bound)
+                       + '. Fix: pass 0 for a bound of zero, or rescale the ratings, e.g. --rating-scale 1 5.')
   return low, high
 
 

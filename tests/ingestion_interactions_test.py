@@ -2,7 +2,7 @@
 
 import os
 import pathlib
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 from google.protobuf import text_format
 import numpy as np
@@ -506,6 +506,26 @@ def test_a_non_zero_rating_too_close_to_0_for_float32_is_refused(tmp_path: pathl
     il.read_interactions(path, rating_scale=(0, 5))
   assert (e.value.line, e.value.column) == (3, 'rating')
   assert "rating '1e-50' is too close to 0 for float32" in str(e.value)
+
+
+@pytest.mark.parametrize('rating_scale, bound, stored', [
+    ((1e-50, 5), 'min 1e-50', '0'),  # before, accepted: the scale's minimum was 0 in the examples
+    ((-1e-40, 5), 'min -1e-40', '-9.99995e-41'),  # a subnormal
+    ((-1, 1e-50), 'max 1e-50', '0'),
+])
+def test_a_rating_scale_bound_too_close_to_0_for_float32_is_refused(rating_scale: Tuple[float, float], bound: str,
+                                                                   stored: str) -> None:
+  with pytest.raises(ValueError) as e:
+    il.check_rating_scale(rating_scale)
+  assert str(e.value) == (
+      f'rating_scale {rating_scale!r}: its {bound} is too close to 0 for float32, the type it is stored as: it would '
+      f'be stored as {stored} (a non-zero magnitude below 1.175e-38, float32\'s smallest normal number, becomes 0 or '
+      'loses digits). Fix: pass 0 for a bound of zero, or rescale the ratings, e.g. --rating-scale 1 5.')
+
+
+def test_a_rating_scale_bound_of_zero_or_the_smallest_normal_float32_is_accepted() -> None:
+  assert il.check_rating_scale((0, 5)) == (0.0, 5.0)
+  assert il.check_rating_scale((-0.0, 1.2e-38)) == (0.0, 1.2e-38)
 
 
 def test_zeros_and_the_smallest_normal_float32_are_accepted(tmp_path: pathlib.Path) -> None:

@@ -7,22 +7,21 @@ Over a loopback server answering fixed bodies: the model status says AVAILABLE f
 (one user u1, one item i1) are written by hand; no model is loaded.
 """
 
-import http.server
 import json
 import os
-from typing import Any, Iterator, List, Set, Tuple
+from typing import Iterator, List, Set, Tuple
 
 import pytest
 
 from schema import features
 from serving import assets as assets_lib
 from serving import models, tf_serving_backend
-from tests import serving_tf_serving_test
+from tests import tf_serving_fixtures
 
 RETRIEVAL, RANKING = models.RETRIEVAL_MODEL, models.RANKING_MODEL
 
 
-class NotFoundWhileLoading(serving_tf_serving_test.LoopbackServer):
+class NotFoundWhileLoading(tf_serving_fixtures.LoopbackServer):
   """Model status AVAILABLE for every version; predict 404 for the (model, version)s in `not_found`, else
   retrieval [['i1']] / [[0.5]] and ranking [[3.5]]. `predicts` records every predict call's (model, version)."""
 
@@ -31,38 +30,23 @@ class NotFoundWhileLoading(serving_tf_serving_test.LoopbackServer):
     self.predicts: List[Tuple[str, int]] = []
     server = self
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
-
-      def _answer(self, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-      def _model_version(self) -> Tuple[str, int]:
-        parts = self.path.split(':')[0].split('/')  # /v1/models/<name>/versions/<v>[:predict]
-        return parts[3], int(parts[5])
+    class Handler(tf_serving_fixtures.RestHandler):
 
       def do_GET(self) -> None:  # pylint: disable=invalid-name
-        _, version = self._model_version()
-        self._answer(200, {'model_version_status': [{'version': str(version), 'state': 'AVAILABLE',
+        _, version = self.model_version()
+        self.answer_json(200, {'model_version_status': [{'version': str(version), 'state': 'AVAILABLE',
                                                      'status': {'error_code': 'OK', 'error_message': ''}}]})
 
       def do_POST(self) -> None:  # pylint: disable=invalid-name
-        self.rfile.read(int(self.headers['Content-Length']))
-        name, version = self._model_version()
+        self.read_body()
+        name, version = self.model_version()
         server.predicts.append((name, version))
         if (name, version) in server.not_found:
-          self._answer(404, {'error': f'Servable not found for request: Specific({name}, {version})'})
+          self.answer_json(404, {'error': f'Servable not found for request: Specific({name}, {version})'})
         elif name == RETRIEVAL:
-          self._answer(200, {'outputs': {'item_ids': [['i1']], 'scores': [[0.5]]}})
+          self.answer_json(200, {'outputs': {'item_ids': [['i1']], 'scores': [[0.5]]}})
         else:
-          self._answer(200, {'outputs': [[3.5]]})
-
-      def log_message(self, *args: Any) -> None:
-        pass
+          self.answer_json(200, {'outputs': [[3.5]]})
 
     self._start(Handler)
 

@@ -6,7 +6,6 @@ Over a fake recommender and registry (no model is loaded): each test says what `
 
 import contextlib
 import http.client
-import http.server
 import json
 import os
 import signal
@@ -22,7 +21,7 @@ import pytest
 
 from serving import app, backend_flags, models, tf_serving_backend
 from serving import requests as requests_lib
-from tests import serving_tf_serving_test
+from tests import tf_serving_fixtures
 from tests.serving_http_test import get_json
 
 
@@ -665,26 +664,18 @@ def test_request_target_parts(target, parts):
   assert app.request_target_parts(target) == parts
 
 
-class ErrorStatusTFServing(serving_tf_serving_test.LoopbackServer):
+class ErrorStatusTFServing(tf_serving_fixtures.LoopbackServer):
   """Answers every predict with `status` and TF Serving's error body `{"error": message}`."""
 
   def __init__(self) -> None:
     self.status, self.message = 400, ''
     server = self
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
+    class Handler(tf_serving_fixtures.RestHandler):
 
       def do_POST(self) -> None:  # pylint: disable=invalid-name
-        self.rfile.read(int(self.headers['Content-Length']))
-        payload = json.dumps({'error': server.message}).encode()
-        self.send_response(server.status)
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-      def log_message(self, *args: Any) -> None:
-        pass
+        self.read_body()
+        self.answer_json(server.status, {'error': server.message})
 
     self._start(Handler)
 

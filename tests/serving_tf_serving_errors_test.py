@@ -2,22 +2,21 @@
 reports as END, one it does not know, a server it cannot reach, a 200 answer that is not JSON, outputs missing
 or mis-shaped, non-finite floats, and which error statuses are retried.
 
-Over a loopback server answering fixed bodies (tests/serving_tf_serving_test.py's LoopbackServer); no model is
+Over a loopback server answering fixed bodies (tests/tf_serving_fixtures.py's LoopbackServer); no model is
 loaded: the loader checks the versions' states before it reads anything from disk.
 """
 
 import argparse
-import http.server
 import json
 import re
 import socket
-from typing import Any, Dict, Iterator, Tuple
+from typing import Dict, Iterator, Tuple
 
 import numpy as np
 import pytest
 
 from serving import backend_flags, models, tf_serving_backend
-from tests import serving_tf_serving_test
+from tests import tf_serving_fixtures
 
 # (model, version) -> the model_version_status entry TF Serving answers; any other version gets 404.
 STATUSES = {
@@ -29,36 +28,25 @@ STATUSES = {
 }
 
 
-class FixedAnswers(serving_tf_serving_test.LoopbackServer):
+class FixedAnswers(tf_serving_fixtures.LoopbackServer):
   """GET: the STATUSES entry (404 for others); POST: `post_body` with status 200 and `post_type`."""
 
   def __init__(self) -> None:
     self.post_body = b'<html>Bad gateway</html>'
     server = self
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
-
-      def _answer(self, status: int, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+    class Handler(tf_serving_fixtures.RestHandler):
 
       def do_GET(self) -> None:  # pylint: disable=invalid-name
-        parts = self.path.split('/')  # /v1/models/<name>/versions/<v>
-        entry = STATUSES.get((parts[3], int(parts[5])))
+        entry = STATUSES.get(self.model_version())
         if entry is None:
-          self._answer(404, json.dumps({'error': 'Servable not found'}).encode())
+          self.answer_json(404, {'error': 'Servable not found'})
         else:
-          self._answer(200, json.dumps({'model_version_status': [entry]}).encode())
+          self.answer_json(200, {'model_version_status': [entry]})
 
       def do_POST(self) -> None:  # pylint: disable=invalid-name
-        self.rfile.read(int(self.headers['Content-Length']))
-        self._answer(200, server.post_body)
-
-      def log_message(self, *args: Any) -> None:
-        pass
+        self.read_body()
+        self.answer(200, server.post_body)
 
     self._start(Handler)
 
@@ -239,8 +227,7 @@ def test_only_a_4xx_status_is_the_versions_fault(status, retryable):
 
 
 def test_a_redirect_while_loading_is_retried_at_the_next_poll_not_the_versions_failure():
-  class Redirect(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
+  class Redirect(tf_serving_fixtures.RestHandler):
 
     def do_GET(self) -> None:  # pylint: disable=invalid-name
       self.send_response(302)
@@ -248,10 +235,7 @@ def test_a_redirect_while_loading_is_retried_at_the_next_poll_not_the_versions_f
       self.send_header('Content-Length', '0')
       self.end_headers()
 
-    def log_message(self, *args: Any) -> None:
-      pass
-
-  server = serving_tf_serving_test.LoopbackServer()
+  server = tf_serving_fixtures.LoopbackServer()
   server._start(Redirect)  # pylint: disable=protected-access
   try:
     with pytest.raises(tf_serving_backend.TFServingError, match='answered 302') as error:

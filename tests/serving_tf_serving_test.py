@@ -8,7 +8,6 @@ by calling the fixture's SavedModels. It checks our side of the protocol, not TF
 
 import argparse
 import base64
-import http.server
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving import app, backend_flags, models, recommender, tf_serving_backend, tf_serving_config
 from tests import serving_recommender_test as fixture
+from tests import tf_serving_fixtures
 from tests.serving_http_test import get_json
 from trainer.ranking import export as ranking_export
 from trainer.retrieval import export as retrieval_export
@@ -239,20 +239,7 @@ def test_template_entries_must_point_at_their_model_directory(tmp_path):
     tf_serving_config.servable_config(template, str(tmp_path))
 
 
-class LoopbackServer:
-  """A threaded HTTP server on a free loopback port (`url`), serving until `close()`."""
-
-  def _start(self, handler: type) -> None:
-    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
-    threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-  def close(self) -> None:
-    self.server.shutdown()
-    self.server.server_close()
-
-
-class StandInTFServing(LoopbackServer):
+class StandInTFServing(tf_serving_fixtures.LoopbackServer):
   """Answers TF Serving's REST API for the versions in `available` from the SavedModels on disk."""
 
   def __init__(self, serving_dir: str):
@@ -262,34 +249,22 @@ class StandInTFServing(LoopbackServer):
     loaded: Dict[Tuple[str, int], Any] = {}
     stand_in = self
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
-
-      def _answer(self, status: int, body: Dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-      def _model_version(self) -> Tuple[str, int]:
-        parts = self.path.split(':')[0].split('/')  # /v1/models/<name>/versions/<v>
-        return parts[3], int(parts[5])
+    class Handler(tf_serving_fixtures.RestHandler):
 
       def do_GET(self) -> None:  # pylint: disable=invalid-name
-        name, version = self._model_version()
+        name, version = self.model_version()
         time.sleep(stand_in.status_delay_s)
         if (name, version) not in stand_in.available:
-          self._answer(404, {'error': f'Servable not found for request: Specific({name}, {version})'})
+          self.answer_json(404, {'error': f'Servable not found for request: Specific({name}, {version})'})
           return
-        self._answer(200, {'model_version_status': [{'version': str(version), 'state': 'AVAILABLE',
+        self.answer_json(200, {'model_version_status': [{'version': str(version), 'state': 'AVAILABLE',
                                                      'status': {'error_code': 'OK', 'error_message': ''}}]})
 
       def do_POST(self) -> None:  # pylint: disable=invalid-name
-        name, version = self._model_version()
-        request = json.loads(self.rfile.read(int(self.headers['Content-Length'])))
+        name, version = self.model_version()
+        request = json.loads(self.read_body())
         if (name, version) not in stand_in.available or request['signature_name'] != 'serving_default':
-          self._answer(404, {'error': 'not served'})
+          self.answer_json(404, {'error': 'not served'})
           return
         stand_in.predict_calls += 1
         if (name, version) not in loaded:
@@ -300,10 +275,7 @@ class StandInTFServing(LoopbackServer):
           body = {'outputs': next(iter(outputs.values())).numpy().tolist()}
         else:
           body = {'outputs': {k: v.numpy().tolist() for k, v in outputs.items()}}
-        self._answer(200, json.loads(json.dumps(body, default=lambda b: b.decode())))
-
-      def log_message(self, *args: Any) -> None:
-        pass
+        self.answer_json(200, json.loads(json.dumps(body, default=lambda b: b.decode())))
 
     self._start(Handler)
 
@@ -383,31 +355,23 @@ def test_tf_serving_errors_are_raised_with_the_answer(stand_in):
   assert retrieval_export.SERVING_SIGNATURE == ranking_export.SERVING_SIGNATURE == 'serving_default'
 
 
-class SlowFirstAnswer(LoopbackServer):
+class SlowFirstAnswer(tf_serving_fixtures.LoopbackServer):
   """A server answering every call with a model status, the first one after `delay_s` seconds."""
 
   def __init__(self, delay_s: float):
     answered = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-      protocol_version = 'HTTP/1.1'
+    class Handler(tf_serving_fixtures.RestHandler):
 
       def do_GET(self) -> None:  # pylint: disable=invalid-name
         if not answered:
           answered.append(True)
           time.sleep(delay_s)
-        payload = json.dumps({'model_version_status': [{'version': '1', 'state': 'AVAILABLE'}]}).encode()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        self.answer_json(200, {'model_version_status': [{'version': '1', 'state': 'AVAILABLE'}]})
 
       def do_POST(self) -> None:  # pylint: disable=invalid-name
-        self.rfile.read(int(self.headers['Content-Length']))
+        self.read_body()
         self.do_GET()
-
-      def log_message(self, *args: Any) -> None:
-        pass
 
     self._start(Handler)
 

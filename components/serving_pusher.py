@@ -14,8 +14,12 @@ that for a server polling the base directory:
 
 Two overlapping pushes (two pipeline runs) number their versions in the order they start, right after their
 blessings, so the model blessed last gets the highest number, which servers serve. A slow push that finishes its
-copy after a later-started push published a higher version is not published (`push_atomically`): below that
-version it would never be served, yet its run would record a push; its execution records the model not pushed.
+copy after a later-started push published a higher version is not published (`push_model`): below that
+version it would never be served, yet its run would record a push; its execution records the model not pushed,
+and why: its pushed_model artifact has `pushed` 0 (as TFX's Pusher records a model not pushed), `not_pushed_reason`
+'superseded' and `superseded_by_version` the newer version that stays served. A model not pushed because it is not
+blessed has `not_pushed_reason` 'not_blessed' (TFX's Pusher records no reason: an artifact without one, e.g. from
+an older run, was not blessed).
 
 A push that dies mid-copy (the process killed, the disk full) leaves its `.staging-<version>` directory behind:
 never served, but never renamed or removed either. A push never reuses a staging directory that is still there:
@@ -67,6 +71,7 @@ one served), and its completeness would rest on the staging directory still hold
 which nothing records. Removing it drops only files that were never served.
 """
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -94,6 +99,14 @@ STALE_STAGING_AGE_S = 3600.0
 STALE_STAGING_AGE_KEY = 'stale_staging_age_s'
 # Bytes of a file read at a time by `model_fingerprint`: a SavedModel's variables shard can be gigabytes.
 FINGERPRINT_CHUNK_BYTES = 1 << 20
+# String custom property of a pushed_model artifact whose `pushed` is 0: why the model was not pushed.
+NOT_PUSHED_REASON_KEY = 'not_pushed_reason'
+# Its values: no blessing passed (what an artifact without the property, written before it, means too), or a
+# later-started push published a higher version while this one copied (`push_model`).
+NOT_BLESSED = 'not_blessed'
+SUPERSEDED = 'superseded'
+# String custom property (as `pushed_version`) of a superseded push's artifact: the newer version that stays served.
+SUPERSEDED_BY_VERSION_KEY = 'superseded_by_version'
 
 
 def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
@@ -326,8 +339,31 @@ def remove_abandoned_pushes(base_directory: str, max_age_s: float = STALE_STAGIN
   return sorted(removed)
 
 
+@dataclasses.dataclass(frozen=True)
+class PushOutcome:
+  """What `push_model` did.
+
+  Attributes:
+    version: the version published; None if the push was superseded.
+    superseded_by: if the push was superseded, the newer complete version it found once its copy was complete
+      (published by a later-started push, and served instead); else None.
+  """
+  version: Optional[int]
+  superseded_by: Optional[int] = None
+
+
 def push_atomically(model_dir: str, base_directory: str,
                     stale_staging_age_s: float = STALE_STAGING_AGE_S) -> Optional[int]:
+  """Copies `model_dir` to a new version under `base_directory`, visible only once complete (`push_model`).
+
+  Returns:
+    The new version number; None if a newer version was published during the copy (nothing published;
+    `push_model` also names that newer version).
+  """
+  return push_model(model_dir, base_directory, stale_staging_age_s).version
+
+
+def push_model(model_dir: str, base_directory: str, stale_staging_age_s: float = STALE_STAGING_AGE_S) -> PushOutcome:
   """Copies `model_dir` to a new version under `base_directory`, visible only once complete.
 
   What dead pushes left is removed first (`remove_abandoned_pushes`). The version is the current unix time in
@@ -337,8 +373,9 @@ def push_atomically(model_dir: str, base_directory: str,
   their blessings). If, once the copy is complete, a complete version with a higher number is there (two
   overlapping pipeline runs: a later push published while this slow one copied), this one is not published:
   servers serve the highest number, so it would never be served, yet its run would record it as pushed. Its
-  staging copy is removed and None returned; the model blessed last stays served. (The check and the rename are
-  two steps: a later push publishing between them still leaves this version below it, unserved.)
+  staging copy is removed and the outcome names that higher version; the model blessed last stays served. (The
+  check and the rename are two steps: a later push publishing between them still leaves this version below it,
+  unserved.)
 
   Args:
     model_dir: the SavedModel directory to push.
@@ -346,7 +383,8 @@ def push_atomically(model_dir: str, base_directory: str,
     stale_staging_age_s: `max_age_s` of `remove_abandoned_pushes`.
 
   Returns:
-    The new version number; None if a newer version was published during the copy (nothing published).
+    The new version number; or, if a newer version was published during the copy (nothing published), no version
+    and that newer version as `superseded_by`.
 
   Raises:
     ValueError: if `model_dir` holds no saved_model.pb (nothing is claimed or written then): published, it would
@@ -379,9 +417,9 @@ def push_atomically(model_dir: str, base_directory: str,
     logging.warning('Not publishing version %s: version %s, pushed by a later push while this one copied, is newer '
                     'and stays served; the copy in %s is removed.', version, newest, staging)
     _remove_dead_push_dir(staging, 'superseded staging directory')
-    return None
+    return PushOutcome(version=None, superseded_by=newest)
   _publish(staging, final)
-  return version
+  return PushOutcome(version=version)
 
 
 def _publish(staging: str, final: str) -> None:
@@ -476,7 +514,7 @@ class ServingPusherExecutor(pusher_executor.Executor):
                        f'{self.GetModelPath(input_dict)} may be served; it pushes blessed models only: pass the '
                        "gate's blessing as model_blessing.")
     if not self.CheckBlessing(input_dict):
-      self._MarkNotPushed(model_push)
+      self._mark_not_pushed(model_push, NOT_BLESSED)
       return
     model_dir = self.GetModelPath(input_dict)
     push_destination = pusher_pb2.PushDestination()
@@ -496,14 +534,23 @@ class ServingPusherExecutor(pusher_executor.Executor):
       logging.info('This model is already served as version %s; not pushing it again.', version)
       remove_abandoned_pushes(base_directory, stale_staging_age_s)
     else:
-      version = push_atomically(model_dir, base_directory, stale_staging_age_s)
-      if version is None:  # a later push published a newer version meanwhile: that one is served
-        self._MarkNotPushed(model_push)
+      outcome = push_model(model_dir, base_directory, stale_staging_age_s)
+      if outcome.version is None:  # a later push published a newer version meanwhile: that one is served
+        self._mark_not_pushed(model_push, SUPERSEDED, superseded_by=outcome.superseded_by)
         return
+      version = outcome.version
       logging.info('Model written to serving path %s.', os.path.join(base_directory, str(version)))
     io_utils.copy_dir(model_dir, model_push.uri)
     self._MarkPushed(model_push, pushed_destination=os.path.join(base_directory, str(version)),
                      pushed_version=str(version))
+
+  def _mark_not_pushed(self, model_push: types.Artifact, reason: str, superseded_by: Optional[int] = None) -> None:
+    """Records `model_push` as not pushed (`pushed` 0, as TFX's Pusher) and why: `reason` (NOT_BLESSED or
+    SUPERSEDED) and, for a superseded push, the newer version `superseded_by` that stays served."""
+    self._MarkNotPushed(model_push)
+    model_push.set_string_custom_property(NOT_PUSHED_REASON_KEY, reason)
+    if superseded_by is not None:
+      model_push.set_string_custom_property(SUPERSEDED_BY_VERSION_KEY, str(superseded_by))
 
 
 class ServingPusher(pusher_component.Pusher):

@@ -5,6 +5,7 @@ import os
 
 from components import serving_pusher
 from tests.pusher_fixtures import model_dir as _model_dir
+from tests.pusher_fixtures import run_executor
 
 
 def test_a_slow_push_does_not_publish_below_a_later_push(tmp_path, monkeypatch):
@@ -42,3 +43,68 @@ def test_a_push_that_overlaps_an_older_one_still_publishes_above_it(tmp_path, mo
   monkeypatch.setattr(serving_pusher.time, 'time', lambda: 1005.5)
   assert serving_pusher.push_atomically(model_b, base) == 1005
   assert sorted(os.listdir(base)) == ['1000', '1005']
+
+
+def test_a_superseded_push_is_recorded_not_pushed_naming_the_newer_version_that_stays_served(tmp_path, monkeypatch):
+  # As above, through the executor: A (blessed, run 1) takes 1000 and copies slowly; run 2's push B publishes 1005
+  # meanwhile. Before, A's artifact had only pushed=0, which the reports read as "not blessed".
+  base = str(tmp_path / 'serving' / 'ranking')
+  model_b = _model_dir(str(tmp_path), 'b', b'run 2')
+  model_a = os.path.join(str(tmp_path), 'a', 'Format-Serving')  # where run_executor writes A's model
+  clock = [1000.5]
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
+  copy = serving_pusher._copy_into  # pylint: disable=protected-access
+  pushed_b = []
+
+  def slow_copy(src: str, dst: str) -> None:
+    copy(src, dst)
+    if src == model_a:
+      clock[0] = 1005.5
+      pushed_b.append(serving_pusher.push_model(model_b, base))
+
+  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  pushed_a = run_executor(str(tmp_path), 'a', b'run 1', base)
+  assert pushed_b == [serving_pusher.PushOutcome(version=1005)]
+  assert pushed_a.get_int_custom_property('pushed') == 0
+  assert pushed_a.get_string_custom_property('not_pushed_reason') == 'superseded'
+  assert pushed_a.get_string_custom_property('superseded_by_version') == '1005'
+  assert not pushed_a.has_custom_property('pushed_destination')
+  assert not pushed_a.has_custom_property('pushed_version')
+  assert not os.path.exists(pushed_a.uri)  # no copy of a model that was not pushed
+  assert sorted(os.listdir(base)) == ['1005']
+
+
+def test_push_model_names_the_version_that_superseded_it(tmp_path, monkeypatch):
+  base = str(tmp_path / 'serving' / 'ranking')
+  model_a, model_b = _model_dir(str(tmp_path), 'a', b'run 1'), _model_dir(str(tmp_path), 'b', b'run 2')
+  clock = [1000.5]
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
+  copy = serving_pusher._copy_into  # pylint: disable=protected-access
+
+  def slow_copy(src: str, dst: str) -> None:
+    copy(src, dst)
+    if src == model_a:
+      clock[0] = 1005.5
+      assert serving_pusher.push_atomically(model_b, base) == 1005
+
+  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  assert serving_pusher.push_model(model_a, base) == serving_pusher.PushOutcome(version=None, superseded_by=1005)
+
+
+def test_a_model_not_blessed_is_recorded_not_pushed_for_that_reason(tmp_path):
+  base = str(tmp_path / 'serving' / 'ranking')
+  refused = run_executor(str(tmp_path), 'm', b'w', base, blessed=0)
+  assert refused.get_int_custom_property('pushed') == 0
+  assert refused.get_string_custom_property('not_pushed_reason') == 'not_blessed'
+  assert not refused.has_custom_property('superseded_by_version')
+  assert not os.path.exists(base)  # nothing written
+
+
+def test_a_push_that_is_published_records_no_reason(tmp_path, monkeypatch):
+  base = str(tmp_path / 'serving' / 'ranking')
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: 1000.5)
+  pushed = run_executor(str(tmp_path), 'm', b'w', base)
+  assert pushed.get_int_custom_property('pushed') == 1
+  assert pushed.get_string_custom_property('pushed_version') == '1000'
+  assert not pushed.has_custom_property('not_pushed_reason')
+  assert not pushed.has_custom_property('superseded_by_version')

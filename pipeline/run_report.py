@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import tensorflow_model_analysis as tfma
 
-from components import retrieval_gate, segment_gate
+from components import retrieval_gate, segment_gate, serving_pusher
 from inspection import store as store_lib
 from pipeline import configs, run_summary
 
@@ -88,14 +88,27 @@ def _segment_gate_lines(summary: run_summary.RunSummary) -> List[str]:
 
 
 def _push_lines(summary: run_summary.RunSummary, pusher_id: str, model: str) -> List[str]:
-  """Where the Pusher `pusher_id` put the `model` ('Ranking', 'Retrieval'), or that it kept the served one."""
+  """Where the Pusher `pusher_id` put the `model` ('Ranking', 'Retrieval'), or why it did not and what stays served.
+
+  A model not pushed was not blessed, or was superseded: a later-started push published a newer version while this
+  one copied (`serving_pusher.push_model`), and that version stays served. An artifact without the Pusher's
+  reason (written before it recorded one) was not blessed.
+  """
   pushed = summary.output_artifacts.get(pusher_id, {}).get('pushed_model')
   if not pushed:
     return []
   properties = pushed[0].custom_properties
   if properties['pushed'].int_value == 1:
     return [f'{model} model pushed to {properties["pushed_destination"].string_value}']
-  return [f'{model} model not pushed (not blessed); the previously served version stays.']
+  reason = properties[serving_pusher.NOT_PUSHED_REASON_KEY].string_value if (
+      serving_pusher.NOT_PUSHED_REASON_KEY in properties) else serving_pusher.NOT_BLESSED
+  if reason == serving_pusher.SUPERSEDED:
+    newer = (f'version {properties[serving_pusher.SUPERSEDED_BY_VERSION_KEY].string_value} of a later push'
+             if serving_pusher.SUPERSEDED_BY_VERSION_KEY in properties else "a later push's newer version")
+    return [f'{model} model not pushed (superseded by {newer}, which stays served).']
+  if reason == serving_pusher.NOT_BLESSED:
+    return [f'{model} model not pushed (not blessed); the previously served version stays.']
+  return [f'{model} model not pushed ({reason}).']  # a reason this report does not know
 
 
 def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:

@@ -1,6 +1,7 @@
 """The runner's end-of-run report on a hand-made run summary: a refused retrieval model says why."""
 
 import json
+from typing import List
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -24,15 +25,47 @@ def test_a_refused_retrieval_model_is_reported_with_its_reasons_and_the_served_v
   reasons = ['recall_at_100=0.3572 is below the minimum 0.5500 (--min-recall-at-100)']
   summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
       configs.RETRIEVAL_GATE_ID: {
-          'evaluation': [_artifact(recall_at_100=0.3572)],
+          'evaluation': [_artifact(recall_at_10=0.1, recall_at_100=0.3572, top_10_accuracy=0.05,
+                                   top_100_accuracy=0.25)],
           'blessing': [_artifact(blessed=0, **{retrieval_gate.REASONS_KEY: json.dumps(reasons)})]},
       configs.RETRIEVAL_PUSHER_ID: {'pushed_model': [_artifact(pushed=0)]}})
   lines = run_report._retrieval_lines(summary)  # pylint: disable=protected-access
   assert lines == [
-      'Retrieval eval (recall: seen items removed; accuracy: seen kept): recall_at_100=0.3572',
+      'Retrieval eval (recall: seen items removed; accuracy: seen kept): recall_at_10=0.1000 recall_at_100=0.3572 '
+      'top_10_accuracy=0.0500 top_100_accuracy=0.2500',
       'Retrieval model blessed: no',
       '  refused: recall_at_100=0.3572 is below the minimum 0.5500 (--min-recall-at-100)',
       'Retrieval model not pushed (not blessed); the previously served version stays.']
+
+
+def _ranking_push_lines(**properties) -> List[str]:
+  """The report's lines of a ranking pushed_model artifact with these custom properties."""
+  summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
+      configs.RANKING_PUSHER_ID: {'pushed_model': [_artifact(**properties)]}})
+  return run_report._push_lines(summary, configs.RANKING_PUSHER_ID, 'Ranking')  # pylint: disable=protected-access
+
+
+def test_a_superseded_push_is_reported_with_the_newer_version_that_stays_served():
+  # A blessed model whose push a later-started push superseded (it published 1005 while this one copied). Before,
+  # every pushed=0 read "not blessed", which this model was not.
+  assert _ranking_push_lines(pushed=0, not_pushed_reason='superseded', superseded_by_version='1005') == [
+      'Ranking model not pushed (superseded by version 1005 of a later push, which stays served).']
+  assert _ranking_push_lines(pushed=0, not_pushed_reason='superseded') == [
+      "Ranking model not pushed (superseded by a later push's newer version, which stays served)."]
+  # A reason this report does not know is shown as recorded, claiming nothing about what is served.
+  assert _ranking_push_lines(pushed=0, not_pushed_reason='destination_read_only') == [
+      'Ranking model not pushed (destination_read_only).']
+
+
+def test_a_model_not_pushed_for_want_of_a_blessing_reads_not_blessed_with_or_without_the_reason():
+  expected = ['Ranking model not pushed (not blessed); the previously served version stays.']
+  assert _ranking_push_lines(pushed=0, not_pushed_reason='not_blessed') == expected
+  assert _ranking_push_lines(pushed=0) == expected  # written before the Pusher recorded a reason
+
+
+def test_a_pushed_model_is_reported_with_its_destination():
+  assert _ranking_push_lines(pushed=1, pushed_destination='/srv/serving/ranking/1005', pushed_version='1005') == [
+      'Ranking model pushed to /srv/serving/ranking/1005']
 
 
 def test_a_blessed_retrieval_model_lists_no_reasons():

@@ -316,11 +316,8 @@ def _metric_artifacts_section(found: List[queries.MetricArtifact]) -> str:
 def _served_section(serving_dir: Optional[str], artifacts: List[queries.ArtifactRecord]) -> str:
   pushed_here = {_real(str(a.properties[queries.PUSHED_DESTINATION_PROPERTY])) for a in artifacts
                  if a.type == queries.PUSHED_MODEL_TYPE and queries.PUSHED_DESTINATION_PROPERTY in a.properties}
-  pushes = [a for a in artifacts if a.type == queries.PUSHED_MODEL_TYPE]
-  note = ''.join(f'<p>{html.escape(a.producer)}: pushed by this run to '
-                 f'{html.escape(str(a.properties[queries.PUSHED_DESTINATION_PROPERTY]))}</p>'
-                 if a.properties.get(queries.PUSHED_PROPERTY) == 1 else
-                 f'<p>{html.escape(a.producer)}: not pushed by this run (not blessed).</p>' for a in pushes)
+  note = ''.join(f'<p>{html.escape(a.producer)}: {html.escape(push_outcome(a))}</p>' for a in artifacts
+                 if a.type == queries.PUSHED_MODEL_TYPE)
   if serving_dir is None:
     return note + '<p>No serving directory given.</p>'
   versions = served_versions(serving_dir)
@@ -328,6 +325,26 @@ def _served_section(serving_dir: Optional[str], artifacts: List[queries.Artifact
     return note + f'<p>No served versions under {html.escape(serving_dir)}.</p>'
   return note + _table(['model', 'version', 'path', 'pushed by this run'],
                        [[m, v, p, 'yes' if _real(p) in pushed_here else ''] for m, v, p in versions])
+
+
+def push_outcome(pushed_model: queries.ArtifactRecord) -> str:
+  """What a Pusher's pushed_model artifact says of its model, e.g. 'pushed by this run to <destination>'.
+
+  A model not pushed was not blessed, or its push was superseded: a later-started push published a newer version
+  while it copied (`components.serving_pusher.push_model`), and that one stays served. An artifact without the
+  Pusher's reason (written before it recorded one) was not blessed.
+  """
+  properties = pushed_model.properties
+  if properties.get(queries.PUSHED_PROPERTY) == 1:
+    return f'pushed by this run to {properties[queries.PUSHED_DESTINATION_PROPERTY]}'
+  reason = properties.get(queries.NOT_PUSHED_REASON_PROPERTY, queries.NOT_BLESSED_REASON)
+  if reason == queries.SUPERSEDED_REASON:
+    newer = (f'version {properties[queries.SUPERSEDED_BY_VERSION_PROPERTY]} of a later push'
+             if queries.SUPERSEDED_BY_VERSION_PROPERTY in properties else "a later push's newer version")
+    return f'not pushed by this run (superseded by {newer}, which stays served).'
+  if reason == queries.NOT_BLESSED_REASON:
+    return 'not pushed by this run (not blessed).'
+  return f'not pushed by this run ({reason}).'  # a reason this report does not know
 
 
 def _percent_missing(common_stats) -> str:

@@ -240,6 +240,46 @@ def test_served_section_lists_no_version_when_only_incomplete_ones_are_there(tmp
   assert report._served_section(str(serving), []) == f'<p>No served versions under {serving}.</p>'  # pylint: disable=protected-access
 
 
+def _pushed_model(producer: str, **properties) -> queries.ArtifactRecord:
+  """A pushed_model artifact of `producer` with these custom properties, as `queries.run_artifacts` reads it."""
+  return queries.ArtifactRecord(artifact_id=7, type=queries.PUSHED_MODEL_TYPE, uri=f'/pipeline/{producer}/7',
+                                producer=producer, output_key='pushed_model', created_ms=0, properties=properties)
+
+
+def test_served_section_says_a_superseded_push_was_not_pushed_naming_the_version_that_stays_served():
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  # A blessed ranking model whose push a later-started push superseded (it published 1005 while this one copied).
+  # Before, every pushed=0 read "not blessed", which this model was not.
+  superseded = _pushed_model('ranking_pusher', pushed=0, not_pushed_reason='superseded',
+                             superseded_by_version='1005')
+  refused = _pushed_model('retrieval_pusher', pushed=0, not_pushed_reason='not_blessed')
+  assert report._served_section(None, [superseded, refused]) == (  # pylint: disable=protected-access
+      '<p>ranking_pusher: not pushed by this run (superseded by version 1005 of a later push, which stays '
+      'served).</p>'
+      '<p>retrieval_pusher: not pushed by this run (not blessed).</p>'
+      '<p>No serving directory given.</p>')
+
+
+def test_a_push_outcome_without_the_pushers_reason_reads_as_before():
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  # Written before the Pusher recorded why: not pushed meant not blessed.
+  assert report.push_outcome(_pushed_model('ranking_pusher', pushed=0)) == 'not pushed by this run (not blessed).'
+  assert report.push_outcome(_pushed_model('ranking_pusher', pushed=1, pushed_destination='/srv/ranking/1005',
+                                           pushed_version='1005')) == 'pushed by this run to /srv/ranking/1005'
+  assert report.push_outcome(_pushed_model('ranking_pusher', pushed=0, not_pushed_reason='superseded')) == (
+      "not pushed by this run (superseded by a later push's newer version, which stays served).")
+  assert report.push_outcome(_pushed_model('ranking_pusher', pushed=0, not_pushed_reason='destination_read_only')) == (
+      'not pushed by this run (destination_read_only).')
+
+
+def test_the_inspection_reads_the_pushers_reason_under_its_names():
+  from components import serving_pusher  # pylint: disable=g-import-not-at-top
+  assert (queries.NOT_PUSHED_REASON_PROPERTY, queries.NOT_BLESSED_REASON, queries.SUPERSEDED_REASON,
+          queries.SUPERSEDED_BY_VERSION_PROPERTY) == (serving_pusher.NOT_PUSHED_REASON_KEY, serving_pusher.NOT_BLESSED,
+                                                      serving_pusher.SUPERSEDED,
+                                                      serving_pusher.SUPERSEDED_BY_VERSION_KEY)
+
+
 def _mlmd_store_with_one_run(path: str, pipeline_name: str, run_id: str) -> None:
   """An ML Metadata store at `path` holding one run `run_id` of `pipeline_name`: one ExampleGen execution in
   the pipeline, pipeline-run and node contexts, as TFX records them."""

@@ -45,9 +45,9 @@ def test_a_push_that_overlaps_an_older_one_still_publishes_above_it(tmp_path, mo
   assert sorted(os.listdir(base)) == ['1000', '1005']
 
 
-def test_a_superseded_push_is_recorded_not_pushed_naming_the_newer_version_that_stays_served(tmp_path, monkeypatch):
-  # As above, through the executor: A (blessed, run 1) takes 1000 and copies slowly; run 2's push B publishes 1005
-  # meanwhile. Before, A's artifact had only pushed=0, which the reports read as "not blessed".
+def _superseded_executor_push(tmp_path, monkeypatch):
+  """As above, through the executor: A (blessed, run 1) takes 1000 and copies slowly; run 2's push B publishes 1005
+  meanwhile. Returns A's pushed_model artifact."""
   base = str(tmp_path / 'serving' / 'ranking')
   model_b = _model_dir(str(tmp_path), 'b', b'run 2')
   model_a = os.path.join(str(tmp_path), 'a', 'Format-Serving')  # where run_executor writes A's model
@@ -65,13 +65,28 @@ def test_a_superseded_push_is_recorded_not_pushed_naming_the_newer_version_that_
   monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
   pushed_a = run_executor(str(tmp_path), 'a', b'run 1', base)
   assert pushed_b == [serving_pusher.PushOutcome(version=1005)]
+  assert sorted(os.listdir(base)) == ['1005']
+  return pushed_a
+
+
+def test_a_superseded_push_is_recorded_not_pushed_naming_the_newer_version_that_stays_served(tmp_path, monkeypatch):
+  # Before, A's artifact had only pushed=0, which the reports read as "not blessed".
+  pushed_a = _superseded_executor_push(tmp_path, monkeypatch)
   assert pushed_a.get_int_custom_property('pushed') == 0
   assert pushed_a.get_string_custom_property('not_pushed_reason') == 'superseded'
   assert pushed_a.get_string_custom_property('superseded_by_version') == '1005'
   assert not pushed_a.has_custom_property('pushed_destination')
   assert not pushed_a.has_custom_property('pushed_version')
   assert not os.path.exists(pushed_a.uri)  # no copy of a model that was not pushed
-  assert sorted(os.listdir(base)) == ['1005']
+
+
+def test_the_run_report_of_a_superseded_push_names_the_version_that_stays_served(tmp_path, monkeypatch):
+  from pipeline import configs, run_report, run_summary  # pylint: disable=g-import-not-at-top
+  pushed_a = _superseded_executor_push(tmp_path, monkeypatch)
+  summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
+      configs.RANKING_PUSHER_ID: {'pushed_model': [pushed_a.mlmd_artifact]}})
+  assert run_report._push_lines(summary, configs.RANKING_PUSHER_ID, 'Ranking') == [  # pylint: disable=protected-access
+      'Ranking model not pushed (superseded by version 1005 of a later push, which stays served).']
 
 
 def test_push_model_names_the_version_that_superseded_it(tmp_path, monkeypatch):

@@ -14,8 +14,12 @@ A model passes when, for every segment with at least `min_examples` evaluation e
   same examples, so their difference is far less noisy than the segment's RMSE, whose standard error would excuse
   real regressions.
 
+A gated segment whose RMSE is NaN or infinite (the model predicts NaN or infinite ratings on its examples) is
+refused with one reason saying so, whatever the thresholds, z and the last blessed model.
+
 The verdict's `worst` is the gated segment with the largest plain margin, whatever z is (a gated segment without an
-RMSE, whose margin is NaN and which the rule refuses, comes before every number: see `worst_first`).
+RMSE, whose margin is NaN and which the rule refuses, comes before every number: see `worst_first`; an infinite
+margin comes before every finite one).
 
 Smaller segments are reported but not gated: their RMSE is too noisy to refuse a model on.
 
@@ -167,7 +171,13 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
       before = None
     violations = []
     judged_margin, discount = margin, ''
-    if gated and margin_standard_errors > 0:
+    if gated and not math.isfinite(segment.rmse):
+      # No margin or regression to compare (both NaN or infinite): one reason saying what the figure means.
+      violations.append(
+          f'{segment.name} ({segment.example_count} examples) has RMSE {segment.rmse}, not a finite number: the '
+          'model predicts NaN or infinite ratings on its evaluation examples (training diverged: lower the learning '
+          'rate); a gated segment must have a finite RMSE')
+    elif gated and margin_standard_errors > 0:
       if segment.rmse_standard_error is None or not math.isfinite(segment.rmse_standard_error):
         # An infinite one would excuse any margin, a NaN one refuse any: neither measures the segment's noise.
         shown = '' if segment.rmse_standard_error is None else f' ({segment.rmse_standard_error})'
@@ -177,11 +187,12 @@ def judge_segments(overall_rmse: float, segments: Sequence[SegmentMetrics],
         judged_margin = margin - margin_standard_errors * segment.rmse_standard_error
         discount = (f' ({judged_margin:+.4f} after {margin_standard_errors:g} standard errors of '
                     f'{segment.rmse_standard_error:.4f})')
-    if gated and not judged_margin <= max_margin + ROUNDING_TOLERANCE:
+    if gated and not violations and not judged_margin <= max_margin + ROUNDING_TOLERANCE:
       violations.append(
           f'{segment.name} ({segment.example_count} examples) has RMSE {segment.rmse:.4f}, '
           f'{margin:+.4f} above the overall {overall_rmse:.4f}{discount}; the allowed margin is {max_margin:.4f}')
-    if gated and before is not None and not segment.rmse - before <= max_regression + ROUNDING_TOLERANCE:
+    if gated and math.isfinite(segment.rmse) and before is not None and (
+        not segment.rmse - before <= max_regression + ROUNDING_TOLERANCE):
       violations.append(
           f'{segment.name} ({segment.example_count} examples) regressed from RMSE {before:.4f} (last blessed '
           f'model) to {segment.rmse:.4f}, by {segment.rmse - before:+.4f}; the allowed regression is '

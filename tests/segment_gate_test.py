@@ -132,6 +132,28 @@ def test_a_segment_without_an_rmse_is_the_worst_and_the_rest_stay_in_order():
   assert verdict.worst.segment.value == 'B'
 
 
+@pytest.mark.parametrize('rmse', [float('nan'), float('inf')])
+def test_a_gated_segment_without_a_finite_rmse_is_refused_with_one_reason_saying_so(rmse):
+  # Before: 'has RMSE nan, +nan above the overall 0.9000; the allowed margin is 0.0800' and, with a last blessed
+  # model, a second reason 'regressed from RMSE 0.9700 (last blessed model) to nan, by +nan'.
+  segments = [SegmentMetrics('user_gender', 'F', rmse=rmse, example_count=600, rmse_standard_error=0.01),
+              SegmentMetrics('user_gender', 'M', rmse=0.88, example_count=1400, rmse_standard_error=0.01)]
+  verdict = segment_rules.judge_segments(0.90, segments, {('user_gender', 'F'): 0.97, ('user_gender', 'M'): 0.87},
+                                         min_examples=500, max_margin=0.08, max_regression=0.02,
+                                         margin_standard_errors=2.0)
+  assert not verdict.passed
+  assert verdict.reasons == (
+      f'user_gender=F (600 examples) has RMSE {rmse}, not a finite number: the model predicts NaN or infinite '
+      'ratings on its evaluation examples (training diverged: lower the learning rate); a gated segment must have a '
+      'finite RMSE',)
+  assert verdict.worst.segment.value == 'F' and verdict.warnings == ()
+  # Too small to be gated, it is only reported, as any small segment.
+  small = [SegmentMetrics('user_gender', 'F', rmse=rmse, example_count=40),
+           SegmentMetrics('user_gender', 'M', rmse=0.88, example_count=1400)]
+  verdict = segment_rules.judge_segments(0.90, small, None, min_examples=500, max_margin=0.08, max_regression=0.02)
+  assert verdict.passed and verdict.worst.segment.value == 'M'
+
+
 def test_with_standard_errors_a_segment_is_refused_only_beyond_its_sampling_noise():
   # F is +0.10 over the overall 0.90. With 2 standard errors of 0.015 its margin counts as 0.10 - 0.03 = 0.07,
   # within 0.08; with a standard error of 0.005, as 0.09: refused.

@@ -7,8 +7,10 @@ embeddings for exports without it) and computes, as
 training items removed, overall and per user segment (gender, occupation, age bucket, when present).
 
 Outputs:
-* `evaluation` (ModelEvaluation): the metrics as custom properties (visible in ML Metadata) and in
-  `metrics.json` (with the per-segment table and the baseline's metrics).
+* `evaluation` (ModelEvaluation): the metrics as custom properties (visible in ML Metadata; a NaN one, e.g. the
+  Recall@K of no user, is left out: ML Metadata stores no such number) and in `metrics.json` (with the
+  per-segment table and the baseline's metrics; strict JSON: a NaN or infinite figure is null, as in the Trainers'
+  run files).
 * `blessing` (ModelBlessing): custom property `blessed` 1/0 (what Pusher reads), `current_model_id` (what
   LatestBlessedModelStrategy reads), `current_model`, `baseline_model`/`baseline_model_id` when there was one,
   `reasons` (JSON list of why not) and `blessing_gate`; file `BLESSED` or `NOT_BLESSED` (the reasons). Blessed
@@ -20,7 +22,6 @@ Outputs:
 
 import collections
 import dataclasses
-import json
 import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -36,6 +37,7 @@ from components import retrieval_metrics
 from ingestion import example_columns
 from pipeline import configs
 from schema import features
+from trainer.common import run_files
 from trainer.retrieval import export as retrieval_export
 from trainer.retrieval import loading
 
@@ -372,11 +374,15 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
   logging.info('Retrieval metrics: %s; baseline: %s; blessed: %s %s', result['overall'],
                baseline_result['overall'] if baseline_result else None, blessed, '; '.join(reasons))
 
+  # A NaN or infinite figure is left out of the properties: ML Metadata's SQL store refuses the number (the run
+  # would fail on publishing the evaluation instead of recording the refusal); metrics.json holds it as null.
   for key, value in result['overall'].items():
-    evaluation.set_float_custom_property(key, float(value))
+    if math.isfinite(value):
+      evaluation.set_float_custom_property(key, float(value))
   if baseline_result:
     for key, value in baseline_result['overall'].items():
-      evaluation.set_float_custom_property(f'baseline_{key}', float(value))
+      if math.isfinite(value):
+        evaluation.set_float_custom_property(f'baseline_{key}', float(value))
   report = {'metrics': result['overall'], 'segments': result['segments'],
             'baseline_metrics': baseline_result['overall'] if baseline_result else None,
             'worst_segment': worst.to_json() if worst else None,
@@ -386,10 +392,10 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
                            'segment_max_shortfall': segment_max_shortfall}}
   tf.io.gfile.makedirs(evaluation.uri)
   with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), 'w') as f:
-    json.dump(report, f, indent=2)
+    f.write(run_files.run_file_json(report, indent=2))  # strict JSON: NaN or infinite numbers as null
 
   blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
-  blessing.set_string_custom_property(REASONS_KEY, json.dumps(reasons))
+  blessing.set_string_custom_property(REASONS_KEY, run_files.run_file_json(reasons))
   blessing.set_string_custom_property(configs.BLESSING_GATE_KEY, configs.RETRIEVAL_GATE_ID)
   blessing.set_string_custom_property(CURRENT_MODEL_KEY, model.uri)
   blessing.set_int_custom_property(CURRENT_MODEL_ID_KEY, model.id)

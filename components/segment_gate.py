@@ -12,8 +12,9 @@ Output `blessing` (ModelBlessing), read by the ranking Pusher and by the resolve
 custom properties `blessed` (1/0), `current_model`/`current_model_id` (and `baseline_model`/`baseline_model_id`
 when there was one), `reasons` (JSON list of sentences, empty when blessed), `warnings` (JSON list of the checks
 the rule could not make, e.g. no segment large enough to gate; they do not refuse the model), `worst_segment` and
-`worst_segment_margin`; files `BLESSED`/`NOT_BLESSED` (the reasons, one per line) and `segment_gate.json` (the
-whole segment table).
+`worst_segment_margin` (left out when the worst segment's margin is NaN or infinite: ML Metadata stores no such
+number); files `BLESSED`/`NOT_BLESSED` (the reasons, one per line) and `segment_gate.json` (the whole segment table,
+strict JSON: a NaN or infinite RMSE or margin is null, as in the Trainers' run files).
 """
 
 import json
@@ -30,6 +31,7 @@ from tfx.types import artifact
 
 from components import segment_rules
 from pipeline import configs
+from trainer.common import run_files
 
 # TFMA metric names of the metrics the rule reads (configured in pipeline/eval_configs.py).
 RMSE_METRIC = 'root_mean_squared_error'
@@ -274,22 +276,30 @@ def gate(model: artifact.Artifact, evaluation: artifact.Artifact, evaluator_bles
         BASELINE_MODEL_KEY, evaluator_blessing.get_string_custom_property(BASELINE_MODEL_KEY))
     blessing.set_int_custom_property(
         BASELINE_MODEL_ID_KEY, evaluator_blessing.get_int_custom_property(BASELINE_MODEL_ID_KEY))
-  blessing.set_string_custom_property(REASONS_KEY, json.dumps(reasons))
-  blessing.set_string_custom_property(WARNINGS_KEY, json.dumps(report['warnings']))
+  blessing.set_string_custom_property(REASONS_KEY, run_files.run_file_json(reasons))
+  blessing.set_string_custom_property(WARNINGS_KEY, run_files.run_file_json(report['warnings']))
   worst = report['worst_segment']
   if worst is not None:
     blessing.set_string_custom_property(WORST_SEGMENT_KEY, f'{worst["column"]}={worst["value"]}')
-    blessing.set_float_custom_property(WORST_SEGMENT_MARGIN_KEY, float(worst['margin']))
+    # A NaN or infinite margin (a segment without a finite RMSE, which the rule refuses) is left out: ML Metadata's
+    # SQL store refuses the number (the run would fail on publishing the blessing); the reasons say why.
+    if math.isfinite(worst['margin']):
+      blessing.set_float_custom_property(WORST_SEGMENT_MARGIN_KEY, float(worst['margin']))
   tf.io.gfile.makedirs(blessing.uri)
   with tf.io.gfile.GFile(os.path.join(blessing.uri, REPORT_FILE), 'w') as f:
-    json.dump(report, f, indent=2)
+    f.write(run_files.run_file_json(report, indent=2))  # strict JSON: NaN or infinite numbers as null
   with tf.io.gfile.GFile(os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), 'w') as f:
     f.write('\n'.join(reasons))
   return blessed
 
 
 def read_report(blessing_uri: str) -> Dict:
-  """The segment table a SegmentGate wrote next to its blessing (see `judge_evaluation`)."""
+  """The segment table a SegmentGate wrote next to its blessing (see `judge_evaluation`).
+
+  A number the gate could not compute (a NaN or infinite RMSE or margin: the gate refused the model) is None; a
+  reader must take it as such, not as a figure (`benchmarks.peer_segments.worst_user_segment` puts a gated segment
+  with a None margin first, `inspection.queries.segment_gate_report` reads it as NaN).
+  """
   with tf.io.gfile.GFile(os.path.join(blessing_uri, REPORT_FILE)) as f:
     return json.load(f)
 

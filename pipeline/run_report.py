@@ -79,9 +79,11 @@ def _segment_gate_lines(summary: run_summary.RunSummary) -> List[str]:
   lines = [f'Ranking model blessed (overall and every user segment): {"yes" if blessed else "no"}']
   if not blessed and segment_gate.REASONS_KEY in properties:
     lines.extend(f'  refused: {reason}' for reason in json.loads(properties[segment_gate.REASONS_KEY].string_value))
-  if segment_gate.WORST_SEGMENT_KEY in properties and segment_gate.WORST_SEGMENT_MARGIN_KEY in properties:
-    lines.append(f'  worst gated segment: {properties[segment_gate.WORST_SEGMENT_KEY].string_value}, RMSE '
-                 f'{properties[segment_gate.WORST_SEGMENT_MARGIN_KEY].double_value:+.4f} from the overall')
+  if segment_gate.WORST_SEGMENT_KEY in properties:
+    # The gate leaves the margin out when it is NaN or infinite (a segment without a finite RMSE, refused).
+    margin = (f'{properties[segment_gate.WORST_SEGMENT_MARGIN_KEY].double_value:+.4f} from the overall'
+              if segment_gate.WORST_SEGMENT_MARGIN_KEY in properties else 'not a finite number')
+    lines.append(f'  worst gated segment: {properties[segment_gate.WORST_SEGMENT_KEY].string_value}, RMSE {margin}')
   if segment_gate.WARNINGS_KEY in properties:
     lines.extend(f'  warning: {warning}' for warning in json.loads(properties[segment_gate.WARNINGS_KEY].string_value))
   return lines
@@ -119,7 +121,8 @@ def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:
     properties = gate['evaluation'][0].custom_properties
     names = [retrieval_gate.recall_key(k) for k in retrieval_gate.CUTOFFS] + [
         retrieval_gate.accuracy_key(k) for k in retrieval_gate.CUTOFFS]
-    values = [f'{n}={properties[n].double_value:.4f}' for n in names if n in properties]
+    # The gate leaves a NaN figure out of the properties (e.g. the Recall@K of no user): 'n/a', as in its reasons.
+    values = [f'{n}={properties[n].double_value:.4f}' if n in properties else f'{n}=n/a' for n in names]
     lines.append('Retrieval eval (recall: seen items removed; accuracy: seen kept): ' + ' '.join(values))
   if gate.get('blessing'):
     properties = gate['blessing'][0].custom_properties

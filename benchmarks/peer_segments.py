@@ -34,7 +34,6 @@ scikit-surprise is in the project's dev dependency group; without it the CLI exi
 import argparse
 import dataclasses
 import importlib.util
-import json
 import math
 import os
 import sys
@@ -49,6 +48,7 @@ from ingestion import interactions as interactions_lib
 from ingestion import movielens, splits
 from pipeline import configs, environment
 from schema import features
+from trainer.common import run_files
 
 # The Surprise peers, named as the bench script prints them (quality_report.py matches the names).
 BASELINE_ONLY_PEER = 'surprise_baselineonly'
@@ -184,11 +184,31 @@ def segment_metrics(evaluation: EvalPredictions) -> Tuple[float, List[segment_ru
 def worst_user_segment(segment_rows: Sequence[Mapping]) -> Optional[Mapping]:
   """The gated user segment with the largest margin, from a segment table in its JSON form, or None.
 
+  A gated segment whose margin is not a finite number — None (null: how a segment gate's report, strict JSON,
+  holds a NaN or infinite margin), NaN or infinite (in a `segment_report` not yet written) — is a segment the
+  model fails (its RMSE is not finite, and the rule refuses it): it is the worst, before every finite margin, in
+  the segment gate's own order (`segment_rules.worst_first`: NaN or None first, then the largest number; ties by
+  column and value).
+
   Args:
     segment_rows: `segment_rules.verdict_to_json(...)['segments']` (a segment gate's or `segment_report`'s).
+
+  Returns:
+    E.g. the row with margin None of rows with margins [0.03, None]; None when no user segment is gated.
   """
   rows = [r for r in segment_rows if r['gated'] and r['column'] in features.USER_SEGMENT_COLUMNS]
-  return max(rows, key=lambda r: r['margin']) if rows else None
+  return min(rows, key=lambda r: segment_rules.worst_first(_margin_or_nan(r['margin']), (r['column'], r['value'])),
+             default=None)
+
+
+def _margin_or_nan(margin: Optional[float]) -> float:
+  """A margin of a segment table in JSON form as a float: NaN for None (null, a NaN or infinite margin)."""
+  return math.nan if margin is None else float(margin)
+
+
+def _shown(value: Optional[float], spec: str = '.4f') -> str:
+  """A figure of a segment table formatted with `spec`; 'n/a' for None (null in a JSON report: not finite)."""
+  return 'n/a' if value is None else format(value, spec)
 
 
 def segment_mask(evaluation: EvalPredictions, column: str, value: str) -> np.ndarray:
@@ -498,12 +518,16 @@ def format_summary(reports: Mapping[str, Mapping], target_margin: Optional[float
   for name, report in reports.items():
     worst = worst_user_segment(report['segments'])
     if worst is None:
-      lines.append(f'| {name} | {report["overall_rmse"]:.4f} | none gated | | | |' +
+      lines.append(f'| {name} | {_shown(report["overall_rmse"])} | none gated | | | |' +
                    (' |' if target_margin is not None else ''))
       continue
-    met = '' if target_margin is None else f' {"yes" if worst["margin"] <= target_margin else "no"} |'
-    lines.append(f'| {name} | {report["overall_rmse"]:.4f} | {worst["column"]}={worst["value"]} | '
-                 f'{worst["example_count"]} | {worst["rmse"]:.4f} | {worst["margin"]:+.4f} |{met}')
+    met = ''
+    if target_margin is not None:
+      # A margin that is not a finite number (None in a JSON report, NaN) is within no target: the segment fails.
+      within = worst['margin'] is not None and worst['margin'] <= target_margin
+      met = f' {"yes" if within else "no"} |'
+    lines.append(f'| {name} | {_shown(report["overall_rmse"])} | {worst["column"]}={worst["value"]} | '
+                 f'{worst["example_count"]} | {_shown(worst["rmse"])} | {_shown(worst["margin"], "+.4f")} |{met}')
     if report.get('concentration'):
       sentences.append(f'- {name}: {concentration_sentence(report["concentration"])}')
   if sentences:
@@ -557,7 +581,7 @@ def format_segment_table(reports: Mapping[str, Mapping]) -> str:
     cells = ''
     for name in names:
       other = by_system[name].get((row['column'], row['value']))
-      cells += f' {other["rmse"]:.4f} | {other["margin"]:+.4f} |' if other else ' — | — |'
+      cells += f' {_shown(other["rmse"])} | {_shown(other["margin"], "+.4f")} |' if other else ' — | — |'
     lines.append(f'| {row["column"]}={row["value"]} | {row["example_count"]} |{cells}')
   return '\n'.join(lines)
 
@@ -653,7 +677,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(format_intervals(intervals))
   if args.json:
     with open(args.json, 'w', encoding='utf-8') as f:
-      json.dump(reports, f, indent=2)
+      # Strict JSON: a NaN or infinite figure as null, as the segment gate and the Trainers write them.
+      f.write(run_files.run_file_json(reports, indent=2))
   return 0
 
 

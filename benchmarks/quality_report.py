@@ -243,7 +243,9 @@ def format_markdown(report: Dict) -> str:
     rmse_met = config['rmse'] is not None and config['rmse'] <= TARGET_RMSE
     # The issue's segment target is about users (as the peers' summary judges it), not item segments.
     worst_user = peer_segments.worst_user_segment(segments['segments'])
-    margin_met = worst_user is None or worst_user['margin'] <= TARGET_WORST_MARGIN
+    # A worst margin of None (null: not a finite number, a segment the model fails) meets no target.
+    margin_met = worst_user is None or (worst_user['margin'] is not None and
+                                        worst_user['margin'] <= TARGET_WORST_MARGIN)
     lines.append(f'Targets: RMSE <= {TARGET_RMSE} ({"met" if rmse_met else "not met"}), worst gated user segment '
                  f'within {TARGET_WORST_MARGIN} of overall ({"met" if margin_met else "not met"}).')
     lines.append('Worst gated segment: ' + (

@@ -8,6 +8,7 @@ Times are milliseconds since the epoch, durations seconds.
 import collections
 import dataclasses
 import json
+import math
 import os
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
@@ -489,11 +490,14 @@ class SegmentGateReport:
   Attributes:
     component_id: the gate's node id.
     blessed: its verdict: the Evaluator blessed the model and every gated segment passed.
-    overall_rmse: the candidate's overall eval RMSE (stars).
+    overall_rmse: the candidate's overall eval RMSE (stars); NaN when the report holds null (the RMSE was NaN or
+      infinite: the gate refused the model).
     max_margin: the allowed margin over the overall RMSE (stars); None if the execution does not record it.
     min_examples: segments with fewer eval examples are reported, not gated; None if not recorded.
     segments: one dict per segment: column, value, rmse, rmse_standard_error (None in reports written before the
-      Evaluator measured it), example_count, margin, gated, baseline_rmse, violations.
+      Evaluator measured it), example_count, margin, gated, baseline_rmse, violations; an rmse or margin the report
+      holds as null (not a finite number: a segment the rule refuses) is NaN, which the charts draw as 'no value'
+      and the segment order puts first (`segment_rules.worst_first`).
     warnings: the checks the rule could not make (e.g. no segment large enough to gate); empty in reports written
       before the gate recorded them.
     margin_standard_errors: z, the standard errors of a segment's RMSE its margin was discounted by before it was
@@ -519,14 +523,22 @@ def segment_gate_report(component_id: str, verdict: Dict, max_margin: Optional[f
 
   The verdict's `blessed` is the gate's decision; its `passed` is the segment rule's alone, which says yes while
   the Evaluator refused the overall RMSE (reports without `blessed` predate it and fall back to `passed`). The
-  margin's discount z comes from the verdict's `thresholds` (0 in reports written before the gate had it).
+  margin's discount z comes from the verdict's `thresholds` (0 in reports written before the gate had it). The
+  gate writes a NaN or infinite overall RMSE, segment RMSE or margin as null (strict JSON): each is read as NaN.
   """
   return SegmentGateReport(
       component_id=component_id, blessed=bool(verdict.get('blessed', verdict['passed'])),
-      overall_rmse=float(verdict['overall_rmse']), max_margin=max_margin, min_examples=min_examples,
-      segments=list(verdict['segments']), warnings=tuple(verdict.get('warnings', ())),
+      overall_rmse=_float_or_nan(verdict['overall_rmse']), max_margin=max_margin, min_examples=min_examples,
+      segments=[{**row, 'rmse': _float_or_nan(row['rmse']), 'margin': _float_or_nan(row['margin'])}
+                for row in verdict['segments']],
+      warnings=tuple(verdict.get('warnings', ())),
       margin_standard_errors=float(verdict.get('thresholds', {}).get('margin_standard_errors', 0.0)),
       reasons=tuple(verdict.get('reasons', ())))
+
+
+def _float_or_nan(value: Optional[float]) -> float:
+  """A number of a segment gate report as a float: NaN for null (None: a NaN or infinite figure)."""
+  return math.nan if value is None else float(value)
 
 
 def segment_gate_reports(store: metadata_store.MetadataStore, run: PipelineRun) -> List[SegmentGateReport]:

@@ -1,14 +1,15 @@
 """The gates' reports are strict JSON (a NaN or infinite figure is null, as in the Trainers' run files), their ML
-Metadata properties hold no NaN (the SQL store refuses one), and the run report says which figures are missing.
+Metadata properties hold no NaN (the SQL store refuses one), and every reader takes a null where a number was.
 
 Before, `segment_gate.json` and the retrieval gate's `metrics.json` were written with `json.dump`: a diverged
 model's NaN RMSE or a Recall@100 of no user came out as the tokens `NaN` / `Infinity`, which JavaScript's
-JSON.parse, jq and Go refuse.
+JSON.parse, jq and Go refuse; and a gated segment with a null margin made `peer_segments.worst_user_segment` fail.
 """
 
 import json
 import math
 import os
+import sys
 from typing import Any, Dict
 
 import pytest
@@ -19,7 +20,12 @@ from tfx.types import artifact as artifact_lib
 from tfx.types import standard_artifacts
 
 from components import retrieval_gate, segment_gate
+from inspection import queries
 from pipeline import configs, run_report, run_summary
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
+import peer_segments  # pylint: disable=g-import-not-at-top,wrong-import-position
+import quality_report  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _NAN_SEGMENT_REASON = ('user_gender=F (600 examples) has RMSE nan, not a finite number: the model predicts NaN or '
                        'infinite ratings on its evaluation examples (training diverged: lower the learning rate); a '
@@ -137,6 +143,61 @@ def test_a_retrieval_gate_report_holds_a_recall_of_no_user_as_null(tmp_path, mon
   assert not evaluation.has_custom_property('recall_at_100') and not evaluation.has_custom_property('recall_at_10')
   assert evaluation.get_float_custom_property('top_100_accuracy') == 1.0
   _publish(evaluation, blessing)  # before: 'no such column: nan'
+
+
+def _user_row(value: str, margin: Any, rmse: Any = 1.0) -> Dict:
+  return {'column': 'user_gender', 'value': value, 'rmse': rmse, 'rmse_standard_error': None, 'example_count': 600,
+          'margin': margin, 'gated': True, 'baseline_rmse': None, 'violations': []}
+
+
+@pytest.mark.parametrize('missing', [None, math.nan])
+def test_a_gated_user_segment_without_a_finite_margin_is_the_worst(missing):
+  # Before: max() compared None with 0.03 (TypeError), and a NaN margin was picked or not by its place in the list.
+  low, unknown = _user_row('F', 0.03), _user_row('M', missing)
+  assert peer_segments.worst_user_segment([low, unknown]) is unknown
+  assert peer_segments.worst_user_segment([unknown, low]) is unknown
+  # Finite margins: the largest, as before; an item segment is no user segment; no gated user segment: None.
+  assert peer_segments.worst_user_segment([_user_row('F', -0.01), low]) is low
+  tail = {**_user_row('tail', None), 'column': 'item_popularity_bucket'}
+  assert peer_segments.worst_user_segment([tail, low]) is low
+  assert peer_segments.worst_user_segment([tail, {**unknown, 'gated': False}]) is None
+
+
+def test_the_peer_summary_shows_a_null_figure_as_na_and_its_segment_outside_the_target():
+  # A segment gate's report read back: the overall RMSE is finite, the worst user segment's RMSE and margin null.
+  report = {'overall_rmse': 0.9, 'segments': [_user_row('F', 0.03, rmse=0.93), _user_row('M', None, rmse=None)]}
+  summary = peer_segments.format_summary({'ours': report}, target_margin=0.05)
+  assert summary.splitlines()[2] == '| ours | 0.9000 | user_gender=M | 600 | n/a | n/a | no |'
+  assert peer_segments.format_segment_table({'ours': report}).splitlines()[2:] == [
+      '| user_gender=F | 600 | 0.9300 | +0.0300 |', '| user_gender=M | 600 | n/a | n/a |']
+
+
+def test_the_quality_report_says_a_null_worst_margin_misses_the_target():
+  unknown = {**_user_row('M', None, rmse=None), 'violations': [_NAN_SEGMENT_REASON.replace('=F', '=M')]}
+  segments = {'overall_rmse': 0.9, 'worst_segment': unknown,
+              'thresholds': {'min_examples': 500, 'max_margin': 0.08, 'max_regression': 0.02},
+              'segments': [unknown, _user_row('F', 0.03, rmse=0.93)]}
+  ours = quality_report.ConfigurationResult(name='default', output_dir='/nowhere', exit_code=0, wall_seconds=None,
+                                            rmse=0.9, blessed=False, segments=segments)
+  markdown = quality_report.format_markdown(quality_report.to_json([ours], None, 'test data'))
+  assert (f'worst gated user segment within {quality_report.TARGET_WORST_MARGIN} of overall (not met)'
+          in markdown)
+  assert 'Worst gated segment: `user_gender=M` RMSE — (—, 600 examples)' in markdown
+  assert '| user_gender=M | 600 | — | — | yes | fails |' in markdown
+
+
+def test_the_inspection_report_reads_null_figures_as_nan_and_draws_no_bar_for_them():
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  verdict = {'passed': False, 'blessed': False, 'overall_rmse': None, 'warnings': [], 'reasons': ['diverged'],
+             'segments': [_user_row('F', 0.03, rmse=0.93), _user_row('M', None, rmse=None)]}
+  gate = queries.segment_gate_report('ranking_segment_gate', verdict, max_margin=0.08, min_examples=500)
+  assert math.isnan(gate.overall_rmse)  # before: float(None), TypeError
+  assert [math.isnan(row['margin']) for row in gate.segments] == [False, True]
+  bars, line = report.segment_gate_bars(gate)
+  assert bars[0][0] == 'user_gender=M' and math.isnan(bars[0][1]) and bars[1] == ('user_gender=F', 0.93)
+  assert math.isnan(line)  # overall RMSE + margin: no dashed line is drawn
+  section = report._segment_gate_section([gate])  # pylint: disable=protected-access
+  assert 'Overall RMSE nan;' in section and 'no value' in section
 
 
 def _mlmd_artifact(**properties: Any) -> metadata_store_pb2.Artifact:

@@ -9,35 +9,10 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from components import serving_pusher
+from tests.pusher_fixtures import model_dir as _model_dir
+from tests.pusher_fixtures import run_executor
 
 VARIABLES = os.path.join('variables', 'variables.data-00000-of-00001')
-
-
-def _model_dir(root: str, name: str, weights: bytes, saved_model: bool = True) -> str:
-  path = os.path.join(root, name)
-  os.makedirs(os.path.join(path, 'variables'))
-  if saved_model:
-    with open(os.path.join(path, 'saved_model.pb'), 'wb') as f:
-      f.write(b'graph')
-  with open(os.path.join(path, VARIABLES), 'wb') as f:
-    f.write(weights)
-  return path
-
-
-def _run_executor(tmp_path, name: str, weights: bytes, base: str, saved_model: bool = True):
-  model = standard_artifacts.Model()
-  model.uri = str(tmp_path / name)
-  _model_dir(model.uri, 'Format-Serving', weights, saved_model)
-  blessing = standard_artifacts.ModelBlessing()
-  blessing.uri = str(tmp_path / f'{name}-blessing')
-  blessing.set_int_custom_property('blessed', 1)
-  pushed = standard_artifacts.PushedModel()
-  pushed.uri = str(tmp_path / f'{name}-pushed')
-  destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
-  serving_pusher.ServingPusherExecutor().Do(
-      {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
-      {'push_destination': proto_utils.proto_to_json(destination)})
-  return pushed
 
 
 @pytest.mark.parametrize('object_store', [False, True])
@@ -48,10 +23,10 @@ def test_a_model_without_saved_model_pb_is_refused_naming_it_and_the_served_vers
   if object_store:
     monkeypatch.setattr(serving_pusher, '_is_local', lambda path: False)
   base = str(tmp_path / 'serving')
-  served = _run_executor(tmp_path, 'good', b'w1', base).get_string_custom_property('pushed_version')
+  served = run_executor(str(tmp_path), 'good', b'w1', base).get_string_custom_property('pushed_version')
   model = os.path.join(str(tmp_path), 'bad', 'Format-Serving')
   with pytest.raises(ValueError, match=rf'^{re.escape(model)} holds no saved_model.pb, so it is no SavedModel '):
-    _run_executor(tmp_path, 'bad', b'w2', base, saved_model=False)
+    run_executor(str(tmp_path), 'bad', b'w2', base, saved_model=False)
   assert os.listdir(base) == [served]
   assert serving_pusher.served_versions(base) == [int(served)]
   missing = str(tmp_path / 'nothing here')
@@ -64,7 +39,7 @@ def test_an_empty_base_directory_is_refused_and_nothing_is_written_to_the_workin
   # Before, '' joined to '.staging-<v>' and '<v>' put the version into whatever directory the executor ran in.
   monkeypatch.chdir(tmp_path)
   with pytest.raises(ValueError, match=r'^push_destination\.filesystem\.base_directory is empty, so the model '):
-    _run_executor(tmp_path, 'm', b'w', '')
+    run_executor(str(tmp_path), 'm', b'w', '')
   assert os.listdir(tmp_path) == ['m']  # the model artifact alone: no version, no staging directory
 
 
@@ -73,7 +48,7 @@ def test_a_model_with_no_blessing_input_is_refused_and_the_served_version_stays(
   # TFX's CheckBlessing answers True when there is no blessing at all ("push without validation"): before, such a
   # model was pushed as the newest version.
   base = str(tmp_path / 'serving')
-  served = _run_executor(tmp_path, 'good', b'w1', base).get_string_custom_property('pushed_version')
+  served = run_executor(str(tmp_path), 'good', b'w1', base).get_string_custom_property('pushed_version')
   model = standard_artifacts.Model()
   model.uri = str(tmp_path / 'unblessed')
   _model_dir(model.uri, 'Format-Serving', b'w2')

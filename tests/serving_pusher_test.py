@@ -20,6 +20,7 @@ from tfx.utils import proto_utils
 
 from tests import pipeline_runs
 from tests.pusher_fixtures import model_dir as _model_dir
+from tests.pusher_fixtures import run_executor
 
 
 def test_push_creates_complete_increasing_versions_and_no_staging_dir(tmp_path):
@@ -141,10 +142,10 @@ def test_models_whose_paths_and_bytes_concatenate_alike_have_different_fingerpri
 
 def test_a_rollback_to_an_older_models_files_is_pushed_as_the_newest_version(tmp_path):
   base = str(tmp_path / 'serving')
-  first = _run_executor(tmp_path, 1, 'a', b'weights-A', base)
-  _run_executor(tmp_path, 1, 'b', b'weights-B', base)
+  first = run_executor(str(tmp_path), 'a', b'weights-A', base, blessed=1)
+  run_executor(str(tmp_path), 'b', b'weights-B', base, blessed=1)
   # A blessed again: before, it was recorded as pushed to A's old version while B stayed the newest (served).
-  again = _run_executor(tmp_path, 1, 'a-again', b'weights-A', base)
+  again = run_executor(str(tmp_path), 'a-again', b'weights-A', base, blessed=1)
   versions = serving_pusher.served_versions(base)
   assert len(versions) == 3
   assert again.get_string_custom_property('pushed_destination') == os.path.join(base, str(versions[-1]))
@@ -154,36 +155,19 @@ def test_a_rollback_to_an_older_models_files_is_pushed_as_the_newest_version(tmp
     assert f.read() == b'weights-A'
 
 
-def _run_executor(tmp_path, blessed: int, model_dir_name: str, weights: bytes, base: str):
-  model = standard_artifacts.Model()
-  model.uri = str(tmp_path / model_dir_name)
-  _model_dir(model.uri, 'Format-Serving', weights)
-  blessing = standard_artifacts.ModelBlessing()
-  blessing.uri = str(tmp_path / f'{model_dir_name}-blessing')
-  blessing.set_int_custom_property('blessed', blessed)
-  pushed = standard_artifacts.PushedModel()
-  pushed.uri = str(tmp_path / f'{model_dir_name}-pushed')
-  destination = pusher_pb2.PushDestination(
-      filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
-  serving_pusher.ServingPusherExecutor().Do(
-      {'model': [model], 'model_blessing': [blessing]}, {'pushed_model': [pushed]},
-      {'push_destination': proto_utils.proto_to_json(destination)})
-  return pushed
-
-
 def test_executor_pushes_blessed_once_and_skips_unblessed(tmp_path):
   base = str(tmp_path / 'serving')
-  first = _run_executor(tmp_path, 1, 'm1', b'w1', base)
+  first = run_executor(str(tmp_path), 'm1', b'w1', base, blessed=1)
   assert first.get_int_custom_property('pushed') == 1
   versions = serving_pusher.served_versions(base)
   assert len(versions) == 1
   assert first.get_string_custom_property('pushed_destination') == os.path.join(base, str(versions[0]))
 
-  again = _run_executor(tmp_path, 1, 'm1-again', b'w1', base)  # same files, blessed again
+  again = run_executor(str(tmp_path), 'm1-again', b'w1', base, blessed=1)  # same files, blessed again
   assert again.get_int_custom_property('pushed') == 1
   assert serving_pusher.served_versions(base) == versions
 
-  refused = _run_executor(tmp_path, 0, 'm2', b'w2', base)
+  refused = run_executor(str(tmp_path), 'm2', b'w2', base, blessed=0)
   assert refused.get_int_custom_property('pushed') == 0
   assert serving_pusher.served_versions(base) == versions
 
@@ -265,10 +249,10 @@ def test_a_push_never_takes_over_the_staging_dir_of_a_push_copying_the_same_vers
 
 def test_an_unchanged_rerun_that_pushes_nothing_still_removes_abandoned_staging_dirs(tmp_path):
   base = str(tmp_path / 'serving')
-  _run_executor(tmp_path, 1, 'm1', b'w1', base)
+  run_executor(str(tmp_path), 'm1', b'w1', base, blessed=1)
   versions = serving_pusher.served_versions(base)
   _backdate(_staging(base, 5), 2 * HOUR_S)
-  _run_executor(tmp_path, 1, 'm1-again', b'w1', base)  # the same model: nothing pushed
+  run_executor(str(tmp_path), 'm1-again', b'w1', base, blessed=1)  # the same model: nothing pushed
   assert sorted(os.listdir(base)) == [str(v) for v in versions]
 
 
@@ -636,12 +620,12 @@ def test_an_unchanged_rerun_is_recorded_as_the_newest_complete_version_and_remov
   v = int(now) - 7200
   base = str(tmp_path / 'serving')
   clock = _clock(monkeypatch, now - 7200)
-  first = _run_executor(tmp_path, 1, 'm1', b'w1', base)
+  first = run_executor(str(tmp_path), 'm1', b'w1', base, blessed=1)
   assert first.get_string_custom_property('pushed_version') == str(v)
   _interrupted(base, v + 1)
   clock[0] = now
   _backdate(base, 7200)
-  again = _run_executor(tmp_path, 1, 'm1-again', b'w1', base)
+  again = run_executor(str(tmp_path), 'm1-again', b'w1', base, blessed=1)
   assert again.get_int_custom_property('pushed') == 1
   assert again.get_string_custom_property('pushed_version') == str(v)
   assert os.listdir(base) == [str(v)]

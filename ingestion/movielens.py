@@ -12,12 +12,16 @@ import argparse
 import datetime
 import hashlib
 import http.client
+import lzma
 import math
 import os
 import re
+import shutil
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from typing import Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from absl import logging
@@ -114,6 +118,61 @@ def _cached_copy_is_valid(ml100k_dir: str, expected_sha256: Mapping[str, str]) -
   return True
 
 
+def _member_problem(error: Exception) -> str:
+  """What is wrong with a zip member whose reading raised `error`, in words."""
+  if isinstance(error, EOFError):  # raised with no message: the archive ends inside the member's data
+    return 'its data ends before the size the archive records (the archive is truncated)'
+  return str(error) or type(error).__name__
+
+
+def _extract(zip_path: str, url: str, ml100k_dir: str) -> None:
+  """Extracts `REQUIRED_FILES` from the zip at `zip_path` (downloaded from `url`) as the folder `ml100k_dir`.
+
+  The files are written to a new folder beside `ml100k_dir`, which replaces `ml100k_dir` (an earlier copy that did
+  not verify) as a whole only once every file is out: a damaged archive leaves `ml100k_dir` as it was, never
+  holding some files of the new archive beside older ones.
+
+  Raises:
+    MovieLensError: naming `zip_path` if it is no zip archive, lacks a file, or a member is damaged (a bad
+      CRC-32, a garbled or truncated compressed stream), and the fix.
+  """
+  staging = tempfile.mkdtemp(prefix=f'{ML100K_FOLDER}.', suffix='.part', dir=os.path.dirname(ml100k_dir))
+  try:
+    try:
+      archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as e:
+      raise MovieLensError(f'{zip_path} (from {url}) is not a zip archive: {e}. Fix: check the URL, '
+                           f'or {_LOCAL_COPY_FIX}.') from e
+    with archive:
+      members = {os.path.basename(n): n for n in archive.namelist() if not n.endswith('/')}
+      for name in REQUIRED_FILES:
+        if name not in members:
+          raise MovieLensError(
+              f'{zip_path} (from {url}) has no file {name}. Fix: check the URL, or '
+              f'{_LOCAL_COPY_FIX}.')
+        try:
+          data = archive.read(members[name])
+        # A bad CRC-32 or local header (BadZipFile), a garbled deflate, bzip2 or lzma stream (zlib.error,
+        # OSError, LZMAError), data cut short (EOFError), an encrypted member (RuntimeError) or an unknown
+        # compression method (NotImplementedError).
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, RuntimeError,
+                NotImplementedError) as e:
+          raise MovieLensError(
+              f'{zip_path} (from {url}): its member {members[name]} is damaged: {_member_problem(e)}; nothing was '
+              f'extracted. Fix: delete {zip_path} and run again to download it afresh, or {_LOCAL_COPY_FIX}.') from e
+        # Files are written by their known base name only, never by a path from the archive.
+        with open(os.path.join(staging, name), 'wb') as out:
+          out.write(data)
+    if os.path.isdir(ml100k_dir) and not os.path.islink(ml100k_dir):
+      shutil.rmtree(ml100k_dir)
+    elif os.path.lexists(ml100k_dir):
+      os.remove(ml100k_dir)
+    os.rename(staging, ml100k_dir)
+  finally:
+    if os.path.isdir(staging):
+      shutil.rmtree(staging)
+
+
 def download_movielens(cache_dir: str, url: str = ML100K_URL,
                        expected_sha256: Mapping[str, str] = ML100K_SHA256,
                        timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
@@ -129,8 +188,8 @@ def download_movielens(cache_dir: str, url: str = ML100K_URL,
     The extracted folder, `<cache_dir>/ml-100k`.
 
   Raises:
-    MovieLensError: if `cache_dir` cannot be created, the download fails, the zip is bad or lacks a file, or a
-      checksum differs.
+    MovieLensError: if `cache_dir` cannot be created, the download fails, the zip is bad, lacks a file or holds a
+      damaged one (the earlier `ml-100k/` is then left as it was), or a checksum differs.
   """
   try:
     os.makedirs(cache_dir, exist_ok=True)
@@ -153,21 +212,7 @@ def download_movielens(cache_dir: str, url: str = ML100K_URL,
   os.replace(partial_path, zip_path)
 
   ml100k_dir = os.path.join(cache_dir, ML100K_FOLDER)
-  os.makedirs(ml100k_dir, exist_ok=True)
-  try:
-    with zipfile.ZipFile(zip_path) as archive:
-      members = {os.path.basename(n): n for n in archive.namelist() if not n.endswith('/')}
-      for name in REQUIRED_FILES:
-        if name not in members:
-          raise MovieLensError(
-              f'{zip_path} (from {url}) has no file {name}. Fix: check the URL, or '
-              f'{_LOCAL_COPY_FIX}.')
-        # Files are written by their known base name only, never by a path from the archive.
-        with open(os.path.join(ml100k_dir, name), 'wb') as out:
-          out.write(archive.read(members[name]))
-  except zipfile.BadZipFile as e:
-    raise MovieLensError(f'{zip_path} (from {url}) is not a zip archive: {e}. Fix: check the URL, '
-                         f'or {_LOCAL_COPY_FIX}.') from e
+  _extract(zip_path, url, ml100k_dir)
   verify_checksums(ml100k_dir, expected_sha256)
   return ml100k_dir
 

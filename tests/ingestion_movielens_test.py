@@ -7,6 +7,7 @@ import http.server
 import os
 import pathlib
 import socket
+import struct
 import threading
 import time
 import zipfile
@@ -233,6 +234,13 @@ def test_u_data_rating_inside_another_scale_is_accepted(tmp_path: pathlib.Path) 
 ServedZip = Tuple[str, http.server.ThreadingHTTPServer]  # (URL, server)
 
 
+def _write_zip(path: pathlib.Path, compression: int = zipfile.ZIP_STORED) -> None:
+  """Writes FAKE_FILES as `path`, a zip holding ml-100k/u.genre, u.item, u.user and u.data in that order."""
+  with zipfile.ZipFile(path, 'w', compression) as archive:
+    for name, data in FAKE_FILES.items():
+      archive.writestr(f'ml-100k/{name}', data)
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
   def log_message(self, *args: Any) -> None:  # keep test output clean
     pass
@@ -243,9 +251,7 @@ def zip_server(tmp_path: pathlib.Path) -> Iterator[ServedZip]:
   """Serves ml-100k.zip (built from FAKE_FILES) on 127.0.0.1; yields its URL."""
   site = tmp_path / 'site'
   site.mkdir()
-  with zipfile.ZipFile(site / 'ml-100k.zip', 'w') as archive:
-    for name, data in FAKE_FILES.items():
-      archive.writestr(f'ml-100k/{name}', data)
+  _write_zip(site / 'ml-100k.zip')
   server = http.server.ThreadingHTTPServer(
       ('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(site)))
   thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -301,6 +307,73 @@ def test_a_cache_dir_that_cannot_be_created_names_it_and_the_fix(tmp_path: pathl
   assert message.startswith(f'{cache}: cannot create the folder for the MovieLens 100K download ([Errno 17]')
   assert message.endswith('Fix: pass a writable folder with --cache-dir, or pass a local copy with --data-dir PATH '
                           '(the folder holding u.data, u.item, u.user, u.genre).')
+
+
+def _damage_member(path: pathlib.Path, name: str, how: str) -> None:
+  """Damages the member ml-100k/`name` of the zip `path` in place: 'flip' xors the 3rd byte of its data with 1,
+  'garble' makes its first byte 0xff, 'overrun' records (in the central directory) 1000 bytes more than it holds."""
+  raw = bytearray(path.read_bytes())
+  with zipfile.ZipFile(path) as archive:
+    info = archive.getinfo(f'ml-100k/{name}')
+  # The data follows the 30-byte local header, its file name and extra field (lengths at bytes 26..29).
+  name_length, extra_length = struct.unpack('<HH', raw[info.header_offset + 26:info.header_offset + 30])
+  start = info.header_offset + 30 + name_length + extra_length
+  if how == 'flip':
+    raw[start + 2] ^= 0x01
+  elif how == 'garble':
+    raw[start] = 0xff  # deflate block header: final block, BTYPE 11, which is reserved
+  else:
+    # The central directory entry (signature PK\x01\x02) holding the compressed and the uncompressed size at
+    # bytes 20..27; `name` must be the last member so that reading it runs off the end of the file.
+    entry = raw.rindex(b'PK\x01\x02')
+    assert raw[entry + 46:entry + 46 + len(info.filename)] == info.filename.encode()
+    raw[entry + 20:entry + 28] = struct.pack('<II', info.compress_size + 1000, info.file_size + 1000)
+  path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize('compression, name, how, problem', [
+    # Before, a message calling the archive 'not a zip archive', and half the files were already extracted.
+    (zipfile.ZIP_STORED, 'u.item', 'flip', "Bad CRC-32 for file 'ml-100k/u.item'"),
+    # Before, a raw zlib.error traceback.
+    (zipfile.ZIP_DEFLATED, 'u.user', 'garble', 'Error -3 while decompressing data: invalid block type'),
+    # Before, a raw EOFError traceback with no message at all.
+    (zipfile.ZIP_STORED, 'u.data', 'overrun',
+     'its data ends before the size the archive records (the archive is truncated)'),
+], ids=['bad-crc', 'garbled-deflate', 'truncated'])
+def test_a_damaged_zip_member_is_named_and_nothing_is_extracted(tmp_path: pathlib.Path, compression: int, name: str,
+                                                                  how: str, problem: str) -> None:
+  site = tmp_path / 'site'
+  site.mkdir()
+  _write_zip(site / 'ml-100k.zip', compression)
+  _damage_member(site / 'ml-100k.zip', name, how)
+  url = (site / 'ml-100k.zip').as_uri()
+  cache = tmp_path / 'cache'
+  # An earlier copy that does not verify (it lacks u.item and u.user), so the archive is downloaded.
+  stale = {'u.data': b'stale u.data\n', 'u.genre': b'stale|0\n', 'notes.txt': b'mine\n'}
+  _fake_dir(cache, stale)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url)
+  zip_path = cache / 'ml-100k.zip'
+  assert str(e.value) == (
+      f'{zip_path} (from {url}): its member ml-100k/{name} is damaged: {problem}; nothing was extracted. Fix: '
+      f'delete {zip_path} and run again to download it afresh, or pass a local copy with --data-dir PATH (the '
+      'folder holding u.data, u.item, u.user, u.genre).')
+  # The earlier folder is as it was (before, u.data was replaced by the new archive's), and no staging folder is
+  # left behind.
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
+  assert {n: (cache / 'ml-100k' / n).read_bytes() for n in os.listdir(cache / 'ml-100k')} == stale
+
+
+def test_an_intact_download_replaces_an_earlier_folder_as_a_whole(tmp_path: pathlib.Path,
+                                                                  zip_server: ServedZip) -> None:
+  url, _ = zip_server
+  sha256 = {name: hashlib.sha256(FAKE_FILES[name]).hexdigest() for name in ('u.data', 'u.item', 'u.user')}
+  cache = tmp_path / 'cache'
+  _fake_dir(cache, {'u.genre': b'stale|0\n', 'notes.txt': b'mine\n'})
+  folder = movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=sha256)
+  assert sorted(os.listdir(folder)) == ['u.data', 'u.genre', 'u.item', 'u.user']
+  assert pathlib.Path(folder, 'u.genre').read_bytes() == FAKE_FILES['u.genre']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
 
 
 @pytest.mark.real_data

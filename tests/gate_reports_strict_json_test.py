@@ -22,6 +22,7 @@ from tfx.types import standard_artifacts
 from components import retrieval_gate, segment_gate
 from inspection import queries
 from pipeline import configs, run_report, run_summary
+from tests.mlmd_fixtures import mlmd_artifact
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
 import peer_segments  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -200,21 +201,9 @@ def test_the_inspection_report_reads_null_figures_as_nan_and_draws_no_bar_for_th
   assert 'Overall RMSE nan;' in section and 'no value' in section
 
 
-def _mlmd_artifact(**properties: Any) -> metadata_store_pb2.Artifact:
-  artifact = metadata_store_pb2.Artifact()
-  for name, value in properties.items():
-    if isinstance(value, int):
-      artifact.custom_properties[name].int_value = value
-    elif isinstance(value, float):
-      artifact.custom_properties[name].double_value = value
-    else:
-      artifact.custom_properties[name].string_value = value
-  return artifact
-
-
 def test_the_run_report_says_which_figures_the_gates_could_not_store():
   ranking = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
-      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_mlmd_artifact(
+      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [mlmd_artifact(
           blessed=0, **{segment_gate.REASONS_KEY: json.dumps([_NAN_SEGMENT_REASON]),
                         segment_gate.WORST_SEGMENT_KEY: 'user_gender=F'})]}})
   assert run_report._segment_gate_lines(ranking) == [  # pylint: disable=protected-access
@@ -222,7 +211,7 @@ def test_the_run_report_says_which_figures_the_gates_could_not_store():
       '  refused: ' + _NAN_SEGMENT_REASON,
       '  worst gated segment: user_gender=F, RMSE not a finite number']
   retrieval = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
-      configs.RETRIEVAL_GATE_ID: {'evaluation': [_mlmd_artifact(top_10_accuracy=0.5, top_100_accuracy=1.0)]}})
+      configs.RETRIEVAL_GATE_ID: {'evaluation': [mlmd_artifact(top_10_accuracy=0.5, top_100_accuracy=1.0)]}})
   assert run_report._retrieval_lines(retrieval) == [  # pylint: disable=protected-access
       'Retrieval eval (recall: seen items removed; accuracy: seen kept): recall_at_10=n/a recall_at_100=n/a '
       'top_10_accuracy=0.5000 top_100_accuracy=1.0000']

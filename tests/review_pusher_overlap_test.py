@@ -2,10 +2,30 @@
 slow earlier one does not publish a version below it."""
 
 import os
+from typing import Any, Callable, List
 
 from components import serving_pusher
 from tests.pusher_fixtures import model_dir as _model_dir
 from tests.pusher_fixtures import run_executor
+
+
+def _later_push_during_copy(monkeypatch, slow_model: str, later_push: Callable[[], Any]) -> List[Any]:
+  """Sets the clock to 1000.5 and makes the copy of `slow_model` slow: once it is copied, the clock jumps to 1005.5
+  and `later_push()` runs (another run's push, all of it during the slow one's copy). Returns the list its result
+  is appended to."""
+  clock = [1000.5]
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
+  copy = serving_pusher._copy_into  # pylint: disable=protected-access
+  later = []
+
+  def slow_copy(src: str, dst: str) -> None:
+    copy(src, dst)
+    if src == slow_model:
+      clock[0] = 1005.5
+      later.append(later_push())
+
+  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  return later
 
 
 def test_a_slow_push_does_not_publish_below_a_later_push(tmp_path, monkeypatch):
@@ -14,18 +34,7 @@ def test_a_slow_push_does_not_publish_below_a_later_push(tmp_path, monkeypatch):
   # serve the highest number), yet A's run recorded it as pushed.
   base = str(tmp_path / 'serving' / 'ranking')
   model_a, model_b = _model_dir(str(tmp_path), 'a', b'run 1'), _model_dir(str(tmp_path), 'b', b'run 2')
-  clock = [1000.5]
-  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
-  copy = serving_pusher._copy_into  # pylint: disable=protected-access
-  pushed_b = []
-
-  def slow_copy(src: str, dst: str) -> None:
-    copy(src, dst)
-    if src == model_a:  # B's whole push happens while A is still copying
-      clock[0] = 1005.5
-      pushed_b.append(serving_pusher.push_atomically(model_b, base))
-
-  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  pushed_b = _later_push_during_copy(monkeypatch, model_a, lambda: serving_pusher.push_atomically(model_b, base))
   assert serving_pusher.push_atomically(model_a, base) is None
   assert pushed_b == [1005]
   assert sorted(os.listdir(base)) == ['1005']  # no version 1000, no staging directory left
@@ -51,18 +60,7 @@ def _superseded_executor_push(tmp_path, monkeypatch):
   base = str(tmp_path / 'serving' / 'ranking')
   model_b = _model_dir(str(tmp_path), 'b', b'run 2')
   model_a = os.path.join(str(tmp_path), 'a', 'Format-Serving')  # where run_executor writes A's model
-  clock = [1000.5]
-  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
-  copy = serving_pusher._copy_into  # pylint: disable=protected-access
-  pushed_b = []
-
-  def slow_copy(src: str, dst: str) -> None:
-    copy(src, dst)
-    if src == model_a:
-      clock[0] = 1005.5
-      pushed_b.append(serving_pusher.push_model(model_b, base))
-
-  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  pushed_b = _later_push_during_copy(monkeypatch, model_a, lambda: serving_pusher.push_model(model_b, base))
   pushed_a = run_executor(str(tmp_path), 'a', b'run 1', base)
   assert pushed_b == [serving_pusher.PushOutcome(version=1005)]
   assert sorted(os.listdir(base)) == ['1005']
@@ -92,18 +90,9 @@ def test_the_run_report_of_a_superseded_push_names_the_version_that_stays_served
 def test_push_model_names_the_version_that_superseded_it(tmp_path, monkeypatch):
   base = str(tmp_path / 'serving' / 'ranking')
   model_a, model_b = _model_dir(str(tmp_path), 'a', b'run 1'), _model_dir(str(tmp_path), 'b', b'run 2')
-  clock = [1000.5]
-  monkeypatch.setattr(serving_pusher.time, 'time', lambda: clock[0])
-  copy = serving_pusher._copy_into  # pylint: disable=protected-access
-
-  def slow_copy(src: str, dst: str) -> None:
-    copy(src, dst)
-    if src == model_a:
-      clock[0] = 1005.5
-      assert serving_pusher.push_atomically(model_b, base) == 1005
-
-  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  pushed_b = _later_push_during_copy(monkeypatch, model_a, lambda: serving_pusher.push_atomically(model_b, base))
   assert serving_pusher.push_model(model_a, base) == serving_pusher.PushOutcome(version=None, superseded_by=1005)
+  assert pushed_b == [1005]
 
 
 def test_a_model_not_blessed_is_recorded_not_pushed_for_that_reason(tmp_path):

@@ -7,28 +7,17 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components import retrieval_gate
 from pipeline import configs, run_report, run_summary
-
-
-def _artifact(**properties) -> metadata_store_pb2.Artifact:
-  artifact = metadata_store_pb2.Artifact()
-  for name, value in properties.items():
-    if isinstance(value, int):
-      artifact.custom_properties[name].int_value = value
-    elif isinstance(value, float):
-      artifact.custom_properties[name].double_value = value
-    else:
-      artifact.custom_properties[name].string_value = value
-  return artifact
+from tests.mlmd_fixtures import mlmd_artifact
 
 
 def test_a_refused_retrieval_model_is_reported_with_its_reasons_and_the_served_version_stays():
   reasons = ['recall_at_100=0.3572 is below the minimum 0.5500 (--min-recall-at-100)']
   summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
       configs.RETRIEVAL_GATE_ID: {
-          'evaluation': [_artifact(recall_at_10=0.1, recall_at_100=0.3572, top_10_accuracy=0.05,
+          'evaluation': [mlmd_artifact(recall_at_10=0.1, recall_at_100=0.3572, top_10_accuracy=0.05,
                                    top_100_accuracy=0.25)],
-          'blessing': [_artifact(blessed=0, **{retrieval_gate.REASONS_KEY: json.dumps(reasons)})]},
-      configs.RETRIEVAL_PUSHER_ID: {'pushed_model': [_artifact(pushed=0)]}})
+          'blessing': [mlmd_artifact(blessed=0, **{retrieval_gate.REASONS_KEY: json.dumps(reasons)})]},
+      configs.RETRIEVAL_PUSHER_ID: {'pushed_model': [mlmd_artifact(pushed=0)]}})
   lines = run_report._retrieval_lines(summary)  # pylint: disable=protected-access
   assert lines == [
       'Retrieval eval (recall: seen items removed; accuracy: seen kept): recall_at_10=0.1000 recall_at_100=0.3572 '
@@ -41,7 +30,7 @@ def test_a_refused_retrieval_model_is_reported_with_its_reasons_and_the_served_v
 def _ranking_push_lines(**properties) -> List[str]:
   """The report's lines of a ranking pushed_model artifact with these custom properties."""
   summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
-      configs.RANKING_PUSHER_ID: {'pushed_model': [_artifact(**properties)]}})
+      configs.RANKING_PUSHER_ID: {'pushed_model': [mlmd_artifact(**properties)]}})
   return run_report._push_lines(summary, configs.RANKING_PUSHER_ID, 'Ranking')  # pylint: disable=protected-access
 
 
@@ -70,7 +59,7 @@ def test_a_pushed_model_is_reported_with_its_destination():
 
 def test_a_blessed_retrieval_model_lists_no_reasons():
   summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
-      configs.RETRIEVAL_GATE_ID: {'blessing': [_artifact(blessed=1, **{retrieval_gate.REASONS_KEY: '[]'})]}})
+      configs.RETRIEVAL_GATE_ID: {'blessing': [mlmd_artifact(blessed=1, **{retrieval_gate.REASONS_KEY: '[]'})]}})
   assert run_report._retrieval_lines(summary) == ['Retrieval model blessed: yes']  # pylint: disable=protected-access
 
 
@@ -81,7 +70,7 @@ def test_the_segment_gate_reports_its_refusals_and_the_checks_it_could_not_make(
   warnings = ['no user_occupation segment in the evaluation: the examples have no user_occupation values, so no '
               'user_occupation segment is gated']
   summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
-      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_artifact(
+      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [mlmd_artifact(
           blessed=0, **{segment_gate.REASONS_KEY: json.dumps(reasons),
                         segment_gate.WARNINGS_KEY: json.dumps(warnings)})]}})
   assert run_report._segment_gate_lines(summary) == [  # pylint: disable=protected-access
@@ -90,7 +79,7 @@ def test_the_segment_gate_reports_its_refusals_and_the_checks_it_could_not_make(
       '  warning: ' + warnings[0]]
   # A blessing written before the gate recorded warnings has no such property.
   older = run_summary.RunSummary(run_id='r0', components=[], output_artifacts={
-      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_artifact(blessed=1, **{segment_gate.REASONS_KEY: '[]'})]}})
+      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [mlmd_artifact(blessed=1, **{segment_gate.REASONS_KEY: '[]'})]}})
   assert run_report._segment_gate_lines(older) == [  # pylint: disable=protected-access
       'Ranking model blessed (overall and every user segment): yes']
 
@@ -142,10 +131,10 @@ def test_the_report_of_a_run_that_wrote_no_store_says_so_instead_of_raising(tmp_
 def test_both_gates_report_their_worst_gated_segment():
   from components import segment_gate  # pylint: disable=g-import-not-at-top
   summary = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={
-      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [_artifact(
+      configs.RANKING_SEGMENT_GATE_ID: {'blessing': [mlmd_artifact(
           blessed=1, **{segment_gate.REASONS_KEY: '[]', segment_gate.WORST_SEGMENT_KEY: 'user_age_bucket=45-49',
                         segment_gate.WORST_SEGMENT_MARGIN_KEY: 0.0593})]},
-      configs.RETRIEVAL_GATE_ID: {'blessing': [_artifact(
+      configs.RETRIEVAL_GATE_ID: {'blessing': [mlmd_artifact(
           blessed=1, **{retrieval_gate.REASONS_KEY: '[]',
                         retrieval_gate.WORST_SEGMENT_KEY: 'user_occupation=librarian',
                         retrieval_gate.WORST_SEGMENT_SHORTFALL_KEY: 0.0504})]}})

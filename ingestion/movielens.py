@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -36,7 +37,10 @@ _LineKey = TypeVar('_LineKey', str, int)
 
 ML100K_URL = 'https://files.grouplens.org/datasets/movielens/ml-100k.zip'
 DEFAULT_CACHE_DIR = os.path.join('~', '.cache', 'woonkly')
-DOWNLOAD_TIMEOUT_SECONDS = 15.0
+# Deadline of the whole download (connecting and every read; ml-100k.zip is 4.9 MB), seconds.
+DOWNLOAD_TIMEOUT_SECONDS = 120.0
+# Longest wait for one connect or read, seconds: an unreachable network fails after this, not after the deadline.
+SOCKET_TIMEOUT_SECONDS = 15.0
 # Folder (inside the zip and inside the cache dir) holding the files.
 ML100K_FOLDER = 'ml-100k'
 # Published integrity of the files the adapter reads (see the project's data README).
@@ -173,6 +177,52 @@ def _extract(zip_path: str, url: str, ml100k_dir: str) -> None:
       shutil.rmtree(staging)
 
 
+class _Transfer:
+  """One download of `url` to the file `path`, run by a (daemon) thread so that its caller can give up at a deadline.
+
+  urllib's `timeout=` bounds each socket operation only: a server trickling a byte a second would never time out.
+  The caller instead waits for the thread at most its deadline, then `give_up`s; the thread stops at its next
+  block (a socket operation is still bounded by `socket_timeout_seconds`) and deletes `path`.
+  """
+
+  def __init__(self, url: str, path: str, socket_timeout_seconds: float) -> None:
+    self.url = url
+    self.path = path
+    self.socket_timeout_seconds = socket_timeout_seconds
+    self.received = 0  # bytes written to `path` so far
+    self.error: Optional[BaseException] = None  # what stopped the transfer, once it is done
+    self._lock = threading.Lock()
+    self._done = False
+    self._given_up = False
+
+  def run(self) -> None:
+    """Writes the body at `url` to `path`, block by block, until its end or until the caller gives up."""
+    try:
+      with urllib.request.urlopen(self.url, timeout=self.socket_timeout_seconds) as response, \
+          open(self.path, 'wb') as out:
+        # read1 returns what one socket read brings, so a trickle is checked against `_given_up` byte by byte
+        # (read(n) would wait for all n bytes).
+        while not self._given_up:
+          block = response.read1(1 << 16)
+          if not block:
+            break
+          out.write(block)
+          self.received += len(block)
+    except BaseException as e:  # handed to the caller, which re-raises it unless it gave up
+      self.error = e
+    with self._lock:
+      self._done = True
+      if self._given_up:  # nobody will read `path` any more
+        os.remove(self.path)
+
+  def give_up(self) -> bool:
+    """False if the transfer is done (see `error`); else stops it and returns True (the deadline has passed)."""
+    with self._lock:
+      if not self._done:
+        self._given_up = True
+      return self._given_up
+
+
 def download_movielens(cache_dir: str, url: str = ML100K_URL,
                        expected_sha256: Mapping[str, str] = ML100K_SHA256,
                        timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
@@ -182,14 +232,15 @@ def download_movielens(cache_dir: str, url: str = ML100K_URL,
     cache_dir: folder for the zip and the extracted `ml-100k/` folder; created if needed.
     url: where to download the zip from.
     expected_sha256: file name -> sha256 hex digest to verify after extraction.
-    timeout_seconds: network timeout, seconds.
+    timeout_seconds: deadline of the whole download (connecting and every read), seconds; a server that trickles
+      the bytes cannot stretch it.
 
   Returns:
     The extracted folder, `<cache_dir>/ml-100k`.
 
   Raises:
-    MovieLensError: if `cache_dir` cannot be created, the download fails, the zip is bad, lacks a file or holds a
-      damaged one (the earlier `ml-100k/` is then left as it was), or a checksum differs.
+    MovieLensError: if `cache_dir` cannot be created, the download fails or misses its deadline, the zip is bad,
+      lacks a file or holds a damaged one (the earlier `ml-100k/` is then left as it was), or a checksum differs.
   """
   try:
     os.makedirs(cache_dir, exist_ok=True)
@@ -197,14 +248,24 @@ def download_movielens(cache_dir: str, url: str = ML100K_URL,
     raise MovieLensError(f'{cache_dir}: cannot create the folder for the MovieLens 100K download ({e}). Fix: '
                          f'pass a writable folder with --cache-dir, or {_LOCAL_COPY_FIX}.') from e
   zip_path = os.path.join(cache_dir, os.path.basename(ML100K_URL))
-  partial_path = zip_path + '.part'
-  logging.info('Downloading MovieLens 100K from %s to %s', url, zip_path)
-  try:
-    with urllib.request.urlopen(url, timeout=timeout_seconds) as response, \
-        open(partial_path, 'wb') as out:
-      for block in iter(lambda: response.read(1 << 20), b''):
-        out.write(block)
-  except (OSError, http.client.HTTPException, ValueError) as e:
+  partial_fd, partial_path = tempfile.mkstemp(prefix=f'{os.path.basename(zip_path)}.', suffix='.part',
+                                              dir=cache_dir)
+  os.close(partial_fd)
+  logging.info('Downloading MovieLens 100K from %s to %s (deadline %g s)', url, zip_path, timeout_seconds)
+  transfer = _Transfer(url, partial_path, min(timeout_seconds, SOCKET_TIMEOUT_SECONDS))
+  worker = threading.Thread(target=transfer.run, name='movielens-download', daemon=True)
+  worker.start()
+  worker.join(timeout_seconds)
+  if transfer.give_up():
+    raise MovieLensError(
+        f'Could not download MovieLens 100K from {url} within its {timeout_seconds:g} s deadline (connecting and '
+        f'reading all of it; {transfer.received:,} bytes had arrived). Fix: check the network; without internet '
+        f'access, unzip ml-100k.zip elsewhere and {_LOCAL_COPY_FIX}.')
+  if transfer.error is not None:
+    os.remove(partial_path)
+    e = transfer.error
+    if not isinstance(e, (OSError, http.client.HTTPException, ValueError)):
+      raise e
     reason = e.reason if isinstance(e, urllib.error.URLError) else e
     raise MovieLensError(
         f'Could not download MovieLens 100K from {url}: {reason}. Fix: check the network, or '
@@ -227,7 +288,7 @@ def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR
     cache_dir: where downloads are kept (`~` expanded); a verified earlier download is reused.
     url: the zip to download.
     expected_sha256: file name -> sha256 hex digest of the download.
-    timeout_seconds: network timeout, seconds.
+    timeout_seconds: deadline of the whole download (connecting and every read), seconds.
 
   Returns:
     The ml-100k folder.

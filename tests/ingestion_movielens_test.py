@@ -296,6 +296,60 @@ def test_no_network_fails_fast_with_the_fix(tmp_path: pathlib.Path) -> None:
   assert 'pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre)' in message
 
 
+TRICKLE_BYTES = 100
+TRICKLE_INTERVAL_SECONDS = 0.04  # one byte each: the whole body takes 4 s
+
+
+@pytest.fixture
+def trickle_server() -> Iterator[str]:
+  """Serves a 100-byte body on 127.0.0.1 one byte every 0.04 s (until the test ends); yields its URL."""
+  stop = threading.Event()
+
+  class Trickle(_QuietHandler):
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
+      self.send_response(200)
+      self.send_header('Content-Length', str(TRICKLE_BYTES))
+      self.end_headers()
+      for _ in range(TRICKLE_BYTES):
+        if stop.wait(TRICKLE_INTERVAL_SECONDS):
+          return
+        self.wfile.write(b'x')
+        self.wfile.flush()
+
+  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Trickle)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  yield f'http://127.0.0.1:{server.server_address[1]}/ml-100k.zip'
+  stop.set()
+  server.shutdown()
+  server.server_close()
+
+
+def test_a_trickling_download_stops_at_its_deadline(tmp_path: pathlib.Path, trickle_server: str) -> None:
+  # Before, the 0.5 s bounded each socket read only: a byte every 0.04 s kept the download going for all of its 4 s,
+  # and the 100 bytes then failed as 'not a zip archive'.
+  url = trickle_server
+  cache = tmp_path / 'cache'
+  start = time.monotonic()
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url, timeout_seconds=0.5)
+  elapsed = time.monotonic() - start
+  assert 0.5 <= elapsed < 2.0
+  message = str(e.value)
+  # The bytes that had arrived by then depend on the machine's load: about 0.5 / 0.04 = 12.
+  assert message.startswith(f'Could not download MovieLens 100K from {url} within its 0.5 s deadline (connecting '
+                            'and reading all of it; ')
+  assert message.endswith(' bytes had arrived). Fix: check the network; without internet access, unzip ml-100k.zip '
+                          'elsewhere and pass a local copy with --data-dir PATH (the folder holding u.data, u.item, '
+                          'u.user, u.genre).')
+  # The abandoned transfer deletes its partial file at its next byte (0.04 s later); nothing else was written.
+  for _ in range(100):
+    if not os.listdir(cache):
+      break
+    time.sleep(0.02)
+  assert os.listdir(cache) == []
+
+
 def test_a_cache_dir_that_cannot_be_created_names_it_and_the_fix(tmp_path: pathlib.Path) -> None:
   # Before, a raw FileExistsError (PermissionError for an unwritable home) escaped the CLI's error handling as a
   # traceback, before any download was tried.

@@ -162,6 +162,16 @@ def _version_names(base_directory: str) -> List[str]:
   return [name.rstrip('/') for name in fileio.listdir(base_directory) if configs.is_version_name(name.rstrip('/'))]
 
 
+def _claimed_numbers(base_directory: str) -> List[int]:
+  """Every version number under `base_directory` that a push holds: version directories (complete or not) and the
+  staging directories of pushes still copying (`.staging-<v>`)."""
+  if not fileio.exists(base_directory):
+    return []
+  names = [name.rstrip('/') for name in fileio.listdir(base_directory)]
+  staged = [name[len(STAGING_PREFIX):] for name in names if name.startswith(STAGING_PREFIX)]
+  return [int(name) for name in names + staged if configs.is_version_name(name)]
+
+
 def _is_complete(version_dir: str) -> bool:
   """Whether the version directory `version_dir` holds its saved_model.pb (published last: `_publish`)."""
   return fileio.exists(os.path.join(version_dir, tf.saved_model.SAVED_MODEL_FILENAME_PB))
@@ -367,9 +377,9 @@ def push_model(model_dir: str, base_directory: str, stale_staging_age_s: float =
   """Copies `model_dir` to a new version under `base_directory`, visible only once complete.
 
   What dead pushes left is removed first (`remove_abandoned_pushes`). The version is the current unix time in
-  seconds, or one more than the newest version directory (complete or interrupted) if that is not older (so
-  versions always increase), or the next one whose staging directory is free (another push may be copying that
-  version). The number is taken before the copy, so version order is the order in which pushes started (after
+  seconds, or one more than the highest number taken (a version directory, complete or interrupted, or the staging
+  directory of a push still copying) if that is not older (so versions always increase, even when another
+  machine's clock runs ahead), or the next one whose staging directory is free. The number is taken before the copy, so version order is the order in which pushes started (after
   their blessings). If, once the copy is complete, a complete version with a higher number is there (two
   overlapping pipeline runs: a later push published while this slow one copied), this one is not published:
   servers serve the highest number, so it would never be served, yet its run would record it as pushed. Its
@@ -398,8 +408,9 @@ def push_model(model_dir: str, base_directory: str, stale_staging_age_s: float =
                      'SavedModel to.')
   remove_abandoned_pushes(base_directory, stale_staging_age_s)
   fileio.makedirs(base_directory)
-  taken = [int(name) for name in _version_names(base_directory)]
-  version = max([int(time.time())] + [number + 1 for number in taken])
+  # Above every number another push holds, its staging claim included: a push still copying whose clock ran ahead
+  # of this one's started first, so this later push must take a higher number (or the earlier blessing would serve).
+  version = max([int(time.time())] + [number + 1 for number in _claimed_numbers(base_directory)])
   while True:
     staging = os.path.join(base_directory, f'{STAGING_PREFIX}{version}')
     final = os.path.join(base_directory, str(version))

@@ -112,3 +112,27 @@ def test_a_push_that_is_published_records_no_reason(tmp_path, monkeypatch):
   assert pushed.get_string_custom_property('pushed_version') == '1000'
   assert not pushed.has_custom_property('not_pushed_reason')
   assert not pushed.has_custom_property('superseded_by_version')
+
+
+def test_a_later_push_numbers_above_a_push_still_copying_whose_clock_ran_ahead(tmp_path, monkeypatch):
+  # Push A (another machine, its clock 10 s ahead) claimed 2000 and is copying; push B starts after it with its clock
+  # at 1990. Before, B took 1990 (only version directories counted), published it, and A then published 2000 above
+  # it: the earlier blessing served. Now B takes 2001, and A, once copied, finds 2001 newer and does not publish.
+  base = str(tmp_path / 'serving' / 'ranking')
+  model_a, model_b = _model_dir(str(tmp_path), 'a', b'run 1'), _model_dir(str(tmp_path), 'b', b'run 2')
+  monkeypatch.setattr(serving_pusher.time, 'time', lambda: 2000.5)
+  copy = serving_pusher._copy_into  # pylint: disable=protected-access
+  pushed_b = []
+
+  def slow_copy(src: str, dst: str) -> None:
+    copy(src, dst)
+    if src == model_a:  # B's whole push, on a machine whose clock reads 1990, happens during A's copy
+      with monkeypatch.context() as behind:
+        behind.setattr(serving_pusher.time, 'time', lambda: 1990.5)
+        pushed_b.append(serving_pusher.push_atomically(model_b, base))
+
+  monkeypatch.setattr(serving_pusher, '_copy_into', slow_copy)
+  assert serving_pusher.push_model(model_a, base) == serving_pusher.PushOutcome(version=None, superseded_by=2001)
+  assert pushed_b == [2001]
+  assert sorted(os.listdir(base)) == ['2001']
+  assert serving_pusher.model_fingerprint(os.path.join(base, '2001')) == serving_pusher.model_fingerprint(model_b)

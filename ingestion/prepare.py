@@ -8,8 +8,21 @@ The two folders are replaced all or nothing: every file is written into a stagin
 (`.staging/<run>/`), and only once all are complete are `examples/` and `catalog/` swapped in by renaming, the
 previous folders moved aside and then deleted; a failure (a full disk, a bad row, Ctrl-C) before or during the
 swap leaves the previous files together, and the staging folder is removed. (Between the two renames, a reader
-can find one folder of each; a process killed outright there leaves that mix and `.staging/` behind.) Whatever
-else `examples/` or `catalog/` held is dropped with the previous folder.
+can find one folder of each.) Whatever else `examples/` or `catalog/` held is dropped with the previous folder.
+
+A process killed outright (SIGKILL, a power cut) leaves its `.staging/<run>/` behind, and possibly a mix of
+folders; the next run (`recover_interrupted_runs`, before it reads anything) finds it and, by what the folder holds:
+  - no `old/`: the swap had not begun (killed while staging, or while removing a staging folder it did not use):
+    the outputs are the previous run's, untouched; the folder is removed;
+  - `old/`, and both `examples/` and `catalog/` moved in from `new/`: the swap had completed (killed before the
+    folder was set aside for removal): the outputs are the killed run's, both; the folder is removed;
+  - `old/`, and a folder moved aside to `old/` or not yet moved in (killed between renames, or a failed swap whose
+    undo failed): the swap is rolled back, each previous folder moved back from `old/` and each new one moved out,
+    so the outputs are the previous run's again (none, if there was none); then the folder is removed;
+  - `<run>.done`: the run had finished and was removing it: it is removed.
+Each case is logged (a WARNING naming the folder, what it found and what it did). A run holds an exclusive lock
+(flock) on its staging folder while it lives, so a folder of a run still in progress (a concurrent prepare) is
+left alone; the kernel drops the lock of a killed process.
 
 TFX fingerprints ImportExampleGen input by path, size and mtime, so a file whose new content is byte-identical to
 what is on disk keeps its mtime (the staged copy is replaced by a hard link to it); when no file changes, nothing
@@ -23,6 +36,7 @@ CLI: `python -m ingestion.prepare --output-dir DIR [--interactions CSV | --data-
 import argparse
 import csv
 import dataclasses
+import fcntl
 import filecmp
 import os
 import shutil
@@ -49,6 +63,10 @@ EXAMPLES_DIR_NAME = 'examples'
 CATALOG_DIR_NAME = 'catalog'
 CATALOG_FILE_NAME = 'items.csv'
 STAGING_DIR_NAME = '.staging'
+# In a run's staging folder: the staged folders, and the previous ones moved aside by the swap (see the docstring).
+_NEW, _OLD = 'new', 'old'
+# The name a finished run's staging folder takes before it is removed.
+_DONE_SUFFIX = '.done'
 MOVIELENS_CSV_NAME = 'movielens_interactions.csv'
 
 
@@ -81,22 +99,69 @@ def _staging_file(staging_dir: str, suffix: str) -> str:
   return os.path.join(staging_dir, f'{os.getpid()}-{uuid.uuid4().hex}{suffix}')
 
 
+def _lock_folder(path: str) -> Optional[int]:
+  """Takes an exclusive lock (flock) on the folder `path` without waiting.
+
+  Returns:
+    The open descriptor holding the lock (close it to release), or None if another process holds it.
+  """
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    os.close(fd)
+    return None
+  except BaseException:
+    os.close(fd)
+    raise
+  return fd
+
+
+def _new_run_dir(staging_root: str) -> Tuple[str, int]:
+  """Creates this run's folder `<staging_root>/<pid>-<hex>` and locks it (see `recover_interrupted_runs`).
+
+  Between its creation and its lock, another run's recovery may take the empty folder for a killed run's and remove
+  it: the lock is then on a removed folder, which is noticed, and another folder is made.
+
+  Returns:
+    (the folder, the descriptor holding its lock: close it once the folder is removed).
+  """
+  for _ in range(10):
+    run_dir = _staging_file(staging_root, '')
+    try:
+      os.mkdir(run_dir)
+      fd = _lock_folder(run_dir)
+    except FileNotFoundError:  # staging_root removed by another run as it emptied it: make it again
+      continue
+    if fd is None:  # a recovery holds it, to remove it
+      continue
+    try:
+      if os.path.samestat(os.fstat(fd), os.stat(run_dir)):
+        return run_dir, fd
+    except FileNotFoundError:
+      pass
+    os.close(fd)
+  raise OSError(f'prepare could not create its staging folder in {staging_root}: it kept disappearing. Fix: check '
+                'that no other process removes folders there')
+
+
 def _write_file_if_changed(staging_dir: str, final_path: str, write: Callable[[str], T]) -> bool:
   """Writes one file through `write(staged_path)` and moves it to `final_path` if its content changed.
 
-  One rename replaces the file, so a reader finds the previous file or the new one, never a partial one. The staged
-  file (and `staging_dir`, once empty) is removed either way.
+  One rename replaces the file, so a reader finds the previous file or the new one, never a partial one. The file is
+  staged in a locked run folder of `staging_dir`, removed either way (`staging_dir` too, once empty).
 
   Returns:
     True if `final_path` was (re)written.
   """
-  staged = _staging_file(staging_dir, os.path.basename(final_path))
+  run_dir, lock = _new_run_dir(staging_dir)
   try:
+    staged = os.path.join(run_dir, os.path.basename(final_path))
     write(staged)
     return replace_if_changed(staged, final_path)
   finally:
-    if os.path.exists(staged):
-      os.remove(staged)
+    shutil.rmtree(run_dir)
+    os.close(lock)
     _remove_if_empty(staging_dir)
 
 
@@ -148,8 +213,8 @@ def _swap_folders(output_dir: str, folder_names: Sequence[str], new_root: str, o
     if undo_errors:
       raise OSError(f'prepare failed while swapping in {", ".join(folder_names)} under {output_dir}, and could '
                     f'not move the previous folders back ({"; ".join(map(str, undo_errors))}). Fix: move the '
-                    f'folders in {old_root} back to {output_dir}, or delete {output_dir} and prepare again'
-                    ) from undo_errors[0]
+                    f'folders in {old_root} back to {output_dir} (the next prepare run tries to), or delete '
+                    f'{output_dir} and prepare again') from undo_errors[0]
     raise
 
 
@@ -172,9 +237,8 @@ def _write_folders_if_changed(output_dir: str, folder_names: Sequence[str],
     (what each write returned, the final paths that were (re)written), in the order of `writers`.
   """
   staging_root = os.path.join(output_dir, STAGING_DIR_NAME)
-  run_dir = _staging_file(staging_root, '')
-  os.mkdir(run_dir)
-  new_root, old_root = os.path.join(run_dir, 'new'), os.path.join(run_dir, 'old')
+  run_dir, lock = _new_run_dir(staging_root)
+  new_root, old_root = os.path.join(run_dir, _NEW), os.path.join(run_dir, _OLD)
   swapped = False
   try:
     results: List[T] = []
@@ -196,9 +260,16 @@ def _write_folders_if_changed(output_dir: str, folder_names: Sequence[str],
   finally:
     # A successful undo of a failed swap empties old_root; if it still holds something, it holds previous folders
     # that could not be moved back (the error names them): keep it.
-    if swapped or not (os.path.isdir(old_root) and os.listdir(old_root)):
-      shutil.rmtree(run_dir)
-      _remove_if_empty(staging_root)
+    try:
+      if swapped or not (os.path.isdir(old_root) and os.listdir(old_root)):
+        # Renamed first, so a run killed while removing it does not leave a half-deleted old/ that the next run
+        # would take for a swap to roll back.
+        done_dir = run_dir + _DONE_SUFFIX
+        os.rename(run_dir, done_dir)
+        shutil.rmtree(done_dir)
+        _remove_if_empty(staging_root)
+    finally:
+      os.close(lock)
 
 
 def replace_if_changed(new_path: str, final_path: str) -> bool:
@@ -287,6 +358,7 @@ def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir:
     interactions.InteractionsFormatError: if the CSV breaks the format.
     ValueError: if the split cannot be made.
   """
+  recover_interrupted_runs(output_dir)  # first: even a run refused below leaves no mix of two runs' folders
   interactions = interactions_lib.read_interactions(interactions_csv, rating_scale, column_types)
   indices = splits.split_interactions(interactions.column(features.TIMESTAMP), split)
   interactions = with_recent_ratings(interactions, indices.train)
@@ -312,6 +384,104 @@ def prepare_examples(interactions_csv: str, split: splits.SplitSpec, output_dir:
                           changed_files=tuple(changed))
 
 
+def _interrupted_swap_states(output_dir: str, run_dir: str,
+                             folder_names: Sequence[str]) -> Optional[Dict[str, str]]:
+  """Where a killed run's swap left each of `folder_names`: 'untouched' (still in new/), 'aside' (the previous
+  folder in old/, the new one still in new/), 'in' (moved in from new/); None if the swap had not begun (no old/).
+
+  Raises:
+    OSError: for a folder in none of these states (not left so by prepare), naming the paths and the fix.
+  """
+  if not os.path.isdir(os.path.join(run_dir, _OLD)):
+    return None
+  states = {}
+  for name in folder_names:
+    new = os.path.lexists(os.path.join(run_dir, _NEW, name))
+    old = os.path.lexists(os.path.join(run_dir, _OLD, name))
+    out = os.path.lexists(os.path.join(output_dir, name))
+    if new and not old:
+      states[name] = 'untouched'
+    elif new and old and not out:
+      states[name] = 'aside'
+    elif not new and out:
+      states[name] = 'in'
+    else:
+      raise OSError(
+          f'{run_dir} is the staging folder of a prepare run that was interrupted while swapping in '
+          f'{", ".join(folder_names)}, but {name} is {"in" if out else "not in"} {output_dir}, '
+          f'{"in" if new else "not in"} its {_NEW}/ and {"in" if old else "not in"} its {_OLD}/, which prepare '
+          f'never leaves. Fix: put the folders of one run in {output_dir} (the previous ones are in its {_OLD}/), '
+          f'then delete {run_dir}; or delete {output_dir} and prepare again')
+  return states
+
+
+def _recover_run_dir(output_dir: str, run_dir: str, folder_names: Sequence[str]) -> None:
+  """Completes or rolls back what the killed run of `run_dir` left (see the module docstring), then removes it."""
+  states = None if run_dir.endswith(_DONE_SUFFIX) else _interrupted_swap_states(output_dir, run_dir, folder_names)
+  if run_dir.endswith(_DONE_SUFFIX):
+    found, did = 'a finished run was removing it', f'kept {", ".join(folder_names)}'
+  elif states is None:
+    found, did = 'the run was killed before its swap began', f'kept {", ".join(folder_names)} (untouched)'
+  elif all(state == 'in' for state in states.values()):
+    found, did = 'the run was killed after its swap completed', f'kept its {", ".join(folder_names)}'
+  else:
+    found = f'the run was killed during its swap ({", ".join(f"{name}: {state}" for name, state in states.items())})'
+    did = f'rolled back to the previous {", ".join(folder_names)}'
+    for name, state in states.items():
+      final, new, old = (os.path.join(output_dir, name), os.path.join(run_dir, _NEW, name),
+                         os.path.join(run_dir, _OLD, name))
+      try:
+        if state == 'in':
+          os.makedirs(os.path.dirname(new), exist_ok=True)
+          os.rename(final, new)  # the killed run's folder out of the way; removed with run_dir
+        if state != 'untouched' and os.path.lexists(old):
+          os.rename(old, final)
+      except OSError as e:
+        raise OSError(f'prepare could not roll back the interrupted run of {run_dir} ({e}). Fix: put the folders '
+                      f'in its {_OLD}/ back in {output_dir} and delete {run_dir}; or delete {output_dir} and prepare '
+                      'again') from e
+  shutil.rmtree(run_dir)
+  logging.warning('Found the staging folder %s of an interrupted prepare run: %s; %s in %s, and removed the folder.',
+                  run_dir, found, did, output_dir)
+
+
+def recover_interrupted_runs(output_dir: str,
+                             folder_names: Sequence[str] = (EXAMPLES_DIR_NAME, CATALOG_DIR_NAME)) -> None:
+  """Handles what prepare runs killed outright left in `<output_dir>/.staging/` (see the module docstring).
+
+  A staging folder another process holds locked (a prepare run in progress) is left alone. `.staging/` is removed
+  once empty.
+
+  Raises:
+    OSError: if a killed run's folders cannot be put back together; the message says where they are.
+  """
+  staging_root = os.path.join(output_dir, STAGING_DIR_NAME)
+  try:
+    entries = sorted(os.listdir(staging_root))
+  except (FileNotFoundError, NotADirectoryError):  # nothing staged; an output_dir under a file is reported later
+    return
+  for entry in entries:
+    path = os.path.join(staging_root, entry)
+    if not os.path.isdir(path) or os.path.islink(path):  # a file staged by an earlier version of prepare
+      logging.warning('Found %s, a file an interrupted prepare run staged (never part of the outputs): removed it.',
+                      path)
+      os.remove(path)
+      continue
+    try:
+      lock = _lock_folder(path)
+    except FileNotFoundError:  # removed by its run meanwhile
+      continue
+    if lock is None:
+      logging.info('Left %s alone: a prepare run in progress holds it.', path)
+      continue
+    try:
+      if os.path.isdir(path):  # still there: its run may have removed it before the lock was taken
+        _recover_run_dir(output_dir, path, folder_names)
+    finally:
+      os.close(lock)
+  _remove_if_empty(staging_root)
+
+
 def _remove_if_empty(folder: str) -> None:
   try:
     os.rmdir(folder)
@@ -327,6 +497,7 @@ def write_movielens_csv(data_dir: Optional[str], output_dir: str,
   Reads the local `data_dir`, else the verified download in `cache_dir`; a u.data rating outside
   `rating_scale` (min, max) is refused at its u.data line. The CSV is replaced only when its content changes.
   """
+  recover_interrupted_runs(output_dir)
   ml100k_dir = movielens.locate_movielens(data_dir, cache_dir)
   path = os.path.join(output_dir, MOVIELENS_CSV_NAME)
   _write_file_if_changed(os.path.join(output_dir, STAGING_DIR_NAME), path,

@@ -1,8 +1,10 @@
 """Tests for ingestion.examples, ingestion.prepare (idempotent ExampleGen input) and ingestion.fixtures."""
 
+import fcntl
 import functools
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -481,3 +483,104 @@ def test_prepare_refuses_an_examples_path_that_is_not_a_folder_before_replacing_
     prepare.prepare_examples(_write_csv(tmp_path), TEMPORAL, str(out))
   assert (out / 'examples').read_bytes() == b'not a folder'
   assert sorted(os.listdir(out)) == ['examples']
+
+
+# The data of the run that was killed: it changes both splits and the catalog (the title of i3).
+KILLED_RUN_CSV = CSV.replace(',4,50,', ',5,50,').replace(',3,10,', ',2,10,').replace('Gamma', 'Delta')
+# A staging folder as `_new_run_dir` names it (<pid>-<hex>), with a pid no live process has here (above pid_max).
+KILLED_RUN = '4194304999-0123456789abcdef0123456789abcdef'
+BAD_CSV = CSV.replace('u2,i3,1,20', 'u2,i3,9,20')  # refused after the recovery, before anything is written
+E, C = 'examples', 'catalog'
+
+
+def _run_outputs(tmp_path: pathlib.Path, name: str, content: str) -> str:
+  """The output folder of a prepare run on `content`, made in tmp_path/name."""
+  folder = tmp_path / name
+  folder.mkdir()
+  csv_path = folder / 'interactions.csv'
+  csv_path.write_text(content, encoding='utf-8')
+  out = str(folder / 'out')
+  prepare.prepare_examples(str(csv_path), TEMPORAL, out)
+  return out
+
+
+@pytest.mark.parametrize('out_has, new_has, old_has, suffix, kept', [
+    # Killed while staging (only the train file written): no old/, the outputs untouched.
+    ({E: 'previous', C: 'previous'}, ['examples/train'], None, '', 'previous'),
+    # Killed after examples/ was moved aside, before the new one moved in: no examples/ at all.
+    ({C: 'previous'}, [E, C], [E], '', 'previous'),
+    # Killed after the new examples/ moved in, before catalog/ was moved aside: new examples/, previous catalog/.
+    ({E: 'killed', C: 'previous'}, [C], [E], '', 'previous'),
+    # Killed after catalog/ was moved aside: new examples/, no catalog/.
+    ({E: 'killed'}, [C], [E, C], '', 'previous'),
+    # Killed after the swap completed, before the staging folder was set aside for removal.
+    ({E: 'killed', C: 'killed'}, [], [E, C], '', 'killed'),
+    # Killed while removing the finished run's staging folder (half of old/ deleted, new/ gone).
+    ({E: 'killed', C: 'killed'}, None, ['examples/train'], '.done', 'killed'),
+    # A swap whose undo failed (the OSError naming old/): neither previous folder could move back.
+    ({}, [E, C], [E, C], '', 'previous'),
+    # The first run (nothing to move aside) killed after its examples/ moved in: rolled back to no outputs.
+    ({E: 'killed'}, [C], [], '', None),
+], ids=['staging', 'examples-aside', 'examples-in', 'catalog-aside', 'swapped', 'removing', 'undo-failed',
+        'first-run-examples-in'])
+def test_the_next_run_puts_back_the_folders_of_one_run_after_a_run_killed_outright(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture, out_has: dict, new_has: list, old_has: list,
+    suffix: str, kept: str) -> None:
+  # Before, the next run neither noticed nor removed the killed run's .staging/: a run refused (or killed) before
+  # its own swap left the mix of two runs' folders in place, and .staging/ stayed for good.
+  runs = {'previous': _run_outputs(tmp_path, 'previous', CSV), 'killed': _run_outputs(tmp_path, 'killed',
+                                                                                      KILLED_RUN_CSV)}
+  out = tmp_path / 'out'
+  out.mkdir()
+  for name, run in out_has.items():
+    shutil.copytree(os.path.join(runs[run], name), out / name)
+  run_dir = out / '.staging' / (KILLED_RUN + suffix)
+  run_dir.mkdir(parents=True)
+  for root, names, run in (('new', new_has, 'killed'), ('old', old_has, 'previous')):
+    if names is not None:
+      (run_dir / root).mkdir()
+      for name in names:
+        shutil.copytree(os.path.join(runs[run], name), run_dir / root / name)
+  assert _output_files(str(out)) != (_output_files(runs[kept]) if kept else {})  # a leftover, maybe a mix
+
+  csv_path = _write_csv(tmp_path, BAD_CSV)
+  with caplog.at_level('INFO', logger='absl'):
+    with pytest.raises(il.InteractionsFormatError, match='line 6'):
+      prepare.prepare_examples(csv_path, TEMPORAL, str(out))
+  assert _output_files(str(out)) == (_output_files(runs[kept]) if kept else {})
+  assert sorted(os.listdir(out)) == ([C, E] if kept else [])  # no .staging/
+  (logged,) = [r for r in caplog.records if str(run_dir) in r.getMessage()]
+  assert logged.levelname == 'WARNING'
+  assert logged.getMessage().startswith(f'Found the staging folder {run_dir} of an interrupted prepare run: ')
+  assert ('rolled back to the previous examples, catalog' in logged.getMessage()) == (
+      kept != 'killed' and old_has is not None and suffix == '')
+
+  _write_csv(tmp_path, KILLED_RUN_CSV)
+  prepare.prepare_examples(csv_path, TEMPORAL, str(out))
+  assert _output_files(str(out)) == _output_files(runs['killed'])
+  assert sorted(os.listdir(out)) == [C, E]
+
+
+def test_a_staging_folder_a_live_run_holds_is_left_alone(tmp_path: pathlib.Path) -> None:
+  out = _run_outputs(tmp_path, 'run', CSV)
+  live = os.path.join(out, '.staging', KILLED_RUN)
+  os.makedirs(os.path.join(live, 'new', 'examples'))
+  fd = os.open(live, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a prepare run in progress holds its folder
+    again = prepare.prepare_examples(os.path.join(tmp_path, 'run', 'interactions.csv'), TEMPORAL, out)
+    assert again.changed_files == ()
+    assert os.path.isdir(os.path.join(live, 'new', 'examples'))
+  finally:
+    os.close(fd)
+  prepare.prepare_examples(os.path.join(tmp_path, 'run', 'interactions.csv'), TEMPORAL, out)  # now released
+  assert sorted(os.listdir(out)) == [C, E]
+
+
+def test_a_staged_file_an_earlier_version_left_is_removed(tmp_path: pathlib.Path) -> None:
+  out = _run_outputs(tmp_path, 'run', CSV)
+  os.mkdir(os.path.join(out, '.staging'))
+  with open(os.path.join(out, '.staging', '4194304999-0123movielens_interactions.csv'), 'w', encoding='utf-8') as f:
+    f.write('user_id,item_id')  # cut short
+  prepare.prepare_examples(os.path.join(tmp_path, 'run', 'interactions.csv'), TEMPORAL, out)
+  assert sorted(os.listdir(out)) == [C, E]

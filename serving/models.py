@@ -175,23 +175,26 @@ def warm_up(bundle: ModelBundle) -> None:
   requests do not pay for it, and refuses a ranking version whose warm-up prediction is not finite.
 
   Without this, the first concurrent calls of freshly loaded signatures stall each other (seen: 32 concurrent
-  first requests waited over 30 s; after one warm-up request they took ~0.1 s). The ranking request is the first
-  user's (with its recent rating, as a real request) for the first catalogue item.
+  first requests waited over 30 s; after one warm-up request they took ~0.1 s). The requests are the first user's,
+  as a real request makes them: retrieval of their candidates, then the ranking of those candidates that are in
+  the catalogue (with the user's recent rating), or of the first catalogue item if none is, so a ranking version
+  that predicts NaN or inf for any of them is refused before it serves, not only one broken for a single item.
 
   Raises:
     ValueError: if the assets hold no user or no item to build the requests from.
     VersionNotAvailableError: if the backend answers that it does not serve a version (yet): TF Serving answers
       404 "Servable not found" to a version it has not finished loading (the registry tries again at the next
       poll, without serving it meanwhile).
-    BackendError: not retryable, if the ranking version predicts NaN or inf for that item (the registry skips the
-      version until a newer one appears, as any version at fault), or as the backend raises it.
+    BackendError: not retryable, if the ranking version predicts NaN or inf for one of those items (the registry
+      skips the version until a newer one appears, as any version at fault), or as the backend raises it.
   """
   if not bundle.assets.user_profiles or not bundle.assets.items:
     raise ValueError('The serving assets hold no users or no items; check the retrieval model\'s assets.extra.')
   user_id, profile = next(iter(bundle.assets.user_profiles.items()))
-  item_ids = [next(iter(bundle.assets.items))]
   try:
-    bundle.backend.retrieve([bundle.encoder.user_request(profile)])
+    retrieved, _ = bundle.backend.retrieve([bundle.encoder.user_request(profile)])
+    item_ids = list(dict.fromkeys(str(item) for item in retrieved[0] if str(item) in bundle.assets.items)) or [
+        next(iter(bundle.assets.items))]
     ratings = None if not bundle.versions.has_ranking else bundle.backend.predict_ratings(
         bundle.encoder.ranking_requests(profile, item_ids, recent_rating=bundle.assets.recent_ratings.get(user_id)))
   except BackendError as e:

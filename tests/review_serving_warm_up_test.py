@@ -1,8 +1,8 @@
 """The registry's warm-up checks the ranking version's predictions: one predicting NaN or inf is refused.
 
-Over the fake bundles of tests/serving_degraded_test.py (their ranking model predicts 3.0 stars for the warm-up's
-item i1, FAKE_RATINGS has no entry for it); the ranking versions listed in `NonFiniteLoader.ratings` predict that
-value instead.
+Over the fake bundles of tests/serving_degraded_test.py: the warm-up ranks u1's retrieved candidates that are in the
+catalogue (FAKE_TOP_K without i7, in its order: i2, i1, i4, i5, i6), which their ranking model predicts finite stars
+for; the ranking versions listed in `NonFiniteLoader.ratings` predict that value for every item instead.
 """
 
 import math
@@ -69,7 +69,7 @@ def test_a_ranking_version_predicting_a_non_finite_rating_is_refused_and_the_ser
   assert errors[0].startswith(f'Could not load ranking version 2 from {serving_dir} (still serving '
                               'ServedVersions(retrieval=1, ranking=1)); it is skipped until a newer one appears: '
                               'BackendError: The ranking model version 2 predicted ratings that are not finite for '
-                              f'1 of 1 candidates: i1={rating}; ')
+                              f'5 of 5 candidates: i2={rating}, i1={rating}, i4={rating}, i5={rating}, i6={rating}; ')
 
   # Like any version whose fault is its own (not retryable): not loaded again at the next polls.
   loads = len(loader.loaded)
@@ -96,6 +96,27 @@ def test_the_warm_up_refuses_a_non_finite_prediction_with_a_non_retryable_backen
     models.warm_up(bundle)
   assert not error.value.retryable
   assert str(error.value) == (
-      'The ranking model version 7 predicted ratings that are not finite for 1 of 1 candidates: i1=nan; check its '
-      'export and its inputs, and push a version that predicts finite stars.')
+      'The ranking model version 7 predicted ratings that are not finite for 5 of 5 candidates: i2=nan, i1=nan, '
+      'i4=nan, i5=nan, i6=nan; check its export and its inputs, and push a version that predicts finite stars.')
   models.warm_up(NonFiniteLoader({})('/not/read', versions))  # 3.0 stars: warmed up without an error
+
+
+class OneNaNItemBackend(degraded.FakeBackend):
+  """A FakeBackend whose ranking model predicts NaN for item i5 alone (one broken item embedding)."""
+
+  def predict_ratings(self, requests: Sequence[bytes]) -> np.ndarray:
+    ratings = super().predict_ratings(requests)
+    return np.where([degraded._item_of(r) == 'i5' for r in requests], np.float32(math.nan), ratings)  # pylint: disable=protected-access
+
+
+def test_the_warm_up_ranks_the_retrieved_candidates_so_a_version_broken_for_one_of_them_is_refused():
+  # Before, the warm-up ranked the first catalogue item (i1) alone, which this version predicts 3.0 stars for, and
+  # the version was served: every request whose candidates hold i5 then got a NaN score.
+  versions = models.ServedVersions(4, 7)
+  bundle = NonFiniteLoader({})('/not/read', versions)
+  bundle = models.ModelBundle(versions=versions, backend=OneNaNItemBackend(versions), assets=bundle.assets,
+                              encoder=bundle.encoder)
+  with pytest.raises(models.BackendError) as error:
+    models.warm_up(bundle)
+  assert str(error.value).startswith(
+      'The ranking model version 7 predicted ratings that are not finite for 1 of 5 candidates: i5=nan; ')

@@ -231,7 +231,7 @@ def test_a_ranking_model_predicting_nan_or_inf_is_a_502_naming_the_items(tmp_pat
   threading.Thread(target=server.serve_forever, daemon=True).start()
   try:
     port = server.server_address[1]
-    assert get_json(port, '/v1/recommendations?user_id=u1&k=3') == (
+    assert get_json(port, '/v1/recommendations?user_id=u2&k=3') == (
         502, {'error': fixture.NON_FINITE_RATINGS_MESSAGE})
     assert get_json(port, '/healthz')[0] == 200
   finally:

@@ -266,13 +266,17 @@ def test_padded_retrieval_answers_count_each_item_once_and_skip_non_finite_score
 
 
 def non_finite_ranking_registry(root: str) -> models.ModelRegistry:
-  """The fixture's models but for a ranking version 1 predicting u1's i5 as NaN and i6 as +inf (i4: 2 stars)."""
+  """The fixture's models but for a ranking version 1 predicting u2's i5 as NaN and i6 as +inf (i4: 3 stars).
+
+  u2, not u1: the registry's warm-up ranks the first user's (u1's) candidates and would refuse the version; this
+  one passes it and is served, so a request for u2 meets the non-finite ratings (the request-time check).
+  """
   examples_dir = os.path.join(root, 'examples')
   write_examples(TRAIN_ROWS, os.path.join(examples_dir, 'train', 'data.gz'))
   write_examples(EVAL_ROWS, os.path.join(examples_dir, 'eval', 'data.gz'))
   serving_dir = os.path.join(root, 'serving')
   save_retrieval(RETRIEVAL_V1, os.path.join(serving_dir, models.RETRIEVAL_MODEL, '1'), examples_dir)
-  save_ranking({**RATINGS, ('u1', 'i5'): float('nan'), ('u1', 'i6'): float('inf')},
+  save_ranking({**RATINGS, ('u2', 'i5'): float('nan'), ('u2', 'i6'): float('inf')},
                os.path.join(serving_dir, models.RANKING_MODEL, '1'))
   broken = models.ModelRegistry(serving_dir)
   assert broken.refresh()
@@ -280,21 +284,22 @@ def non_finite_ranking_registry(root: str) -> models.ModelRegistry:
 
 
 NON_FINITE_RATINGS_MESSAGE = (
-    'The ranking model version 1 predicted ratings that are not finite for 2 of 3 candidates: i5=nan, i6=inf; '
+    'The ranking model version 1 predicted ratings that are not finite for 2 of 3 candidates: i6=inf, i5=nan; '
     'check its export and its inputs, and push a version that predicts finite stars.')
 
 
 def test_non_finite_predicted_ratings_are_a_backend_error_naming_the_items(tmp_path):
-  # u1's unseen candidates i4, i5, i6 get 2 stars, NaN and +inf. Before, the NaN and inf passed into the blend:
-  # i5 and i6 scored nan (i4 too: the standardized ratings are all nan), and the HTTP service answered 500.
+  # u2's unseen candidates i4, i6, i5 (retrieval order) get 3 stars, +inf and NaN. Before, the NaN and inf passed
+  # into the blend: i6 and i5 scored nan (i4 too: the standardized ratings are all nan), and the HTTP service
+  # answered 500.
   broken = non_finite_ranking_registry(str(tmp_path))
   with pytest.raises(models.BackendError) as error:
-    recommender.Recommender(broken, ranking_weight=0.5).recommend('u1', k=3)
+    recommender.Recommender(broken, ranking_weight=0.5).recommend('u2', k=3)
   assert str(error.value) == NON_FINITE_RATINGS_MESSAGE
   assert not error.value.retryable  # the same call predicts the same
-  # Candidates whose ratings are all finite are answered by the same model: u2 (saw i1, i3) keeps i4, i6, i5,
-  # all 3 stars (z 0), so the order is the retrieval one.
-  assert ids(recommender.Recommender(broken, ranking_weight=0.5).recommend('u2', k=3)) == ['i4', 'i6', 'i5']
+  # Candidates whose ratings are all finite are answered by the same model: u1's blend as in
+  # test_recommend_orders_by_the_blend_and_excludes_seen_items (i5 +0.6124, i4 0, i6 -0.6124).
+  assert ids(recommender.Recommender(broken, ranking_weight=0.5).recommend('u1', k=3)) == ['i5', 'i4', 'i6']
 
 
 def test_unknown_users_get_popular_items_of_their_segment(registry):

@@ -17,6 +17,7 @@ import pytest
 
 from ingestion import interactions as il
 from ingestion import movielens
+from tests import loopback_http
 
 # Invented rows in the ml-100k layout (not MovieLens data).
 FAKE_FILES = {
@@ -252,13 +253,8 @@ def zip_server(tmp_path: pathlib.Path) -> Iterator[ServedZip]:
   site = tmp_path / 'site'
   site.mkdir()
   _write_zip(site / 'ml-100k.zip')
-  server = http.server.ThreadingHTTPServer(
-      ('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(site)))
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  yield f'http://127.0.0.1:{server.server_address[1]}/ml-100k.zip', server
-  server.shutdown()
-  server.server_close()
+  with loopback_http.serving(functools.partial(_QuietHandler, directory=str(site))) as server:
+    yield f'{server.url}/ml-100k.zip', server.server
 
 
 def test_download_checksum_mismatch_names_the_file(tmp_path: pathlib.Path, zip_server: ServedZip) -> None:
@@ -316,13 +312,9 @@ def trickle_server() -> Iterator[str]:
         self.wfile.write(b'x')
         self.wfile.flush()
 
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Trickle)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  yield f'http://127.0.0.1:{server.server_address[1]}/ml-100k.zip'
-  stop.set()
-  server.shutdown()
-  server.server_close()
+  with loopback_http.serving(Trickle) as server:
+    yield f'{server.url}/ml-100k.zip'
+    stop.set()  # before the server closes: the handler stops writing
 
 
 def test_a_trickling_download_stops_at_its_deadline(tmp_path: pathlib.Path, trickle_server: str) -> None:

@@ -5,10 +5,11 @@ import json
 import os
 import re
 import sys
-import threading
 import urllib.parse
 
 import pytest
+
+from tests import loopback_http
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'benchmarks'))
 import serving_http_load  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -40,12 +41,8 @@ class _StubService(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def stub_url():
   _StubService.user_ids = []
-  server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _StubService)
-  thread = threading.Thread(target=server.serve_forever, daemon=True)
-  thread.start()
-  yield f'http://127.0.0.1:{server.server_address[1]}'
-  server.shutdown()
-  server.server_close()
+  with loopback_http.serving(_StubService) as server:
+    yield server.url
 
 
 @pytest.mark.parametrize('flags, message', [

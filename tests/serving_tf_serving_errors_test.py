@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from serving import backend_flags, models, tf_serving_backend
-from tests import tf_serving_fixtures
+from tests import loopback_http, tf_serving_fixtures
 
 # (model, version) -> the model_version_status entry TF Serving answers; any other version gets 404.
 STATUSES = {
@@ -235,13 +235,9 @@ def test_a_redirect_while_loading_is_retried_at_the_next_poll_not_the_versions_f
       self.send_header('Content-Length', '0')
       self.end_headers()
 
-  server = tf_serving_fixtures.LoopbackServer()
-  server._start(Redirect)  # pylint: disable=protected-access
-  try:
-    with pytest.raises(tf_serving_backend.TFServingError, match='answered 302') as error:
-      tf_serving_backend.bundle_loader(server.url)('/not/read', models.ServedVersions(1, 1))
-  finally:
-    server.close()
+  with loopback_http.serving(Redirect) as server, pytest.raises(tf_serving_backend.TFServingError,
+                                                                 match='answered 302') as error:
+    tf_serving_backend.bundle_loader(server.url)('/not/read', models.ServedVersions(1, 1))
   assert error.value.status == 302 and error.value.retryable
 
 

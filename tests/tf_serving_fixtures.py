@@ -1,27 +1,15 @@
 """Stand-ins for TF Serving's REST API on loopback, shared by the serving tests.
 
-`LoopbackServer` runs a threaded HTTP server on a free loopback port; `RestHandler` is the base of the request
-handlers the tests give it: HTTP/1.1 answers with a Content-Length, the (model, version) a TF Serving URL names,
-and no request log on stderr.
+`LoopbackServer` (tests/loopback_http.py) runs a threaded HTTP server on a free loopback port; `RestHandler` is the
+base of the request handlers the tests give it: HTTP/1.1 answers with a Content-Length, the (model, version) a TF
+Serving URL names, and no request log on stderr.
 """
 
 import http.server
 import json
-import threading
 from typing import Any, Tuple
 
-
-class LoopbackServer:
-  """A threaded HTTP server on a free loopback port (`url`), serving until `close()`."""
-
-  def _start(self, handler: type) -> None:
-    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    self.url = f'http://127.0.0.1:{self.server.server_address[1]}'
-    threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-  def close(self) -> None:
-    self.server.shutdown()
-    self.server.server_close()
+from tests.loopback_http import LoopbackServer  # pylint: disable=unused-import  (the stand-ins' base)
 
 
 class RestHandler(http.server.BaseHTTPRequestHandler):

@@ -89,6 +89,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
+from components import push_reasons
 from pipeline import configs
 
 STAGING_PREFIX = '.staging-'
@@ -99,14 +100,6 @@ STALE_STAGING_AGE_S = 3600.0
 STALE_STAGING_AGE_KEY = 'stale_staging_age_s'
 # Bytes of a file read at a time by `model_fingerprint`: a SavedModel's variables shard can be gigabytes.
 FINGERPRINT_CHUNK_BYTES = 1 << 20
-# String custom property of a pushed_model artifact whose `pushed` is 0: why the model was not pushed.
-NOT_PUSHED_REASON_KEY = 'not_pushed_reason'
-# Its values: no blessing passed (what an artifact without the property, written before it, means too), or a
-# later-started push published a higher version while this one copied (`push_model`).
-NOT_BLESSED = 'not_blessed'
-SUPERSEDED = 'superseded'
-# String custom property (as `pushed_version`) of a superseded push's artifact: the newer version that stays served.
-SUPERSEDED_BY_VERSION_KEY = 'superseded_by_version'
 
 
 def check_stale_staging_age_s(stale_staging_age_s: Any) -> float:
@@ -525,7 +518,7 @@ class ServingPusherExecutor(pusher_executor.Executor):
                        f'{self.GetModelPath(input_dict)} may be served; it pushes blessed models only: pass the '
                        "gate's blessing as model_blessing.")
     if not self.CheckBlessing(input_dict):
-      self._mark_not_pushed(model_push, NOT_BLESSED)
+      self._mark_not_pushed(model_push, push_reasons.NOT_BLESSED)
       return
     model_dir = self.GetModelPath(input_dict)
     push_destination = pusher_pb2.PushDestination()
@@ -547,7 +540,7 @@ class ServingPusherExecutor(pusher_executor.Executor):
     else:
       outcome = push_model(model_dir, base_directory, stale_staging_age_s)
       if outcome.version is None:  # a later push published a newer version meanwhile: that one is served
-        self._mark_not_pushed(model_push, SUPERSEDED, superseded_by=outcome.superseded_by)
+        self._mark_not_pushed(model_push, push_reasons.SUPERSEDED, superseded_by=outcome.superseded_by)
         return
       version = outcome.version
       logging.info('Model written to serving path %s.', os.path.join(base_directory, str(version)))
@@ -556,12 +549,12 @@ class ServingPusherExecutor(pusher_executor.Executor):
                      pushed_version=str(version))
 
   def _mark_not_pushed(self, model_push: types.Artifact, reason: str, superseded_by: Optional[int] = None) -> None:
-    """Records `model_push` as not pushed (`pushed` 0, as TFX's Pusher) and why: `reason` (NOT_BLESSED or
-    SUPERSEDED) and, for a superseded push, the newer version `superseded_by` that stays served."""
+    """Records `model_push` as not pushed (`pushed` 0, as TFX's Pusher) and why (components/push_reasons.py):
+    `reason` and, for a superseded push, the newer version `superseded_by` that stays served."""
     self._MarkNotPushed(model_push)
-    model_push.set_string_custom_property(NOT_PUSHED_REASON_KEY, reason)
+    model_push.set_string_custom_property(push_reasons.NOT_PUSHED_REASON_KEY, reason)
     if superseded_by is not None:
-      model_push.set_string_custom_property(SUPERSEDED_BY_VERSION_KEY, str(superseded_by))
+      model_push.set_string_custom_property(push_reasons.SUPERSEDED_BY_VERSION_KEY, str(superseded_by))
 
 
 class ServingPusher(pusher_component.Pusher):

@@ -37,13 +37,6 @@ BLESSED_PROPERTY = 'blessed'
 PUSHED_PROPERTY = 'pushed'
 PUSHED_DESTINATION_PROPERTY = 'pushed_destination'
 PUSHED_VERSION_PROPERTY = 'pushed_version'
-# Custom properties the project's Pusher (components.serving_pusher) adds to a model it did not push: why (one of
-# the two values below; an artifact without it, written before it was recorded, was not blessed) and, for a push
-# superseded by a later-started one, the newer version that stays served.
-NOT_PUSHED_REASON_PROPERTY = 'not_pushed_reason'
-NOT_BLESSED_REASON = 'not_blessed'
-SUPERSEDED_REASON = 'superseded'
-SUPERSEDED_BY_VERSION_PROPERTY = 'superseded_by_version'
 SPLIT_NAMES_PROPERTY = 'split_names'
 # The Evaluator's input holding the last blessed model (tfx.types.standard_component_specs.BASELINE_MODEL_KEY).
 BASELINE_MODEL_INPUT = 'baseline_model'

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ml_metadata import metadata_store
 
-from components import segment_rules
+from components import push_reasons, segment_rules
 from inspection import charts, cli, queries, tables
 from inspection.store import StoreError
 from pipeline import configs
@@ -337,14 +337,9 @@ def push_outcome(pushed_model: queries.ArtifactRecord) -> str:
   properties = pushed_model.properties
   if properties.get(queries.PUSHED_PROPERTY) == 1:
     return f'pushed by this run to {properties[queries.PUSHED_DESTINATION_PROPERTY]}'
-  reason = properties.get(queries.NOT_PUSHED_REASON_PROPERTY, queries.NOT_BLESSED_REASON)
-  if reason == queries.SUPERSEDED_REASON:
-    newer = (f'version {properties[queries.SUPERSEDED_BY_VERSION_PROPERTY]} of a later push'
-             if queries.SUPERSEDED_BY_VERSION_PROPERTY in properties else "a later push's newer version")
-    return f'not pushed by this run (superseded by {newer}, which stays served).'
-  if reason == queries.NOT_BLESSED_REASON:
-    return 'not pushed by this run (not blessed).'
-  return f'not pushed by this run ({reason}).'  # a reason this report does not know
+  why = push_reasons.why_not_pushed(properties.get(push_reasons.NOT_PUSHED_REASON_KEY),
+                                    properties.get(push_reasons.SUPERSEDED_BY_VERSION_KEY))
+  return f'not pushed by this run ({why}).'
 
 
 def _percent_missing(common_stats) -> str:

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import tensorflow_model_analysis as tfma
 
-from components import retrieval_gate, segment_gate, serving_pusher
+from components import push_reasons, retrieval_gate, segment_gate
 from inspection import store as store_lib
 from pipeline import configs, run_summary
 
@@ -102,15 +102,11 @@ def _push_lines(summary: run_summary.RunSummary, pusher_id: str, model: str) -> 
   properties = pushed[0].custom_properties
   if properties['pushed'].int_value == 1:
     return [f'{model} model pushed to {properties["pushed_destination"].string_value}']
-  reason = properties[serving_pusher.NOT_PUSHED_REASON_KEY].string_value if (
-      serving_pusher.NOT_PUSHED_REASON_KEY in properties) else serving_pusher.NOT_BLESSED
-  if reason == serving_pusher.SUPERSEDED:
-    newer = (f'version {properties[serving_pusher.SUPERSEDED_BY_VERSION_KEY].string_value} of a later push'
-             if serving_pusher.SUPERSEDED_BY_VERSION_KEY in properties else "a later push's newer version")
-    return [f'{model} model not pushed (superseded by {newer}, which stays served).']
-  if reason == serving_pusher.NOT_BLESSED:
-    return [f'{model} model not pushed (not blessed); the previously served version stays.']
-  return [f'{model} model not pushed ({reason}).']  # a reason this report does not know
+  reason, newer = (properties[key].string_value if key in properties else None
+                   for key in (push_reasons.NOT_PUSHED_REASON_KEY, push_reasons.SUPERSEDED_BY_VERSION_KEY))
+  # Not blessed: the version served before this run stays (a superseded push names the newer one that does).
+  stays = '; the previously served version stays' if reason in (None, push_reasons.NOT_BLESSED) else ''
+  return [f'{model} model not pushed ({push_reasons.why_not_pushed(reason, newer)}){stays}.']
 
 
 def _retrieval_lines(summary: run_summary.RunSummary) -> List[str]:

@@ -272,14 +272,6 @@ def test_a_push_outcome_without_the_pushers_reason_reads_as_before():
       'not pushed by this run (destination_read_only).')
 
 
-def test_the_inspection_reads_the_pushers_reason_under_its_names():
-  from components import serving_pusher  # pylint: disable=g-import-not-at-top
-  assert (queries.NOT_PUSHED_REASON_PROPERTY, queries.NOT_BLESSED_REASON, queries.SUPERSEDED_REASON,
-          queries.SUPERSEDED_BY_VERSION_PROPERTY) == (serving_pusher.NOT_PUSHED_REASON_KEY, serving_pusher.NOT_BLESSED,
-                                                      serving_pusher.SUPERSEDED,
-                                                      serving_pusher.SUPERSEDED_BY_VERSION_KEY)
-
-
 def _mlmd_store_with_one_run(path: str, pipeline_name: str, run_id: str) -> None:
   """An ML Metadata store at `path` holding one run `run_id` of `pipeline_name`: one ExampleGen execution in
   the pipeline, pipeline-run and node contexts, as TFX records them."""

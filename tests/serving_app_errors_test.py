@@ -477,11 +477,18 @@ def test_the_shutdown_delay_answers_new_connections_with_close_and_healthz_503_t
     server.server_close()
 
 
+# `python -m serving.app` with Python's own SIGINT handler (KeyboardInterrupt), as under a terminal. A process started
+# with SIGINT ignored (a shell script's `service &`, a CI runner, nohup) inherits the ignoring, and Python then keeps
+# it: before, that made the Ctrl-C test below fail under such a runner (the delay ran its 20 s; no "Interrupted").
+SERVICE_MAIN = ('import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); '
+                "runpy.run_module('serving.app', run_name='__main__', alter_sys=True)")
+
+
 @contextlib.contextmanager
 def service_process(serving_dir: str, *flags: str) -> Iterator[subprocess.Popen]:
   """`python -m serving.app` on a free port with its log (absl: stderr) piped, killed on leaving if still running."""
   process = subprocess.Popen(
-      [sys.executable, '-m', 'serving.app', '--serving-dir', serving_dir, '--port', '0', *flags],
+      [sys.executable, '-c', SERVICE_MAIN, '--serving-dir', serving_dir, '--port', '0', *flags],
       stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
   try:
     yield process
@@ -501,6 +508,25 @@ def read_log_until(process: subprocess.Popen, text: str) -> str:
   raise AssertionError(f'{text!r} never logged: {"".join(logged)[-2000:]}')
 
 
+def rest_of_log(process: subprocess.Popen, timeout_s: float = 60.0) -> str:
+  """Reads the process's log to its end and waits for the process to exit; returns that text.
+
+  Unlike `communicate`, which reads the pipe's file descriptor itself, this reads through `process.stderr`, so the
+  lines that `read_log_until` has already buffered are kept.
+
+  Raises:
+    AssertionError: if the process has not closed its log within `timeout_s` seconds (`service_process` kills it).
+  """
+  rest = []
+  reader = threading.Thread(target=lambda: rest.append(process.stderr.read()), name='log-reader', daemon=True)
+  reader.start()
+  reader.join(timeout_s)
+  if reader.is_alive():
+    raise AssertionError(f'the service has not exited {timeout_s:g} s after the signal')
+  process.wait(timeout_s)
+  return rest[0]
+
+
 def test_sigterm_shuts_the_service_down_with_exit_code_0(tmp_path):
   # Before, SIGTERM (docker stop, Kubernetes) killed the process at once: exit code -15, requests in flight cut.
   # The signal follows the 'Serving on' line at once. Before, that line was logged ahead of the handler (a signal
@@ -508,7 +534,7 @@ def test_sigterm_shuts_the_service_down_with_exit_code_0(tmp_path):
   with service_process(str(tmp_path)) as process:
     read_log_until(process, 'Serving on http://127.0.0.1:')
     process.send_signal(signal.SIGTERM)
-    rest = process.communicate(timeout=60)[1]
+    rest = rest_of_log(process)
   assert process.returncode == 0, rest[-2000:]
   assert 'Terminated; shutting down once the 0 request(s) in flight are answered (at most 10 s).' in rest
 
@@ -522,7 +548,7 @@ def test_sigterm_with_a_shutdown_delay_answers_during_it_then_exits_0(tmp_path):
     # A new connection during the delay is answered; nothing is loaded (an empty serving dir): 503 shutting down.
     assert get_answer(port, '/healthz')[:2] == (503, 'close')
     process.send_signal(signal.SIGINT)  # a Ctrl-C ends the delay at once (a second SIGTERM would kill)
-    rest = process.communicate(timeout=60)[1]
+    rest = rest_of_log(process)
   assert process.returncode == 0, rest[-2000:]
   assert 'Interrupted again: the shutdown delay ends now.' in rest
   assert 'shutting down once the 0 request(s) in flight are answered' in rest

@@ -12,9 +12,9 @@ Endpoints:
   unknown parameter or a bad user column value (an age bucket that is not a label or disagrees with the
   `user_age` sent with it), or a request with a body (the parameters go in the query string); 503 while no
   model is loaded or the backend (TF Serving) cannot be reached, times out or answers an error that may pass
-  (a 5xx, 408 or 429: a retryable `serving.models.BackendError`), so the client may retry; 502 `{"error": <the backend's
+  (502, 503, 504, 408 or 429: a retryable `serving.models.BackendError`), so the client may retry; 502 `{"error": <the backend's
   message>}`, logged as an ERROR, for a backend fault that retrying will not fix (a `BackendError` that is not
-  retryable: TF Serving answering a 4xx such as 400 INVALID_ARGUMENT, outputs that are not the export's, a
+  retryable: TF Serving answering a 4xx such as 400 INVALID_ARGUMENT or a 500 INTERNAL, outputs that are not the export's, a
   ranking model predicting NaN or inf, see `serving.recommender`), while /healthz stays 200 (the backend is up
   and serves the versions: taking the instance out of rotation would not help); 500 for any other failure
   (logged with its traceback), e.g. an answer holding a NaN or infinite score the recommender let through (not
@@ -373,7 +373,7 @@ def make_server(recommender: Any, registry: Any, host: str = LOOPBACK_HOST,
       except (BadRequestError, requests_lib.InvalidRequestError) as e:
         self._send(400, {'error': str(e)})
       except models.BackendError as e:
-        if e.retryable:  # unreachable, timed out, a 5xx: the same request may succeed later
+        if e.retryable:  # unreachable, timed out, 502/503/504: the same request may succeed later
           self._send(503, {'status': HEALTH_UNAVAILABLE, 'error': str(e)})
         else:  # the backend answered, but wrongly for these versions: a retry gets the same answer
           logging.error('Request %s: the model backend failed: %s', self.path, e)

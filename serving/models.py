@@ -64,8 +64,9 @@ class BackendError(RuntimeError):
   next poll and skips the version for any other.
 
   Attributes:
-    retryable: True when the same call may succeed later (server unreachable, timed out, 5xx); False when the
-      version itself is at fault (e.g. a 4xx answer: the request does not fit the model).
+    retryable: True when the same call may succeed later (server unreachable, timed out, 502/503/504); False when
+      the version itself is at fault (e.g. a 4xx answer: the request does not fit the model; TF Serving's 500: an op of
+      the model fails on these examples).
     version_not_found: True when the backend answered that it does not serve the version asked for (TF Serving's
       404 "Servable not found"). On a request it is not retryable like any 4xx; during a warm-up it means the
       backend is still loading the version (TF Serving's status can say AVAILABLE before its predict endpoint

@@ -14,6 +14,11 @@ TF Serving for exactly the versions it found there:
   Serving has not finished loading a version its status already reports AVAILABLE: the registry keeps the
   previous bundle and tries again at the next poll (`TFServingError.version_not_found`, `serving.models.warm_up`).
 
+Errors that may pass (no answer, 408, 429, 502, 503, 504) are retryable: the service answers 503 and the registry
+tries the version again at the next poll. Any other 4xx or 5xx is not (TF Serving's 500 is an INTERNAL or UNKNOWN
+error, e.g. an op of the model failing on these examples, which the same call meets again): the service answers 502
+and logs it, and at load the registry skips the version. See `TFServingError.retryable`.
+
 Degraded mode: with no ranking version on disk (`ServedVersions.ranking` None) only the retrieval model is
 asked for; the ranking model's status is not checked and it is never called. TF Serving itself must then not
 be configured with the ranking model: it does not start while a configured model has no version
@@ -22,19 +27,20 @@ found on disk.
 
 Health: `TFServingModels.unavailable_reason` (what `GET /healthz` reports) asks TF Serving for the status of the
 served versions with a short timeout (`HEALTH_PROBE_TIMEOUT_S`), so an unreachable, hanging or restarted TF
-Serving (one that no longer serves those versions) makes the service report that it cannot answer, within about
-a second.
+Serving (one that no longer serves those versions), or a host name whose look-up hangs, makes the service report
+that it cannot answer, within about a second.
 
 Connections are kept alive, one per thread.
 """
 
 import base64
 import http.client
+import ipaddress
 import json
 import socket
 import threading
 import time
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,15 +52,23 @@ from trainer.retrieval import export as retrieval_export
 AVAILABLE_STATE = 'AVAILABLE'
 # TF Serving's state of a version it will not serve (any more): its load failed, or it was unloaded.
 END_STATE = 'END'
-# Seconds TF Serving has to answer one call (connect, send and read together).
+# Seconds TF Serving has to answer one call (host name look-up, connect, send and read together).
 DEFAULT_TIMEOUT_S = 10.0
 # Seconds the health probe waits for TF Serving (for the whole call): /healthz must not hang with it.
 HEALTH_PROBE_TIMEOUT_S = 1.0
 
 
 # 4xx statuses that ask the client to try again later (RFC 9110 §15.5.9, RFC 6585 §4) rather than blame the request:
-# the service answers them 503 and the registry polls the version again instead of skipping it.
+# the service answers them 503 and the registry polls the version again instead of skipping it. TF Serving answers
+# 429 for RESOURCE_EXHAUSTED (e.g. out of memory for a batch).
 RETRYABLE_CLIENT_STATUSES = (408, 429)
+# The 5xx statuses that may pass, answered 503 and polled again likewise: 502 Bad Gateway and 504 Gateway Timeout
+# (a proxy that found no TF Serving or waited too long; TF Serving's own 504 is DEADLINE_EXCEEDED), 503 (TF Serving's
+# UNAVAILABLE, e.g. its batching queue is full). TF Serving's other 5xx say that the call itself fails, and will
+# again: 500 for INTERNAL, UNKNOWN and DATA_LOSS (e.g. an op of the model failing on these examples), 501 for
+# UNIMPLEMENTED (`ToHTTPStatusCode` in tensorflow_serving/model_servers/http_server.cc); the service answers them
+# 502 and logs them, the registry skips the version.
+RETRYABLE_SERVER_STATUSES = (502, 503, 504)
 # What TF Serving answers for a version it does not serve (yet): "Servable not found for request: Specific(m, v)".
 NOT_FOUND_STATUS = 404
 
@@ -64,15 +78,19 @@ class TFServingError(models_lib.BackendError):
 
   Attributes:
     status: the HTTP status TF Serving answered, None when it gave no answer.
-    retryable: True unless TF Serving answered a 4xx status (the request does not fit the model version), except
-      408 Request Timeout and 429 Too Many Requests, which say "later", not "never" (`RETRYABLE_CLIENT_STATUSES`).
+    retryable: True when the same call may succeed later: no answer (unreachable, timed out, an answer that is not
+      TF Serving's), a status that is not an error (a proxy's redirect, a 204), 408 Request Timeout and 429 Too
+      Many Requests, which say "later", not "never" (`RETRYABLE_CLIENT_STATUSES`), and 502, 503 and 504
+      (`RETRYABLE_SERVER_STATUSES`). False for any other 4xx (the request does not fit the model version) and any
+      other 5xx: TF Serving's 500 (INTERNAL, UNKNOWN, DATA_LOSS) and 501 (UNIMPLEMENTED) fail the same call again.
     version_not_found: True for a 404 ("Servable not found"): not retryable on a request, but the registry's
       warm-up takes it for a version TF Serving is still loading (see `serving.models.BackendError`).
   """
 
   def __init__(self, message: str, status: Optional[int] = None) -> None:
-    super().__init__(message, retryable=status is None or not 400 <= status < 500
-                     or status in RETRYABLE_CLIENT_STATUSES, version_not_found=status == NOT_FOUND_STATUS)
+    super().__init__(message, retryable=status is None or not 400 <= status < 600
+                     or status in RETRYABLE_CLIENT_STATUSES + RETRYABLE_SERVER_STATUSES,
+                     version_not_found=status == NOT_FOUND_STATUS)
     self.status = status
 
 
@@ -111,8 +129,55 @@ class _DeadlineSocket(socket.socket):
     super().sendall(*args, **kwargs)
 
 
+def _tcp_addresses(host: str, port: int, deadline: float, timeout_s: float) -> List[Tuple[Any, ...]]:
+  """`socket.getaddrinfo(host, port)` for a TCP connection, looked up by `deadline` (`time.monotonic()` seconds).
+
+  The look-up of a host name can wait for DNS servers for seconds (a Kubernetes resolver tries a short name such
+  as `tf-serving` under each search domain), and `getaddrinfo` cannot be interrupted: it runs in a daemon thread,
+  which is waited for until the deadline and then left to end on its own. A literal IP address is converted at
+  once, without a thread.
+
+  Args:
+    host: a host name or a literal IP address.
+    port: the TCP port.
+    deadline: when the call must be answered.
+    timeout_s: the call's timeout (what `deadline` was set from), for the message.
+
+  Returns:
+    (family, type, proto, canonname, sockaddr) entries, as `socket.getaddrinfo` returns them.
+
+  Raises:
+    TimeoutError: naming the host and `timeout_s`, when the look-up has not ended by `deadline`.
+    OSError: as `socket.getaddrinfo` (e.g. `socket.gaierror` for a name that does not exist).
+    UnicodeError: for a host name the IDNA codec refuses (e.g. 'a..b').
+  """
+  try:
+    ipaddress.ip_address(host)
+  except ValueError:
+    pass
+  else:
+    return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+  outcome: Dict[str, Any] = {}
+
+  def look_up() -> None:
+    try:
+      outcome['addresses'] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except Exception as e:  # pylint: disable=broad-except  (raised in the calling thread below)
+      outcome['error'] = e
+
+  lookup = threading.Thread(target=look_up, name=f'getaddrinfo {host}', daemon=True)
+  lookup.start()
+  lookup.join(max(0.0, deadline - time.monotonic()))
+  if lookup.is_alive():
+    raise TimeoutError(f'looking up host {host!r} did not end within the call\'s deadline of {timeout_s:g} s')
+  if 'error' in outcome:
+    raise outcome['error']
+  return outcome['addresses']
+
+
 class _DeadlineConnection(http.client.HTTPConnection):
-  """An HTTP connection whose calls each end by a deadline (connect, send and read together); see `start_call`."""
+  """An HTTP connection whose calls each end by a deadline (host name look-up, connect, send and read together);
+  see `start_call`."""
 
   def __init__(self, host: str, port: int, timeout_s: float) -> None:
     super().__init__(host, port, timeout=timeout_s)
@@ -127,11 +192,28 @@ class _DeadlineConnection(http.client.HTTPConnection):
 
   def _connect_by_deadline(self, address: Tuple[str, int], timeout: Any = None,
                            source_address: Any = None) -> socket.socket:
+    """`socket.create_connection` with the look-up and each connect attempt bounded by the call's deadline."""
     del timeout  # the time left of the call's deadline instead
-    remaining = self._deadline - time.monotonic()
-    if remaining <= 0:
+    if self._deadline - time.monotonic() <= 0:
       raise TimeoutError('timed out')
-    return _DeadlineSocket(socket.create_connection(address, remaining, source_address), self._deadline)
+    host, port = address
+    error: Optional[OSError] = None
+    for family, kind, proto, _, sockaddr in _tcp_addresses(host, port, self._deadline, self.timeout):
+      remaining = self._deadline - time.monotonic()  # the addresses in turn, as socket.create_connection tries them
+      if remaining <= 0:
+        raise TimeoutError('timed out')
+      connected = socket.socket(family, kind, proto)
+      try:
+        connected.settimeout(remaining)
+        if source_address:
+          connected.bind(source_address)
+        connected.connect(sockaddr)
+      except OSError as e:
+        connected.close()
+        error = e
+        continue
+      return _DeadlineSocket(connected, self._deadline)
+    raise error or OSError(f'getaddrinfo found no address of {host!r}')
 
 
 class TFServingClient:
@@ -140,9 +222,9 @@ class TFServingClient:
   def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
     """Args:
       url: TF Serving's REST address, e.g. 'http://127.0.0.1:8501' (port 80 when none is given).
-      timeout_s: seconds one call may take, connect, send and read together (a deadline: a server sending its
-        answer slowly cannot hold a call longer), above 0 and at most `threading.TIMEOUT_MAX`. The host name's
-        look-up is not bounded by it.
+      timeout_s: seconds one call may take, the host name's look-up, connect, send and read together (a deadline:
+        neither a slow DNS server nor a server sending its answer slowly can hold a call longer), above 0 and at
+        most `threading.TIMEOUT_MAX`.
 
     Raises:
       ValueError: for a URL that is not http://HOST[:PORT] (see `backend_flags.tf_serving_address`: a path, a
@@ -213,7 +295,8 @@ class TFServingClient:
     does not know the version (it answers 404 until it starts loading it).
 
     Raises:
-      TFServingError: when TF Serving cannot be reached or answers another error status (retryable unless 4xx other than 408 and 429).
+      TFServingError: when TF Serving cannot be reached or answers another error status (retryable or not: see
+        `TFServingError.retryable`).
     """
     try:
       status = self._call('GET', f'/v1/models/{model}/versions/{version}')
@@ -241,8 +324,8 @@ class TFServingClient:
     named outputs, or the values of a single output, which TF Serving leaves unnamed).
 
     Raises:
-      TFServingError: when TF Serving cannot be reached, answers an error status (retryable unless 4xx other than 408 and 429), or
-        answers 200 without JSON `outputs`.
+      TFServingError: when TF Serving cannot be reached, answers an error status (retryable or not: see
+        `TFServingError.retryable`), or answers 200 without JSON `outputs` (retryable).
     """
     body = {
         'signature_name': retrieval_export.SERVING_SIGNATURE,

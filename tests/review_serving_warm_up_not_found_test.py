@@ -1,15 +1,17 @@
 """TF Serving answering 404 to the warm-up's predict (a version it reports AVAILABLE but whose predict endpoint does
 not serve it yet) is "not ready yet": the registry keeps the served pair and tries the version again at the next
 poll, instead of skipping it until a newer one is pushed. A 404 on a request is still the version's fault (502).
+An error that may pass at the warm-up (503) is retried likewise, while TF Serving's 500 (an op of the model failing)
+skips the version.
 
 Over a loopback server answering fixed bodies: the model status says AVAILABLE for every version, predict answers
-404 "Servable not found" for the versions in `not_found` and a fixed prediction for the others. The serving assets
-(one user u1, one item i1) are written by hand; no model is loaded.
+404 "Servable not found" for the versions in `not_found`, the status in `failing` for those in it, and a fixed
+prediction for the others. The serving assets (one user u1, one item i1) are written by hand; no model is loaded.
 """
 
 import json
 import os
-from typing import Iterator, List, Set, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 
@@ -22,11 +24,13 @@ RETRIEVAL, RANKING = models.RETRIEVAL_MODEL, models.RANKING_MODEL
 
 
 class NotFoundWhileLoading(tf_serving_fixtures.LoopbackServer):
-  """Model status AVAILABLE for every version; predict 404 for the (model, version)s in `not_found`, else
-  retrieval [['i1']] / [[0.5]] and ranking [[3.5]]. `predicts` records every predict call's (model, version)."""
+  """Model status AVAILABLE for every version; predict 404 for the (model, version)s in `not_found`, the error
+  status `failing` maps them to, else retrieval [['i1']] / [[0.5]] and ranking [[3.5]]. `predicts` records every
+  predict call's (model, version)."""
 
   def __init__(self) -> None:
     self.not_found: Set[Tuple[str, int]] = set()
+    self.failing: Dict[Tuple[str, int], int] = {}
     self.predicts: List[Tuple[str, int]] = []
     server = self
 
@@ -43,6 +47,8 @@ class NotFoundWhileLoading(tf_serving_fixtures.LoopbackServer):
         server.predicts.append((name, version))
         if (name, version) in server.not_found:
           self.answer_json(404, {'error': f'Servable not found for request: Specific({name}, {version})'})
+        elif (name, version) in server.failing:
+          self.answer_json(server.failing[(name, version)], {'error': 'the model failed'})
         elif name == RETRIEVAL:
           self.answer_json(200, {'outputs': {'item_ids': [['i1']], 'scores': [[0.5]]}})
         else:
@@ -132,3 +138,26 @@ def test_a_404_on_a_request_is_still_the_versions_fault(tf_serving):
   assert (error.value.status, error.value.retryable) == (404, False)
   assert str(error.value) == ('TF Serving POST /v1/models/ranking/versions/2:predict answered 404: '
                               '{"error": "Servable not found for request: Specific(ranking, 2)"}')
+
+
+@pytest.mark.parametrize('status, skipped', [(500, True), (503, False)])
+def test_a_500_at_the_warm_up_skips_the_version_and_a_503_is_retried(tmp_path, tf_serving, caplog, status, skipped):
+  serving_dir = str(tmp_path)
+  _push(serving_dir, RETRIEVAL, 1)
+  _push(serving_dir, RANKING, 1)
+  registry = models.ModelRegistry(serving_dir, loader=tf_serving_backend.bundle_loader(tf_serving.url))
+  assert registry.refresh()
+  _push(serving_dir, RANKING, 2)
+  tf_serving.failing = {(RANKING, 2): status}
+  with caplog.at_level('INFO', logger='absl'):
+    assert not registry.refresh()
+  assert registry.current().versions == models.ServedVersions(1, 1)
+  errors = [r.getMessage() for r in caplog.records if r.levelname == 'ERROR']
+  if skipped:  # INTERNAL: the same warm-up fails again. Before, retried at every poll, blocking newer retrievals.
+    assert len(errors) == 1 and errors[0].startswith(f'Could not load ranking version 2 from {serving_dir} ')
+    assert f'answered {status}: {{"error": "the model failed"}}' in errors[0]
+  else:  # UNAVAILABLE: TF Serving overloaded, the version is not at fault
+    assert not errors
+  tf_serving.failing = {}
+  assert registry.refresh() is not skipped
+  assert registry.current().versions == models.ServedVersions(1, 1 if skipped else 2)

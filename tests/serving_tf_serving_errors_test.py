@@ -1,6 +1,7 @@
 """What the TF Serving backend makes of TF Serving's answers when they are not the happy path: a version it
 reports as END, one it does not know, a server it cannot reach, a 200 answer that is not JSON, outputs missing
-or mis-shaped, non-finite floats, and which error statuses are retried.
+or mis-shaped, non-finite floats, and which error statuses are retried (those that may pass: 408, 429, 502,
+503, 504).
 
 Over a loopback server answering fixed bodies (tests/tf_serving_fixtures.py's LoopbackServer); no model is
 loaded: the loader checks the versions' states before it reads anything from disk.
@@ -10,7 +11,7 @@ import argparse
 import json
 import re
 import socket
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Tuple, Type
 
 import numpy as np
 import pytest
@@ -216,14 +217,50 @@ def test_well_shaped_answers_with_nan_and_infinity_are_taken_as_tf_serving_write
   np.testing.assert_array_equal(backend.predict_ratings([b''] * 3), np.array([2.0, 4.5, 1.0], dtype=np.float32))
 
 
-@pytest.mark.parametrize('status, retryable', [(301, True), (307, True), (204, True), (503, True), (None, True),
+@pytest.mark.parametrize('status, retryable', [(301, True), (307, True), (204, True), (None, True),
                                                (400, False), (404, False), (499, False),
-                                               (408, True), (429, True)])
-def test_only_a_4xx_status_is_the_versions_fault(status, retryable):
+                                               (408, True), (429, True),
+                                               (500, False), (501, False), (502, True), (503, True), (504, True)])
+def test_a_4xx_or_5xx_status_is_the_versions_fault_unless_it_may_pass(status, retryable):
   # Before: any status below 500 was not retryable, so a proxy's redirect (3xx) or a 204 while the versions
   # loaded made the registry skip them until newer ones were pushed. 408 and 429 (overloaded: "try later") are
-  # retryable too: before, a 429 answered 502 and skipped the version at load.
+  # retryable too: before, a 429 answered 502 and skipped the version at load. Of the 5xx only 502, 503 and 504 are:
+  # TF Serving answers 500 for INTERNAL and UNKNOWN errors (an op of the model failing: the same call fails again),
+  # which before were answered 503 without a log and retried at every poll instead of skipping the version.
   assert tf_serving_backend.TFServingError(f'answered {status}', status=status).retryable is retryable
+
+
+# TF Serving's answer (status, and {"error": <the message>}) to a call failing with an error code (`ToHTTPStatusCode`,
+# tensorflow_serving/model_servers/http_server.cc).
+TF_SERVING_ERRORS = {
+    500: 'The StringToNumber op of the model failed on input "x"',  # INTERNAL: the same examples fail again
+    503: 'The batch scheduling queue to which this task was submitted is full',  # UNAVAILABLE
+    404: 'Servable not found for request: Specific(retrieval, 1)',  # NOT_FOUND
+    429: 'OOM when allocating tensor with shape[100,64]',  # RESOURCE_EXHAUSTED
+}
+
+
+def answering(status: int) -> Type[tf_serving_fixtures.RestHandler]:
+  """A handler answering every predict with `status` and its TF_SERVING_ERRORS message, as TF Serving does."""
+
+  class Handler(tf_serving_fixtures.RestHandler):
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name
+      self.read_body()
+      self.answer_json(status, {'error': TF_SERVING_ERRORS[status]})
+
+  return Handler
+
+
+@pytest.mark.parametrize('status, retryable', [(500, False), (503, True), (404, False), (429, True)])
+def test_tf_servings_error_answers_are_retryable_only_when_they_may_pass(status, retryable):
+  with loopback_http.serving(answering(status)) as server:
+    with pytest.raises(tf_serving_backend.TFServingError) as error:
+      tf_serving_backend.TFServingClient(server.url).predict(models.RETRIEVAL_MODEL, 1, [b''])
+  assert (error.value.status, error.value.retryable) == (status, retryable)
+  assert error.value.version_not_found is (status == 404)
+  assert str(error.value) == (f'TF Serving POST /v1/models/retrieval/versions/1:predict answered {status}: '
+                              f'{json.dumps({"error": TF_SERVING_ERRORS[status]})}')
 
 
 def test_a_redirect_while_loading_is_retried_at_the_next_poll_not_the_versions_failure():

@@ -391,6 +391,7 @@ def test_a_timed_out_call_does_not_spoil_the_threads_next_calls():
 
 def test_error_statuses_tell_whether_the_call_may_succeed_later():
   assert not tf_serving_backend.TFServingError('answered 400', status=400).retryable
+  assert not tf_serving_backend.TFServingError('answered 500', status=500).retryable
   assert tf_serving_backend.TFServingError('answered 503', status=503).retryable
   assert tf_serving_backend.TFServingError('refused').retryable
 

@@ -33,7 +33,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact, artifact_utils
 from tfx.utils import path_utils
 
-from components import retrieval_metrics
+from components import mlmd_properties, retrieval_metrics
 from ingestion import example_columns
 from pipeline import configs
 from schema import features
@@ -258,7 +258,9 @@ def blessing_decision(candidate: Mapping[str, float], baseline: Optional[Mapping
 
   Returns:
     (blessed, reasons for refusal — empty when blessed). A NaN Recall@100 (no user has an evaluation item
-    outside the training items) refuses the model, with a reason saying so.
+    outside the training items) refuses the model, with a reason saying so; so does any other gated figure that is
+    not a finite number (e.g. a NaN top-100 accuracy: the model's scores were not numbers), with one reason
+    naming the value, the cause and the fix, and no comparison with the baseline.
   """
   reasons = []
   for key, minimum, flag in ((recall_key(GATED_K), min_recall_at_100, '--min-recall-at-100'),
@@ -270,9 +272,14 @@ def blessing_decision(candidate: Mapping[str, float], baseline: Optional[Mapping
                      f'items (num_recall_users={candidate.get("num_recall_users", 0)}), so it cannot be measured '
                      f'against the minimum {minimum:.4f} ({flag}); the evaluation split must hold interactions '
                      'with items the users did not train on')
+    elif not math.isfinite(value):
+      # Not from `measure`, which refuses NaN scores (retrieval_metrics.top_k_columns): figures a caller passes.
+      reasons.append(f'{key} is {value}, not a finite number: the model\'s scores are NaN or infinite (training '
+                     'diverged: check the training loss, lower the learning rate), so it cannot be measured against '
+                     f'the minimum {minimum:.4f} ({flag})')
     elif not value >= minimum - _ROUNDING_TOLERANCE:
       reasons.append(f'{key}={value:.4f} is below the minimum {minimum:.4f} ({flag})')
-    if baseline is not None and value < baseline[key] - max_decrease - _ROUNDING_TOLERANCE:
+    if baseline is not None and math.isfinite(value) and value < baseline[key] - max_decrease - _ROUNDING_TOLERANCE:
       reasons.append(f'{key}={value:.4f} is worse than the last blessed model\'s {baseline[key]:.4f} by more '
                      f'than {max_decrease:.4f} (--max-retrieval-decrease)')
   return not reasons, reasons
@@ -374,15 +381,13 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
   logging.info('Retrieval metrics: %s; baseline: %s; blessed: %s %s', result['overall'],
                baseline_result['overall'] if baseline_result else None, blessed, '; '.join(reasons))
 
-  # A NaN or infinite figure is left out of the properties: ML Metadata's SQL store refuses the number (the run
-  # would fail on publishing the evaluation instead of recording the refusal); metrics.json holds it as null.
+  # A NaN or infinite figure is left out of the properties (ML Metadata's SQL store refuses it); metrics.json holds
+  # it as null.
   for key, value in result['overall'].items():
-    if math.isfinite(value):
-      evaluation.set_float_custom_property(key, float(value))
+    mlmd_properties.set_finite_float_property(evaluation, key, value)
   if baseline_result:
     for key, value in baseline_result['overall'].items():
-      if math.isfinite(value):
-        evaluation.set_float_custom_property(f'baseline_{key}', float(value))
+      mlmd_properties.set_finite_float_property(evaluation, f'baseline_{key}', value)
   report = {'metrics': result['overall'], 'segments': result['segments'],
             'baseline_metrics': baseline_result['overall'] if baseline_result else None,
             'worst_segment': worst.to_json() if worst else None,

@@ -29,7 +29,7 @@ from tensorflow_model_analysis.proto import metrics_for_slice_pb2, validation_re
 from tfx import v1 as tfx
 from tfx.types import artifact
 
-from components import segment_rules
+from components import mlmd_properties, segment_rules
 from pipeline import configs
 from trainer.common import run_files
 
@@ -281,10 +281,9 @@ def gate(model: artifact.Artifact, evaluation: artifact.Artifact, evaluator_bles
   worst = report['worst_segment']
   if worst is not None:
     blessing.set_string_custom_property(WORST_SEGMENT_KEY, f'{worst["column"]}={worst["value"]}')
-    # A NaN or infinite margin (a segment without a finite RMSE, which the rule refuses) is left out: ML Metadata's
-    # SQL store refuses the number (the run would fail on publishing the blessing); the reasons say why.
-    if math.isfinite(worst['margin']):
-      blessing.set_float_custom_property(WORST_SEGMENT_MARGIN_KEY, float(worst['margin']))
+    # A NaN or infinite margin (a segment without a finite RMSE, which the rule refuses) is left out (ML Metadata's
+    # SQL store refuses it); the reasons say why.
+    mlmd_properties.set_finite_float_property(blessing, WORST_SEGMENT_MARGIN_KEY, worst['margin'])
   tf.io.gfile.makedirs(blessing.uri)
   with tf.io.gfile.GFile(os.path.join(blessing.uri, REPORT_FILE), 'w') as f:
     f.write(run_files.run_file_json(report, indent=2))  # strict JSON: NaN or infinite numbers as null

@@ -199,6 +199,34 @@ def test_a_recall_of_no_user_refuses_the_model_and_says_why():
       '(--max-retrieval-decrease)']
 
 
+@pytest.mark.parametrize('accuracy', [float('nan'), float('inf'), float('-inf')])
+def test_a_top_100_accuracy_that_is_not_a_finite_number_refuses_the_model_and_says_why(accuracy):
+  # Before: NaN read 'top_100_accuracy=nan is below the minimum 0.3300', +inf was blessed, and -inf got that reason
+  # and 'top_100_accuracy=-inf is worse than the last blessed model's 0.4000'. Recall@100 0.60 passes 0.55 and
+  # equals the last blessed model's: only the accuracy refuses.
+  blessed, reasons = retrieval_gate.blessing_decision(
+      {'recall_at_100': 0.60, 'top_100_accuracy': accuracy}, {'recall_at_100': 0.60, 'top_100_accuracy': 0.40},
+      min_recall_at_100=0.55, min_top_100_accuracy=0.33, max_decrease=0.01)
+  assert not blessed
+  assert reasons == [f"top_100_accuracy is {accuracy}, not a finite number: the model's scores are NaN or infinite "
+                     '(training diverged: check the training loss, lower the learning rate), so it cannot be '
+                     'measured against the minimum 0.3300 (--min-top-100-accuracy)']
+
+
+def test_a_recall_of_no_user_and_a_nan_accuracy_each_say_what_they_are():
+  blessed, reasons = retrieval_gate.blessing_decision(
+      {'recall_at_100': float('nan'), 'top_100_accuracy': float('nan'), 'num_recall_users': 0}, None,
+      min_recall_at_100=0.55, min_top_100_accuracy=0.33, max_decrease=0.01)
+  assert not blessed
+  assert reasons == ['recall_at_100 is not a number: no evaluation user has an evaluation item outside their '
+                     'training items (num_recall_users=0), so it cannot be measured against the minimum 0.5500 '
+                     '(--min-recall-at-100); the evaluation split must hold interactions with items the users did '
+                     'not train on',
+                     "top_100_accuracy is nan, not a finite number: the model's scores are NaN or infinite (training "
+                     'diverged: check the training loss, lower the learning rate), so it cannot be measured against '
+                     'the minimum 0.3300 (--min-top-100-accuracy)']
+
+
 def test_figures_exactly_at_the_minimum_or_the_allowed_decrease_pass():
   from components import retrieval_metrics  # pylint: disable=g-import-not-at-top
   # Six users with a recall of 0.55 each average 0.5499999999999999 in floats, and 0.101 - 0.01 is above 0.091:

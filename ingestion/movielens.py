@@ -10,20 +10,24 @@ MovieLens may not be redistributed: it is never committed to the project; tests 
 
 import argparse
 import datetime
+import fcntl
 import hashlib
 import http.client
 import lzma
 import math
+import numbers
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from typing import Dict, List, Mapping, Optional, Tuple, TypeVar
+from typing import BinaryIO, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from absl import logging
 import numpy as np
@@ -43,6 +47,10 @@ DOWNLOAD_TIMEOUT_SECONDS = 120.0
 SOCKET_TIMEOUT_SECONDS = 15.0
 # Folder (inside the zip and inside the cache dir) holding the files.
 ML100K_FOLDER = 'ml-100k'
+# A download (`ml-100k.zip.<random>.part`) or extraction (`ml-100k.<random>.part`) in progress is written under such
+# a name in the cache dir, locked (flock) by its process while it lives. One that a killed run left behind is removed
+# by a later run (`locate_movielens`) once it was last written this long ago and no process holds its lock, seconds.
+STALE_PART_SECONDS = 3600.0
 # Published integrity of the files the adapter reads (see the project's data README).
 ML100K_SHA256: Mapping[str, str] = {
     'u.data': '06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490',
@@ -64,6 +72,12 @@ MOVIELENS_COLUMN_TYPES: Mapping[str, ColumnType] = {
 }
 
 _LOCAL_COPY_FIX = f'pass a local copy with --data-dir PATH (the folder holding {", ".join(REQUIRED_FILES)})'
+_PART_SUFFIX = '.part'
+_ZIP_NAME = os.path.basename(ML100K_URL)
+# The names `tempfile` gives this module's `.part` files and folders (its random part: 8 of a-z, 0-9 and '_'), and
+# no others: a browser's partial `ml-100k.zip.part` in the same folder is not one of them.
+_PART_NAME = re.compile(rf'^(?:{re.escape(_ZIP_NAME)}|{re.escape(ML100K_FOLDER)})\.[a-z0-9_]{{8}}'
+                        rf'{re.escape(_PART_SUFFIX)}$')
 _RELEASE_DATE = re.compile(r'^([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})$')
 _MONTHS: Tuple[str, ...] = ('jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec')
 _NUM_ITEM_FIELDS_BEFORE_GENRES = 5  # id | title | release date | video release date | IMDb URL
@@ -129,19 +143,97 @@ def _member_problem(error: Exception) -> str:
   return str(error) or type(error).__name__
 
 
+def _try_flock(fd: int) -> bool:
+  """Takes an exclusive lock (flock) on the open file or folder `fd` without waiting; False if another holds one."""
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    return False
+  return True
+
+
+def _remove_part(path: str) -> None:
+  """Removes this run's `.part` file or folder `path` if it is still there.
+
+  Called while an error (or Ctrl-C) may be on its way up: a removal that fails is logged, not raised in its place; a
+  later download removes what is left (`_remove_stale_parts`).
+  """
+  try:
+    if os.path.isdir(path) and not os.path.islink(path):
+      shutil.rmtree(path)
+    elif os.path.lexists(path):
+      os.remove(path)
+  except OSError as e:
+    logging.warning('Could not remove %s (%s); a later MovieLens 100K download removes it.', path, e)
+
+
+def _remove_stale_parts(cache_dir: str) -> None:
+  """Removes the `.part` files and folders that killed runs left in `cache_dir`.
+
+  Only this module's names (`ml-100k.zip.<random>.part`, `ml-100k.<random>.part`) are looked at, and one is removed
+  only if it was last written `STALE_PART_SECONDS` ago or earlier and no process holds its lock: a download or
+  extraction in progress in another process holds one (the kernel drops the lock of a process that dies), and a
+  younger one may be another run's between its creation and its lock. Each removal is logged; one that fails is
+  logged and left for a later run.
+  """
+  try:
+    entries = sorted(os.listdir(cache_dir))
+  except OSError:
+    return  # the download's first write there reports an unusable folder
+  for entry in entries:
+    if not _PART_NAME.match(entry):
+      continue
+    path = os.path.join(cache_dir, entry)
+    try:
+      age_seconds = time.time() - os.lstat(path).st_mtime
+      if age_seconds < STALE_PART_SECONDS:
+        continue
+      fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # removed by its run meanwhile, a symlink (never one of ours) or unreadable: left alone
+      continue
+    try:
+      if not _try_flock(fd):
+        logging.info('Left %s alone: a MovieLens 100K download in progress holds it.', path)
+        continue
+      try:
+        unchanged = os.path.samestat(os.fstat(fd), os.lstat(path))
+      except FileNotFoundError:
+        unchanged = False
+      if not unchanged:  # renamed by its run (into place) since it was opened
+        continue
+      if stat.S_ISDIR(os.fstat(fd).st_mode):
+        shutil.rmtree(path)
+      else:
+        os.remove(path)
+      logging.warning('Removed %s, left by an interrupted MovieLens 100K download (last written %.0f s ago).',
+                      path, age_seconds)
+    except OSError as e:
+      logging.warning('Could not remove %s, left by an interrupted MovieLens 100K download (%s); a later download '
+                      'tries again.', path, e)
+    finally:
+      os.close(fd)
+
+
 def _extract(zip_path: str, url: str, ml100k_dir: str) -> None:
   """Extracts `REQUIRED_FILES` from the zip at `zip_path` (downloaded from `url`) as the folder `ml100k_dir`.
 
-  The files are written to a new folder beside `ml100k_dir`, which replaces `ml100k_dir` (an earlier copy that did
-  not verify) as a whole only once every file is out: a damaged archive leaves `ml100k_dir` as it was, never
-  holding some files of the new archive beside older ones.
+  The files are written to a new folder beside `ml100k_dir` (`ml-100k.<random>.part`, locked while it lives), which
+  replaces `ml100k_dir` (an earlier copy that did not verify) as a whole only once every file is out: a damaged
+  archive leaves `ml100k_dir` as it was, never holding some files of the new archive beside older ones.
 
   Raises:
     MovieLensError: naming `zip_path` if it is no zip archive, lacks a file, or a member is damaged (a bad
-      CRC-32, a garbled or truncated compressed stream), and the fix.
+      CRC-32, a garbled or truncated compressed stream), and the fix (the new folder is removed); or naming
+      `ml100k_dir` and the new folder, which is then left in place, if the earlier `ml100k_dir` cannot be deleted
+      or the new folder renamed to it.
   """
-  staging = tempfile.mkdtemp(prefix=f'{ML100K_FOLDER}.', suffix='.part', dir=os.path.dirname(ml100k_dir))
+  cache_dir = os.path.dirname(ml100k_dir)
+  staging = tempfile.mkdtemp(prefix=f'{ML100K_FOLDER}.', suffix=_PART_SUFFIX, dir=cache_dir)
+  staging_lock: Optional[int] = None
+  keep_staging = False
   try:
+    staging_lock = os.open(staging, os.O_RDONLY)
+    fcntl.flock(staging_lock, fcntl.LOCK_EX)  # held while it lives: see _remove_stale_parts
     try:
       archive = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as e:
@@ -167,44 +259,73 @@ def _extract(zip_path: str, url: str, ml100k_dir: str) -> None:
         # Files are written by their known base name only, never by a path from the archive.
         with open(os.path.join(staging, name), 'wb') as out:
           out.write(data)
-    if os.path.isdir(ml100k_dir) and not os.path.islink(ml100k_dir):
-      shutil.rmtree(ml100k_dir)
-    elif os.path.lexists(ml100k_dir):
-      os.remove(ml100k_dir)
-    os.rename(staging, ml100k_dir)
+    had_earlier = os.path.lexists(ml100k_dir)
+    step = f'deleting the earlier {ml100k_dir}'
+    try:
+      if os.path.isdir(ml100k_dir) and not os.path.islink(ml100k_dir):
+        shutil.rmtree(ml100k_dir)
+      elif had_earlier:
+        os.remove(ml100k_dir)
+      step = f'renaming {staging} to {ml100k_dir}'
+      os.rename(staging, ml100k_dir)
+    except OSError as e:
+      keep_staging = True
+      if step.startswith('deleting'):
+        earlier = f'; {ml100k_dir}, the earlier copy (which did not verify), may be partly deleted'
+      elif had_earlier:
+        earlier = f'; the earlier {ml100k_dir} (which did not verify) is deleted'
+      else:
+        earlier = ''
+      raise MovieLensError(
+          f'{zip_path} (from {url}) was extracted but not put in place: {step} failed ({e}). The extracted files '
+          f'(not verified yet) are left in {staging}{earlier}. Fix: check that {cache_dir} and everything in it can '
+          f'be written, then rename {staging} to {ml100k_dir} yourself (deleting any {ml100k_dir} first; the next '
+          f'run verifies it) or delete {staging} and run again; or {_LOCAL_COPY_FIX}.') from e
   finally:
-    if os.path.isdir(staging):
-      shutil.rmtree(staging)
+    if not keep_staging:
+      _remove_part(staging)  # nothing left to remove once it is renamed into place
+    if staging_lock is not None:
+      os.close(staging_lock)
 
 
 class _Transfer:
-  """One download of `url` to the file `path`, run by a (daemon) thread so that its caller can give up at a deadline.
+  """One download of `url` into the open file `out`, run by a (daemon) thread so that its caller can give up at a
+  deadline.
 
   urllib's `timeout=` bounds each socket operation only: a server trickling a byte a second would never time out.
-  The caller instead waits for the thread at most its deadline, then `give_up`s; the thread stops at its next
-  block (a socket operation is still bounded by `socket_timeout_seconds`) and deletes `path`.
+  The caller instead waits for the thread at most its deadline, then `give_up`s and deletes the file; the thread stops
+  at its next block (a socket operation is still bounded by `socket_timeout_seconds`). It writes through `out` only,
+  never opening the file by its name, so a file its caller has deleted stays deleted.
   """
 
-  def __init__(self, url: str, path: str, socket_timeout_seconds: float) -> None:
+  def __init__(self, url: str, out: BinaryIO, socket_timeout_seconds: float) -> None:
     self.url = url
-    self.path = path
     self.socket_timeout_seconds = socket_timeout_seconds
-    self.received = 0  # bytes written to `path` so far
+    self.received = 0  # bytes written to `out` so far
+    self.expected: Optional[int] = None  # the body's size the server announced (Content-Length), once known
     self.error: Optional[BaseException] = None  # what stopped the transfer, once it is done
+    self._out = out
     self._lock = threading.Lock()
     self._done = False
     self._given_up = False
 
   def run(self) -> None:
-    """Writes the body at `url` to `path`, block by block, until its end or until the caller gives up."""
+    """Writes the body at `url` to `out`, block by block, until its end or until the caller gives up; closes `out`.
+
+    A body that ends (the server closes the connection) short of its Content-Length is an `IncompleteRead` error.
+    """
     try:
-      with urllib.request.urlopen(self.url, timeout=self.socket_timeout_seconds) as response, \
-          open(self.path, 'wb') as out:
+      with self._out as out, urllib.request.urlopen(self.url, timeout=self.socket_timeout_seconds) as response:
+        if isinstance(response, http.client.HTTPResponse):
+          self.expected = response.length  # None for a chunked body, or without a valid Content-Length
         # read1 returns what one socket read brings, so a trickle is checked against `_given_up` byte by byte
         # (read(n) would wait for all n bytes).
         while not self._given_up:
           block = response.read1(1 << 16)
           if not block:
+            # read1 (unlike read) returns b'' where the server closed the connection, even before Content-Length.
+            if self.expected is not None and self.received < self.expected:
+              raise http.client.IncompleteRead(b'', self.expected - self.received)
             break
           out.write(block)
           self.received += len(block)
@@ -212,8 +333,6 @@ class _Transfer:
       self.error = e
     with self._lock:
       self._done = True
-      if self._given_up:  # nobody will read `path` any more
-        os.remove(self.path)
 
   def give_up(self) -> bool:
     """False if the transfer is done (see `error`); else stops it and returns True (the deadline has passed)."""
@@ -223,54 +342,119 @@ class _Transfer:
       return self._given_up
 
 
-def download_movielens(cache_dir: str, url: str = ML100K_URL,
-                       expected_sha256: Mapping[str, str] = ML100K_SHA256,
-                       timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
-  """Downloads and extracts ml-100k.zip into `cache_dir` and verifies the checksums.
+def _check_timeout(timeout_seconds: float) -> Optional[float]:
+  """Checks a download deadline; returns how long to wait for the transfer (`Thread.join`), None for no deadline.
 
-  Args:
-    cache_dir: folder for the zip and the extracted `ml-100k/` folder; created if needed.
-    url: where to download the zip from.
-    expected_sha256: file name -> sha256 hex digest to verify after extraction.
-    timeout_seconds: deadline of the whole download (connecting and every read), seconds; a server that trickles
-      the bytes cannot stretch it.
-
-  Returns:
-    The extracted folder, `<cache_dir>/ml-100k`.
+  `math.inf` is no deadline (each connect or read still gives up after `SOCKET_TIMEOUT_SECONDS`), and so is a value
+  beyond what the platform can wait (`threading.TIMEOUT_MAX`, about 292 years), which would overflow the wait.
 
   Raises:
-    MovieLensError: if `cache_dir` cannot be created, the download fails or misses its deadline, the zip is bad,
-      lacks a file or holds a damaged one (the earlier `ml-100k/` is then left as it was), or a checksum differs.
+    ValueError: if `timeout_seconds` is not a number of seconds > 0 (NaN, zero or negative).
   """
-  try:
-    os.makedirs(cache_dir, exist_ok=True)
-  except OSError as e:
-    raise MovieLensError(f'{cache_dir}: cannot create the folder for the MovieLens 100K download ({e}). Fix: '
-                         f'pass a writable folder with --cache-dir, or {_LOCAL_COPY_FIX}.') from e
-  zip_path = os.path.join(cache_dir, os.path.basename(ML100K_URL))
-  partial_fd, partial_path = tempfile.mkstemp(prefix=f'{os.path.basename(zip_path)}.', suffix='.part',
-                                              dir=cache_dir)
-  os.close(partial_fd)
-  logging.info('Downloading MovieLens 100K from %s to %s (deadline %g s)', url, zip_path, timeout_seconds)
-  transfer = _Transfer(url, partial_path, min(timeout_seconds, SOCKET_TIMEOUT_SECONDS))
+  if (isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, numbers.Real)
+      or not timeout_seconds > 0):  # NaN compares False
+    raise ValueError(
+        f'timeout_seconds must be a number of seconds > 0 (math.inf for no deadline), got {timeout_seconds!r}. '
+        f'Fix: pass the longest the whole download may take, e.g. {DOWNLOAD_TIMEOUT_SECONDS:g} (the default).')
+  return None if timeout_seconds >= threading.TIMEOUT_MAX else float(timeout_seconds)
+
+
+def _fetch(url: str, out_fd: int, timeout_seconds: float, wait_seconds: Optional[float], cache_dir: str) -> None:
+  """Writes the body at `url` to the open file `out_fd` within the deadline `timeout_seconds`.
+
+  Args:
+    url: what to download.
+    out_fd: the open `.part` file to write (the caller's descriptor stays open).
+    timeout_seconds: the deadline, seconds (as checked by `_check_timeout`).
+    wait_seconds: `_check_timeout(timeout_seconds)`: how long to wait for the transfer, None for no deadline.
+    cache_dir: the folder the download is for, as the fix of a short download names it.
+
+  Raises:
+    MovieLensError: if the download fails, ends short of its Content-Length or misses its deadline, naming `url`
+      and the fix; the caller removes the file.
+  """
+  transfer = _Transfer(url, os.fdopen(os.dup(out_fd), 'wb'), min(timeout_seconds, SOCKET_TIMEOUT_SECONDS))
   worker = threading.Thread(target=transfer.run, name='movielens-download', daemon=True)
   worker.start()
-  worker.join(timeout_seconds)
+  try:
+    worker.join(wait_seconds)
+  except BaseException:  # e.g. Ctrl-C while waiting: the transfer stops at its next block too
+    transfer.give_up()
+    raise
   if transfer.give_up():
     raise MovieLensError(
         f'Could not download MovieLens 100K from {url} within its {timeout_seconds:g} s deadline (connecting and '
         f'reading all of it; {transfer.received:,} bytes had arrived). Fix: check the network; without internet '
         f'access, unzip ml-100k.zip elsewhere and {_LOCAL_COPY_FIX}.')
-  if transfer.error is not None:
-    os.remove(partial_path)
-    e = transfer.error
-    if not isinstance(e, (OSError, http.client.HTTPException, ValueError)):
-      raise e
-    reason = e.reason if isinstance(e, urllib.error.URLError) else e
+  e = transfer.error
+  if e is None:
+    return
+  if isinstance(e, http.client.IncompleteRead):
+    of_expected = '' if transfer.expected is None else f' of {transfer.expected:,}'
     raise MovieLensError(
-        f'Could not download MovieLens 100K from {url}: {reason}. Fix: check the network, or '
+        f'Could not download MovieLens 100K from {url}: the download ended after {transfer.received:,}'
+        f'{of_expected} bytes (the server closed the connection before the end); nothing was kept. Fix: run again '
+        f'to retry; or download {url} by hand and unzip it in {cache_dir}, so that '
+        f'{os.path.join(cache_dir, ML100K_FOLDER)} holds the files (the next run verifies and uses them); or '
         f'{_LOCAL_COPY_FIX}.') from e
-  os.replace(partial_path, zip_path)
+  if not isinstance(e, (OSError, http.client.HTTPException, ValueError)):
+    raise e
+  reason = e.reason if isinstance(e, urllib.error.URLError) else e
+  raise MovieLensError(
+      f'Could not download MovieLens 100K from {url}: {reason}. Fix: check the network, or '
+      f'{_LOCAL_COPY_FIX}.') from e
+
+
+def download_movielens(cache_dir: str, url: str = ML100K_URL,
+                       expected_sha256: Mapping[str, str] = ML100K_SHA256,
+                       timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
+  """Downloads and extracts ml-100k.zip into `cache_dir` and verifies the checksums.
+
+  The download is written to `ml-100k.zip.<random>.part` (locked while it lives), renamed to `ml-100k.zip` only when
+  complete and removed otherwise; `.part` files and folders that killed runs left in `cache_dir` are removed first
+  (see `STALE_PART_SECONDS`).
+
+  Args:
+    cache_dir: folder for the zip and the extracted `ml-100k/` folder; created if needed.
+    url: where to download the zip from.
+    expected_sha256: file name -> sha256 hex digest to verify after extraction.
+    timeout_seconds: deadline of the whole download (connecting and every read), seconds, > 0; a server that
+      trickles the bytes cannot stretch it. `math.inf`: no deadline (each connect or read still gives up after
+      `SOCKET_TIMEOUT_SECONDS`).
+
+  Returns:
+    The extracted folder, `<cache_dir>/ml-100k`.
+
+  Raises:
+    MovieLensError: if `cache_dir` cannot be created or written, the download fails, ends short of its announced
+      size or misses its deadline, the zip is bad, lacks a file or holds a damaged one (the earlier `ml-100k/` is
+      then left as it was), the extracted folder cannot replace the earlier `ml-100k/`, or a checksum differs.
+    ValueError: if `timeout_seconds` is not a number > 0 (NaN included).
+  """
+  wait_seconds = _check_timeout(timeout_seconds)
+  try:
+    os.makedirs(cache_dir, exist_ok=True)
+  except OSError as e:
+    raise MovieLensError(f'{cache_dir}: cannot create the folder for the MovieLens 100K download ({e}). Fix: '
+                         f'pass a writable folder with --cache-dir, or {_LOCAL_COPY_FIX}.') from e
+  _remove_stale_parts(cache_dir)
+  zip_path = os.path.join(cache_dir, _ZIP_NAME)
+  try:
+    partial_fd, partial_path = tempfile.mkstemp(prefix=f'{_ZIP_NAME}.', suffix=_PART_SUFFIX, dir=cache_dir)
+  except OSError as e:
+    raise MovieLensError(f'{cache_dir}: cannot write the MovieLens 100K download there ({e}). Fix: pass a writable '
+                         f'folder with --cache-dir, or {_LOCAL_COPY_FIX}.') from e
+  try:
+    fcntl.flock(partial_fd, fcntl.LOCK_EX)  # held until it is renamed or removed: see _remove_stale_parts
+    logging.info('Downloading MovieLens 100K from %s to %s (%s)', url, zip_path,
+                 'no deadline' if wait_seconds is None else f'deadline {timeout_seconds:g} s')
+    _fetch(url, partial_fd, timeout_seconds, wait_seconds, cache_dir)
+    os.replace(partial_path, zip_path)
+  except BaseException:  # a failed download, or Ctrl-C: nothing of it is kept
+    _remove_part(partial_path)
+    raise
+  finally:
+    os.close(partial_fd)
 
   ml100k_dir = os.path.join(cache_dir, ML100K_FOLDER)
   _extract(zip_path, url, ml100k_dir)
@@ -283,19 +467,25 @@ def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR
                      timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
   """Returns a folder holding MovieLens 100K: `data_dir` if given, else a verified cached download.
 
+  Without `data_dir`, the `.part` files and folders that killed runs left in `cache_dir` are removed too (see
+  `STALE_PART_SECONDS`), whether the cached copy is reused or downloaded afresh.
+
   Args:
     data_dir: a local ml-100k folder (u.data, u.item, u.user, u.genre), or None to download.
     cache_dir: where downloads are kept (`~` expanded); a verified earlier download is reused.
     url: the zip to download.
     expected_sha256: file name -> sha256 hex digest of the download.
-    timeout_seconds: deadline of the whole download (connecting and every read), seconds.
+    timeout_seconds: deadline of the whole download (connecting and every read), seconds, > 0; `math.inf` for
+      none (see `download_movielens`).
 
   Returns:
     The ml-100k folder.
 
   Raises:
     MovieLensError: if `data_dir` lacks a file, or the download fails or does not verify.
+    ValueError: if `timeout_seconds` is not a number > 0 (checked even when nothing is downloaded).
   """
+  _check_timeout(timeout_seconds)
   if data_dir is not None:
     check_movielens_dir(data_dir)
     return data_dir
@@ -303,6 +493,7 @@ def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR
   cached = os.path.join(cache_dir, ML100K_FOLDER)
   if _cached_copy_is_valid(cached, expected_sha256):
     logging.info('Using the verified MovieLens 100K download in %s', cached)
+    _remove_stale_parts(cache_dir)  # as download_movielens does: what killed runs left would else stay for good
     return cached
   return download_movielens(cache_dir, url, expected_sha256, timeout_seconds)
 

@@ -1,13 +1,21 @@
 """Tests for ingestion.movielens: an invented ml-100k folder, a loopback download, opt-in real data."""
 
 import argparse
+import errno
+import fcntl
 import functools
 import hashlib
+import http.client
 import http.server
+import math
 import os
 import pathlib
+import shutil
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -334,11 +342,8 @@ def test_a_trickling_download_stops_at_its_deadline(tmp_path: pathlib.Path, tric
   assert message.endswith(' bytes had arrived). Fix: check the network; without internet access, unzip ml-100k.zip '
                           'elsewhere and pass a local copy with --data-dir PATH (the folder holding u.data, u.item, '
                           'u.user, u.genre).')
-  # The abandoned transfer deletes its partial file at its next byte (0.04 s later); nothing else was written.
-  for _ in range(100):
-    if not os.listdir(cache):
-      break
-    time.sleep(0.02)
+  # The partial file is deleted before the error is raised: before, the abandoned transfer deleted it at its next
+  # byte, so a CLI that exited on the error at once left it in the cache for good.
   assert os.listdir(cache) == []
 
 
@@ -353,6 +358,259 @@ def test_a_cache_dir_that_cannot_be_created_names_it_and_the_fix(tmp_path: pathl
   assert message.startswith(f'{cache}: cannot create the folder for the MovieLens 100K download ([Errno 17]')
   assert message.endswith('Fix: pass a writable folder with --cache-dir, or pass a local copy with --data-dir PATH '
                           '(the folder holding u.data, u.item, u.user, u.genre).')
+
+
+def test_a_cache_dir_that_cannot_be_written_names_it_and_the_fix(tmp_path: pathlib.Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+  # Before, a bare PermissionError (e.g. a ~/.cache/woonkly left owned by root), which the CLI blamed on --output-dir.
+  # (Tests may run as root, whom file modes do not stop: the refusal is simulated.)
+  cache = tmp_path / 'cache'
+  cache.mkdir()
+
+  def refused(**kwargs: Any) -> None:
+    raise PermissionError(errno.EACCES, 'Permission denied', os.path.join(kwargs['dir'], kwargs['prefix']))
+
+  monkeypatch.setattr(movielens.tempfile, 'mkstemp', refused)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url='http://127.0.0.1:9/ml-100k.zip')
+  assert str(e.value) == (
+      f"{cache}: cannot write the MovieLens 100K download there ([Errno 13] Permission denied: '{cache}/ml-100k.zip.'"
+      '). Fix: pass a writable folder with --cache-dir, or pass a local copy with --data-dir PATH (the folder holding '
+      'u.data, u.item, u.user, u.genre).')
+
+
+def _fake_sha256() -> Dict[str, str]:
+  return {name: hashlib.sha256(FAKE_FILES[name]).hexdigest() for name in ('u.data', 'u.item', 'u.user')}
+
+
+@pytest.mark.parametrize('timeout_seconds', [math.inf, 1e300], ids=['inf', 'huge'])
+def test_a_deadline_of_inf_or_beyond_what_can_be_waited_is_no_deadline(tmp_path: pathlib.Path, zip_server: ServedZip,
+                                                                      timeout_seconds: float) -> None:
+  # Before, OverflowError ('timestamp too large to convert to C _PyTime_t') from the wait for the transfer, and its
+  # .part file was left in the cache.
+  url, _ = zip_server
+  cache = tmp_path / 'cache'
+  folder = movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256(),
+                                      timeout_seconds=timeout_seconds)
+  assert pathlib.Path(folder, 'u.data').read_bytes() == FAKE_FILES['u.data']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
+
+
+@pytest.mark.parametrize('timeout_seconds', [math.nan, 0.0, -1], ids=['nan', 'zero', 'negative'])
+def test_a_deadline_that_is_no_positive_number_is_refused_before_anything_is_written(
+    tmp_path: pathlib.Path, timeout_seconds: float) -> None:
+  # Before, NaN raised a bare ValueError of the socket ('Invalid value NaN (not a number)') and left a .part file;
+  # 0 and -1 tried to download, then failed 'within its -1 s deadline'.
+  cache = tmp_path / 'cache'
+  expected = (f'timeout_seconds must be a number of seconds > 0 (math.inf for no deadline), got {timeout_seconds!r}. '
+              'Fix: pass the longest the whole download may take, e.g. 120 (the default).')
+  for call in (functools.partial(movielens.download_movielens, str(cache)),
+               functools.partial(movielens.locate_movielens, None, cache_dir=str(cache)),
+               # Refused too when there is nothing to download.
+               functools.partial(movielens.locate_movielens, _fake_dir(tmp_path))):
+    with pytest.raises(ValueError) as e:
+      call(url='http://127.0.0.1:9/ml-100k.zip', timeout_seconds=timeout_seconds)
+    assert type(e.value) is ValueError  # a caller's mistake, not a MovieLensError about the data
+    assert str(e.value) == expected
+  assert not cache.exists()
+
+
+def _cut_short_handler(body: bytes, sent: int, chunked: bool) -> Any:
+  """A handler announcing `body` (by Content-Length, or chunked) that sends its first `sent` bytes and closes."""
+
+  class CutShort(_QuietHandler):
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
+      self.send_response(200)
+      self.send_header('Transfer-Encoding' if chunked else 'Content-Length', 'chunked' if chunked else str(len(body)))
+      self.end_headers()
+      # A chunked body is cut before its last (empty) chunk.
+      self.wfile.write(b'%x\r\n%s\r\n' % (sent, body[:sent]) if chunked else body[:sent])
+
+  return CutShort
+
+
+@pytest.mark.parametrize('sent_fraction, chunked, of_expected', [
+    (0.5, False, True),  # the server closes the connection half-way
+    (0.0, False, True),  # ... before the first byte of the body
+    (0.5, True, False),  # a chunked body (no size announced) cut before its end
+], ids=['half', 'none', 'chunked'])
+def test_a_download_cut_short_says_so_and_keeps_nothing(tmp_path: pathlib.Path, sent_fraction: float, chunked: bool,
+                                                        of_expected: bool) -> None:
+  # Before, urllib's read1 ended quietly at the closed connection, the first half of the zip became ml-100k.zip and
+  # was reported as 'not a zip archive' (and left in the cache); a cut chunked body was a bare 'IncompleteRead(0
+  # bytes read)'.
+  _write_zip(tmp_path / 'served.zip')
+  body = (tmp_path / 'served.zip').read_bytes()
+  sent = int(len(body) * sent_fraction)
+  cache = tmp_path / 'cache'
+  with loopback_http.serving(_cut_short_handler(body, sent, chunked)) as server:
+    url = f'{server.url}/ml-100k.zip'
+    with pytest.raises(movielens.MovieLensError) as e:
+      movielens.locate_movielens(None, cache_dir=str(cache), url=url)
+  of_total = f' of {len(body):,}' if of_expected else ''
+  assert str(e.value) == (
+      f'Could not download MovieLens 100K from {url}: the download ended after {sent:,}{of_total} bytes (the server '
+      f'closed the connection before the end); nothing was kept. Fix: run again to retry; or download {url} by hand '
+      f'and unzip it in {cache}, so that {cache / "ml-100k"} holds the files (the next run verifies and uses them); '
+      'or pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre).')
+  assert isinstance(e.value.__cause__, http.client.IncompleteRead)
+  assert os.listdir(cache) == []  # no ml-100k.zip, no .part file
+
+
+def _staging_folders(cache: pathlib.Path) -> list:
+  return sorted(n for n in os.listdir(cache) if n.startswith('ml-100k.') and n.endswith('.part'))
+
+
+def test_a_folder_swap_that_fails_at_the_rename_names_both_folders_and_keeps_the_new_one(
+    tmp_path: pathlib.Path, zip_server: ServedZip, monkeypatch: pytest.MonkeyPatch) -> None:
+  # Before, a bare PermissionError naming no folder (the CLI then blamed --output-dir), and the extracted files were
+  # deleted.
+  url, _ = zip_server
+  cache = tmp_path / 'cache'
+  ml100k = str(cache / 'ml-100k')
+  rename = os.rename
+  denied = PermissionError(errno.EACCES, 'Permission denied')
+
+  def failing_rename(src: str, dst: str) -> None:
+    if dst == ml100k:
+      raise denied
+    rename(src, dst)
+
+  monkeypatch.setattr(os, 'rename', failing_rename)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  [staging_name] = _staging_folders(cache)
+  staging = cache / staging_name
+  assert str(e.value) == (
+      f'{cache / "ml-100k.zip"} (from {url}) was extracted but not put in place: renaming {staging} to {ml100k} '
+      f'failed ([Errno 13] Permission denied). The extracted files (not verified yet) are left in {staging}. Fix: '
+      f'check that {cache} and everything in it can be written, then rename {staging} to {ml100k} yourself '
+      f'(deleting any {ml100k} first; the next run verifies it) or delete {staging} and run again; or pass a local '
+      'copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre).')
+  assert e.value.__cause__ is denied
+  assert sorted(os.listdir(cache)) == sorted(['ml-100k.zip', staging_name])
+  assert {n: (staging / n).read_bytes() for n in os.listdir(staging)} == FAKE_FILES
+  # The fix the message gives works: the renamed folder verifies and is used without a download.
+  monkeypatch.undo()
+  os.rename(staging, ml100k)
+  assert movielens.locate_movielens(None, cache_dir=str(cache), url='http://127.0.0.1:9/ml-100k.zip',
+                                    expected_sha256=_fake_sha256()) == ml100k
+
+
+def test_a_folder_swap_that_fails_deleting_the_earlier_folder_says_what_is_left(
+    tmp_path: pathlib.Path, zip_server: ServedZip, monkeypatch: pytest.MonkeyPatch) -> None:
+  url, _ = zip_server
+  cache = tmp_path / 'cache'
+  ml100k = _fake_dir(cache, {'u.data': b'stale u.data\n', 'u.genre': b'stale|0\n'})  # does not verify
+  rmtree = shutil.rmtree
+  busy = OSError(errno.EBUSY, 'Device or resource busy')
+
+  def failing_rmtree(path: str, *args: Any, **kwargs: Any) -> None:
+    if path == ml100k:
+      os.remove(os.path.join(path, 'u.data'))  # partly deleted
+      raise busy
+    rmtree(path, *args, **kwargs)
+
+  monkeypatch.setattr(shutil, 'rmtree', failing_rmtree)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  [staging_name] = _staging_folders(cache)
+  staging = cache / staging_name
+  assert str(e.value).startswith(
+      f'{cache / "ml-100k.zip"} (from {url}) was extracted but not put in place: deleting the earlier {ml100k} failed '
+      f'([Errno 16] Device or resource busy). The extracted files (not verified yet) are left in {staging}; '
+      f'{ml100k}, the earlier copy (which did not verify), may be partly deleted. Fix: check that {cache} ')
+  assert e.value.__cause__ is busy
+  assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.zip', staging_name])
+  assert os.listdir(ml100k) == ['u.genre']
+  assert {n: (staging / n).read_bytes() for n in os.listdir(staging)} == FAKE_FILES
+
+
+def _stale_part(cache: pathlib.Path, name: str, folder: bool = False, age_seconds: Optional[float] = None) -> str:
+  """Makes `name` in `cache`, a `.part` file (or folder holding one file) last written `age_seconds` ago (default:
+  a minute more than STALE_PART_SECONDS); returns its name."""
+  path = cache / name
+  if folder:
+    path.mkdir()
+    (path / 'u.data').write_bytes(b'partial\n')
+  else:
+    path.write_bytes(b'partial')
+  written = time.time() - (movielens.STALE_PART_SECONDS + 60 if age_seconds is None else age_seconds)
+  os.utime(path, (written, written))
+  return name
+
+
+@pytest.mark.parametrize('cached', [False, True], ids=['download', 'verified-cache'])
+def test_stale_part_files_of_killed_runs_are_removed_and_only_those(tmp_path: pathlib.Path, zip_server: ServedZip,
+                                                                    cached: bool) -> None:
+  # Before, a download or extraction killed outright left its .part file or folder (up to the zip's 4.9 MB) in the
+  # cache, and nothing ever removed it; each run's random name added one more.
+  url, _ = zip_server
+  cache = tmp_path / 'cache'
+  if cached:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  else:
+    cache.mkdir()
+  removed = [_stale_part(cache, 'ml-100k.zip.k1lled_1.part'),  # a download killed an hour ago
+             _stale_part(cache, 'ml-100k.k1lled_2.part', folder=True)]  # an extraction
+  kept = [
+      # Young: maybe another run's, between its creation and its lock.
+      _stale_part(cache, 'ml-100k.zip.y0ung__1.part', age_seconds=movielens.STALE_PART_SECONDS - 60),
+      # Not names the module makes (the first is a browser's partial download).
+      _stale_part(cache, 'ml-100k.zip.part'), _stale_part(cache, 'other.zip.k1lled_3.part'),
+      _stale_part(cache, 'ml-100k.zip.k1lled_4.partial'), _stale_part(cache, 'mine.part', folder=True),
+  ]
+  # Old, but locked, as a download or extraction in progress in another process holds its own.
+  running = [_stale_part(cache, 'ml-100k.zip.running1.part'), _stale_part(cache, 'ml-100k.running2.part', folder=True)]
+  locks = [os.open(cache / name, os.O_RDONLY) for name in running]
+  try:
+    for fd in locks:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    folder = movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  finally:
+    for fd in locks:
+      os.close(fd)
+  assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.zip'] + kept + running)
+  assert not set(removed) & set(os.listdir(cache))
+  assert pathlib.Path(folder, 'u.data').read_bytes() == FAKE_FILES['u.data']
+
+
+def test_a_download_in_progress_in_another_process_is_left_alone_until_it_is_killed(
+    tmp_path: pathlib.Path, zip_server: ServedZip) -> None:
+  url, _ = zip_server
+  cache = tmp_path / 'cache'
+  requested, finish = threading.Event(), threading.Event()
+
+  class Stalled(_QuietHandler):
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
+      requested.set()
+      finish.wait(60)  # the other process's download waits for its answer meanwhile; then none comes
+
+  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  with loopback_http.serving(Stalled) as stalled:
+    script = ('import sys\nfrom ingestion import movielens\n'
+              'movielens.download_movielens(sys.argv[1], url=sys.argv[2], timeout_seconds=60)\n')
+    other = subprocess.Popen([sys.executable, '-c', script, str(cache), f'{stalled.url}/ml-100k.zip'], cwd=repo_root,
+                             stderr=subprocess.DEVNULL)
+    try:
+      assert requested.wait(30)  # its .part file is made and locked before the request
+      [part] = [n for n in os.listdir(cache) if n.endswith('.part')]
+      # Last written long ago by the clock, yet locked by its live process: a download here leaves it alone.
+      written = time.time() - movielens.STALE_PART_SECONDS - 60
+      os.utime(cache / part, (written, written))
+      movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+      assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.zip', part])
+      other.send_signal(signal.SIGKILL)  # killed outright: its .part stays, but the kernel drops its lock
+      assert other.wait(10) == -signal.SIGKILL
+      assert part in os.listdir(cache)
+    finally:
+      finish.set()
+      if other.poll() is None:
+        other.kill()
+        other.wait(10)
+  # The next run (its cache verifies: no download) removes it.
+  movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
 
 
 def _damage_member(path: pathlib.Path, name: str, how: str) -> None:

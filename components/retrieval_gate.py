@@ -18,6 +18,8 @@ Outputs:
   (re-measured on this evaluation split) by more than the tolerance, and, when `segment_max_shortfall` is below 1
   (opt-in; 1, the default, refuses nothing), no user segment with at least `segment_min_users` Recall@100 users has
   a Recall@100 more than `segment_max_shortfall` below the overall one. Every segment is reported either way.
+A model whose scores are NaN (training diverged) is not blessed, with a reason naming the
+first NaN score and the fix, and its metrics are NaN: the run goes on and the served version stays.
 """
 
 import collections
@@ -174,6 +176,7 @@ def measure(model_dir: str, data: EvaluationData, unknown_items_miss: bool = Fal
   Raises:
     ValueError: if the export lacks the signatures the gate needs, or (without `unknown_items_miss`) an
       evaluation item is not in its catalogue.
+    retrieval_metrics.NonFiniteScoresError: if a score the model gives is NaN.
   """
   loaded = loading.load_retrieval_model(model_dir)
   missing = [s for s in (retrieval_export.QUERY_EMBEDDING_SIGNATURE, retrieval_export.CANDIDATE_EMBEDDINGS_SIGNATURE,
@@ -221,6 +224,16 @@ def measure(model_dir: str, data: EvaluationData, unknown_items_miss: bool = Fal
     segments[column] = {value: {recall_key(GATED_K): float(np.mean(r)), 'num_users': len(r)}
                         for value, r in sorted(by_value.items())}
   return {'overall': overall, 'segments': segments}
+
+
+def unmeasured_result(data: EvaluationData) -> Dict:
+  """`measure`'s result for a model whose scores are NaN: every metric NaN, the counts that do not depend on the
+  scores, no segments (`metrics.json` holds the metrics as null; the gate's properties leave them out)."""
+  overall: Dict[str, float] = {'num_eval_pairs': len(data.pairs)}
+  for k in CUTOFFS:
+    overall[accuracy_key(k)] = float('nan')
+    overall[recall_key(k)] = float('nan')
+  return {'overall': overall, 'segments': {}}
 
 
 def catalogue_scores(loaded: Any, examples: tf.Tensor, item_embeddings: np.ndarray) -> np.ndarray:
@@ -363,17 +376,26 @@ def evaluate_and_bless(examples: artifact.Artifact, model: artifact.Artifact,
   data = read_evaluation_data(
       [os.path.join(artifact_utils.get_split_uri([examples], TRAIN_SPLIT), '*')],
       [os.path.join(artifact_utils.get_split_uri([examples], EVAL_SPLIT), '*')])
-  result = measure(_serving_dir(model), data)
+  try:
+    result = measure(_serving_dir(model), data)
+    unmeasurable = None
+  except retrieval_metrics.NonFiniteScoresError as e:
+    # A diverged model is refused with its reason recorded (and the served version stays), as the segment gate
+    # refuses one that predicts NaN ratings, instead of failing the run without a verdict.
+    result, unmeasurable = unmeasured_result(data), f'the model cannot be measured: {e}'
   # The last blessed model has not seen items new since it was trained: they count as its misses.
   baseline_result = (measure(_serving_dir(baseline_model), data, unknown_items_miss=True)
                      if baseline_model is not None else None)
-  _, reasons = blessing_decision(
-      result['overall'], baseline_result['overall'] if baseline_result else None, min_recall_at_100,
-      min_top_100_accuracy, max_decrease)
   overall_recall = result['overall'][recall_key(GATED_K)]
-  shortfall_reasons, worst = segment_reasons(overall_recall, result['segments'], segment_min_users,
-                                             segment_max_shortfall)
-  reasons.extend(shortfall_reasons)
+  if unmeasurable is not None:
+    reasons, worst = [unmeasurable], None
+  else:
+    _, reasons = blessing_decision(
+        result['overall'], baseline_result['overall'] if baseline_result else None, min_recall_at_100,
+        min_top_100_accuracy, max_decrease)
+    shortfall_reasons, worst = segment_reasons(overall_recall, result['segments'], segment_min_users,
+                                               segment_max_shortfall)
+    reasons.extend(shortfall_reasons)
   blessed = not reasons  # the overall rule's and the segment rule's
   if worst is None and not math.isnan(overall_recall):
     logging.warning('Retrieval gate: no user segment has %d users with a Recall@100 (--retrieval-segment-min-users)'

@@ -14,6 +14,10 @@ from typing import Iterable, List, Sequence, Set
 import numpy as np
 
 
+class NonFiniteScoresError(ValueError):
+  """Some scores are NaN: the model's embeddings or scores are not numbers (e.g. training diverged)."""
+
+
 def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
   """The column indices of each row's `k` largest scores, in no particular order.
 
@@ -25,7 +29,8 @@ def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
     int `[num_users, min(k, num_items)]`.
 
   Raises:
-    ValueError: if `k` < 1 or a score is NaN.
+    ValueError: if `k` < 1.
+    NonFiniteScoresError: if a score is NaN.
   """
   if k < 1:
     raise ValueError(f'k={k} must be a positive integer.')
@@ -33,7 +38,7 @@ def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
   if len(nan_rows):
     # Ranked silently, a NaN sorts below every number: the item is never retrieved, and a row of NaN keeps
     # arbitrary columns, so the metrics would measure the sort instead of the model.
-    raise ValueError(f'{len(nan_rows)} scores are NaN (the first of user row {nan_rows[0]}, item column '
+    raise NonFiniteScoresError(f'{len(nan_rows)} scores are NaN (the first of user row {nan_rows[0]}, item column '
                      f'{nan_columns[0]}); the model\'s embeddings or scores are not numbers, e.g. after training '
                      'diverged. Fix the model (lower the learning rate) before measuring it.')
   num_items = scores.shape[1]
@@ -56,7 +61,8 @@ def top_k_accuracy(scores: np.ndarray, pair_users: Sequence[int], pair_items: Se
     The accuracy in [0, 1].
 
   Raises:
-    ValueError: if there are no pairs, the two sequences differ in length, `k` < 1 or a score is NaN.
+    ValueError: if there are no pairs, the two sequences differ in length or `k` < 1;
+      `NonFiniteScoresError` (a ValueError) if a score is NaN.
   """
   pair_users, pair_items = np.asarray(pair_users), np.asarray(pair_items)
   if len(pair_users) == 0 or len(pair_users) != len(pair_items):

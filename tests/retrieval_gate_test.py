@@ -339,3 +339,38 @@ def test_retrieval_segment_flags_reach_the_gate_component():
   [component] = [c for c in built.components if c.id == configs.RETRIEVAL_GATE_ID]
   assert (component.exec_properties['segment_max_shortfall'], component.exec_properties['segment_min_users']) == (
       0.0, 30)
+
+
+def test_a_model_whose_scores_are_nan_is_refused_saying_why_and_the_served_version_stays(tmp_path):
+  # Before, the gate raised ValueError('... scores are NaN ...'): the run failed without a verdict, while the segment
+  # gate refuses a ranking model that predicts NaN ratings and the run goes on.
+  train_rows, eval_rows, examples, tf_transform_output = _examples_and_transform(tmp_path)
+  serving_dir = str(tmp_path / 'serving' / 'retrieval')
+  good = _export_model(str(tmp_path / 'good'), tf_transform_output, train_rows, eval_rows, truth_score=1.0)
+  good.id = 1
+  assert _gate_and_push(examples, good, None, tmp_path, 'good', serving_dir)[0]
+  [version] = served_versions(serving_dir)
+
+  diverged = _export_model(str(tmp_path / 'diverged'), tf_transform_output, train_rows, eval_rows,
+                           truth_score=float('nan'))
+  diverged.id = 2
+  blessed, evaluation, blessing, pushed = _gate_and_push(examples, diverged, good, tmp_path, 'diverged',
+                                                         serving_dir)
+  assert not blessed
+  # The 20 eval items each hold a NaN in one user's column; a query (a one-hot) times it is NaN for every one of the
+  # 10 users (0 * NaN is NaN): 200 NaN scores. In the catalogue's order (sorted ids: i0, i1, i10, i100 … i109, i11,
+  # i110, …) the first eval item is i110 (user 7's), column 14.
+  assert json.loads(blessing.get_string_custom_property('reasons')) == [
+      'the model cannot be measured: 200 scores are NaN (the first of user row 0, item column 14); the model\'s '
+      'embeddings or scores are not numbers, e.g. after training diverged. Fix the model (lower the learning rate) '
+      'before measuring it.']
+  assert blessing.get_int_custom_property('blessed') == 0
+  assert 'recall_at_100' not in evaluation.mlmd_artifact.custom_properties  # NaN: left out
+  assert evaluation.get_float_custom_property('baseline_recall_at_100') == 1.0
+  with open(os.path.join(evaluation.uri, retrieval_gate.METRICS_FILE), encoding='utf-8') as f:
+    report = json.load(f)
+  assert report['metrics'] == {'num_eval_pairs': 20, 'top_10_accuracy': None, 'recall_at_10': None,
+                               'top_100_accuracy': None, 'recall_at_100': None}
+  assert report['segments'] == {} and report['worst_segment'] is None
+  assert pushed.get_int_custom_property('pushed') == 0
+  assert served_versions(serving_dir) == [version]

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any, List, Sequence
 
+from components import push_reasons
 from inspection import queries
 
 
@@ -53,7 +54,8 @@ def artifacts_table(artifacts: List[queries.ArtifactRecord]) -> str:
 
 
 def lineage_text(lineage: queries.Lineage) -> str:
-  """The target, then each execution nearest first with what it read (<-) and wrote (->)."""
+  """The target, then each execution nearest first with what it read (<-) and wrote (->); an output blessed or
+  pushed says so, and a model not pushed says why."""
   target = lineage.target
   lines = [f'{target.type} {target.artifact_id} {target.uri}']
   for name in (queries.PUSHED_DESTINATION_PROPERTY, queries.BLESSED_PROPERTY):
@@ -109,9 +111,19 @@ def anomalies_table(reports: List[queries.SplitAnomalies]) -> str:
 
 
 def _decision(artifact: queries.ArtifactRecord) -> str:
+  """An output's verdict for its lineage line, e.g. '  [blessed=1]', '  [pushed=0: not blessed]'; '' if none.
+
+  A model not pushed says why, as the Pusher recorded it (components/push_reasons.py; an artifact written before
+  it recorded a reason was not blessed).
+  """
+  properties = artifact.properties
   for name in (queries.BLESSED_PROPERTY, queries.PUSHED_PROPERTY):
-    if name in artifact.properties and isinstance(artifact.properties[name], int):
-      return f'  [{name}={artifact.properties[name]}]'
+    if name in properties and isinstance(properties[name], int):
+      if name == queries.PUSHED_PROPERTY and properties[name] == 0:
+        why = push_reasons.why_not_pushed(properties.get(push_reasons.NOT_PUSHED_REASON_KEY),
+                                          properties.get(push_reasons.SUPERSEDED_BY_VERSION_KEY))
+        return f'  [{name}=0: {why}]'
+      return f'  [{name}={properties[name]}]'
   return ''
 
 

@@ -10,6 +10,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from inspection import charts, cli, queries, store, tables
+from tests.mlmd_fixtures import mlmd_artifact
 
 
 def test_missing_store_names_the_path_and_the_fix(tmp_path):
@@ -270,6 +271,70 @@ def test_a_push_outcome_without_the_pushers_reason_reads_as_before():
       "not pushed by this run (superseded by a later push's newer version, which stays served).")
   assert report.push_outcome(_pushed_model('ranking_pusher', pushed=0, not_pushed_reason='destination_read_only')) == (
       'not pushed by this run (destination_read_only).')
+
+
+def _mlmd_store_with_one_push(path: str, pushed_model: metadata_store_pb2.Artifact) -> int:
+  """An ML Metadata store at `path` holding run 'run-1' of woonkly-recommender: one ranking_pusher execution that
+  read a Model (artifact 1) and a ModelBlessing (artifact 2) and wrote `pushed_model` (artifact 3), as TFX records
+  them. Returns the pushed model's id."""
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  writer = metadata_store.MetadataStore(config)
+  contexts = []
+  for type_name, name in ((queries.PIPELINE_CONTEXT, 'woonkly-recommender'), (queries.PIPELINE_RUN_CONTEXT, 'run-1'),
+                          (queries.NODE_CONTEXT, 'woonkly-recommender.ranking_pusher')):
+    type_id = writer.put_context_type(metadata_store_pb2.ContextType(name=type_name))
+    contexts.append(metadata_store_pb2.Context(type_id=type_id, name=name))
+  model = mlmd_artifact()
+  blessing = mlmd_artifact(blessed=1)
+  artifact_and_events = []
+  for artifact, type_name, uri, event_type, key in (
+      (model, 'Model', '/pipeline/ranking_trainer/model/1', metadata_store_pb2.Event.INPUT, 'model'),
+      (blessing, queries.MODEL_BLESSING_TYPE, '/pipeline/ranking_segment_gate/blessing/2',
+       metadata_store_pb2.Event.INPUT, 'model_blessing'),
+      (pushed_model, queries.PUSHED_MODEL_TYPE, '/pipeline/ranking_pusher/pushed_model/3',
+       metadata_store_pb2.Event.OUTPUT, 'pushed_model')):
+    artifact.type_id = writer.put_artifact_type(metadata_store_pb2.ArtifactType(name=type_name))
+    artifact.uri = uri
+    event = metadata_store_pb2.Event(type=event_type)
+    event.path.steps.add().key = key
+    artifact_and_events.append((artifact, event))
+  execution_type_id = writer.put_execution_type(metadata_store_pb2.ExecutionType(name='ServingPusher'))
+  execution = metadata_store_pb2.Execution(type_id=execution_type_id,
+                                           last_known_state=metadata_store_pb2.Execution.COMPLETE)
+  _, artifact_ids, _ = writer.put_execution(execution, artifact_and_events=artifact_and_events, contexts=contexts)
+  assert artifact_ids == [1, 2, 3]
+  return artifact_ids[-1]
+
+
+_LINEAGE_OF_ONE_PUSH = ('PushedModel 3 /pipeline/ranking_pusher/pushed_model/3\n'
+                        '{header}'
+                        '\n'
+                        'ranking_pusher (execution 1, COMPLETE, run run-1)\n'
+                        '  <- model          Model                1  /pipeline/ranking_trainer/model/1\n'
+                        '  <- model_blessing ModelBlessing        2  /pipeline/ranking_segment_gate/blessing/2\n'
+                        '  -> pushed_model   PushedModel          3  /pipeline/ranking_pusher/pushed_model/3'
+                        '  [{decision}]\n')
+
+
+@pytest.mark.parametrize('properties, header, decision', [
+    (dict(pushed=0, not_pushed_reason='not_blessed'), '', 'pushed=0: not blessed'),
+    (dict(pushed=0, not_pushed_reason='superseded', superseded_by_version='1700000000'), '',
+     'pushed=0: superseded by version 1700000000 of a later push, which stays served'),
+    (dict(pushed=0, not_pushed_reason='superseded'), '',
+     "pushed=0: superseded by a later push's newer version, which stays served"),
+    # Written before the Pusher recorded why: not pushed meant not blessed.
+    (dict(pushed=0), '', 'pushed=0: not blessed'),
+    (dict(pushed=1, pushed_destination='/srv/serving/ranking/1700000000', pushed_version='1700000000'),
+     '  pushed_destination: /srv/serving/ranking/1700000000\n', 'pushed=1'),
+])
+def test_lineage_of_a_model_not_pushed_says_why_and_of_a_pushed_one_where(tmp_path, capsys, properties, header,
+                                                                          decision):
+  # Before, every model not pushed read only [pushed=0], a superseded blessed one as a refused one.
+  pushed_id = _mlmd_store_with_one_push(str(tmp_path / 'metadata.sqlite'), mlmd_artifact(**properties))
+  assert cli.main(['--output-dir', str(tmp_path), 'lineage', str(pushed_id)]) == 0
+  assert capsys.readouterr().out == _LINEAGE_OF_ONE_PUSH.format(header=header, decision=decision)
 
 
 def _mlmd_store_with_one_run(path: str, pipeline_name: str, run_id: str) -> None:

@@ -57,6 +57,19 @@ def test_the_retrieval_evaluation_and_item_item_files_are_strict_json(tmp_path):
     assert f.read() == '{"weight": 0.5, "l2": 10.0, "users": 3, "covered_items": 2, "catalogue_items": 4}'
 
 
+def test_write_texts_creates_the_directory_and_writes_each_text_as_it_is(tmp_path):
+  model_run_dir = tmp_path / 'model_run' / '7'  # neither folder there yet
+  run_files.write_texts(str(model_run_dir), {run_files.HISTORY_FILE: '{"rmse": [0.9, null]}',
+                                             run_files.BLEND_FILE: '{"weight": 0.1, "validation_rmse": []}'})
+  assert sorted(p.name for p in model_run_dir.iterdir()) == [run_files.HISTORY_FILE, run_files.BLEND_FILE]
+  assert (model_run_dir / run_files.HISTORY_FILE).read_bytes() == b'{"rmse": [0.9, null]}'
+  assert (model_run_dir / run_files.BLEND_FILE).read_bytes() == b'{"weight": 0.1, "validation_rmse": []}'
+  # A file written again is replaced whole: no byte of the longer text before is left after the shorter one.
+  run_files.write_texts(str(model_run_dir), {run_files.HISTORY_FILE: '{}'})
+  assert (model_run_dir / run_files.HISTORY_FILE).read_bytes() == b'{}'
+  assert (model_run_dir / run_files.BLEND_FILE).read_bytes() == b'{"weight": 0.1, "validation_rmse": []}'
+
+
 def test_finite_or_null_keeps_finite_values_bools_and_strings():
   assert run_files.finite_or_null({'a': (1, -math.inf), 'b': [True, 'x', None, np.float64(0.5)]}) == {
       'a': [1, None], 'b': [True, 'x', None, 0.5]}

@@ -1,9 +1,13 @@
-"""Names of the files the trainers write into their ModelRun artifact (inspection/report.py reads them), and their
-JSON text: a NaN or infinite number as null."""
+"""Names of the files the trainers write into their ModelRun artifact (inspection/report.py reads them), their
+JSON text (a NaN or infinite number as null), and the writing of them.
+
+TensorFlow is imported only to write (`write_texts`): the inspection tools read the names without it.
+"""
 
 import json
 import math
 import numbers
+import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 # Every file below is strict JSON (`run_file_json`): a NaN or infinite value is written as null, and a reader must
@@ -65,3 +69,17 @@ def history_json(history: Mapping[str, Sequence[float]]) -> str:
   """
   record: Dict[str, List[Optional[float]]] = {name: [float(v) for v in values] for name, values in history.items()}
   return run_file_json(record)
+
+
+def write_texts(model_run_dir: str, texts: Mapping[str, str]) -> None:
+  """Writes each file's text into `model_run_dir` (created if missing), as it is: nothing is added or converted.
+
+  Args:
+    model_run_dir: the Trainer's ModelRun directory (a local path or a URI `tf.io.gfile` takes, e.g. gs://).
+    texts: file name (e.g. HISTORY_FILE) -> its text (`history_json`, `run_file_json`), written in this order.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (slow; only to write)
+  tf.io.gfile.makedirs(model_run_dir)
+  for name, text in texts.items():
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, name), 'w') as f:
+      f.write(text)

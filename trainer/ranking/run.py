@@ -2,7 +2,6 @@
 
 import dataclasses
 import math
-import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -13,7 +12,7 @@ from tfx import v1 as tfx
 
 from schema import features
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.common.run_files import BLEND_FILE, HISTORY_FILE, history_json, run_file_json
+from trainer.common.run_files import BLEND_FILE, HISTORY_FILE, history_json, run_file_json, write_texts
 from trainer.ranking import export, hparams as hparams_lib, model as model_lib, neighbourhood
 from trainer.retrieval import candidates
 
@@ -93,12 +92,10 @@ def write_run_files(model_run_dir: str, history: History, blend: Optional[BlendC
     blend: the neighbourhood blend weight and each candidate's validation RMSE: BLEND_FILE; None (blend off)
       writes no BLEND_FILE.
   """
-  tf.io.gfile.makedirs(model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), 'w') as f:
-    f.write(history_json(history))
+  texts = {HISTORY_FILE: history_json(history)}
   if blend is not None:
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, BLEND_FILE), 'w') as f:
-      f.write(run_file_json(blend.to_json()))
+    texts[BLEND_FILE] = run_file_json(blend.to_json())
+  write_texts(model_run_dir, texts)
 
 
 def train_ranking_model(train_split: inputs.InMemorySplit, watched_split: inputs.InMemorySplit,

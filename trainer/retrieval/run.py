@@ -5,7 +5,6 @@ The Trainer's `examples` input is ExampleGen's raw examples and `transform_graph
 """
 
 import dataclasses
-import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -17,7 +16,8 @@ from tfx import v1 as tfx
 from schema import features
 from serving import assets as serving_assets
 from trainer.common import feature_specs, hyperparameters, inputs
-from trainer.common.run_files import EVALUATION_FILE, HISTORY_FILE, ITEM_ITEM_FILE, history_json, run_file_json
+from trainer.common.run_files import (EVALUATION_FILE, HISTORY_FILE, ITEM_ITEM_FILE, history_json, run_file_json,
+                                      write_texts)
 from trainer.retrieval import candidates as candidates_lib
 from trainer.retrieval import export, hparams as hparams_lib, item_item as item_item_lib, model as model_lib
 
@@ -101,14 +101,11 @@ def write_run_files(model_run_dir: str, history: Dict[str, List[float]], evaluat
       (e.g. the loss of a diverged model) is written as null (`run_files.run_file_json`), as in the other files.
     item_item_record: the item-item scores' weight, penalty and coverage (ITEM_ITEM_FILE), None without them.
   """
-  tf.io.gfile.makedirs(model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), 'w') as f:
-    f.write(history_json(history))
-  with tf.io.gfile.GFile(os.path.join(model_run_dir, EVALUATION_FILE), 'w') as f:
-    f.write(run_file_json({k: float(v) for k, v in evaluation.items()}))
+  texts = {HISTORY_FILE: history_json(history),
+           EVALUATION_FILE: run_file_json({k: float(v) for k, v in evaluation.items()})}
   if item_item_record is not None:
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, ITEM_ITEM_FILE), 'w') as f:
-      f.write(run_file_json(item_item_record))
+    texts[ITEM_ITEM_FILE] = run_file_json(item_item_record)
+  write_texts(model_run_dir, texts)
 
 
 def train_retrieval_model(train_pairs: inputs.InMemorySplit, tower_features: feature_specs.TowerFeatures,

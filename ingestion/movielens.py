@@ -51,6 +51,10 @@ ML100K_FOLDER = 'ml-100k'
 # a name in the cache dir, locked (flock) by its process while it lives. One that a killed run left behind is removed
 # by a later run (`locate_movielens`) once it was last written this long ago and no process holds its lock, seconds.
 STALE_PART_SECONDS = 3600.0
+# The lock file (flock) in the cache dir that `locate_movielens` holds while it checks the cached copy and, if needed,
+# downloads and swaps in a new one, so that runs sharing a cache dir take turns; never removed (a run that removed it
+# while another waited for it would let a third lock a new file of the same name).
+LOCK_FILE_NAME = f'{ML100K_FOLDER}.lock'
 # Published integrity of the files the adapter reads (see the project's data README).
 ML100K_SHA256: Mapping[str, str] = {
     'u.data': '06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490',
@@ -214,21 +218,35 @@ def _remove_stale_parts(cache_dir: str) -> None:
       os.close(fd)
 
 
+def _write_failure_fix(cache_dir: str) -> str:
+  """The fix of a file or folder that could not be written in `cache_dir` (a full disk, most often)."""
+  return (f'free space on the disk holding {cache_dir} (or check that it can be written) and run again, or pass a '
+          f'folder on another disk with --cache-dir, or {_LOCAL_COPY_FIX}')
+
+
 def _extract(zip_path: str, url: str, ml100k_dir: str) -> None:
   """Extracts `REQUIRED_FILES` from the zip at `zip_path` (downloaded from `url`) as the folder `ml100k_dir`.
 
   The files are written to a new folder beside `ml100k_dir` (`ml-100k.<random>.part`, locked while it lives), which
   replaces `ml100k_dir` (an earlier copy that did not verify) as a whole only once every file is out: a damaged
-  archive leaves `ml100k_dir` as it was, never holding some files of the new archive beside older ones.
+  archive, or a full disk, leaves `ml100k_dir` as it was, never holding some files of the new archive beside older
+  ones.
 
   Raises:
     MovieLensError: naming `zip_path` if it is no zip archive, lacks a file, or a member is damaged (a bad
-      CRC-32, a garbled or truncated compressed stream), and the fix (the new folder is removed); or naming
-      `ml100k_dir` and the new folder, which is then left in place, if the earlier `ml100k_dir` cannot be deleted
-      or the new folder renamed to it.
+      CRC-32, a garbled or truncated compressed stream), and the fix (the new folder is removed); naming the file
+      or folder, `cache_dir` and the fix if writing it fails (OSError: a full disk, a quota; the new folder is
+      removed); or naming `ml100k_dir` and the new folder, which is then left in place, if the earlier `ml100k_dir`
+      cannot be deleted or the new folder renamed to it.
   """
   cache_dir = os.path.dirname(ml100k_dir)
-  staging = tempfile.mkdtemp(prefix=f'{ML100K_FOLDER}.', suffix=_PART_SUFFIX, dir=cache_dir)
+  as_it_was = f'; {ml100k_dir} is as it was' if os.path.lexists(ml100k_dir) else ''
+  try:
+    staging = tempfile.mkdtemp(prefix=f'{ML100K_FOLDER}.', suffix=_PART_SUFFIX, dir=cache_dir)
+  except OSError as e:
+    raise MovieLensError(
+        f'{cache_dir}: cannot create the folder to extract {zip_path} (from {url}) into ({e}); nothing was '
+        f'extracted{as_it_was}. Fix: {_write_failure_fix(cache_dir)}.') from e
   staging_lock: Optional[int] = None
   keep_staging = False
   try:
@@ -257,8 +275,14 @@ def _extract(zip_path: str, url: str, ml100k_dir: str) -> None:
               f'{zip_path} (from {url}): its member {members[name]} is damaged: {_member_problem(e)}; nothing was '
               f'extracted. Fix: delete {zip_path} and run again to download it afresh, or {_LOCAL_COPY_FIX}.') from e
         # Files are written by their known base name only, never by a path from the archive.
-        with open(os.path.join(staging, name), 'wb') as out:
-          out.write(data)
+        path = os.path.join(staging, name)
+        try:
+          with open(path, 'wb') as out:  # a full disk may fail the write or the flush at its close
+            out.write(data)
+        except OSError as e:
+          raise MovieLensError(
+              f'{path}: cannot write {name}, extracted from {zip_path} (from {url}) ({e}); nothing was extracted '
+              f'(the files written so far are removed){as_it_was}. Fix: {_write_failure_fix(cache_dir)}.') from e
     had_earlier = os.path.lexists(ml100k_dir)
     step = f'deleting the earlier {ml100k_dir}'
     try:
@@ -405,6 +429,15 @@ def _fetch(url: str, out_fd: int, timeout_seconds: float, wait_seconds: Optional
       f'{_LOCAL_COPY_FIX}.') from e
 
 
+def _make_cache_dir(cache_dir: str) -> None:
+  """Creates the folder `cache_dir` if needed; MovieLensError naming it and the fix if it cannot be."""
+  try:
+    os.makedirs(cache_dir, exist_ok=True)
+  except OSError as e:
+    raise MovieLensError(f'{cache_dir}: cannot create the folder for the MovieLens 100K download ({e}). Fix: '
+                         f'pass a writable folder with --cache-dir, or {_LOCAL_COPY_FIX}.') from e
+
+
 def download_movielens(cache_dir: str, url: str = ML100K_URL,
                        expected_sha256: Mapping[str, str] = ML100K_SHA256,
                        timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
@@ -413,6 +446,9 @@ def download_movielens(cache_dir: str, url: str = ML100K_URL,
   The download is written to `ml-100k.zip.<random>.part` (locked while it lives), renamed to `ml-100k.zip` only when
   complete and removed otherwise; `.part` files and folders that killed runs left in `cache_dir` are removed first
   (see `STALE_PART_SECONDS`).
+
+  It always downloads, and does not take the cache dir's lock (`LOCK_FILE_NAME`): where another run may use the same
+  `cache_dir` at the same time, call `locate_movielens`, which takes it and reuses a verified copy.
 
   Args:
     cache_dir: folder for the zip and the extracted `ml-100k/` folder; created if needed.
@@ -432,11 +468,7 @@ def download_movielens(cache_dir: str, url: str = ML100K_URL,
     ValueError: if `timeout_seconds` is not a number > 0 (NaN included).
   """
   wait_seconds = _check_timeout(timeout_seconds)
-  try:
-    os.makedirs(cache_dir, exist_ok=True)
-  except OSError as e:
-    raise MovieLensError(f'{cache_dir}: cannot create the folder for the MovieLens 100K download ({e}). Fix: '
-                         f'pass a writable folder with --cache-dir, or {_LOCAL_COPY_FIX}.') from e
+  _make_cache_dir(cache_dir)
   _remove_stale_parts(cache_dir)
   zip_path = os.path.join(cache_dir, _ZIP_NAME)
   try:
@@ -467,8 +499,17 @@ def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR
                      timeout_seconds: float = DOWNLOAD_TIMEOUT_SECONDS) -> str:
   """Returns a folder holding MovieLens 100K: `data_dir` if given, else a verified cached download.
 
-  Without `data_dir`, the `.part` files and folders that killed runs left in `cache_dir` are removed too (see
-  `STALE_PART_SECONDS`), whether the cached copy is reused or downloaded afresh.
+  Without `data_dir`, runs sharing `cache_dir` take turns: each holds the exclusive lock (flock) of
+  `<cache_dir>/ml-100k.lock` (`LOCK_FILE_NAME`, created if needed, never removed) while it checks the cached copy and,
+  if that does not verify, downloads and swaps in a new one; so a run started while another downloads waits for it
+  (logged once at INFO, naming the lock file), then reuses its verified copy without downloading, and never finds
+  the folder deleted under it by the other's swap. The wait is not bounded: the other run's download has its own
+  deadline (`timeout_seconds`), and the kernel releases the lock of a process that ends in any way (killed included);
+  a waiting run stops at Ctrl-C. If the lock file cannot be opened (a cache dir that cannot be written), a verified
+  copy is still used, with a warning; nothing is downloaded without the lock.
+
+  The `.part` files and folders that killed runs left in `cache_dir` are removed too (see `STALE_PART_SECONDS`),
+  whether the cached copy is reused or downloaded afresh.
 
   Args:
     data_dir: a local ml-100k folder (u.data, u.item, u.user, u.genre), or None to download.
@@ -482,7 +523,8 @@ def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR
     The ml-100k folder.
 
   Raises:
-    MovieLensError: if `data_dir` lacks a file, or the download fails or does not verify.
+    MovieLensError: if `data_dir` lacks a file, `cache_dir` cannot be created, its lock file cannot be opened and it
+      holds no verified copy, or the download fails or does not verify.
     ValueError: if `timeout_seconds` is not a number > 0 (checked even when nothing is downloaded).
   """
   _check_timeout(timeout_seconds)
@@ -491,11 +533,32 @@ def locate_movielens(data_dir: Optional[str], cache_dir: str = DEFAULT_CACHE_DIR
     return data_dir
   cache_dir = os.path.expanduser(cache_dir)
   cached = os.path.join(cache_dir, ML100K_FOLDER)
-  if _cached_copy_is_valid(cached, expected_sha256):
-    logging.info('Using the verified MovieLens 100K download in %s', cached)
-    _remove_stale_parts(cache_dir)  # as download_movielens does: what killed runs left would else stay for good
+  _make_cache_dir(cache_dir)
+  lock_path = os.path.join(cache_dir, LOCK_FILE_NAME)
+  try:
+    # Read-only: flock needs no write access, so a run can lock a shared cache's lock file made by another user.
+    lock = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o666)
+  except OSError as e:
+    if not _cached_copy_is_valid(cached, expected_sha256):
+      raise MovieLensError(
+          f'{lock_path}: cannot open the lock file that keeps runs from downloading MovieLens 100K into {cache_dir} '
+          f'at the same time ({e}), and {cached} holds no verified copy; nothing was downloaded. Fix: '
+          f'{_write_failure_fix(cache_dir)}.') from e
+    logging.warning('Using the verified MovieLens 100K download in %s without taking its lock %s (%s).', cached,
+                    lock_path, e)
     return cached
-  return download_movielens(cache_dir, url, expected_sha256, timeout_seconds)
+  try:
+    if not _try_flock(lock):
+      logging.info('Waiting for another run to finish checking or downloading MovieLens 100K in %s (it holds the '
+                   'lock file %s; Ctrl-C to stop waiting).', cache_dir, lock_path)
+      fcntl.flock(lock, fcntl.LOCK_EX)
+    if _cached_copy_is_valid(cached, expected_sha256):
+      logging.info('Using the verified MovieLens 100K download in %s', cached)
+      _remove_stale_parts(cache_dir)  # as download_movielens does: what killed runs left would else stay for good
+      return cached
+    return download_movielens(cache_dir, url, expected_sha256, timeout_seconds)
+  finally:
+    os.close(lock)  # releases the lock
 
 
 def _read_lines(path: str, encoding: str) -> List[Tuple[int, str]]:

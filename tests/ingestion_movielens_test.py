@@ -255,14 +255,29 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     pass
 
 
+class _CountingHandler(_QuietHandler):
+  """Records each GET's path in `server.requests`; if `server.gate` is an Event, answers once it is set."""
+
+  def do_GET(self) -> None:  # pylint: disable=invalid-name
+    self.server.requests.append(self.path)
+    if self.server.gate is not None:
+      self.server.gate.wait(30)
+    super().do_GET()
+
+
 @pytest.fixture
 def zip_server(tmp_path: pathlib.Path) -> Iterator[ServedZip]:
-  """Serves ml-100k.zip (built from FAKE_FILES) on 127.0.0.1; yields its URL."""
+  """Serves ml-100k.zip (built from FAKE_FILES) on 127.0.0.1; yields (its URL, the server): the server's `requests`
+  lists the paths requested, and setting its `gate` to an Event holds each answer until the Event is set."""
   site = tmp_path / 'site'
   site.mkdir()
   _write_zip(site / 'ml-100k.zip')
-  with loopback_http.serving(functools.partial(_QuietHandler, directory=str(site))) as server:
+  with loopback_http.serving(functools.partial(_CountingHandler, directory=str(site))) as server:
+    server.server.requests = []
+    server.server.gate = None
     yield f'{server.url}/ml-100k.zip', server.server
+    if server.server.gate is not None:
+      server.server.gate.set()  # before the server closes: a held answer ends
 
 
 def test_download_checksum_mismatch_names_the_file(tmp_path: pathlib.Path, zip_server: ServedZip) -> None:
@@ -344,7 +359,7 @@ def test_a_trickling_download_stops_at_its_deadline(tmp_path: pathlib.Path, tric
                           'u.user, u.genre).')
   # The partial file is deleted before the error is raised: before, the abandoned transfer deleted it at its next
   # byte, so a CLI that exited on the error at once left it in the cache for good.
-  assert os.listdir(cache) == []
+  assert os.listdir(cache) == ['ml-100k.lock']
 
 
 def test_a_cache_dir_that_cannot_be_created_names_it_and_the_fix(tmp_path: pathlib.Path) -> None:
@@ -393,7 +408,7 @@ def test_a_deadline_of_inf_or_beyond_what_can_be_waited_is_no_deadline(tmp_path:
   folder = movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256(),
                                       timeout_seconds=timeout_seconds)
   assert pathlib.Path(folder, 'u.data').read_bytes() == FAKE_FILES['u.data']
-  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.lock', 'ml-100k.zip']
 
 
 @pytest.mark.parametrize('timeout_seconds', [math.nan, 0.0, -1], ids=['nan', 'zero', 'negative'])
@@ -454,7 +469,7 @@ def test_a_download_cut_short_says_so_and_keeps_nothing(tmp_path: pathlib.Path, 
       f'and unzip it in {cache}, so that {cache / "ml-100k"} holds the files (the next run verifies and uses them); '
       'or pass a local copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre).')
   assert isinstance(e.value.__cause__, http.client.IncompleteRead)
-  assert os.listdir(cache) == []  # no ml-100k.zip, no .part file
+  assert os.listdir(cache) == ['ml-100k.lock']  # no ml-100k.zip, no .part file
 
 
 def _staging_folders(cache: pathlib.Path) -> list:
@@ -488,7 +503,7 @@ def test_a_folder_swap_that_fails_at_the_rename_names_both_folders_and_keeps_the
       f'(deleting any {ml100k} first; the next run verifies it) or delete {staging} and run again; or pass a local '
       'copy with --data-dir PATH (the folder holding u.data, u.item, u.user, u.genre).')
   assert e.value.__cause__ is denied
-  assert sorted(os.listdir(cache)) == sorted(['ml-100k.zip', staging_name])
+  assert sorted(os.listdir(cache)) == sorted(['ml-100k.lock', 'ml-100k.zip', staging_name])
   assert {n: (staging / n).read_bytes() for n in os.listdir(staging)} == FAKE_FILES
   # The fix the message gives works: the renamed folder verifies and is used without a download.
   monkeypatch.undo()
@@ -521,7 +536,7 @@ def test_a_folder_swap_that_fails_deleting_the_earlier_folder_says_what_is_left(
       f'([Errno 16] Device or resource busy). The extracted files (not verified yet) are left in {staging}; '
       f'{ml100k}, the earlier copy (which did not verify), may be partly deleted. Fix: check that {cache} ')
   assert e.value.__cause__ is busy
-  assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.zip', staging_name])
+  assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.lock', 'ml-100k.zip', staging_name])
   assert os.listdir(ml100k) == ['u.genre']
   assert {n: (staging / n).read_bytes() for n in os.listdir(staging)} == FAKE_FILES
 
@@ -570,7 +585,7 @@ def test_stale_part_files_of_killed_runs_are_removed_and_only_those(tmp_path: pa
   finally:
     for fd in locks:
       os.close(fd)
-  assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.zip'] + kept + running)
+  assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.lock', 'ml-100k.zip'] + kept + running)
   assert not set(removed) & set(os.listdir(cache))
   assert pathlib.Path(folder, 'u.data').read_bytes() == FAKE_FILES['u.data']
 
@@ -599,7 +614,7 @@ def test_a_download_in_progress_in_another_process_is_left_alone_until_it_is_kil
       written = time.time() - movielens.STALE_PART_SECONDS - 60
       os.utime(cache / part, (written, written))
       movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
-      assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.zip', part])
+      assert sorted(os.listdir(cache)) == sorted(['ml-100k', 'ml-100k.lock', 'ml-100k.zip', part])
       other.send_signal(signal.SIGKILL)  # killed outright: its .part stays, but the kernel drops its lock
       assert other.wait(10) == -signal.SIGKILL
       assert part in os.listdir(cache)
@@ -610,7 +625,229 @@ def test_a_download_in_progress_in_another_process_is_left_alone_until_it_is_kil
         other.wait(10)
   # The next run (its cache verifies: no download) removes it.
   movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
-  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.lock', 'ml-100k.zip']
+
+
+def _wait_until(condition: Any, seconds: float = 20.0) -> bool:
+  """Polls `condition()` every 10 ms until it is true (True) or `seconds` have passed (False)."""
+  deadline = time.monotonic() + seconds
+  while not condition():
+    if time.monotonic() > deadline:
+      return False
+    time.sleep(0.01)
+  return True
+
+
+def _waiting_logs(caplog: pytest.LogCaptureFixture) -> list:
+  return [r for r in caplog.records if r.getMessage().startswith('Waiting for another run')]
+
+
+def _waiting_message(cache: pathlib.Path) -> str:
+  return (f'Waiting for another run to finish checking or downloading MovieLens 100K in {cache} (it holds the lock '
+          f'file {cache / "ml-100k.lock"}; Ctrl-C to stop waiting).')
+
+
+def _locate_in_thread(cache: pathlib.Path, url: str) -> Tuple[threading.Thread, Dict[str, Any]]:
+  """Starts locate_movielens(None, cache, url) in a daemon thread; the dict gets its 'folder' or its 'error'."""
+  outcome: Dict[str, Any] = {}
+
+  def run() -> None:
+    try:
+      outcome['folder'] = movielens.locate_movielens(None, cache_dir=str(cache), url=url,
+                                                     expected_sha256=_fake_sha256())
+    except BaseException as e:  # pylint: disable=broad-except  # handed to the test, which asserts there is none
+      outcome['error'] = e
+
+  thread = threading.Thread(target=run, daemon=True)
+  thread.start()
+  return thread, outcome
+
+
+_HOLD_LOCK = ('import fcntl, os, sys, time\n'
+              'fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT)\n'
+              'fcntl.flock(fd, fcntl.LOCK_EX)\n'
+              'print("locked", flush=True)\n'
+              'time.sleep(60)\n')
+
+
+@pytest.mark.parametrize('release', ['unlocked', 'holder-killed'])
+def test_a_run_waits_while_another_holds_the_cache_lock_then_downloads_once(
+    tmp_path: pathlib.Path, zip_server: ServedZip, caplog: pytest.LogCaptureFixture, release: str) -> None:
+  # Before, nothing kept two runs sharing a cache dir apart: each downloaded, and one's swap of ml-100k/ could delete
+  # the other's fresh copy while that one verified or read it.
+  url, server = zip_server
+  cache = tmp_path / 'cache'
+  cache.mkdir()
+  lock = cache / 'ml-100k.lock'
+  holder: Optional[subprocess.Popen] = None
+  held: Optional[int] = None
+  if release == 'unlocked':  # another open file description, as another process's: the two locks conflict
+    held = os.open(lock, os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  else:
+    holder = subprocess.Popen([sys.executable, '-c', _HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+  try:
+    if holder is not None:
+      assert holder.stdout.readline() == 'locked\n'
+    with caplog.at_level('INFO', logger='absl'):
+      thread, outcome = _locate_in_thread(cache, url)
+      assert _wait_until(lambda: _waiting_logs(caplog) or not thread.is_alive())
+      time.sleep(0.3)
+      assert thread.is_alive() and server.requests == []  # waiting, not downloading
+      if held is not None:
+        os.close(held)
+        held = None
+      else:
+        holder.send_signal(signal.SIGKILL)  # killed outright: the kernel drops its lock
+        assert holder.wait(10) == -signal.SIGKILL
+      thread.join(30)
+  finally:
+    if held is not None:
+      os.close(held)
+    if holder is not None and holder.poll() is None:
+      holder.kill()
+      holder.wait(10)
+  assert outcome == {'folder': str(cache / 'ml-100k')}
+  assert server.requests == ['/ml-100k.zip']  # downloaded once the lock was free
+  [waiting] = _waiting_logs(caplog)  # logged once
+  assert (waiting.levelname, waiting.getMessage()) == ('INFO', _waiting_message(cache))
+  # The next run reuses the verified copy: no further request; the lock file stays.
+  assert movielens.locate_movielens(None, cache_dir=str(cache), url=url,
+                                    expected_sha256=_fake_sha256()) == str(cache / 'ml-100k')
+  assert server.requests == ['/ml-100k.zip']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.lock', 'ml-100k.zip']
+
+
+def test_two_runs_started_together_download_once_and_share_the_copy(
+    tmp_path: pathlib.Path, zip_server: ServedZip, caplog: pytest.LogCaptureFixture) -> None:
+  # Before, both downloaded and both swapped ml-100k/ into place (the second deleting the first's fresh folder).
+  url, server = zip_server
+  server.gate = threading.Event()  # the first run's download is held while the second starts
+  cache = tmp_path / 'cache'
+  with caplog.at_level('INFO', logger='absl'):
+    first, first_outcome = _locate_in_thread(cache, url)
+    assert _wait_until(lambda: server.requests or not first.is_alive())
+    second, second_outcome = _locate_in_thread(cache, url)
+    try:
+      assert _wait_until(lambda: _waiting_logs(caplog) or len(server.requests) > 1 or not second.is_alive())
+      time.sleep(0.3)
+      assert server.requests == ['/ml-100k.zip'] and second.is_alive()
+    finally:
+      server.gate.set()
+    first.join(30)
+    second.join(30)
+  assert first_outcome == second_outcome == {'folder': str(cache / 'ml-100k')}
+  assert server.requests == ['/ml-100k.zip']
+  assert [r.getMessage() for r in _waiting_logs(caplog)] == [_waiting_message(cache)]
+  assert pathlib.Path(cache, 'ml-100k', 'u.data').read_bytes() == FAKE_FILES['u.data']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.lock', 'ml-100k.zip']
+
+
+_DISK_FULL_FIX = ('Fix: free space on the disk holding {cache} (or check that it can be written) and run again, or '
+                  'pass a folder on another disk with --cache-dir, or pass a local copy with --data-dir PATH (the '
+                  'folder holding u.data, u.item, u.user, u.genre).')
+
+
+def test_a_lock_file_that_cannot_be_opened_downloads_nothing_but_a_verified_copy_is_used(
+    tmp_path: pathlib.Path, zip_server: ServedZip, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture) -> None:
+  # E.g. a cache dir made read-only after its download, or another user's lock file it cannot read. (Tests may run as
+  # root, whom file modes do not stop: the refusal is simulated.) Before, there was no lock, and such a run
+  # downloaded beside any other.
+  url, server = zip_server
+  cache = tmp_path / 'cache'
+  lock = str(cache / 'ml-100k.lock')
+  real_open = os.open
+  denied = PermissionError(errno.EACCES, 'Permission denied', lock)
+
+  def refusing_open(path: Any, *args: Any, **kwargs: Any) -> int:
+    if os.fspath(path) == lock:
+      raise denied
+    return real_open(path, *args, **kwargs)
+
+  monkeypatch.setattr(os, 'open', refusing_open)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  assert str(e.value) == (
+      f"{lock}: cannot open the lock file that keeps runs from downloading MovieLens 100K into {cache} at the same "
+      f"time ([Errno 13] Permission denied: '{lock}'), and {cache / 'ml-100k'} holds no verified copy; nothing was "
+      'downloaded. ' + _DISK_FULL_FIX.format(cache=cache))
+  assert e.value.__cause__ is denied
+  assert server.requests == [] and os.listdir(cache) == []
+  monkeypatch.undo()
+  folder = movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  monkeypatch.setattr(os, 'open', refusing_open)
+  with caplog.at_level('WARNING', logger='absl'):
+    assert movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256()) == folder
+  assert server.requests == ['/ml-100k.zip']  # the verified copy is used without the lock, not downloaded again
+  assert [r.getMessage() for r in caplog.records] == [
+      f"Using the verified MovieLens 100K download in {folder} without taking its lock {lock} ([Errno 13] Permission "
+      f"denied: '{lock}')."]
+
+
+@pytest.mark.parametrize('earlier', [True, False], ids=['earlier-copy', 'first-download'])
+def test_a_full_disk_while_extracting_names_the_file_and_leaves_nothing_half_extracted(
+    tmp_path: pathlib.Path, zip_server: ServedZip, monkeypatch: pytest.MonkeyPatch, earlier: bool) -> None:
+  # Before, a bare OSError ('[Errno 28] No space left on device') naming no file, folder or fix, which the CLI did not
+  # report as a data problem.
+  url, _ = zip_server
+  cache = tmp_path / 'cache'
+  stale = {'u.data': b'stale u.data\n', 'u.genre': b'stale|0\n', 'notes.txt': b'mine\n'}  # does not verify
+  if earlier:
+    _fake_dir(cache, stale)
+  full = OSError(errno.ENOSPC, 'No space left on device')
+  written = []
+  real_open = open
+
+  def filling_open(path: Any, mode: str = 'r', *args: Any, **kwargs: Any) -> Any:
+    f = real_open(path, mode, *args, **kwargs)
+    if 'w' in mode and os.path.basename(os.path.dirname(path)).startswith('ml-100k.'):
+      written.append(path)
+      if os.path.basename(path) == 'u.item':  # the second file: u.data is out already
+        f.write(b'1|Synth')
+        f.close()
+        raise full
+    return f
+
+  monkeypatch.setattr(movielens, 'open', filling_open, raising=False)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  staging = os.path.dirname(written[-1])
+  assert [os.path.basename(p) for p in written] == ['u.data', 'u.item']
+  ml100k = cache / 'ml-100k'
+  as_it_was = f'; {ml100k} is as it was' if earlier else ''
+  assert str(e.value) == (
+      f'{staging}/u.item: cannot write u.item, extracted from {cache / "ml-100k.zip"} (from {url}) ([Errno 28] No '
+      f'space left on device); nothing was extracted (the files written so far are removed){as_it_was}. '
+      + _DISK_FULL_FIX.format(cache=cache))
+  assert e.value.__cause__ is full
+  assert sorted(os.listdir(cache)) == (['ml-100k'] if earlier else []) + ['ml-100k.lock', 'ml-100k.zip']
+  if earlier:
+    assert {n: (ml100k / n).read_bytes() for n in os.listdir(ml100k)} == stale
+
+
+def test_a_full_disk_at_the_extraction_folder_names_the_cache_dir(tmp_path: pathlib.Path, zip_server: ServedZip,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+  # Before, a bare OSError from tempfile.mkdtemp.
+  url, _ = zip_server
+  cache = tmp_path / 'cache'
+  stale = {'u.genre': b'stale|0\n'}
+  _fake_dir(cache, stale)
+  full = OSError(errno.ENOSPC, 'No space left on device', str(cache / 'ml-100k.abcd_123.part'))
+
+  def failing_mkdtemp(*args: Any, **kwargs: Any) -> str:
+    raise full
+
+  monkeypatch.setattr(movielens.tempfile, 'mkdtemp', failing_mkdtemp)
+  with pytest.raises(movielens.MovieLensError) as e:
+    movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=_fake_sha256())
+  assert str(e.value) == (
+      f'{cache}: cannot create the folder to extract {cache / "ml-100k.zip"} (from {url}) into ([Errno 28] No space '
+      f"left on device: '{cache / 'ml-100k.abcd_123.part'}'); nothing was extracted; {cache / 'ml-100k'} is as it "
+      'was. ' + _DISK_FULL_FIX.format(cache=cache))
+  assert e.value.__cause__ is full
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.lock', 'ml-100k.zip']
+  assert os.listdir(cache / 'ml-100k') == ['u.genre']
 
 
 def _damage_member(path: pathlib.Path, name: str, how: str) -> None:
@@ -664,7 +901,7 @@ def test_a_damaged_zip_member_is_named_and_nothing_is_extracted(tmp_path: pathli
       'folder holding u.data, u.item, u.user, u.genre).')
   # The earlier folder is as it was (before, u.data was replaced by the new archive's), and no staging folder is
   # left behind.
-  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.lock', 'ml-100k.zip']
   assert {n: (cache / 'ml-100k' / n).read_bytes() for n in os.listdir(cache / 'ml-100k')} == stale
 
 
@@ -677,7 +914,7 @@ def test_an_intact_download_replaces_an_earlier_folder_as_a_whole(tmp_path: path
   folder = movielens.locate_movielens(None, cache_dir=str(cache), url=url, expected_sha256=sha256)
   assert sorted(os.listdir(folder)) == ['u.data', 'u.genre', 'u.item', 'u.user']
   assert pathlib.Path(folder, 'u.genre').read_bytes() == FAKE_FILES['u.genre']
-  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.zip']
+  assert sorted(os.listdir(cache)) == ['ml-100k', 'ml-100k.lock', 'ml-100k.zip']
 
 
 @pytest.mark.real_data

@@ -45,6 +45,30 @@ def _k_argument(text: str) -> int:
   return k
 
 
+_RUN_THE_PIPELINE = ('run the pipeline first (bin/run-pipeline ... --output-dir OUT writes OUT/serving) or pass the '
+                     'right --serving-dir')
+
+
+def _serving_dir_problem(serving_dir: str) -> Optional[str]:
+  """Why `serving_dir` has nothing to recommend with (it does not exist, is not a directory, or holds no complete
+  retrieval version), or None when it holds a retrieval version (or cannot be listed now): the registry's
+  message then says why it is not served."""
+  # pylint: disable=g-import-not-at-top  (TensorFlow must not load before the Keras setting)
+  import tensorflow as tf
+  from serving import models
+  try:
+    if models.newest_versions(serving_dir) is not None:
+      return None
+  except (tf.errors.OpError, OSError):
+    return None
+  if not tf.io.gfile.exists(serving_dir):
+    return f'--serving-dir {serving_dir} does not exist; {_RUN_THE_PIPELINE}.'
+  if not tf.io.gfile.isdir(serving_dir):
+    return f'--serving-dir {serving_dir} is not a directory; {_RUN_THE_PIPELINE}.'
+  return (f'--serving-dir {serving_dir} holds no complete version of {models.RETRIEVAL_MODEL!r} (and of '
+          f'{models.RANKING_MODEL!r} for the two-stage order) to recommend with; {_RUN_THE_PIPELINE}.')
+
+
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   backend_flags.add_backend_flags(parser)
@@ -89,8 +113,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     result = two_stage.recommend(
         user_id, k=args.k, exclude_seen=not args.include_seen, user_features=user_features)
-  except (requests_lib.InvalidRequestError, models.ModelsNotReadyError) as e:  # other errors are faults: traceback
+  except requests_lib.InvalidRequestError as e:  # other errors are faults: traceback
     print(f'error: {e}', file=sys.stderr)
+    return 2
+  except models.ModelsNotReadyError as e:
+    # The registry's wording ('No model loaded yet ...') is the HTTP service's, which waits for pushes; a missing,
+    # misnamed or empty --serving-dir gets the one-shot CLI's own message instead.
+    print(f'error: {_serving_dir_problem(args.serving_dir) or e}', file=sys.stderr)
     return 2
   except models.BackendError as e:  # TF Serving unreachable or answering an error during the call
     print(f'error: {e}', file=sys.stderr)

@@ -75,3 +75,35 @@ def test_user_feature_help_says_it_replaces_a_known_users_profile_value():
   text = ' '.join(recommend._parser().format_help().split())  # pylint: disable=protected-access
   assert ("--user-feature COLUMN=VALUE A user column (repeatable): replaces a known user's profile value in the "
           "models' requests; chooses the popularity segment of an unknown user.") in text
+
+
+_RUN_THE_PIPELINE = ('run the pipeline first (bin/run-pipeline ... --output-dir OUT writes OUT/serving) or pass the '
+                     'right --serving-dir.\n')
+
+
+@pytest.mark.parametrize('make, says', [
+    (lambda path: None, 'does not exist'),
+    (lambda path: path.write_text('not a directory'), 'is not a directory'),
+    (lambda path: path.mkdir(), "holds no complete version of 'retrieval' (and of 'ranking' for the two-stage "
+                                'order) to recommend with'),
+])
+def test_a_missing_file_or_empty_serving_dir_is_named_with_the_fix(tmp_path, capsys, make, says: str):
+  # Before, each answered the HTTP service's 'No model loaded yet: DIR needs a complete version of ...', which
+  # neither said that the directory does not exist nor where the pipeline writes it.
+  serving_dir = tmp_path / 'serving'
+  make(serving_dir)
+  assert recommend.main(['--serving-dir', str(serving_dir), '--user-id', 'u1']) == 2
+  assert capsys.readouterr().err == f'error: --serving-dir {serving_dir} {says}; {_RUN_THE_PIPELINE}'
+
+
+def test_a_serving_dir_whose_versions_fail_to_load_keeps_the_registrys_reason(monkeypatch, capsys, tmp_path):
+  from serving import models  # pylint: disable=g-import-not-at-top
+
+  class NotReady:
+    def recommend(self, *args, **kwargs):
+      raise models.ModelsNotReadyError('No model loaded yet from DIR: retrieval version 1 failed to load')
+
+  monkeypatch.setattr(backend_flags, 'recommender_from_flags', lambda args: (None, NotReady()))
+  monkeypatch.setattr(models, 'newest_versions', lambda serving_dir, skipped=None: models.ServedVersions(1, None))
+  assert recommend.main(['--serving-dir', str(tmp_path), '--user-id', 'u1']) == 2
+  assert capsys.readouterr().err == 'error: No model loaded yet from DIR: retrieval version 1 failed to load\n'

@@ -23,13 +23,21 @@ import hashlib
 import os
 import sys
 import time
-from typing import Optional, Sequence, Tuple
+from typing import NoReturn, Optional, Sequence, Tuple
 
 from absl import logging
 
 from ingestion import movielens, prepare, splits
 from ingestion.interactions import InteractionsFormatError, check_rating_scale
 from pipeline import beam_args, configs, run_config, run_report
+
+
+def _refuse(message: str) -> NoReturn:
+  """Exits with status 2 and the one line `error: MESSAGE` on stderr, as the checks of the hyperparameters, gates
+  and data do: a flag's value that argparse read but this run cannot use (argparse's own errors, for a flag that
+  is missing or does not parse, keep its usage block)."""
+  print(f'error: {message}', file=sys.stderr)
+  raise SystemExit(2)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -63,34 +71,34 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
   for flag, path in (('--output-dir', args.output_dir), ('--data-dir', args.data_dir),
                      ('--interactions', args.interactions), ('--schema', args.schema), ('--cache-dir', args.cache_dir)):
     if path == '':
-      parser.error(f'argument {flag}: the path is empty; pass a path'
-                   + ('.' if flag == '--output-dir' else ', or leave the flag out for its default.'))
+      _refuse(f'argument {flag}: the path is empty; pass a path'
+              + ('.' if flag == '--output-dir' else ', or leave the flag out for its default.'))
   if args.parallel_components < 0:
-    parser.error(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
+    _refuse(f'--parallel-components={args.parallel_components} must be >= 0 (0: one per core).')
   if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
-    parser.error(f'--output-dir {args.output_dir} is a file; pass a directory (it is created if missing).')
+    _refuse(f'--output-dir {args.output_dir} is a file; pass a directory (it is created if missing).')
   try:  # refused before MovieLens is downloaded or any file is read
     check_rating_scale(tuple(args.rating_scale))
   except ValueError as e:
-    parser.error(f'--rating-scale {args.rating_scale[0]} {args.rating_scale[1]}: {e}')
+    _refuse(f'--rating-scale {args.rating_scale[0]} {args.rating_scale[1]}: {e}')
   if args.cache_dir is not None and (args.data_dir or args.interactions):
-    parser.error(f'--cache-dir {args.cache_dir} has no effect with --data-dir or --interactions (nothing is '
-                 'downloaded); drop it, or leave out the data flag to download MovieLens 100K there.')
+    _refuse(f'--cache-dir {args.cache_dir} has no effect with --data-dir or --interactions (nothing is '
+            'downloaded); drop it, or leave out the data flag to download MovieLens 100K there.')
   if args.cache_dir is None:
     args.cache_dir = os.path.expanduser(movielens.DEFAULT_CACHE_DIR)
   if args.split == 'temporal' and args.split_seed is not None:
-    parser.error(f'--split-seed {args.split_seed} has no effect with --split temporal (the latest --eval-fraction '
-                 'of interactions by timestamp go to eval); drop it, or use --split random.')
+    _refuse(f'--split-seed {args.split_seed} has no effect with --split temporal (the latest --eval-fraction '
+            'of interactions by timestamp go to eval); drop it, or use --split random.')
   if args.split_seed is None:
     args.split_seed = splits.CANONICAL_SEED
   if args.split == 'seed' and not splits.is_canonical(args.eval_fraction, args.split_seed):
-    parser.error(f'--split seed is the canonical split (--eval-fraction {splits.CANONICAL_EVAL_FRACTION}, '
-                 f'--split-seed {splits.CANONICAL_SEED}); got --eval-fraction {args.eval_fraction} --split-seed '
-                 f'{args.split_seed}. Add --split random for another fraction or seed (or --split temporal).')
+    _refuse(f'--split seed is the canonical split (--eval-fraction {splits.CANONICAL_EVAL_FRACTION}, '
+            f'--split-seed {splits.CANONICAL_SEED}); got --eval-fraction {args.eval_fraction} --split-seed '
+            f'{args.split_seed}. Add --split random for another fraction or seed (or --split temporal).')
   try:
     args.split_spec = splits.SplitSpec(method=args.split, eval_fraction=args.eval_fraction, seed=args.split_seed)
   except ValueError as e:
-    parser.error(f'--eval-fraction {args.eval_fraction} / --split-seed {args.split_seed}: {e}')
+    _refuse(f'--eval-fraction {args.eval_fraction} / --split-seed {args.split_seed}: {e}')
   return args
 
 
@@ -119,9 +127,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'error: {e}. Fix: check that --output-dir {output_dir} can be written and the input paths read.',
           file=sys.stderr)
     return 2
-  ranking_hparams = model_settings['ranking_hyperparameters']
-  print(f'Prepared {prepared.counts} interactions from {interactions_csv}; training the ranking model with '
-        f'{ranking_hparams}', flush=True)
+  # TFX decides per component whether it runs or reuses a cached output: nothing here says 'training'.
+  print(f'Prepared {prepared.counts} interactions from {interactions_csv}; running the pipeline '
+        f'({run_config.model_configs_summary(args)}). The full hyperparameters go to each Trainer\'s custom_config; '
+        'the run report says which components ran and which were CACHED.', flush=True)
 
   from tfx import v1 as tfx
   from pipeline import parallel_runner, pipeline as pipeline_lib

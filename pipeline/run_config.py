@@ -103,10 +103,38 @@ def ranking_hyperparameters(args: argparse.Namespace) -> ranking_hparams.Ranking
   """
   configured = with_json_fields(ranking_hparams.named_configuration(args.ranking_config), args.ranking_hparams,
                                 '--ranking-hparams')
-  return with_flag_values(configured, (
-      ('epochs', '--epochs', args.epochs), ('batch_size', '--batch-size', args.batch_size),
-      ('learning_rate', '--learning-rate', args.learning_rate),
-      ('id_embedding_dim', '--embedding-dim', args.embedding_dim)))
+  return with_flag_values(configured, _ranking_flag_values(args))
+
+
+def _ranking_flag_values(args: argparse.Namespace) -> Tuple[Tuple[str, str, Any], ...]:
+  """(field, flag, value) of the ranking hyperparameters' own flags (value None when not given)."""
+  return (('epochs', '--epochs', args.epochs), ('batch_size', '--batch-size', args.batch_size),
+          ('learning_rate', '--learning-rate', args.learning_rate),
+          ('id_embedding_dim', '--embedding-dim', args.embedding_dim))
+
+
+def _retrieval_flag_values(args: argparse.Namespace) -> Tuple[Tuple[str, str, Any], ...]:
+  """(field, flag, value) of the retrieval hyperparameters' own flags (value None when not given)."""
+  return (('epochs', '--retrieval-epochs', args.retrieval_epochs),
+          ('batch_size', '--retrieval-batch-size', args.retrieval_batch_size),
+          ('learning_rate', '--retrieval-learning-rate', args.retrieval_learning_rate),
+          ('temperature', '--retrieval-temperature', args.retrieval_temperature),
+          ('top_k', '--retrieval-k', args.retrieval_k), ('index', '--retrieval-index', args.retrieval_index))
+
+
+def model_configs_summary(args: argparse.Namespace) -> str:
+  """One short line naming each model's configuration and the flags given on top of it, e.g. `ranking config:
+  default with --ranking-hparams, --epochs 5; retrieval config: default` (the hyperparameters themselves are the
+  Trainers' custom_config, several hundred characters each)."""
+  parts = []
+  for model, config, json_flag, json_text, flag_values in (
+      ('ranking', args.ranking_config, '--ranking-hparams', args.ranking_hparams, _ranking_flag_values(args)),
+      ('retrieval', args.retrieval_config, '--retrieval-hparams', args.retrieval_hparams,
+       _retrieval_flag_values(args))):
+    given = ([json_flag] if json_text is not None else []) + [
+        f'{flag} {value}' for _, flag, value in flag_values if value is not None]
+    parts.append(f'{model} config: {config}' + (f' with {", ".join(given)}' if given else ''))
+  return '; '.join(parts)
 
 
 def with_flag_values(hparams: _Settings, flag_values: Sequence[Tuple[str, str, Any]]) -> _Settings:
@@ -157,12 +185,7 @@ def retrieval_hyperparameters(args: argparse.Namespace) -> retrieval_hparams.Ret
   """
   configured = with_json_fields(retrieval_hparams.named_configuration(args.retrieval_config),
                                 args.retrieval_hparams, '--retrieval-hparams')
-  return with_flag_values(configured, (
-      ('epochs', '--retrieval-epochs', args.retrieval_epochs),
-      ('batch_size', '--retrieval-batch-size', args.retrieval_batch_size),
-      ('learning_rate', '--retrieval-learning-rate', args.retrieval_learning_rate),
-      ('temperature', '--retrieval-temperature', args.retrieval_temperature),
-      ('top_k', '--retrieval-k', args.retrieval_k), ('index', '--retrieval-index', args.retrieval_index)))
+  return with_flag_values(configured, _retrieval_flag_values(args))
 
 
 def with_json_fields(hparams: _Hyperparameters, text: Optional[str], flag: str) -> _Hyperparameters:
@@ -238,6 +261,16 @@ def column_types_from_schema(schema_path: str) -> Dict[str, ColumnType]:
   return types
 
 
+# What each feature-list hyperparameter takes (as the hyperparameters' own checks and the Trainers read them): the
+# user side `user_id` and user_* columns, the item side `item_id` and item_* columns, the others context features.
+_FIELD_ACCEPTS = {
+    'user_features': lambda c: c == features.USER_ID or features.is_user_feature(c),
+    'item_features': lambda c: c == features.ITEM_ID or features.is_item_feature(c),
+    'context_features': features.is_context_feature,
+    'user_slope_features': features.is_context_feature,
+}
+
+
 def check_model_inputs(args: argparse.Namespace, settings: Mapping[str, Any], columns: Iterable[str]) -> None:
   """Checks, before Transform and training, that every feature the hyperparameters name is a model input the
   data gives (its columns and what Transform derives from them).
@@ -248,7 +281,8 @@ def check_model_inputs(args: argparse.Namespace, settings: Mapping[str, Any], co
     columns: the columns of the prepared examples (`PreparedExamples.column_types`).
 
   Raises:
-    ValueError: naming the flags, the hyperparameter, the missing features and the model inputs there are.
+    ValueError: naming the flags, the hyperparameter, the missing features and the model inputs there are that
+      the hyperparameter takes.
   """
   from transform import preprocessing  # pylint: disable=g-import-not-at-top  (imports TensorFlow Transform)
   available = preprocessing.model_input_columns(columns)
@@ -260,10 +294,12 @@ def check_model_inputs(args: argparse.Namespace, settings: Mapping[str, Any], co
     for field in fields:
       missing = sorted(set(getattr(hparams, field) or ()) - available)
       if missing:
+        # Only the inputs this field takes (the others are refused there: an item column on the user side, ...).
+        choices = sorted(c for c in available if _FIELD_ACCEPTS[field](c))
         raise ValueError(
             f'{json_flag} (on {config_flag} {config}): {field} names {missing}, which this data does not give '
-            f'the models; its model inputs are {sorted(available)}. Fix: name only those in {field} (through '
-            f'{json_flag}), or add the columns to the interactions data.')
+            f'the models; the model inputs it gives that {field} takes are {choices or "none"}. Fix: name only '
+            f'those in {field} (through {json_flag}), or add the columns to the interactions data.')
 
 
 def check_training_rows(args: argparse.Namespace, settings: Mapping[str, Any], train_rows: int) -> None:

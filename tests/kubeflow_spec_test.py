@@ -289,7 +289,9 @@ def test_a_hyperparameter_naming_a_feature_the_schema_lacks_is_refused_before_co
   assert kubeflow_runner.main(_argv(str(output), '--ranking-hparams', hparams)) == 2
   error = capsys.readouterr().err
   assert error.startswith("error: --ranking-hparams (on --ranking-config default): user_features names ['user_agee'], "
-                          'which this data does not give the models; its model inputs are ')
+                          'which this data does not give the models; the model inputs it gives that user_features '
+                          'takes are [')
+  assert "'item_" not in error and "'interaction_" not in error  # before, item and context inputs were listed too
   assert not output.exists()
 
 
@@ -301,8 +303,8 @@ def test_a_local_schema_is_what_the_features_are_checked_against(tmp_path, capsy
   assert kubeflow_runner.schema_columns(str(schema)) == ['user_id', 'item_id', 'rating', 'timestamp']
   assert kubeflow_runner.main(_argv(str(tmp_path / 'spec.yaml'), '--schema', str(schema), '--ranking-config',
                                     'seed')) == 2
-  assert ("item_features names ['item_title'], which this data does not give the models; its model inputs are "
-          "['interaction_time', 'item_id', 'item_popularity', 'user_id']") in capsys.readouterr().err
+  assert ("item_features names ['item_title'], which this data does not give the models; the model inputs it gives "
+          "that item_features takes are ['item_id', 'item_popularity']. Fix") in capsys.readouterr().err
   # A path only the image holds cannot be read here: not checked (the bundled default is read from the package).
   assert kubeflow_runner.schema_columns('/opt/venv/no/such/schema.pbtxt') is None
   assert 'user_agee' not in kubeflow_runner.schema_columns(None)

@@ -91,7 +91,21 @@ def test_an_output_dir_that_is_a_file_is_refused(tmp_path, capsys):
   with pytest.raises(SystemExit) as exit_info:
     local_runner.parse_args(['--interactions', 'x.csv', '--output-dir', str(taken)])
   assert exit_info.value.code == 2
-  assert f'--output-dir {taken} is a file; pass a directory' in capsys.readouterr().err
+  # One line, as a refused hyperparameter or gate: before, argparse's whole usage block came first.
+  assert capsys.readouterr().err == (
+      f'error: --output-dir {taken} is a file; pass a directory (it is created if missing).\n')
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--parallel-components', '-1'], '--parallel-components=-1 must be >= 0 (0: one per core).'),
+    (['--rating-scale', '5', '1'], '--rating-scale 5.0 1.0: rating_scale must be finite with min < max, got '
+                                   '(5.0, 1.0). Fix: pass e.g. --rating-scale 1 5.'),
+])
+def test_a_value_refused_after_parsing_is_one_line_without_the_usage_block(tmp_path, flags, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    local_runner.parse_args(['--output-dir', str(tmp_path), *flags])
+  assert exit_info.value.code == 2
+  assert capsys.readouterr().err == f'error: {message}\n'
 
 
 def test_run_pipeline_reads_relative_paths_from_the_callers_directory(tmp_path):
@@ -147,3 +161,26 @@ def test_a_bad_rating_scale_is_refused_before_any_data_is_read(tmp_path, low, hi
   assert (f'--rating-scale {float(low)} {float(high)}: rating_scale must be finite with min < max, got '
           f'({float(low)}, {float(high)}). Fix: pass e.g. --rating-scale 1 5.') in capsys.readouterr().err
   assert local_runner.parse_args(['--output-dir', str(tmp_path), '--rating-scale', '0', '10']).rating_scale == [0, 10]
+
+
+def test_the_preamble_names_the_configurations_and_does_not_say_training(tmp_path, monkeypatch, capsys):
+  # Before: 'Prepared {...}; training the ranking model with RankingHyperparameters(...)', ~1,000 characters of
+  # one model's hyperparameters, printed before TFX decided whether the Trainers run or are CACHED.
+  from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top  (imports TFX)
+
+  class Stop(Exception):
+    pass
+
+  def stop(**kwargs):
+    raise Stop()
+
+  monkeypatch.setattr(pipeline_lib, 'create_pipeline', stop)
+  csv = pipeline_runs.write_fixture_interactions(str(tmp_path / 'interactions.csv'))
+  with pytest.raises(Stop):
+    local_runner.main(['--interactions', csv, '--output-dir', str(tmp_path / 'out'), '--epochs', '3'])
+  preamble = capsys.readouterr().out.strip()
+  assert preamble == (
+      f"Prepared {{'train': 576, 'eval': 144}} interactions from {csv}; running the pipeline (ranking config: "
+      'default with --epochs 3; retrieval config: default). The full hyperparameters go to each Trainer\'s '
+      'custom_config; the run report says which components ran and which were CACHED.')
+  assert 'training' not in preamble and 'RankingHyperparameters' not in preamble

@@ -42,6 +42,21 @@ def test_model_inputs_known_before_transform_are_those_it_produces(transformed):
       features.INTERACTION_ITEM_AGE}
 
 
+@pytest.mark.parametrize('kwargs, message', [
+    ({'user_features': ('user_id', 'user_agee')},
+     "user_features names ['user_agee'], which the Transform output does not hold; available for user_features: "
+     "['user_age', 'user_gender', 'user_id']. Fix"),
+    ({'item_features': ('item_id', 'item_title')},
+     "available for item_features: ['item_genres', 'item_id', 'item_popularity', 'item_release_year']. Fix"),
+])
+def test_a_feature_transform_did_not_produce_is_refused_listing_only_what_its_field_takes(transformed, kwargs,
+                                                                                        message):
+  # Before, 'available' listed every model input: item and context features too for user_features.
+  with pytest.raises(ValueError) as error:
+    feature_specs.model_features(transformed[0], **kwargs)
+  assert message in str(error.value)
+
+
 def test_model_inputs_of_the_four_required_columns():
   assert preprocessing.model_input_columns(
       [features.USER_ID, features.ITEM_ID, features.RATING, features.TIMESTAMP]) == {

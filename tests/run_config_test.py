@@ -149,9 +149,9 @@ def test_features_the_data_lacks_are_refused_naming_the_flag():
     run_config.check_model_inputs(args, run_config.model_settings(args), columns)
   assert str(error.value) == (
       "--ranking-hparams (on --ranking-config default): user_features names ['user_agee'], which this data does "
-      "not give the models; its model inputs are ['interaction_time', 'item_id', 'item_popularity', "
-      "'recent_rating', 'user_age', 'user_id']. Fix: name only those in user_features (through --ranking-hparams), or add the columns to the "
-      'interactions data.')
+      "not give the models; the model inputs it gives that user_features takes are ['user_age', 'user_id']. Fix: "
+      'name only those in user_features (through --ranking-hparams), or add the columns to the interactions data.')
+  # Before, the list held every model input, item and context ones too, which user_features refuses.
   # The seed configuration encodes item titles: a file without them is refused before anything trains.
   seed = _args('--ranking-config', 'seed')
   with pytest.raises(ValueError, match=r"--ranking-hparams \(on --ranking-config seed\): item_features names "
@@ -159,8 +159,19 @@ def test_features_the_data_lacks_are_refused_naming_the_flag():
     run_config.check_model_inputs(seed, run_config.model_settings(seed), columns)
   retrieval = _args('--retrieval-hparams', '{"item_features": ["item_id", "item_genres"]}')
   with pytest.raises(ValueError, match=r"--retrieval-hparams \(on --retrieval-config default\): item_features "
-                                       r"names \['item_genres'\]"):
+                                       r"names \['item_genres'\], which this data does not give the models; the "
+                                       r"model inputs it gives that item_features takes are \['item_id', "
+                                       r"'item_popularity'\]\. Fix"):
     run_config.check_model_inputs(retrieval, run_config.model_settings(retrieval), columns)
+  context = _args('--ranking-hparams', '{"context_features": ["interaction_item_age"]}')  # needs item_release_year
+  with pytest.raises(ValueError, match=r"context_features names \['interaction_item_age'\], which this data does "
+                                       r"not give the models; the model inputs it gives that context_features takes "
+                                       r"are \['interaction_time', 'recent_rating'\]\. Fix"):
+    run_config.check_model_inputs(context, run_config.model_settings(context), columns)
+  bare = _args('--ranking-hparams', '{"context_features": ["interaction_time"]}')
+  with pytest.raises(ValueError, match=r'context_features takes are none\. Fix'):  # no timestamp, no recent_rating
+    run_config.check_model_inputs(bare, run_config.model_settings(bare),
+                                  [features.USER_ID, features.ITEM_ID, features.RATING])
 
 
 def test_features_the_data_has_pass():
@@ -169,3 +180,13 @@ def test_features_the_data_has_pass():
   for args in (_args(), _args('--ranking-config', 'seed'),
                _args('--ranking-hparams', '{"context_features": ["interaction_time"]}')):
     run_config.check_model_inputs(args, run_config.model_settings(args), columns)  # raises nothing
+
+
+def test_the_configs_summary_names_each_models_configuration_and_the_flags_on_top():
+  # local_runner's preamble: short, both models (before: the ranking model's whole RankingHyperparameters only).
+  assert run_config.model_configs_summary(_args()) == 'ranking config: default; retrieval config: default'
+  args = _args('--ranking-config', 'seed', '--ranking-hparams', '{"epochs": 4}', '--learning-rate', '0.01',
+               '--retrieval-hparams', '{}', '--retrieval-k', '50', '--retrieval-index', 'scann')
+  assert run_config.model_configs_summary(args) == (
+      'ranking config: seed with --ranking-hparams, --learning-rate 0.01; retrieval config: default with '
+      '--retrieval-hparams, --retrieval-k 50, --retrieval-index scann')

@@ -7,7 +7,7 @@ columns.
 
 import dataclasses
 import enum
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -86,7 +86,7 @@ def model_features(tf_transform_output: tft.TFTransformOutput,
     if not_context:
       raise ValueError(f'{parameter} names {not_context}, which are not context features; choose from '
                        f'{list(features.CONTEXT_FEATURES)}.')
-    _require_available(available, requested, parameter)
+    _require_available(available, requested, parameter, features.is_context_feature)
   return TowerFeatures(user=[available[k] for k in user_keys], item=[available[k] for k in item_keys],
                        context=[available[k] for k in context_features],
                        slopes=[available[k] for k in slope_features])
@@ -114,14 +114,17 @@ def _select(available: Dict[str, FeatureSpec], requested: Optional[Sequence[str]
             is_side_feature, parameter: str) -> List[str]:
   if requested is None:
     return [id_key] + sorted(k for k in available if is_side_feature(k))
-  _require_available(available, requested, parameter)
+  _require_available(available, requested, parameter, lambda k: k == id_key or is_side_feature(k))
   return list(requested)
 
 
-def _require_available(available: Dict[str, FeatureSpec], requested: Sequence[str], parameter: str) -> None:
-  """Raises ValueError, naming `parameter` and the fix, unless Transform produced every `requested` feature."""
+def _require_available(available: Dict[str, FeatureSpec], requested: Sequence[str], parameter: str,
+                       accepts: Callable[[str], bool]) -> None:
+  """Raises ValueError, naming `parameter` and the fix, unless Transform produced every `requested` feature; the
+  features listed as available are those `parameter` takes (`accepts`), not every model input."""
   missing = [k for k in requested if k not in available]
   if missing:
     raise ValueError(
-        f'{parameter} names {missing}, which the Transform output does not hold; available: '
-        f'{sorted(available)}. Fix the {parameter} hyperparameter or add the column to the interactions data.')
+        f'{parameter} names {missing}, which the Transform output does not hold; available for {parameter}: '
+        f'{sorted(k for k in available if accepts(k))}. Fix the {parameter} hyperparameter or add the column to the '
+        'interactions data.')

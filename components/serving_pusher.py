@@ -8,9 +8,11 @@ that for a server polling the base directory:
   version) and renamed into place in one step once complete.
 * An unchanged rerun of the pipeline re-evaluates the same model against itself (the resolver now returns it
   as the last blessed one), blesses it again and TFX's Pusher copies it as a new version. Here a model whose
-  files are identical to the newest served (complete) version is recorded as pushed to that version instead. A
-  model equal to an *older* version (a rollback) is pushed as a new version: servers serve the newest, so
-  recording it as that old version would report a push that changes nothing.
+  files are identical to the newest served (complete) version is recorded as pushed to that version instead
+  (`pushed` 1: it is served), copying nothing there, with `already_served` 1 (0 for a model this push copied), so
+  the reports say it was already served rather than pushed by this run, and the lineage of the version starts from
+  the push that copied it. A model equal to an *older* version (a rollback) is pushed as a new version: servers
+  serve the newest, so recording it as that old version would report a push that changes nothing.
 
 Two overlapping pushes (two pipeline runs) number their versions in the order they start, right after their
 blessings, so the model blessed last gets the highest number, which servers serve. A slow push that finishes its
@@ -534,7 +536,8 @@ class ServingPusherExecutor(pusher_executor.Executor):
     stale_staging_age_s = check_stale_staging_age_s(
         (custom_config or {}).get(STALE_STAGING_AGE_KEY, STALE_STAGING_AGE_S))
     version = find_served_copy(model_dir, base_directory)
-    if version is not None:
+    already_served = version is not None
+    if already_served:
       logging.info('This model is already served as version %s; not pushing it again.', version)
       remove_abandoned_pushes(base_directory, stale_staging_age_s)
     else:
@@ -545,8 +548,11 @@ class ServingPusherExecutor(pusher_executor.Executor):
       version = outcome.version
       logging.info('Model written to serving path %s.', os.path.join(base_directory, str(version)))
     io_utils.copy_dir(model_dir, model_push.uri)
+    # pushed=1 either way (the model is served, as TFX's Pusher and its downstream readers take `pushed`); whether
+    # this push copied it there or found it already served is the reports' to tell (components/push_reasons.py).
     self._MarkPushed(model_push, pushed_destination=os.path.join(base_directory, str(version)),
                      pushed_version=str(version))
+    model_push.set_int_custom_property(push_reasons.ALREADY_SERVED_KEY, 1 if already_served else 0)
 
   def _mark_not_pushed(self, model_push: types.Artifact, reason: str, superseded_by: Optional[int] = None) -> None:
     """Records `model_push` as not pushed (`pushed` 0, as TFX's Pusher) and why (components/push_reasons.py):

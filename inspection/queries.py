@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components import push_reasons
 from inspection.store import StoreError
 
 # ML Metadata context types TFX writes (tfx.orchestration.portable.mlmd.context_lib).
@@ -90,11 +91,19 @@ class PipelineRun:
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
   """The newest run with its output artifacts: {component id: {output key: [artifact protos]}}; `started_ms` is
-  when its run context was recorded (unix milliseconds; 0 when unknown)."""
+  when its run context was recorded (unix milliseconds; 0 when unknown); `execution_properties` holds each
+  component's execution properties, as plain values ({component id: {name: value}}, e.g. a gate's settings such as
+  the segment gate's `min_examples`; empty when not read)."""
   run_id: str
   components: List[ComponentRun]
   output_artifacts: Dict[str, Dict[str, List[metadata_store_pb2.Artifact]]]
   started_ms: int = 0
+  execution_properties: Dict[str, Dict[str, PropertyValue]] = dataclasses.field(default_factory=dict)
+
+  @property
+  def wall_seconds(self) -> float:
+    """From the first component's start to the last one's end (the TFX run; `PipelineRun.wall_seconds`)."""
+    return PipelineRun(self.run_id, self.started_ms, self.components).wall_seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,7 +318,12 @@ def latest_run(store: metadata_store.MetadataStore, pipeline_name: str) -> Optio
   outputs: Dict[str, Dict[str, List[metadata_store_pb2.Artifact]]] = {}
   for component in run.components:
     outputs[component.component_id] = _artifacts_by_key(store, component.execution_id, _OUTPUT_EVENTS)
-  return RunSummary(run_id=run.run_id, components=run.components, output_artifacts=outputs, started_ms=run.started_ms)
+  executions = {e.id: e for e in store.get_executions_by_id([c.execution_id for c in run.components])}
+  settings = {c.component_id: _plain_properties(executions[c.execution_id].properties,
+                                                executions[c.execution_id].custom_properties)
+              for c in run.components if c.execution_id in executions}
+  return RunSummary(run_id=run.run_id, components=run.components, output_artifacts=outputs, started_ms=run.started_ms,
+                    execution_properties=settings)
 
 
 # ------------------------------------------------------------------------------------------ artifacts
@@ -346,8 +360,10 @@ def resolve_artifact(store: metadata_store.MetadataStore, target: str) -> metada
 
   Args:
     store: the opened store.
-    target: an artifact id; a pushed model directory (`<serving_dir>/<model>/<version>`); or an artifact URI
-      or a path inside one (e.g. `<model uri>/Format-Serving`).
+    target: an artifact id; a pushed model directory (`<serving_dir>/<model>/<version>`): the pushed model of the
+      push that copied it there (the earliest with that destination the Pusher did not find already served, or of
+      those the earliest: a later, unchanged rerun records the same destination, copying nothing); or an artifact
+      URI or a path inside one (e.g. `<model uri>/Format-Serving`).
 
   Raises:
     LookupError: if no artifact matches, naming what was tried.
@@ -362,7 +378,11 @@ def resolve_artifact(store: metadata_store.MetadataStore, target: str) -> metada
             if PUSHED_DESTINATION_PROPERTY in a.custom_properties
             and _normalised(a.custom_properties[PUSHED_DESTINATION_PROPERTY].string_value) == path]
   if pushed:
-    return max(pushed, key=lambda a: a.id)
+    # The version's files are those its first push copied; the pushes that found them already served (unchanged
+    # reruns, `components/push_reasons.ALREADY_SERVED_KEY`) copied nothing. An artifact written before the Pusher
+    # recorded that has no such property and counts as a copy: the earliest of those is the one that made the
+    # version (version numbers never repeat).
+    return min(pushed, key=lambda a: (_found_already_served(a), a.id))
   candidates = [a for a in store.get_artifacts() if a.uri and (
       path == _normalised(a.uri) or path.startswith(_normalised(a.uri) + os.sep))]
   if not candidates:
@@ -658,15 +678,29 @@ def _first_producers(store: metadata_store.MetadataStore, artifact_ids: List[int
   return producers
 
 
-def _record(store: metadata_store.MetadataStore, artifact: metadata_store_pb2.Artifact,
-            output_key: str) -> ArtifactRecord:
-  producer, key = _producer_of(store, artifact.id)
+def _found_already_served(artifact: metadata_store_pb2.Artifact) -> bool:
+  """Whether a PushedModel records that its Pusher found the model already served and copied nothing."""
+  properties = artifact.custom_properties
+  return push_reasons.found_already_served(properties[push_reasons.ALREADY_SERVED_KEY].int_value
+                                           if push_reasons.ALREADY_SERVED_KEY in properties else None)
+
+
+def _plain_properties(*sources) -> Dict[str, PropertyValue]:
+  """The scalar values of ML Metadata property maps (an artifact's or execution's properties, custom properties),
+  by name; a later map's value wins."""
   properties: Dict[str, PropertyValue] = {}
-  for source in (artifact.properties, artifact.custom_properties):
+  for source in sources:
     for name, value in sorted(source.items()):
       kind = value.WhichOneof('value')
       if kind in ('string_value', 'int_value', 'double_value', 'bool_value'):
         properties[name] = getattr(value, kind)
+  return properties
+
+
+def _record(store: metadata_store.MetadataStore, artifact: metadata_store_pb2.Artifact,
+            output_key: str) -> ArtifactRecord:
+  producer, key = _producer_of(store, artifact.id)
+  properties = _plain_properties(artifact.properties, artifact.custom_properties)
   return ArtifactRecord(artifact_id=artifact.id, type=_type_name(store, artifact), uri=artifact.uri,
                         producer=producer, output_key=key or output_key,
                         created_ms=artifact.create_time_since_epoch, properties=properties)

@@ -21,7 +21,7 @@ import html
 import json
 import os
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ml_metadata import metadata_store
 
@@ -64,7 +64,8 @@ def build_report(store: metadata_store.MetadataStore, pipeline_name: str, run: q
   artifacts = queries.run_artifacts(store, run)
   body = [f'<h1>Pipeline run {html.escape(run.run_id)}</h1>',
           f'<p>Pipeline <b>{html.escape(pipeline_name)}</b>, started {tables.timestamp(run.started_ms)}, '
-          f'{run.wall_seconds:.1f} s wall.</p>',
+          f'TFX run {run.wall_seconds:.1f} s wall (first component\'s start to the last one\'s end; the runner\'s '
+          'data preparation before it is not included).</p>',
           '<h2>Components</h2>',
           _table(['component', 'state', 'seconds'],
                  [[c.component_id, c.state, f'{c.wall_seconds:.1f}'] for c in run.components]),
@@ -313,9 +314,19 @@ def _metric_artifacts_section(found: List[queries.MetricArtifact]) -> str:
   return '\n'.join(parts)
 
 
+# The 'pushed by this run' cell of a version this run's Pusher found already served (it copied nothing).
+ALREADY_SERVED_CELL = 'no (already served)'
+
+
 def _served_section(serving_dir: Optional[str], artifacts: List[queries.ArtifactRecord]) -> str:
-  pushed_here = {_real(str(a.properties[queries.PUSHED_DESTINATION_PROPERTY])) for a in artifacts
-                 if a.type == queries.PUSHED_MODEL_TYPE and queries.PUSHED_DESTINATION_PROPERTY in a.properties}
+  """The Pushers' outcomes, then every served version and whether this run pushed it: 'yes' for a version this run
+  copied, ALREADY_SERVED_CELL for one it found already served (an unchanged rerun: pushed=1, nothing copied)."""
+  pushes = [a for a in artifacts if a.type == queries.PUSHED_MODEL_TYPE and
+            queries.PUSHED_DESTINATION_PROPERTY in a.properties]
+  already_here = {_real(str(a.properties[queries.PUSHED_DESTINATION_PROPERTY])) for a in pushes
+                  if _found_already_served(a)}
+  pushed_here = {_real(str(a.properties[queries.PUSHED_DESTINATION_PROPERTY])) for a in pushes
+                 if not _found_already_served(a)}
   note = ''.join(f'<p>{html.escape(a.producer)}: {html.escape(push_outcome(a))}</p>' for a in artifacts
                  if a.type == queries.PUSHED_MODEL_TYPE)
   if serving_dir is None:
@@ -324,18 +335,39 @@ def _served_section(serving_dir: Optional[str], artifacts: List[queries.Artifact
   if not versions:
     return note + f'<p>No served versions under {html.escape(serving_dir)}.</p>'
   return note + _table(['model', 'version', 'path', 'pushed by this run'],
-                       [[m, v, p, 'yes' if _real(p) in pushed_here else ''] for m, v, p in versions])
+                       [[m, v, p, _pushed_cell(_real(p), pushed_here, already_here)] for m, v, p in versions])
+
+
+def _pushed_cell(path: str, pushed_here: Set[str], already_here: Set[str]) -> str:
+  """The 'pushed by this run' cell of the served version at `path` (resolved, as both sets hold them)."""
+  if path in pushed_here:
+    return 'yes'
+  return ALREADY_SERVED_CELL if path in already_here else ''
+
+
+def _found_already_served(pushed_model: queries.ArtifactRecord) -> bool:
+  """Whether the Pusher found this pushed model already served (components/push_reasons.py); False for an artifact
+  written before it recorded that."""
+  return push_reasons.found_already_served(pushed_model.properties.get(push_reasons.ALREADY_SERVED_KEY))
 
 
 def push_outcome(pushed_model: queries.ArtifactRecord) -> str:
   """What a Pusher's pushed_model artifact says of its model, e.g. 'pushed by this run to <destination>'.
 
-  A model not pushed was not blessed, or its push was superseded: a later-started push published a newer version
-  while it copied (`components.serving_pusher.push_model`), and that one stays served. An artifact without the
-  Pusher's reason (written before it recorded one) was not blessed.
+  A model the Pusher found already served (an unchanged rerun: `pushed` 1, nothing copied) says so: 'already served
+  as version V (unchanged since an earlier run; not copied again).' A model not pushed was not blessed, or its
+  push was superseded: a later-started push published a newer version while it copied
+  (`components.serving_pusher.push_model`), and that one stays served. An artifact without the Pusher's reason
+  (written before it recorded one) was not blessed.
   """
   properties = pushed_model.properties
   if properties.get(queries.PUSHED_PROPERTY) == 1:
+    if _found_already_served(pushed_model):
+      version, destination = (properties.get(name) for name in (queries.PUSHED_VERSION_PROPERTY,
+                                                                  queries.PUSHED_DESTINATION_PROPERTY))
+      served = push_reasons.already_served(None if version is None else str(version),
+                                           None if destination is None else str(destination))
+      return f'{served}.'
     return f'pushed by this run to {properties[queries.PUSHED_DESTINATION_PROPERTY]}'
   why = push_reasons.why_not_pushed(properties.get(push_reasons.NOT_PUSHED_REASON_KEY),
                                     properties.get(push_reasons.SUPERSEDED_BY_VERSION_KEY))

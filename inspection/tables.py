@@ -4,7 +4,7 @@ import dataclasses
 import datetime
 import json
 import math
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence
 
 from components import push_reasons
 from inspection import queries
@@ -37,10 +37,11 @@ def timestamp(ms: int) -> str:
 
 
 def runs_table(runs: List[queries.PipelineRun]) -> str:
-  """One block per run: its id, start, wall time, then each component's state and duration."""
+  """One block per run: its id, start, wall time of its TFX run (first component's start to the last one's end:
+  the runner's data preparation before it is not recorded), then each component's state and duration."""
   blocks = []
   for run in runs:
-    header = f'Run {run.run_id} (started {timestamp(run.started_ms)}, {run.wall_seconds:.1f} s wall)'
+    header = f'Run {run.run_id} (started {timestamp(run.started_ms)}, TFX run {run.wall_seconds:.1f} s wall)'
     rows = [[c.component_id, c.state, f'{c.wall_seconds:.1f}', c.execution_id] for c in run.components]
     blocks.append(header + '\n' + format_table(['component', 'state', 'seconds', 'execution'], rows))
   return '\n\n'.join(blocks)
@@ -114,7 +115,8 @@ def _decision(artifact: queries.ArtifactRecord) -> str:
   """An output's verdict for its lineage line, e.g. '  [blessed=1]', '  [pushed=0: not blessed]'; '' if none.
 
   A model not pushed says why, as the Pusher recorded it (components/push_reasons.py; an artifact written before
-  it recorded a reason was not blessed).
+  it recorded a reason was not blessed); one the Pusher found already served says so ('  [pushed=1: already served
+  as version V (unchanged since an earlier run; not copied again)]').
   """
   properties = artifact.properties
   for name in (queries.BLESSED_PROPERTY, queries.PUSHED_PROPERTY):
@@ -123,8 +125,18 @@ def _decision(artifact: queries.ArtifactRecord) -> str:
         why = push_reasons.why_not_pushed(properties.get(push_reasons.NOT_PUSHED_REASON_KEY),
                                           properties.get(push_reasons.SUPERSEDED_BY_VERSION_KEY))
         return f'  [{name}=0: {why}]'
+      if name == queries.PUSHED_PROPERTY and push_reasons.found_already_served(
+          properties.get(push_reasons.ALREADY_SERVED_KEY)):
+        served = push_reasons.already_served(_text_or_none(properties.get(queries.PUSHED_VERSION_PROPERTY)),
+                                             _text_or_none(properties.get(queries.PUSHED_DESTINATION_PROPERTY)))
+        return f'  [{name}=1: {served}]'
       return f'  [{name}={properties[name]}]'
   return ''
+
+
+def _text_or_none(value: Any) -> Optional[str]:
+  """A property value as text; None stays None."""
+  return None if value is None else str(value)
 
 
 def change_text(rule: queries.ThresholdRule) -> str:

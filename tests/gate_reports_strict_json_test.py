@@ -207,7 +207,7 @@ def test_the_run_report_says_which_figures_the_gates_could_not_store():
           blessed=0, **{segment_gate.REASONS_KEY: json.dumps([_NAN_SEGMENT_REASON]),
                         segment_gate.WORST_SEGMENT_KEY: 'user_gender=F'})]}})
   assert run_report._segment_gate_lines(ranking) == [  # pylint: disable=protected-access
-      'Ranking model blessed (overall and every user segment): no',
+      'Ranking model blessed (overall RMSE and every segment large enough to gate): no',
       '  refused: ' + _NAN_SEGMENT_REASON,
       '  worst gated segment: user_gender=F, RMSE not a finite number']
   retrieval = run_summary.RunSummary(run_id='r1', components=[], output_artifacts={

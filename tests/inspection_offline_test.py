@@ -261,6 +261,28 @@ def test_served_section_says_a_superseded_push_was_not_pushed_naming_the_version
       '<p>No serving directory given.</p>')
 
 
+def test_served_section_says_no_already_served_for_a_version_this_run_found_served_and_copied_nothing(tmp_path):
+  from inspection import report  # pylint: disable=g-import-not-at-top
+  serving = tmp_path / 'serving'
+  for model, version in (('ranking', '1005'), ('ranking', '1009'), ('retrieval', '1006'), ('retrieval', '1010')):
+    _version_dir(serving / model, version)
+  # An unchanged rerun found ranking 1005 served (copied by an earlier run); it copied retrieval 1010.
+  ranking = _pushed_model('ranking_pusher', pushed=1, pushed_destination=str(serving / 'ranking' / '1005'),
+                          pushed_version='1005', already_served=1)
+  retrieval = _pushed_model('retrieval_pusher', pushed=1, pushed_destination=str(serving / 'retrieval' / '1010'),
+                            pushed_version='1010', already_served=0)
+  section = report._served_section(str(serving), [ranking, retrieval])  # pylint: disable=protected-access
+  assert section.startswith(
+      '<p>ranking_pusher: already served as version 1005 (unchanged since an earlier run; not copied again).</p>'
+      f'<p>retrieval_pusher: pushed by this run to {serving}/retrieval/1010</p><table>')
+  rows = section.split('<tbody>')[1]
+  assert rows == (f'<tr><td>ranking</td><td>1005</td><td>{serving}/ranking/1005</td><td>no (already served)</td></tr>'
+                  f'<tr><td>ranking</td><td>1009</td><td>{serving}/ranking/1009</td><td></td></tr>'
+                  f'<tr><td>retrieval</td><td>1006</td><td>{serving}/retrieval/1006</td><td></td></tr>'
+                  f'<tr><td>retrieval</td><td>1010</td><td>{serving}/retrieval/1010</td><td>yes</td></tr>'
+                  '</tbody></table>')
+
+
 def test_a_push_outcome_without_the_pushers_reason_reads_as_before():
   from inspection import report  # pylint: disable=g-import-not-at-top
   # Written before the Pusher recorded why: not pushed meant not blessed.
@@ -335,6 +357,89 @@ def test_lineage_of_a_model_not_pushed_says_why_and_of_a_pushed_one_where(tmp_pa
   pushed_id = _mlmd_store_with_one_push(str(tmp_path / 'metadata.sqlite'), mlmd_artifact(**properties))
   assert cli.main(['--output-dir', str(tmp_path), 'lineage', str(pushed_id)]) == 0
   assert capsys.readouterr().out == _LINEAGE_OF_ONE_PUSH.format(header=header, decision=decision)
+
+
+def _mlmd_store_with_pushes_in_runs(path: str, pushed_models, execution_properties=None) -> metadata_store.MetadataStore:
+  """An ML Metadata store at `path` holding one run 'run-<i>' of woonkly-recommender per pushed model, i from 1: a
+  ranking_pusher execution (custom properties `execution_properties`) that read one Model and wrote that pushed model
+  (its uri /pipeline/ranking_pusher/pushed_model/<i>), as TFX records them. Returns the store."""
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = path
+  config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+  writer = metadata_store.MetadataStore(config)
+  context_types = {name: writer.put_context_type(metadata_store_pb2.ContextType(name=name)) for name in (
+      queries.PIPELINE_CONTEXT, queries.PIPELINE_RUN_CONTEXT, queries.NODE_CONTEXT)}
+  pipeline, node = writer.put_contexts([
+      metadata_store_pb2.Context(type_id=context_types[queries.PIPELINE_CONTEXT], name='woonkly-recommender'),
+      metadata_store_pb2.Context(type_id=context_types[queries.NODE_CONTEXT],
+                                 name='woonkly-recommender.ranking_pusher')])
+  model_type = writer.put_artifact_type(metadata_store_pb2.ArtifactType(name='Model'))
+  pushed_type = writer.put_artifact_type(metadata_store_pb2.ArtifactType(name=queries.PUSHED_MODEL_TYPE))
+  execution_type = writer.put_execution_type(metadata_store_pb2.ExecutionType(name='ServingPusher'))
+  for i, pushed_model in enumerate(pushed_models, start=1):
+    contexts = writer.get_contexts_by_id([pipeline, node]) + [
+        metadata_store_pb2.Context(type_id=context_types[queries.PIPELINE_RUN_CONTEXT], name=f'run-{i}')]
+    model = metadata_store_pb2.Artifact(type_id=model_type, uri=f'/pipeline/ranking_trainer/model/{i}')
+    pushed_model.type_id, pushed_model.uri = pushed_type, f'/pipeline/ranking_pusher/pushed_model/{i}'
+    read, wrote = (metadata_store_pb2.Event(type=metadata_store_pb2.Event.INPUT),
+                   metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT))
+    read.path.steps.add().key, wrote.path.steps.add().key = 'model', 'pushed_model'
+    execution = metadata_store_pb2.Execution(type_id=execution_type,
+                                             last_known_state=metadata_store_pb2.Execution.COMPLETE)
+    for name, value in (execution_properties or {}).items():
+      execution.custom_properties[name].int_value = value
+    writer.put_execution(execution, artifact_and_events=[(model, read), (pushed_model, wrote)], contexts=contexts)
+  return writer
+
+
+def _served(destination: str, **properties) -> metadata_store_pb2.Artifact:
+  """A pushed model artifact pushed (pushed=1) to `destination`, version its last directory, with `properties`."""
+  return mlmd_artifact(pushed=1, pushed_destination=destination, pushed_version=os.path.basename(destination),
+                       **properties)
+
+
+def test_lineage_of_a_served_version_starts_from_the_push_that_copied_it_not_an_unchanged_rerun(tmp_path, capsys):
+  # Run 1 copied the model to <serving>/ranking/1005; runs 2 and 3 found it already served there (pushed=1, same
+  # destination, nothing copied). Before, the newest artifact with that destination was taken: run 3's.
+  destination = str(tmp_path / 'serving' / 'ranking' / '1005')
+  store_ = _mlmd_store_with_pushes_in_runs(str(tmp_path / 'metadata.sqlite'), [
+      _served(destination, already_served=0), _served(destination, already_served=1),
+      _served(destination, already_served=1)])
+  assert queries.resolve_artifact(store_, destination).uri == '/pipeline/ranking_pusher/pushed_model/1'
+  assert cli.main(['--output-dir', str(tmp_path), 'lineage', destination]) == 0
+  text = capsys.readouterr().out
+  assert text.startswith(f'PushedModel 2 /pipeline/ranking_pusher/pushed_model/1\n  pushed_destination: {destination}'
+                         '\n\nranking_pusher (execution 1, COMPLETE, run run-1)\n')
+  assert text.endswith('  -> pushed_model   PushedModel          2  /pipeline/ranking_pusher/pushed_model/1  '
+                       '[pushed=1]\n')
+  # Run 3's artifact itself, by id, says that it copied nothing.
+  assert cli.main(['--output-dir', str(tmp_path), 'lineage', '6']) == 0
+  assert capsys.readouterr().out.endswith(
+      '  -> pushed_model   PushedModel          6  /pipeline/ranking_pusher/pushed_model/3  [pushed=1: already '
+      'served as version 1005 (unchanged since an earlier run; not copied again)]\n')
+
+
+def test_lineage_of_a_served_version_pushed_before_the_pusher_recorded_already_served_starts_from_the_first_push(
+    tmp_path):
+  # Artifacts without the property (older runs) each count as a copy: the earliest made the version. A rerun that
+  # records the property after them does not win either.
+  destination = str(tmp_path / 'serving' / 'ranking' / '1005')
+  store_ = _mlmd_store_with_pushes_in_runs(str(tmp_path / 'metadata.sqlite'), [
+      _served(destination), _served(destination), _served(destination, already_served=1)])
+  assert queries.resolve_artifact(store_, destination).uri == '/pipeline/ranking_pusher/pushed_model/1'
+  # Only pushes that found it already served (the copying run's store lost): the earliest of them.
+  only_reruns = _mlmd_store_with_pushes_in_runs(str(tmp_path / 'other.sqlite'), [
+      _served(destination, already_served=1), _served(destination, already_served=1)])
+  assert queries.resolve_artifact(only_reruns, destination).uri == '/pipeline/ranking_pusher/pushed_model/1'
+
+
+def test_the_latest_run_summary_holds_each_components_execution_properties(tmp_path):
+  # The run report reads the gates' settings there (e.g. the segment gate's min_examples).
+  store_ = _mlmd_store_with_pushes_in_runs(str(tmp_path / 'metadata.sqlite'), [_served('/srv/r/1'), _served('/srv/r/2')],
+                                           execution_properties={'stale_staging_age_s': 3600})
+  summary = queries.latest_run(store_, 'woonkly-recommender')
+  assert summary.run_id == 'run-2'
+  assert summary.execution_properties == {'ranking_pusher': {'stale_staging_age_s': 3600}}
 
 
 def _mlmd_store_with_one_run(path: str, pipeline_name: str, run_id: str) -> None:

@@ -151,6 +151,7 @@ def test_a_rollback_to_an_older_models_files_is_pushed_as_the_newest_version(tmp
   assert again.get_string_custom_property('pushed_destination') == os.path.join(base, str(versions[-1]))
   assert again.get_string_custom_property('pushed_destination') != first.get_string_custom_property(
       'pushed_destination')
+  assert again.get_int_custom_property('already_served') == 0  # copied anew, not found already served
   with open(os.path.join(base, str(versions[-1]), 'variables', 'variables.data-00000-of-00001'), 'rb') as f:
     assert f.read() == b'weights-A'
 
@@ -170,6 +171,43 @@ def test_executor_pushes_blessed_once_and_skips_unblessed(tmp_path):
   refused = run_executor(str(tmp_path), 'm2', b'w2', base, blessed=0)
   assert refused.get_int_custom_property('pushed') == 0
   assert serving_pusher.served_versions(base) == versions
+
+
+def test_an_unchanged_rerun_records_the_model_served_and_that_it_found_it_already_served(tmp_path):
+  # Before, the rerun's artifact was the first push's to the letter (pushed=1 and the same destination): the run
+  # report said 'pushed to', the HTML report 'pushed by this run' and the lineage of the version began at the rerun.
+  from components import push_reasons  # pylint: disable=g-import-not-at-top
+  base = str(tmp_path / 'serving')
+  first = run_executor(str(tmp_path), 'm1', b'w1', base, blessed=1)
+  [version] = serving_pusher.served_versions(base)
+  again = run_executor(str(tmp_path), 'm1-again', b'w1', base, blessed=1)
+  assert serving_pusher.served_versions(base) == [version]  # nothing copied
+  destination = os.path.join(base, str(version))
+  for pushed, already_served in ((first, 0), (again, 1)):
+    # pushed=1 for both: the model is served, which is what TFX's readers of `pushed` ask.
+    assert pushed.get_int_custom_property('pushed') == 1
+    assert pushed.get_string_custom_property('pushed_destination') == destination
+    assert pushed.get_string_custom_property('pushed_version') == str(version)
+    assert pushed.get_int_custom_property(push_reasons.ALREADY_SERVED_KEY) == already_served
+    assert not pushed.has_custom_property(push_reasons.NOT_PUSHED_REASON_KEY)
+  # A model not blessed was not pushed at all: it records why (not_pushed_reason), not this.
+  refused = run_executor(str(tmp_path), 'm2', b'w2', base, blessed=0)
+  assert not refused.has_custom_property(push_reasons.ALREADY_SERVED_KEY)
+
+
+def test_the_run_report_says_an_unchanged_rerun_found_the_model_already_served(tmp_path):
+  from pipeline import configs, run_report, run_summary  # pylint: disable=g-import-not-at-top
+  base = str(tmp_path / 'serving' / 'ranking')
+  lines = []
+  for name in ('m1', 'm1-again'):
+    pushed = run_executor(str(tmp_path), name, b'w1', base, blessed=1)
+    summary = run_summary.RunSummary(run_id=name, components=[], output_artifacts={
+        configs.RANKING_PUSHER_ID: {'pushed_model': [pushed.mlmd_artifact]}})
+    lines += run_report._push_lines(summary, configs.RANKING_PUSHER_ID, 'Ranking')  # pylint: disable=protected-access
+  [version] = serving_pusher.served_versions(base)
+  assert lines == [f'Ranking model pushed to {base}/{version}',
+                   f'Ranking model already served as version {version} (unchanged since an earlier run; not copied '
+                   'again)']
 
 
 # --- staging directories left by pushes that died mid-copy -----------------------------------------------------
